@@ -1,0 +1,110 @@
+"""The playout clock: exactly one 20 ms frame per tick, on a monotonic clock, for as long as the call is up.
+
+Why a clock and not "write when we have audio": Asterisk's `AudioSocket()` hangs up after 2 s without
+audio from us, and chan_audiosocket can stall a channel while it polls for our next header (see
+`shared/fixtures/asterisk/README.md`). So we send silence whenever nothing is queued.
+
+Why the deadline is clamped: if the event loop was held up (a GC pause, a burst of new calls), the
+naive loop sends every missed frame back to back to "catch up". The far end's jitter buffer then
+overflows and drops them, which is worse than the gap. When we fall a whole frame behind we re-anchor
+the deadline to now and go on at 50 frames/s; the lateness is counted, not hidden.
+
+`flush()` (barge-in) empties the queue synchronously, so the next tick, at most 20 ms later, is
+already silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sentiric_pbx.audio.frames import FRAME_MS
+
+
+@dataclass(slots=True)
+class PlayoutStats:
+    frames_sent: int = 0
+    audio_frames_sent: int = 0
+    silence_frames_sent: int = 0
+    late_ticks: int = 0
+    """Ticks that found us a whole frame or more behind; the clock re-anchored instead of bursting."""
+    underruns: int = 0
+    """Ticks with nothing queued while a talkspurt promised more audio (the producer was too slow)."""
+    flushed_frames: int = 0
+
+
+class PlayoutClock:
+    """Paces wire-ready frames out through `send`, one per `frame_ms`.
+
+    `send` is synchronous (a non-blocking socket write); it may raise to stop the clock, e.g.
+    when the peer has stopped reading.
+    """
+
+    def __init__(self, send: Callable[[bytes], None], silence: bytes, frame_ms: int = FRAME_MS) -> None:
+        self._send = send
+        self.silence = silence
+        self.period = frame_ms / 1000.0
+        self._queue: deque[bytes] = deque()
+        self._more_coming = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.stats = PlayoutStats()
+
+    def enqueue(self, frames: Iterable[bytes], more_coming: bool = False) -> None:
+        """Queue frames for playout. `more_coming=True` while a reply is still being produced."""
+        self._queue.extend(frames)
+        self._more_coming = more_coming
+        if self._queue:
+            self._idle.clear()
+
+    def end_talkspurt(self) -> None:
+        """The producer has nothing more for this reply; an empty queue is no longer an underrun."""
+        self._more_coming = False
+        if not self._queue:
+            self._idle.set()
+
+    def flush(self) -> int:
+        """Drop everything queued (barge-in). Returns how many frames were dropped."""
+        dropped = len(self._queue)
+        self._queue.clear()
+        self._more_coming = False
+        self.stats.flushed_frames += dropped
+        self._idle.set()
+        return dropped
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def wait_idle(self) -> None:
+        """Wait until everything queued has gone out on the wire."""
+        await self._idle.wait()
+
+    def _tick(self) -> None:
+        if self._queue:
+            frame = self._queue.popleft()
+            self.stats.audio_frames_sent += 1
+            if not self._queue and not self._more_coming:
+                self._idle.set()
+        else:
+            frame = self.silence
+            self.stats.silence_frames_sent += 1
+            if self._more_coming:
+                self.stats.underruns += 1
+        self.stats.frames_sent += 1
+        self._send(frame)
+
+    async def run(self) -> None:
+        """Tick until cancelled (the call's end) or until `send` raises."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            self._tick()
+            deadline += self.period
+            now = loop.time()
+            if now - deadline >= self.period:
+                self.stats.late_ticks += 1
+                deadline = now
+            await asyncio.sleep(max(0.0, deadline - now))

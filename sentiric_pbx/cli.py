@@ -1,0 +1,163 @@
+"""`sentiric-pbx`: run the daemon, place a test call, or see the whole thing work with `demo`.
+
+Errors an admin can fix (bad config, nothing listening, a port in use) end in one line on stderr and
+exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sentiric_pbx.config import ConfigError, Settings, load_config
+from sentiric_pbx.logging import configure_logging
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config (default: $SENTIRIC_CONFIG, /etc/sentiric-pbx/config.toml)"),
+]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"sentiric-pbx: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise AssertionError from exc  # unreachable: _fail exits
+
+
+def _hostport(value: str, what: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        _fail(f"{what} must be HOST:PORT, got {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+@app.command()
+def run(config: ConfigOpt = None) -> None:
+    """Run the daemon: FastAGI + AudioSocket listeners and the configured agent."""
+    from sentiric_pbx.daemon import Daemon
+
+    settings = _settings(config)
+    configure_logging(settings.logging.level, settings.logging.format)
+    try:
+        asyncio.run(Daemon(settings).run_forever())
+    except OSError as exc:
+        _fail(f"cannot start listeners: {exc} (is another sentiric-pbx running? check [audiosocket]/[fastagi] ports)")
+
+
+@app.command()
+def call(
+    turns: Annotated[list[Path], typer.Argument(help="WAV files (mono 16-bit), one per caller turn", exists=True)],
+    to: Annotated[str, typer.Option("--to", help="AudioSocket HOST:PORT")] = "127.0.0.1:9092",
+    agi: Annotated[str | None, typer.Option("--agi", help="FastAGI HOST:PORT to register with first")] = None,
+    caller_id: Annotated[str, typer.Option("--caller-id")] = "+905551112233",
+    rate: Annotated[int, typer.Option("--rate", help="8000 (AudioSocket app) or 16000 (Dial slin16)")] = 8000,
+    record: Annotated[Path | None, typer.Option("--record", help="stereo WAV: caller left, agent right")] = None,
+    hangup_after: Annotated[float | None, typer.Option("--hangup-after", help="close TCP after S seconds")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Place a test call the way Asterisk does and measure the agent's replies on the wire."""
+    from sentiric_pbx.tools.caller import CallerError, CallerOptions, load_turn, place_call
+
+    if rate not in (8000, 16000):
+        _fail("--rate must be 8000 or 16000")
+    host, port = _hostport(to, "--to")
+    opts = CallerOptions(
+        host=host,
+        port=port,
+        agi=_hostport(agi, "--agi") if agi else None,
+        caller_id=caller_id,
+        rate=rate,
+        record=record,
+        hangup_after_s=hangup_after,
+    )
+    try:
+        pcm_turns = [load_turn(p, rate) for p in turns]
+        report = asyncio.run(place_call(pcm_turns, opts))
+    except CallerError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+        return
+    _print_report(report, record)
+
+
+def _print_report(report: object, record: Path | None) -> None:
+    from sentiric_pbx.tools.caller import CallReport
+
+    assert isinstance(report, CallReport)
+    typer.echo(f"call {report.call_id} ended by {report.ended_by}")
+    greet = "none" if report.greeting_latency_ms is None else f"{report.greeting_latency_ms:.0f} ms"
+    typer.echo(f"  greeting: {greet}")
+    for i, turn in enumerate(report.turns, 1):
+        lat = "no reply" if turn.latency_ms is None else f"reply after {turn.latency_ms:.0f} ms"
+        typer.echo(
+            f"  turn {i}: caller {turn.caller_audio_s:.2f} s, {lat}, agent {turn.agent_audio_s:.2f} s, "
+            f"underruns {turn.underruns}"
+        )
+    if report.interarrival_ms:
+        ia = report.interarrival_ms
+        typer.echo(f"  agent frames: {report.frames_received}, interval p50 {ia['p50']} ms p99 {ia['p99']} ms")
+    if record:
+        typer.echo(f"  recording: {record} (left = caller, right = agent)")
+
+
+@app.command()
+def demo(
+    record: Annotated[Path, typer.Option("--record", help="where to write the demo call's recording")] = Path(
+        "sentiric-demo.wav"
+    ),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Start the daemon in-process on free loopback ports and place one call with the test caller."""
+    from sentiric_pbx.daemon import Daemon
+    from sentiric_pbx.tools.caller import CallerOptions, load_turn, place_call
+
+    settings = Settings()
+    settings.audiosocket.port = 0
+    settings.fastagi.port = 0
+    settings.metrics.enabled = False
+    configure_logging("warning", "console", stream=sys.stderr)
+    turn_file = resources.files("sentiric_pbx.data") / "demo-turn.wav"
+
+    async def main() -> object:
+        daemon = Daemon(settings)
+        await daemon.start()
+        try:
+            with resources.as_file(turn_file) as path:
+                turn = load_turn(path, 8000)
+            opts = CallerOptions(
+                port=daemon.audiosocket.port, agi=("127.0.0.1", daemon.fastagi.port), record=record, rate=8000
+            )
+            typer.echo(f"demo: daemon up (agent={settings.agent.mode}); calling it as Asterisk would…", err=True)
+            return await place_call([turn, turn], opts)
+        finally:
+            await daemon.stop()
+
+    report = asyncio.run(main())
+    if as_json:
+        from sentiric_pbx.tools.caller import CallReport
+
+        assert isinstance(report, CallReport)
+        typer.echo(json.dumps(report.to_dict()))
+    else:
+        _print_report(report, record)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,178 @@
+"""One TOML file, validated by pydantic, every key overridable from the environment.
+
+An admin edits one file (`/etc/sentiric-pbx/config.toml`) and may override any key for one run with
+`SENTIRIC_<SECTION>__<KEY>` (e.g. `SENTIRIC_AUDIOSOCKET__PORT=19092`); the environment wins over the
+file. Every listener defaults to loopback: exposing a media port to the LAN is a decision the admin
+makes on purpose, never a default.
+
+A bad file must end in one line that names the key and what is wrong with it, because the person
+reading it is on a PBX console, not in a debugger. `load_config` raises `ConfigError` for that.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "SENTIRIC_"
+DEFAULT_PATHS = (Path("/etc/sentiric-pbx/config.toml"), Path("sentiric-pbx.toml"))
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the admin: which file, which key, what is wrong."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AudioSocketConfig(_Section):
+    """Asterisk AudioSocket media listener (`AudioSocket()` app, `Dial(AudioSocket/...)`, externalMedia)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(9092, ge=0, le=65535)
+    max_payload_bytes: int = Field(8192, ge=320, le=65535)
+    """Hard cap on one frame's payload. 20 ms of slin192 is 7680 bytes, the largest Asterisk sends."""
+    uuid_timeout_s: float = Field(10.0, gt=0)
+    """How long a new connection may take to send its UUID frame. Dial() connects before it calls."""
+    frame_timeout_s: float = Field(2.0, gt=0)
+    """Once a frame has started, the rest of it must arrive within this time (slow-loris guard)."""
+    idle_timeout_s: float = Field(30.0, gt=0)
+    """No frame at all for this long ends the call (half-open socket, vanished peer)."""
+    write_buffer_limit_bytes: int = Field(64_000, ge=4096)
+    """Outbound bytes queued in the kernel/transport beyond which the peer is considered gone."""
+    default_rate: Literal[8000, 16000] = 8000
+    """Rate we answer in until the caller's first audio frame tells us theirs (AudioSocket() is 8 kHz)."""
+
+
+class FastAgiConfig(_Section):
+    """FastAGI listener that registers caller metadata before the AudioSocket leg connects."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(4573, ge=0, le=65535)
+    header_timeout_s: float = Field(5.0, gt=0)
+    max_header_bytes: int = Field(16_384, ge=1024)
+    callinfo_ttl_s: float = Field(120.0, gt=0)
+    """How long registered metadata waits for its AudioSocket connection before it is dropped."""
+
+
+class VadConfig(_Section):
+    """The endpointer: when does the caller start, and when have they finished, a turn."""
+
+    aggressiveness: int = Field(2, ge=0, le=3)
+    """webrtcvad mode, 0 (lenient) to 3 (strict). Defaults to 2."""
+    min_speech_ms: int = Field(120, ge=20)
+    """Voiced audio needed before a turn starts. Defaults to 120 ms."""
+    end_of_turn_silence_ms: int = Field(500, ge=100)
+    """Silence after speech that ends the turn. Defaults to 500 ms."""
+    pre_roll_ms: int = Field(300, ge=0)
+    """Audio kept from before the speech start so the first syllable is never clipped. Defaults to 300 ms."""
+    max_turn_s: float = Field(30.0, gt=0)
+    """A turn is cut here even if the caller keeps talking. Defaults to 30 s."""
+
+
+class AgentConfig(_Section):
+    mode: Literal["echo"] = "echo"
+    """`echo` plays each caller turn back: the admin's line test."""
+
+
+class MetricsConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9464, ge=0, le=65535)
+
+
+class LoggingConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+    """`auto`: JSON lines when stdout is not a terminal (journald), pretty console when it is."""
+
+
+class Settings(BaseSettings):
+    """The whole daemon configuration. Sections mirror the TOML file's tables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    audiosocket: AudioSocketConfig = AudioSocketConfig()
+    fastagi: FastAgiConfig = FastAgiConfig()
+    vad: VadConfig = VadConfig()
+    agent: AgentConfig = AgentConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    source: ClassVar[str] = "defaults"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file; the file arrives as init kwargs.
+        return (env_settings, init_settings)
+
+
+def find_config_file(explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """`--config`, then `$SENTIRIC_CONFIG`, then the first default path that exists."""
+    environ = os.environ if environ is None else environ
+    if explicit is not None:
+        return explicit
+    if environ.get("SENTIRIC_CONFIG"):
+        return Path(environ["SENTIRIC_CONFIG"])
+    for candidate in DEFAULT_PATHS:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except PermissionError:
+        raise ConfigError(f"config file {path} is not readable by this user") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _describe(exc: ValidationError, origin: str) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        env_name = ENV_PREFIX + "__".join(str(p) for p in err["loc"]).upper()
+        if err["type"] == "extra_forbidden":
+            problems.append(f"{key}: unknown key (typo? see the sample config) [env {env_name}]")
+            continue
+        got = err.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        problems.append(f"{key}: {err['msg']}{shown}")
+    return f"invalid configuration in {origin}: " + "; ".join(problems)
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Load, merge and validate; raise `ConfigError` with one readable message on any problem."""
+    found = find_config_file(path, environ)
+    data = _read_toml(found) if found is not None else {}
+    origin = f"{found} (and SENTIRIC_* environment)" if found else "SENTIRIC_* environment"
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None
+    type(settings).source = str(found) if found else "defaults"
+    return settings

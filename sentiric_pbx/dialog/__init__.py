@@ -1,0 +1,1 @@
+"""The call itself: listening, thinking, speaking. Knows nothing of wire formats."""

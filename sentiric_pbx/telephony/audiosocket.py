@@ -1,0 +1,386 @@
+"""Asterisk AudioSocket media server: one task per connection, one call per connection.
+
+What a connection does, in order: start the playout clock at accept (Asterisk's `AudioSocket()`
+hangs up after 2 s without audio from us, and we do not know yet whether this is that app), wait for
+the UUID frame, claim the call's metadata from the FastAGI registry, run the agent, and read frames
+until the peer closes. On caller hangup Asterisk sends no 0x00: it closes TCP, so EOF *is* the hangup.
+
+Anything wrong with one connection (unknown kind, oversized length, no UUID, a peer that stalls
+mid-frame or stops reading) ends that connection with one `audiosocket_protocol_error` line. Nothing
+here is shared between connections except the registry, so no other call notices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+
+from sentiric_pbx import metrics
+from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
+from sentiric_pbx.audio.playout import PlayoutClock
+from sentiric_pbx.audio.resample import StreamResampler
+from sentiric_pbx.config import AudioSocketConfig
+from sentiric_pbx.telephony.audiosocket_protocol import (
+    ERROR_CODES,
+    HANGUP_FRAME,
+    KIND_BY_RATE,
+    RATE_BY_KIND,
+    Frame,
+    FrameParser,
+    Kind,
+    ProtocolError,
+    encode,
+)
+from sentiric_pbx.telephony.registry import CallRegistry
+from sentiric_pbx.telephony.transport import CallEvent, CallInfo, CallTransport, Dtmf, Hangup
+
+log = structlog.get_logger("sentiric_pbx.audiosocket")
+
+Agent = Callable[[CallTransport], Awaitable[None]]
+INBOUND_QUEUE_FRAMES = 1500  # 30 s of audio; an agent that falls this far behind is broken
+AGENT_GRACE_S = 5.0  # time the agent gets after hangup to store what it has
+
+
+class AudioSocketTransport:
+    """`CallTransport` over one AudioSocket connection.
+
+    Inbound audio is resampled to 16 kHz and cut into 20 ms frames; outbound 16 kHz PCM is resampled
+    to the caller's rate and framed as the caller's kind ("answer in the rate the caller used").
+    """
+
+    def __init__(self, writer: asyncio.StreamWriter, cfg: AudioSocketConfig) -> None:
+        self.info = CallInfo(call_id="")
+        self._writer = writer
+        self._cfg = cfg
+        self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(INBOUND_QUEUE_FRAMES)
+        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
+        self._in_rs: StreamResampler | None = None
+        self._in_kind: Kind | None = None
+        self._in_frames = Reframer(FRAME_BYTES)
+        self._set_wire_kind(KIND_BY_RATE[cfg.default_rate])
+        self.clock = PlayoutClock(self._send_frame, self._silence)
+        self.closed = False
+        self.hangup_sent = False
+        self.dropped_inbound = 0
+        self.frames_in = 0
+
+    # -- wire side -------------------------------------------------------------------------
+    def _set_wire_kind(self, kind: Kind) -> None:
+        rate = RATE_BY_KIND[kind]
+        self.wire_kind = kind
+        self.wire_rate = rate
+        self._wire_frame = frame_bytes(rate)
+        self._silence = encode(kind, bytes(self._wire_frame))
+        self._out_rs = StreamResampler(16000, rate)
+        self._out_frames = Reframer(self._wire_frame)
+        if hasattr(self, "clock"):
+            self.clock.flush()
+            self.clock.silence = self._silence
+
+    def _send_frame(self, frame: bytes) -> None:
+        if self.closed:
+            raise ConnectionResetError("AudioSocket connection closed")
+        transport = self._writer.transport
+        if transport.get_write_buffer_size() > self._cfg.write_buffer_limit_bytes:
+            raise ProtocolError(
+                "peer_not_reading",
+                f"{transport.get_write_buffer_size()} bytes unsent; the peer stopped reading our audio",
+            )
+        self._writer.write(frame)
+
+    def on_audio(self, frame: Frame) -> None:
+        if self._in_kind != frame.kind:
+            first = self._in_kind is None
+            self._in_kind = frame.kind
+            self._in_rs = StreamResampler(RATE_BY_KIND[frame.kind], 16000)
+            if first and frame.kind != self.wire_kind:
+                self._set_wire_kind(frame.kind)
+        assert self._in_rs is not None
+        self.frames_in += 1
+        for pcm in self._in_frames.push(self._in_rs.process(frame.payload)):
+            try:
+                self._inbound.put_nowait(pcm)
+            except asyncio.QueueFull:
+                self.dropped_inbound += 1
+
+    def on_event(self, event: CallEvent) -> None:
+        self._events.put_nowait(event)
+
+    def end(self, event: Hangup) -> None:
+        """The connection is over: wake the agent's frame iterator and event wait."""
+        if self.closed:
+            return
+        self.closed = True
+        self.clock.flush()
+        self._events.put_nowait(event)
+        with contextlib.suppress(asyncio.QueueFull):
+            self._inbound.put_nowait(None)
+
+    # -- CallTransport ---------------------------------------------------------------------
+    async def frames(self) -> AsyncIterator[bytes]:
+        while True:
+            pcm = await self._inbound.get()
+            if pcm is None:
+                return
+            yield pcm
+
+    def play(self, pcm: bytes, final: bool = True) -> None:
+        if self.closed:
+            return
+        wire = self._out_frames.push(self._out_rs.process(pcm, last=final))
+        if final:
+            wire += self._out_frames.flush()
+            self._out_rs.reset()
+        kind = self.wire_kind
+        self.clock.enqueue((encode(kind, f) for f in wire), more_coming=not final)
+
+    def flush(self) -> None:
+        self.clock.flush()
+        self._out_frames.clear()
+        self._out_rs.reset()
+
+    async def wait_played(self) -> None:
+        await self.clock.wait_idle()
+
+    async def next_event(self) -> CallEvent:
+        return await self._events.get()
+
+    async def hangup(self) -> None:
+        """Send 0x00: Asterisk closes the socket and the dialplan continues after AudioSocket()."""
+        if self.closed:
+            return
+        self.hangup_sent = True
+        self._writer.write(HANGUP_FRAME)
+        with contextlib.suppress(ConnectionError):
+            await self._writer.drain()
+        self.end(Hangup("agent", "agent_hangup"))
+
+    async def transfer(self, target: str) -> None:
+        """AudioSocket cannot redirect a channel; ending with 0x00 lets the dialplan's next step run.
+
+        The dialplan in `asterisk/extensions.conf` reads `SENTIRIC_TRANSFER` after AudioSocket();
+        setting it needs the control plane (AMI/ARI), which owns real transfers.
+        """
+        log.info("transfer_by_dialplan_continuation", target=target)
+        await self.hangup()
+
+
+class AudioSocketServer:
+    """Accepts Asterisk's AudioSocket connections and runs `agent` for each call."""
+
+    def __init__(self, cfg: AudioSocketConfig, registry: CallRegistry, agent: Agent) -> None:
+        self.cfg = cfg
+        self.registry = registry
+        self.agent = agent
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.calls_active = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._on_connect, self.cfg.host, self.cfg.port, limit=2**17, backlog=512
+        )
+        log.info("audiosocket_listening", host=self.cfg.host, port=self.port)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await Connection(self, reader, writer).run()
+        except asyncio.CancelledError:
+            # Server shutdown. This is the task's outermost frame: asyncio's stream callback calls
+            # task.exception() on it, which would log a spurious traceback for a cancelled task.
+            pass
+        finally:
+            self._tasks.discard(task)
+
+
+class Connection:
+    """One AudioSocket TCP connection, from accept to close."""
+
+    def __init__(self, server: AudioSocketServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.server = server
+        self.cfg = server.cfg
+        self.reader = reader
+        self.writer = writer
+        self.parser = FrameParser(self.cfg.max_payload_bytes)
+        self.transport = AudioSocketTransport(writer, self.cfg)
+        self.peer = writer.get_extra_info("peername")
+        self.started = time.monotonic()
+        self.partial_since: float | None = None
+        self.last_rx = self.started
+        self._pending: list[Frame] = []
+
+    async def run(self) -> None:
+        sock: socket.socket | None = self.writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        structlog.contextvars.bind_contextvars(call_id=None, peer=f"{self.peer[0]}:{self.peer[1]}")
+        clock = asyncio.create_task(self.transport.clock.run(), name="playout")
+        agent: asyncio.Task[None] | None = None
+        end = Hangup("caller", "tcp_close")
+        try:
+            call_id = await self._read_uuid()
+            if call_id is None:
+                end = Hangup("caller", "closed_before_uuid")
+                log.info("audiosocket_closed_before_uuid")
+                return
+            self._claim_call(call_id)
+            agent = asyncio.create_task(self._run_agent(), name=f"agent-{call_id}")
+            end = await self._read_loop(clock, agent)
+        except ProtocolError as exc:
+            end = Hangup("error", exc.reason)
+            metrics.PROTOCOL_ERRORS.labels(ingress="audiosocket", reason=exc.reason).inc()
+            log.warning("audiosocket_protocol_error", reason=exc.reason, detail=exc.detail)
+        except (ConnectionError, OSError) as exc:
+            end = Hangup("caller", "connection_reset")
+            log.info("audiosocket_connection_reset", error=str(exc))
+        finally:
+            await self._finish(clock, agent, end)
+
+    async def _read_uuid(self) -> str | None:
+        frames = await self._read(self.cfg.uuid_timeout_s, "uuid_timeout", "no UUID frame")
+        if frames is None:
+            return None
+        first, rest = frames[0], frames[1:]
+        self._pending = rest
+        return str(first.uuid())
+
+    def _claim_call(self, call_id: str) -> None:
+        structlog.contextvars.bind_contextvars(call_id=call_id)
+        info = self.server.registry.take(call_id)
+        self.transport.info = info or CallInfo(call_id=call_id)
+        self.server.calls_active += 1
+        metrics.CALLS_ACTIVE.labels(ingress="audiosocket").inc()
+        metrics.CALLS_TOTAL.labels(ingress="audiosocket").inc()
+        log.info(
+            "call_started",
+            ingress="audiosocket",
+            caller_id=self.transport.info.caller_id,
+            registered=info is not None,
+        )
+
+    async def _read(self, timeout_s: float, reason: str, what: str) -> list[Frame] | None:
+        """Read until at least one whole frame; None on a clean EOF at a frame boundary."""
+        while True:
+            deadline = self.last_rx + timeout_s
+            if self.partial_since is not None:
+                deadline = min(deadline, self.partial_since + self.cfg.frame_timeout_s)
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(remaining):
+                    data = await self.reader.read(65536)
+            except TimeoutError:
+                if self.partial_since is not None:
+                    raise ProtocolError(
+                        "frame_timeout", f"a frame started but did not complete within {self.cfg.frame_timeout_s}s"
+                    ) from None
+                raise ProtocolError(reason, f"{what} for {timeout_s}s") from None
+            now = time.monotonic()
+            if not data:
+                if self.parser.partial:
+                    raise ProtocolError("truncated_frame", "connection closed in the middle of a frame")
+                return None
+            self.last_rx = now
+            frames = self.parser.feed(data)
+            self.partial_since = (self.partial_since or now) if self.parser.partial else None
+            if frames:
+                return frames
+
+    async def _read_loop(self, clock: asyncio.Task[None], agent: asyncio.Task[None]) -> Hangup:
+        pending = self._pending
+        while True:
+            for frame in pending:
+                end = self._dispatch(frame)
+                if end is not None:
+                    return end
+            if clock.done():
+                clock.result()  # re-raise why the clock stopped (peer_not_reading, reset)
+            if agent.done():
+                return Hangup("agent", "agent_finished")
+            got = await self._read(self.cfg.idle_timeout_s, "idle_timeout", "no frame from Asterisk")
+            if got is None:
+                return Hangup("caller", "tcp_close")
+            pending = got
+
+    def _dispatch(self, frame: Frame) -> Hangup | None:
+        kind = frame.kind
+        if frame.rate is not None:
+            self.transport.on_audio(frame)
+        elif kind == Kind.DTMF:
+            log.info("dtmf_received", digit=frame.digit())
+            self.transport.on_event(Dtmf(frame.digit()))
+        elif kind == Kind.HANGUP:
+            return Hangup("caller", "hangup_frame")
+        elif kind == Kind.ERROR:
+            code = frame.payload[0] if frame.payload else 0
+            log.warning("audiosocket_peer_error", code=code, meaning=ERROR_CODES.get(code, "application"))
+            return Hangup("caller", f"peer_error_{ERROR_CODES.get(code, 'application')}")
+        elif kind == Kind.UUID:
+            raise ProtocolError("duplicate_uuid", "a second UUID frame on the same connection")
+        return None
+
+    async def _run_agent(self) -> None:
+        try:
+            await self.server.agent(self.transport)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("agent_failed")
+
+    async def _finish(self, clock: asyncio.Task[None], agent: asyncio.Task[None] | None, end: Hangup) -> None:
+        self.transport.end(end)
+        clock.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await clock
+        if agent is not None:
+            # Give the agent time to store the call (the record outlives the socket), then stop it.
+            done, _ = await asyncio.wait({agent}, timeout=AGENT_GRACE_S)
+            if not done:
+                agent.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await agent
+            self.server.calls_active -= 1
+            metrics.CALLS_ACTIVE.labels(ingress="audiosocket").dec()
+            stats = self.transport.clock.stats
+            log.info(
+                "call_ended",
+                by=end.by,
+                reason=end.reason,
+                duration_s=round(time.monotonic() - self.started, 3),
+                frames_in=self.transport.frames_in,
+                frames_out=stats.frames_sent,
+                audio_frames_out=stats.audio_frames_sent,
+                late_ticks=stats.late_ticks,
+                underruns=stats.underruns,
+                dropped_inbound=self.transport.dropped_inbound,
+            )
+            metrics.PLAYOUT_LATE_TICKS.inc(stats.late_ticks)
+        with contextlib.suppress(Exception):
+            self.writer.close()
+            await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+        structlog.contextvars.unbind_contextvars("call_id", "peer")
