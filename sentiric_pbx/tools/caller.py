@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import socket
 import time
 import uuid
@@ -110,6 +111,7 @@ class _Wire:
         self.received: list[tuple[float, bytes, bool]] = []
         self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self.arrived = asyncio.Event()
+        self.drained = asyncio.Event()
         self.ended_by: str | None = None
 
     def voiced(self, pcm: bytes) -> bool:
@@ -188,6 +190,7 @@ async def _sender(writer: asyncio.StreamWriter, wire: _Wire) -> None:
             pcm = wire.outbox.get_nowait()
         except asyncio.QueueEmpty:
             pcm = silence
+            wire.drained.set()
         wire.sent.append((loop.time(), pcm))
         writer.write(encode(kind, pcm))
         deadline += FRAME_S
@@ -247,7 +250,7 @@ def _index_after(wire: _Wire, since: float) -> int:
 def _gaps(wire: _Wire, first: float, last: float) -> int:
     """Frames that arrived more than two frame-times after the previous one inside the reply."""
     times = [t for t, _p, _v in wire.received if first <= t <= last]
-    return sum(1 for a, b in zip(times, times[1:], strict=False) if b - a > 2 * FRAME_S)
+    return sum(1 for a, b in itertools.pairwise(times) if b - a > 2 * FRAME_S)
 
 
 async def _speak(wire: _Wire, pcm: bytes) -> float:
@@ -255,10 +258,10 @@ async def _speak(wire: _Wire, pcm: bytes) -> float:
     frames = [pcm[i : i + wire.frame] for i in range(0, len(pcm), wire.frame)]
     frames[-1] = frames[-1] + bytes(wire.frame - len(frames[-1]))
     start_index = len(wire.sent) + wire.outbox.qsize()
+    wire.drained.clear()
     for f in frames:
         wire.outbox.put_nowait(f)
-    while wire.outbox.qsize() and wire.ended_by is None:
-        await asyncio.sleep(FRAME_S)
+    await wire.drained.wait()
     voiced_idx = [i for i, f in enumerate(frames) if wire.voiced(f)]
     last = voiced_idx[-1] if voiced_idx else len(frames) - 1
     pos = min(start_index + last, len(wire.sent) - 1)
@@ -304,8 +307,8 @@ def _interarrival(wire: _Wire) -> dict[str, float]:
 def write_recording(path: Path, wire: _Wire) -> None:
     """Stereo WAV: caller left, agent right, both placed by their wire time."""
     n = max(
-        int(round(((wire.sent[-1][0] if wire.sent else wire.t0) - wire.t0) / FRAME_S)) + 1,
-        int(round(((wire.received[-1][0] if wire.received else wire.t0) - wire.t0) / FRAME_S)) + 1,
+        round(((wire.sent[-1][0] if wire.sent else wire.t0) - wire.t0) / FRAME_S) + 1,
+        round(((wire.received[-1][0] if wire.received else wire.t0) - wire.t0) / FRAME_S) + 1,
     )
     spf = wire.frame // 2
     left = np.zeros(n * spf + spf, dtype="<i2")
@@ -315,7 +318,7 @@ def write_recording(path: Path, wire: _Wire) -> None:
         left[i * spf : i * spf + len(chunk)] = chunk
     slot = -1
     for t, pcm, _v in wire.received:
-        slot = max(slot + 1, int(round((t - wire.t0) / FRAME_S)))
+        slot = max(slot + 1, round((t - wire.t0) / FRAME_S))
         chunk = np.frombuffer(pcm, dtype="<i2")
         if (slot + 1) * spf > len(right):
             right = np.concatenate([right, np.zeros(len(chunk) + spf, dtype="<i2")])
