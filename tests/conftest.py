@@ -1,0 +1,48 @@
+"""Shared fixtures: a real daemon on free loopback ports, and the recorded Asterisk traffic."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from sentiric_pbx.config import Settings
+from sentiric_pbx.daemon import Daemon
+
+FIXTURES = Path(__file__).parent / "fixtures" / "asterisk"
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Defaults, but every listener on 127.0.0.1 port 0 and no metrics server."""
+    s = Settings()
+    s.audiosocket.host = "127.0.0.1"
+    s.audiosocket.port = 0
+    s.fastagi.host = "127.0.0.1"
+    s.fastagi.port = 0
+    s.metrics.enabled = False
+    return s
+
+
+@pytest.fixture
+async def daemon(settings: Settings) -> AsyncIterator[Daemon]:
+    d = Daemon(settings)
+    await d.start()
+    try:
+        yield d
+    finally:
+        await d.stop()
+
+
+@pytest.fixture
+def logs() -> AsyncIterator[list[dict[str, object]]]:
+    """Every structlog event emitted during the test, as dicts (event name + fields)."""
+    with structlog.testing.capture_logs() as captured:
+        yield captured
