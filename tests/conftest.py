@@ -43,6 +43,6 @@ async def daemon(settings: Settings) -> AsyncIterator[Daemon]:
 
 @pytest.fixture
 def logs() -> AsyncIterator[list[dict[str, object]]]:
-    """Every structlog event emitted during the test, as dicts (event name + fields)."""
-    with structlog.testing.capture_logs() as captured:
+    """Every structlog event emitted during the test, as dicts (event name + fields, call_id included)."""
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as captured:
         yield captured
