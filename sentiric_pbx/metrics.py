@@ -23,3 +23,10 @@ def serve_metrics(host: str, port: int) -> int:
     """Start the /metrics HTTP endpoint in a thread; return the bound port."""
     server, _thread = start_http_server(port, addr=host)
     return server.server_address[1]
+
+
+LLM_FALLBACKS = Counter(
+    "sentiric_llm_fallbacks_total",
+    "Times the fallback LLM answered because the primary was slow or failed",
+    ["primary", "reason"],
+)
