@@ -1,0 +1,129 @@
+"""The engine pool: every model loaded once per process, warmed up, shared by all calls.
+
+Loading happens at daemon start, not on the first call: a caller should never wait 3 s for a model
+to map into memory. Each engine's `load()` and `warmup()` run in a worker thread so that start-up
+does not block a loop that may already be serving calls (metrics, AGI).
+
+A model that cannot be found or loaded is one clear error naming the model and the command that
+installs it, raised from `start()`: the daemon refuses to start half-deaf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from sentiric_pbx.config import Settings
+from sentiric_pbx.engines.base import LlmEngine, SttEngine, TtsEngine
+from sentiric_pbx.engines.llm.fallback import FallbackLlm
+from sentiric_pbx.engines.llm.llama_cpp import LlamaCppLlm
+from sentiric_pbx.engines.llm.openai_compat import OpenAICompatLlm
+from sentiric_pbx.engines.stt.vosk import VoskStt
+from sentiric_pbx.engines.stt.whisper import WhisperStt
+from sentiric_pbx.engines.tts.piper import PiperTts
+
+log = structlog.get_logger("sentiric_pbx.engines")
+
+
+class EngineLoadError(Exception):
+    """A model is missing or broken; the message says which and how to fix it."""
+
+
+def resolve(ref: str, settings: Settings) -> Path:
+    """A model reference (catalog id, `bundled:<id>`, or a path) → its local path."""
+    from sentiric_pbx.models import resolve_model
+
+    return resolve_model(ref, settings)
+
+
+class EnginePool:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stt: dict[str, SttEngine] = {}
+        self.tts: TtsEngine | None = None
+        self.llm: LlmEngine | None = None
+        self.local_llm: LlamaCppLlm | None = None
+        self.timings: dict[str, float] = {}
+
+    def _build_stt(self) -> list[Any]:
+        cfg = self.settings.stt
+        engines: list[Any] = []
+        for language, kind in cfg.engines.items():
+            lang = None if language == "default" else language
+            if kind == "vosk":
+                ref = cfg.vosk_models.get(language)
+                if ref is None:
+                    raise EngineLoadError(f"[stt] engines.{language} = 'vosk' but no [stt] vosk_models.{language}")
+                engine: Any = VoskStt(resolve(ref, self.settings), lang, max_concurrency=cfg.max_concurrency)
+            else:
+                engine = WhisperStt(
+                    resolve(cfg.whisper_model, self.settings),
+                    lang,
+                    compute_type=cfg.whisper_compute_type,
+                    beam_size=cfg.whisper_beam_size,
+                    max_concurrency=cfg.max_concurrency,
+                )
+            self.stt[language] = engine
+            engines.append(engine)
+        return engines
+
+    def _build_tts(self) -> PiperTts:
+        path = resolve(self.settings.tts.voice, self.settings)
+        onnx = path if path.suffix == ".onnx" else next(iter(sorted(path.glob("*.onnx"))), path)
+        tts = PiperTts(
+            onnx,
+            Path(f"{onnx}.json"),
+            max_concurrency=self.settings.tts.max_concurrency,
+            length_scale=self.settings.tts.length_scale,
+        )
+        self.tts = tts
+        return tts
+
+    def _build_llm(self) -> LlamaCppLlm:
+        cfg = self.settings.llm
+        local = LlamaCppLlm(
+            resolve(cfg.model, self.settings), chat_format=cfg.chat_format, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads
+        )
+        fallback = None
+        if cfg.fallback_url:
+            key = cfg.fallback_api_key.get_secret_value() if cfg.fallback_api_key else None
+            fallback = OpenAICompatLlm(cfg.fallback_url, cfg.fallback_model, api_key=key, timeout_s=cfg.request_timeout_s)
+        self.local_llm = local
+        self.llm = FallbackLlm(local, fallback, cfg.fallback_timeout_s)
+        return local
+
+    async def start(self, stt: bool = True, tts: bool = True, llm: bool = True) -> None:
+        """Load and warm up the requested engines; raise `EngineLoadError` with a fix on failure."""
+        builders = [(stt, "stt", self._build_stt), (tts, "tts", self._build_tts), (llm, "llm", self._build_llm)]
+        for wanted, kind, build in builders:
+            if not wanted:
+                continue
+            try:
+                built = build()
+                for engine in built if isinstance(built, list) else [built]:
+                    started = time.perf_counter()
+                    await asyncio.to_thread(engine.load)
+                    loaded = time.perf_counter()
+                    await asyncio.to_thread(engine.warmup)
+                    key = f"{kind}.{engine.name}"
+                    self.timings[f"{key}.load_s"] = round(loaded - started, 3)
+                    self.timings[f"{key}.warmup_s"] = round(time.perf_counter() - loaded, 3)
+            except EngineLoadError:
+                raise
+            except (FileNotFoundError, LookupError, OSError, ValueError, RuntimeError) as exc:
+                raise EngineLoadError(f"cannot load the {kind} model: {exc}") from exc
+        log.info("engines_ready", stt=sorted(self.stt), tts=bool(self.tts), llm=bool(self.llm), **self.timings)
+
+    def stt_for(self, language: str | None) -> SttEngine:
+        """The STT engine configured for `language` (e.g. "en", "tr"), else the default one."""
+        if language:
+            short = language.split("_")[0].split("-")[0].lower()
+            if short in self.stt:
+                return self.stt[short]
+        if "default" in self.stt:
+            return self.stt["default"]
+        raise EngineLoadError(f"no STT engine for language {language!r}; add it under [stt] engines")

@@ -1,0 +1,126 @@
+"""The seed's rule 4.2: a primary LLM that does not answer in time is replaced by the fallback.
+
+Every peer here is a real HTTP server on 127.0.0.1 speaking the OpenAI streaming protocol; the
+timeout is shortened from the production 5 s so the suite stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from sentiric_pbx.engines.base import LlmRequest
+from sentiric_pbx.engines.llm.errors import LlmError
+from sentiric_pbx.engines.llm.fallback import FallbackLlm
+from sentiric_pbx.engines.llm.openai_compat import OpenAICompatLlm
+from tests.openai_server import FakeOpenAI
+
+REQUEST = LlmRequest([{"role": "user", "content": "Can I book for tomorrow?"}], max_tokens=16)
+TIMEOUT_S = 0.6
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[dict[str, FakeOpenAI]]:
+    made = {
+        "hang": await FakeOpenAI(mode="hang").start(),
+        "error": await FakeOpenAI(mode="error").start(),
+        "ok": await FakeOpenAI(mode="ok", words=["Sure", ",", " tomorrow", " at", " three", "."]).start(),
+        "fallback": await FakeOpenAI(mode="ok").start(),
+        "stall": await FakeOpenAI(mode="hang_after_first", words=["I", " think"]).start(),
+    }
+    yield made
+    for server in made.values():
+        await server.stop()
+
+
+def remote(server: FakeOpenAI, name: str = "m", key: str | None = None) -> OpenAICompatLlm:
+    return OpenAICompatLlm(server.base_url, name, api_key=key, timeout_s=30)
+
+
+def fallback_warnings(logs: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [e for e in logs if e["event"] == "llm_fallback"]
+
+
+async def test_primary_that_never_answers_is_replaced_after_the_timeout(servers, logs) -> None:
+    router = FallbackLlm(remote(servers["hang"]), remote(servers["fallback"]), TIMEOUT_S)
+    text = await router.complete(REQUEST)
+    assert text == "Hello from the fallback."
+    (warning,) = fallback_warnings(logs)
+    assert warning["log_level"] == "warning"
+    assert warning["primary"] == "openai_compat" and warning["reason"] == "no_first_token"
+    assert TIMEOUT_S * 1000 <= warning["waited_ms"] < TIMEOUT_S * 1000 + 2000
+    assert len(servers["hang"].requests) == 1 and len(servers["fallback"].requests) == 1
+
+
+async def test_primary_returning_500_falls_back_at_once(servers, logs) -> None:
+    router = FallbackLlm(remote(servers["error"]), remote(servers["fallback"]), timeout_s=5.0)
+    assert await router.complete(REQUEST) == "Hello from the fallback."
+    (warning,) = fallback_warnings(logs)
+    assert warning["reason"] == "http_500"
+    assert warning["waited_ms"] < 5000  # did not wait for the timeout
+
+
+async def test_healthy_primary_is_used_and_nothing_is_logged(servers, logs) -> None:
+    router = FallbackLlm(remote(servers["ok"]), remote(servers["fallback"]), TIMEOUT_S)
+    deltas = [d async for d in router.stream(REQUEST)]
+    assert deltas == ["Sure", ",", " tomorrow", " at", " three", "."]
+    assert fallback_warnings(logs) == []
+    assert servers["fallback"].requests == []
+
+
+async def test_never_switches_after_the_primary_has_spoken(servers, logs) -> None:
+    """Once the caller may be hearing the primary's text, a second voice must not start."""
+    router = FallbackLlm(remote(servers["stall"]), remote(servers["fallback"]), TIMEOUT_S)
+    stream = router.stream(REQUEST)
+    assert await anext(stream) == "I"
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(TIMEOUT_S * 3):
+            await anext(stream)
+    await stream.aclose()
+    assert fallback_warnings(logs) == []
+    assert servers["fallback"].requests == []
+
+
+async def test_no_fallback_configured_raises_a_clear_error(servers) -> None:
+    router = FallbackLlm(remote(servers["error"]), None, TIMEOUT_S)
+    with pytest.raises(LlmError) as info:
+        await router.complete(REQUEST)
+    assert info.value.reason == "http_500" and "no fallback configured" in str(info.value)
+
+
+async def test_fallback_counts_a_metric(servers) -> None:
+    from sentiric_pbx import metrics
+
+    def count() -> float:
+        return metrics.LLM_FALLBACKS.labels(primary="openai_compat", reason="http_500")._value.get()
+
+    before = count()
+    await FallbackLlm(remote(servers["error"]), remote(servers["fallback"]), TIMEOUT_S).complete(REQUEST)
+    assert count() == before + 1
+
+
+async def test_remote_adapter_sends_the_key_but_never_logs_it(servers, logs) -> None:
+    secret = "sk-test-SECRET-123"
+    llm = remote(servers["fallback"], key=secret)
+    assert await llm.complete(REQUEST) == "Hello from the fallback."
+    assert servers["fallback"].auth_headers == [f"Bearer {secret}"]
+    assert servers["fallback"].requests[0]["stream"] is True
+    assert secret not in repr(logs)
+    failing = remote(servers["error"], key=secret)
+    with pytest.raises(LlmError) as info:
+        await failing.complete(REQUEST)
+    assert secret not in str(info.value)
+
+
+async def test_unreachable_remote_is_a_connection_error() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound but not listening: connection refused
+        llm = OpenAICompatLlm(f"http://127.0.0.1:{port}/v1", "m")
+        with pytest.raises(LlmError) as info:
+            await llm.complete(REQUEST)
+    assert info.value.reason == "connection_failed"
