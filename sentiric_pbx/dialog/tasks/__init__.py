@@ -1,0 +1,1 @@
+"""Tasks: what the agent *does* for an intent (book, cancel, reschedule, opening hours, transfer, end call)."""

@@ -1,0 +1,1 @@
+"""Calendar adapters: free slots, bookings, cancellations."""

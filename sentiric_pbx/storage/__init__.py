@@ -1,0 +1,1 @@
+"""Where calls are kept: the SQLite database, the context store (SQLite or Redis), the archive."""
