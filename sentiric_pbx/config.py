@@ -129,6 +129,60 @@ class LlmConfig(_Section):
     request_timeout_s: float = Field(30.0, gt=0)
 
 
+class BusinessConfig(_Section):
+    """The business the agent answers for: its clock, its hours, its appointments."""
+
+    name: str = "the clinic"
+    timezone: str = "Europe/Istanbul"
+    open_days: list[int] = [0, 1, 2, 3, 4]
+    """Weekdays open, Monday = 0. Defaults to Monday–Friday."""
+    open_time: str = "09:00"
+    close_time: str = "17:00"
+    slot_minutes: int = Field(30, ge=5, le=480)
+    opening_hours_text: str = "We are open Monday to Friday, from 9 am to 5 pm."
+    default_country_code: str = "90"
+    """Used to normalise national caller IDs ("0555…") to E.164."""
+    transfer_target: str = "PJSIP/reception"
+    """Where "transfer to a human" sends the caller (a dial string or an extension)."""
+
+
+class StorageConfig(_Section):
+    """Where calls are kept."""
+
+    db_path: Path | None = None
+    """SQLite database (calls, CRM, calendar, outbox). Default: <data dir>/sentiric.db."""
+    redis_url: str | None = None
+    """redis://host:port/db. When set, call contexts and post-call jobs go through Redis."""
+    context_ttl_s: int = Field(86_400, ge=60)
+    archive_dir: Path | None = None
+    """Recordings and transcripts. Default: <data dir>/archive."""
+    retention_days: int = Field(90, ge=1)
+
+
+class CrmConfig(_Section):
+    kind: Literal["sqlite", "http"] = "sqlite"
+    url: str | None = None
+    """HTTP CRM base URL: GET {url}/customers?phone=E164, POST {url}/calls."""
+    auth_header: SecretStr | None = None
+    """Sent as `Authorization:` to the HTTP CRM. Prefer SENTIRIC_CRM__AUTH_HEADER."""
+    timeout_s: float = Field(2.0, gt=0)
+    retries: int = Field(2, ge=0, le=10)
+
+
+class CalendarConfig(_Section):
+    kind: Literal["sqlite", "http"] = "sqlite"
+    url: str | None = None
+    auth_header: SecretStr | None = None
+    timeout_s: float = Field(3.0, gt=0)
+
+
+class PostcallConfig(_Section):
+    max_attempts: int = Field(8, ge=1)
+    backoff_base_s: float = Field(2.0, gt=0)
+    workers: int = Field(1, ge=0)
+    """In-process post-call workers; 0 when `sentiric-pbx worker` processes elsewhere do the work."""
+
+
 class MetricsConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -159,6 +213,11 @@ class Settings(BaseSettings):
     stt: SttConfig = SttConfig()
     tts: TtsConfig = TtsConfig()
     llm: LlmConfig = LlmConfig()
+    business: BusinessConfig = BusinessConfig()
+    storage: StorageConfig = StorageConfig()
+    crm: CrmConfig = CrmConfig()
+    calendar: CalendarConfig = CalendarConfig()
+    postcall: PostcallConfig = PostcallConfig()
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
 
