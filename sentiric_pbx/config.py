@@ -78,8 +78,26 @@ class VadConfig(_Section):
 
 
 class AgentConfig(_Section):
-    mode: Literal["echo"] = "echo"
-    """`echo` plays each caller turn back: the admin's line test."""
+    mode: Literal["assistant", "echo"] = "echo"
+    """`assistant` is the voice agent; `echo` plays each caller turn back (the admin's line test)."""
+
+
+class DialogConfig(_Section):
+    """Turn-taking and recovery in a conversation."""
+
+    barge_in_sustain_ms: int = Field(240, ge=40)
+    """Caller speech over our voice needed to stop talking. Defaults to 240 ms."""
+    echo_margin_db: float = Field(12.0, ge=0)
+    """While we speak, caller audio quieter than our own level minus this is treated as echo. Defaults to 12 dB."""
+    no_input_reprompt_s: float = Field(8.0, gt=0)
+    """Silence after our reply before we ask "are you still there?". Defaults to 8 s."""
+    no_input_max: int = Field(2, ge=1)
+    """Reprompts before we say goodbye and hang up. Defaults to 2."""
+    crm_lookup_timeout_s: float = Field(0.25, gt=0)
+    """The greeting waits this long for the CRM, then greets without the name. Defaults to 0.25 s."""
+    llm_capable: bool = False
+    """True when the configured LLM writes good free text (≥ 1 B instruct): greetings and replies are then
+    LLM-rendered (and still checked against the task's facts). The bundled 270 M base model is not."""
 
 
 class ModelsConfig(_Section):
@@ -209,6 +227,7 @@ class Settings(BaseSettings):
     fastagi: FastAgiConfig = FastAgiConfig()
     vad: VadConfig = VadConfig()
     agent: AgentConfig = AgentConfig()
+    dialog: DialogConfig = DialogConfig()
     models: ModelsConfig = ModelsConfig()
     stt: SttConfig = SttConfig()
     tts: TtsConfig = TtsConfig()
