@@ -30,3 +30,4 @@ LLM_FALLBACKS = Counter(
     "Times the fallback LLM answered because the primary was slow or failed",
     ["primary", "reason"],
 )
+BARGE_INS = Counter("sentiric_barge_ins_total", "Replies cut short because the caller talked over the agent")

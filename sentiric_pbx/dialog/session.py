@@ -1,0 +1,353 @@
+"""`CallSession`: one call's conversation, as the seed walks it.
+
+    greeting → loop { listen → understand → act → answer } → (hangup) → store → post-call
+
+Four small asyncio tasks joined by queues (DESIGN.md):
+  listen     frames → endpointer → utterances; detects barge-in while we speak
+  recognize  utterances → STT → caller turns (in order; never blocks listen)
+  think      caller turns → brain (NLU → task → responder) → reply text
+  speak      reply text → sentences → TTS → paced playout (cancelled by barge-in)
+
+Barge-in is a cancellation, not a flag: the listen task flushes playout and cancels the speak task;
+what the caller actually heard (sentences fully played, plus the played share of the one cut off)
+is what the transcript records.
+
+Failure rules (seed §4): the context is saved after every turn; a hangup at any moment ends the call
+as `unfinished_call` unless the conversation had reached its end (goodbye, transfer); an engine error
+apologises and offers a transfer instead of dropping the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import structlog
+
+from sentiric_pbx import metrics
+from sentiric_pbx.audio.frames import FRAME_MS, duration_s
+from sentiric_pbx.audio.vad import Endpointer, TurnEnded
+from sentiric_pbx.config import Settings
+from sentiric_pbx.dialog.bargein import BargeInDetector, BargeInOptions
+from sentiric_pbx.dialog.context import CallContext, Turn, normalize_e164
+from sentiric_pbx.engines.base import SttEngine, TtsEngine
+from sentiric_pbx.engines.tts.sentences import SentenceBuffer
+from sentiric_pbx.telephony.transport import CallTransport, Dtmf
+
+log = structlog.get_logger("sentiric_pbx.session")
+
+
+@dataclass(slots=True)
+class Reply:
+    """What the brain answers: text to speak (streamed) and what to do after saying it."""
+
+    deltas: AsyncIterator[str]
+    action: Literal["continue", "end_call", "transfer"] = "continue"
+    transfer_target: str | None = None
+
+
+class Brain(Protocol):
+    async def greet(self, ctx: CallContext) -> Reply: ...
+
+    async def respond(self, ctx: CallContext, text: str) -> Reply: ...
+
+    async def reprompt(self, ctx: CallContext, attempt: int) -> Reply: ...
+
+    async def apologise(self, ctx: CallContext) -> Reply: ...
+
+
+async def text_reply(text: str) -> AsyncIterator[str]:
+    yield text
+
+
+@dataclass(slots=True)
+class CallerTurn:
+    text: str
+    words: list[dict[str, float | str]]
+    start_s: float
+    end_s: float
+    ended_at: float
+    """Loop time of the caller's last voiced frame (reply latency starts here)."""
+
+
+@dataclass(slots=True)
+class _Playing:
+    sentences: list[tuple[str, float]] = field(default_factory=list)
+    """(text, seconds of audio) queued so far for this reply."""
+    first_audio_at: float | None = None
+
+
+class CallSession:
+    def __init__(
+        self,
+        settings: Settings,
+        transport: CallTransport,
+        *,
+        stt: SttEngine,
+        tts: TtsEngine,
+        brain: Brain,
+        save: Callable[[CallContext], Awaitable[None]],
+        finish: Callable[[CallContext], Awaitable[None]],
+    ) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.stt = stt
+        self.tts = tts
+        self.brain = brain
+        self._save = save
+        self._finish = finish
+        info = transport.info
+        self.ctx = CallContext(
+            call_id=info.call_id,
+            caller_id=normalize_e164(info.caller_id, settings.business.default_country_code),
+            caller_name=info.caller_name,
+            called_number=info.called_number,
+            language=(info.language or "en").split("_")[0],
+            ingress=info.ingress,
+        )
+        d = settings.dialog
+        self.bargein = BargeInDetector(
+            BargeInOptions(sustain_ms=d.barge_in_sustain_ms, echo_margin_db=d.echo_margin_db)
+        )
+        self.utterances: asyncio.Queue[TurnEnded | None] = asyncio.Queue()
+        self.turns: asyncio.Queue[CallerTurn | None] = asyncio.Queue()
+        self._speaking: asyncio.Task[None] | None = None
+        self._playing = _Playing()
+        self._stream_t0 = 0.0
+        self.conversation_done = False
+        self.hung_up = False
+        self._flushed_ms = 0
+        self._utterance_times: list[float] = []
+
+    # -- the call ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._stream_t0 = loop.time()
+        await self._save_safely()
+        listen = asyncio.create_task(self._listen(), name="listen")
+        recognize = asyncio.create_task(self._recognize(), name="recognize")
+        try:
+            await self._say_reply(await self.brain.greet(self.ctx), None)
+            await self._conversation()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("session_failed")
+            self.ctx.status = "failed"
+        finally:
+            for task in (listen, recognize, self._speaking):
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(listen, recognize, return_exceptions=True)
+            await self._end()
+
+    async def _conversation(self) -> None:
+        reprompts = 0
+        while not self.conversation_done:
+            try:
+                async with asyncio.timeout(self.settings.dialog.no_input_reprompt_s):
+                    turn = await self.turns.get()
+            except TimeoutError:
+                reprompts += 1
+                if reprompts > self.settings.dialog.no_input_max:
+                    self.ctx.outcome = "no_input"
+                    await self._say_reply(await self.brain.reprompt(self.ctx, reprompts), None)
+                    await self._hangup()
+                    return
+                await self._say_reply(await self.brain.reprompt(self.ctx, reprompts), None)
+                continue
+            if turn is None:  # the caller hung up
+                return
+            reprompts = 0
+            await self._handle_turn(turn)
+
+    async def _handle_turn(self, turn: CallerTurn) -> None:
+        self.ctx.add_turn(Turn("caller", turn.text, turn.start_s, turn.end_s, words=turn.words))  # type: ignore[arg-type]
+        await self._save_safely()
+        started = time.perf_counter()
+        try:
+            reply = await self.brain.respond(self.ctx, turn.text)
+        except Exception as exc:
+            log.error("brain_failed", error=repr(exc))
+            reply = await self.brain.apologise(self.ctx)
+        self.ctx.time("think_ms", (time.perf_counter() - started) * 1000)
+        if self.ctx.turns[-1].who == "caller" and self.ctx.intents:
+            self.ctx.turns[-1].intent = self.ctx.intents[-1]
+        await self._say_reply(reply, turn)
+
+    async def _say_reply(self, reply: Reply, turn: CallerTurn | None) -> None:
+        self._speaking = asyncio.create_task(self._speak(reply.deltas, turn), name="speak")
+        try:
+            await self._speaking
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we are being cancelled, not just the reply
+            return  # barge-in: the caller talked over us; listen for what they say
+        finally:
+            self._speaking = None
+        await self._save_safely()
+        if reply.action == "end_call":
+            self.conversation_done = True
+            self.ctx.outcome = self.ctx.outcome or "completed"
+            await self._hangup()
+        elif reply.action == "transfer":
+            self.conversation_done = True
+            self.ctx.outcome = "transferred"
+            self.ctx.status = "transferred"
+            await self.transport.wait_played()
+            await self.transport.transfer(reply.transfer_target or self.settings.business.transfer_target)
+
+    async def _hangup(self) -> None:
+        await self.transport.wait_played()
+        await self.transport.hangup()
+
+    # -- speak -------------------------------------------------------------------------------
+    async def _speak(self, deltas: AsyncIterator[str], turn: CallerTurn | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._playing = _Playing()
+        start_s = loop.time() - self._stream_t0
+        splitter = SentenceBuffer()
+        tts_ms: list[float] = []
+        try:
+            async for delta in deltas:
+                for sentence in splitter.push(delta):
+                    await self._say_sentence(sentence, tts_ms)
+            tail = splitter.flush()
+            if tail:
+                await self._say_sentence(tail, tts_ms)
+            await self.transport.wait_played()
+        except asyncio.CancelledError:
+            self._record_agent_turn(start_s, turn, interrupted=True)
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await deltas.aclose()  # type: ignore[attr-defined]
+        self._record_agent_turn(start_s, turn, interrupted=False)
+
+    async def _say_sentence(self, sentence: str, tts_ms: list[float]) -> None:
+        started = time.perf_counter()
+        pcm = b"".join([chunk async for chunk in self.tts.synthesize(sentence)])
+        tts_ms.append((time.perf_counter() - started) * 1000)
+        if not pcm:
+            return
+        self.bargein.speaking(pcm)
+        self.transport.play(pcm)
+        if self._playing.first_audio_at is None:
+            self._playing.first_audio_at = asyncio.get_running_loop().time()
+        self._playing.sentences.append((sentence, duration_s(pcm)))
+
+    def _heard_text(self, interrupted: bool) -> str:
+        """The part of the reply that went out on the wire before a flush."""
+        sentences = self._playing.sentences
+        if not interrupted:
+            return " ".join(s for s, _ in sentences)
+        unplayed_s = self._flushed_ms / 1000.0
+        heard: list[str] = []
+        remaining = sum(d for _, d in sentences) - unplayed_s
+        for text, dur in sentences:
+            if remaining >= dur - 0.01:
+                heard.append(text)
+                remaining -= dur
+            elif remaining > 0:
+                words = text.split()
+                heard.append(" ".join(words[: int(len(words) * remaining / dur)]))
+                break
+            else:
+                break
+        return " ".join(h for h in heard if h)
+
+    def _record_agent_turn(self, start_s: float, turn: CallerTurn | None, interrupted: bool) -> None:
+        text = self._heard_text(interrupted)
+        if not text and not self._playing.sentences:
+            return
+        loop = asyncio.get_running_loop()
+        latency = None
+        if turn is not None and self._playing.first_audio_at is not None:
+            latency = round((self._playing.first_audio_at - turn.ended_at) * 1000, 1)
+            self.ctx.time("reply_latency_ms", latency)
+        self.ctx.add_turn(
+            Turn("agent", text, start_s, loop.time() - self._stream_t0, interrupted=interrupted, latency_ms=latency)
+        )
+
+    # -- listen ------------------------------------------------------------------------------
+    async def _listen(self) -> None:
+        endpointer = Endpointer(self.settings.vad)
+        loop = asyncio.get_running_loop()
+        frames_seen = 0
+        async for frame in self.transport.frames():
+            frames_seen += 1
+            voiced = endpointer.is_speech(frame)
+            if self.bargein.caller_frame(frame, voiced, self._agent_speaking()):
+                self._barge_in()
+            for event in endpointer.process(frame):
+                if isinstance(event, TurnEnded):
+                    tail_s = (frames_seen * FRAME_MS - event.last_voiced_ms) / 1000
+                    event_at = loop.time() - tail_s
+                    self.utterances.put_nowait(event)
+                    self._utterance_times.append(event_at)
+        self.hung_up = True
+        self.utterances.put_nowait(None)
+
+    def _agent_speaking(self) -> bool:
+        return self._speaking is not None and not self._speaking.done() and self.transport.queued_ms > 0
+
+    def _barge_in(self) -> None:
+        if self._speaking is None or self._speaking.done():
+            return
+        self._flushed_ms = self.transport.queued_ms
+        self.transport.flush()
+        self._speaking.cancel()
+        self.bargein.reset()
+        log.info("barge_in", flushed_ms=self._flushed_ms)
+        metrics.BARGE_INS.inc()
+
+    # -- recognize ---------------------------------------------------------------------------
+    async def _recognize(self) -> None:
+        index = 0
+        while True:
+            utterance = await self.utterances.get()
+            if utterance is None:
+                self.turns.put_nowait(None)
+                return
+            ended_at = self._utterance_times[index]
+            index += 1
+            started = time.perf_counter()
+            try:
+                result = await self.stt.transcribe(utterance.audio)
+            except Exception as exc:
+                log.error("stt_failed", error=repr(exc))
+                continue
+            self.ctx.time("stt_ms", (time.perf_counter() - started) * 1000)
+            text = result.text.strip()
+            log.info("caller_said", text=text, audio_s=round(duration_s(utterance.audio), 2))
+            if not text:
+                continue
+            words = [{"word": w.word, "start": w.start_s, "end": w.end_s} for w in result.words]
+            self.turns.put_nowait(
+                CallerTurn(text, words, utterance.started_ms / 1000, utterance.last_voiced_ms / 1000, ended_at)
+            )
+
+    # -- end ---------------------------------------------------------------------------------
+    async def _end(self) -> None:
+        self.ctx.ended_at = time.time()
+        if self.ctx.status == "active":
+            self.ctx.status = "completed" if self.conversation_done else "unfinished_call"
+        log.info("conversation_ended", status=self.ctx.status, turns=len(self.ctx.turns), outcome=self.ctx.outcome)
+        try:
+            await self._finish(self.ctx)
+        except Exception as exc:
+            log.error("context_finish_failed", error=repr(exc))
+
+    async def _save_safely(self) -> None:
+        try:
+            await self._save(self.ctx)
+        except Exception as exc:
+            log.warning("context_save_failed", error=repr(exc))
+
+    def on_dtmf(self, event: Dtmf) -> None:
+        log.info("dtmf", digit=event.digit)
