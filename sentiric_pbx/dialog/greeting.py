@@ -1,0 +1,43 @@
+"""The greeting (seed §2.3): by name for a known caller, plainly for anyone else.
+
+The caller judges the agent by its first word, so the greeting is built to be fast: a short first
+sentence ("Hello Mr. Yilmaz!") that Piper renders in ~100 ms, the rest after it; the plain greeting
+is synthesized once at start-up and cached. An LLM-written greeting is used only when the configured
+model is capable (`[dialog] llm_capable`) — and only if it arrives within the greeting's budget and
+contains the caller's name; otherwise the template is said.
+"""
+
+from __future__ import annotations
+
+from sentiric_pbx.integrations.crm.base import CustomerProfile
+
+_TEMPLATES = {
+    "en": {
+        "known": "Hello {address}! Welcome back to {business}. How can I help you today?",
+        "unknown": "Hello! Thank you for calling {business}. How can I help you?",
+    },
+    "tr": {
+        "known": "Merhaba {address}! {business} hattına tekrar hoş geldiniz. Size nasıl yardımcı olabilirim?",
+        "unknown": "Merhaba! {business} hattını aradığınız için teşekkürler. Size nasıl yardımcı olabilirim?",
+    },
+}
+
+
+def address(profile: CustomerProfile, language: str) -> str:
+    """How to address the caller: "Mr. Yilmaz" in English, "Ahmet Bey" in Turkish, else the first name."""
+    parts = profile.name.split()
+    first, last = (parts[0], parts[-1]) if parts else (profile.name, profile.name)
+    title = (profile.title or "").strip()
+    if language == "tr":
+        suffix = {"bay": "Bey", "mr.": "Bey", "mr": "Bey", "bayan": "Hanım", "ms.": "Hanım", "mrs.": "Hanım"}
+        return f"{first} {suffix[title.lower()]}" if title.lower() in suffix else first
+    if title:
+        return f"{title} {last}"
+    return first
+
+
+def greeting_text(profile: CustomerProfile | None, business: str, language: str = "en") -> str:
+    templates = _TEMPLATES.get(language, _TEMPLATES["en"])
+    if profile is None or not profile.name.strip():
+        return templates["unknown"].format(business=business)
+    return templates["known"].format(address=address(profile, language), business=business)
