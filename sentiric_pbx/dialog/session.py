@@ -24,6 +24,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
 import structlog
@@ -36,6 +37,7 @@ from sentiric_pbx.dialog.bargein import BargeInDetector, BargeInOptions
 from sentiric_pbx.dialog.context import CallContext, Turn, normalize_e164
 from sentiric_pbx.engines.base import SttEngine, TtsEngine
 from sentiric_pbx.engines.tts.sentences import SentenceBuffer
+from sentiric_pbx.storage.recording import CallRecorder
 from sentiric_pbx.telephony.transport import CallTransport, Dtmf
 
 log = structlog.get_logger("sentiric_pbx.session")
@@ -92,6 +94,7 @@ class CallSession:
         brain: Brain,
         save: Callable[[CallContext], Awaitable[None]],
         finish: Callable[[CallContext], Awaitable[None]],
+        recording_path: Path | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
@@ -122,6 +125,8 @@ class CallSession:
         self.hung_up = False
         self._flushed_ms = 0
         self._utterance_times: list[float] = []
+        self.recorder = CallRecorder()
+        self.recording_path = recording_path
 
     # -- the call ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -130,6 +135,8 @@ class CallSession:
         await self._save_safely()
         listen = asyncio.create_task(self._listen(), name="listen")
         recognize = asyncio.create_task(self._recognize(), name="recognize")
+        for task in (listen, recognize):
+            task.add_done_callback(self._stage_died)
         try:
             await self._say_reply(await self.brain.greet(self.ctx), None)
             await self._conversation()
@@ -144,6 +151,14 @@ class CallSession:
                     task.cancel()
             await asyncio.gather(listen, recognize, return_exceptions=True)
             await self._end()
+
+    def _stage_died(self, task: asyncio.Task[None]) -> None:
+        """A stage that dies must not leave the caller talking to nobody: log it and end the call."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("session_stage_failed", stage=task.get_name(), error=repr(task.exception()))
+        self.ctx.status = "failed"
+        self.turns.put_nowait(None)
 
     async def _conversation(self) -> None:
         reprompts = 0
@@ -237,6 +252,7 @@ class CallSession:
             return
         self.bargein.speaking(pcm)
         self.transport.play(pcm)
+        self.recorder.agent_audio(pcm)
         if self._playing.first_audio_at is None:
             self._playing.first_audio_at = asyncio.get_running_loop().time()
         self._playing.sentences.append((sentence, duration_s(pcm)))
@@ -281,6 +297,7 @@ class CallSession:
         frames_seen = 0
         async for frame in self.transport.frames():
             frames_seen += 1
+            self.recorder.caller_frame(frame)
             voiced = endpointer.is_speech(frame)
             if self.bargein.caller_frame(frame, voiced, self._agent_speaking()):
                 self._barge_in()
@@ -301,6 +318,7 @@ class CallSession:
             return
         self._flushed_ms = self.transport.queued_ms
         self.transport.flush()
+        self.recorder.flush_agent()
         self._speaking.cancel()
         self.bargein.reset()
         log.info("barge_in", flushed_ms=self._flushed_ms)
@@ -338,6 +356,11 @@ class CallSession:
         if self.ctx.status == "active":
             self.ctx.status = "completed" if self.conversation_done else "unfinished_call"
         log.info("conversation_ended", status=self.ctx.status, turns=len(self.ctx.turns), outcome=self.ctx.outcome)
+        if self.recording_path is not None:
+            try:
+                self.ctx.recording_path = str(await asyncio.to_thread(self.recorder.write, self.recording_path))
+            except OSError as exc:
+                log.error("recording_write_failed", path=str(self.recording_path), error=str(exc))
         try:
             await self._finish(self.ctx)
         except Exception as exc:

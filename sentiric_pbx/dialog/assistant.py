@@ -1,0 +1,121 @@
+"""The assistant agent: what `[agent] mode = "assistant"` runs for every call.
+
+It owns what calls share (engines, stores, CRM, calendar, post-call queue) and gives each call a
+`CallSession`. Two things happen before a call's audio arrives, to make the first word fast:
+  * at start-up, the phrases every call may say (plain greeting, reprompt, apology) are synthesized
+    once and cached;
+  * at FastAGI registration (`prefetch`), the CRM lookup for the caller starts, so by the time
+    AudioSocket connects the profile is usually there. The greeting waits for it at most
+    `[dialog] crm_lookup_timeout_s`, then greets without the name.
+After the call: the context is finished in the store and the seed's post-call jobs (summary,
+archive, analytics) are queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import structlog
+
+from sentiric_pbx.config import Settings
+from sentiric_pbx.dialog.brain import PHRASES, AssistantBrain
+from sentiric_pbx.dialog.context import CallContext, normalize_e164
+from sentiric_pbx.dialog.greeting import greeting_text
+from sentiric_pbx.dialog.session import CallSession
+from sentiric_pbx.dialog.tasks.registry import default_registry
+from sentiric_pbx.engines.pool import EnginePool
+from sentiric_pbx.engines.tts.cache import CachedTts
+from sentiric_pbx.integrations.calendar.base import Calendar
+from sentiric_pbx.integrations.crm.base import Crm, CustomerProfile
+from sentiric_pbx.postcall.queue import JobQueue
+from sentiric_pbx.postcall.worker import enqueue_postcall
+from sentiric_pbx.storage.context_store import ContextStore
+from sentiric_pbx.telephony.transport import CallInfo, CallTransport
+
+log = structlog.get_logger("sentiric_pbx.assistant")
+
+
+@dataclass(slots=True)
+class Services:
+    """What every call of the assistant shares."""
+
+    settings: Settings
+    engines: EnginePool
+    store: ContextStore
+    crm: Crm | None
+    calendar: Calendar
+    queue: JobQueue | None
+    fallback_queue: JobQueue | None
+    recordings_dir: Path
+
+
+class Assistant:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        settings = services.settings
+        assert services.engines.tts is not None
+        self.tts = CachedTts(services.engines.tts)  # type: ignore[arg-type]
+        self.brain = AssistantBrain(settings, services.calendar, default_registry(), services.engines.llm)
+        self._lookups: dict[str, asyncio.Task[CustomerProfile | None]] = {}
+
+    async def start(self) -> None:
+        business = self.s.settings.business.name
+        for lang, phrases in PHRASES.items():
+            if lang == "en":
+                await self.tts.preload(greeting_text(None, business, lang), *phrases.values())
+        log.info("assistant_ready", cached_phrases=len(self.tts._cache))
+
+    # -- before the call ---------------------------------------------------------------------
+    def prefetch(self, info: CallInfo) -> None:
+        """FastAGI registered a call: start its CRM lookup now (the audio leg follows in ms)."""
+        if info.call_id not in self._lookups:
+            self._lookups[info.call_id] = asyncio.create_task(self._lookup(info.caller_id))
+
+    async def _lookup(self, caller_id: str | None) -> CustomerProfile | None:
+        phone = normalize_e164(caller_id, self.s.settings.business.default_country_code)
+        if phone is None or self.s.crm is None:
+            return None
+        try:
+            return await self.s.crm.lookup(phone)
+        except Exception as exc:
+            log.warning("crm_lookup_failed", error=str(exc))
+            return None
+
+    async def _profile(self, info: CallInfo) -> CustomerProfile | None:
+        task = self._lookups.pop(info.call_id, None) or asyncio.create_task(self._lookup(info.caller_id))
+        try:
+            async with asyncio.timeout(self.s.settings.dialog.crm_lookup_timeout_s):
+                return await asyncio.shield(task)
+        except TimeoutError:
+            log.info("crm_lookup_slow", waited_s=self.s.settings.dialog.crm_lookup_timeout_s)
+            return None
+
+    # -- the call ----------------------------------------------------------------------------
+    async def __call__(self, transport: CallTransport) -> None:
+        info = transport.info
+        profile = await self._profile(info)
+        session = CallSession(
+            self.s.settings,
+            transport,
+            stt=self.s.engines.stt_for(info.language),
+            tts=self.tts,
+            brain=self.brain,
+            save=self.s.store.save,
+            finish=self._finish,
+            recording_path=self.s.recordings_dir / f"{info.call_id}.wav",
+        )
+        if profile is not None:
+            session.ctx.customer = asdict(profile)
+            session.ctx.language = (profile.language or session.ctx.language).split("_")[0]
+        log.info("assistant_call", known_caller=profile is not None, language=session.ctx.language)
+        await session.run()
+
+    async def _finish(self, ctx: CallContext) -> None:
+        """Make the record durable first, then queue the post-call work (seed §5)."""
+        await self.s.store.finish(ctx, ctx.status)
+        if self.s.queue is not None:
+            with contextlib.suppress(Exception):
+                await enqueue_postcall(self.s.queue, ctx, self.s.fallback_queue)

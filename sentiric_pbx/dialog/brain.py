@@ -1,0 +1,101 @@
+"""Think (seed §3, steps 3–6): the caller's words → intent and entities → task → what to say.
+
+    text ──nlu.understand──► intent + entities ──tasks.dispatch──► TaskResult ──responder──► speech
+
+Every step is timed into the context (`nlu_ms`, `task`), and none of them may take the call down:
+the session turns an exception here into an apology with an offer to transfer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from sentiric_pbx.config import Settings
+from sentiric_pbx.dialog.context import CallContext
+from sentiric_pbx.dialog.greeting import greeting_text
+from sentiric_pbx.dialog.nlu import NluOptions, understand
+from sentiric_pbx.dialog.responder import Responder
+from sentiric_pbx.dialog.session import Reply, text_reply
+from sentiric_pbx.dialog.tasks.base import TaskContext, TurnInput
+from sentiric_pbx.dialog.tasks.registry import TaskRegistry
+from sentiric_pbx.dialog.tasks.router import dispatch
+from sentiric_pbx.engines.base import LlmEngine
+from sentiric_pbx.integrations.calendar.base import Calendar
+from sentiric_pbx.integrations.crm.base import CustomerProfile
+
+log = structlog.get_logger("sentiric_pbx.brain")
+
+PHRASES = {
+    "en": {
+        "reprompt": "Are you still there? How can I help you?",
+        "goodbye_no_input": "I can't hear you, so I'll end the call now. Please call us again. Goodbye!",
+        "apology": "Sorry, I'm having a technical problem. Let me put you through to a colleague.",
+    },
+    "tr": {
+        "reprompt": "Hâlâ hatta mısınız? Size nasıl yardımcı olabilirim?",
+        "goodbye_no_input": "Sizi duyamıyorum, görüşmeyi sonlandırıyorum. Lütfen tekrar arayın. İyi günler!",
+        "apology": "Üzgünüm, teknik bir sorun yaşıyorum. Sizi bir yetkiliye aktarıyorum.",
+    },
+}
+
+
+def phrase(language: str, key: str) -> str:
+    return PHRASES.get(language, PHRASES["en"])[key]
+
+
+class AssistantBrain:
+    def __init__(
+        self,
+        settings: Settings,
+        calendar: Calendar,
+        registry: TaskRegistry,
+        llm: LlmEngine | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.calendar = calendar
+        self.registry = registry
+        self.llm = llm
+        self.tz = ZoneInfo(settings.business.timezone)
+        self.clock = clock or (lambda: datetime.now(self.tz))
+        self.responder = Responder(llm, settings.dialog.llm_capable)
+        self.nlu_options = NluOptions.from_business(settings.business)
+
+    async def greet(self, ctx: CallContext) -> Reply:
+        profile = CustomerProfile(**ctx.customer) if ctx.customer else None
+        return Reply(text_reply(greeting_text(profile, self.settings.business.name, ctx.language)))
+
+    async def respond(self, ctx: CallContext, text: str) -> Reply:
+        now = self.clock()
+        nlu = await understand(text, now=now, language=ctx.language, llm=self.llm, options=self.nlu_options)
+        ctx.intents.append(nlu.intent)
+        ctx.time("nlu_ms", nlu.elapsed_ms)
+        log.info("nlu", intent=nlu.intent, confidence=round(nlu.confidence, 2), source=nlu.source,
+                 entities=nlu.entities)  # fmt: skip
+        turn = TurnInput(nlu.intent, dict(nlu.entities), text, nlu.confidence)
+        result = await dispatch(self.registry, TaskContext(ctx, turn, self.calendar, self.settings.business, now))
+        speech = self.responder.render(result, ctx.language)
+        if result is None:
+            return Reply(speech)
+        if result.status == "end_call":
+            return Reply(speech, action="end_call")
+        if result.status == "transfer":
+            target = str(result.facts.get("transfer_target") or self.settings.business.transfer_target)
+            return Reply(speech, action="transfer", transfer_target=target)
+        return Reply(speech)
+
+    async def reprompt(self, ctx: CallContext, attempt: int) -> Reply:
+        if attempt > self.settings.dialog.no_input_max:
+            return Reply(text_reply(phrase(ctx.language, "goodbye_no_input")), action="end_call")
+        return Reply(text_reply(phrase(ctx.language, "reprompt")))
+
+    async def apologise(self, ctx: CallContext) -> Reply:
+        return Reply(
+            text_reply(phrase(ctx.language, "apology")),
+            action="transfer",
+            transfer_target=self.settings.business.transfer_target,
+        )

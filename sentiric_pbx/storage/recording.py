@@ -1,0 +1,60 @@
+"""The call recording: a stereo WAV, caller left, agent right, on one timeline.
+
+The caller's frames arrive one per 20 ms and define the call's clock. Our audio is placed where the
+playout clock will send it: at the current time, or right after what is still queued; a barge-in
+flush cuts our channel back to now. So the recording shows what the caller heard, when they heard it.
+"""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from sentiric_pbx.audio.frames import SAMPLE_RATE, SAMPLE_WIDTH
+
+
+class CallRecorder:
+    def __init__(self, rate: int = SAMPLE_RATE) -> None:
+        self.rate = rate
+        self._caller = bytearray()
+        self._agent = bytearray()
+
+    @property
+    def now_s(self) -> float:
+        return len(self._caller) / (self.rate * SAMPLE_WIDTH)
+
+    def caller_frame(self, pcm: bytes) -> None:
+        self._caller += pcm
+
+    def agent_audio(self, pcm: bytes) -> None:
+        """Our audio, queued now: it plays from max(now, end of what is already queued)."""
+        now = len(self._caller)
+        if len(self._agent) < now:
+            self._agent += bytes(now - len(self._agent))
+        self._agent += pcm
+
+    def flush_agent(self) -> None:
+        """Barge-in: whatever was queued beyond now was never heard."""
+        del self._agent[len(self._caller) :]
+
+    def write(self, path: Path) -> Path:
+        n = max(len(self._caller), len(self._agent)) // SAMPLE_WIDTH
+        left = np.zeros(n, dtype="<i2")
+        right = np.zeros(n, dtype="<i2")
+        caller = np.frombuffer(bytes(self._caller), dtype="<i2")
+        agent = np.frombuffer(bytes(self._agent), dtype="<i2")
+        left[: len(caller)] = caller
+        right[: len(agent)] = agent
+        stereo = np.empty(2 * n, dtype="<i2")
+        stereo[0::2], stereo[1::2] = left, right
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".wav.tmp")
+        with wave.open(str(tmp), "wb") as out:
+            out.setnchannels(2)
+            out.setsampwidth(SAMPLE_WIDTH)
+            out.setframerate(self.rate)
+            out.writeframes(stereo.tobytes())
+        tmp.replace(path)
+        return path
