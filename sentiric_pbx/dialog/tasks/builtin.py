@@ -1,0 +1,10 @@
+"""The built-in tasks. Importing this module registers them (each carries its `@task` decorator)."""
+
+from __future__ import annotations
+
+from sentiric_pbx.dialog.tasks.cancel import CancelTask
+from sentiric_pbx.dialog.tasks.info import EndCallTask, OpeningHoursTask, TransferTask
+from sentiric_pbx.dialog.tasks.reschedule import RescheduleTask
+from sentiric_pbx.dialog.tasks.reservation import ReservationTask
+
+__all__ = ["CancelTask", "EndCallTask", "OpeningHoursTask", "RescheduleTask", "ReservationTask", "TransferTask"]

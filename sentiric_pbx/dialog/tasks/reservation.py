@@ -1,0 +1,41 @@
+"""`ReservationTask` — the seed's example: "I want to book an appointment" → a booking in the calendar.
+
+    caller: "Can I come tomorrow afternoon?"  → ask    "Would tomorrow at noon or 12:30 pm suit you?"
+    caller: "Tomorrow at 3 pm"                → confirm "Shall I book you for tomorrow at 3 pm?"
+    caller: "Yes"                             → done   "Done. You're booked for tomorrow at 3 pm."
+
+Agreeing on the time is `negotiation.negotiate`; this task only books what was agreed, and when
+another call took the slot in between, apologises and offers the next two.
+"""
+
+from __future__ import annotations
+
+from sentiric_pbx.dialog.tasks.base import TaskContext, TaskResult
+from sentiric_pbx.dialog.tasks.facts import booking_fact, caller_name, caller_phone, customer_id, remember_caller
+from sentiric_pbx.dialog.tasks.negotiation import Wording, negotiate, offer_after_taken
+from sentiric_pbx.dialog.tasks.phrases import say
+from sentiric_pbx.dialog.tasks.registry import task
+from sentiric_pbx.integrations.calendar.base import SlotTaken
+
+
+@task("create_appointment")
+class ReservationTask:
+    """Book an appointment: ask → offer → confirm → book. State: `call.task_state` (see negotiation)."""
+
+    async def execute(self, ctx: TaskContext) -> TaskResult:
+        remember_caller(ctx)
+        st = ctx.call.task_state
+        wording = Wording()
+        agreed = await negotiate(ctx, st, wording)
+        if isinstance(agreed, TaskResult):
+            return agreed
+        try:
+            booking = await ctx.calendar.book(
+                agreed, customer_id=customer_id(ctx), phone=caller_phone(ctx), name=caller_name(ctx),
+                call_id=ctx.call.call_id,
+            )  # fmt: skip
+        except SlotTaken:
+            return await offer_after_taken(ctx, st, agreed, wording)
+        fact = booking_fact(ctx, booking)
+        ctx.call.slots["booking_id"] = booking.booking_id
+        return TaskResult("done", say(ctx.language, "booked", when=fact["spoken"]), facts={"booking": fact})

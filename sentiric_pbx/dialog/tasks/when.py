@@ -1,0 +1,98 @@
+"""What time does the caller mean? NLU entities → one exact start, or a window to offer from.
+
+The NLU hands over pieces ("date", "time", "daypart", or a full "datetime"); this module fills the
+gaps the way a receptionist would:
+
+- a time without a date means the day we are already talking about (`hint_day`, e.g. "no, make it
+  4" after "Thursday at 3"), else today if it is still ahead, else tomorrow;
+- "4" heard as 04:00 is 16:00 when 4 am is closed and 4 pm is open — people say "at four", not "at
+  sixteen", and a clinic is not open at 4 am;
+- a date or daypart alone is a window, and the task offers the first free slots in it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sentiric_pbx.integrations.calendar.hours import BusinessHours
+
+DAYPARTS: dict[str, tuple[time, time | None]] = {
+    "morning": (time(0, 0), time(12, 0)),
+    "afternoon": (time(12, 0), time(17, 0)),
+    "evening": (time(17, 0), None),
+}
+"""Daypart → [from, to) in local wall time; None means the end of the day."""
+
+
+@dataclass(frozen=True, slots=True)
+class Requested:
+    """Either `exact` (a start the caller named) or a window [start, end] on `day`."""
+
+    exact: datetime | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    day: date | None = None
+
+
+def _parse(kind: type[Any], value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return kind.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _evening_guess(exact: datetime, hours: BusinessHours) -> datetime:
+    later = exact + timedelta(hours=12)
+    if exact.hour < 12 and not hours.is_open_at(exact) and hours.is_open_at(later):
+        return later
+    return exact
+
+
+def requested_time(
+    entities: dict[str, Any], hours: BusinessHours, now: datetime, hint_day: date | None = None
+) -> Requested | None:
+    """The caller's requested time, or None when the turn names no time at all."""
+    now_local = hours.local(now)
+    tz = hours.tz
+    stamp = _parse(datetime, entities.get("datetime"))
+    if stamp is not None:
+        return Requested(exact=_evening_guess(hours.local(stamp), hours))
+    day: date | None = _parse(date, entities.get("date"))
+    at: time | None = _parse(time, entities.get("time"))
+    if at is not None:
+        if day is None:
+            day = hint_day
+        if day is None:
+            today = datetime.combine(now_local.date(), at, tzinfo=tz)
+            day = now_local.date() if _evening_guess(today, hours) > now_local else now_local.date() + timedelta(1)
+        return Requested(exact=_evening_guess(datetime.combine(day, at, tzinfo=tz), hours))
+    part = DAYPARTS.get(str(entities.get("daypart", "")).lower())
+    if day is None and part is None:
+        return None
+    day = day or hint_day or now_local.date()
+    lo, hi = part or (time(0, 0), None)
+    start = datetime.combine(day, lo, tzinfo=tz)
+    end = datetime.combine(day, hi, tzinfo=tz) if hi else datetime.combine(day + timedelta(1), time(0, 0), tzinfo=tz)
+    return Requested(start=start, end=end, day=day)
+
+
+_FIRST = re.compile(r"\b(first|earlier|former|1st|ilk|ilki|birinci|birincisi|önceki)\b")
+_SECOND = re.compile(r"\b(second|later|latter|2nd|ikinci|ikincisi|sonraki)\b")
+_LAST = re.compile(r"\b(last|sonuncu|sonuncusu)\b")
+
+
+def ordinal_choice(text: str, count: int) -> int | None:
+    """Which offered item the caller picked: "the first one" → 0, "the later one" / "ikincisi" → 1, else None."""
+    lowered = text.replace("İ", "i").lower()
+    if _FIRST.search(lowered):
+        return 0
+    if _SECOND.search(lowered) and count >= 2:
+        return 1
+    if _LAST.search(lowered) and count >= 1:
+        return count - 1
+    return None
