@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -75,8 +76,14 @@ class AgiSession:
             return result
 
     async def _readline(self) -> str:
-        async with asyncio.timeout(self.timeout_s):
-            raw = await self.reader.readline()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                raw = await self.reader.readline()
+        except TimeoutError:
+            # TimeoutError is an OSError: uncaught here it would be logged as a connection reset.
+            raise AgiError("command_timeout", f"no reply to an AGI command within {self.timeout_s}s") from None
+        except ValueError:  # StreamReader limit overrun
+            raise AgiError("reply_too_long", "an AGI reply line is too long") from None
         if not raw.endswith(b"\n"):
             raise AgiError("closed", "Asterisk closed the AGI connection mid-command")
         return raw[:-1].decode("utf-8", errors="replace")
@@ -131,9 +138,13 @@ def call_info_from_env(env: dict[str, str], call_id: str) -> CallInfo:
 class FastAgiServer:
     """Serves `agi://host:port/register,<uuid>` and fills the `CallRegistry`."""
 
-    def __init__(self, cfg: FastAgiConfig, registry: CallRegistry) -> None:
+    def __init__(
+        self, cfg: FastAgiConfig, registry: CallRegistry, on_registered: Callable[[CallInfo], None] | None = None
+    ) -> None:
         self.cfg = cfg
         self.registry = registry
+        self.on_registered = on_registered
+        """Called with each registered call (the assistant starts its CRM lookup here, before the audio)."""
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -186,6 +197,11 @@ class FastAgiServer:
             raise AgiError("bad_uuid", f"agi_arg_1 {raw_id[:60]!r} is not a UUID; pass ${{UUID}}") from None
         info = call_info_from_env(session.env, call_id)
         self.registry.put(info)
+        if self.on_registered is not None:
+            try:
+                self.on_registered(info)
+            except Exception as exc:
+                bound.warning("fastagi_hook_failed", error=repr(exc))
         await session.command(f"SET VARIABLE SENTIRIC_CALL_ID {call_id}")
         bound.info(
             "fastagi_registered",

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -38,6 +40,14 @@ from sentiric_pbx.telephony.audiosocket_protocol import (
 )
 from sentiric_pbx.telephony.registry import CallRegistry
 from sentiric_pbx.telephony.transport import CallEvent, CallInfo, CallTransport, Dtmf, Hangup
+
+try:  # Linux: bytes in a socket's send queue not yet acknowledged by the peer (SIOCOUTQ)
+    import fcntl
+    import termios
+
+    _SIOCOUTQ: int | None = termios.TIOCOUTQ
+except (ImportError, AttributeError):  # pragma: no cover - not Linux
+    _SIOCOUTQ = None
 
 log = structlog.get_logger("sentiric_pbx.audiosocket")
 
@@ -85,13 +95,24 @@ class AudioSocketTransport:
     def _send_frame(self, frame: bytes) -> None:
         if self.closed:
             raise ConnectionResetError("AudioSocket connection closed")
-        transport = self._writer.transport
-        if transport.get_write_buffer_size() > self._cfg.write_buffer_limit_bytes:
-            raise ProtocolError(
-                "peer_not_reading",
-                f"{transport.get_write_buffer_size()} bytes unsent; the peer stopped reading our audio",
-            )
+        unsent = self.unsent_bytes()
+        if unsent > self._cfg.write_buffer_limit_bytes:
+            raise ProtocolError("peer_not_reading", f"{unsent} bytes unsent; the peer stopped reading our audio")
         self._writer.write(frame)
+
+    def unsent_bytes(self) -> int:
+        """Our audio the peer has not taken yet: asyncio's buffer plus the kernel's send queue.
+
+        The kernel part matters most: on loopback Linux sizes an accepted socket's send buffer in
+        megabytes, so asyncio's own buffer stays empty for minutes while a hung peer reads nothing.
+        """
+        unsent = self._writer.transport.get_write_buffer_size()
+        sock = self._writer.get_extra_info("socket")
+        fd = sock.fileno() if sock is not None else -1  # -1 once closed: never a reused descriptor
+        if _SIOCOUTQ is not None and fd >= 0:
+            with contextlib.suppress(OSError):
+                unsent += int.from_bytes(fcntl.ioctl(fd, _SIOCOUTQ, bytes(4)), sys.byteorder, signed=True)
+        return unsent
 
     def on_audio(self, frame: Frame) -> None:
         if self._in_kind != frame.kind:
@@ -146,6 +167,11 @@ class AudioSocketTransport:
 
     async def wait_played(self) -> None:
         await self.clock.wait_idle()
+
+    @property
+    def queued_ms(self) -> int:
+        """Audio queued for playout and not yet sent (what a barge-in flush would drop)."""
+        return self.clock.queued * 20
 
     async def next_event(self) -> CallEvent:
         return await self._events.get()
@@ -239,6 +265,7 @@ class Connection:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         structlog.contextvars.bind_contextvars(call_id=None, peer=f"{self.peer[0]}:{self.peer[1]}")
         clock = asyncio.create_task(self.transport.clock.run(), name="playout")
+        clock.add_done_callback(self._on_clock_done)
         agent: asyncio.Task[None] | None = None
         end = Hangup("caller", "tcp_close")
         try:
@@ -307,7 +334,13 @@ class Connection:
                 return None
             self.last_rx = now
             frames = self.parser.feed(data)
-            self.partial_since = (self.partial_since or now) if self.parser.partial else None
+            if not self.parser.partial:
+                self.partial_since = None
+            elif frames or self.partial_since is None:
+                # The unfinished tail is a frame that started in this chunk. A peer whose TCP segments
+                # never end on a frame boundary (Nagle, a WAN MSS) completes frames all the time; only
+                # one frame that stays unfinished is a slow-loris.
+                self.partial_since = now
             if frames:
                 return frames
 
@@ -344,6 +377,18 @@ class Connection:
             raise ProtocolError("duplicate_uuid", "a second UUID frame on the same connection")
         return None
 
+    def _on_clock_done(self, clock: asyncio.Task[None]) -> None:
+        """The clock stopped on its own (peer_not_reading): wake the read, which may wait for a long time.
+
+        A peer that neither reads nor sends (a hung Asterisk, a vanished host) would otherwise hold the
+        connection, and the agent, until `idle_timeout_s`, with no audio going out.
+        """
+        if clock.cancelled() or self.transport.closed:
+            return
+        exc = clock.exception()
+        if exc is not None:
+            self.reader.set_exception(exc)
+
     async def _run_agent(self) -> None:
         try:
             await self.server.agent(self.transport)
@@ -353,6 +398,8 @@ class Connection:
             log.exception("agent_failed")
 
     async def _finish(self, clock: asyncio.Task[None], agent: asyncio.Task[None] | None, end: Hangup) -> None:
+        if self.transport.hangup_sent and end.by == "caller":
+            end = Hangup("agent", "agent_hangup")  # Asterisk's close is its answer to our 0x00
         self.transport.end(end)
         clock.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -381,6 +428,21 @@ class Connection:
             )
             metrics.PLAYOUT_LATE_TICKS.inc(stats.late_ticks)
         with contextlib.suppress(Exception):
-            self.writer.close()
-            await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+            if end.reason == "peer_not_reading":
+                self._drop()
+            else:
+                self.writer.close()
+                try:
+                    await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+                except TimeoutError:
+                    self._drop()
         structlog.contextvars.unbind_contextvars("call_id", "peer")
+
+    def _drop(self) -> None:
+        """Reset the connection. `close()` waits for unsent audio to drain, which a peer that does not
+        read never allows: the socket (and the event loop's transport) would stay open forever."""
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.writer.transport.abort()

@@ -96,7 +96,9 @@ def load_turn(path: Path, rate: int) -> bytes:
         if wav.getnchannels() != 1 or wav.getsampwidth() != 2:
             raise CallerError(f"{path}: need a mono 16-bit WAV, got {wav.getnchannels()} ch × {wav.getsampwidth()} B")
         pcm = wav.readframes(wav.getnframes())
-        return resample(pcm, wav.getframerate(), rate)
+    if not pcm:
+        raise CallerError(f"{path}: the WAV file holds no audio")
+    return resample(pcm, wav.getframerate(), rate)
 
 
 class _Wire:
