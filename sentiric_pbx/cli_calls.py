@@ -1,0 +1,286 @@
+"""`sentiric-pbx calls list|show` and `sentiric-pbx worker`: look at past calls, run post-call work.
+
+`calls` reads the daemon's SQLite file and never writes to it: an admin may point it at a live
+service's database (WAL lets the reader and the daemon coexist) or at a copy. A database without a
+`calls` table (the daemon never ran) is not an error: there are simply no calls yet.
+
+`worker` runs the post-call jobs (summary → CRM, archive, analytics) against the configured queue —
+Redis Streams when [storage] redis_url is set, else the SQLite outbox — until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sqlite3
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, get_args
+
+import typer
+
+from sentiric_pbx.config import ConfigError, Settings, load_config
+from sentiric_pbx.dialog.context import CallStatus
+
+calls_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Past calls: list them, or show one (transcript, summary, recording, analytics, post-call jobs).",
+)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config (default: $SENTIRIC_CONFIG, …)")]
+DbOpt = Annotated[Path | None, typer.Option("--db", help="SQLite database (default: [storage] db_path)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+STATUSES = get_args(CallStatus)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"sentiric-pbx: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _db_file(config: Path | None, db: Path | None) -> Path:
+    if db is not None:
+        return db
+    from sentiric_pbx.storage.paths import db_path
+
+    return db_path(_settings(config))
+
+
+def _connect(path: Path) -> sqlite3.Connection | None:
+    """The database if the file exists (never created here), rows as dicts."""
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA busy_timeout = 5000")
+    except sqlite3.Error as exc:
+        _fail(f"cannot open database {path}: {exc}")
+    conn.row_factory = lambda cur, row: {d[0]: v for d, v in zip(cur.description, row, strict=True)}
+    return conn
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute("SELECT 1 AS ok FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+    return row is not None
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def _local(ts: float | None) -> str:
+    return "-" if ts is None else datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(row: dict[str, Any]) -> float | None:
+    if row.get("ended_at") is None or row.get("started_at") is None:
+        return None
+    return round(row["ended_at"] - row["started_at"], 1)
+
+
+@calls_app.command("list")
+def list_calls(
+    status: Annotated[
+        str | None, typer.Option("--status", help=f"only calls in this state: {', '.join(STATUSES)}")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="newest N calls")] = 20,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """The newest calls: id, start, duration, status, caller, outcome."""
+    if status is not None and status not in STATUSES:
+        _fail(f"--status must be one of {', '.join(STATUSES)}, got {status!r}")
+    conn = _connect(_db_file(config, db))
+    if conn is None or not _has_table(conn, "calls"):
+        typer.echo("[]" if as_json else "no calls yet")
+        return
+    with contextlib.closing(conn):
+        where, params = ("WHERE status = ?", [status]) if status else ("", [])
+        rows = conn.execute(
+            "SELECT call_id, status, caller_id, started_at, ended_at, outcome FROM calls "
+            f"{where} ORDER BY started_at DESC LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+    if as_json:
+        out = [{**r, "started_at": _iso(r["started_at"]), "ended_at": _iso(r["ended_at"]), "duration_s": _duration(r)}
+               for r in rows]  # fmt: skip
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    if not rows:
+        typer.echo(f"no calls with status {status}" if status else "no calls yet")
+        return
+    typer.echo(f"{'CALL ID':<36}  {'STARTED':<19}  {'DURATION':>8}  {'STATUS':<15}  {'CALLER':<16}  OUTCOME")
+    for r in rows:
+        dur = _duration(r)
+        typer.echo(
+            f"{r['call_id']:<36}  {_local(r['started_at']):<19}  {'-' if dur is None else f'{dur:.0f} s':>8}  "
+            f"{r['status']:<15}  {r['caller_id'] or 'anonymous':<16}  {r['outcome'] or '-'}"
+        )
+
+
+def _call_details(conn: sqlite3.Connection, call_id: str) -> dict[str, Any] | None:
+    """Everything known about one call: the row, its context, archive, analytics and post-call jobs."""
+    row = conn.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+    if row is None:
+        return None
+    try:
+        context = json.loads(row.pop("context") or "{}")
+    except json.JSONDecodeError:
+        context = {}
+    details: dict[str, Any] = {"call": row, "context": context, "archive": None, "analytics": None, "jobs": []}
+    if _has_table(conn, "postcall_archive"):
+        details["archive"] = conn.execute(
+            "SELECT wav_path, transcript_path, archived_at FROM postcall_archive WHERE call_id = ?", (call_id,)
+        ).fetchone()
+    if _has_table(conn, "analytics_calls"):
+        analytics = conn.execute("SELECT * FROM analytics_calls WHERE call_id = ?", (call_id,)).fetchone()
+        if analytics is not None:
+            analytics["turns"] = json.loads(analytics.pop("turns_json") or "[]")
+        details["analytics"] = analytics
+    if _has_table(conn, "postcall_jobs"):
+        details["jobs"] = conn.execute(
+            "SELECT kind, status, attempts, last_error FROM postcall_jobs WHERE call_id = ? ORDER BY created_at",
+            (call_id,),
+        ).fetchall()
+    archive = details["archive"] or {}
+    details["recording_path"] = archive.get("wav_path") or context.get("recording_path")
+    details["summary"] = row.get("summary") or context.get("summary")
+    return details
+
+
+@calls_app.command("show")
+def show_call(
+    call_id: Annotated[str, typer.Argument(help="the call's id (Asterisk's AudioSocket UUID)")],
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """One call: caller, times, outcome, summary, recording, analytics and the transcript."""
+    conn = _connect(_db_file(config, db))
+    if conn is None or not _has_table(conn, "calls"):
+        typer.echo("no calls yet", err=True)
+        raise typer.Exit(1)
+    with contextlib.closing(conn):
+        details = _call_details(conn, call_id)
+    if details is None:
+        _fail(f"no call with id {call_id!r} (see: sentiric-pbx calls list)", code=1)
+    if as_json:
+        typer.echo(json.dumps(details, ensure_ascii=False, default=str))
+        return
+    for line in _describe(details):
+        typer.echo(line)
+
+
+def _describe(d: dict[str, Any]) -> list[str]:
+    call, ctx = d["call"], d["context"]
+    name = ctx.get("caller_name") or (ctx.get("customer") or {}).get("name") or ""
+    who = " ".join(x for x in (call.get("caller_id") or "anonymous", name) if x)
+    dur = _duration(call)
+    lines = [
+        f"call      {call['call_id']}  ({call['status']})",
+        f"caller    {who}",
+        f"time      {_local(call.get('started_at'))} → {_local(call.get('ended_at'))}"
+        + ("" if dur is None else f"  ({dur:.0f} s)"),
+        f"outcome   {call.get('outcome') or '-'}",
+        f"summary   {d['summary'] or '-'}",
+    ]
+    rec = d["recording_path"]
+    lines.append(f"recording {rec if rec else '-'}" + ("" if not rec or Path(rec).is_file() else "  (file missing)"))
+    if d["archive"]:
+        lines.append(f"archived  {d['archive']['transcript_path']}")
+    a = d["analytics"]
+    if a:
+        sentiment = (
+            "-" if a["caller_sentiment"] is None else f"{a['caller_sentiment']:+.2f} ({a['caller_sentiment_label']})"
+        )
+        lines.append(
+            f"analytics talk caller {a['caller_talk_s']:.1f} s / agent {a['agent_talk_s']:.1f} s, "
+            f"silence {a['silence_s']:.1f} s, interruptions {a['interruptions']}, "
+            f"latency p50 {a['latency_p50_ms'] or '-'} ms p95 {a['latency_p95_ms'] or '-'} ms, "
+            f"caller sentiment {sentiment}"
+        )
+    for job in d["jobs"]:
+        error = f"  last error: {job['last_error']}" if job["last_error"] else ""
+        lines.append(f"job       {job['kind']:<9} {job['status']:<8} attempts {job['attempts']}{error}")
+    turns = ctx.get("turns") or []
+    lines.append(f"transcript ({len(turns)} turns)")
+    for t in turns:
+        cut = "  [interrupted]" if t.get("interrupted") else ""
+        lines.append(f"  {t.get('start_s', 0.0):7.1f} s  {t.get('who', '?'):<6} {t.get('text', '')}{cut}")
+    return lines
+
+
+def worker(
+    config: ConfigOpt = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-n", min=1, help="jobs at once (default: [postcall] workers, ≥ 1)")
+    ] = None,
+) -> None:
+    """Run post-call workers (summary → CRM, archive, analytics) on the configured queue until SIGTERM."""
+    from sentiric_pbx.logging import configure_logging
+
+    settings = _settings(config)
+    configure_logging(settings.logging.level, settings.logging.format, stream=sys.stderr)
+    asyncio.run(_serve(settings, concurrency or max(1, settings.postcall.workers)))
+
+
+async def _serve(settings: Settings, concurrency: int) -> None:
+    from sentiric_pbx.integrations.crm.factory import build_crm
+    from sentiric_pbx.postcall.jobs import build_handlers
+    from sentiric_pbx.postcall.runtime import open_queues, serve_workers
+    from sentiric_pbx.storage.context_store import build_context_store
+    from sentiric_pbx.storage.db import open_database
+    from sentiric_pbx.storage.paths import archive_dir, db_path
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    db = await open_database(settings)
+    contexts = await build_context_store(settings, db)
+    crm = build_crm(settings, db)
+    llm = _summary_llm(settings)
+    queue, fallback = open_queues(settings, db_path(settings))
+    handlers = build_handlers(
+        db_path=db_path(settings),
+        archive_dir=archive_dir(settings),
+        contexts=contexts,
+        crm=crm,
+        llm=llm,
+        retention_days=settings.storage.retention_days,
+    )
+    try:
+        await serve_workers(queue, handlers, stop, concurrency=concurrency, fallback=fallback)
+    finally:
+        for closable in (queue, fallback, crm, contexts):
+            if closable is not None:
+                with contextlib.suppress(Exception):
+                    await closable.aclose()
+        await db.aclose()
+
+
+def _summary_llm(settings: Settings) -> Any:
+    """The remote OpenAI-compatible LLM when configured, else None (extractive summaries).
+
+    A worker does not load the local GGUF: it may share the PBX host's cores with live calls, and
+    an extractive summary is always available. The daemon's in-process workers pass its loaded model.
+    """
+    llm = settings.llm
+    if not llm.fallback_url:
+        return None
+    from sentiric_pbx.engines.llm.openai_compat import OpenAICompatLlm
+
+    key = llm.fallback_api_key.get_secret_value() if llm.fallback_api_key else None
+    return OpenAICompatLlm(llm.fallback_url, llm.fallback_model, api_key=key, timeout_s=llm.request_timeout_s)

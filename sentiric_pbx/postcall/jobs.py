@@ -1,0 +1,163 @@
+"""The three post-call jobs of seed §5 — `summary`, `archive`, `analytics` — as queue handlers.
+
+Each is idempotent: the queue delivers at least once (a worker may die after the work and before
+the acknowledgement), so running a job twice must leave the same state as running it once —
+upserts keyed by call_id, files renamed into place, a summary reused rather than rewritten.
+
+A job finds its call in the `ContextStore` (the record the daemon finished) and falls back to the
+snapshot `enqueue_postcall` put in the payload, so a job still runs when the store has expired
+the context or was unreachable when the call ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import structlog
+
+from sentiric_pbx.dialog.context import CallContext
+from sentiric_pbx.engines.base import LlmEngine
+from sentiric_pbx.integrations.crm.base import CallSummary, Crm
+from sentiric_pbx.postcall.analytics import analyze_call, save_analytics
+from sentiric_pbx.postcall.archive import archive_call, sweep_archive
+from sentiric_pbx.postcall.queue import Job
+from sentiric_pbx.postcall.summary import write_summary
+from sentiric_pbx.storage.context_store import ContextStore
+
+log = structlog.get_logger("sentiric_pbx.postcall.jobs")
+
+Handler = Callable[[Job], Awaitable[None]]
+
+SUMMARY, ARCHIVE, ANALYTICS = "summary", "archive", "analytics"
+KINDS = (SUMMARY, ARCHIVE, ANALYTICS)
+
+
+class MissingContext(Exception):
+    """Neither the store nor the payload has this call (yet): retry later."""
+
+
+async def load_context(job: Job, contexts: ContextStore | None) -> CallContext:
+    """The call's context: the stored record, unless the payload's snapshot is further along."""
+    stored = await contexts.load(job.call_id) if contexts is not None else None
+    raw = job.payload.get("context")
+    snapshot = CallContext.from_dict(raw) if isinstance(raw, dict) else None
+    if stored is None:
+        if snapshot is None:
+            raise MissingContext(f"no context for call {job.call_id}")
+        return snapshot
+    if snapshot is None:
+        return stored
+    behind = len(stored.turns) < len(snapshot.turns) or (stored.ended_at is None and snapshot.ended_at is not None)
+    if behind:
+        snapshot.summary = snapshot.summary or stored.summary
+        return snapshot
+    return stored
+
+
+class SummaryJob:
+    """summary → CRM and onto the call record. The LLM writes it if it answers within `llm_budget_s`."""
+
+    def __init__(
+        self, contexts: ContextStore | None, crm: Crm | None, llm: LlmEngine | None = None, llm_budget_s: float = 10.0
+    ) -> None:
+        self.contexts = contexts
+        self.crm = crm
+        self.llm = llm
+        self.llm_budget_s = llm_budget_s
+
+    async def __call__(self, job: Job) -> None:
+        context = await load_context(job, self.contexts)
+        if context.summary:
+            text, method = context.summary, "reused"  # a rerun: the CRM gets the same text again
+        else:
+            text, method = await write_summary(context, self.llm, self.llm_budget_s)
+            context.summary = text
+            context.outcome = context.outcome or context.status
+            if self.contexts is not None:
+                # Saved before the CRM call so a CRM outage's retries do not ask the LLM again.
+                await self.contexts.save(context)
+        if self.crm is not None:
+            await self.crm.save_call_summary(
+                CallSummary(
+                    call_id=context.call_id,
+                    customer_id=(context.customer or {}).get("customer_id"),
+                    phone=context.caller_id,
+                    started_at=context.started_at,
+                    ended_at=context.ended_at,
+                    outcome=context.outcome or context.status,
+                    summary=text,
+                    intents=list(dict.fromkeys(context.intents)),
+                )
+            )
+        log.info("summary_saved", method=method, chars=len(text), crm=self.crm is not None)
+
+
+class ArchiveJob:
+    """Recording + transcript into `<archive>/<YYYY>/<MM>/<DD>/`; sweeps old days at most once per interval."""
+
+    def __init__(
+        self,
+        archive_dir: Path,
+        db_path: Path,
+        contexts: ContextStore | None = None,
+        retention_days: int = 90,
+        move: bool = True,
+        sweep_interval_s: float = 3600.0,
+    ) -> None:
+        self.archive_dir = archive_dir
+        self.db_path = db_path
+        self.contexts = contexts
+        self.retention_days = retention_days
+        self.move = move
+        self.sweep_interval_s = sweep_interval_s
+        self._last_sweep = float("-inf")
+
+    async def __call__(self, job: Job) -> None:
+        context = await load_context(job, self.contexts)
+        result = await archive_call(context, self.archive_dir, self.db_path, move=self.move)
+        log.info("call_archived", wav=str(result.wav_path) if result.wav_path else None, turns=len(context.turns))
+        if time.monotonic() - self._last_sweep >= self.sweep_interval_s:
+            self._last_sweep = time.monotonic()
+            await asyncio.to_thread(sweep_archive, self.archive_dir, self.retention_days)
+
+
+class AnalyticsJob:
+    """Sentiment, durations, talk time, silence, interruptions, latency → `analytics_calls`."""
+
+    def __init__(self, db_path: Path, contexts: ContextStore | None = None) -> None:
+        self.db_path = db_path
+        self.contexts = contexts
+
+    async def __call__(self, job: Job) -> None:
+        context = await load_context(job, self.contexts)
+        # VADER is pure Python; a long call's turns take milliseconds, but not on the playout loop.
+        result = await asyncio.to_thread(analyze_call, context)
+        await save_analytics(self.db_path, result)
+        log.info(
+            "call_analyzed",
+            duration_s=result.duration_s,
+            interruptions=result.interruptions,
+            latency_p50_ms=result.latency_p50_ms,
+            caller_sentiment=result.caller_sentiment,
+        )
+
+
+def build_handlers(
+    *,
+    db_path: Path,
+    archive_dir: Path,
+    contexts: ContextStore | None,
+    crm: Crm | None,
+    llm: LlmEngine | None = None,
+    llm_budget_s: float = 10.0,
+    retention_days: int = 90,
+) -> dict[str, Handler]:
+    """The kind → handler map a `PostcallWorker` runs."""
+    return {
+        SUMMARY: SummaryJob(contexts, crm, llm, llm_budget_s),
+        ARCHIVE: ArchiveJob(archive_dir, db_path, contexts, retention_days),
+        ANALYTICS: AnalyticsJob(db_path, contexts),
+    }

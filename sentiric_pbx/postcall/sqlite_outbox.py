@@ -1,0 +1,254 @@
+"""`SqliteOutbox`: the default post-call queue, a table in the daemon's SQLite file.
+
+Why a table and not an in-memory queue: the seed promises the summary reaches the CRM and the
+recording reaches the archive even if the daemon is restarted (or killed) in between. A row written
+in the same file as the call survives all of that, and needs nothing installed.
+
+The life of a row: `pending` → `claimed` (by one worker, with a lease) → `done`; or back to
+`pending` with a later `due_at` after a failure; or `dead` after `max_attempts`, with the last
+error kept for the admin. A worker that dies holding a job never completes it, so its lease runs
+out and the next `claim()` takes the job over; `attempts` counts every claim, which also makes it
+the fencing token: a worker whose lease was taken over can no longer complete or fail the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiosqlite
+import structlog
+
+from sentiric_pbx.config import PostcallConfig
+from sentiric_pbx.postcall.backoff import backoff_delay_s
+from sentiric_pbx.postcall.queue import Job
+
+log = structlog.get_logger("sentiric_pbx.postcall.outbox")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS postcall_jobs (
+    job_id      TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    call_id     TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'pending',   -- pending | claimed | done | dead
+    attempts    INTEGER NOT NULL DEFAULT 0,        -- claims so far, also the fencing token
+    due_at      REAL NOT NULL,                     -- unix seconds; not claimable before
+    claimed_by  TEXT,
+    lease_until REAL,
+    last_error  TEXT,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS postcall_jobs_status_due ON postcall_jobs (status, due_at);
+CREATE INDEX IF NOT EXISTS postcall_jobs_call ON postcall_jobs (call_id);
+"""
+
+
+class SqliteOutbox:
+    """A `JobQueue` in a SQLite file, safe across coroutines, processes and restarts.
+
+    max_attempts: claims before a job is parked as `dead`. Defaults to 8.
+    backoff_base_s: first retry delay (doubling, jittered, capped at backoff_cap_s). Defaults to 2 s.
+    lease_s: how long a claim holds before another worker may take the job over. Defaults to 60 s;
+        a worker extends it with `heartbeat()` while a long job runs.
+    poll_interval_s: how often `claim()` looks for work enqueued by other processes. Defaults to 0.25 s.
+    """
+
+    def __init__(
+        self,
+        db_path: Path | str,
+        *,
+        max_attempts: int = 8,
+        backoff_base_s: float = 2.0,
+        backoff_cap_s: float = 3600.0,
+        lease_s: float = 60.0,
+        poll_interval_s: float = 0.25,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.db_path = Path(db_path)
+        self.max_attempts = max_attempts
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.lease_s = lease_s
+        self.poll_interval_s = poll_interval_s
+        self._clock = clock
+        self._rng = rng
+        self._db: aiosqlite.Connection | None = None
+        # One connection per outbox: transactions on it must not interleave between coroutines.
+        self._lock = asyncio.Lock()
+        self._wakeup = asyncio.Event()
+
+    @classmethod
+    def from_config(cls, db_path: Path | str, config: PostcallConfig, **kwargs: Any) -> SqliteOutbox:
+        return cls(db_path, max_attempts=config.max_attempts, backoff_base_s=config.backoff_base_s, **kwargs)
+
+    async def __aenter__(self) -> SqliteOutbox:
+        await self._conn()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so the write lock is taken
+            # before the SELECT that picks a job (a deferred transaction could pick the same row as
+            # another process and then fail to upgrade).
+            db = await aiosqlite.connect(self.db_path, isolation_level=None)
+            await db.execute("PRAGMA busy_timeout = 10000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.executescript(SCHEMA)
+            self._db = db
+        return self._db
+
+    async def enqueue(self, kind: str, call_id: str, payload: dict[str, Any]) -> str:
+        job_id = uuid.uuid4().hex
+        now = self._clock()
+        async with self._lock:
+            db = await self._conn()
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.execute(
+                    "INSERT INTO postcall_jobs (job_id, kind, call_id, payload, due_at, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (job_id, kind, call_id, json.dumps(payload, ensure_ascii=False), now, now, now),
+                )
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+        self._wakeup.set()
+        return job_id
+
+    async def claim(self, worker: str, block_s: float = 1.0) -> Job | None:
+        """The next due job, or one whose lease ran out; waits up to `block_s` for one to appear."""
+        deadline = time.monotonic() + block_s
+        while True:
+            self._wakeup.clear()
+            job = await self._claim_once(worker)
+            remaining = deadline - time.monotonic()
+            if job is not None or remaining <= 0:
+                return job
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=min(self.poll_interval_s, remaining))
+            except TimeoutError:
+                pass
+
+    async def _claim_once(self, worker: str) -> Job | None:
+        now = self._clock()
+        async with self._lock:
+            db = await self._conn()
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._bury_crash_loops(db, now)
+                cur = await db.execute(
+                    "SELECT job_id, status, claimed_by FROM postcall_jobs"
+                    " WHERE (status = 'pending' AND due_at <= ?) OR (status = 'claimed' AND lease_until <= ?)"
+                    " ORDER BY due_at LIMIT 1",
+                    (now, now),
+                )
+                picked = await cur.fetchone()
+                row = None
+                if picked is not None:
+                    cur = await db.execute(
+                        "UPDATE postcall_jobs SET status = 'claimed', claimed_by = ?, lease_until = ?,"
+                        " attempts = attempts + 1, updated_at = ? WHERE job_id = ?"
+                        " RETURNING job_id, kind, call_id, payload, attempts",
+                        (worker, now + self.lease_s, now, picked[0]),
+                    )
+                    row = await cur.fetchone()
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+        if row is None:
+            return None
+        if picked is not None and picked[1] == "claimed":
+            log.warning("postcall_job_reclaimed", job_id=row[0], call_id=row[2], previous_worker=picked[2])
+        return Job(job_id=row[0], kind=row[1], call_id=row[2], payload=json.loads(row[3]), attempts=row[4])
+
+    async def _bury_crash_loops(self, db: aiosqlite.Connection, now: float) -> None:
+        """A job whose worker died on every one of its attempts (it kills the process?) goes dead."""
+        cur = await db.execute(
+            "UPDATE postcall_jobs SET status = 'dead', claimed_by = NULL, lease_until = NULL, updated_at = ?,"
+            " last_error = 'worker lost (lease expired) on attempt ' || attempts"
+            " WHERE status = 'claimed' AND lease_until <= ? AND attempts >= ? RETURNING job_id, call_id, kind",
+            (now, now, self.max_attempts),
+        )
+        for job_id, call_id, kind in await cur.fetchall():
+            log.error("postcall_job_dead", job_id=job_id, call_id=call_id, kind=kind, error="lease expired")
+
+    async def _update_owned(self, job: Job, sql: str, params: tuple[Any, ...]) -> bool:
+        """Run an UPDATE only while `job` is still ours (claimed, same attempt number)."""
+        async with self._lock:
+            db = await self._conn()
+            cur = await db.execute(
+                sql + " WHERE job_id = ? AND status = 'claimed' AND attempts = ?", (*params, job.job_id, job.attempts)
+            )
+            changed = cur.rowcount > 0
+        if not changed:
+            log.warning("postcall_job_lease_lost", job_id=job.job_id, call_id=job.call_id, attempt=job.attempts)
+        return changed
+
+    async def complete(self, job: Job) -> None:
+        await self._update_owned(
+            job,
+            # The payload (a whole call context) is dropped once done: the call's record keeps it.
+            "UPDATE postcall_jobs SET status = 'done', payload = '{}', claimed_by = NULL, lease_until = NULL,"
+            " updated_at = ?",
+            (self._clock(),),
+        )
+
+    async def fail(self, job: Job, error: str) -> None:
+        now = self._clock()
+        if job.attempts >= self.max_attempts:
+            await self._update_owned(
+                job,
+                "UPDATE postcall_jobs SET status = 'dead', claimed_by = NULL, lease_until = NULL,"
+                " last_error = ?, updated_at = ?",
+                (error, now),
+            )
+            return
+        delay = backoff_delay_s(job.attempts, self.backoff_base_s, self.backoff_cap_s, self._rng)
+        await self._update_owned(
+            job,
+            "UPDATE postcall_jobs SET status = 'pending', claimed_by = NULL, lease_until = NULL,"
+            " last_error = ?, due_at = ?, updated_at = ?",
+            (error, now + delay, now),
+        )
+
+    async def heartbeat(self, job: Job) -> bool:
+        """Extend the lease of a job still running; False if another worker has taken it over."""
+        return await self._update_owned(
+            job, "UPDATE postcall_jobs SET lease_until = ?", (self._clock() + self.lease_s,)
+        )
+
+    async def jobs_for(self, call_id: str) -> list[dict[str, Any]]:
+        """Every job of one call with its status, attempts and last error (for `calls show`, tests)."""
+        async with self._lock:
+            db = await self._conn()
+            cur = await db.execute(
+                "SELECT job_id, kind, status, attempts, due_at, claimed_by, last_error FROM postcall_jobs"
+                " WHERE call_id = ? ORDER BY created_at",
+                (call_id,),
+            )
+            rows = await cur.fetchall()
+        keys = ("job_id", "kind", "status", "attempts", "due_at", "claimed_by", "last_error")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    async def aclose(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()

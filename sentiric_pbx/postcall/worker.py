@@ -1,0 +1,162 @@
+"""`PostcallWorker`: claims post-call jobs, runs their handler, settles them; `enqueue_postcall`.
+
+One worker runs one job at a time; a daemon or `sentiric-pbx worker` runs several for parallelism.
+While a handler runs, the worker renews the job's lease (every third of it), so a slow LLM summary
+is never taken over by another worker; if the renewal finds the lease already lost, the handler is
+cancelled so the same job never runs twice at once. Each job ends in exactly one log line —
+`postcall_job_done`, `postcall_job_retry`, `postcall_job_dead` or `postcall_job_abandoned` — with
+the call_id bound, so `journalctl … | grep <call_id>` tells a call's whole post-call story.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+
+import structlog
+
+from sentiric_pbx.dialog.context import CallContext
+from sentiric_pbx.postcall.jobs import KINDS, Handler
+from sentiric_pbx.postcall.queue import Job, JobQueue
+
+log = structlog.get_logger("sentiric_pbx.postcall.worker")
+
+
+def worker_name() -> str:
+    """host:pid:random — unique per worker, readable in the queue (claimed_by, consumer names)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+class PostcallWorker:
+    """Runs jobs from `queue` with `handlers` (kind → async callable) until told to stop.
+
+    block_s: how long one claim waits for work; also the worst-case delay to notice `stop`. Defaults to 1 s.
+    job_timeout_s: a handler running longer than this fails (and is retried). Defaults to 600 s.
+    heartbeat_s: lease renewal interval. Defaults to a third of the queue's `lease_s`.
+    """
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        handlers: Mapping[str, Handler],
+        *,
+        name: str | None = None,
+        block_s: float = 1.0,
+        job_timeout_s: float = 600.0,
+        heartbeat_s: float | None = None,
+    ) -> None:
+        self.queue = queue
+        self.handlers = dict(handlers)
+        self.name = name or worker_name()
+        self.block_s = block_s
+        self.job_timeout_s = job_timeout_s
+        self.heartbeat_s = heartbeat_s or float(getattr(queue, "lease_s", 60.0)) / 3
+
+    async def run(self, stop_event: asyncio.Event) -> None:
+        """Claim and run jobs until `stop_event` is set; a job already running is finished first."""
+        log.info("postcall_worker_started", worker=self.name)
+        pause = 0.5
+        while not stop_event.is_set():
+            try:
+                await self.run_once()
+                pause = 0.5
+            except Exception as exc:  # queue unreachable (Redis restarting, disk full): wait, retry
+                log.warning("postcall_queue_unavailable", worker=self.name, error=repr(exc), retry_in_s=pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop_event.wait(), timeout=pause)
+                pause = min(pause * 2, 30.0)
+        log.info("postcall_worker_stopped", worker=self.name)
+
+    async def run_once(self, block_s: float | None = None) -> bool:
+        """Claim at most one job and run it; True if there was one."""
+        job = await self.queue.claim(self.name, self.block_s if block_s is None else block_s)
+        if job is None:
+            return False
+        with structlog.contextvars.bound_contextvars(call_id=job.call_id):
+            await self._process(job)
+        return True
+
+    async def _process(self, job: Job) -> None:
+        fields = {"kind": job.kind, "job_id": job.job_id, "attempt": job.attempts, "worker": self.name}
+        handler = self.handlers.get(job.kind)
+        started = time.monotonic()
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for job kind {job.kind!r}")
+            await self._run_leased(job, handler)
+        except _LeaseLost:
+            log.warning("postcall_job_abandoned", reason="lease lost to another worker", **fields)
+            return
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {str(exc) or f'no result within {self.job_timeout_s} s'}"
+            await self.queue.fail(job, error)
+            elapsed = round((time.monotonic() - started) * 1000, 1)
+            if job.attempts >= int(getattr(self.queue, "max_attempts", 1 << 30)):
+                log.error("postcall_job_dead", error=error, ms=elapsed, **fields)
+            else:
+                log.warning("postcall_job_retry", error=error, ms=elapsed, **fields)
+            return
+        await self.queue.complete(job)
+        log.info("postcall_job_done", ms=round((time.monotonic() - started) * 1000, 1), **fields)
+
+    async def _run_leased(self, job: Job, handler: Handler) -> None:
+        """Run the handler while renewing the lease; raise `_LeaseLost` if another worker took the job."""
+        task = asyncio.create_task(asyncio.wait_for(handler(job), self.job_timeout_s))
+        heartbeat = getattr(self.queue, "heartbeat", None)
+        lost = False
+
+        async def renew() -> None:
+            nonlocal lost
+            while True:
+                await asyncio.sleep(self.heartbeat_s)
+                try:
+                    ok = await heartbeat(job)
+                except Exception as exc:  # a blip; the lease still has two thirds left
+                    log.warning("postcall_lease_renewal_failed", job_id=job.job_id, error=repr(exc))
+                    continue
+                if not ok:
+                    lost = True
+                    task.cancel()
+                    return
+
+        renewer = asyncio.create_task(renew()) if heartbeat is not None else None
+        try:
+            await task
+        except asyncio.CancelledError:
+            if lost:
+                raise _LeaseLost from None
+            raise
+        finally:
+            if renewer is not None:
+                renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await renewer
+
+
+async def enqueue_postcall(queue: JobQueue, context: CallContext, fallback: JobQueue | None = None) -> list[str]:
+    """Enqueue summary, archive and analytics for an ended call; return the job ids.
+
+    The payload carries a snapshot of the context so the jobs can run even if the context store
+    lost the call. With `fallback` (the SQLite outbox when `queue` is Redis), a Redis outage at
+    hang-up time costs nothing: the jobs wait in the file until a local worker runs them.
+    """
+    payload = {"context": context.to_dict()}
+    ids = []
+    for kind in KINDS:
+        try:
+            ids.append(await queue.enqueue(kind, context.call_id, payload))
+        except Exception as exc:
+            if fallback is None:
+                raise
+            log.warning("postcall_enqueue_fallback", call_id=context.call_id, kind=kind, error=repr(exc))
+            ids.append(await fallback.enqueue(kind, context.call_id, payload))
+    return ids
