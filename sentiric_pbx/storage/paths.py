@@ -1,0 +1,49 @@
+"""Where the daemon keeps its state on disk: one data directory, the database in it, the archive beside it.
+
+Root runs the packaged service, whose state belongs in /var/lib (systemd's `StateDirectory=`); an
+admin trying things out as themselves gets the XDG data directory instead, so a test run never needs
+sudo and never touches the service's database. The models directory follows the same rule
+(`sentiric_pbx.models.store.default_models_dir`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from sentiric_pbx.config import Settings
+
+SERVICE_DATA_DIR = Path("/var/lib/sentiric-pbx")
+DB_FILENAME = "sentiric.db"
+ARCHIVE_DIRNAME = "archive"
+
+
+def data_dir(
+    settings: Settings | None = None, *, environ: Mapping[str, str] | None = None, euid: int | None = None
+) -> Path:
+    """/var/lib/sentiric-pbx as root, else $XDG_DATA_HOME/sentiric-pbx (~/.local/share/sentiric-pbx).
+
+    `settings` is accepted so every path helper is called the same way; no key moves the data
+    directory today (the explicit [storage] paths override the files inside it instead).
+    """
+    del settings
+    env = os.environ if environ is None else environ
+    if (os.geteuid() if euid is None else euid) == 0:
+        return SERVICE_DATA_DIR
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", str(Path.home()))) / ".local" / "share")
+    return Path(base) / "sentiric-pbx"
+
+
+def db_path(settings: Settings, *, environ: Mapping[str, str] | None = None, euid: int | None = None) -> Path:
+    """[storage] db_path, or <data dir>/sentiric.db."""
+    if settings.storage.db_path is not None:
+        return settings.storage.db_path.expanduser()
+    return data_dir(settings, environ=environ, euid=euid) / DB_FILENAME
+
+
+def archive_dir(settings: Settings, *, environ: Mapping[str, str] | None = None, euid: int | None = None) -> Path:
+    """[storage] archive_dir, or <data dir>/archive (recordings and transcripts)."""
+    if settings.storage.archive_dir is not None:
+        return settings.storage.archive_dir.expanduser()
+    return data_dir(settings, environ=environ, euid=euid) / ARCHIVE_DIRNAME
