@@ -56,8 +56,13 @@ class PlayoutClock:
         """Queue frames for playout. `more_coming=True` while a reply is still being produced."""
         self._queue.extend(frames)
         self._more_coming = more_coming
-        if self._queue:
+        # Idle means "nothing queued and nothing promised". A talkspurt may well end with an empty
+        # last chunk (`play(b"", final=True)` after the queue already drained): that must wake
+        # wait_idle() just as end_talkspurt() would, not leave it waiting for a frame that never comes.
+        if self._queue or more_coming:
             self._idle.clear()
+        else:
+            self._idle.set()
 
     def end_talkspurt(self) -> None:
         """The producer has nothing more for this reply; an empty queue is no longer an underrun."""

@@ -9,6 +9,7 @@ into a word and an STT engine fed from that point loses the first syllable.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -41,13 +42,22 @@ class TurnEnded:
 
 TurnEvent = SpeechStarted | TurnEnded
 
+# webrtcvad keeps answering "voice" for a while after the voice has stopped: its hangover
+# (kOverHangMax2 in WebRTC's vad_core.c, 20 ms column: 7 frames in modes 0-1, 5 in modes 2-3), plus
+# up to two frames for a sound that straddles a frame boundary and the filters ringing on after it.
+# A single click or a 20 ms burst thus reads as 80-140 ms of voice, as much as the default
+# `min_speech_ms`. Measured on speech and noise bursts at every frame offset, a burst of d ms reads as
+# at most d // 20 + tail voiced frames in a row; so a candidate must outlast that tail before its
+# voice counts towards min_speech_ms. (SpeechStarted still dates the turn from its first voiced frame.)
+_HANGOVER_TAIL_FRAMES = {0: 9, 1: 9, 2: 7, 3: 7}
+
 
 @dataclass(slots=True)
 class Endpointer:
     """Feed 20 ms 16 kHz frames in order; get `SpeechStarted` / `TurnEnded` events out.
 
-    >>> ep = Endpointer(VadConfig(min_speech_ms=60, end_of_turn_silence_ms=200))
-    >>> # voiced, voiced, voiced → [SpeechStarted]; ... 10 silent frames later → [TurnEnded(audio=…)]
+    >>> ep = Endpointer(VadConfig(aggressiveness=2, min_speech_ms=60, end_of_turn_silence_ms=200))
+    >>> # 3 + 7 (hangover tail) voiced frames → [SpeechStarted]; 10 silent frames later → [TurnEnded(audio=…)]
     """
 
     options: VadConfig = field(default_factory=VadConfig)
@@ -60,10 +70,19 @@ class Endpointer:
     _frames_seen: int = field(init=False, default=0)
     _started_ms: int = field(init=False, default=0)
     _last_voiced_ms: int = field(init=False, default=0)
+    last_frame_voiced: bool = field(init=False, default=False)
+    """webrtcvad's verdict on the frame `process()` saw last (barge-in reads it; webrtcvad is stateful,
+    so asking it twice about one frame would change its later answers)."""
 
     def __post_init__(self) -> None:
         self._vad = webrtcvad.Vad(self.options.aggressiveness)
         self._pre = deque(maxlen=max(0, self.options.pre_roll_ms // FRAME_MS))
+
+    @property
+    def _start_frames(self) -> int:
+        """Contiguous voiced frames that start a turn: `min_speech_ms` of voice plus the VAD's hangover tail."""
+        min_frames = max(1, math.ceil(self.options.min_speech_ms / FRAME_MS))
+        return min_frames + _HANGOVER_TAIL_FRAMES[self.options.aggressiveness]
 
     @property
     def in_turn(self) -> bool:
@@ -77,7 +96,7 @@ class Endpointer:
             raise ValueError(f"endpointer wants {FRAME_BYTES}-byte frames, got {len(frame)}")
         self._frames_seen += 1
         now_ms = self._frames_seen * FRAME_MS
-        voiced = self.is_speech(frame)
+        voiced = self.last_frame_voiced = self.is_speech(frame)
         if not self._in_turn:
             return self._idle(frame, voiced, now_ms)
         return self._speaking(frame, voiced, now_ms)
@@ -90,7 +109,7 @@ class Endpointer:
             self._pre.append(frame)
             return []
         self._candidate.append(frame)
-        if len(self._candidate) * FRAME_MS < self.options.min_speech_ms:
+        if len(self._candidate) < self._start_frames:
             return []
         self._in_turn = True
         self._started_ms = now_ms - len(self._candidate) * FRAME_MS
@@ -117,6 +136,9 @@ class Endpointer:
         keep = len(self._turn) - self._trailing_silence
         audio = b"".join(self._turn[:keep])
         event = TurnEnded(audio, self._started_ms, self._last_voiced_ms, truncated)
+        # The trailing silence is not part of this turn's audio; it is the next turn's pre-roll, so
+        # a caller who carries on right after the end of a turn keeps their first syllable too.
+        self._pre.extend(self._turn[keep:])
         self._turn = []
         self._in_turn = False
         self._trailing_silence = 0

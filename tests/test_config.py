@@ -1,0 +1,245 @@
+"""Configuration: loopback defaults, TOML + environment, where the file is found, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from sentiric_pbx import config as config_module
+from sentiric_pbx.cli import app
+from sentiric_pbx.config import ConfigError, Settings, load_config
+
+REPO = Path(__file__).resolve().parent.parent
+REAL_DEFAULT_PATHS = config_module.DEFAULT_PATHS  # before the fixture below swaps it per test
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No SENTIRIC_* from the developer's shell, no real /etc file, and Settings.source restored."""
+    for name in list(os.environ):
+        if name.startswith("SENTIRIC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(config_module, "DEFAULT_PATHS", (tmp_path / "etc" / "config.toml", Path("sentiric-pbx.toml")))
+    monkeypatch.setattr(Settings, "source", Settings.source)
+    monkeypatch.chdir(tmp_path)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _hosts(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        found: dict[str, Any] = {}
+        for key, value in node.items():
+            name = f"{prefix}.{key}" if prefix else key
+            found.update({name: value} if key == "host" else _hosts(value, name))
+        return found
+    return {}
+
+
+# --- defaults -------------------------------------------------------------------------------------
+def test_every_listener_defaults_to_loopback() -> None:
+    hosts = _hosts(Settings().model_dump())
+    assert {"audiosocket.host", "fastagi.host", "metrics.host"} <= hosts.keys()
+    assert set(hosts.values()) == {"127.0.0.1"}, hosts
+
+
+def test_no_file_and_no_environment_gives_the_defaults() -> None:
+    settings = load_config(None, environ={})
+    assert settings.model_dump() == Settings().model_dump()
+    assert settings.audiosocket.port == 9092 and settings.fastagi.port == 4573
+    assert Settings.source == "defaults"
+
+
+def test_the_shipped_example_config_is_valid_and_loopback_only() -> None:
+    settings = load_config(REPO / "sentiric-pbx.example.toml", environ={})
+    assert set(_hosts(settings.model_dump()).values()) == {"127.0.0.1"}
+
+
+# --- file + environment ---------------------------------------------------------------------------
+def test_environment_beats_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path / "pbx.toml", '[audiosocket]\nhost = "127.0.0.2"\nport = 9999\n\n[vad]\npre_roll_ms = 200\n')
+    assert load_config(path, environ={}).audiosocket.port == 9999
+    monkeypatch.setenv("SENTIRIC_AUDIOSOCKET__PORT", "19092")
+    settings = load_config(path)
+    assert settings.audiosocket.port == 19092
+    # Only that key: the rest of the file's section and the other sections still apply.
+    assert settings.audiosocket.host == "127.0.0.2"
+    assert settings.vad.pre_roll_ms == 200
+
+
+def test_environment_alone_overrides_a_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTIRIC_VAD__END_OF_TURN_SILENCE_MS", "700")
+    monkeypatch.setenv("SENTIRIC_METRICS__ENABLED", "false")
+    settings = load_config(None)
+    assert settings.vad.end_of_turn_silence_ms == 700
+    assert settings.metrics.enabled is False
+
+
+def test_a_bad_environment_value_names_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTIRIC_AUDIOSOCKET__PORT", "abc")
+    with pytest.raises(ConfigError, match=r"audiosocket\.port") as info:
+        load_config(None)
+    assert "SENTIRIC_" in str(info.value)
+
+
+def test_the_config_path_variable_is_not_mistaken_for_a_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path / "from-env.toml", "[fastagi]\nport = 4999\n")
+    monkeypatch.setenv("SENTIRIC_CONFIG", str(path))
+    settings = load_config(None)
+    assert settings.fastagi.port == 4999
+    assert Settings.source == str(path)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="load_config(environ=...) uses `environ` only to find the file; the SENTIRIC_<SECTION>__<KEY> "
+    "overrides are read by pydantic-settings from os.environ regardless",
+)
+def test_an_explicit_environ_is_the_whole_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTIRIC_AUDIOSOCKET__PORT", "19092")
+    assert load_config(None, environ={}).audiosocket.port == 9092
+    assert load_config(None, environ={"SENTIRIC_AUDIOSOCKET__PORT": "19093"}).audiosocket.port == 19093
+
+
+# --- where the file comes from --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("explicit", "env", "etc", "cwd", "winner"),
+    [
+        (True, True, True, True, "explicit"),
+        (False, True, True, True, "env"),
+        (False, False, True, True, "etc"),
+        (False, False, False, True, "cwd"),
+        (False, False, False, False, None),
+        (True, False, False, False, "explicit"),
+        (False, True, False, True, "env"),
+    ],
+)
+def test_search_order(tmp_path: Path, explicit: bool, env: bool, etc: bool, cwd: bool, winner: str | None) -> None:
+    ports = {"explicit": 1001, "env": 1002, "etc": 1003, "cwd": 1004}
+    paths = {
+        "explicit": tmp_path / "given" / "explicit.toml",
+        "env": tmp_path / "env" / "env.toml",
+        "etc": tmp_path / "etc" / "config.toml",  # DEFAULT_PATHS[0] in this test
+        "cwd": tmp_path / "sentiric-pbx.toml",  # ./sentiric-pbx.toml, cwd is tmp_path
+    }
+    for name, path in paths.items():
+        _write(path, f"[audiosocket]\nport = {ports[name]}\n")
+    if not etc:
+        paths["etc"].unlink()
+    if not cwd:
+        paths["cwd"].unlink()
+    environ = {"SENTIRIC_CONFIG": str(paths["env"])} if env else {}
+
+    settings = load_config(paths["explicit"] if explicit else None, environ=environ)
+
+    assert settings.audiosocket.port == (ports[winner] if winner else 9092)
+    if winner == "cwd":
+        assert Path(Settings.source) == Path("sentiric-pbx.toml")
+    elif winner:
+        assert Settings.source == str(paths[winner])
+    else:
+        assert Settings.source == "defaults"
+
+
+def test_the_documented_default_locations() -> None:
+    assert REAL_DEFAULT_PATHS == (Path("/etc/sentiric-pbx/config.toml"), Path("sentiric-pbx.toml"))
+
+
+def test_an_empty_config_variable_is_ignored(tmp_path: Path) -> None:
+    _write(tmp_path / "sentiric-pbx.toml", "[fastagi]\nport = 4600\n")
+    assert load_config(None, environ={"SENTIRIC_CONFIG": ""}).fastagi.port == 4600
+
+
+# --- errors: one readable line naming the key ---------------------------------------------------
+@pytest.mark.parametrize(
+    ("toml", "must_name"),
+    [
+        ('[audiosocket]\nport = "abc"\n', ["audiosocket.port", "'abc'"]),
+        ("[audiosocket]\nport = 70000\n", ["audiosocket.port", "65535"]),
+        ("[audiosocket]\nprot = 9092\n", ["audiosocket.prot", "unknown key"]),
+        ("[audiosockets]\nport = 9092\n", ["audiosockets", "unknown key"]),
+        ("[vad]\naggressiveness = 4\n", ["vad.aggressiveness", "3"]),
+        ("[vad]\nend_of_turn_silence_ms = 50\n", ["vad.end_of_turn_silence_ms", "100"]),
+        ('[agent]\nmode = "llm-maybe"\n', ["agent.mode", "echo"]),
+        ('[audiosocket]\nport = "abc"\n\n[fastagi]\nhots = "x"\n', ["audiosocket.port", "fastagi.hots"]),
+    ],
+)
+def test_invalid_values_give_one_line_naming_the_key(tmp_path: Path, toml: str, must_name: list[str]) -> None:
+    path = _write(tmp_path / "bad.toml", toml)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(path) in message
+    for fragment in must_name:
+        assert fragment in message, message
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "broken.toml", "[audiosocket\nport = 9092\n")
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
+        load_config(path, environ={})
+    assert str(path) in str(info.value)
+    assert "line 1" in str(info.value)
+
+
+@pytest.mark.parametrize("via", ["explicit", "env"])
+def test_a_missing_file_is_a_config_error(tmp_path: Path, via: str) -> None:
+    missing = tmp_path / "nope" / "config.toml"
+    with pytest.raises(ConfigError, match="does not exist") as info:
+        if via == "explicit":
+            load_config(missing, environ={})
+        else:
+            load_config(None, environ={"SENTIRIC_CONFIG": str(missing)})
+    assert str(missing) in str(info.value)
+
+
+# --- the CLI ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("toml", "expect"),
+    [
+        ('[audiosocket]\nport = "abc"\n', "audiosocket.port"),
+        ("[audiosocket]\nprot = 1\n", "audiosocket.prot"),
+        ("[audiosocket\n", "not valid TOML"),
+        (None, "does not exist"),
+    ],
+)
+def test_cli_run_with_a_bad_config_exits_2_with_one_line(tmp_path: Path, toml: str | None, expect: str) -> None:
+    path = tmp_path / "bad.toml"
+    if toml is not None:
+        _write(path, toml)
+    result = CliRunner().invoke(app, ["run", "--config", str(path)])
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("sentiric-pbx: error: ")
+    assert expect in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_cli_run_bad_config_as_a_real_process(tmp_path: Path) -> None:
+    path = _write(tmp_path / "bad.toml", '[audiosocket]\nport = "abc"\n')
+    exe = Path(sys.executable).parent / "sentiric-pbx"
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "sentiric_pbx.cli"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIRIC_")}
+    proc = subprocess.run([*command, "run", "--config", str(path)], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "audiosocket.port" in proc.stderr
+    assert "Traceback" not in proc.stderr
