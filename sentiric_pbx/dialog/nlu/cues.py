@@ -1,0 +1,183 @@
+"""The words that point at each intent, with how strongly, for English and Turkish.
+
+Weights: 3 says the intent on its own ("cancel", "reschedule", "real person"); 2 is strong but
+shared or indirect ("come in", "instead", "yes"); 1 only tips a balance ("appointment", "thanks").
+A cue can point at two intents ("can't make it": mostly cancel, a little reschedule), and the
+classifier (`intents`) decides. Patterns run on `Normalized.words`: lowercase, no apostrophes,
+Turkish folded to ASCII.
+
+`negatable=False` marks cues whose meaning survives a "not": "I don't want to talk to a *robot*"
+still asks for a human, and "won't be able to make it" carries its own negation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    pattern: re.Pattern[str]
+    weights: Mapping[str, int]
+    negatable: bool = True
+
+
+def cue(pattern: str, negatable: bool = True, **weights: int) -> Cue:
+    return Cue(re.compile(pattern), weights, negatable)
+
+
+_APPT = (
+    r"(?:appointment|appt|appoint|visit|checkup|check up|cleaning|consultation|exam|session|booking|timeslot|"
+    r"time slot)"
+)
+
+EN: tuple[Cue, ...] = (
+    # create_appointment
+    cue(rf"\b(?:book|schedule|set up|setup|arrange|make)\b(?: \w+){{0,3}}? {_APPT}\b", create_appointment=3),
+    cue(r"\bbook (?:me|us|him|her|in)\b", create_appointment=3),
+    cue(r"\b(?:book|schedule)\b", create_appointment=2),  # the verbs; "my booking" is any intent's noun
+    cue(rf"\b(?:new|first|another) {_APPT}\b", create_appointment=3),
+    cue(rf"\b(?:need|want|wanna|like|get) (?:\w+ )?(?:an? |some )?{_APPT}\b", create_appointment=2),
+    cue(
+        r"\b(?:fit (?:me|us|him|her) in|squeeze (?:me|us) in|come in|come by|stop by|see (?:the|a) doctor|"
+        r"see doctor|see dr|get in|available|availability|openings?(?! hours)|free (?:slot|time)s?|any slots?)\b",
+        create_appointment=2,
+    ),
+    cue(r"\banything (?:open|free|available)\b", create_appointment=3),
+    cue(rf"\b{_APPT}s?\b", create_appointment=1),
+    # cancel_appointment
+    cue(r"\bcancel\w*\b", cancel_appointment=3),
+    cue(r"\bcall (?:\w+ ){0,2}off\b", cancel_appointment=3),
+    cue(rf"\b(?:drop|remove|delete|scrap|scratch)\b(?: \w+){{0,2}} {_APPT}\b", cancel_appointment=3),
+    cue(r"\b(?:dont|do not|no longer) need (?:\w+ ){0,2}(?:any ?more|any longer)\b", False, cancel_appointment=2),
+    cue(r"\bno longer need\b", False, cancel_appointment=2),
+    cue(
+        r"\b(?:wont|cant|cannot|will not|not going to|unable to) (?:be able to )?(?:make it|come|attend|be there)\b",
+        False,
+        cancel_appointment=2,
+        reschedule_appointment=1,
+    ),
+    # reschedule_appointment
+    cue(r"\bre ?schedul\w*\b|\bre ?book\w*\b|\bpostpon\w*\b|\brearrang\w*\b", reschedule_appointment=3),
+    cue(r"\b(?:move|moving|moved|shift|bump|push)\b", reschedule_appointment=3),
+    cue(r"\bchang\w*\b(?: \w+){0,4}? (?:appointment|appt|time|date|day|booking|it)\b", reschedule_appointment=3),
+    cue(r"\b(?:different|another|other|new|later|earlier) (?:day|date|time|slot|hour)\b", reschedule_appointment=3),
+    cue(r"\binstead\b", reschedule_appointment=2),
+    # ask_opening_hours
+    cue(r"\b(?:opening|business|office|working|clinic|your|the) hours\b", ask_opening_hours=3),
+    cue(
+        r"\b(?:are|is) (?:you|the (?:clinic|office|practice|place))(?: guys)? (?:still )?(?:open|closed)\b",
+        ask_opening_hours=3,
+    ),
+    cue(
+        r"\b(?:what time|when|how late|how early|till|until)\b(?: \w+){0,4}? (?:open|opens|close|closes|closed|"
+        r"closing|opening)\b",
+        ask_opening_hours=3,
+    ),
+    cue(r"\b(?:do|does) (?:you|the clinic|the office)(?: guys)? (?:open|close)\b", ask_opening_hours=3),
+    cue(r"\bwhat days\b(?: \w+){0,3}? (?:open|work)\b", ask_opening_hours=3),
+    cue(r"\b(?:open|closed)\b", ask_opening_hours=1),
+    # transfer_to_human
+    cue(r"\b(?:real|live|actual) (?:person|human|agent|someone|people)\b|\bhumans?\b", transfer_to_human=3),
+    cue(r"\b(?:a|some|any) (?:person|people)\b", transfer_to_human=3),
+    cue(r"\b(?:someone|somebody|anyone|anybody)\b", transfer_to_human=2),
+    cue(
+        r"\b(?:operator|receptionist|reception|front desk|representative|agent|staff|secretary|manager|billing|"
+        r"department|nurse)\b",
+        transfer_to_human=3,
+    ),
+    cue(
+        r"\b(?:transfer|put|connect|patch|forward) (?:me|my call|the call|us)\b|\bput me through\b", transfer_to_human=3
+    ),
+    cue(r"\b(?:speak|talk) (?:to|with)\b", transfer_to_human=2),
+    cue(r"\b(?:robot|robots|machine|bot|computer|automated|recording)\b", False, transfer_to_human=3),
+    # end_call
+    cue(
+        r"\b(?:bye|goodbye|good bye|see you|see ya|take care|hang up|have a (?:nice|good|great|lovely) \w+|"
+        r"thats all|that is all|thats it|that will be all|thatll be all|thats everything|nothing else|"
+        r"nothing more|all set|im done|i am done|talk to you later|that was all|no more questions|good ?night|"
+        r"gotta go|got to go|have to go|catch you later|speak soon|talk soon|ciao)\b",
+        end_call=3,
+    ),
+    cue(r"\b(?:thanks|thank you|thank u|cheers)\b", end_call=1),
+    # affirm (a negated affirm cue counts for deny: "that doesnt work", "thats not right")
+    cue(
+        r"\b(?:yes|yeah|yep|yup|yah|sure|okay|ok|alright|all right|correct|exactly|perfect|absolutely|definitely|"
+        r"certainly|affirmative|of course|go ahead|please do|uhhuh|no problem|no worries)\b",
+        affirm=2,
+    ),
+    cue(r"\b(?:works?|sounds good|sounds great|good for me|fine by me|fine with me|suits me)\b", affirm=2),
+    cue(r"\b(?:thats|that is|its|that sounds) (?:right|fine|good|great|correct|ok|okay)\b", affirm=2),
+    cue(r"\b(?:great|fine|good|right|lovely)\b", affirm=1),
+    # deny
+    cue(r"\b(?:no(?! problem| worries| one)|nope|nah|negative|wrong|incorrect)\b", deny=2),
+    cue(r"\bnot (?:really|quite|that|this|at all)\b|\b(?:is|its) bad\b|\bbad for me\b", deny=2),
+    cue(r"\bi said\b|\bi meant\b|\bthe other\b", deny=1),
+    cue(r"\b(?:afraid not|i dont think so|dont think so|not on|not at)\b", deny=2),
+    cue(
+        r"\bnot (?:today|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|morning|afternoon)\b", deny=2
+    ),
+    # other: questions we know are not one of the tasks
+    cue(
+        r"\b(?:how much|price|prices|cost|costs|fee|insurance|located|location|address|where are you|parking|"
+        r"directions|hear me|question about|bill|pardon|repeat|what was that|email|"
+        r"do you do|do you offer|do you have)\b",
+        other=2,
+    ),
+    cue(r"\b(?:not sure|dont know|no idea|not certain)\b", False, other=3),  # not a "no"
+    cue(r"\b(?:hello|hi|hey)\b", other=1),
+    cue(r"\bgood (?:morning|afternoon|evening|day)\b", False, other=2),  # a greeting, not a "good"
+)
+
+TR: tuple[Cue, ...] = (
+    # create_appointment
+    cue(r"\brandevu (?:al|olustur|ayarla|ayir|istiyor|rica|yap|talep)\w*", create_appointment=3),
+    cue(r"\bgelmek istiyorum\b|\bmuayene\w*|\bmusait\w*|\bbos (?:yer|saat|randevu|zaman)\w*", create_appointment=2),
+    cue(r"\brandevu\w*", create_appointment=1),
+    # cancel_appointment
+    cue(r"\biptal\w*", cancel_appointment=3),
+    cue(r"\bvazgec\w*", cancel_appointment=2),
+    cue(
+        r"\bgele(?:meyecegim|meyecem|mem|miyorum|meyecegiz|meyiz)\b",
+        False,
+        cancel_appointment=2,
+        reschedule_appointment=1,
+    ),
+    # reschedule_appointment
+    cue(r"\bertele\w*|\bdegistir\w*|\bkaydir\w*|\bdegisik\w*", reschedule_appointment=3),
+    cue(r"\bbaska (?:bir )?(?:gun|saat|zaman|tarih)\w*", reschedule_appointment=3),
+    cue(r"\brandevu\w+ (?:\w+ ){0,3}\w+(?:a|e|ya|ye) al\w*", reschedule_appointment=3),
+    cue(r"\byerine\b|\bdaha (?:erken|gec)\b", reschedule_appointment=2),
+    # ask_opening_hours
+    cue(r"\b(?:calisma|mesai|acilis|kapanis|ziyaret) saat\w*", ask_opening_hours=3),
+    cue(r"\bkaca kadar\b|\bkacta (?:acil|kapan|acik)\w*|\bacik mi\w*|\bkapali mi\w*", ask_opening_hours=3),
+    cue(r"\bacil(?:iyor|is|ir)\w*|\bkapan(?:iyor|is|ir)\w*", ask_opening_hours=2),
+    cue(r"\bacik\w*|\bkacta\b", ask_opening_hours=1),
+    # transfer_to_human
+    cue(r"\byetkili\w*|\btemsilci\w*|\boperator\w*|\binsan\w*|\bbagla\w*", transfer_to_human=3),
+    cue(
+        r"\b(?:gercek bir|biriyle|birisiyle|kimseyle|sekreter\w*|resepsiyon\w*|danisma\w*|hemsire\w*|doktor\w*la)\b",
+        transfer_to_human=2,
+    ),
+    cue(r"\b(?:gorusmek|konusmak) istiyorum\b", transfer_to_human=1),
+    cue(r"\brobot\w*|\bmakine\w*|\botomatik\w*", False, transfer_to_human=3),
+    # end_call
+    cue(
+        r"\bhosca kal\w*|\bgule gule\b|\biyi gunler\b|\biyi aksamlar\b|\bgorusmek uzere\b|\bgorusuruz\b|"
+        r"\bbu kadar\b|\bbaska (?:bir sey|bisey|sorum) yok\b|\bkapat\w*",
+        end_call=3,
+    ),
+    cue(r"\btesekkur\w*|\bsagol\w*|\bsag ol\w*", end_call=1),
+    # affirm / deny
+    cue(r"\b(?:evet|tamam|tamamdir|olur|uygun|aynen|tabii|tabi|peki|dogru|kesinlikle|harika|super|uyar)\b", affirm=2),
+    cue(r"\b(?:hayir|yok|olmaz|istemiyorum|istemem|uymuyor|yanlis|degil)\b", deny=2),
+    # other
+    cue(
+        r"\b(?:fiyat\w*|ucret\w*|ne kadar|adres\w*|nerede\w*|nerdesiniz|sigorta\w*|otopark\w*|duyuyor mu\w*|"
+        r"sesim\w*|fatura\w*)",
+        other=2,
+    ),
+    cue(r"\b(?:alo|merhaba)\b", other=1),
+)

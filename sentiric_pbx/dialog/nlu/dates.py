@@ -1,0 +1,180 @@
+"""Which day the caller means, found in the digit form of the utterance (see `normalize`).
+
+We find the phrases ourselves and only hand dateparser the calendar work it does well (month-name
+dates, "in 3 weeks"), because on phone phrasing it guesses: measured with dateparser 1.2/1.5,
+"on the 5th" → the 25th of May, "at four" → April, a bare "3" or "one" → a month,
+"yarın saat üçte" / "cumaya" / "yarin" → nothing.
+
+What the words mean (the tests hold us to it; `now` is the business's local time):
+
+- "friday", "on friday", "this friday", "cuma": the first Friday *after* today ("this friday" said on
+  a Friday is today). "fridays" / "cumaları" is a habit, not a date: no date.
+- "next friday", "friday next week", "haftaya cuma", "gelecek cuma": Friday of *next calendar week*
+  (weeks start on Monday). From Wed 25 Nov, "friday" is 27 Nov and "next friday" is 4 Dec. English
+  speakers split on this; we pick the reading that makes "next" mean something, and the dialog reads
+  the date back ("Friday the 4th of December?") before booking, so a wrong guess costs one turn.
+- "the 5th", "ayın beşi": the next 5th of a month on or after today.
+- "march 24th", "24 mart": the next 24 March on or after today (dateparser, future preferred).
+- "in 2 days", "in a week": dateparser.
+- Several dates in one turn: the last one wins, unless it follows "not"/"from"/"instead of" — callers
+  correct themselves at the end ("not tomorrow, monday"; "move it from friday to monday").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import dateparser
+
+WEEKDAYS_EN = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAYS_TR = ("pazartesi", "sali", "carsamba", "persembe", "cuma", "cumartesi", "pazar")
+MONTHS_EN = (
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+)  # fmt: skip
+MONTHS_TR = (
+    "ocak", "subat", "mart", "nisan", "mayis", "haziran", "temmuz", "agustos", "eylul", "ekim", "kasim", "aralik",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DateMention:
+    """A resolved day and where it was said (offset in the digit string)."""
+
+    start: int
+    day: dt.date
+    demoted: bool = False
+    """Said after "not"/"from"/"instead of": used only when nothing else was said."""
+
+
+def _weekday_date(today: dt.date, weekday: int, next_week: bool, this: bool) -> dt.date:
+    if next_week:
+        monday = today - dt.timedelta(days=today.weekday()) + dt.timedelta(days=7)
+        return monday + dt.timedelta(days=weekday)
+    ahead = (weekday - today.weekday()) % 7
+    if ahead == 0 and not this:
+        ahead = 7
+    return today + dt.timedelta(days=ahead)
+
+
+def _day_of_month(today: dt.date, day: int) -> dt.date | None:
+    if not 1 <= day <= 31:
+        return None
+    year, month = today.year, today.month
+    for _ in range(13):
+        try:
+            candidate = dt.date(year, month, day)
+        except ValueError:
+            candidate = None
+        if candidate is not None and candidate >= today:
+            return candidate
+        month = month % 12 + 1
+        year += month == 1
+    return None
+
+
+def _dateparser(phrase: str, now: dt.datetime) -> dt.date | None:
+    """dateparser on a phrase we built ourselves ("24 march 2027", "in 2 days")."""
+    settings = {
+        "RELATIVE_BASE": now.replace(tzinfo=None),
+        "PREFER_DATES_FROM": "future",
+        "RETURN_AS_TIMEZONE_AWARE": False,
+        "PREFER_DAY_OF_MONTH": "first",
+    }
+    parsed = dateparser.parse(phrase, languages=["en"], settings=settings)  # type: ignore[arg-type]
+    if parsed is None:
+        return None
+    day = parsed.date()
+    # "march 12" said on 12 March is today, not next year (dateparser's "future" is strict).
+    if day.year == now.year + 1 and (day.month, day.day) == (now.month, now.day):
+        return now.date()
+    return day
+
+
+def _demoted(text: str, start: int) -> bool:
+    before = text[max(0, start - 14) : start]
+    return bool(re.search(r"\b(?:not|from|instead of|than|rather than|not on)\s*(?:on |the )?$", before))
+
+
+_EN_WD = "|".join(WEEKDAYS_EN)
+_EN_MONTH = "|".join(MONTHS_EN) + "|sept"
+_EN_PATTERNS = (
+    ("rel2", r"\b(?:the )?day after tomorrow\b"),
+    ("rel0", r"\b(?:today|tonight|this (?:morning|afternoon|evening))\b"),
+    ("rel1", r"\btomorrow\b"),
+    ("wd", rf"\b(?P<mod>this coming |coming |this |next |on |last )?(?P<wd>{_EN_WD})(?P<pl>s)?(?P<nw> next week)?\b"),
+    ("month", rf"\b(?P<mon>{_EN_MONTH}) (?:the )?(?P<d>\d{{1,2}})(?:th)?(?: (?P<y>20\d\d))?\b"),
+    ("month", rf"\b(?:the )?(?P<d>\d{{1,2}})(?:th)? (?:of )?(?P<mon>{_EN_MONTH})(?: (?P<y>20\d\d))?\b"),
+    ("dom", r"\b(?P<pre>on |for |by |until |till )?the (?P<d>\d{1,2})th\b(?P<of> of (?:the|this|next) month)?"),
+    ("offset", r"\bin (?:(?P<n>\d{1,2})|a|an) (?P<unit>days?|weeks?)\b"),
+)
+_TR_WD = "cumartesi|pazartesi|carsamba|persembe|sali|cuma|pazar"
+_TR_SUFFIX = r"(?:ya|ye|a|e|yi|i|ki|dan|den|ndan|nden|si|sine|sina| gunu(?:ne)?)?"
+_TR_PATTERNS = (
+    ("rel2", r"\b(?:yarindan sonra\w*|obur gun\w*|ertesi gun\w*)"),
+    ("rel0", r"\b(?:bugun\w*|bu (?:sabah|aksam|ogleden sonra)\w*)"),
+    ("rel1", r"\byarin\w*"),
+    (
+        "wd",
+        rf"\b(?P<mod>haftaya |gelecek hafta |gelecek haftaki |onumuzdeki hafta |gelecek |bu |onumuzdeki )?"
+        rf"(?P<wd>{_TR_WD})(?P<pl>leri|lari)?{_TR_SUFFIX}\b",
+    ),
+    ("month", rf"\b(?P<d>\d{{1,2}})\w* (?P<mon>{'|'.join(MONTHS_TR)})\w*(?: (?P<y>20\d\d))?"),
+    ("dom", r"\b(?P<pre>ayin )(?P<d>\d{1,2})\w*"),
+)
+
+
+_NEXT_WEEK = frozenset({"next", "haftaya", "gelecek hafta", "gelecek haftaki", "onumuzdeki hafta", "gelecek"})
+
+
+def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt.date | None:
+    today = now.date()
+    if kind.startswith("rel"):
+        return today + dt.timedelta(days=int(kind[3]))
+    if kind == "wd":
+        if m["pl"]:
+            return None  # "on fridays", "cumaları": a habit, not a day
+        mod = (m["mod"] or "").strip()
+        if mod == "last":
+            return None
+        names = WEEKDAYS_TR if language == "tr" else WEEKDAYS_EN
+        next_week = mod in _NEXT_WEEK or bool(m.groupdict().get("nw"))
+        return _weekday_date(today, names.index(m["wd"]), next_week, this=mod in {"this", "bu"})
+    if kind == "month":
+        names = MONTHS_TR if language == "tr" else MONTHS_EN
+        month = "september" if m["mon"] == "sept" else MONTHS_EN[names.index(m["mon"])]
+        if m["mon"] == "may" and language == "en" and not m.group(0).endswith(("th", "of may")):
+            if not re.search(r"\b(?:on|in|of|the) may\b", m.string):
+                return None  # "i may 3 ..." is a verb
+        return _dateparser(f"{int(m['d'])} {month} {m['y'] or ''}".strip(), now)
+    if kind == "dom":
+        day = int(m["d"])
+        if day <= 3 and not (m["pre"] or m.groupdict().get("of")):
+            return None  # "the first one", "the second option": not dates
+        return _day_of_month(today, day)
+    if kind == "offset":
+        return _dateparser(f"in {m['n'] or 1} {m['unit']}", now)
+    return None
+
+
+def find_dates(digits: str, now: dt.datetime, language: str) -> list[DateMention]:
+    """Every date said in `digits`, in order of appearance, overlapping phrases counted once."""
+    taken: list[tuple[int, int]] = []
+    found: list[DateMention] = []
+    for kind, pattern in _TR_PATTERNS if language == "tr" else _EN_PATTERNS:
+        for m in re.finditer(pattern, digits):
+            if any(m.start() < end and start < m.end() for start, end in taken):
+                continue
+            day = _resolve(kind, m, now, language)
+            taken.append((m.start(), m.end()))
+            if day is not None:
+                found.append(DateMention(m.start(), day, _demoted(digits, m.start())))
+    return sorted(found, key=lambda d: d.start)
+
+
+def pick(mentions: list[DateMention]) -> DateMention | None:
+    """The caller's last word on the date (see the module docstring)."""
+    preferred = [d for d in mentions if not d.demoted] or mentions
+    return preferred[-1] if preferred else None

@@ -1,0 +1,84 @@
+"""Entities in one turn: the day and time asked for, the caller's name and phone number.
+
+Order matters: the phone number is taken out first, so that its digits ("five three two …") can
+never be read as a time or a day of the month by the date rules that run after it.
+
+Shapes (all strings, ready for JSON and for the calendar API):
+  "date": "2026-11-26"   "time": "15:00"   "datetime": "2026-11-26T15:00:00+03:00" (both said)
+  "daypart": "morning" | "afternoon" | "evening"   (only when no clock time was said)
+  "person_name": "Ahmet Yilmaz"   "phone": "+905551112233" (E.164)
+
+A time without a day ("no, make it 4 pm") gives "time" and no "datetime": which day it belongs to is
+the dialog's knowledge (the slot being confirmed), not this turn's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+from sentiric_pbx.dialog.context import normalize_e164
+from sentiric_pbx.dialog.nlu.dates import find_dates, pick
+from sentiric_pbx.dialog.nlu.names import find_person_name
+from sentiric_pbx.dialog.nlu.normalize import Normalized
+from sentiric_pbx.dialog.nlu.options import NluOptions
+from sentiric_pbx.dialog.nlu.times import TimeMention, find_dayparts, find_times, to_clock
+
+_DIGIT = r"(?:\d+|oh|double \d|triple \d)"
+_PHONE_RUN = re.compile(rf"(?:(?:\+|plus )\s?)?{_DIGIT}(?: {_DIGIT})*")
+
+
+def _expand(run: str) -> str:
+    run = re.sub(r"double (\d)", r"\1\1", run)
+    run = re.sub(r"triple (\d)", r"\1\1\1", run)
+    run = run.replace("plus", "+").replace("oh", "0")
+    return re.sub(r"[^\d+]", "", run)
+
+
+def take_phone(digits: str, country_code: str) -> tuple[str | None, str]:
+    """The first 7–15 digit run as E.164, and the text with that run blanked out."""
+    for m in _PHONE_RUN.finditer(digits):
+        number = _expand(m.group(0))
+        if 7 <= len(number.lstrip("+")) <= 15:
+            phone = normalize_e164(number, country_code)
+            if phone:
+                return phone, digits[: m.start()] + " # " + digits[m.end() :]
+    return None, digits
+
+
+def _pick_time(times: list[TimeMention], text: str) -> TimeMention | None:
+    kept = [t for t in times if not re.search(r"\b(?:from|not|instead of)\s*(?:at )?$", text[: t.start])]
+    chosen = kept or times
+    return chosen[-1] if chosen else None
+
+
+def temporal(digits: str, now: dt.datetime, language: str, options: NluOptions) -> dict[str, str]:
+    """date / time / datetime / daypart for one turn (see the module docstring)."""
+    out: dict[str, str] = {}
+    date = pick(find_dates(digits, now, language))
+    dayparts = find_dayparts(digits, language)
+    daypart = dayparts[-1][1] if dayparts else None
+    mention = _pick_time(find_times(digits, language), digits)
+    clock = to_clock(mention, daypart, options.opens, options.closes) if mention else None
+    if date is not None:
+        out["date"] = date.day.isoformat()
+    if clock is not None:
+        out["time"] = clock.strftime("%H:%M")
+        if date is not None:
+            out["datetime"] = dt.datetime.combine(date.day, clock, tzinfo=ZoneInfo(options.timezone)).isoformat()
+    elif daypart is not None:
+        out["daypart"] = daypart
+    return out
+
+
+def extract(norm: Normalized, now: dt.datetime, options: NluOptions) -> dict[str, str]:
+    """All entities of one turn; `now` must already be in the business timezone."""
+    phone, digits = take_phone(norm.digits, options.default_country_code)
+    out = temporal(digits, now, norm.language, options)
+    name = find_person_name(norm.plain, norm.language)
+    if name:
+        out["person_name"] = name
+    if phone:
+        out["phone"] = phone
+    return out

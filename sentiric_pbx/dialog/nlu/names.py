@@ -1,0 +1,62 @@
+"""The caller's name when they say it: "my name is ahmet yilmaz", "this is john smith", "adım ayşe demir".
+
+Only after an introduction phrase, and only words that cannot be anything else: "this is about my
+appointment" and "i am calling to cancel" must not produce a person called "About" or "Calling".
+The words after the phrase are taken until the first common word, at most three of them; after
+"i am"/"im" two are needed ("i am john smith", not "i am afraid").
+"""
+
+from __future__ import annotations
+
+import re
+
+_EN_TRIGGERS = r"\b(?:my name is|my names|the name is|name is|this is|i am|im)\s+"
+_TR_TRIGGERS = r"\b(?:benim ad[ıi]m|ad[ıi]m|benim [ıi]smim|[ıi]smim|ad soyad[ıi]m)\s+"
+
+_COMMON_EN = frozenset(
+    """
+    a about actually again all also am an and any anyone appointment are as at available back bad be because
+    been being best better bit booked booking but by call called calling can cancel cant checking clinic
+    confused correct could dad daughter did do doctor doing done dont down either else even every
+    everything fine for free friday from fully glad going gone good great had happy has have having he her
+    here hey hi him his hoping how husband i id if im in interested is it its just kind late leaving let like
+    little looking lost me mom monday more morning mother my need new next no not nothing now of off ok okay
+    on one only or other our out over patient perfect please pretty probably question re ready really
+    regarding right running said saturday see she should sick so somebody someone sorry still sunday sure
+    than thank thanks that thats the their them then there they this thursday to today tomorrow too trying
+    tuesday uh um unable up urgent us very waiting want wanted was we wednesday well were what when where
+    which who why wife will with wondering work would wrong yeah yes yet you your
+    """.split()
+)
+_COMMON_TR = frozenset(
+    """
+    ve ile ben benim biz randevu randevumu randevuyu randevum almak istiyorum istiyordum icin için yarin yarın
+    bugun bugün evet hayir hayır tamam merhaba iyi gunler günler lutfen lütfen de da bir bu su şu o
+    iptal etmek degistirmek değiştirmek saat
+    """.split()
+)
+
+
+def _title(word: str, language: str) -> str:
+    first = word[0]
+    if language == "tr":
+        first = {"i": "İ", "ı": "I"}.get(first, first.upper())
+    else:
+        first = first.upper()
+    return first + word[1:]
+
+
+def find_person_name(plain: str, language: str) -> str | None:
+    """A name after an introduction phrase, title-cased, or None."""
+    common = _COMMON_TR if language == "tr" else _COMMON_EN
+    trigger = _TR_TRIGGERS if language == "tr" else _EN_TRIGGERS
+    for m in re.finditer(trigger, plain):
+        words: list[str] = []
+        for word in plain[m.end() :].split()[:3]:
+            if word in common or not word.isalpha() or len(word) < 2 or word.endswith("ing"):
+                break
+            words.append(word)
+        # "i am …" is as often "i am afraid" as a name: there we want a first and a last name.
+        if len(words) >= (2 if m.group(0).strip() in {"i am", "im"} else 1):
+            return " ".join(_title(w, language) for w in words)
+    return None

@@ -1,0 +1,148 @@
+"""Which time of day the caller means: "3 pm", "15:00", "half past four", "at four", "saat üçte".
+
+A bare number is a time only next to a word that makes it one ("at 4", "4 oclock", "4 pm",
+"saat 4", "dörtte", "tomorrow 4"), never on its own: "3 people", "the 3rd", "one more question"
+stay numbers. Telephony STT writes the same time as "3 pm", "three p.m." and "15:00"; `normalize`
+has already turned all of them into digits.
+
+A bare hour ("at four") carries no am/pm. A daypart said in the same turn decides ("four in the
+afternoon", "sabah onda"); otherwise the business day does: of h and h+12 we take the one inside
+opening hours, so with 09:00–17:00 "at four" is 16:00 and "at ten" is 10:00; outside them, the one
+nearer to them ("at six" → 18:00, "at eight" → 08:00).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Daypart = str  # "morning" | "afternoon" | "evening"
+
+_NOT_A_TIME = r"(?! ?(?:th|people|persons|kids|children|of us|minutes?|mins?|hours?|days?|weeks?|months?|years?|\d))"
+
+
+@dataclass(frozen=True, slots=True)
+class TimeMention:
+    """A clock time as said: hour as spoken (1–12 or 0–23), minute, explicit am/pm if any."""
+
+    start: int
+    hour: int
+    minute: int
+    meridiem: str | None = None
+
+
+def _hm(m: re.Match[str]) -> tuple[int, int, str | None]:
+    minute = m.groupdict().get("m")
+    half = m.groupdict().get("half")
+    return int(m["h"]), 30 if half else int(minute or 0), m.groupdict().get("mer")
+
+
+def _relative(m: re.Match[str]) -> tuple[int, int, str | None] | None:
+    """ "half past 4", "quarter to 5", "10 past 3"; "from 10 to 2" is a range, not 13:50."""
+    hour, q, mm, direction = int(m["h"]), m["q"], m["mm"], m["dir"]
+    minutes = 30 if q == "half" else 15 if q == "quarter" else int(mm or 0)
+    if direction in {"past", "after"}:
+        return hour, minutes, m["mer"]
+    if q == "half" or minutes not in {5, 10, 15, 20, 25} or m.string[: m.start()].endswith("from "):
+        return None
+    return (hour - 1) % 24 or 12, 60 - minutes, m["mer"]
+
+
+def _quarter_tr(m: re.Match[str]) -> tuple[int, int, str | None]:
+    hour = int(m["h"])
+    return ((hour - 1) or 12, 45, None) if m["dir"] == "kala" else (hour, 15, None)
+
+
+_Handler = Callable[[re.Match[str]], "tuple[int, int, str | None] | None"]
+_WD_OR_DAY = "today|tomorrow|tonight|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_EN: tuple[tuple[str, _Handler], ...] = (
+    (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)(?: (?P<mer>am|pm))?\b", _hm),
+    (
+        r"\b(?P<q>half|quarter|(?P<mm>\d{1,2})(?: minutes)?) (?P<dir>past|after|to|till|of) (?P<h>\d{1,2})"
+        r"(?: (?P<mer>am|pm))?\b",
+        _relative,
+    ),
+    (r"\b(?P<h>\d{1,2})(?: (?P<m>[0-5]\d))? (?P<mer>am|pm)\b", _hm),
+    (r"\b(?P<h>\d{1,2}) oclock\b", _hm),
+    (r"\b(?:noon|midday)\b", lambda m: (12, 0, None)),
+    (
+        r"\b(?:at|around|about|by|from|till|until|to|after|before|say|make it|between|and|or) "
+        rf"(?P<h>\d{{1,2}})(?: (?P<m>[1-5]\d|0\d))?\b{_NOT_A_TIME}",
+        _hm,
+    ),
+    (rf"\b(?:{_WD_OR_DAY}|morning|afternoon|evening) (?P<h>\d{{1,2}})\b{_NOT_A_TIME}", _hm),
+    (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?\d)", _hm),
+)
+_TR: tuple[tuple[str, _Handler], ...] = (
+    (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)\b", _hm),
+    (r"\b(?P<h>\d{1,2})\w* ceyrek (?P<dir>kala|gece)\b", _quarter_tr),
+    (
+        r"\bsaat (?P<h>\d{1,2})(?: ?(?:de|da|te|ta|ye|ya|e|a))?"
+        r"(?: (?P<m>[0-5]\d)(?: ?(?:de|da|te|ta))?| (?P<half>bucuk)\w*)?\b",
+        _hm,
+    ),
+    (r"\b(?P<h>\d{1,2}) (?P<half>bucuk)\w*", _hm),
+    (r"\b(?P<h>\d{1,2}) ?(?:de|da|te|ta)\b", _hm),
+    (r"\boglen(?:de|e)?\b", lambda m: (12, 0, None)),
+)
+
+_DAYPARTS_EN = r"\b(?<!good )(?P<p>morning|afternoon|evening|tonight|night)s?\b"
+_DAYPARTS_TR = r"\b(?<!iyi )(?P<p>sabah|ogleden sonra|oglenden sonra|aksam|(?<!ceyrek )gece)\w*"
+_DAYPART_NAMES = {
+    "tonight": "evening", "night": "evening", "sabah": "morning", "ogleden sonra": "afternoon",
+    "oglenden sonra": "afternoon", "aksam": "evening", "gece": "evening",
+}  # fmt: skip
+
+
+def find_dayparts(digits: str, language: str) -> list[tuple[int, Daypart]]:
+    """ "morning"/"afternoon"/"evening" said anywhere, with their offsets."""
+    pattern = _DAYPARTS_TR if language == "tr" else _DAYPARTS_EN
+    return [(m.start(), _DAYPART_NAMES.get(m["p"], m["p"])) for m in re.finditer(pattern, digits)]
+
+
+def find_times(digits: str, language: str) -> list[TimeMention]:
+    """Every clock time said, in order; the first pattern to claim a stretch of text keeps it."""
+    taken: list[tuple[int, int]] = []
+    found: list[TimeMention] = []
+    for pattern, handler in _TR if language == "tr" else _EN:
+        for m in re.finditer(pattern, digits):
+            start = m.start("h") if "h" in m.groupdict() and m["h"] else m.start()
+            if any(m.start() < end and begin < m.end() for begin, end in taken):
+                continue
+            parsed = handler(m)
+            if parsed is None:
+                continue
+            taken.append((m.start(), m.end()))
+            hour, minute, meridiem = parsed
+            if 0 <= hour <= 23 and 0 <= minute <= 59:
+                found.append(TimeMention(start, hour, minute, meridiem))
+    return sorted(found, key=lambda t: t.start)
+
+
+def _in_business_hours(hour: int, minute: int, opens: dt.time, closes: dt.time) -> int:
+    """Of h and h+12, the one inside opening hours, else the one nearer to them (ties: afternoon)."""
+    candidates = (hour % 12, hour % 12 + 12)
+    open_min, close_min = opens.hour * 60 + opens.minute, closes.hour * 60 + closes.minute
+
+    def distance(h: int) -> int:
+        at = h * 60 + minute
+        return 0 if open_min <= at < close_min else min(abs(at - open_min), abs(at - close_min))
+
+    return min(candidates, key=lambda h: (distance(h), -h))
+
+
+def to_clock(mention: TimeMention, daypart: Daypart | None, opens: dt.time, closes: dt.time) -> dt.time | None:
+    """The 24-hour time the caller means (see the module docstring for bare hours)."""
+    hour, minute = mention.hour, mention.minute
+    if mention.meridiem == "pm" and hour < 12:
+        hour += 12
+    elif mention.meridiem == "am" and hour == 12:
+        hour = 0
+    elif mention.meridiem is None and 1 <= hour <= 12:
+        if daypart in {"afternoon", "evening"} and hour < 12:
+            hour += 12
+        elif daypart != "morning":
+            hour = _in_business_hours(hour, minute, opens, closes)
+    return dt.time(hour, minute) if 0 <= hour <= 23 else None
