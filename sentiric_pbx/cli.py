@@ -15,10 +15,18 @@ from typing import Annotated
 
 import typer
 
+from sentiric_pbx.cli_calls import calls_app, worker
+from sentiric_pbx.cli_crm import crm_app
+from sentiric_pbx.cli_models import models_app
+from sentiric_pbx.cli_nlu import nlu_command
 from sentiric_pbx.config import ConfigError, Settings, load_config
 from sentiric_pbx.logging import configure_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app.add_typer(models_app, name="models")
+app.add_typer(crm_app, name="crm")
+app.add_typer(calls_app, name="calls")
+app.command("nlu")(nlu_command)
 
 ConfigOpt = Annotated[
     Path | None,
@@ -119,45 +127,89 @@ def _print_report(report: object, record: Path | None) -> None:
 
 @app.command()
 def demo(
+    config: ConfigOpt = None,
     record: Annotated[Path, typer.Option("--record", help="where to write the demo call's recording")] = Path(
         "sentiric-demo.wav"
     ),
+    echo: Annotated[bool, typer.Option("--echo", help="the echo line test instead of the assistant")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Start the daemon in-process on free loopback ports and place one call with the test caller."""
+    """Start the daemon in-process on free loopback ports and call it: a booking call with the bundled models."""
+    settings = _settings(config)
+    configure_logging("warning", "console", stream=sys.stderr)
+    if echo:
+        report = asyncio.run(_echo_demo(settings, record))
+        if as_json:
+            typer.echo(json.dumps(report.to_dict()))  # type: ignore[attr-defined]
+        else:
+            _print_report(report, record)
+        return
+    from sentiric_pbx.engines.pool import EngineLoadError
+    from sentiric_pbx.tools.demo import run_demo
+
+    try:
+        result = asyncio.run(run_demo(settings, record, lambda msg: typer.echo(f"demo: {msg}", err=True)))
+    except EngineLoadError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        ctx = result.context
+        typer.echo(
+            json.dumps(
+                {
+                    "call": result.report.to_dict(),
+                    "booking": result.booking,
+                    "status": ctx.status if ctx else None,
+                    "transcript": [{"who": t.who, "text": t.text} for t in ctx.turns] if ctx else [],
+                }
+            )
+        )
+        return
+    _print_demo(result, record)
+
+
+def _print_demo(result: object, record: Path) -> None:
+    from sentiric_pbx.tools.demo import DemoResult
+
+    assert isinstance(result, DemoResult)
+    ctx, report = result.context, result.report
+    typer.echo(f"call {report.call_id} ({ctx.status if ctx else 'not stored'})")
+    for turn in ctx.turns if ctx else []:
+        who = "caller" if turn.who == "caller" else "agent "
+        typer.echo(f"  {who}: {turn.text}")
+    typer.echo(f"  booked: {result.booking['start'] if result.booking else 'nothing'}")
+    greet = report.greeting_latency_ms
+    typer.echo(f"  greeting: first audio {greet:.0f} ms after connect" if greet is not None else "  greeting: none")
+    for i, turn in enumerate(report.turns, 1):
+        lat = "no reply" if turn.latency_ms is None else f"{turn.latency_ms:.0f} ms"
+        typer.echo(f"  turn {i}: reply latency {lat} (caller's last voiced frame → agent's first, on the wire)")
+    typer.echo(
+        f"  recording: {record} (left = caller, right = agent); details: sentiric-pbx calls show {report.call_id}"
+    )
+
+
+async def _echo_demo(settings: Settings, record: Path) -> object:
     from sentiric_pbx.daemon import Daemon
     from sentiric_pbx.tools.caller import CallerOptions, load_turn, place_call
 
-    settings = Settings()
+    settings.agent.mode = "echo"
     settings.audiosocket.port = 0
     settings.fastagi.port = 0
     settings.metrics.enabled = False
-    configure_logging("warning", "console", stream=sys.stderr)
-    turn_file = resources.files("sentiric_pbx.data") / "demo-turn.wav"
+    daemon = Daemon(settings)
+    await daemon.start()
+    assert daemon.audiosocket is not None
+    try:
+        with resources.as_file(resources.files("sentiric_pbx.data") / "demo-turn.wav") as path:
+            turn = load_turn(path, 8000)
+        opts = CallerOptions(port=daemon.audiosocket.port, agi=("127.0.0.1", daemon.fastagi.port), record=record)
+        typer.echo("demo: echo line test: calling the daemon as Asterisk would…", err=True)
+        return await place_call([turn, turn], opts)
+    finally:
+        await daemon.stop()
 
-    async def main() -> object:
-        daemon = Daemon(settings)
-        await daemon.start()
-        try:
-            with resources.as_file(turn_file) as path:
-                turn = load_turn(path, 8000)
-            opts = CallerOptions(
-                port=daemon.audiosocket.port, agi=("127.0.0.1", daemon.fastagi.port), record=record, rate=8000
-            )
-            typer.echo(f"demo: daemon up (agent={settings.agent.mode}); calling it as Asterisk would…", err=True)
-            return await place_call([turn, turn], opts)
-        finally:
-            await daemon.stop()
 
-    report = asyncio.run(main())
-    if as_json:
-        from sentiric_pbx.tools.caller import CallReport
-
-        assert isinstance(report, CallReport)
-        typer.echo(json.dumps(report.to_dict()))
-    else:
-        _print_report(report, record)
-
+app.command()(worker)
 
 if __name__ == "__main__":
     app()

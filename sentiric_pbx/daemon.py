@@ -1,13 +1,17 @@
-"""The daemon: the listeners of one process, started and stopped together.
+"""The daemon: the listeners of one process and what the agent needs, started and stopped together.
 
 `Daemon.start()` binds everything before it returns, so a caller (the CLI, a test, the demo) can read
-the real ports when the config asked for port 0.
+the real ports when the config asked for port 0. In assistant mode it loads every model first
+(a daemon that cannot hear or speak must not answer calls) and raises `EngineLoadError` with the
+command that fixes it when a model is missing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from typing import Any
 
 import structlog
 
@@ -21,22 +25,72 @@ from sentiric_pbx.telephony.registry import CallRegistry
 log = structlog.get_logger("sentiric_pbx.daemon")
 
 
-def build_agent(settings: Settings) -> Agent:
-    """The agent every call runs, chosen by `[agent] mode`."""
-    if settings.agent.mode == "echo":
-        return EchoAgent(settings.vad)
-    raise ValueError(f"unknown agent mode {settings.agent.mode!r}")
-
-
 class Daemon:
-    def __init__(self, settings: Settings, agent: Agent | None = None) -> None:
+    def __init__(self, settings: Settings, agent: Agent | None = None, engines: Any = None) -> None:
+        """`engines`: an already started `EnginePool` to share (tests run several daemons on one set of models)."""
         self.settings = settings
+        self._engines = engines
         self.registry = CallRegistry(ttl_s=settings.fastagi.callinfo_ttl_s)
         self.fastagi = FastAgiServer(settings.fastagi, self.registry)
-        self.audiosocket = AudioSocketServer(settings.audiosocket, self.registry, agent or build_agent(settings))
+        self._agent = agent
+        self.audiosocket: AudioSocketServer | None = None
         self.metrics_port: int | None = None
+        self.assistant: Any = None
+        self._closers: list[Any] = []
+        self._stop_workers = asyncio.Event()
+        self._workers: asyncio.Task[None] | None = None
+
+    async def _build_agent(self) -> Agent:
+        if self._agent is not None:
+            return self._agent
+        if self.settings.agent.mode == "echo":
+            return EchoAgent(self.settings.vad)
+        return await self._build_assistant()
+
+    async def _build_assistant(self) -> Agent:
+        from sentiric_pbx.dialog.assistant import Assistant, Services
+        from sentiric_pbx.engines.pool import EnginePool
+        from sentiric_pbx.integrations.calendar.factory import build_calendar
+        from sentiric_pbx.integrations.crm.factory import build_crm
+        from sentiric_pbx.postcall.jobs import build_handlers
+        from sentiric_pbx.postcall.runtime import open_queues, serve_workers
+        from sentiric_pbx.storage.context_store import build_context_store
+        from sentiric_pbx.storage.db import open_database
+        from sentiric_pbx.storage.paths import archive_dir, data_dir, db_path
+
+        s = self.settings
+        engines = self._engines
+        if engines is None:
+            engines = EnginePool(s)
+            await engines.start()
+        db = await open_database(s)
+        store = await build_context_store(s, db)
+        crm = build_crm(s, db)
+        calendar = build_calendar(s, db_path(s))
+        queue, fallback = open_queues(s, db_path(s))
+        self._closers += [queue, fallback, calendar, crm, store, db]
+        services = Services(s, engines, store, crm, calendar, queue, fallback, data_dir(s) / "recordings")
+        assistant = Assistant(services)
+        await assistant.start()
+        self.assistant = assistant
+        self.fastagi.on_registered = assistant.prefetch
+        if s.postcall.workers > 0:
+            handlers = build_handlers(
+                db_path=db_path(s),
+                archive_dir=archive_dir(s),
+                contexts=store,
+                crm=crm,
+                llm=engines.llm if s.dialog.llm_capable else None,
+                retention_days=s.storage.retention_days,
+            )
+            self._workers = asyncio.create_task(
+                serve_workers(queue, handlers, self._stop_workers, concurrency=s.postcall.workers, fallback=fallback)
+            )
+        return assistant
 
     async def start(self) -> None:
+        agent = await self._build_agent()
+        self.audiosocket = AudioSocketServer(self.settings.audiosocket, self.registry, agent)
         await self.fastagi.start()
         await self.audiosocket.start()
         m = self.settings.metrics
@@ -46,8 +100,17 @@ class Daemon:
         log.info("daemon_ready", agent=self.settings.agent.mode)
 
     async def stop(self) -> None:
-        await self.audiosocket.close()
+        if self.audiosocket is not None:
+            await self.audiosocket.close()
         await self.fastagi.close()
+        self._stop_workers.set()
+        if self._workers is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._workers, 10)
+        for closable in self._closers:
+            if closable is not None:
+                with contextlib.suppress(Exception):
+                    await closable.aclose()
         log.info("daemon_stopped")
 
     async def run_forever(self) -> None:
@@ -58,5 +121,5 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        log.info("daemon_stopping", active_calls=self.audiosocket.calls_active)
+        log.info("daemon_stopping", active_calls=self.audiosocket.calls_active if self.audiosocket else 0)
         await self.stop()

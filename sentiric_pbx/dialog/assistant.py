@@ -30,6 +30,7 @@ from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.engines.tts.cache import CachedTts
 from sentiric_pbx.integrations.calendar.base import Calendar
 from sentiric_pbx.integrations.crm.base import Crm, CustomerProfile
+from sentiric_pbx.integrations.crm.factory import lookup_caller
 from sentiric_pbx.postcall.queue import JobQueue
 from sentiric_pbx.postcall.worker import enqueue_postcall
 from sentiric_pbx.storage.context_store import ContextStore
@@ -62,6 +63,9 @@ class Assistant:
         self._lookups: dict[str, asyncio.Task[CustomerProfile | None]] = {}
 
     async def start(self) -> None:
+        from sentiric_pbx.dialog import nlu
+
+        await asyncio.to_thread(nlu.warmup)  # dateparser loads its language data on first use (~0.2 s)
         business = self.s.settings.business.name
         for lang, phrases in PHRASES.items():
             if lang == "en":
@@ -78,11 +82,7 @@ class Assistant:
         phone = normalize_e164(caller_id, self.s.settings.business.default_country_code)
         if phone is None or self.s.crm is None:
             return None
-        try:
-            return await self.s.crm.lookup(phone)
-        except Exception as exc:
-            log.warning("crm_lookup_failed", error=str(exc))
-            return None
+        return await lookup_caller(self.s.crm, phone)
 
     async def _profile(self, info: CallInfo) -> CustomerProfile | None:
         task = self._lookups.pop(info.call_id, None) or asyncio.create_task(self._lookup(info.caller_id))

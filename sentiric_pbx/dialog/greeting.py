@@ -1,8 +1,9 @@
 """The greeting (seed §2.3): by name for a known caller, plainly for anyone else.
 
-The caller judges the agent by its first word, so the greeting is built to be fast: a short first
-sentence ("Hello Mr. Yilmaz!") that Piper renders in ~100 ms, the rest after it; the plain greeting
-is synthesized once at start-up and cached. An LLM-written greeting is used only when the configured
+The caller judges the agent by its first word, so the greeting is built to be fast: it opens with
+"Hello!", which every greeting shares and which is synthesized once at start-up and cached, so the
+first audio goes out as soon as the call connects; the personal part ("Mr. Yilmaz, welcome back…")
+is synthesized while "Hello!" plays. An LLM-written greeting is used only when the configured
 model is capable (`[dialog] llm_capable`) — and only if it arrives within the greeting's budget and
 contains the caller's name; otherwise the template is said.
 """
@@ -13,11 +14,11 @@ from sentiric_pbx.integrations.crm.base import CustomerProfile
 
 _TEMPLATES = {
     "en": {
-        "known": "Hello {address}! Welcome back to {business}. How can I help you today?",
+        "known": "Hello! {address}, welcome back to {business}. How can I help you today?",
         "unknown": "Hello! Thank you for calling {business}. How can I help you?",
     },
     "tr": {
-        "known": "Merhaba {address}! {business} hattına tekrar hoş geldiniz. Size nasıl yardımcı olabilirim?",
+        "known": "Merhaba! {address}, {business} hattına tekrar hoş geldiniz. Size nasıl yardımcı olabilirim?",
         "unknown": "Merhaba! {business} hattını aradığınız için teşekkürler. Size nasıl yardımcı olabilirim?",
     },
 }

@@ -126,6 +126,8 @@ class CallSession:
         self._flushed_ms = 0
         self._utterance_times: list[float] = []
         self.recorder = CallRecorder()
+        self._in_speech = False
+        self._recognizing = False
         self.recording_path = recording_path
 
     # -- the call ----------------------------------------------------------------------------
@@ -160,13 +162,34 @@ class CallSession:
         self.ctx.status = "failed"
         self.turns.put_nowait(None)
 
+    def _caller_busy(self) -> bool:
+        """Is the caller talking, or is something they said still being recognized?"""
+        return self._in_speech or self._recognizing or not self.utterances.empty() or not self.turns.empty()
+
+    async def _next_turn(self) -> CallerTurn | Literal["silence"] | None:
+        """The caller's next turn, or "silence" after `no_input_reprompt_s` of real silence.
+
+        The clock restarts whenever the caller speaks or a recognition is pending: a slow STT on a
+        loaded host must not make us ask "are you still there?" of someone who just answered.
+        """
+        loop = asyncio.get_running_loop()
+        wait_s = self.settings.dialog.no_input_reprompt_s
+        quiet_since = loop.time()
+        while True:
+            try:
+                async with asyncio.timeout(0.25):
+                    return await self.turns.get()
+            except TimeoutError:
+                if self._caller_busy():
+                    quiet_since = loop.time()
+                elif loop.time() - quiet_since >= wait_s:
+                    return "silence"
+
     async def _conversation(self) -> None:
         reprompts = 0
         while not self.conversation_done:
-            try:
-                async with asyncio.timeout(self.settings.dialog.no_input_reprompt_s):
-                    turn = await self.turns.get()
-            except TimeoutError:
+            turn = await self._next_turn()
+            if turn == "silence":
                 reprompts += 1
                 if reprompts > self.settings.dialog.no_input_max:
                     self.ctx.outcome = "no_input"
@@ -178,6 +201,7 @@ class CallSession:
             if turn is None:  # the caller hung up
                 return
             reprompts = 0
+            assert isinstance(turn, CallerTurn)
             await self._handle_turn(turn)
 
     async def _handle_turn(self, turn: CallerTurn) -> None:
@@ -298,10 +322,11 @@ class CallSession:
         async for frame in self.transport.frames():
             frames_seen += 1
             self.recorder.caller_frame(frame)
-            voiced = endpointer.is_speech(frame)
-            if self.bargein.caller_frame(frame, voiced, self._agent_speaking()):
+            events = endpointer.process(frame)
+            self._in_speech = endpointer.in_turn
+            if self.bargein.caller_frame(frame, endpointer.last_frame_voiced, self._agent_speaking()):
                 self._barge_in()
-            for event in endpointer.process(frame):
+            for event in events:
                 if isinstance(event, TurnEnded):
                     tail_s = (frames_seen * FRAME_MS - event.last_voiced_ms) / 1000
                     event_at = loop.time() - tail_s
@@ -335,11 +360,14 @@ class CallSession:
             ended_at = self._utterance_times[index]
             index += 1
             started = time.perf_counter()
+            self._recognizing = True
             try:
                 result = await self.stt.transcribe(utterance.audio)
             except Exception as exc:
                 log.error("stt_failed", error=repr(exc))
                 continue
+            finally:
+                self._recognizing = False
             self.ctx.time("stt_ms", (time.perf_counter() - started) * 1000)
             text = result.text.strip()
             log.info("caller_said", text=text, audio_s=round(duration_s(utterance.audio), 2))

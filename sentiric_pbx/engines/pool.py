@@ -91,7 +91,9 @@ class EnginePool:
         fallback = None
         if cfg.fallback_url:
             key = cfg.fallback_api_key.get_secret_value() if cfg.fallback_api_key else None
-            fallback = OpenAICompatLlm(cfg.fallback_url, cfg.fallback_model, api_key=key, timeout_s=cfg.request_timeout_s)
+            fallback = OpenAICompatLlm(
+                cfg.fallback_url, cfg.fallback_model, api_key=key, timeout_s=cfg.request_timeout_s
+            )
         self.local_llm = local
         self.llm = FallbackLlm(local, fallback, cfg.fallback_timeout_s)
         return local

@@ -1,0 +1,126 @@
+"""`sentiric-pbx demo`: the whole product in one command, on the bundled models.
+
+It starts the daemon in-process (assistant mode, free loopback ports), makes sure the demo caller
+"Ahmet Yilmaz" is in the built-in CRM, finds a free slot in the built-in calendar, and places a call
+exactly as Asterisk would (FastAGI registration, then AudioSocket at 8 kHz) with the caller's turns
+spoken by Piper:
+
+    caller: "I would like to book an appointment <day> at <time>."
+    caller: "Yes, please."
+    caller: "No, that's all. Goodbye."
+
+Then it prints the conversation as the daemon stored it, the booking, and the per-turn latency the
+test caller measured on the wire. The call is kept like any other (`sentiric-pbx calls list`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sentiric_pbx.audio.resample import resample
+from sentiric_pbx.config import Settings
+from sentiric_pbx.daemon import Daemon
+from sentiric_pbx.dialog.context import CallContext
+from sentiric_pbx.dialog.tasks.speech import spoken_time
+from sentiric_pbx.tools.caller import CallerOptions, CallReport, place_call
+
+DEMO_PHONE = "+905551112233"
+DEMO_NAME = "Ahmet Yilmaz"
+
+
+@dataclass(slots=True)
+class DemoResult:
+    report: CallReport
+    context: CallContext | None
+    booking: dict[str, Any] | None
+    requested: str
+    turns_said: list[str] = field(default_factory=list)
+
+
+def _request_phrase(start: dt.datetime, now: dt.datetime) -> str:
+    when = "tomorrow" if start.date() == now.date() + dt.timedelta(days=1) else f"on {start.strftime('%A')}"
+    return f"I would like to book an appointment {when} at {spoken_time(start)}."
+
+
+async def _free_slot(daemon: Daemon, now: dt.datetime) -> dt.datetime:
+    calendar = daemon.assistant.s.calendar
+    start = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    slots = await calendar.free_slots(start, start + dt.timedelta(days=14), limit=200)
+    afternoon = [s for s in slots if s.start.hour >= 14 and s.start.date() <= now.date() + dt.timedelta(days=6)]
+    chosen = (afternoon or slots)[0]
+    return chosen.start
+
+
+async def _ensure_demo_caller(daemon: Daemon) -> None:
+    crm = daemon.assistant.s.crm
+    if await crm.lookup(DEMO_PHONE) is None and hasattr(crm, "add_customer"):
+        await crm.add_customer(DEMO_PHONE, DEMO_NAME, title="Mr.", language="en")
+
+
+async def _wait_stored(daemon: Daemon, call_id: str, timeout_s: float = 15.0) -> CallContext | None:
+    store = daemon.assistant.s.store
+    async with asyncio.timeout(timeout_s):
+        while True:
+            ctx = await store.load(call_id)
+            if ctx is not None and ctx.status != "active":
+                return ctx
+            await asyncio.sleep(0.2)
+
+
+async def _wait_postcall(daemon: Daemon, call_id: str, timeout_s: float = 30.0) -> None:
+    """Let the in-process workers finish summary, archive and analytics before the daemon stops."""
+    queue = daemon.assistant.s.queue
+    if not hasattr(queue, "jobs_for") or daemon.settings.postcall.workers == 0:
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            while True:
+                jobs = await queue.jobs_for(call_id)
+                if jobs and all(j["status"] in ("done", "dead") for j in jobs):
+                    return
+                await asyncio.sleep(0.2)
+
+
+async def run_demo(settings: Settings, record: Path, on_progress: Any = None) -> DemoResult:
+    settings.agent.mode = "assistant"
+    settings.audiosocket.port = 0
+    settings.fastagi.port = 0
+    settings.metrics.enabled = False
+    say = on_progress or (lambda _msg: None)
+    say("loading the bundled models (Whisper base, Piper en_US-joe-medium, gemma-3-270m, Vosk ko)…")
+    daemon = Daemon(settings)
+    await daemon.start()
+    try:
+        now = daemon.assistant.brain.clock()
+        await _ensure_demo_caller(daemon)
+        slot = await _free_slot(daemon, now)
+        turns_text = [_request_phrase(slot, now), "Yes, please.", "No, that's all. Goodbye."]
+        tts = daemon.assistant.tts.tts
+        turns = [resample(await tts.synthesize_sentence(t), 16000, 8000) for t in turns_text]
+        say(f"calling the assistant as {DEMO_NAME} ({DEMO_PHONE}), as Asterisk would…")
+        opts = CallerOptions(
+            port=daemon.audiosocket.port,
+            agi=("127.0.0.1", daemon.fastagi.port),
+            caller_id=DEMO_PHONE,
+            caller_name=DEMO_NAME,
+            record=record,
+            rate=8000,
+            greeting_wait_s=3.0,
+        )
+        report = await place_call(turns, opts)
+        ctx = await _wait_stored(daemon, report.call_id)
+        await _wait_postcall(daemon, report.call_id)
+        bookings = await daemon.assistant.s.calendar.bookings_for(DEMO_PHONE)
+        mine = [b for b in bookings if b.call_id == report.call_id]
+        booking = None
+        if mine:
+            b = mine[0]
+            booking = {"booking_id": b.booking_id, "start": b.slot.start.isoformat(), "name": b.name}
+        return DemoResult(report, ctx, booking, turns_text[0], turns_text)
+    finally:
+        await daemon.stop()
