@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,3 +46,12 @@ def logs() -> AsyncIterator[list[dict[str, object]]]:
     """Every structlog event emitted during the test, as dicts (event name + fields, call_id included)."""
     with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as captured:
         yield captured
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog() -> Iterator[None]:
+    """CLI tests configure structlog onto CliRunner's captured stderr, which is closed afterwards;
+    every test starts from and returns to the same logging configuration."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
