@@ -80,10 +80,19 @@ def test_streaming_in_20ms_chunks_equals_one_shot(in_rate: int, out_rate: int) -
     one_shot = _samples(resample(pcm, in_rate, out_rate))
     streamed = _samples(b"".join(_stream(pcm, in_rate, out_rate)))
     assert len(streamed) == len(one_shot)
-    # Same filter, same alignment: the two differ by rounding only (a few LSB on a ±11 000 signal).
-    assert np.max(np.abs(streamed - one_shot)) <= 8
-    # A shifted or differently-filtered stream would be far off.
-    assert np.max(np.abs(np.roll(streamed, 1) - one_shot)) > 500
+    assert _aligned_similarity(streamed, one_shot) > 0.995
+    # A shifted or garbled stream would be far off.
+    assert _aligned_similarity(np.roll(streamed, 9), one_shot) < 0.9
+
+
+def _aligned_similarity(a: np.ndarray, b: np.ndarray, max_shift: int = 3) -> float:
+    """Correlation of a and b at the best shift within ±max_shift samples (edges ignored).
+
+    The low-latency stream may sit a fraction of a sample off the one-shot alignment (16k→8k: ~2
+    samples at 8 kHz, 0.25 ms); what must hold is that it is the same signal, filtered the same way.
+    """
+    core = slice(200, -200)
+    return max(float(np.corrcoef(np.roll(a, s)[core], b[core])[0, 1]) for s in range(-max_shift, max_shift + 1))
 
 
 def test_odd_chunk_sizes_join_without_clicks() -> None:
@@ -100,7 +109,7 @@ def test_odd_chunk_sizes_join_without_clicks() -> None:
     # A click is a jump between neighbouring samples; a clean 440 Hz sine at 16 kHz moves at most
     # 2*pi*440/16000 * 12000 ~ 2100 per sample.
     assert np.max(np.abs(np.diff(out[100:-100]))) < 2300
-    assert np.max(np.abs(out - _samples(resample(pcm, 8000, 16000)))) <= 8
+    assert _aligned_similarity(out, _samples(resample(pcm, 8000, 16000))) > 0.995
 
 
 def test_same_rate_is_a_passthrough() -> None:
@@ -140,14 +149,6 @@ def _chunks(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="soxr HQ ResampleStream releases output in ~100 ms blocks (0,0,0,0,0,1660,... samples per "
-    "20 ms chunk at 8k->16k), so inbound audio lags by up to ~116 ms instead of a few ms. A fix "
-    "(ResampleStream(..., vr=True), steady 20 ms out per 20 ms in, 15-30 ms delay) needs soxr>=1.0 in "
-    "pyproject.toml.",
-)
 @pytest.mark.parametrize(("in_rate", "out_rate"), RATES)
 def test_streaming_output_keeps_up_with_the_input(in_rate: int, out_rate: int) -> None:
     rs = StreamResampler(in_rate, out_rate)
@@ -222,4 +223,4 @@ def test_resampled_call_audio_reframes_into_whole_16k_frames() -> None:
     frames += rf.flush()
     assert all(len(f) == FRAME_BYTES for f in frames)
     assert len(frames) == 50
-    assert np.max(np.abs(_samples(b"".join(frames)) - _samples(resample(pcm, 8000, 16000)))) <= 8
+    assert _aligned_similarity(_samples(b"".join(frames)), _samples(resample(pcm, 8000, 16000))) > 0.995
