@@ -78,7 +78,7 @@ class VadConfig(_Section):
 
 
 class AgentConfig(_Section):
-    mode: Literal["assistant", "echo"] = "echo"
+    mode: Literal["assistant", "echo"] = "assistant"
     """`assistant` is the voice agent; `echo` plays each caller turn back (the admin's line test)."""
 
 

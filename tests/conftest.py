@@ -21,8 +21,9 @@ def fixtures_dir() -> Path:
 
 @pytest.fixture
 def settings() -> Settings:
-    """Defaults, but every listener on 127.0.0.1 port 0 and no metrics server."""
+    """Defaults, but the echo agent, every listener on 127.0.0.1 port 0, and no metrics server."""
     s = Settings()
+    s.agent.mode = "echo"
     s.audiosocket.host = "127.0.0.1"
     s.audiosocket.port = 0
     s.fastagi.host = "127.0.0.1"

@@ -175,6 +175,7 @@ def daemon_process(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
         "SENTIRIC_FASTAGI__PORT": str(fastagi_port),
         "SENTIRIC_METRICS__ENABLED": "false",
         "SENTIRIC_LOGGING__FORMAT": "json",
+        "SENTIRIC_AGENT__MODE": "echo",
     }
     log = tmp_path / "daemon.log"
     with log.open("wb") as out:
