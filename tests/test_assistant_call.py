@@ -23,6 +23,7 @@ import pytest
 import pytest_asyncio
 from typer.testing import CliRunner
 
+from sentiric_pbx.audio.frames import rms_dbfs
 from sentiric_pbx.audio.resample import resample
 from sentiric_pbx.cli import app
 from sentiric_pbx.config import Settings
@@ -249,3 +250,32 @@ async def test_hangup_mid_task_keeps_the_task_state(daemon, engines) -> None:
     assert ctx.status == "unfinished_call"
     assert ctx.active_task == "create_appointment"
     assert any(t.who == "caller" and "appointment" in t.text.lower() for t in ctx.turns)
+
+
+# -- barge-in -----------------------------------------------------------------------------------
+async def test_caller_talking_over_the_agent_stops_it_and_is_heard(daemon, engines) -> None:
+    """Barge-in: playout is flushed, the reply is cut, the transcript keeps only what was heard."""
+    caller = Caller(daemon)
+    await caller.dial()
+    await caller.agent_goes_quiet()
+    before = caller.voiced_count()
+    await caller.speak(await say(engines, "Hi, can you tell me what you can do for me?"))
+    await caller.agent_starts_speaking(after=before)  # the long help sentence starts
+    await asyncio.sleep(0.6)
+    interrupt = await say(engines, "I want to book an appointment.")
+    assert caller.peer is not None
+    started = len(caller.peer.received)
+    await caller.speak(interrupt)
+    # While the caller talked, the agent stopped: its last second of frames during our speech is silent.
+    during = caller.peer.audio()[started : started + len(interrupt) // 320]
+    tail = during[len(during) // 2 :]
+    assert tail and not any(rms_dbfs(f.payload) > -40 for f in tail)
+    await caller.agent_goes_quiet()
+    call_id = await caller.hang_up()
+    ctx = await stored(daemon, call_id)
+    cut = [t for t in ctx.turns if t.who == "agent" and t.interrupted]
+    assert len(cut) == 1
+    full_help = "I can book, cancel or move an appointment, tell you our opening hours, or put you through"
+    assert len(cut[0].text) < len(full_help)
+    assert any(t.who == "caller" and "appointment" in t.text.lower() for t in ctx.turns)
+    assert "create_appointment" in ctx.intents

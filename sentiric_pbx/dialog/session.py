@@ -274,7 +274,6 @@ class CallSession:
         tts_ms.append((time.perf_counter() - started) * 1000)
         if not pcm:
             return
-        self.bargein.speaking(pcm)
         self.transport.play(pcm)
         self.recorder.agent_audio(pcm)
         if self._playing.first_audio_at is None:
@@ -322,6 +321,7 @@ class CallSession:
         async for frame in self.transport.frames():
             frames_seen += 1
             self.recorder.caller_frame(frame)
+            self.bargein.played(self.recorder.agent_frame_now())
             events = endpointer.process(frame)
             self._in_speech = endpointer.in_turn
             if self.bargein.caller_frame(frame, endpointer.last_frame_voiced, self._agent_speaking()):

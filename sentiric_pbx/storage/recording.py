@@ -35,6 +35,11 @@ class CallRecorder:
             self._agent += bytes(now - len(self._agent))
         self._agent += pcm
 
+    def agent_frame_now(self) -> bytes:
+        """Our audio at the caller's current position: what the caller's line may be echoing."""
+        at = len(self._caller)
+        return bytes(self._agent[max(0, at - 640) : at])
+
     def flush_agent(self) -> None:
         """Barge-in: whatever was queued beyond now was never heard."""
         del self._agent[len(self._caller) :]
