@@ -201,6 +201,44 @@ class PostcallConfig(_Section):
     """In-process post-call workers; 0 when `sentiric-pbx worker` processes elsewhere do the work."""
 
 
+class AmiConfig(_Section):
+    """Asterisk Manager Interface: events, originate, redirect (transfer)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = "sentiric"
+    password: SecretStr | None = None
+    """Prefer SENTIRIC_AMI__PASSWORD. Never logged."""
+    reconnect_max_s: float = Field(30.0, gt=0)
+    ping_interval_s: float = Field(20.0, gt=0)
+
+
+class AriConfig(_Section):
+    """Asterisk REST Interface: a Stasis app whose calls reach us through externalMedia."""
+
+    enabled: bool = False
+    url: str = "http://127.0.0.1:8088/ari"
+    username: str = "sentiric"
+    password: SecretStr | None = None
+    """Prefer SENTIRIC_ARI__PASSWORD. Never logged."""
+    app: str = "sentiric"
+    media: Literal["rtp", "audiosocket", "websocket"] = "rtp"
+    format: Literal["ulaw", "alaw", "slin16"] = "slin16"
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+
+class RtpConfig(_Section):
+    """Our RTP endpoint for ARI externalMedia."""
+
+    host: str = "127.0.0.1"
+    port_min: int = Field(40000, ge=1024, le=65535)
+    port_max: int = Field(40999, ge=1024, le=65535)
+    allow: list[str] = ["127.0.0.1"]
+    """Source addresses RTP is accepted from (Asterisk's address); anything else is dropped."""
+    jitter_buffer_ms: int = Field(60, ge=0, le=500)
+
+
 class MetricsConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -237,6 +275,9 @@ class Settings(BaseSettings):
     crm: CrmConfig = CrmConfig()
     calendar: CalendarConfig = CalendarConfig()
     postcall: PostcallConfig = PostcallConfig()
+    ami: AmiConfig = AmiConfig()
+    ari: AriConfig = AriConfig()
+    rtp: RtpConfig = RtpConfig()
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
 
