@@ -279,3 +279,27 @@ async def test_caller_talking_over_the_agent_stops_it_and_is_heard(daemon, engin
     assert len(cut[0].text) < len(full_help)
     assert any(t.who == "caller" and "appointment" in t.text.lower() for t in ctx.turns)
     assert "create_appointment" in ctx.intents
+
+
+# -- engine failure (seed §4: apologise and offer a human, never drop the caller) ------------------
+class FailingStt:
+    """Fault injection: the recognizer of this call raises, as a crashed engine thread would."""
+
+    name = "failing"
+
+    async def transcribe(self, pcm: bytes):
+        raise RuntimeError("whisper exploded")
+
+
+async def test_stt_failure_apologises_and_transfers_instead_of_dropping(daemon, engines, monkeypatch) -> None:
+    monkeypatch.setitem(engines.stt, "default", FailingStt())
+    caller = Caller(daemon)
+    await caller.dial()
+    await caller.agent_goes_quiet()
+    await caller.speak(await say(engines, "I would like to book an appointment."))
+    assert caller.peer is not None
+    await caller.peer.wait_closed_by_server(within_s=30)  # 0x00: the dialplan continues to the transfer target
+    call_id = await caller.hang_up()
+    ctx = await stored(daemon, call_id)
+    assert ctx.status == "transferred"
+    assert "technical problem" in ctx.turns[-1].text

@@ -76,6 +76,10 @@ class CallerTurn:
     """Loop time of the caller's last voiced frame (reply latency starts here)."""
 
 
+STT_FAILED = CallerTurn("", [], 0.0, 0.0, 0.0)
+"""Put on the turn queue when recognition raised: the conversation apologises and offers a transfer."""
+
+
 @dataclass(slots=True)
 class _Playing:
     sentences: list[tuple[str, float]] = field(default_factory=list)
@@ -201,6 +205,9 @@ class CallSession:
             if turn is None:  # the caller hung up
                 return
             reprompts = 0
+            if turn is STT_FAILED:
+                await self._say_reply(await self.brain.apologise(self.ctx), None, recovering=True)
+                continue
             assert isinstance(turn, CallerTurn)
             await self._handle_turn(turn)
 
@@ -218,7 +225,7 @@ class CallSession:
             self.ctx.turns[-1].intent = self.ctx.intents[-1]
         await self._say_reply(reply, turn)
 
-    async def _say_reply(self, reply: Reply, turn: CallerTurn | None) -> None:
+    async def _say_reply(self, reply: Reply, turn: CallerTurn | None, *, recovering: bool = False) -> None:
         self._speaking = asyncio.create_task(self._speak(reply.deltas, turn), name="speak")
         try:
             await self._speaking
@@ -227,6 +234,15 @@ class CallSession:
             if current is not None and current.cancelling():
                 raise  # we are being cancelled, not just the reply
             return  # barge-in: the caller talked over us; listen for what they say
+        except Exception as exc:
+            # TTS or the reply's text stream failed. Never leave the caller in silence: apologise (the
+            # apology is pre-synthesized, so it plays even when TTS is down) and hand over to a human.
+            log.error("speak_failed", error=repr(exc))
+            if recovering:
+                raise
+            self._speaking = None
+            await self._say_reply(await self.brain.apologise(self.ctx), None, recovering=True)
+            return
         finally:
             self._speaking = None
         await self._save_safely()
@@ -365,6 +381,7 @@ class CallSession:
                 result = await self.stt.transcribe(utterance.audio)
             except Exception as exc:
                 log.error("stt_failed", error=repr(exc))
+                self.turns.put_nowait(STT_FAILED)
                 continue
             finally:
                 self._recognizing = False
