@@ -1,0 +1,468 @@
+"""ARI control plane: a Stasis app whose callers reach the agent through externalMedia RTP.
+
+Why ARI next to AudioSocket: with ARI the PBX admin routes a call to `Stasis(sentiric)` and we do the
+rest (answer, bridge, media, transfer, hangup) without dialplan tricks, and we learn about hangups and
+DTMF as events. Control stays here; audio goes through `rtp.RtpTransport` and never through ARI.
+
+The call recipe, from the Asterisk 22 captures (`tests/fixtures/asterisk/ari/`):
+answer → read CHANNEL(language) → mixing bridge → add the caller → `POST /channels/externalMedia`
+(RTP/UDP to our endpoint) → wait for *that channel's* StasisStart → add it to the bridge. Adding it
+earlier races: 10 of 200 such calls got 422 "Channel not in Stasis application" (fact 13), so we wait
+and still retry a 422.
+
+The events WebSocket reconnects with exponential backoff (an Asterisk restart is routine on a PBX);
+each reconnect re-registers the app (the `app=` query does that) and re-checks the calls we hold,
+because their hangup events may have been lost while we were away. The password is a SecretStr,
+sent only as a Basic header, and never logged: neither it nor a URL carrying it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import random
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import httpx
+import structlog
+import websockets
+from websockets.asyncio.client import connect
+
+from sentiric_pbx import metrics
+from sentiric_pbx.config import AriConfig, RtpConfig, Settings
+from sentiric_pbx.telephony.audiosocket import Agent
+from sentiric_pbx.telephony.rtp import RtpEndpoint, RtpTransport, open_endpoint
+from sentiric_pbx.telephony.transport import CallInfo, Dtmf, Hangup
+
+log = structlog.get_logger("sentiric_pbx.ari")
+
+MEDIA_START_TIMEOUT_S = 5.0
+ADD_CHANNEL_RETRIES = 5
+AGENT_GRACE_S = 5.0
+BACKOFF_START_S = 0.5
+
+
+class AriError(Exception):
+    """A non-2xx ARI answer: the status and Asterisk's `message`."""
+
+    def __init__(self, status: int, message: str, method: str, path: str) -> None:
+        super().__init__(f"{method} {path}: {status} {message}")
+        self.status = status
+        self.message = message
+
+
+class AriRest:
+    """The REST half: JSON in, JSON out, AriError on 4xx/5xx (204 → None)."""
+
+    def __init__(self, cfg: AriConfig, timeout_s: float = 5.0) -> None:
+        password = cfg.password.get_secret_value() if cfg.password is not None else ""
+        self._http = httpx.AsyncClient(
+            base_url=cfg.url.rstrip("/"), auth=httpx.BasicAuth(cfg.username, password), timeout=timeout_s
+        )
+
+    async def call(self, method: str, path: str, **params: str | int) -> Any:
+        resp = await self._http.request(method, path, params=params or None)
+        if resp.status_code >= 400:
+            try:
+                message = str(resp.json().get("message", resp.reason_phrase))
+            except (ValueError, AttributeError):
+                message = resp.reason_phrase
+            raise AriError(resp.status_code, message, method, path)
+        if resp.status_code == 204 or not resp.content:
+            return None
+        return resp.json()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def events_url(cfg: AriConfig) -> str:
+    """`ws(s)://host:port/ari/events?app=NAME&subscribeAll=false` (credentials go in a header, not here)."""
+    parts = urlsplit(cfg.url.rstrip("/"))
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    query = urlencode({"app": cfg.app, "subscribeAll": "false"})
+    return urlunsplit((scheme, parts.netloc, parts.path + "/events", query, ""))
+
+
+def basic_auth_header(cfg: AriConfig) -> str:
+    password = cfg.password.get_secret_value() if cfg.password is not None else ""
+    return "Basic " + base64.b64encode(f"{cfg.username}:{password}".encode()).decode()
+
+
+def parse_transfer_target(target: str) -> dict[str, str | int]:
+    """`PJSIP/reception` (a dial string) → redirect; `exten@context` or `context,exten[,prio]` → continue."""
+    if "/" in target:
+        return {"endpoint": target}
+    if "@" in target:
+        exten, context = target.split("@", 1)
+        return {"context": context, "extension": exten, "priority": 1}
+    parts = target.split(",")
+    if len(parts) >= 2:
+        prio = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 1
+        return {"context": parts[0], "extension": parts[1], "priority": prio}
+    return {"extension": target, "priority": 1}
+
+
+class AriCall:
+    """One caller channel in Stasis, from StasisStart to cleanup. Also the transport's `CallControl`."""
+
+    def __init__(self, app: AriApp, channel: dict[str, Any], args: list[str]) -> None:
+        self.app = app
+        self.channel = channel
+        self.args = args
+        self.caller_chan: str = channel["id"]
+        self.media_chan = f"{app.cfg.app}-media-{uuid.uuid4().hex[:16]}"
+        self.bridge_id: str | None = None
+        self.endpoint: RtpEndpoint | None = None
+        self.transport: RtpTransport | None = None
+        self.media_started = asyncio.Event()
+        self.done = asyncio.Event()
+        self.end_event: Hangup | None = None
+        self.cleaning = False
+        self.task: asyncio.Task[None] | None = None
+        self.started = time.monotonic()
+
+    # -- events from the app --------------------------------------------------------------------
+    def on_dtmf(self, digit: str) -> None:
+        log.info("dtmf_received", call_id=self.caller_chan, digit=digit)
+        if self.transport is not None:
+            self.transport.on_event(Dtmf(digit))
+
+    def on_caller_gone(self, reason: str) -> None:
+        if self.end_event is not None:
+            return  # we hung up or transferred: this is Asterisk's confirmation
+        self._end(Hangup("caller", reason))
+        if self.transport is None and self.task is not None:
+            self.task.cancel()  # still setting up: stop, then clean up what exists
+
+    def on_media_gone(self) -> None:
+        if not self.cleaning and self.end_event is None:
+            self._end(Hangup("error", "media_channel_gone"))
+
+    def shutdown(self) -> None:
+        """Daemon stop: end the call as the agent's decision; the caller's channel is left to Asterisk."""
+        if self.transport is None and self.task is not None:
+            self.end_event = self.end_event or Hangup("agent", "shutdown")
+            self.task.cancel()
+        else:
+            self._end(Hangup("agent", "shutdown"))
+
+    def _end(self, event: Hangup) -> None:
+        if self.end_event is None:
+            self.end_event = event
+        if self.transport is not None:
+            self.transport.end(event)
+        self.done.set()
+
+    # -- CallControl ----------------------------------------------------------------------------
+    async def hangup(self) -> None:
+        """Agent hangup: DELETE the caller's channel (404 means it is already gone)."""
+        self.end_event = self.end_event or Hangup("agent", "agent_hangup")
+        with contextlib.suppress(AriError):
+            await self.app.rest.call("DELETE", f"/channels/{self.caller_chan}")
+        self.done.set()
+
+    async def transfer(self, target: str) -> None:
+        """Send the caller back to the dialplan (`/continue`) or to a dial string (`/redirect`)."""
+        self.end_event = self.end_event or Hangup("agent", "transferred")
+        params = parse_transfer_target(target)
+        action = "redirect" if "endpoint" in params else "continue"
+        log.info("ari_transfer", target=target, action=action)
+        try:
+            await self.app.rest.call("POST", f"/channels/{self.caller_chan}/{action}", **params)
+        except AriError as exc:
+            log.warning("ari_transfer_failed", status=exc.status, message=exc.message)
+        self.done.set()
+
+    # -- the call -------------------------------------------------------------------------------
+    async def run(self) -> None:
+        structlog.contextvars.bind_contextvars(call_id=self.caller_chan)
+        agent: asyncio.Task[None] | None = None
+        try:
+            await self._setup()
+            assert self.transport is not None
+            metrics.CALLS_ACTIVE.labels(ingress="ari").inc()
+            metrics.CALLS_TOTAL.labels(ingress="ari").inc()
+            log.info("call_started", ingress="ari", caller_id=self.transport.info.caller_id)
+            agent = asyncio.create_task(self._run_agent(self.transport), name=f"agent-{self.caller_chan}")
+            waiter = asyncio.create_task(self.done.wait())
+            await asyncio.wait({agent, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if self.end_event is None:  # the agent returned on its own: the call is over for us
+                await self.hangup()
+            elif self.end_event.reason == "shutdown":  # daemon stopping: the dialplan after Stasis() takes over
+                with contextlib.suppress(AriError, httpx.HTTPError):
+                    await self.app.rest.call("POST", f"/channels/{self.caller_chan}/continue")
+        except AriError as exc:
+            self.end_event = self.end_event or Hangup("error", f"ari_{exc.status}")
+            log.warning("ari_call_setup_failed", status=exc.status, message=exc.message)
+        except TimeoutError:
+            self.end_event = self.end_event or Hangup("error", "media_start_timeout")
+            log.warning("ari_media_start_timeout", timeout_s=MEDIA_START_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            self.end_event = self.end_event or Hangup("error", "ari_unreachable")
+            log.warning("ari_unreachable", error=type(exc).__name__)
+        except OSError as exc:
+            self.end_event = self.end_event or Hangup("error", "rtp_unavailable")
+            log.warning("ari_rtp_unavailable", error=str(exc))
+        except asyncio.CancelledError:
+            if self.end_event is None:  # not our own cancellation (caller gone, shutdown): propagate
+                raise
+        finally:
+            await self._finish(agent)
+            structlog.contextvars.unbind_contextvars("call_id")
+
+    async def _setup(self) -> None:
+        rest, cfg = self.app.rest, self.app.cfg
+        await rest.call("POST", f"/channels/{self.caller_chan}/answer")
+        language = await self._variable("CHANNEL(language)") or self.channel.get("language")
+        bridge = await rest.call("POST", "/bridges", type="mixing", name=f"sentiric-{self.caller_chan}")
+        self.bridge_id = bridge["id"]
+        await rest.call("POST", f"/bridges/{self.bridge_id}/addChannel", channel=self.caller_chan)
+        self.endpoint = await open_endpoint(self.app.rtp_cfg)
+        self.app.media_owner[self.media_chan] = self
+        media = await rest.call(
+            "POST",
+            "/channels/externalMedia",
+            app=cfg.app,
+            channelId=self.media_chan,
+            external_host=f"{self.endpoint.host}:{self.endpoint.port}",
+            format=cfg.format,
+            encapsulation="rtp",
+            transport="udp",
+        )
+        chanvars = media.get("channelvars") or {}
+        log.info(
+            "ari_media_created",
+            media_channel=self.media_chan,
+            local_port=self.endpoint.port,
+            asterisk_rtp=f"{chanvars.get('UNICASTRTP_LOCAL_ADDRESS')}:{chanvars.get('UNICASTRTP_LOCAL_PORT')}",
+        )
+        async with asyncio.timeout(MEDIA_START_TIMEOUT_S):
+            await self.media_started.wait()
+        await self._add_media_to_bridge()
+        self.transport = RtpTransport(self.endpoint, cfg.format, self._call_info(language), self)
+        self.transport.start()
+
+    async def _add_media_to_bridge(self) -> None:
+        """After the media channel's StasisStart; a 422 is the race of fact 13, so retry it."""
+        for attempt in range(ADD_CHANNEL_RETRIES):
+            try:
+                await self.app.rest.call("POST", f"/bridges/{self.bridge_id}/addChannel", channel=self.media_chan)
+                return
+            except AriError as exc:
+                if exc.status != 422 or attempt == ADD_CHANNEL_RETRIES - 1:
+                    raise
+                log.info("ari_add_channel_retry", status=exc.status, attempt=attempt + 1)
+                await asyncio.sleep(0.05 * (attempt + 1))
+
+    async def _variable(self, name: str) -> str | None:
+        try:
+            got = await self.app.rest.call("GET", f"/channels/{self.caller_chan}/variable", variable=name)
+        except AriError:
+            return None
+        value = (got or {}).get("value")
+        return str(value) if value else None
+
+    def _call_info(self, language: str | None) -> CallInfo:
+        caller = self.channel.get("caller") or {}
+        dialplan = self.channel.get("dialplan") or {}
+        extra = {"bridge_id": self.bridge_id or "", "media_channel_id": self.media_chan}
+        if self.args:
+            extra["stasis_args"] = ",".join(self.args)
+        return CallInfo(
+            call_id=self.caller_chan,
+            caller_id=caller.get("number") or None,
+            caller_name=caller.get("name") or None,
+            called_number=dialplan.get("exten") or None,
+            language=language,
+            channel=self.channel.get("name"),
+            ingress="ari",
+            extra=extra,
+        )
+
+    async def _run_agent(self, transport: RtpTransport) -> None:
+        try:
+            await self.app.agent(transport)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("agent_failed")
+
+    async def _finish(self, agent: asyncio.Task[None] | None) -> None:
+        """Stop the agent (with grace to store the call), then remove the media channel and bridge."""
+        self.cleaning = True
+        end = self.end_event or Hangup("error", "setup_aborted")
+        if self.transport is not None:
+            self.transport.end(end)
+        if agent is not None:
+            done, _ = await asyncio.wait({agent}, timeout=AGENT_GRACE_S)
+            if not done:
+                agent.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await agent
+        rest = self.app.rest
+        with contextlib.suppress(AriError, httpx.HTTPError):
+            await rest.call("DELETE", f"/channels/{self.media_chan}")
+        if self.bridge_id is not None:
+            with contextlib.suppress(AriError, httpx.HTTPError):
+                await rest.call("DELETE", f"/bridges/{self.bridge_id}")
+        if self.transport is not None:
+            await self.transport.close()
+            metrics.CALLS_ACTIVE.labels(ingress="ari").dec()
+            stats = self.transport.clock.stats
+            ep = self.transport.endpoint
+            log.info(
+                "call_ended",
+                ingress="ari",
+                by=end.by,
+                reason=end.reason,
+                duration_s=round(time.monotonic() - self.started, 3),
+                packets_in=ep.packets_in,
+                packets_out=ep.packets_out,
+                lost=ep.jitter.stats.lost,
+                late=ep.jitter.stats.late,
+                foreign_dropped=ep.dropped_foreign,
+                late_ticks=stats.late_ticks,
+            )
+        elif self.endpoint is not None:
+            self.endpoint.close()
+            log.info("call_ended", ingress="ari", by=end.by, reason=end.reason, setup_complete=False)
+        self.app.media_owner.pop(self.media_chan, None)
+        self.app.calls.pop(self.caller_chan, None)
+
+
+class AriApp:
+    """The Stasis application: the events WebSocket, and one `AriCall` per caller channel."""
+
+    def __init__(self, settings: Settings, agent: Agent) -> None:
+        self.cfg: AriConfig = settings.ari
+        self.rtp_cfg: RtpConfig = settings.rtp
+        self.agent = agent
+        self.rest = AriRest(self.cfg)
+        self.calls: dict[str, AriCall] = {}
+        self.media_owner: dict[str, AriCall] = {}
+        self.state = "stopped"
+        self.connections = 0
+        self.connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        if self.cfg.media != "rtp":
+            log.warning("ari_media_unsupported", media=self.cfg.media, using="rtp")
+        self._task = asyncio.create_task(self._events_loop(), name="ari-events")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        tasks = [c.task for c in self.calls.values() if c.task is not None]
+        for call in list(self.calls.values()):
+            call.shutdown()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.rest.aclose()
+        self._set_state("stopped")
+
+    @property
+    def calls_active(self) -> int:
+        return len(self.calls)
+
+    def _set_state(self, state: str, **fields: object) -> None:
+        """One log line per change of state, not one per failed attempt."""
+        if state == self.state:
+            return
+        self.state = state
+        if state == "connected":
+            self.connected.set()
+        else:
+            self.connected.clear()
+        log.info("ari_connection_state", state=state, app=self.cfg.app, **fields)
+
+    async def _events_loop(self) -> None:
+        backoff = BACKOFF_START_S
+        url = events_url(self.cfg)
+        headers = {"Authorization": basic_auth_header(self.cfg)}
+        while True:
+            error = "closed"
+            try:
+                async with connect(
+                    url, additional_headers=headers, open_timeout=5, ping_interval=20, close_timeout=2
+                ) as ws:
+                    self.connections += 1
+                    self._set_state("connected", connections=self.connections)
+                    backoff = BACKOFF_START_S
+                    if self.connections > 1:
+                        task = asyncio.create_task(self._recheck_calls())
+                        self._side_tasks.add(task)
+                        task.add_done_callback(self._side_tasks.discard)
+                    async for message in ws:
+                        self._on_message(message)
+            except asyncio.CancelledError:
+                raise
+            except websockets.exceptions.InvalidStatus as exc:
+                error = f"http_{exc.response.status_code}"
+            except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
+                error = type(exc).__name__
+            self._set_state("disconnected", error=error)
+            await asyncio.sleep(backoff * random.uniform(0.8, 1.0))
+            backoff = min(backoff * 2, self.cfg.reconnect_max_s)
+
+    async def _recheck_calls(self) -> None:
+        """Events were lost while we were away: a caller that vanished meanwhile ends its call."""
+        for call in list(self.calls.values()):
+            try:
+                await self.rest.call("GET", f"/channels/{call.caller_chan}")
+            except AriError as exc:
+                if exc.status == 404:
+                    call.on_caller_gone("gone_after_reconnect")
+            except httpx.HTTPError:
+                return
+
+    def _on_message(self, message: str | bytes) -> None:
+        try:
+            event = json.loads(message)
+        except ValueError:
+            log.warning("ari_bad_event")
+            return
+        if isinstance(event, dict):
+            self._dispatch(event)
+
+    def _dispatch(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        channel = event.get("channel") or {}
+        chan_id = channel.get("id")
+        if kind == "StasisStart":
+            owner = self.media_owner.get(chan_id)
+            if owner is not None:
+                owner.media_started.set()
+            elif chan_id not in self.calls and not self._foreign_media(channel):
+                self._start_call(channel, list(event.get("args") or []))
+        elif kind == "ChannelDtmfReceived" and chan_id in self.calls:
+            self.calls[chan_id].on_dtmf(str(event.get("digit", "")))
+        elif kind in ("StasisEnd", "ChannelDestroyed"):
+            reason = "stasis_end" if kind == "StasisEnd" else "channel_destroyed"
+            if chan_id in self.calls:
+                self.calls[chan_id].on_caller_gone(reason)
+            elif chan_id in self.media_owner:
+                self.media_owner[chan_id].on_media_gone()
+
+    def _foreign_media(self, channel: dict[str, Any]) -> bool:
+        """An externalMedia channel we did not create (another instance of the app): not a caller."""
+        name = str(channel.get("name", ""))
+        return name.startswith(("UnicastRTP/", "AudioSocket/", "WebSocket/"))
+
+    def _start_call(self, channel: dict[str, Any], args: list[str]) -> None:
+        call = AriCall(self, channel, args)
+        self.calls[call.caller_chan] = call
+        call.task = asyncio.create_task(call.run(), name=f"ari-call-{call.caller_chan}")
+
+
+__all__ = ["AriApp", "AriCall", "AriError", "AriRest", "events_url", "parse_transfer_target"]

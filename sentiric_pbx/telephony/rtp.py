@@ -1,0 +1,466 @@
+"""RTP media for ARI externalMedia: one UDP socket per call, a jitter buffer, and a paced sender.
+
+What Asterisk does (fixture `ari/rtp-ulaw.jsonl`): externalMedia sends RTP from
+127.0.0.1:`UNICASTRTP_LOCAL_PORT`, one packet every 20 ms, the sequence starting at a random value
+and going +1, the timestamp starting at 160 and going +160, a random SSRC, and no marker bit. We
+latch the remote address on the first packet from an allowed source (the admin's `[rtp] allow`) and
+drop anything else, so a stray sender on the LAN can neither inject audio nor steal our replies.
+
+UDP reorders and loses packets; the jitter buffer puts them back in sequence order, drops late and
+duplicate ones, and replaces a lost packet with a silence frame of the same length, so the 16 kHz
+frame stream the dialog sees keeps real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import struct
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import structlog
+
+from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
+from sentiric_pbx.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from sentiric_pbx.audio.playout import PlayoutClock
+from sentiric_pbx.audio.resample import StreamResampler
+from sentiric_pbx.config import RtpConfig
+from sentiric_pbx.telephony.transport import CallEvent, CallInfo, Hangup
+
+log = structlog.get_logger("sentiric_pbx.rtp")
+
+HEADER = struct.Struct("!BBHII")
+PT_PCMU = 0
+PT_PCMA = 8
+PT_L16_16K = 118  # Asterisk's static mapping of slin16 in its dynamic range (rtp_engine.c)
+INBOUND_QUEUE_FRAMES = 1500  # 30 s; an agent that falls this far behind is broken
+MAX_GAP = 100  # a sequence jump larger than this is a new stream, not 100 lost packets
+
+
+# -- packets ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RtpPacket:
+    pt: int
+    seq: int
+    ts: int
+    ssrc: int
+    marker: bool
+    payload: bytes
+
+
+def parse_rtp(data: bytes) -> RtpPacket | None:
+    """One RTP datagram, or None if it is not RTP version 2 (RTCP and garbage are ignored)."""
+    if len(data) < HEADER.size:
+        return None
+    b0, b1, seq, ts, ssrc = HEADER.unpack_from(data)
+    if b0 >> 6 != 2:
+        return None
+    pt = b1 & 0x7F
+    if 72 <= pt <= 76:  # RTCP sent to the RTP port (rtcp-mux)
+        return None
+    offset = HEADER.size + 4 * (b0 & 0x0F)
+    if b0 & 0x10:  # header extension: 16-bit profile, 16-bit length in words
+        if len(data) < offset + 4:
+            return None
+        offset += 4 + 4 * struct.unpack_from("!H", data, offset + 2)[0]
+    end = len(data)
+    if b0 & 0x20 and end > offset:  # padding: the last byte says how much
+        end -= data[-1]
+    if end < offset:
+        return None
+    return RtpPacket(pt, seq, ts, ssrc, bool(b1 & 0x80), bytes(data[offset:end]))
+
+
+def build_rtp(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool = False) -> bytes:
+    return HEADER.pack(0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + payload
+
+
+# -- codecs -------------------------------------------------------------------------------------
+def _l16_swap(data: bytes) -> bytes:
+    """L16 on the wire is big-endian (RFC 3551); internally we are little-endian."""
+    return np.frombuffer(data[: len(data) // 2 * 2], dtype=np.uint16).byteswap().tobytes()
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    name: str
+    pt: int
+    rate: int
+    bytes_per_sample: int
+    decode: Callable[[bytes], bytes]
+    """Wire payload → 16-bit little-endian PCM at `rate`."""
+    encode: Callable[[bytes], bytes]
+    """16-bit little-endian PCM at `rate` → wire payload."""
+
+    def samples(self, payload: bytes) -> int:
+        return len(payload) // self.bytes_per_sample
+
+
+CODECS: dict[str, Codec] = {
+    "ulaw": Codec("ulaw", PT_PCMU, 8000, 1, ulaw_decode, ulaw_encode),
+    "alaw": Codec("alaw", PT_PCMA, 8000, 1, alaw_decode, alaw_encode),
+    "slin16": Codec("slin16", PT_L16_16K, 16000, 2, _l16_swap, _l16_swap),
+}
+
+
+def codec_for_pt(pt: int) -> Codec | None:
+    """PT 0 and 8 are static; any dynamic PT (96–127) is taken as L16/16000, the only one we ask for."""
+    if pt == PT_PCMU:
+        return CODECS["ulaw"]
+    if pt == PT_PCMA:
+        return CODECS["alaw"]
+    if 96 <= pt <= 127:
+        return CODECS["slin16"]
+    return None
+
+
+# -- jitter buffer ------------------------------------------------------------------------------
+@dataclass(slots=True)
+class JitterStats:
+    received: int = 0
+    late: int = 0
+    duplicates: int = 0
+    lost: int = 0
+    """Packets replaced by silence (never arrived in time)."""
+    resyncs: int = 0
+
+
+class JitterBuffer:
+    """Reorders by sequence number; holds at most `depth` packets waiting for a missing one.
+
+    `push` returns what can be played now, in order; `None` stands for a lost packet (conceal it).
+    A packet older than the play point is late and dropped; one already held or played is a
+    duplicate. Depth 0 plays every packet at once and conceals a gap as soon as a later one arrives.
+    """
+
+    def __init__(self, depth: int) -> None:
+        self.depth = max(0, depth)
+        self._next: int | None = None
+        self._held: dict[int, RtpPacket] = {}
+        self._recent: deque[int] = deque(maxlen=64)
+        self.stats = JitterStats()
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    def push(self, pkt: RtpPacket) -> list[RtpPacket | None]:
+        self.stats.received += 1
+        if self._next is None:
+            self._next = pkt.seq
+        ahead = (pkt.seq - self._next) & 0xFFFF
+        if ahead >= 0x8000:  # behind the play point
+            if pkt.seq in self._recent:
+                self.stats.duplicates += 1
+            else:
+                self.stats.late += 1
+            return []
+        if ahead > MAX_GAP:  # the sender jumped (restart, new SSRC): start over from here
+            out = self.drain()
+            self.stats.resyncs += 1
+            self._next = pkt.seq
+            self._held[pkt.seq] = pkt
+            return out + self._release(self.depth)
+        if pkt.seq in self._held:
+            self.stats.duplicates += 1
+            return []
+        self._held[pkt.seq] = pkt
+        return self._release(self.depth)
+
+    def drain(self) -> list[RtpPacket | None]:
+        """Everything held, in order, gaps concealed (the sender paused or stopped)."""
+        return self._release(0)
+
+    def reset(self) -> None:
+        self._next = None
+        self._held.clear()
+        self._recent.clear()
+
+    def _release(self, depth: int) -> list[RtpPacket | None]:
+        out: list[RtpPacket | None] = []
+        while self._held and self._next is not None:
+            pkt = self._held.pop(self._next, None)
+            if pkt is None:
+                if len(self._held) <= depth:
+                    break
+                self.stats.lost += 1
+            else:
+                self._recent.append(pkt.seq)
+            out.append(pkt)
+            self._next = (self._next + 1) & 0xFFFF
+        return out
+
+
+# -- the UDP endpoint ---------------------------------------------------------------------------
+class RtpPortsExhausted(OSError):
+    """Every port in [rtp] port_min..port_max is taken."""
+
+
+class RtpEndpoint(asyncio.DatagramProtocol):
+    """One call's RTP socket: latching, jitter buffer, decoding to 16 kHz frames, and the sender."""
+
+    def __init__(self, cfg: RtpConfig) -> None:
+        self.cfg = cfg
+        self.allow = set(cfg.allow)
+        self.remote: tuple[str, int] | None = None
+        self.jitter = JitterBuffer(cfg.jitter_buffer_ms // 20)
+        self.on_frame: Callable[[bytes], None] = lambda _pcm: None
+        self.dropped_foreign = 0
+        self.packets_in = 0
+        self.packets_out = 0
+        self.ignored = 0
+        self._transport: asyncio.DatagramTransport | None = None
+        self._ssrc_in: int | None = None
+        self._codec_in: Codec | None = None
+        self._in_rs: StreamResampler | None = None
+        self._reframer = Reframer(FRAME_BYTES)
+        self._last_samples = 160
+        self._drain_timer: asyncio.TimerHandle | None = None
+        # Outbound: a random SSRC, sequence and timestamp origin (RFC 3550 §5.1).
+        self.ssrc = random.getrandbits(32)
+        self.seq = random.getrandbits(16)
+        self.ts = random.getrandbits(32)
+
+    # -- socket ---------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # a datagram transport, not a subclass
+
+    @property
+    def port(self) -> int:
+        assert self._transport is not None
+        return self._transport.get_extra_info("sockname")[1]
+
+    @property
+    def host(self) -> str:
+        return self.cfg.host
+
+    def close(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+        if self._transport is not None:
+            self._transport.close()
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:  # type: ignore[override]
+        src = (str(addr[0]), int(addr[1]))  # type: ignore[call-overload]
+        pkt = parse_rtp(data)
+        if self.remote is None:
+            if src[0] not in self.allow:
+                self._drop_foreign(src)
+                return
+            if pkt is None:  # an allowed host, but not RTP: no reason to latch on it
+                self.ignored += 1
+                return
+            self.remote = src
+            log.info("rtp_latched", remote=f"{src[0]}:{src[1]}", local_port=self.port)
+        elif src != self.remote:
+            self._drop_foreign(src)
+            return
+        if pkt is None or codec_for_pt(pkt.pt) is None:
+            self.ignored += 1
+            return
+        self.packets_in += 1
+        if pkt.ssrc != self._ssrc_in:
+            if self._ssrc_in is not None:
+                self._deliver(self.jitter.drain())
+                self.jitter.reset()
+            self._ssrc_in = pkt.ssrc
+        self._deliver(self.jitter.push(pkt))
+        self._arm_drain()
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a peer that is not listening yet: not our call's end.
+        log.debug("rtp_socket_error", error=str(exc))
+
+    def _drop_foreign(self, src: tuple[str, int]) -> None:
+        self.dropped_foreign += 1
+        if self.dropped_foreign == 1 or self.dropped_foreign % 500 == 0:
+            log.warning("rtp_foreign_packet_dropped", source=src[0], dropped=self.dropped_foreign)
+
+    def _arm_drain(self) -> None:
+        """If the sender pauses (a 2-party bridge sends only while the peer talks), play what is held."""
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        if self.jitter.held:
+            delay = (self.jitter.depth + 2) * 0.020
+            self._drain_timer = asyncio.get_running_loop().call_later(delay, lambda: self._deliver(self.jitter.drain()))
+
+    # -- inbound audio --------------------------------------------------------------------------
+    def _deliver(self, packets: list[RtpPacket | None]) -> None:
+        for pkt in packets:
+            if pkt is None:
+                codec = self._codec_in or CODECS["ulaw"]
+                pcm = bytes(self._last_samples * 2)  # concealment: silence as long as a packet
+            else:
+                codec = codec_for_pt(pkt.pt)
+                assert codec is not None
+                pcm = codec.decode(pkt.payload)
+                self._last_samples = codec.samples(pkt.payload)
+            if codec is not self._codec_in:
+                self._codec_in = codec
+                self._in_rs = StreamResampler(codec.rate, 16000)
+            assert self._in_rs is not None
+            for frame in self._reframer.push(self._in_rs.process(pcm)):
+                self.on_frame(frame)
+
+    # -- outbound -------------------------------------------------------------------------------
+    def send(self, codec: Codec, payload: bytes, marker: bool) -> None:
+        """Send one packet; before latching there is nowhere to send, but the clock still advances."""
+        if self.remote is not None and self._transport is not None:
+            self._transport.sendto(build_rtp(codec.pt, self.seq, self.ts, self.ssrc, payload, marker), self.remote)
+            self.packets_out += 1
+        self.seq = (self.seq + 1) & 0xFFFF
+        self.ts = (self.ts + codec.samples(payload)) & 0xFFFFFFFF
+
+
+async def open_endpoint(cfg: RtpConfig) -> RtpEndpoint:
+    """Bind a call's socket on the first free port of the range, starting at a random one."""
+    loop = asyncio.get_running_loop()
+    ports = list(range(cfg.port_min, cfg.port_max + 1))
+    start = random.randrange(len(ports)) if ports else 0
+    for port in ports[start:] + ports[:start]:
+        try:
+            _, proto = await loop.create_datagram_endpoint(lambda: RtpEndpoint(cfg), local_addr=(cfg.host, port))
+        except OSError:
+            continue
+        return proto
+    raise RtpPortsExhausted(f"no free UDP port in {cfg.port_min}..{cfg.port_max} on {cfg.host}")
+
+
+# -- the call transport -------------------------------------------------------------------------
+class CallControl(Protocol):
+    """What the control plane (ARI) does for the media side: media sockets make no call decisions."""
+
+    async def hangup(self) -> None: ...
+
+    async def transfer(self, target: str) -> None: ...
+
+
+class RtpTransport:
+    """`CallTransport` over an `RtpEndpoint`; hangup and transfer go to the ARI call."""
+
+    def __init__(self, endpoint: RtpEndpoint, fmt: str, info: CallInfo, control: CallControl) -> None:
+        self.info = info
+        self.endpoint = endpoint
+        self.control = control
+        self.codec = CODECS[fmt]
+        self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(INBOUND_QUEUE_FRAMES)
+        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
+        wire_frame = frame_bytes(self.codec.rate)
+        self._out_rs = StreamResampler(16000, self.codec.rate)
+        self._out_frames = Reframer(wire_frame)
+        self._silence = self.codec.encode(bytes(wire_frame))
+        self._talking = False
+        self.clock = PlayoutClock(self._send_frame, self._silence)
+        self._clock_task: asyncio.Task[None] | None = None
+        self.closed = False
+        self.dropped_inbound = 0
+        self.frames_in = 0
+        endpoint.on_frame = self._on_frame
+
+    def start(self) -> None:
+        self._clock_task = asyncio.create_task(self.clock.run(), name=f"rtp-playout-{self.info.call_id}")
+
+    async def close(self) -> None:
+        """Stop the clock and the socket (after `end`)."""
+        if self._clock_task is not None:
+            self._clock_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._clock_task
+        self.endpoint.close()
+
+    def _send_frame(self, payload: bytes) -> None:
+        silent = payload is self._silence
+        # Marker on the first packet of a talkspurt (RFC 3551 §4.1): the far end may resync its buffer.
+        self.endpoint.send(self.codec, payload, marker=not silent and not self._talking)
+        self._talking = not silent
+
+    def _on_frame(self, pcm: bytes) -> None:
+        if self.closed:
+            return
+        self.frames_in += 1
+        try:
+            self._inbound.put_nowait(pcm)
+        except asyncio.QueueFull:
+            self.dropped_inbound += 1
+
+    def on_event(self, event: CallEvent) -> None:
+        self._events.put_nowait(event)
+
+    def end(self, event: Hangup) -> None:
+        """The call is over: wake the agent's frame iterator and event wait."""
+        if self.closed:
+            return
+        self.closed = True
+        self.clock.flush()
+        self._events.put_nowait(event)
+        try:
+            self._inbound.put_nowait(None)
+        except asyncio.QueueFull:
+            self._inbound.get_nowait()
+            self._inbound.put_nowait(None)
+
+    # -- CallTransport --------------------------------------------------------------------------
+    async def frames(self) -> AsyncIterator[bytes]:
+        while True:
+            pcm = await self._inbound.get()
+            if pcm is None:
+                return
+            yield pcm
+
+    def play(self, pcm: bytes, final: bool = True) -> None:
+        if self.closed:
+            return
+        wire = self._out_frames.push(self._out_rs.process(pcm, last=final))
+        if final:
+            wire += self._out_frames.flush()
+            self._out_rs.reset()
+        self.clock.enqueue((self.codec.encode(f) for f in wire), more_coming=not final)
+
+    def flush(self) -> None:
+        self.clock.flush()
+        self._out_frames.clear()
+        self._out_rs.reset()
+
+    async def wait_played(self) -> None:
+        await self.clock.wait_idle()
+
+    @property
+    def queued_ms(self) -> int:
+        return self.clock.queued * 20
+
+    async def next_event(self) -> CallEvent:
+        return await self._events.get()
+
+    async def hangup(self) -> None:
+        if self.closed:
+            return
+        await self.control.hangup()
+        self.end(Hangup("agent", "agent_hangup"))
+
+    async def transfer(self, target: str) -> None:
+        if self.closed:
+            return
+        await self.control.transfer(target)
+        self.end(Hangup("agent", "transferred"))
+
+
+__all__ = [
+    "CODECS",
+    "CallControl",
+    "Codec",
+    "JitterBuffer",
+    "RtpEndpoint",
+    "RtpPacket",
+    "RtpPortsExhausted",
+    "RtpTransport",
+    "build_rtp",
+    "codec_for_pt",
+    "open_endpoint",
+    "parse_rtp",
+]

@@ -1,0 +1,456 @@
+"""ARI + externalMedia RTP: a whole Stasis call through the fake ARI, with real RTP over UDP.
+
+The fake (`tests/ari_server.py`) replays what Asterisk 22 did in the captures: the REST answers, the
+events, the 422 race, and RTP shaped like `rtp-ulaw.jsonl` carrying `demo-turn.wav` as μ-law. The
+echo agent has to hear that speech as 16 kHz frames and send it back as paced RTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import socket
+import statistics
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+
+from sentiric_pbx.audio.frames import rms_dbfs
+from sentiric_pbx.audio.g711 import ulaw_decode
+from sentiric_pbx.config import Settings, VadConfig
+from sentiric_pbx.dialog.echo import EchoAgent
+from sentiric_pbx.telephony.ari import AriApp, AriError, AriRest, parse_transfer_target
+from sentiric_pbx.telephony.rtp import (
+    CODECS,
+    JitterBuffer,
+    RtpPacket,
+    RtpTransport,
+    build_rtp,
+    open_endpoint,
+    parse_rtp,
+)
+from sentiric_pbx.telephony.transport import CallEvent, CallInfo, CallTransport, Dtmf, Hangup
+from tests.ari_server import FakeAri, load_jsonl
+from tests.asterisk_peer import eventually, log_lines, wait_log
+
+PASSWORD = "sentiric-test"
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAri]:
+    server = FakeAri(password=PASSWORD)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def ari_settings(fake: FakeAri, password: str = PASSWORD) -> Settings:
+    s = Settings()
+    s.ari.enabled = True
+    s.ari.url = fake.url
+    s.ari.password = password  # type: ignore[assignment]  # coerced to SecretStr
+    s.ari.format = "ulaw"
+    s.rtp.port_min, s.rtp.port_max = 42000, 42999
+    s.rtp.jitter_buffer_ms = 60
+    return s
+
+
+class RecordingAgent:
+    """The echo agent, plus a reader of the call's events (DTMF, hangup) for the test to inspect."""
+
+    def __init__(self, inner: object | None = None) -> None:
+        self.inner = inner or EchoAgent(VadConfig(end_of_turn_silence_ms=300))
+        self.events: list[CallEvent] = []
+        self.transports: list[CallTransport] = []
+        self.frames_seen = 0
+
+    async def __call__(self, transport: CallTransport) -> None:
+        self.transports.append(transport)
+
+        async def watch() -> None:
+            while True:
+                event = await transport.next_event()
+                self.events.append(event)
+                if isinstance(event, Hangup):
+                    return
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await self.inner(transport)  # type: ignore[operator]
+        finally:
+            await asyncio.wait({watcher}, timeout=1.0)
+            watcher.cancel()
+
+
+@pytest.fixture
+async def running(fake: FakeAri) -> AsyncIterator[tuple[AriApp, RecordingAgent]]:
+    agent = RecordingAgent()
+    app = AriApp(ari_settings(fake), agent)
+    await app.start()
+    try:
+        await asyncio.wait_for(app.connected.wait(), 5)
+        yield app, agent
+    finally:
+        await app.stop()
+
+
+def voiced_packets(fake: FakeAri) -> list[int]:
+    return [i for i, p in enumerate(fake.rtp_in) if rms_dbfs(ulaw_decode(p.payload)) > -40]
+
+
+def all_log_text(logs: list[dict[str, object]], caplog: pytest.LogCaptureFixture) -> str:
+    return repr(logs) + caplog.text
+
+
+# -- the jitter buffer and the RTP endpoint, alone ----------------------------------------------
+def pkt(seq: int, payload: bytes = b"\xff" * 160) -> RtpPacket:
+    return RtpPacket(0, seq & 0xFFFF, seq * 160, 1234, False, payload)
+
+
+def seqs(out: list[RtpPacket | None]) -> list[int | None]:
+    return [None if p is None else p.seq for p in out]
+
+
+def test_jitter_buffer_reorders_drops_and_conceals() -> None:
+    jb = JitterBuffer(depth=2)
+    assert seqs(jb.push(pkt(10))) == [10]
+    assert seqs(jb.push(pkt(12))) == []  # 11 missing: wait
+    assert seqs(jb.push(pkt(11))) == [11, 12]  # reordered back
+    assert seqs(jb.push(pkt(11))) == []  # duplicate of a played packet
+    assert seqs(jb.push(pkt(9))) == []  # late (never played, behind the play point)
+    assert (jb.stats.duplicates, jb.stats.late) == (1, 1)
+    # 13 is lost: it is concealed once more than `depth` later packets wait behind it.
+    assert seqs(jb.push(pkt(14))) == []
+    assert seqs(jb.push(pkt(15))) == []
+    assert seqs(jb.push(pkt(16))) == [None, 14, 15, 16]
+    assert jb.stats.lost == 1
+    assert seqs(jb.push(pkt(16))) == []  # duplicate
+    assert jb.stats.duplicates == 2
+    # Held packets play in order when the sender pauses (drain), the gap concealed.
+    assert seqs(jb.push(pkt(18))) == []
+    assert seqs(jb.drain()) == [None, 18]
+
+
+def test_jitter_buffer_sequence_wraps_and_depth_zero() -> None:
+    jb = JitterBuffer(depth=0)
+    assert seqs(jb.push(pkt(65534))) == [65534]
+    assert seqs(jb.push(pkt(0))) == [None, 0]  # 65535 lost across the wrap, concealed at once
+    assert seqs(jb.push(pkt(65535))) == []  # arrived too late
+    assert jb.stats.late == 1
+    assert seqs(jb.push(pkt(5000))) == [5000]  # a jump: a new stream, not 5000 lost packets
+    assert jb.stats.resyncs == 1
+
+
+def test_rtp_packets_match_the_capture() -> None:
+    first = load_jsonl("rtp-ulaw.jsonl")[0]
+    data = bytes.fromhex(first["hex_header"]) + bytes.fromhex(first["payload_hex"])
+    parsed = parse_rtp(data)
+    assert parsed is not None
+    assert (parsed.pt, parsed.seq, parsed.ts, parsed.ssrc, parsed.marker) == (0, 17274, 160, 163274722, False)
+    assert len(parsed.payload) == 160
+    assert build_rtp(0, 17274, 160, 163274722, parsed.payload) == data
+    # Padding and a header extension are skipped; RTCP and non-v2 are not RTP.
+    padded = bytearray(build_rtp(0, 1, 2, 3, b"ab" + bytes([0, 3]), marker=True))
+    padded[0] |= 0x20
+    assert parse_rtp(bytes(padded)) == RtpPacket(0, 1, 2, 3, True, b"a")
+    assert parse_rtp(b"\x80\xc8" + bytes(10)) is None
+    assert parse_rtp(b"\x40" + bytes(20)) is None
+    assert CODECS["slin16"].decode(b"\x01\x02") == b"\x02\x01"  # L16 is big-endian on the wire
+
+
+async def test_rtp_endpoint_latches_and_drops_foreign(logs: list[dict[str, object]]) -> None:
+    s = Settings()
+    s.rtp.port_min, s.rtp.port_max = 42000, 42999
+    s.rtp.jitter_buffer_ms = 0
+    ep = await open_endpoint(s.rtp)
+    frames: list[bytes] = []
+    ep.on_frame = frames.append
+    speech = b"\x10" * 160
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as foreign:
+            foreign.bind(("127.0.0.2", 0))  # loopback, but not in [rtp] allow
+            foreign.sendto(build_rtp(0, 1, 160, 9, speech), ("127.0.0.1", ep.port))
+            await eventually(lambda: ep.dropped_foreign == 1, "foreign packet counted")
+            assert ep.remote is None and not frames
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as asterisk,
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other,
+            ):
+                asterisk.bind(("127.0.0.1", 0))
+                other.bind(("127.0.0.1", 0))
+                for i in range(10):
+                    asterisk.sendto(build_rtp(0, 100 + i, 160 * (i + 1), 7, speech), ("127.0.0.1", ep.port))
+                other.sendto(build_rtp(0, 111, 1760, 7, speech), ("127.0.0.1", ep.port))  # allowed IP, not latched
+                await eventually(lambda: ep.packets_in == 10 and ep.dropped_foreign == 2, "latched stream")
+                assert ep.remote == asterisk.getsockname()
+        await eventually(lambda: len(frames) >= 8, "16 kHz frames")
+        assert {len(f) for f in frames} == {640}
+        assert log_lines(logs, "rtp_foreign_packet_dropped")
+    finally:
+        ep.close()
+
+
+def test_transfer_targets() -> None:
+    assert parse_transfer_target("PJSIP/reception") == {"endpoint": "PJSIP/reception"}
+    assert parse_transfer_target("ari-continued@fixtures") == {
+        "context": "fixtures",
+        "extension": "ari-continued",
+        "priority": 1,
+    }
+    assert parse_transfer_target("fixtures,100,2") == {"context": "fixtures", "extension": "100", "priority": 2}
+
+
+# -- whole calls through the fake ARI -------------------------------------------------------------
+async def test_stasis_call_echoes_caller_over_rtp(
+    fake: FakeAri,
+    running: tuple[AriApp, RecordingAgent],
+    logs: list[dict[str, object]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    app, agent = running
+    assert fake.ws_connects == [{"app": "sentiric", "subscribeAll": "false"}]
+    caller = fake.start_call(args=["inbound"], language="tr")
+    await eventually(lambda: agent.transports, "agent started")
+    transport = agent.transports[0]
+    info = transport.info
+    assert (info.call_id, info.caller_id, info.caller_name, info.language, info.ingress) == (
+        caller,
+        "+905551112233",
+        "Ahmet Yilmaz",
+        "tr",
+        "ari",
+    )
+
+    # The media channel joined the bridge only after its own StasisStart: no 422 was ever needed.
+    media_adds = [r for r in fake.requests_to("POST", "/addChannel") if r[3]["channel"] != caller]
+    assert [r[4] for r in media_adds] == [204]
+    em = fake.requests_to("POST", "/channels/externalMedia")[0][3]
+    assert (em["encapsulation"], em["transport"], em["format"], em["app"]) == ("rtp", "udp", "ulaw", "sentiric")
+
+    # The caller's 3.4 s of speech comes back after they stop: voiced RTP, paced, in sequence.
+    await eventually(lambda: len(voiced_packets(fake)) >= 120, "echo of the caller's turn", within_s=12)
+    await asyncio.sleep(0.3)
+    voiced = voiced_packets(fake)
+    assert 120 <= len(voiced) <= 185
+    rtp = fake.rtp_in
+    assert {p.pt for p in rtp} == {0} and {len(p.payload) for p in rtp} == {160}
+    assert len({p.ssrc for p in rtp}) == 1
+    assert all((b.seq - a.seq) & 0xFFFF == 1 for a, b in itertools.pairwise(rtp))
+    assert all((b.ts - a.ts) & 0xFFFFFFFF == 160 for a, b in itertools.pairwise(rtp))
+    gaps = np.diff([p.t for p in rtp[voiced[0] : voiced[-1] + 1]]) * 1000
+    assert 19.0 <= statistics.mean(gaps) <= 21.0
+    assert np.percentile(gaps, 95) < 35
+    first_audio = next(i for i, p in enumerate(rtp) if p.payload != b"\xff" * 160)  # μ-law silence is 0xff
+    assert first_audio <= voiced[0]
+    assert [i for i, p in enumerate(rtp) if p.marker] == [first_audio]  # one talkspurt, one marker
+    assert all(src == rtp[0].src for src in (p.src for p in rtp))
+    assert transport.frames_in > 150  # type: ignore[attr-defined]
+
+    # DTMF reaches the transport's events; the caller's StasisEnd ends the call.
+    fake.send_dtmf(caller, "1")
+    fake.send_dtmf(caller, "#")
+    await eventually(lambda: len(agent.events) == 2, "DTMF events")
+    assert agent.events == [Dtmf("1"), Dtmf("#")]
+    fake.caller_hangup(caller)
+    await wait_log(logs, "call_ended", within_s=5)
+    assert agent.events[-1] == Hangup("caller", "stasis_end")
+    await eventually(lambda: not app.calls, "call removed")
+    media_id = media_adds[0][3]["channel"]
+    assert fake.requests_to("DELETE", f"/channels/{media_id}")
+    assert fake.requests_to("DELETE", "/bridges/" + media_adds[0][2].split("/")[3])
+    assert media_id not in fake.channels
+    assert PASSWORD not in all_log_text(logs, caplog)
+
+
+async def test_add_channel_422_race_is_retried(
+    fake: FakeAri, running: tuple[AriApp, RecordingAgent], logs: list[dict[str, object]]
+) -> None:
+    app, agent = running
+    # Fidelity: the fake refuses an addChannel before the media channel's StasisStart, like Asterisk.
+    fake.media_stasis_delay_s = 0.3
+    rest = AriRest(app.cfg)
+    try:
+        bridge = await rest.call("POST", "/bridges", type="mixing")
+        early = await rest.call(
+            "POST", "/channels/externalMedia", app="sentiric", external_host="127.0.0.1:9", format="ulaw"
+        )
+        with pytest.raises(AriError) as exc:
+            await rest.call("POST", f"/bridges/{bridge['id']}/addChannel", channel=early["id"])
+        assert (exc.value.status, exc.value.message) == (422, "Channel not in Stasis application")
+        await rest.call("DELETE", f"/channels/{early['id']}")
+        await rest.call("DELETE", f"/bridges/{bridge['id']}")
+    finally:
+        await rest.aclose()
+
+    # Our client waits for StasisStart, and still retries the 422 Asterisk sometimes gives after it.
+    fake.reject_adds_after_stasis = 2
+    caller = fake.start_call()
+    await eventually(lambda: agent.transports, "call set up despite two 422s")
+    media_adds = [r for r in fake.requests_to("POST", "/addChannel") if r[3]["channel"].startswith("sentiric-media")]
+    assert [r[4] for r in media_adds] == [422, 422, 204]
+    assert len(log_lines(logs, "ari_add_channel_retry")) == 2
+    fake.caller_hangup(caller)
+    await eventually(lambda: not app.calls, "call ended")
+
+
+async def test_agent_transfer_and_hangup(fake: FakeAri, logs: list[dict[str, object]]) -> None:
+    async def transferring(transport: CallTransport) -> None:
+        await transport.transfer("ari-continued@fixtures")
+
+    async def hanging_up(transport: CallTransport) -> None:
+        await transport.hangup()
+
+    for agent, check in ((transferring, "/continue"), (hanging_up, "")):
+        app = AriApp(ari_settings(fake), agent)
+        await app.start()
+        try:
+            await asyncio.wait_for(app.connected.wait(), 5)
+            caller = fake.start_call()
+            await eventually(
+                lambda app=app: not app.calls and log_lines(logs, "call_ended"),  # type: ignore[misc]
+                "call over",
+                within_s=5,
+            )
+            if check:
+                req = fake.requests_to("POST", f"/channels/{caller}{check}")[0]
+                assert req[3] == {"context": "fixtures", "extension": "ari-continued", "priority": "1"}
+                assert log_lines(logs, "call_ended", by="agent", reason="transferred")
+            else:
+                assert [r[4] for r in fake.requests_to("DELETE", f"/channels/{caller}")] == [204]
+                assert log_lines(logs, "call_ended", by="agent", reason="agent_hangup")
+            logs.clear()
+        finally:
+            await app.stop()
+
+
+async def test_asterisk_restart_reconnects_and_resubscribes(
+    logs: list[dict[str, object]], fake: FakeAri, running: tuple[AriApp, RecordingAgent]
+) -> None:
+    app, _ = running
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await fake.restart(down_s=1.0)
+    await eventually(lambda: app.connections == 2 and app.connected.is_set(), "reconnected", within_s=5)
+    assert loop.time() - started < 5
+    assert fake.ws_connects == [{"app": "sentiric", "subscribeAll": "false"}] * 2
+    states = [e["state"] for e in log_lines(logs, "ari_connection_state")]
+    assert states == ["connected", "disconnected", "connected"]  # one line per change, not per attempt
+    # And the app works after the restart.
+    caller = fake.start_call()
+    await eventually(lambda: caller in app.calls and app.calls[caller].transport is not None, "call after restart")
+    fake.caller_hangup(caller)
+    await eventually(lambda: not app.calls, "call ended")
+
+
+async def test_wrong_password_is_reported_never_logged(
+    fake: FakeAri, logs: list[dict[str, object]], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "wrong-password-s3cr3t"
+    settings = ari_settings(fake, password=secret)
+    rest = AriRest(settings.ari)
+    try:
+        with pytest.raises(AriError) as exc:
+            await rest.call("GET", "/asterisk/info")
+        assert (exc.value.status, exc.value.message) == (401, "Authentication required")
+    finally:
+        await rest.aclose()
+    app = AriApp(settings, RecordingAgent())
+    await app.start()
+    try:
+        line = await wait_log(logs, "ari_connection_state", state="disconnected")
+        assert line["error"] == "http_401"
+        await asyncio.sleep(0.8)  # a retry or two: still one line
+        assert len(log_lines(logs, "ari_connection_state")) == 1
+    finally:
+        await app.stop()
+    assert secret not in all_log_text(logs, caplog)
+    assert secret not in repr(settings.ari)
+
+
+class _NoControl:
+    async def hangup(self) -> None:
+        return None
+
+    async def transfer(self, target: str) -> None:
+        return None
+
+
+async def test_l16_in_and_out_in_network_byte_order() -> None:
+    """slin16: dynamic PT, 640-byte big-endian payloads, ts +320; we answer in kind, paced."""
+    s = Settings()
+    s.rtp.port_min, s.rtp.port_max = 42000, 42999
+    s.rtp.jitter_buffer_ms = 0
+    ep = await open_endpoint(s.rtp)
+    transport = RtpTransport(ep, "slin16", CallInfo(call_id="t"), _NoControl())
+    tone = (np.sin(np.arange(1600) * 2 * np.pi * 440 / 16000) * 8000).astype("<i2").tobytes()  # 100 ms
+    got: list[bytes] = []
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        peer.setblocking(False)
+        for i in range(5):
+            be = np.frombuffer(tone[i * 640 : (i + 1) * 640], dtype="<i2").astype(">i2").tobytes()
+            peer.sendto(build_rtp(118, 500 + i, 320 * i, 5, be), ("127.0.0.1", ep.port))
+        frames = []
+        async with asyncio.timeout(3):
+            async for frame in transport.frames():
+                frames.append(frame)
+                if len(frames) == 5:
+                    break
+        assert b"".join(frames) == tone  # 16 kHz in, 16 kHz out: bit-exact after the byte swap
+        transport.start()
+        transport.play(tone)
+        end = loop.time() + 3
+        while loop.time() < end and sum(parse_rtp(d).payload != bytes(640) for d in got) < 5:  # type: ignore[union-attr]
+            with contextlib.suppress(BlockingIOError):
+                got.append(peer.recv(2048))
+                continue
+            await asyncio.sleep(0.005)
+        transport.end(Hangup("caller", "test"))
+        await transport.close()
+    packets = [parse_rtp(d) for d in got]
+    assert all(p is not None and p.pt == 118 and len(p.payload) == 640 for p in packets)
+    audio = [p for p in packets if p is not None and p.payload != bytes(640)]
+    assert b"".join(np.frombuffer(p.payload, dtype=">i2").astype("<i2").tobytes() for p in audio) == tone
+    assert audio[0].marker and not any(p.marker for p in audio[1:])
+    assert all(
+        (b.ts - a.ts) & 0xFFFFFFFF == 320 and (b.seq - a.seq) & 0xFFFF == 1
+        for a, b in itertools.pairwise(p for p in packets if p is not None)
+    )
+
+
+async def test_caller_gone_during_setup_and_daemon_stop(fake: FakeAri, logs: list[dict[str, object]]) -> None:
+    """A caller hanging up before the media is bridged still gets its bridge and media channel removed;
+    a daemon stop mid-call hands the caller back to the dialplan (`/continue`) rather than dropping it."""
+
+    async def forever(transport: CallTransport) -> None:
+        async for _ in transport.frames():  # listens until the call ends, never answers
+            pass
+
+    app = AriApp(ari_settings(fake), forever)
+    await app.start()
+    try:
+        await asyncio.wait_for(app.connected.wait(), 5)
+        fake.media_stasis_delay_s = 0.5
+        caller = fake.start_call()
+        await eventually(lambda: fake.requests_to("POST", "/channels/externalMedia"), "media requested")
+        fake.caller_hangup(caller)
+        line = await wait_log(logs, "call_ended")
+        assert (line["by"], line["reason"], line["setup_complete"]) == ("caller", "stasis_end", False)
+        assert [r[4] for r in fake.requests if r[1] == "DELETE" and "/channels/sentiric-media-" in r[2]] == [204]
+        assert not fake.bridges
+        fake.media_stasis_delay_s = 0.03
+        second = fake.start_call()
+        await eventually(lambda: second in app.calls and app.calls[second].transport is not None, "second call up")
+    finally:
+        await app.stop()
+    assert fake.requests_to("POST", f"/channels/{second}/continue")
+    assert log_lines(logs, "call_ended", by="agent", reason="shutdown")
