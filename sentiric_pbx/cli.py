@@ -15,11 +15,13 @@ from typing import Annotated
 
 import typer
 
+from sentiric_pbx.cli_ami import originate_command
 from sentiric_pbx.cli_calls import calls_app, worker
 from sentiric_pbx.cli_crm import crm_app
 from sentiric_pbx.cli_models import models_app
 from sentiric_pbx.cli_nlu import nlu_command
 from sentiric_pbx.config import ConfigError, Settings, load_config
+from sentiric_pbx.doctor import doctor_command
 from sentiric_pbx.logging import configure_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -27,6 +29,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(crm_app, name="crm")
 app.add_typer(calls_app, name="calls")
 app.command("nlu")(nlu_command)
+app.command("doctor")(doctor_command)
+app.command("originate")(originate_command)
 
 ConfigOpt = Annotated[
     Path | None,

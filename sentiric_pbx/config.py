@@ -245,6 +245,14 @@ class MetricsConfig(_Section):
     port: int = Field(9464, ge=0, le=65535)
 
 
+class DaemonConfig(_Section):
+    """Process lifecycle."""
+
+    drain_timeout_s: float = Field(20.0, ge=0)
+    """On SIGTERM, calls in progress may go on this long (no new ones are accepted); the rest are then
+    ended and stored as unfinished. Keep systemd's TimeoutStopSec above it. Defaults to 20 s."""
+
+
 class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -279,6 +287,7 @@ class Settings(BaseSettings):
     ari: AriConfig = AriConfig()
     rtp: RtpConfig = RtpConfig()
     metrics: MetricsConfig = MetricsConfig()
+    daemon: DaemonConfig = DaemonConfig()
     logging: LoggingConfig = LoggingConfig()
 
     source: ClassVar[str] = "defaults"

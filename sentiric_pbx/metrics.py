@@ -1,14 +1,34 @@
-"""Prometheus metrics: what an admin graphs to see that calls flow and audio is paced.
+"""Prometheus metrics and `/healthz`: what an admin graphs to see that calls flow and audio is paced.
 
-Served on `[metrics] host:port` (loopback by default) by `serve_metrics`.
+Served on `[metrics] host:port` (loopback by default) by `MetricsServer` (`serve_metrics` for a
+fire-and-forget start). One small `http.server` in a thread answers both paths, because a load
+balancer's or systemd's health probe and Prometheus should not need two ports, and the event loop
+must never be what answers a scrape (a probe that stalls with the loop is useful; one that adds load
+to it is not). Latency histograms are in milliseconds, named by pipeline stage, so one dashboard row
+reads as one turn: stt → nlu → task → tts first audio, and the caller-perceived reply latency.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, start_http_server
+import json
+import socket
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+
+log = structlog.get_logger("sentiric_pbx.metrics")
 
 CALLS_TOTAL = Counter("sentiric_calls_total", "Calls accepted", ["ingress"])
 CALLS_ACTIVE = Gauge("sentiric_calls_active", "Calls in progress", ["ingress"])
+CALLS_BY_OUTCOME = Counter(
+    "sentiric_calls_by_outcome_total",
+    "Finished calls by stored outcome (completed, unfinished_call, transferred, failed)",
+    ["outcome"],
+)
 PROTOCOL_ERRORS = Counter(
     "sentiric_protocol_errors_total", "Connections ended because the peer broke the protocol", ["ingress", "reason"]
 )
@@ -18,12 +38,19 @@ PLAYOUT_LATE_TICKS = Counter(
 AGI_REQUESTS = Counter("sentiric_fastagi_requests_total", "FastAGI requests", ["script", "outcome"])
 TURNS_TOTAL = Counter("sentiric_turns_total", "Caller turns detected by the endpointer")
 
-
-def serve_metrics(host: str, port: int) -> int:
-    """Start the /metrics HTTP endpoint in a thread; return the bound port."""
-    server, _thread = start_http_server(port, addr=host)
-    return server.server_address[1]
-
+# Per-stage latency of one turn, in ms. Buckets from 10 ms (NLU on a short turn) to 10 s (a slow LLM).
+_MS_BUCKETS = (10, 25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000)
+STT_MS = Histogram("sentiric_stt_ms", "Speech-to-text time of one turn (end of turn → text)", buckets=_MS_BUCKETS)
+NLU_MS = Histogram("sentiric_nlu_ms", "Intent + entity extraction time of one turn", buckets=_MS_BUCKETS)
+TASK_MS = Histogram("sentiric_task_ms", "Task time (CRM, calendar, transfer…) of one turn", buckets=_MS_BUCKETS)
+TTS_FIRST_AUDIO_MS = Histogram(
+    "sentiric_tts_first_audio_ms", "Reply text → first synthesized audio", buckets=_MS_BUCKETS
+)
+REPLY_LATENCY_MS = Histogram(
+    "sentiric_reply_latency_ms",
+    "Caller's last voiced frame → agent's first voiced frame, as the caller hears it",
+    buckets=_MS_BUCKETS,
+)
 
 LLM_FALLBACKS = Counter(
     "sentiric_llm_fallbacks_total",
@@ -31,3 +58,73 @@ LLM_FALLBACKS = Counter(
     ["primary", "reason"],
 )
 BARGE_INS = Counter("sentiric_barge_ins_total", "Replies cut short because the caller talked over the agent")
+
+Health = Callable[[], dict[str, Any]]
+
+
+def _default_health() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY))
+        elif path == "/healthz":
+            try:
+                body = self.server.health()
+            except Exception as exc:  # a broken probe must say so, not hang or 500 without a body
+                body = {"status": "error", "error": str(exc)}
+            code = 200 if body.get("status") == "ok" else 503
+            self._send(code, "application/json", json.dumps(body).encode())
+        else:
+            self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /healthz\n")
+
+    def _send(self, code: int, content_type: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every 15 s would flood journald; http.server writes them to stderr by default."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    health: Health = staticmethod(_default_health)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class MetricsServer:
+    """`/metrics` + `/healthz` on a thread; `close()` frees the port (tests start many daemons)."""
+
+    def __init__(self, host: str, port: int, health: Health | None = None) -> None:
+        self._httpd = (_Server6 if ":" in host else _Server)((host, port), _Handler)
+        self._httpd.health = health or _default_health
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics-http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    def start(self) -> MetricsServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+def serve_metrics(host: str, port: int, health: Health | None = None) -> int:
+    """Start `/metrics` and `/healthz` in a thread; return the bound port. Runs until the process exits."""
+    return MetricsServer(host, port, health).start().port

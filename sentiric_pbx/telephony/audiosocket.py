@@ -218,6 +218,19 @@ class AudioSocketServer:
         assert self._server is not None
         return self._server.sockets[0].getsockname()[1]
 
+    async def drain(self, timeout_s: float) -> int:
+        """Stop accepting, let the calls in progress go on for up to `timeout_s`; return how many remain.
+
+        Graceful stop (SIGTERM): a caller mid-booking should not be cut off because the service restarts.
+        New connections are refused at once (the listening socket is closed) so Asterisk fails over to
+        its dialplan fallback instead of queueing on us; `close()` then ends whatever is left.
+        """
+        if self._server is not None:
+            self._server.close()
+        if self._tasks and timeout_s > 0:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
+        return len(self._tasks)
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -284,6 +297,9 @@ class Connection:
         except (ConnectionError, OSError) as exc:
             end = Hangup("caller", "connection_reset")
             log.info("audiosocket_connection_reset", error=str(exc))
+        except asyncio.CancelledError:
+            end = Hangup("agent", "daemon_shutdown")  # close(): the call outlived the drain timeout
+            raise
         finally:
             await self._finish(clock, agent, end)
 

