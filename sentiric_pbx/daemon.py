@@ -4,6 +4,11 @@
 the real ports when the config asked for port 0. In assistant mode it loads every model first
 (a daemon that cannot hear or speak must not answer calls) and raises `EngineLoadError` with the
 command that fixes it when a model is missing.
+
+Under systemd (`Type=notify`) READY=1 goes out only after `start()`, a watchdog task pings while the
+loop runs, and SIGTERM drains: no new calls, the ones in progress get `[daemon] drain_timeout_s` to
+finish, the rest are ended (and stored as unfinished) — a restart never cuts a booking mid-sentence
+if it can help it.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from typing import Any
 
 import structlog
 
+from sentiric_pbx import systemd_notify
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.echo import EchoAgent
-from sentiric_pbx.metrics import serve_metrics
+from sentiric_pbx.metrics import MetricsServer
 from sentiric_pbx.telephony.agi import FastAgiServer
 from sentiric_pbx.telephony.audiosocket import Agent, AudioSocketServer
 from sentiric_pbx.telephony.registry import CallRegistry
@@ -30,13 +37,19 @@ class Daemon:
         """`engines`: an already started `EnginePool` to share (tests run several daemons on one set of models)."""
         self.settings = settings
         self._engines = engines
+        self.engines: Any = engines
         self.registry = CallRegistry(ttl_s=settings.fastagi.callinfo_ttl_s)
         self.fastagi = FastAgiServer(settings.fastagi, self.registry)
         self._agent = agent
         self.audiosocket: AudioSocketServer | None = None
         self.metrics_port: int | None = None
+        self._metrics: MetricsServer | None = None
+        self._started_at = time.monotonic()
+        self.draining = False
         self.assistant: Any = None
         self._closers: list[Any] = []
+        self.ari: Any = None
+        self.ami: Any = None
         self._stop_workers = asyncio.Event()
         self._workers: asyncio.Task[None] | None = None
 
@@ -63,6 +76,7 @@ class Daemon:
         if engines is None:
             engines = EnginePool(s)
             await engines.start()
+        self.engines = engines
         db = await open_database(s)
         store = await build_context_store(s, db)
         crm = build_crm(s, db)
@@ -93,13 +107,67 @@ class Daemon:
         self.audiosocket = AudioSocketServer(self.settings.audiosocket, self.registry, agent)
         await self.fastagi.start()
         await self.audiosocket.start()
+        await self._start_control_plane(agent)
         m = self.settings.metrics
         if m.enabled:
-            self.metrics_port = serve_metrics(m.host, m.port)
+            self._metrics = MetricsServer(m.host, m.port, self.health).start()
+            self.metrics_port = self._metrics.port
             log.info("metrics_listening", host=m.host, port=self.metrics_port)
+        self._started_at = time.monotonic()
         log.info("daemon_ready", agent=self.settings.agent.mode)
 
+    async def _start_control_plane(self, agent: Agent) -> None:
+        """ARI (a Stasis app whose calls reach us over externalMedia RTP) and AMI, when enabled.
+
+        Both reconnect by themselves with backoff, so an Asterisk that is down or restarting does
+        not stop the daemon: AudioSocket calls keep working and the state changes are logged.
+        """
+        if self.settings.ari.enabled:
+            from sentiric_pbx.telephony.ari import AriApp
+
+            self.ari = AriApp(self.settings, agent)
+            await self.ari.start()
+        if self.settings.ami.enabled:
+            from sentiric_pbx.telephony.ami import AmiClient
+
+            self.ami = AmiClient(self.settings.ami)
+            self.ami.start()
+
+    def health(self) -> dict[str, Any]:
+        """`/healthz`: read from the metrics thread, so only plain attribute reads here."""
+        engines = self.engines
+        loaded: dict[str, Any] = {}
+        if engines is not None:
+            loaded = {"stt": sorted(engines.stt), "tts": engines.tts is not None, "llm": engines.llm is not None}
+        return {
+            "status": "draining" if self.draining else "ok",
+            "agent": self.settings.agent.mode,
+            "active_calls": self.audiosocket.calls_active if self.audiosocket else 0,
+            "uptime_s": round(time.monotonic() - self._started_at, 3),
+            "engines": loaded,
+        }
+
+    async def drain(self, timeout_s: float) -> None:
+        """Refuse new calls at once, give calls in progress up to `timeout_s`; `stop()` ends the rest."""
+        self.draining = True
+        # FastAGI first: a call arriving now fails registration, and the dialplan plays its
+        # "no service" branch instead of reaching an AudioSocket listener that is gone.
+        await self.fastagi.close()
+        if self.audiosocket is None:
+            return
+        active = self.audiosocket.calls_active
+        log.info("daemon_draining", active_calls=active, timeout_s=timeout_s)
+        left = await self.audiosocket.drain(timeout_s)
+        if left:
+            log.warning("drain_timeout", calls_ended=self.audiosocket.calls_active, timeout_s=timeout_s)
+
     async def stop(self) -> None:
+        if self.ari is not None:
+            with contextlib.suppress(Exception):
+                await self.ari.stop()
+        if self.ami is not None:
+            with contextlib.suppress(Exception):
+                await self.ami.close()
         if self.audiosocket is not None:
             await self.audiosocket.close()
         await self.fastagi.close()
@@ -111,15 +179,32 @@ class Daemon:
             if closable is not None:
                 with contextlib.suppress(Exception):
                     await closable.aclose()
+        if self._metrics is not None:
+            await asyncio.to_thread(self._metrics.close)
+            self._metrics = None
         log.info("daemon_stopped")
 
     async def run_forever(self) -> None:
-        """Run until SIGTERM/SIGINT (systemd stop, Ctrl-C), then close every call cleanly."""
+        """Run until SIGTERM/SIGINT (systemd stop, Ctrl-C), drain the calls in progress, then stop."""
         await self.start()
+        systemd_notify.ready(self._status_line())
+        watchdog = asyncio.create_task(systemd_notify.watchdog(), name="sd-watchdog")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        log.info("daemon_stopping", active_calls=self.audiosocket.calls_active if self.audiosocket else 0)
-        await self.stop()
+        try:
+            await stop.wait()
+            active = self.audiosocket.calls_active if self.audiosocket else 0
+            log.info("daemon_stopping", active_calls=active)
+            systemd_notify.stopping(f"draining {active} call(s)")
+            await self.drain(self.settings.daemon.drain_timeout_s)
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+            await self.stop()
+
+    def _status_line(self) -> str:
+        port = self.audiosocket.port if self.audiosocket else None
+        return f"{self.settings.agent.mode}: AudioSocket :{port}, FastAGI :{self.fastagi.port}"

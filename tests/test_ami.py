@@ -223,3 +223,18 @@ def test_cli_originate_with_asterisk_down_is_one_line_and_exit_2(monkeypatch: py
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sentiric-pbx: error: cannot reach Asterisk AMI at 127.0.0.1:")
+
+
+async def test_the_daemon_connects_to_ami_when_enabled(fake: FakeAmi, settings) -> None:
+    """`[ami] enabled = true`: the daemon logs in at start and keeps the connection beside AudioSocket."""
+    from sentiric_pbx.daemon import Daemon
+
+    settings.ami = ami_config(fake.port)
+    daemon = Daemon(settings)
+    await daemon.start()
+    try:
+        await daemon.ami.wait_connected(5.0)
+        assert daemon.ami.connected
+    finally:
+        await daemon.stop()
+    assert not daemon.ami.connected

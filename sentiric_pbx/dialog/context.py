@@ -13,6 +13,22 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+
+def observe_stage(stage: str, ms: float) -> None:
+    """Every stage timing of a call also feeds the matching Prometheus histogram (admins graph these)."""
+    from sentiric_pbx import metrics
+
+    histogram = {
+        "stt_ms": metrics.STT_MS,
+        "nlu_ms": metrics.NLU_MS,
+        "task": metrics.TASK_MS,
+        "tts_first_audio_ms": metrics.TTS_FIRST_AUDIO_MS,
+        "reply_latency_ms": metrics.REPLY_LATENCY_MS,
+    }.get(stage)
+    if histogram is not None:
+        histogram.observe(ms)
+
+
 CallStatus = Literal["active", "completed", "unfinished_call", "transferred", "failed"]
 
 
@@ -85,6 +101,7 @@ class CallContext:
 
     def time(self, stage: str, ms: float) -> None:
         self.timings.setdefault(stage, []).append(round(ms, 1))
+        observe_stage(stage, ms)
 
     @property
     def transcript(self) -> list[Turn]:

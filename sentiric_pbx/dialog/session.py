@@ -288,6 +288,8 @@ class CallSession:
         started = time.perf_counter()
         pcm = b"".join([chunk async for chunk in self.tts.synthesize(sentence)])
         tts_ms.append((time.perf_counter() - started) * 1000)
+        if len(tts_ms) == 1:
+            self.ctx.time("tts_first_audio_ms", tts_ms[0])
         if not pcm:
             return
         self.transport.play(pcm)
@@ -401,6 +403,7 @@ class CallSession:
         if self.ctx.status == "active":
             self.ctx.status = "completed" if self.conversation_done else "unfinished_call"
         log.info("conversation_ended", status=self.ctx.status, turns=len(self.ctx.turns), outcome=self.ctx.outcome)
+        metrics.CALLS_BY_OUTCOME.labels(outcome=self.ctx.status).inc()
         if self.recording_path is not None:
             try:
                 self.ctx.recording_path = str(await asyncio.to_thread(self.recorder.write, self.recording_path))
