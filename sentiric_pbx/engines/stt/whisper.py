@@ -8,6 +8,7 @@ interface (feed buffers, finish transcribes) so the dialog layer does not care w
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +55,15 @@ class WhisperStt:
         log.info("stt_loaded", engine="whisper", model=str(self.model_dir), compute_type=self.compute_type)
 
     def warmup(self) -> None:
-        tone = (np.sin(np.arange(8000) * 2 * np.pi * 220 / 16000) * 3000).astype("<i2").tobytes()
-        self.transcribe_blocking(tone)
+        # Low noise, not a tone: a tone makes Whisper hallucinate to its length limit, and the
+        # warm-up then costs seconds instead of one encoder + decoder pass.
+        noise = np.random.default_rng(0).normal(0, 200, 8000).astype("<i2").tobytes()
+        self.transcribe_blocking(noise)
 
     def transcribe_blocking(self, pcm: bytes) -> Transcript:
         if self._model is None:
             raise RuntimeError("WhisperStt.load() was not called")
+        started = time.perf_counter()
         audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         segments, info = self._model.transcribe(
             audio,
@@ -74,6 +78,8 @@ class WhisperStt:
         for seg in segments:
             texts.append(seg.text.strip())
             words += [Word(w.word.strip(), w.start, w.end, w.probability) for w in seg.words or ()]
+        log.debug("stt_done", engine="whisper", ms=round((time.perf_counter() - started) * 1000, 1),
+                  audio_s=round(len(audio) / 16000, 2))  # fmt: skip
         return Transcript(" ".join(t for t in texts if t), True, tuple(words), info.language)
 
     async def transcribe(self, pcm: bytes) -> Transcript:
