@@ -140,6 +140,9 @@ DATE_TABLE = [
     ("noon", {"time": "12:00"}),
     ("can we move it from ten to two", {"time": "14:00"}),  # a range, not 13:50; the last time wins
     ("not tomorrow monday", {"date": "2026-11-30"}),  # the correction wins
+    # how Whisper writes times: "230pm" and "1030 am" are hours and minutes
+    ("tomorrow at 230pm", {"date": "2026-11-26", "time": "14:30", "datetime": "2026-11-26T14:30:00+03:00"}),
+    ("at 1030 am", {"time": "10:30"}),
 ]
 
 

@@ -51,8 +51,10 @@ async def _free_slot(daemon: Daemon, now: dt.datetime) -> dt.datetime:
     calendar = daemon.assistant.s.calendar
     start = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     slots = await calendar.free_slots(start, start + dt.timedelta(days=14), limit=200)
-    afternoon = [s for s in slots if s.start.hour >= 14 and s.start.date() <= now.date() + dt.timedelta(days=6)]
-    chosen = (afternoon or slots)[0]
+    # An afternoon slot on the hour within the week: "at 3 pm" is what callers say and STT hears best.
+    soon = [s for s in slots if s.start.date() <= now.date() + dt.timedelta(days=6)]
+    on_the_hour = [s for s in soon if s.start.hour >= 14 and s.start.minute == 0]
+    chosen = (on_the_hour or soon or slots)[0]
     return chosen.start
 
 

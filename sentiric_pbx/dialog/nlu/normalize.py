@@ -129,6 +129,9 @@ def normalize(text: str, language: str = "en") -> Normalized:
     else:
         digits = " ".join(_en_digits(words.split()))
         digits = re.sub(r"\b(\d+) ([ap]) m\b", r"\1 \2m", digits)  # "3 p m" → "3 pm"
+        # STT writes "2:30 pm" as "230pm" or "230 pm", and "10:30" as "1030": a 3–4 digit number
+        # right before am/pm is hours and minutes.
+        digits = re.sub(r"\b(1[0-2]|0?[1-9])([0-5]\d) ?([ap]m)\b", r"\1:\2 \3", digits)
         digits = re.sub(r"\b(\d+)([ap]m)\b", r"\1 \2", digits)  # "3pm" → "3 pm"
         digits = re.sub(r"\b(\d{1,2}:\d\d)([ap]m)\b", r"\1 \2", digits)
     return Normalized(lang, words, _clean(text, lang, fold=False), digits)
