@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import time
 from typing import Any
@@ -114,6 +115,11 @@ class Daemon:
             self.metrics_port = self._metrics.port
             log.info("metrics_listening", host=m.host, port=self.metrics_port)
         self._started_at = time.monotonic()
+        # Everything loaded so far (models, dateparser's tables, engines) lives as long as the process.
+        # Freezing it keeps the cyclic GC from walking it: a full collection took ~90 ms with the
+        # models loaded, i.e. 4–5 frames missing from every call's audio at once.
+        gc.collect()
+        gc.freeze()
         log.info("daemon_ready", agent=self.settings.agent.mode)
 
     async def _start_control_plane(self, agent: Agent) -> None:
