@@ -17,10 +17,12 @@ import typer
 
 from sentiric_pbx.cli_ami import originate_command
 from sentiric_pbx.cli_calls import calls_app, worker
+from sentiric_pbx.cli_common import fail as _fail
+from sentiric_pbx.cli_common import load_settings as _settings
 from sentiric_pbx.cli_crm import crm_app
 from sentiric_pbx.cli_models import models_app
 from sentiric_pbx.cli_nlu import nlu_command
-from sentiric_pbx.config import ConfigError, Settings, load_config
+from sentiric_pbx.config import Settings
 from sentiric_pbx.doctor import doctor_command
 from sentiric_pbx.logging import configure_logging
 
@@ -36,19 +38,6 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="TOML config (default: $SENTIRIC_CONFIG, /etc/sentiric-pbx/config.toml)"),
 ]
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"sentiric-pbx: error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_config(config)
-    except ConfigError as exc:
-        _fail(str(exc))
-        raise AssertionError from exc  # unreachable: _fail exits
 
 
 def _hostport(value: str, what: str) -> tuple[str, int]:

@@ -12,18 +12,14 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from sentiric_pbx.cli_common import fail as _fail
 from sentiric_pbx.config import AmiConfig, ConfigError, load_config
 from sentiric_pbx.logging import configure_logging
 from sentiric_pbx.telephony.ami import AmiClient, AmiError, OriginateResult
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"sentiric-pbx: error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 async def _originate(

@@ -18,11 +18,13 @@ import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, get_args
+from typing import Annotated, Any, get_args
 
 import typer
 
-from sentiric_pbx.config import ConfigError, Settings, load_config
+from sentiric_pbx.cli_common import fail as _fail
+from sentiric_pbx.cli_common import load_settings as _settings
+from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.context import CallStatus
 
 calls_app = typer.Typer(
@@ -35,18 +37,6 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML con
 DbOpt = Annotated[Path | None, typer.Option("--db", help="SQLite database (default: [storage] db_path)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 STATUSES = get_args(CallStatus)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"sentiric-pbx: error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_config(config)
-    except ConfigError as exc:
-        _fail(str(exc))
 
 
 def _db_file(config: Path | None, db: Path | None) -> Path:

@@ -13,10 +13,11 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
+from sentiric_pbx.cli_common import fail as _fail
 from sentiric_pbx.config import ConfigError, Settings, load_config
 from sentiric_pbx.integrations.crm.base import CrmError, CustomerProfile
 from sentiric_pbx.integrations.crm.sqlite import SqliteCrm
@@ -29,11 +30,6 @@ T = TypeVar("T")
 crm_app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config (default: $SENTIRIC_CONFIG, …)")]
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"sentiric-pbx: error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 class _Stderr:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from sentiric_pbx.cli_common import fail as _fail
 from sentiric_pbx.config import ConfigError, Settings, load_config
 from sentiric_pbx.logging import configure_logging
 from sentiric_pbx.models import (
@@ -44,11 +45,6 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML con
 DirOpt = Annotated[Path | None, typer.Option("--models-dir", help="model directory (default: \\[models] dir)")]
 CatalogOpt = Annotated[Path | None, typer.Option("--catalog", help="catalog TOML (default: \\[models] catalog)")]
 IdArg = Annotated[str, typer.Argument(help="catalog id, bundled:<name>, or an imported model's id")]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"sentiric-pbx: error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 class _Stderr:

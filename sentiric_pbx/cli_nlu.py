@@ -13,21 +13,17 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 
+from sentiric_pbx.cli_common import fail as _fail
 from sentiric_pbx.config import ConfigError, Settings, load_config
 from sentiric_pbx.logging import configure_logging
 
 if TYPE_CHECKING:
     from sentiric_pbx.dialog.nlu import NluOptions, NluResult
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"sentiric-pbx: error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _now(value: str | None, timezone: str) -> dt.datetime:
