@@ -20,7 +20,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sentiric_pbx.audio.frames import FRAME_MS
+from sentiric_pbx.audio.frames import FRAME_MS, Reframer
+from sentiric_pbx.audio.resample import StreamResampler
 
 
 @dataclass(slots=True)
@@ -113,3 +114,36 @@ class PlayoutClock:
                 self.stats.late_ticks += 1
                 deadline = now
             await asyncio.sleep(max(0.0, deadline - now))
+
+
+class PacedOutput:
+    """A transport's outbound half: 16 kHz PCM → the wire's rate → whole wire frames → the clock.
+
+    Every transport (AudioSocket, RTP) does exactly this; only the frame `encode` differs (an
+    AudioSocket header, a codec). `final=True` ends a reply: the resampler's tail is flushed and the
+    last frame padded, so the next reply starts from a clean filter state.
+    """
+
+    def __init__(self, clock: PlayoutClock, out_rate: int, wire_frame_bytes: int, encode: Callable[[bytes], bytes]):
+        self.clock = clock
+        self.encode = encode
+        self._resampler = StreamResampler(16000, out_rate)
+        self._frames = Reframer(wire_frame_bytes)
+
+    def play(self, pcm: bytes, final: bool = True) -> None:
+        wire = self._frames.push(self._resampler.process(pcm, last=final))
+        if final:
+            wire += self._frames.flush()
+            self._resampler.reset()
+        encode = self.encode
+        self.clock.enqueue((encode(f) for f in wire), more_coming=not final)
+
+    def flush(self) -> None:
+        """Barge-in: drop what is queued and what the resampler and reframer still hold."""
+        self.clock.flush()
+        self._frames.clear()
+        self._resampler.reset()
+
+    @property
+    def queued_ms(self) -> int:
+        return self.clock.queued * FRAME_MS

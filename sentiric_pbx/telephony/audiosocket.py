@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import struct
 import sys
@@ -24,7 +25,7 @@ import structlog
 
 from sentiric_pbx import metrics
 from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
-from sentiric_pbx.audio.playout import PlayoutClock
+from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
 from sentiric_pbx.config import AudioSocketConfig
 from sentiric_pbx.telephony.audiosocket_protocol import (
@@ -72,8 +73,8 @@ class AudioSocketTransport:
         self._in_rs: StreamResampler | None = None
         self._in_kind: Kind | None = None
         self._in_frames = Reframer(FRAME_BYTES)
+        self.clock = PlayoutClock(self._send_frame, b"")
         self._set_wire_kind(KIND_BY_RATE[cfg.default_rate])
-        self.clock = PlayoutClock(self._send_frame, self._silence)
         self.closed = False
         self.hangup_sent = False
         self.dropped_inbound = 0
@@ -86,11 +87,9 @@ class AudioSocketTransport:
         self.wire_rate = rate
         self._wire_frame = frame_bytes(rate)
         self._silence = encode(kind, bytes(self._wire_frame))
-        self._out_rs = StreamResampler(16000, rate)
-        self._out_frames = Reframer(self._wire_frame)
-        if hasattr(self, "clock"):
-            self.clock.flush()
-            self.clock.silence = self._silence
+        self.clock.flush()
+        self.clock.silence = self._silence
+        self._out = PacedOutput(self.clock, rate, self._wire_frame, functools.partial(encode, kind))
 
     def _send_frame(self, frame: bytes) -> None:
         if self.closed:
@@ -151,19 +150,11 @@ class AudioSocketTransport:
             yield pcm
 
     def play(self, pcm: bytes, final: bool = True) -> None:
-        if self.closed:
-            return
-        wire = self._out_frames.push(self._out_rs.process(pcm, last=final))
-        if final:
-            wire += self._out_frames.flush()
-            self._out_rs.reset()
-        kind = self.wire_kind
-        self.clock.enqueue((encode(kind, f) for f in wire), more_coming=not final)
+        if not self.closed:
+            self._out.play(pcm, final)
 
     def flush(self) -> None:
-        self.clock.flush()
-        self._out_frames.clear()
-        self._out_rs.reset()
+        self._out.flush()
 
     async def wait_played(self) -> None:
         await self.clock.wait_idle()
@@ -171,7 +162,7 @@ class AudioSocketTransport:
     @property
     def queued_ms(self) -> int:
         """Audio queued for playout and not yet sent (what a barge-in flush would drop)."""
-        return self.clock.queued * 20
+        return self._out.queued_ms
 
     async def next_event(self) -> CallEvent:
         return await self._events.get()

@@ -27,7 +27,7 @@ import structlog
 
 from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
 from sentiric_pbx.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from sentiric_pbx.audio.playout import PlayoutClock
+from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
 from sentiric_pbx.config import RtpConfig
 from sentiric_pbx.telephony.transport import CallEvent, CallInfo, Hangup
@@ -352,11 +352,10 @@ class RtpTransport:
         self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(INBOUND_QUEUE_FRAMES)
         self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
         wire_frame = frame_bytes(self.codec.rate)
-        self._out_rs = StreamResampler(16000, self.codec.rate)
-        self._out_frames = Reframer(wire_frame)
         self._silence = self.codec.encode(bytes(wire_frame))
         self._talking = False
         self.clock = PlayoutClock(self._send_frame, self._silence)
+        self._out = PacedOutput(self.clock, self.codec.rate, wire_frame, self.codec.encode)
         self._clock_task: asyncio.Task[None] | None = None
         self.closed = False
         self.dropped_inbound = 0
@@ -414,25 +413,18 @@ class RtpTransport:
             yield pcm
 
     def play(self, pcm: bytes, final: bool = True) -> None:
-        if self.closed:
-            return
-        wire = self._out_frames.push(self._out_rs.process(pcm, last=final))
-        if final:
-            wire += self._out_frames.flush()
-            self._out_rs.reset()
-        self.clock.enqueue((self.codec.encode(f) for f in wire), more_coming=not final)
+        if not self.closed:
+            self._out.play(pcm, final)
 
     def flush(self) -> None:
-        self.clock.flush()
-        self._out_frames.clear()
-        self._out_rs.reset()
+        self._out.flush()
 
     async def wait_played(self) -> None:
         await self.clock.wait_idle()
 
     @property
     def queued_ms(self) -> int:
-        return self.clock.queued * 20
+        return self._out.queued_ms
 
     async def next_event(self) -> CallEvent:
         return await self._events.get()
