@@ -17,7 +17,8 @@ from typing import Annotated
 import typer
 
 from sentiric_pbx.cli_common import fail as _fail
-from sentiric_pbx.config import AmiConfig, ConfigError, load_config
+from sentiric_pbx.cli_common import load_settings
+from sentiric_pbx.config import AmiConfig
 from sentiric_pbx.logging import configure_logging
 from sentiric_pbx.telephony.ami import AmiClient, AmiError, OriginateResult
 
@@ -43,10 +44,7 @@ def originate_command(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config (its ami section)")] = None,
 ) -> None:
     """Originate a call through Asterisk AMI with the credentials of the config's ami section."""
-    try:
-        settings = load_config(config)
-    except ConfigError as exc:
-        _fail(str(exc))
+    settings = load_settings(config)
     configure_logging("warning", "console", stream=sys.stderr)
     channel = f"{channel_tech}/{number}"
     try:

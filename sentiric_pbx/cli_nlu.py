@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 import typer
 
 from sentiric_pbx.cli_common import fail as _fail
-from sentiric_pbx.config import ConfigError, Settings, load_config
+from sentiric_pbx.cli_common import load_settings
+from sentiric_pbx.config import Settings
 from sentiric_pbx.logging import configure_logging
 
 if TYPE_CHECKING:
@@ -76,10 +77,7 @@ def nlu_command(
     """Understand one caller turn: intent, entities (date, time, name, phone) and confidence."""
     from sentiric_pbx.dialog.nlu import NluOptions
 
-    try:
-        settings = load_config(config)
-    except ConfigError as exc:
-        _fail(str(exc))
+    settings = load_settings(config)
     configure_logging("warning", "console", stream=sys.stderr)
     options = NluOptions.from_business(settings.business)
     when = _now(now, options.timezone)
