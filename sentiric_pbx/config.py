@@ -242,6 +242,24 @@ class RtpConfig(_Section):
     jitter_buffer_ms: int = Field(60, ge=0, le=500)
 
 
+class TwilioConfig(_Section):
+    """Twilio Media Streams ingress (`telephony/twilio.py`): voice webhook + Media Streams WebSocket."""
+
+    enabled: bool = False
+
+
+class WebRtcConfig(_Section):
+    """Browser phone ingress (`telephony/webrtc.py`): the `/phone` page, signalling, Opus over WebRTC."""
+
+    enabled: bool = False
+
+
+class FreeswitchConfig(_Section):
+    """FreeSWITCH ingress (`telephony/freeswitch.py`): Event Socket control + mod_audio_stream media."""
+
+    enabled: bool = False
+
+
 class MetricsConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -289,6 +307,9 @@ class Settings(BaseSettings):
     ami: AmiConfig = AmiConfig()
     ari: AriConfig = AriConfig()
     rtp: RtpConfig = RtpConfig()
+    twilio: TwilioConfig = TwilioConfig()
+    webrtc: WebRtcConfig = WebRtcConfig()
+    freeswitch: FreeswitchConfig = FreeswitchConfig()
     metrics: MetricsConfig = MetricsConfig()
     daemon: DaemonConfig = DaemonConfig()
     logging: LoggingConfig = LoggingConfig()

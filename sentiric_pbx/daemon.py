@@ -28,6 +28,7 @@ from sentiric_pbx.dialog.echo import EchoAgent
 from sentiric_pbx.metrics import MetricsServer
 from sentiric_pbx.telephony.agi import FastAgiServer
 from sentiric_pbx.telephony.audiosocket import Agent, AudioSocketServer
+from sentiric_pbx.telephony.ingress import Ingress, build_ingresses
 from sentiric_pbx.telephony.registry import CallRegistry
 
 log = structlog.get_logger("sentiric_pbx.daemon")
@@ -51,6 +52,7 @@ class Daemon:
         self._closers: list[Any] = []
         self.ari: Any = None
         self.ami: Any = None
+        self.ingresses: list[Ingress] = []
         self._stop_workers = asyncio.Event()
         self._workers: asyncio.Task[None] | None = None
 
@@ -109,6 +111,9 @@ class Daemon:
         await self.fastagi.start()
         await self.audiosocket.start()
         await self._start_control_plane(agent)
+        self.ingresses = build_ingresses(self.settings, agent, self.registry)
+        for ingress in self.ingresses:
+            await ingress.start()
         m = self.settings.metrics
         if m.enabled:
             self._metrics = MetricsServer(m.host, m.port, self.health).start()
@@ -148,10 +153,16 @@ class Daemon:
         return {
             "status": "draining" if self.draining else "ok",
             "agent": self.settings.agent.mode,
-            "active_calls": self.audiosocket.calls_active if self.audiosocket else 0,
+            "active_calls": self.calls_active,
             "uptime_s": round(time.monotonic() - self._started_at, 3),
             "engines": loaded,
         }
+
+    @property
+    def calls_active(self) -> int:
+        """Calls in progress on every ingress."""
+        own = self.audiosocket.calls_active if self.audiosocket else 0
+        return own + sum(i.calls_active for i in self.ingresses)
 
     async def drain(self, timeout_s: float) -> None:
         """Refuse new calls at once, give calls in progress up to `timeout_s`; `stop()` ends the rest."""
@@ -159,13 +170,13 @@ class Daemon:
         # FastAGI first: a call arriving now fails registration, and the dialplan plays its
         # "no service" branch instead of reaching an AudioSocket listener that is gone.
         await self.fastagi.close()
-        if self.audiosocket is None:
-            return
-        active = self.audiosocket.calls_active
-        log.info("daemon_draining", active_calls=active, timeout_s=timeout_s)
-        left = await self.audiosocket.drain(timeout_s)
-        if left:
-            log.warning("drain_timeout", calls_ended=self.audiosocket.calls_active, timeout_s=timeout_s)
+        log.info("daemon_draining", active_calls=self.calls_active, timeout_s=timeout_s)
+        drains = [i.drain(timeout_s) for i in self.ingresses]
+        if self.audiosocket is not None:
+            drains.append(self.audiosocket.drain(timeout_s))
+        lefts = await asyncio.gather(*drains)
+        if any(lefts):
+            log.warning("drain_timeout", calls_ended=self.calls_active, timeout_s=timeout_s)
 
     async def stop(self) -> None:
         if self.ari is not None:
@@ -174,6 +185,9 @@ class Daemon:
         if self.ami is not None:
             with contextlib.suppress(Exception):
                 await self.ami.close()
+        for ingress in self.ingresses:
+            with contextlib.suppress(Exception):
+                await ingress.close()
         if self.audiosocket is not None:
             await self.audiosocket.close()
         await self.fastagi.close()
@@ -201,7 +215,7 @@ class Daemon:
             loop.add_signal_handler(sig, stop.set)
         try:
             await stop.wait()
-            active = self.audiosocket.calls_active if self.audiosocket else 0
+            active = self.calls_active
             log.info("daemon_stopping", active_calls=active)
             systemd_notify.stopping(f"draining {active} call(s)")
             await self.drain(self.settings.daemon.drain_timeout_s)

@@ -101,8 +101,15 @@ def load_turn(path: Path, rate: int) -> bytes:
     return resample(pcm, wav.getframerate(), rate)
 
 
-class _Wire:
-    """Both directions of one call, timestamped on the monotonic clock."""
+class Wire:
+    """Both directions of one call, timestamped on the loop's clock — the part every ingress shares.
+
+    A dialer for any ingress (AudioSocket here; the Twilio, WebRTC and FreeSWITCH peers in the tests)
+    only moves audio: it sends what `outbox` holds every 20 ms (silence otherwise, setting `drained`),
+    appends each frame it sends to `sent`, calls `receive()` for each agent frame, and sets `ended_by`
+    when the far end goes away. `run_script` then plays the turns and measures, identically for all.
+    All PCM here is 16-bit mono at `rate`.
+    """
 
     def __init__(self, rate: int, voiced_dbfs: float) -> None:
         self.rate = rate
@@ -118,6 +125,22 @@ class _Wire:
 
     def voiced(self, pcm: bytes) -> bool:
         return rms_dbfs(pcm) > self.voiced_dbfs
+
+    def next_outbound(self) -> bytes:
+        """The frame to send now: the script's next one, else silence (and the script learns it is out)."""
+        try:
+            pcm = self.outbox.get_nowait()
+        except asyncio.QueueEmpty:
+            pcm = bytes(self.frame)
+            self.drained.set()
+        self.sent.append((asyncio.get_running_loop().time(), pcm))
+        return pcm
+
+    def receive(self, pcm: bytes, at: float | None = None) -> None:
+        """One frame of the agent's audio arrived (`at`: arrival time on the loop clock, default now)."""
+        when = asyncio.get_running_loop().time() if at is None else at
+        self.received.append((when, pcm, self.voiced(pcm)))
+        self.arrived.set()
 
 
 async def _register_agi(opts: CallerOptions, call_id: str) -> list[str]:
@@ -181,25 +204,18 @@ def _agi_reply(command: str, variables: dict[str, str]) -> str:
     return "510 Invalid or unknown command\n"
 
 
-async def _sender(writer: asyncio.StreamWriter, wire: _Wire) -> None:
+async def _sender(writer: asyncio.StreamWriter, wire: Wire) -> None:
     """One frame every 20 ms on an absolute clock; silence when the script has nothing to say."""
     loop = asyncio.get_running_loop()
-    silence = bytes(wire.frame)
     kind = KIND_BY_RATE[wire.rate]
     deadline = loop.time()
     while True:
-        try:
-            pcm = wire.outbox.get_nowait()
-        except asyncio.QueueEmpty:
-            pcm = silence
-            wire.drained.set()
-        wire.sent.append((loop.time(), pcm))
-        writer.write(encode(kind, pcm))
+        writer.write(encode(kind, wire.next_outbound()))
         deadline += FRAME_S
         await asyncio.sleep(max(0.0, deadline - loop.time()))
 
 
-async def _receiver(reader: asyncio.StreamReader, wire: _Wire) -> None:
+async def _receiver(reader: asyncio.StreamReader, wire: Wire) -> None:
     loop = asyncio.get_running_loop()
     parser = FrameParser(max_payload=65535, expect_uuid=False)
     while True:
@@ -213,11 +229,10 @@ async def _receiver(reader: asyncio.StreamReader, wire: _Wire) -> None:
                 wire.ended_by = "agent_hangup_frame"
                 return
             if frame.rate is not None:
-                wire.received.append((now, frame.payload, wire.voiced(frame.payload)))
-                wire.arrived.set()
+                wire.receive(frame.payload, now)
 
 
-async def _wait_reply(wire: _Wire, since: float, opts: CallerOptions, wait_s: float) -> tuple[float, float] | None:
+async def _wait_reply(wire: Wire, since: float, opts: CallerOptions, wait_s: float) -> tuple[float, float] | None:
     """Wait for voiced agent audio after `since`, then for it to end; return (first, last) voiced times."""
     loop = asyncio.get_running_loop()
     first = last = None
@@ -242,20 +257,20 @@ async def _wait_reply(wire: _Wire, since: float, opts: CallerOptions, wait_s: fl
     return (first, last) if first is not None and last is not None else None
 
 
-def _index_after(wire: _Wire, since: float) -> int:
+def _index_after(wire: Wire, since: float) -> int:
     for i in range(len(wire.received) - 1, -1, -1):
         if wire.received[i][0] <= since:
             return i + 1
     return 0
 
 
-def _gaps(wire: _Wire, first: float, last: float) -> int:
+def _gaps(wire: Wire, first: float, last: float) -> int:
     """Frames that arrived more than two frame-times after the previous one inside the reply."""
     times = [t for t, _p, _v in wire.received if first <= t <= last]
     return sum(1 for a, b in itertools.pairwise(times) if b - a > 2 * FRAME_S)
 
 
-async def _speak(wire: _Wire, pcm: bytes) -> float:
+async def _speak(wire: Wire, pcm: bytes) -> float:
     """Queue one turn and wait until it is on the wire; return the send time of its last voiced frame."""
     frames = [pcm[i : i + wire.frame] for i in range(0, len(pcm), wire.frame)]
     frames[-1] = frames[-1] + bytes(wire.frame - len(frames[-1]))
@@ -270,7 +285,8 @@ async def _speak(wire: _Wire, pcm: bytes) -> float:
     return wire.sent[pos][0]
 
 
-async def _script(turns: list[bytes], wire: _Wire, opts: CallerOptions, report: CallReport) -> None:
+async def run_script(turns: list[bytes], wire: Wire, opts: CallerOptions, report: CallReport) -> None:
+    """Wait for the greeting, then speak each turn and wait for its reply, measuring both on the wire."""
     reply = await _wait_reply(wire, wire.t0, opts, opts.greeting_wait_s)
     if reply is not None:
         report.greeting_latency_ms = round((reply[0] - wire.t0) * 1000, 1)
@@ -293,7 +309,7 @@ async def _script(turns: list[bytes], wire: _Wire, opts: CallerOptions, report: 
         )
 
 
-def _interarrival(wire: _Wire) -> dict[str, float]:
+def _interarrival(wire: Wire) -> dict[str, float]:
     times = np.array([t for t, _p, _v in wire.received])
     if len(times) < 3:
         return {}
@@ -306,7 +322,7 @@ def _interarrival(wire: _Wire) -> dict[str, float]:
     }
 
 
-def write_recording(path: Path, wire: _Wire) -> None:
+def write_recording(path: Path, wire: Wire) -> None:
     """Stereo WAV: caller left, agent right, both placed by their wire time."""
     n = max(
         round(((wire.sent[-1][0] if wire.sent else wire.t0) - wire.t0) / FRAME_S) + 1,
@@ -348,11 +364,11 @@ async def place_call(turns: list[bytes], opts: CallerOptions) -> CallReport:
     sock = writer.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    wire = _Wire(opts.rate, opts.voiced_dbfs)
+    wire = Wire(opts.rate, opts.voiced_dbfs)
     wire.t0 = asyncio.get_running_loop().time()
     writer.write(encode_uuid(uuid.UUID(call_id)))
     tasks = [asyncio.create_task(_sender(writer, wire)), asyncio.create_task(_receiver(reader, wire))]
-    script = asyncio.create_task(_script(turns, wire, opts, report))
+    script = asyncio.create_task(run_script(turns, wire, opts, report))
     try:
         timeout = opts.hangup_after_s
         done, _ = await asyncio.wait({script, tasks[1]}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -374,6 +390,11 @@ async def place_call(turns: list[bytes], opts: CallerOptions) -> CallReport:
         with contextlib.suppress(Exception):
             writer.close()
             await writer.wait_closed()
+    return finish_report(report, wire, opts)
+
+
+def finish_report(report: CallReport, wire: Wire, opts: CallerOptions) -> CallReport:
+    """After the call: frame counts, inter-arrival statistics and the stereo recording, if asked for."""
     report.frames_received = len(wire.received)
     report.interarrival_ms = _interarrival(wire)
     if opts.record is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,25 @@ async def _wait_postcall(daemon: Daemon, call_id: str, timeout_s: float = 30.0) 
                 await asyncio.sleep(0.2)
 
 
-async def run_demo(settings: Settings, record: Path, on_progress: Any = None) -> DemoResult:
+Dialer = Callable[[Daemon, list[bytes], CallerOptions], Awaitable[CallReport]]
+"""Places the demo call on one ingress: the daemon, the caller's turns (16 kHz PCM), the caller's options
+(`caller_id`, `caller_name`, `record`, `greeting_wait_s`); returns the wire report, whose `call_id` must be
+the id the daemon stores the call under."""
+
+
+async def dial_audiosocket(daemon: Daemon, turns: list[bytes], opts: CallerOptions) -> CallReport:
+    """As Asterisk's `AudioSocket()` does it: FastAGI registration, then 8 kHz slin over TCP."""
+    assert daemon.audiosocket is not None
+    opts.port = daemon.audiosocket.port
+    opts.agi = ("127.0.0.1", daemon.fastagi.port)
+    opts.rate = 8000
+    return await place_call([resample(t, 16000, 8000) for t in turns], opts)
+
+
+async def run_demo(
+    settings: Settings, record: Path, on_progress: Any = None, dial: Dialer = dial_audiosocket
+) -> DemoResult:
+    """The demo conversation on `dial`'s ingress (AudioSocket unless a test passes another)."""
     settings.agent.mode = "assistant"
     settings.audiosocket.port = 0
     settings.fastagi.port = 0
@@ -103,18 +122,10 @@ async def run_demo(settings: Settings, record: Path, on_progress: Any = None) ->
         slot = await _free_slot(daemon, now)
         turns_text = [_request_phrase(slot, now), "Yes, please.", "No, that's all. Goodbye."]
         tts = daemon.assistant.tts.tts
-        turns = [resample(await tts.synthesize_sentence(t), 16000, 8000) for t in turns_text]
+        turns = [await tts.synthesize_sentence(t) for t in turns_text]
         say(f"calling the assistant as {DEMO_NAME} ({DEMO_PHONE}), as Asterisk would…")
-        opts = CallerOptions(
-            port=daemon.audiosocket.port,
-            agi=("127.0.0.1", daemon.fastagi.port),
-            caller_id=DEMO_PHONE,
-            caller_name=DEMO_NAME,
-            record=record,
-            rate=8000,
-            greeting_wait_s=3.0,
-        )
-        report = await place_call(turns, opts)
+        opts = CallerOptions(caller_id=DEMO_PHONE, caller_name=DEMO_NAME, record=record, greeting_wait_s=3.0)
+        report = await dial(daemon, turns, opts)
         ctx = await _wait_stored(daemon, report.call_id)
         await _wait_postcall(daemon, report.call_id)
         bookings = await daemon.assistant.s.calendar.bookings_for(DEMO_PHONE)
