@@ -121,6 +121,13 @@ class SttConfig(_Section):
     whisper_model: str = "bundled:whisper-base"
     whisper_compute_type: str = "int8"
     whisper_beam_size: int = Field(1, ge=1, le=8)
+    whisper_min_context_s: float = Field(10.0, ge=10.0, le=30.0)
+    """Smallest mel window Whisper encodes (the turn + 1 s, rounded up to 5 s, is used when longer).
+    30 is stock Whisper: ~3× slower on a 2-core host for the same words on phone turns. Below 10 s
+    the decoder loops, so that is the floor."""
+    whisper_word_timestamps: bool = False
+    """Per-word times in the transcript for Whisper turns; costs a second decoder pass per turn
+    (~+40 % STT time), so off by default. Vosk always gives them."""
     max_concurrency: int = Field(2, ge=1)
     """CPU jobs per engine at once; more calls queue rather than oversubscribe the cores."""
 

@@ -21,6 +21,7 @@ from sentiric_pbx.audio.resample import resample
 from sentiric_pbx.config import Settings
 from sentiric_pbx.engines.base import LlmRequest
 from sentiric_pbx.engines.pool import EngineLoadError, EnginePool
+from sentiric_pbx.engines.stt.whisper import WhisperStt, context_frames
 from sentiric_pbx.engines.tts.piper import PiperTts
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -77,6 +78,34 @@ async def test_whisper_understands_piper_through_the_telephone_band(pool: Engine
     words = set(re.findall(r"[a-z]+", result.text.lower()))
     assert {"book", "appointment", "tomorrow"} <= words, result.text
     assert result.final
+
+
+async def test_whisper_decodes_a_turn_in_a_window_sized_to_it(pool: EnginePool) -> None:
+    """A 2 s turn is encoded in a 10 s mel window, not Whisper's 30 s one, and still heard word for word."""
+    assert isinstance(pool.tts, PiperTts)
+    speech = telephone_band(await pool.tts.synthesize_sentence("What are your opening hours on Saturday?"))
+    stt = pool.stt_for("en")
+    assert isinstance(stt, WhisperStt)
+    assert context_frames(len(speech) // 2, stt.min_context_s) == 1000
+    result = await stt.transcribe(speech)
+    assert re.findall(r"[a-z]+", result.text.lower()) == ["what", "are", "your", "opening", "hours", "on", "saturday"]
+
+
+async def test_whisper_hears_nothing_in_silence_and_noise(pool: EnginePool) -> None:
+    """Digital silence reads as "you" unless Whisper's own no-speech probability is believed."""
+    stt = pool.stt_for("en")
+    noise = np.random.default_rng(1).normal(0, 300, SAMPLE_RATE).astype("<i2").tobytes()
+    assert (await stt.transcribe(bytes(2 * SAMPLE_RATE))).text == ""
+    assert (await stt.transcribe(noise)).text == ""
+
+
+async def test_the_whisper_window_grows_with_the_turn_up_to_30_s() -> None:
+    assert context_frames(16000 * 2, 10.0) == 1000
+    assert context_frames(16000 * 9, 10.0) == 1000
+    assert context_frames(int(16000 * 9.5), 10.0) == 1500  # audio + 1 s, rounded up to 5 s
+    assert context_frames(16000 * 29, 10.0) == 3000
+    assert context_frames(16000 * 60, 10.0) == 3000
+    assert context_frames(16000 * 2, 30.0) == 3000
 
 
 async def test_whisper_stream_gives_the_final_at_finish(pool: EnginePool) -> None:

@@ -66,6 +66,8 @@ class EnginePool:
                     compute_type=cfg.whisper_compute_type,
                     beam_size=cfg.whisper_beam_size,
                     max_concurrency=cfg.max_concurrency,
+                    word_timestamps=cfg.whisper_word_timestamps,
+                    min_context_s=cfg.whisper_min_context_s,
                 )
             self.stt[language] = engine
             engines.append(engine)
