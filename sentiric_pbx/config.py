@@ -70,7 +70,15 @@ class VadConfig(_Section):
     min_speech_ms: int = Field(120, ge=20)
     """Voiced audio needed before a turn starts. Defaults to 120 ms."""
     end_of_turn_silence_ms: int = Field(500, ge=100)
-    """Silence after speech that ends the turn. Defaults to 500 ms."""
+    """Silence after speech that ends the turn while the STT has not yet said what was heard. Defaults to 500 ms."""
+    preview_after_ms: int = Field(160, ge=40)
+    """Silence after which recognition starts on the turn so far (thrown away if the caller goes on).
+    Defaults to 160 ms."""
+    early_end_of_turn_ms: int = Field(300, ge=100)
+    """Silence that ends the turn once the STT has the words and they are a complete phrase. Defaults to 300 ms."""
+    unfinished_end_of_turn_ms: int = Field(1000, ge=100)
+    """Silence that ends the turn when the words end in a number being dictated or a word such as "and":
+    callers pause between digit groups. Defaults to 1000 ms."""
     pre_roll_ms: int = Field(300, ge=0)
     """Audio kept from before the speech start so the first syllable is never clipped. Defaults to 300 ms."""
     max_turn_s: float = Field(30.0, gt=0)

@@ -144,6 +144,19 @@ class Endpointer:
         self._trailing_silence = 0
         return event
 
+    @property
+    def trailing_silence_ms(self) -> int:
+        """Silence since the last voiced frame of the turn in progress (0 outside a turn)."""
+        return self._trailing_silence * FRAME_MS if self._in_turn else 0
+
+    def turn_audio(self) -> bytes:
+        """The turn in progress up to its last voiced frame: what an early recognition should hear."""
+        return b"".join(self._turn[: len(self._turn) - self._trailing_silence])
+
+    def end_turn(self) -> TurnEnded | None:
+        """End the turn in progress now (the caller's words say they are done); None outside a turn."""
+        return self._finish(truncated=False) if self._in_turn else None
+
     def reset(self) -> None:
         """Forget the current turn and history (e.g. after the agent asked the caller to repeat)."""
         self._pre.clear()

@@ -3,8 +3,9 @@
     greeting → loop { listen → understand → act → answer } → (hangup) → store → post-call
 
 Four small asyncio tasks joined by queues (DESIGN.md):
-  listen     frames → endpointer → utterances; detects barge-in while we speak
-  recognize  utterances → STT → caller turns (in order; never blocks listen)
+  listen     frames → endpointer → utterances; detects barge-in while we speak; starts recognition
+             at the caller's first pause and ends the turn when the words allow (dialog/turntaking.py)
+  recognize  utterances → STT final → caller turns (in order; never blocks listen)
   think      caller turns → brain (NLU → task → responder) → reply text
   speak      reply text → sentences → TTS → paced playout (cancelled by barge-in)
 
@@ -31,10 +32,11 @@ import structlog
 
 from sentiric_pbx import metrics
 from sentiric_pbx.audio.frames import FRAME_MS, duration_s
-from sentiric_pbx.audio.vad import Endpointer, TurnEnded
+from sentiric_pbx.audio.vad import Endpointer, SpeechStarted, TurnEnded
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.bargein import BargeInDetector, BargeInOptions
 from sentiric_pbx.dialog.context import CallContext, Turn, normalize_e164
+from sentiric_pbx.dialog.turntaking import TurnAttempt, TurnRecognizer, may_end_turn
 from sentiric_pbx.engines.base import SttEngine, TtsEngine
 from sentiric_pbx.engines.tts.sentences import SentenceBuffer
 from sentiric_pbx.storage.recording import CallRecorder
@@ -120,7 +122,9 @@ class CallSession:
         self.bargein = BargeInDetector(
             BargeInOptions(sustain_ms=d.barge_in_sustain_ms, echo_margin_db=d.echo_margin_db)
         )
-        self.utterances: asyncio.Queue[TurnEnded | None] = asyncio.Queue()
+        self.utterances: asyncio.Queue[tuple[TurnEnded, TurnAttempt, float] | None] = asyncio.Queue()
+        """(turn, its recognition, loop time of its last voiced frame); None when the caller hung up."""
+        self.recognizer = TurnRecognizer(stt)
         self.turns: asyncio.Queue[CallerTurn | None] = asyncio.Queue()
         self._speaking: asyncio.Task[None] | None = None
         self._playing = _Playing()
@@ -128,7 +132,6 @@ class CallSession:
         self.conversation_done = False
         self.hung_up = False
         self._flushed_ms = 0
-        self._utterance_times: list[float] = []
         self.recorder = CallRecorder()
         self._in_speech = False
         self._recognizing = False
@@ -156,6 +159,7 @@ class CallSession:
                 if task is not None:
                     task.cancel()
             await asyncio.gather(listen, recognize, return_exceptions=True)
+            await self.recognizer.close()
             await self._end()
 
     def _stage_died(self, task: asyncio.Task[None]) -> None:
@@ -333,9 +337,13 @@ class CallSession:
 
     # -- listen ------------------------------------------------------------------------------
     async def _listen(self) -> None:
-        endpointer = Endpointer(self.settings.vad)
+        vad = self.settings.vad
+        # The endpointer's own end of turn is only the ceiling; `may_end_turn` ends most turns sooner.
+        ceiling = max(vad.end_of_turn_silence_ms, vad.unfinished_end_of_turn_ms, vad.early_end_of_turn_ms)
+        endpointer = Endpointer(vad.model_copy(update={"end_of_turn_silence_ms": ceiling}))
         loop = asyncio.get_running_loop()
         frames_seen = 0
+        attempt: TurnAttempt | None = None
         async for frame in self.transport.frames():
             frames_seen += 1
             self.recorder.caller_frame(frame)
@@ -344,14 +352,35 @@ class CallSession:
             self._in_speech = endpointer.in_turn
             if self.bargein.caller_frame(frame, endpointer.last_frame_voiced, self._agent_speaking()):
                 self._barge_in()
+            if any(isinstance(e, SpeechStarted) for e in events):
+                attempt = self.recognizer.begin(endpointer.turn_audio(), self.ctx.language)
+            elif attempt is not None and endpointer.in_turn:
+                attempt.frame(frame)
+                ended = self._turn_taking(endpointer, attempt)
+                if ended is not None:
+                    events.append(ended)
             for event in events:
-                if isinstance(event, TurnEnded):
+                if isinstance(event, TurnEnded) and attempt is not None:
                     tail_s = (frames_seen * FRAME_MS - event.last_voiced_ms) / 1000
-                    event_at = loop.time() - tail_s
-                    self.utterances.put_nowait(event)
-                    self._utterance_times.append(event_at)
+                    self.utterances.put_nowait((event, attempt, loop.time() - tail_s))
+                    attempt = None
         self.hung_up = True
         self.utterances.put_nowait(None)
+
+    def _turn_taking(self, endpointer: Endpointer, attempt: TurnAttempt) -> TurnEnded | None:
+        """Start recognition at the first pause; end the turn as soon as silence and words agree."""
+        silence = endpointer.trailing_silence_ms
+        if silence == 0:
+            if attempt.paused:
+                attempt.resume()
+            return None
+        vad = self.settings.vad
+        if not attempt.paused and silence >= vad.preview_after_ms:
+            attempt.pause(endpointer.turn_audio())
+        if not may_end_turn(silence, attempt.preview, vad, self.ctx.language):
+            return None
+        self.ctx.time("end_of_turn_ms", silence)
+        return endpointer.end_turn()
 
     def _agent_speaking(self) -> bool:
         return self._speaking is not None and not self._speaking.done() and self.transport.queued_ms > 0
@@ -369,24 +398,23 @@ class CallSession:
 
     # -- recognize ---------------------------------------------------------------------------
     async def _recognize(self) -> None:
-        index = 0
         while True:
-            utterance = await self.utterances.get()
-            if utterance is None:
+            item = await self.utterances.get()
+            if item is None:
                 self.turns.put_nowait(None)
                 return
-            ended_at = self._utterance_times[index]
-            index += 1
+            utterance, attempt, ended_at = item
             started = time.perf_counter()
             self._recognizing = True
             try:
-                result = await self.stt.transcribe(utterance.audio)
+                result = await attempt.final(utterance.audio)
             except Exception as exc:
                 log.error("stt_failed", error=repr(exc))
                 self.turns.put_nowait(STT_FAILED)
                 continue
             finally:
                 self._recognizing = False
+            # With the preview, most of the STT ran during the end-of-turn silence: this is what is left.
             self.ctx.time("stt_ms", (time.perf_counter() - started) * 1000)
             text = result.text.strip()
             log.info("caller_said", text=text, audio_s=round(duration_s(utterance.audio), 2))

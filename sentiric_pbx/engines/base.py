@@ -45,6 +45,9 @@ class SttStream(Protocol):
 
 class SttEngine(Protocol):
     name: str
+    streaming: bool
+    """True when a stream recognises while it is fed (Vosk): the dialog feeds it every frame of a turn.
+    False (Whisper): the dialog calls `transcribe` on the turn so far at each pause instead."""
 
     def open_stream(self) -> SttStream: ...
 

@@ -40,6 +40,7 @@ def _transcript(raw: str, final: bool, language: str | None) -> Transcript:
 
 class VoskStt:
     name = "vosk"
+    streaming = True
 
     def __init__(self, model_dir: Path, language: str | None = None, *, max_concurrency: int = 2,
                  chunk_ms: int = 100, warm_recognizers: int = 2) -> None:  # fmt: skip

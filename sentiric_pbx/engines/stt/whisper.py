@@ -56,6 +56,7 @@ def compression_ratio(text: str) -> float:
 
 class WhisperStt:
     name = "whisper"
+    streaming = False
 
     def __init__(
         self,
