@@ -261,6 +261,29 @@ class TwilioConfig(_Section):
     """Twilio Media Streams ingress (`telephony/twilio.py`): voice webhook + Media Streams WebSocket."""
 
     enabled: bool = False
+    host: str = "127.0.0.1"
+    """The webhook and the WebSocket share one listener. Loopback: Twilio reaches it through your TLS proxy."""
+    port: int = Field(8089, ge=0, le=65535)
+    public_url: str | None = None
+    """The https URL Twilio uses for this listener (`https://pbx.example.com`, or with the path prefix your
+    proxy strips). Signatures are computed over it and the TwiML's `wss://` stream URL is made from it."""
+    auth_token: SecretStr | None = None
+    """The Twilio account's Auth Token (or `SENTIRIC_TWILIO__AUTH_TOKEN`): the HMAC key of `X-Twilio-Signature`."""
+    validate_signature: bool = True
+    """Reject (403) every webhook and WebSocket upgrade without a valid signature. Off only for a lab."""
+    transfer_to: str | None = None
+    """Where a transfer goes (`+15551234567` or `sip:reception@pbx.example.com`) when the agent's target is not
+    itself a number or SIP URI; None = a transfer ends the call."""
+    start_timeout_s: float = Field(10.0, gt=0)
+    """A new stream must send `start` within this time."""
+    idle_timeout_s: float = Field(10.0, gt=0)
+    """Twilio sends a `media` message every 20 ms; nothing at all for this long ends the call."""
+    max_message_bytes: int = Field(65_536, ge=4096)
+    """Largest WebSocket message accepted (a 20 ms `media` message is about 350 bytes)."""
+    send_queue_frames: int = Field(250, ge=10)
+    """Outbound messages waiting for the socket (250 = 5 s of audio) beyond which Twilio is gone."""
+    mark_timeout_s: float = Field(3.0, gt=0)
+    """After our last frame went out, how long `wait_played` waits for Twilio's `mark` before going on."""
 
 
 class WebRtcConfig(_Section):
@@ -273,6 +296,38 @@ class FreeswitchConfig(_Section):
     """FreeSWITCH ingress (`telephony/freeswitch.py`): Event Socket control + mod_audio_stream media."""
 
     enabled: bool = False
+    mode: Literal["inbound", "outbound"] = "inbound"
+    """inbound: we hold one connection to mod_event_socket and take parked channels marked `call_variable`.
+    outbound: the dialplan's `socket <outbound_host>:<outbound_port> async full` connects each call to us."""
+    esl_host: str = "127.0.0.1"
+    """mod_event_socket's listen-ip (we connect to it: inbound mode)."""
+    esl_port: int = Field(8021, ge=0, le=65535)
+    esl_password: SecretStr = SecretStr("ClueCon")
+    """event_socket.conf.xml's password. ClueCon is FreeSWITCH's shipped default: doctor warns while it is
+    unchanged. Prefer SENTIRIC_FREESWITCH__ESL_PASSWORD. Never logged."""
+    outbound_host: str = "127.0.0.1"
+    """Outbound mode: where we listen for the dialplan's `socket` application."""
+    outbound_port: int = Field(8084, ge=0, le=65535)
+    """8084 is the `socket` application's default port."""
+    call_variable: str = "sentiric_pbx"
+    """A parked channel is ours only when the dialplan set this channel variable to true."""
+    stream_host: str = "127.0.0.1"
+    """Where our WebSocket for mod_audio_stream listens."""
+    stream_port: int = Field(8091, ge=0, le=65535)
+    """Not 8089/8090 (Twilio, the browser phone) nor FreeSWITCH's own 8021/8081/8082."""
+    stream_url: str | None = None
+    """The ws:// base URL FreeSWITCH dials; default ws://stream_host:stream_port (set it when FreeSWITCH
+    reaches us by another address)."""
+    sample_rate: Literal[8000, 16000] = 16000
+    """`uuid_audio_stream … mono 16k|8k`: the rate of the L16 frames both ways."""
+    play_chunk_ms: int = Field(100, ge=20, le=1000, multiple_of=20)
+    """Agent audio goes back in `streamAudio` messages of this length; FreeSWITCH plays each one as a file
+    (mod_audio_stream::play → uuid_broadcast). Longer chunks: fewer files, up to this much later start."""
+    media_start_timeout_s: float = Field(5.0, gt=0)
+    """How long after `uuid_audio_stream start` the module gets to connect before the call is hung up."""
+    max_message_bytes: int = Field(1024 * 1024, ge=4096)
+    """Largest ESL Content-Length and WebSocket message we accept; more is a protocol error."""
+    reconnect_max_s: float = Field(30.0, gt=0)
 
 
 class MetricsConfig(_Section):

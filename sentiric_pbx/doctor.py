@@ -159,6 +159,68 @@ def check_ports(s: Settings) -> list[Check]:
     return [check_port(*p) for p in ports]
 
 
+# -- browser phone --------------------------------------------------------------------------------
+def check_webrtc(s: Settings) -> list[Check]:
+    """`[webrtc]`: aiortc installed, the page's port free, and an address a browser's ICE can reach.
+
+    ICE never offers loopback (RFC 8445 §5.1.1.1), so a host whose only address is 127.0.0.1 serves the
+    page but no call ever connects; that is worth a line before a browser shows "calling…" forever.
+    """
+    try:
+        import aiortc
+        from aioice.ice import get_host_addresses
+    except ImportError as exc:
+        return [Check("webrtc", "fail", f"aiortc is not installed ({exc.name})", "pip install 'aiortc>=1.9'")]
+    cfg = s.webrtc
+    checks = [check_port("webrtc", cfg.host, cfg.port)]
+    addresses = get_host_addresses(use_ipv4=True, use_ipv6=True)
+    page = f"http://{cfg.host}:{cfg.port}/phone"
+    if not addresses:
+        checks.append(
+            Check("webrtc", "fail", "no non-loopback address for ICE", "browser calls need a network address")
+        )
+    elif cfg.host in ("127.0.0.1", "::1", "localhost"):
+        checks.append(Check("webrtc", "ok", f"aiortc {aiortc.__version__}; {page} (this machine only)"))
+    else:
+        checks.append(Check("webrtc", "ok", f"aiortc {aiortc.__version__}; {page}; ICE on {', '.join(addresses)}"))
+    return checks
+
+
+# -- Twilio ---------------------------------------------------------------------------------------
+def check_twilio(s: Settings) -> list[Check]:
+    """`[twilio]`: the listener's port, the Auth Token that signs every request, an https public URL.
+
+    Nothing here talks to Twilio (no API key is needed or kept); these are the three things that make
+    Twilio's first webhook fail: nothing listening, a 403 on every request, or a URL Twilio refuses.
+    """
+    cfg = s.twilio
+    checks = [check_port("twilio", cfg.host, cfg.port)]
+    if cfg.auth_token is None:
+        status: Status = "fail" if cfg.validate_signature else "warn"
+        detail = "no auth_token: " + ("every request would get 403" if cfg.validate_signature else "nothing is checked")
+        checks.append(Check("twilio signature", status, detail, "set SENTIRIC_TWILIO__AUTH_TOKEN (Console → Account)"))
+    elif not cfg.validate_signature:
+        checks.append(
+            Check("twilio signature", "warn", "validate_signature = false: anyone can place calls", "set it to true")
+        )
+    else:
+        checks.append(Check("twilio signature", "ok", "X-Twilio-Signature checked with the Auth Token"))
+    url = cfg.public_url or ""
+    if not url.startswith("https://"):
+        checks.append(
+            Check(
+                "twilio public url",
+                "fail",
+                f"public_url is {url or 'not set'}: Twilio signs and connects to an https URL only",
+                'put a TLS reverse proxy in front of the port and set [twilio] public_url = "https://…"',
+            )
+        )
+    else:
+        voice = url.rstrip("/") + "/twilio/voice"
+        checks.append(Check("twilio public url", "ok", f"voice webhook {voice}"))
+    return checks
+
+
 # -- Asterisk -------------------------------------------------------------------------------------
 async def _read_message(reader: asyncio.StreamReader) -> dict[str, str]:
     fields: dict[str, str] = {}
@@ -300,6 +362,10 @@ async def run_checks(config: Path | None) -> list[Check]:
         checks.append(await check_ami(settings))
     if settings.ari.enabled:
         checks.append(await check_ari(settings))
+    if settings.webrtc.enabled:
+        checks += check_webrtc(settings)
+    if settings.twilio.enabled:
+        checks += check_twilio(settings)
     if settings.storage.redis_url:
         checks.append(await check_redis(settings.storage.redis_url))
     checks.append(check_disk(settings))
