@@ -88,6 +88,11 @@ class VadConfig(_Section):
 class AgentConfig(_Section):
     mode: Literal["assistant", "echo"] = "assistant"
     """`assistant` is the voice agent; `echo` plays each caller turn back (the admin's line test)."""
+    max_calls: int = Field(8, ge=0)
+    """Conversations at once, over every ingress. A call beyond it hears a short "all lines are busy"
+    message and is hung up (its record says `rejected_busy`), so the calls in progress keep answering
+    within a second instead of all slowing down. 8 is what a 2-core host holds (bench/load.py measures
+    yours); 0 = no limit."""
 
 
 class DialogConfig(_Section):

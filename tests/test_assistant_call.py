@@ -281,6 +281,31 @@ async def test_caller_talking_over_the_agent_stops_it_and_is_heard(daemon, engin
     assert "create_appointment" in ctx.intents
 
 
+# -- capacity (issue #7: reject politely rather than degrade everyone) ------------------------------
+async def test_a_call_beyond_capacity_hears_busy_and_is_kept_while_the_others_go_on(daemon, engines) -> None:
+    first = Caller(daemon)
+    await first.dial()
+    await first.agent_starts_speaking()
+    daemon.settings.agent.max_calls = 1
+    try:
+        second = Caller(daemon)
+        await second.dial()
+        assert second.peer is not None
+        await second.peer.wait_closed_by_server(within_s=20)  # the busy message, then 0x00
+        assert second.voiced_count() > 25  # it heard a message (>0.5 s of voice), not a bare hangup
+        rejected = await stored(daemon, str(second.peer.call_id))
+        assert rejected.status == "rejected_busy" and rejected.outcome == "rejected_busy"
+        # The call in progress never noticed: it still converses.
+        await first.agent_goes_quiet()
+        before = first.voiced_count()
+        await first.speak(await say(engines, "What are your opening hours?"))
+        await first.agent_starts_speaking(after=before)
+    finally:
+        daemon.settings.agent.max_calls = 8
+    call_id = await first.hang_up()
+    assert (await stored(daemon, call_id)).status == "unfinished_call"
+
+
 # -- engine failure (seed §4: apologise and offer a human, never drop the caller) ------------------
 class FailingStt:
     """Fault injection: the recognizer of this call raises, as a crashed engine thread would."""

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import structlog
 
+from sentiric_pbx import metrics
 from sentiric_pbx.config import Settings
-from sentiric_pbx.dialog.brain import PHRASES, AssistantBrain
+from sentiric_pbx.dialog.brain import PHRASES, AssistantBrain, phrase
 from sentiric_pbx.dialog.context import CallContext, normalize_e164
 from sentiric_pbx.dialog.greeting import greeting_text
 from sentiric_pbx.dialog.session import CallSession
@@ -61,6 +62,7 @@ class Assistant:
         self.tts = CachedTts(services.engines.tts)  # type: ignore[arg-type]
         self.brain = AssistantBrain(settings, services.calendar, default_registry(), services.engines.llm)
         self._lookups: dict[str, asyncio.Task[CustomerProfile | None]] = {}
+        self.active_calls = 0
 
     async def start(self) -> None:
         from sentiric_pbx.dialog import nlu
@@ -95,6 +97,43 @@ class Assistant:
 
     # -- the call ----------------------------------------------------------------------------
     async def __call__(self, transport: CallTransport) -> None:
+        limit = self.s.settings.agent.max_calls
+        if limit and self.active_calls >= limit:
+            await self._reject_busy(transport)
+            return
+        self.active_calls += 1
+        try:
+            await self._converse(transport)
+        finally:
+            self.active_calls -= 1
+
+    async def _reject_busy(self, transport: CallTransport) -> None:
+        """Over capacity: say so politely (a cached phrase, no engine work) and keep a record of the call."""
+        info = transport.info
+        self._lookups.pop(info.call_id, None)
+        ctx = CallContext(
+            call_id=info.call_id,
+            caller_id=normalize_e164(info.caller_id, self.s.settings.business.default_country_code),
+            caller_name=info.caller_name,
+            called_number=info.called_number,
+            language=(info.language or "en").split("_")[0],
+            ingress=info.ingress,
+        )
+        ctx.outcome = "rejected_busy"
+        log.warning("call_rejected_busy", active_calls=self.active_calls, max_calls=self.s.settings.agent.max_calls)
+        metrics.CALLS_BY_OUTCOME.labels(outcome="rejected_busy").inc()
+        with contextlib.suppress(Exception):
+            async for pcm in self.tts.synthesize(phrase(ctx.language, "busy")):
+                transport.play(pcm)
+            await asyncio.wait_for(transport.wait_played(), 15)
+        with contextlib.suppress(Exception):
+            await transport.hangup()
+        try:
+            await self.s.store.finish(ctx, "rejected_busy")
+        except Exception as exc:
+            log.error("context_finish_failed", error=repr(exc))
+
+    async def _converse(self, transport: CallTransport) -> None:
         info = transport.info
         profile = await self._profile(info)
         session = CallSession(

@@ -34,11 +34,13 @@ PHRASES = {
         "reprompt": "Are you still there? How can I help you?",
         "goodbye_no_input": "I can't hear you, so I'll end the call now. Please call us again. Goodbye!",
         "apology": "Sorry, I'm having a technical problem. Let me put you through to a colleague.",
+        "busy": "Sorry, all our lines are busy right now. Please call again in a few minutes. Goodbye!",
     },
     "tr": {
         "reprompt": "Hâlâ hatta mısınız? Size nasıl yardımcı olabilirim?",
         "goodbye_no_input": "Sizi duyamıyorum, görüşmeyi sonlandırıyorum. Lütfen tekrar arayın. İyi günler!",
         "apology": "Üzgünüm, teknik bir sorun yaşıyorum. Sizi bir yetkiliye aktarıyorum.",
+        "busy": "Üzgünüm, şu anda tüm hatlarımız dolu. Lütfen birkaç dakika sonra tekrar arayın. İyi günler!",
     },
 }
 

@@ -29,7 +29,7 @@ def observe_stage(stage: str, ms: float) -> None:
         histogram.observe(ms)
 
 
-CallStatus = Literal["active", "completed", "unfinished_call", "transferred", "failed"]
+CallStatus = Literal["active", "completed", "unfinished_call", "transferred", "failed", "rejected_busy"]
 
 
 def normalize_e164(number: str | None, default_country_code: str = "90") -> str | None:

@@ -199,4 +199,3 @@ def _consume(task: asyncio.Task[Transcript]) -> None:
     """A discarded preview's failure is reported by `final()` if it matters; never as 'never retrieved'."""
     if not task.cancelled():
         task.exception()
-
