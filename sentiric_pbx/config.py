@@ -235,6 +235,15 @@ class AmiConfig(_Section):
     """Prefer SENTIRIC_AMI__PASSWORD. Never logged."""
     reconnect_max_s: float = Field(30.0, gt=0)
     ping_interval_s: float = Field(20.0, gt=0)
+    uuid_variable: str = "UUID"
+    """The channel variable the dialplan stores the AudioSocket UUID in (`Set(UUID=${UUID()})`): its
+    VarSet event gives an AudioSocket call its caller ID without the FastAGI step."""
+    metadata_wait_s: float = Field(0.5, ge=0, le=5)
+    """An AudioSocket call with no registered metadata waits this long for the AMI events (another TCP
+    connection, so they can arrive a moment after the audio's UUID frame)."""
+    transfer_context: str = "sentiric"
+    transfer_extension: str = "transfer"
+    """Where a Redirect sends a caller to dial `${SENTIRIC_TRANSFER}` (asterisk/extensions.conf)."""
 
 
 class AriConfig(_Section):

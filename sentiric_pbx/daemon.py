@@ -52,6 +52,7 @@ class Daemon:
         self._closers: list[Any] = []
         self.ari: Any = None
         self.ami: Any = None
+        self.ami_calls: Any = None
         self.ingresses: list[Ingress] = []
         self._stop_workers = asyncio.Event()
         self._workers: asyncio.Task[None] | None = None
@@ -137,11 +138,19 @@ class Daemon:
             from sentiric_pbx.telephony.ari import AriApp
 
             self.ari = AriApp(self.settings, agent)
+            if self.audiosocket is not None:
+                self.ari.attach_audiosocket(self.audiosocket)  # [ari] media = "audiosocket"
             await self.ari.start()
         if self.settings.ami.enabled:
             from sentiric_pbx.telephony.ami import AmiClient
+            from sentiric_pbx.telephony.ami_calls import AmiCallWatcher
 
             self.ami = AmiClient(self.settings.ami)
+            # AudioSocket calls get caller metadata from AMI events too, and transfers through AMI.
+            self.ami_calls = AmiCallWatcher(self.ami, self.registry, self.settings.ami)
+            self.ami_calls.start()
+            if self.audiosocket is not None:
+                self.audiosocket.control = self.ami_calls
             self.ami.start()
 
     def health(self) -> dict[str, Any]:

@@ -59,6 +59,23 @@ LLM_FALLBACKS = Counter(
 )
 BARGE_INS = Counter("sentiric_barge_ins_total", "Replies cut short because the caller talked over the agent")
 
+# Asterisk control plane: a climbing reconnect count is an Asterisk (or network) that keeps going away.
+CONTROL_RECONNECTS = Counter(
+    "sentiric_control_reconnects_total", "AMI/ARI connections re-established after a drop", ["peer"]
+)
+CONTROL_CONNECTED = Gauge("sentiric_control_connected", "1 while the AMI/ARI connection is up", ["peer"])
+# Inbound RTP (ARI externalMedia), counted by the jitter buffer at the end of each call.
+RTP_PACKETS = Counter(
+    "sentiric_rtp_packets_total",
+    "Inbound RTP packets by fate: received, late (dropped), duplicate, lost (concealed with silence)",
+    ["result"],
+)
+RTP_LOSS_RATIO = Histogram(
+    "sentiric_rtp_loss_ratio",
+    "Per call: inbound RTP packets concealed (lost or late), as a fraction of the call's packets",
+    buckets=(0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
+)
+
 Health = Callable[[], dict[str, Any]]
 
 

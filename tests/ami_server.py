@@ -4,8 +4,14 @@ Every reply it sends for Login, Ping, Originate, Redirect and Logoff is a messag
 `tests/fixtures/asterisk/ami-session.txt` (Asterisk 22.10.1), byte for byte, except that the recorded
 `ActionID` is swapped for the one the client sent (and, for the failed Redirect, the channel name in
 the message). What the recording does not contain is written from Asterisk's manager.c and marked so:
-a refused Login (`Message: Authentication failed`, then Asterisk ends the session), Hangup, Getvar and
-unknown actions.
+a refused Login (`Message: Authentication failed`, then Asterisk ends the session), Hangup, Getvar,
+Setvar (`Variable Set`, followed by the VarSet event pbx_builtin_setvar_helper() publishes, built from a
+recorded VarSet) and unknown actions.
+
+`announce_call()` plays the recorded call's events unrequested, as Asterisk does for a call nobody
+originated through AMI: Newchannel … `VarSet UUID=<uuid>` … the `Newexten` that starts `AudioSocket`
+(or, with `dial=True`, the same Newexten as `Dial(AudioSocket/…)` writes it), and `end_call()` the rest
+(DTMF, hangups).
 
 `restart()` drops every connection and refuses new ones for a while, like an Asterisk restart.
 """
@@ -19,6 +25,8 @@ from pathlib import Path
 
 SESSION = Path(__file__).parent / "fixtures" / "asterisk" / "ami-session.txt"
 CRLF = b"\r\n"
+RECORDED_UUID = "db585265-1bf2-4081-bfe6-a825c29daf7f"
+RECORDED_CHANNEL = "Local/as-app@fixtures-00000009;2"
 
 
 @dataclass
@@ -110,6 +118,7 @@ class FakeAmi:
     _server: asyncio.base_events.Server | None = None
     _conns: set[Conn] = field(default_factory=set)
     _replies: dict[str, list[Block]] = field(default_factory=dict)
+    _rest_of_call: list[Block] = field(default_factory=list)
 
     @classmethod
     async def start(cls, **kwargs: object) -> FakeAmi:
@@ -141,6 +150,45 @@ class FakeAmi:
 
     async def stop(self) -> None:
         await self.drop_all()
+
+    # -- a call nobody originated through AMI (an inbound call) -----------------------------------
+    def _call_events(self) -> list[Block]:
+        """The recorded call's events (not the Originate's response, not its OriginateResponse)."""
+        return [b for b in self._replies["3-originate"] if b.get("Event") not in (None, "OriginateResponse")]
+
+    def announce_call(self, call_id: str, *, dial: bool = False) -> str:
+        """Send the call's events up to the Newexten that starts its AudioSocket leg; return its channel."""
+        blocks = self._call_events()
+        start = next(
+            i for i, b in enumerate(blocks) if b.get("Event") == "Newexten" and b.get("Application") == "AudioSocket"
+        )
+        for block in blocks[: start + 1]:
+            lines = [line.replace(RECORDED_UUID, call_id) for line in block.lines]
+            if dial and block is blocks[start]:
+                # What Dial(AudioSocket/127.0.0.1:9093/<uuid>/c(slin16)) puts in the same event.
+                lines = [
+                    "Application: Dial"
+                    if line.startswith("Application: ")
+                    else f"AppData: AudioSocket/127.0.0.1:9093/{call_id}/c(slin16)"
+                    if line.startswith("AppData: ")
+                    else line
+                    for line in lines
+                ]
+            self._broadcast(Block("A", lines))
+        self._rest_of_call = blocks[start + 1 :]
+        return RECORDED_CHANNEL
+
+    def end_call(self) -> None:
+        """The rest of the recorded call: DTMF, the player's hangup, both legs' Hangup (cause 16)."""
+        for block in self._rest_of_call:
+            self._broadcast(block)
+        self._rest_of_call = []
+
+    def _broadcast(self, block: Block) -> None:
+        self._learn(block)
+        for conn in self._conns:
+            if conn.authenticated:
+                conn.writer.write(encode(block.lines))
 
     @property
     def pings(self) -> int:
@@ -198,6 +246,20 @@ class FakeAmi:
         elif channel and event == "VarSet":
             self.variables[(channel, block.get("Variable") or "")] = block.get("Value") or ""
 
+    def _varset(self, channel: str, var: str, value: str) -> Block:
+        """A recorded VarSet event of the call's channel, carrying this variable and value."""
+        template = next(
+            b for b in self._call_events() if b.get("Event") == "VarSet" and b.get("Channel") == RECORDED_CHANNEL
+        )
+        lines = []
+        for line in template.lines:
+            key = line.partition(": ")[0]
+            line = {"Channel": f"Channel: {channel}", "Variable": f"Variable: {var}", "Value": f"Value: {value}"}.get(
+                key, line
+            )
+            lines.append(line)
+        return Block("A", lines)
+
     def _reply(self, conn: Conn, action_id: str, *lines: str, response: str = "Success") -> None:
         conn.writer.write(encode([f"Response: {response}", f"ActionID: {action_id}", *lines]))
 
@@ -242,6 +304,15 @@ class FakeAmi:
                 self._reply(conn, aid, "Message: Channel Hungup")
             else:
                 self._reply(conn, aid, "Message: No such channel", response="Error")
+        elif name == "setvar":  # manager.c action_setvar: not in the recording
+            channel, var, value = action.get("Channel", ""), action.get("Variable", ""), action.get("Value", "")
+            if not var:
+                self._reply(conn, aid, "Message: No variable specified", response="Error")
+            elif channel and channel not in self.known_channels:
+                self._reply(conn, aid, "Message: No such channel", response="Error")
+            else:
+                self._reply(conn, aid, "Message: Variable Set")
+                self._broadcast(self._varset(channel, var, value))
         elif name == "getvar":  # manager.c action_getvar: not in the recording
             channel, var = action.get("Channel", ""), action.get("Variable", "")
             if (channel, var) not in self.variables and channel not in self.known_channels:

@@ -9,6 +9,14 @@ ts from 160 +160, random SSRC, no marker, from the port given as UNICASTRTP_LOCA
 real speech of `demo-turn.wav`. It records the RTP it receives, and can "restart" (drop everything,
 stop listening, come back on the same port).
 
+externalMedia with `encapsulation=audiosocket` does what Asterisk did in the capture (README facts 2,
+4, 5, 6, 10): 400 "data can not be empty" without `data`; else the recorded 200 body
+(`AudioSocket/<host:port>-<data>`, channelvars AUDIOSOCKET_SERVICE/UUID), a TCP connection to
+`external_host` whose first frame is 0x01 + the 16 raw bytes of `data`, the StasisStart with
+`args: [data]`, and once bridged the caller's speech as 0x12 frames of 640 bytes every 20 ms, only
+while the caller talks (a 2-party bridge); DTMF as 0x03 + the digit; DELETE closes the TCP connection
+(FIN, no 0x00). It records the frames our server sends back.
+
 aiohttp is not available: HTTP/1.1 is a small asyncio handler, and the WebSocket upgrade is handed
 to the sans-I/O `websockets.server.ServerProtocol`.
 """
@@ -35,6 +43,8 @@ from websockets.frames import Frame
 from websockets.server import ServerProtocol
 
 from sentiric_pbx.audio.g711 import ulaw_encode
+from sentiric_pbx.telephony.audiosocket_protocol import Frame as AsFrame
+from sentiric_pbx.telephony.audiosocket_protocol import FrameParser, Kind, encode, encode_uuid
 from tests.asterisk_peer import demo_turn
 
 ARI_FIXTURES = Path(__file__).parent / "fixtures" / "asterisk" / "ari"
@@ -50,6 +60,7 @@ REASONS = {
 CAP_CALLER, CAP_PLAYER, CAP_MEDIA = "1795681719.406", "1795681719.407", "1795681719.408"
 CAP_BRIDGE = "f761f54e-1e4d-428d-bc85-bc1a417d0ad8"
 CAP_MEDIA_NAME = "UnicastRTP/127.0.0.1:40000-0x7fd428005080"
+CAP_AS, CAP_AS_UUID, CAP_AS_HOST = "1795681719.409", "9dc54d3b-7696-4145-9fc8-63daad1bec84", "127.0.0.1:9093"
 
 
 def load_jsonl(name: str) -> list[dict[str, Any]]:
@@ -96,6 +107,11 @@ class FakeChannel:
     local_port: int = 0
     sender: asyncio.Task[None] | None = None
     adds_to_reject: int = 0
+    capture_id: str = CAP_MEDIA
+    """The channel of the capture whose events this one replays (RTP or AudioSocket externalMedia)."""
+    capture_name: str = CAP_MEDIA_NAME
+    audiosocket: asyncio.StreamWriter | None = None
+    audiosocket_in: list[AsFrame] = field(default_factory=list)
 
 
 class _RtpSocket(asyncio.DatagramProtocol):
@@ -195,6 +211,13 @@ class FakeAri:
         ev = self.render(_event(self.events, "ChannelDtmfReceived", CAP_CALLER), {CAP_CALLER: chan_id})
         ev["digit"] = digit
         self.emit(ev)
+        # The digit also reaches every AudioSocket member of the caller's bridge as 0x03 (fact 5).
+        for members in self.bridges.values():
+            if chan_id in members:
+                for other in members:
+                    media = self.channels.get(other)
+                    if media is not None and media.audiosocket is not None and not media.audiosocket.is_closing():
+                        media.audiosocket.write(encode(Kind.DTMF, digit.encode()))
 
     def caller_hangup(self, chan_id: str) -> None:
         """The caller hangs up: StasisEnd, then ChannelDestroyed (cause 16), as recorded."""
@@ -371,6 +394,8 @@ class FakeAri:
             return 400, {"message": "app and format are required"}
         host, port = q["external_host"].rsplit(":", 1)
         chan_id = q.get("channelId") or self.new_id()
+        if q.get("encapsulation") == "audiosocket":
+            return await self._external_audiosocket(q, chan_id, host, int(port))
         body = self.render(self.rest["externalMedia-rtp-ulaw"]["response"], {"1795681719.408": chan_id})
         body["name"] = CAP_MEDIA_NAME.replace("127.0.0.1:40000", q["external_host"])
         chan = FakeChannel(chan_id, "media", body, external_host=(host, int(port)))
@@ -383,14 +408,41 @@ class FakeAri:
         self._spawn(self._stasis_start_later(chan))
         return 200, body
 
-    async def _stasis_start_later(self, chan: FakeChannel) -> None:
+    async def _external_audiosocket(self, q: dict[str, str], chan_id: str, host: str, port: int) -> tuple[int, Any]:
+        data = q.get("data")
+        if not data:
+            return 400, {"message": "data can not be empty"}  # fact 10, rest-audiosocket-ulaw.jsonl
+        ids = {CAP_AS: chan_id, CAP_AS_UUID: data, CAP_AS_HOST: q["external_host"]}
+        body = self.render(self.rest["externalMedia-audiosocket-slin16"]["response"], ids)
+        chan = FakeChannel(chan_id, "media", body, external_host=(host, port), capture_id=CAP_AS)
+        chan.capture_name = body["name"]
+        chan.adds_to_reject = self.reject_adds_after_stasis
+        # Asterisk connects when the channel is requested and sends the UUID frame when it is called.
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(encode_uuid(uuid.UUID(data)))
+        chan.audiosocket = writer
+        self._spawn(self._read_audiosocket(chan, reader))
+        self.channels[chan_id] = chan
+        self._spawn(self._stasis_start_later(chan, [data]))
+        return 200, body
+
+    async def _read_audiosocket(self, chan: FakeChannel, reader: asyncio.StreamReader) -> None:
+        parser = FrameParser(max_payload=65535, expect_uuid=False)
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                chan.audiosocket_in.extend(parser.feed(data))
+
+    async def _stasis_start_later(self, chan: FakeChannel, args: list[str] | None = None) -> None:
         """The media channel enters Stasis a moment after the POST returns: the race of fact 13."""
         await asyncio.sleep(self.media_stasis_delay_s)
         if chan.id not in self.channels:
             return
         chan.in_stasis = True
-        ids = {CAP_MEDIA: chan.id, CAP_MEDIA_NAME: chan.json["name"]}
-        self.emit(self.render(_event(self.events, "StasisStart", CAP_MEDIA), ids))
+        ids = {chan.capture_id: chan.id, chan.capture_name: chan.json["name"]}
+        ev = self.render(_event(self.events, "StasisStart", chan.capture_id), ids)
+        if args is not None:
+            ev["args"] = args
+        self.emit(ev)
 
     def _add_channel(self, bridge_id: str, chan_id: str) -> tuple[int, Any]:
         chan = self.channels.get(chan_id)
@@ -407,7 +459,8 @@ class FakeAri:
         ev["bridge"]["channels"] = list(self.bridges[bridge_id])
         self.emit(ev)
         if chan.kind == "media" and chan.sender is None:
-            chan.sender = self._spawn(self._send_rtp(chan))
+            send = self._send_audiosocket if chan.audiosocket is not None else self._send_rtp
+            chan.sender = self._spawn(send(chan))
         return 204, None
 
     def _leave_bridges(self, chan_id: str) -> None:
@@ -417,8 +470,8 @@ class FakeAri:
 
     def _hangup(self, chan: FakeChannel) -> None:
         """DELETE /channels/{id}: HangupRequest (cause 32, soft), StasisEnd, Destroyed (16), as recorded."""
-        src = CAP_MEDIA if chan.kind == "media" else CAP_CALLER
-        ids = {src: chan.id, CAP_MEDIA_NAME: chan.json["name"]}
+        src = chan.capture_id if chan.kind == "media" else CAP_CALLER
+        ids = {src: chan.id, chan.capture_name: chan.json["name"]}
         self._leave_bridges(chan.id)
         hangup_req = next(
             e["event"]
@@ -437,6 +490,24 @@ class FakeAri:
             chan.sender.cancel()
         if chan.udp is not None:
             chan.udp.close()
+        if chan.audiosocket is not None:
+            chan.audiosocket.close()  # a FIN, no 0x00 (fact 6: EOF 3.4 ms after the DELETE)
+
+    # -- AudioSocket out ------------------------------------------------------------------------
+    async def _send_audiosocket(self, chan: FakeChannel) -> None:
+        """2-party bridge: the frames the caller's leg produces (slin16, 640 bytes, every 20 ms): the demo
+        turn and 1 s of the phone's silence after it; then nothing, as when a caller's leg goes quiet."""
+        writer = chan.audiosocket
+        assert writer is not None
+        speech = demo_turn(16000) + bytes(640 * 50)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        for i in range(0, len(speech), 640):
+            if writer.is_closing():
+                return
+            writer.write(encode(Kind.SLIN_16K, speech[i : i + 640]))  # the last frame may be short (fact 2)
+            deadline += 0.020
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
 
     # -- RTP out --------------------------------------------------------------------------------
     async def _send_rtp(self, chan: FakeChannel) -> None:

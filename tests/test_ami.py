@@ -6,12 +6,14 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner, Result
 
 from sentiric_pbx.cli import app
 from sentiric_pbx.config import AmiConfig
+from sentiric_pbx.metrics import MetricsServer
 from sentiric_pbx.telephony.ami import AmiClient, AmiError, AmiEvent, AmiLoginError
 from tests.ami_server import FakeAmi, parse_transcript
 
@@ -44,6 +46,16 @@ async def client(fake: FakeAmi) -> AsyncIterator[AmiClient]:
 
 def events(logs: list[dict[str, object]], name: str) -> list[dict[str, object]]:
     return [e for e in logs if e["event"] == name]
+
+
+async def scrape(port: int, series: str) -> float:
+    """One series' value from a real scrape of `/metrics` (0 when it has no sample yet)."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def free_port() -> int:
@@ -168,15 +180,23 @@ async def test_getvar_and_hangup(client: AmiClient) -> None:
 
 async def test_asterisk_restart_reconnects_and_logs_in_again(fake: FakeAmi, logs: list[dict[str, object]]) -> None:
     c = AmiClient(ami_config(fake.port, reconnect_max_s=2.0))
+    scraper = MetricsServer("127.0.0.1", 0).start()
     c.start()
     await c.wait_connected(2.0)
     before = len(logs)
+    reconnects = await scrape(scraper.port, 'sentiric_control_reconnects_total{peer="ami"}')
+    assert await scrape(scraper.port, 'sentiric_control_connected{peer="ami"}') == 1
     await fake.restart(down_s=1.0)
     assert not c.connected
+    assert await scrape(scraper.port, 'sentiric_control_connected{peer="ami"}') == 0
     with pytest.raises(AmiError, match="not connected"):
         await c.getvar("Local/x;1", "UUID")
     await c.wait_connected(5.0)
     restart = logs[before:]
+    # The reconnect is counted on /metrics, once (the first login is not a reconnect).
+    assert await scrape(scraper.port, 'sentiric_control_reconnects_total{peer="ami"}') == reconnects + 1
+    assert await scrape(scraper.port, 'sentiric_control_connected{peer="ami"}') == 1
+    await asyncio.to_thread(scraper.close)
     await c.close()
     assert fake.logins == 2
     assert [(e["event"], e["log_level"]) for e in restart if e["event"] != "ami_retry"] == [

@@ -21,8 +21,12 @@ import pytest
 from sentiric_pbx.audio.frames import rms_dbfs
 from sentiric_pbx.audio.g711 import ulaw_decode
 from sentiric_pbx.config import Settings, VadConfig
+from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.dialog.echo import EchoAgent
+from sentiric_pbx.metrics import MetricsServer
 from sentiric_pbx.telephony.ari import AriApp, AriError, AriRest, parse_transfer_target
+from sentiric_pbx.telephony.audiosocket import AudioSocketTransport
+from sentiric_pbx.telephony.audiosocket_protocol import Kind
 from sentiric_pbx.telephony.rtp import (
     CODECS,
     JitterBuffer,
@@ -35,6 +39,7 @@ from sentiric_pbx.telephony.rtp import (
 from sentiric_pbx.telephony.transport import CallEvent, CallInfo, CallTransport, Dtmf, Hangup
 from tests.ari_server import FakeAri, load_jsonl
 from tests.asterisk_peer import eventually, log_lines, wait_log
+from tests.test_ami import scrape
 
 PASSWORD = "sentiric-test"
 
@@ -267,6 +272,130 @@ async def test_stasis_call_echoes_caller_over_rtp(
     assert fake.requests_to("DELETE", "/bridges/" + media_adds[0][2].split("/")[3])
     assert media_id not in fake.channels
     assert PASSWORD not in all_log_text(logs, caplog)
+    # The call's inbound RTP was counted on /metrics when it ended.
+    scraper = MetricsServer("127.0.0.1", 0).start()
+    try:
+        received = await scrape(scraper.port, 'sentiric_rtp_packets_total{result="received"}')
+        assert received >= transport.endpoint.packets_in > 150  # type: ignore[attr-defined]
+        assert await scrape(scraper.port, "sentiric_rtp_loss_ratio_count") >= 1
+    finally:
+        await asyncio.to_thread(scraper.close)
+
+
+# -- externalMedia over AudioSocket ---------------------------------------------------------------
+async def audiosocket_daemon(fake: FakeAri, agent: object) -> Daemon:
+    """A daemon whose ARI app asks for AudioSocket externalMedia on the daemon's own AudioSocket port."""
+    s = ari_settings(fake)
+    s.ari.media = "audiosocket"
+    s.audiosocket.port = 0
+    s.fastagi.port = 0
+    s.metrics.enabled = False
+    daemon = Daemon(s, agent=agent)  # type: ignore[arg-type]
+    await daemon.start()
+    await asyncio.wait_for(daemon.ari.connected.wait(), 5)
+    return daemon
+
+
+async def test_stasis_call_with_audiosocket_external_media(
+    fake: FakeAri, logs: list[dict[str, object]], caplog: pytest.LogCaptureFixture
+) -> None:
+    agent = RecordingAgent()
+    daemon = await audiosocket_daemon(fake, agent)
+    try:
+        assert daemon.audiosocket is not None
+        caller = fake.start_call(language="tr")
+        await eventually(lambda: agent.transports, "agent started on the AudioSocket connection")
+        em = fake.requests_to("POST", "/channels/externalMedia")[0][3]
+        assert (em["encapsulation"], em["transport"], em["format"]) == ("audiosocket", "tcp", "slin16")
+        assert em["external_host"] == f"127.0.0.1:{daemon.audiosocket.port}"
+        transport = agent.transports[0]
+        assert isinstance(transport, AudioSocketTransport)
+        info = transport.info
+        assert info.call_id == em["data"]  # the UUID Asterisk sent in its first frame
+        assert (info.ingress, info.caller_id, info.language, info.extra["ari_channel_id"]) == (
+            "ari",
+            "+905551112233",
+            "tr",
+            caller,
+        )
+        media = fake.channels[em["channelId"]]
+        assert media.json["name"] == f"AudioSocket/127.0.0.1:{daemon.audiosocket.port}-{em['data']}"
+
+        # The caller's 16 kHz speech reaches the echo agent and comes back as 0x12 frames.
+        def echoed() -> list[int]:
+            return [
+                i for i, f in enumerate(media.audiosocket_in) if f.kind == Kind.SLIN_16K and rms_dbfs(f.payload) > -40
+            ]
+
+        await eventually(lambda: len(echoed()) >= 100, "the echo over AudioSocket", within_s=15)
+        assert {len(f.payload) for f in media.audiosocket_in if f.kind == Kind.SLIN_16K} == {640}
+
+        # DTMF comes once, from ARI, although the AudioSocket connection carries it as 0x03 too.
+        fake.send_dtmf(caller, "1")
+        await eventually(lambda: Dtmf("1") in agent.events, "DTMF")
+        await asyncio.sleep(0.2)
+        assert agent.events == [Dtmf("1")]
+
+        fake.caller_hangup(caller)
+        await eventually(lambda: Hangup("caller", "stasis_end") in agent.events, "hangup reached the agent")
+        await eventually(lambda: not daemon.ari.calls and daemon.audiosocket.calls_active == 0, "call over")
+        assert fake.requests_to("DELETE", f"/channels/{em['channelId']}")
+        assert not any(f.kind == Kind.HANGUP for f in media.audiosocket_in)  # ARI ended it, not a 0x00
+        assert log_lines(logs, "call_ended", ingress="ari", media="audiosocket", by="caller")
+        assert PASSWORD not in all_log_text(logs, caplog)
+    finally:
+        await daemon.stop()
+
+
+async def test_audiosocket_external_media_transfer_and_hangup_go_through_ari(
+    fake: FakeAri, logs: list[dict[str, object]]
+) -> None:
+    async def transferring(transport: CallTransport) -> None:
+        await transport.transfer("ari-continued@fixtures")
+
+    async def hanging_up(transport: CallTransport) -> None:
+        await transport.hangup()
+
+    for agent, reason in ((transferring, "transferred"), (hanging_up, "agent_hangup")):
+        daemon = await audiosocket_daemon(fake, agent)
+        try:
+            caller = fake.start_call()
+            await eventually(lambda d=daemon: log_lines(logs, "call_ended", ingress="ari"), "call over")  # type: ignore[misc]
+            await eventually(lambda d=daemon: d.audiosocket.calls_active == 0, "connection closed")  # type: ignore[misc]
+            if reason == "transferred":
+                req = fake.requests_to("POST", f"/channels/{caller}/continue")[0]
+                assert req[3] == {"context": "fixtures", "extension": "ari-continued", "priority": "1"}
+            else:
+                assert [r[4] for r in fake.requests_to("DELETE", f"/channels/{caller}")] == [204]
+            assert log_lines(logs, "call_ended", ingress="ari", by="agent", reason=reason)
+            media = next(c for c in fake.requests_to("POST", "/channels/externalMedia"))[3]["channelId"]
+            assert fake.requests_to("DELETE", f"/channels/{media}")
+            logs.clear()
+            fake.requests.clear()
+        finally:
+            await daemon.stop()
+
+
+async def test_audiosocket_external_media_needs_data() -> None:
+    """Fidelity of the fake (fact 10): Asterisk refuses AudioSocket externalMedia without `data`."""
+    fake = FakeAri(password=PASSWORD)
+    await fake.start()
+    rest = AriRest(Settings(ari={"url": fake.url, "password": PASSWORD}).ari)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(AriError) as exc:
+            await rest.call(
+                "POST",
+                "/channels/externalMedia",
+                app="sentiric",
+                external_host="127.0.0.1:9",
+                format="slin16",
+                encapsulation="audiosocket",
+                transport="tcp",
+            )
+        assert (exc.value.status, exc.value.message) == (400, "data can not be empty")
+    finally:
+        await rest.aclose()
+        await fake.stop()
 
 
 async def test_add_channel_422_race_is_retried(
@@ -334,11 +463,16 @@ async def test_asterisk_restart_reconnects_and_resubscribes(
     logs: list[dict[str, object]], fake: FakeAri, running: tuple[AriApp, RecordingAgent]
 ) -> None:
     app, _ = running
+    scraper = MetricsServer("127.0.0.1", 0).start()
+    reconnects = await scrape(scraper.port, 'sentiric_control_reconnects_total{peer="ari"}')
     loop = asyncio.get_running_loop()
     started = loop.time()
     await fake.restart(down_s=1.0)
     await eventually(lambda: app.connections == 2 and app.connected.is_set(), "reconnected", within_s=5)
     assert loop.time() - started < 5
+    assert await scrape(scraper.port, 'sentiric_control_reconnects_total{peer="ari"}') == reconnects + 1
+    assert await scrape(scraper.port, 'sentiric_control_connected{peer="ari"}') == 1
+    await asyncio.to_thread(scraper.close)
     assert fake.ws_connects == [{"app": "sentiric", "subscribeAll": "false"}] * 2
     states = [e["state"] for e in log_lines(logs, "ari_connection_state")]
     assert states == ["connected", "disconnected", "connected"]  # one line per change, not per attempt

@@ -123,6 +123,11 @@ def call_info_from_env(env: dict[str, str], call_id: str) -> CallInfo:
                 return value
         return None
 
+    extra = {k: v for k, v in env.items() if k in ("agi_uniqueid", "agi_context", "agi_type")}
+    # `AGI(agi://…/register,${UUID},dial)`: the leg is Dial(AudioSocket/…), which a transfer must redirect.
+    mode = env.get("agi_arg_2", "").strip().lower()
+    if mode in ("app", "dial"):
+        extra["audiosocket_mode"] = mode
     return CallInfo(
         call_id=call_id,
         caller_id=pick("agi_callerid"),
@@ -131,7 +136,7 @@ def call_info_from_env(env: dict[str, str], call_id: str) -> CallInfo:
         language=pick("agi_language"),
         channel=pick("agi_channel"),
         ingress="audiosocket",
-        extra={k: v for k, v in env.items() if k in ("agi_uniqueid", "agi_context", "agi_type")},
+        extra=extra,
     )
 
 

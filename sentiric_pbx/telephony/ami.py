@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from sentiric_pbx import metrics
 from sentiric_pbx.config import AmiConfig
 
 log = structlog.get_logger(__name__)
 
 BANNER_PREFIX = "Asterisk Call Manager/"
 CRLF = "\r\n"
-SUBSCRIBED_EVENTS = frozenset({"Hangup", "DTMFEnd", "VarSet", "Newchannel"})
+SUBSCRIBED_EVENTS = frozenset({"Hangup", "DTMFEnd", "VarSet", "Newchannel", "Newexten"})
 """Events delivered to per-call callbacks. Everything else Asterisk sends is ignored."""
 RECONNECT_MIN_S = 0.5
 """First retry delay after a drop; it doubles up to `AmiConfig.reconnect_max_s`."""
@@ -159,6 +160,8 @@ class AmiClient:
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
         self._ping_timed_out = False
+        self.connections = 0
+        """Successful logins so far; every one after the first is a reconnect."""
 
     # -- public state -----------------------------------------------------------------------------
     @property
@@ -170,7 +173,7 @@ class AmiClient:
         await asyncio.wait_for(self._connected.wait(), timeout_s)
 
     def subscribe(self, key: str, callback: EventCallback) -> Callable[[], None]:
-        """Deliver Hangup/DTMFEnd/VarSet/Newchannel events whose Uniqueid or Channel equals `key`.
+        """Deliver Hangup/DTMFEnd/VarSet/Newchannel/Newexten events whose Uniqueid or Channel equals `key`.
 
         Callbacks (plain or async) run one after another on the reader, in wire order, so a call
         sees its DTMF before its Hangup; keep them short. `key="*"` receives all of them.
@@ -285,6 +288,10 @@ class AmiClient:
         """Logged in: actions may be sent from now on (before the reader task has even started)."""
         self._writer = writer
         self._ping_timed_out = False
+        self.connections += 1
+        if self.connections > 1:
+            metrics.CONTROL_RECONNECTS.labels(peer="ami").inc()
+        metrics.CONTROL_CONNECTED.labels(peer="ami").set(1)
         self._connected.set()
         self._set_state("up", host=self.config.host, port=self.config.port, version=self.version)
 
@@ -306,6 +313,7 @@ class AmiClient:
         finally:
             pinger.cancel()
             self._connected.clear()
+            metrics.CONTROL_CONNECTED.labels(peer="ami").set(0)
             self._writer = None
             writer.close()
             if self._closing:
@@ -467,6 +475,11 @@ class AmiClient:
             "Redirect", [("Channel", channel), ("Context", context), ("Exten", exten), ("Priority", str(priority))]
         )
         log.info("ami_redirect", channel=channel, context=context, exten=exten, priority=priority)
+
+    async def setvar(self, channel: str, name: str, value: str) -> None:
+        """Set a channel variable (manager.c action_setvar: "Variable Set", or "No such channel")."""
+        await self._checked("Setvar", [("Channel", channel), ("Variable", name), ("Value", value)])
+        log.info("ami_setvar", channel=channel, variable=name)
 
     async def hangup(self, channel: str, cause: int = 16) -> None:
         await self._checked("Hangup", [("Channel", channel), ("Cause", str(cause))])

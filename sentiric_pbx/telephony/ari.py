@@ -1,4 +1,4 @@
-"""ARI control plane: a Stasis app whose callers reach the agent through externalMedia RTP.
+"""ARI control plane: a Stasis app whose callers reach the agent through externalMedia (RTP or AudioSocket).
 
 Why ARI next to AudioSocket: with ARI the PBX admin routes a call to `Stasis(sentiric)` and we do the
 rest (answer, bridge, media, transfer, hangup) without dialplan tricks, and we learn about hangups and
@@ -9,6 +9,13 @@ answer → read CHANNEL(language) → mixing bridge → add the caller → `POST
 (RTP/UDP to our endpoint) → wait for *that channel's* StasisStart → add it to the bridge. Adding it
 earlier races: 10 of 200 such calls got 422 "Channel not in Stasis application" (fact 13), so we wait
 and still retry a 422.
+
+With `[ari] media = "audiosocket"` the externalMedia channel is AudioSocket over TCP instead
+(`encapsulation=audiosocket&transport=tcp&format=slin16&data=<uuid>`): Asterisk connects to our
+AudioSocket listener as a client and sends `data` as the UUID frame (fact 10), 16 kHz frames follow.
+The AudioSocket server hands that connection to this call (`AudioSocketServer.routers`), so the
+audio path is the one AudioSocket calls use, while hangup, DTMF and transfer stay with ARI. slin16
+only: with `format=ulaw` Asterisk sends μ-law labelled as 8 kHz slin (fact 11).
 
 The events WebSocket reconnects with exponential backoff (an Asterisk restart is routine on a PBX);
 each reconnect re-registers the app (the `app=` query does that) and re-checks the calls we hold,
@@ -35,9 +42,9 @@ from websockets.asyncio.client import connect
 
 from sentiric_pbx import metrics
 from sentiric_pbx.config import AriConfig, RtpConfig, Settings
-from sentiric_pbx.telephony.audiosocket import Agent
-from sentiric_pbx.telephony.rtp import RtpEndpoint, RtpTransport, open_endpoint
-from sentiric_pbx.telephony.transport import CallInfo, Dtmf, Hangup
+from sentiric_pbx.telephony.audiosocket import Agent, AudioSocketServer, AudioSocketTransport
+from sentiric_pbx.telephony.rtp import JitterStats, RtpEndpoint, RtpTransport, open_endpoint
+from sentiric_pbx.telephony.transport import CallInfo, CallTransport, Dtmf, Hangup
 
 log = structlog.get_logger("sentiric_pbx.ari")
 
@@ -108,6 +115,17 @@ def parse_transfer_target(target: str) -> dict[str, str | int]:
     return {"extension": target, "priority": 1}
 
 
+def observe_rtp(stats: JitterStats) -> None:
+    """One call's inbound RTP into the metrics: what arrived, and what the caller did not hear."""
+    for result in ("received", "late", "duplicate", "lost"):
+        count = stats.duplicates if result == "duplicate" else getattr(stats, result)
+        metrics.RTP_PACKETS.labels(result=result).inc(count)
+    # A late packet's slot was already played as concealment (counted in `lost`), so it is not a slot twice.
+    slots = stats.received - stats.duplicates - stats.late + stats.lost
+    if slots > 0:
+        metrics.RTP_LOSS_RATIO.observe(stats.lost / slots)
+
+
 class AriCall:
     """One caller channel in Stasis, from StasisStart to cleanup. Also the transport's `CallControl`."""
 
@@ -119,7 +137,11 @@ class AriCall:
         self.media_chan = f"{app.cfg.app}-media-{uuid.uuid4().hex[:16]}"
         self.bridge_id: str | None = None
         self.endpoint: RtpEndpoint | None = None
-        self.transport: RtpTransport | None = None
+        self.transport: RtpTransport | AudioSocketTransport | None = None
+        self.media_uuid: str | None = None
+        """AudioSocket media: the UUID Asterisk sends when it connects to our AudioSocket listener."""
+        self.attached: asyncio.Future[AudioSocketTransport] = asyncio.get_running_loop().create_future()
+        self.finished = asyncio.Event()
         self.media_started = asyncio.Event()
         self.done = asyncio.Event()
         self.end_event: Hangup | None = None
@@ -186,9 +208,10 @@ class AriCall:
         try:
             await self._setup()
             assert self.transport is not None
-            metrics.CALLS_ACTIVE.labels(ingress="ari").inc()
-            metrics.CALLS_TOTAL.labels(ingress="ari").inc()
-            log.info("call_started", ingress="ari", caller_id=self.transport.info.caller_id)
+            if isinstance(self.transport, RtpTransport):  # an AudioSocket connection counts itself
+                metrics.CALLS_ACTIVE.labels(ingress="ari").inc()
+                metrics.CALLS_TOTAL.labels(ingress="ari").inc()
+            log.info("call_started", ingress="ari", caller_id=self.transport.info.caller_id, media=self.app.media)
             agent = asyncio.create_task(self._run_agent(self.transport), name=f"agent-{self.caller_chan}")
             waiter = asyncio.create_task(self.done.wait())
             await asyncio.wait({agent, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -224,6 +247,9 @@ class AriCall:
         bridge = await rest.call("POST", "/bridges", type="mixing", name=f"sentiric-{self.caller_chan}")
         self.bridge_id = bridge["id"]
         await rest.call("POST", f"/bridges/{self.bridge_id}/addChannel", channel=self.caller_chan)
+        if self.app.audiosocket_server is not None:
+            await self._setup_audiosocket(self.app.audiosocket_server, language)
+            return
         self.endpoint = await open_endpoint(self.app.rtp_cfg)
         self.app.media_owner[self.media_chan] = self
         media = await rest.call(
@@ -248,6 +274,46 @@ class AriCall:
         await self._add_media_to_bridge()
         self.transport = RtpTransport(self.endpoint, cfg.format, self._call_info(language), self)
         self.transport.start()
+
+    async def _setup_audiosocket(self, server: AudioSocketServer, language: str | None) -> None:
+        """externalMedia over AudioSocket: Asterisk dials our listener with `data` as the UUID."""
+        self.media_uuid = str(uuid.uuid4())
+        info = self._call_info(language)
+        info.extra["ari_channel_id"] = self.caller_chan
+        info.call_id = self.media_uuid
+        server.registry.put(info)  # the connection claims it like a FastAGI registration
+        self.app.audiosocket_owner[self.media_uuid] = self
+        self.app.media_owner[self.media_chan] = self
+        host = "127.0.0.1" if server.cfg.host in ("0.0.0.0", "") else server.cfg.host
+        await self.app.rest.call(
+            "POST",
+            "/channels/externalMedia",
+            app=self.app.cfg.app,
+            channelId=self.media_chan,
+            external_host=f"{host}:{server.port}",
+            format="slin16",
+            encapsulation="audiosocket",
+            transport="tcp",
+            data=self.media_uuid,
+        )
+        log.info("ari_media_created", media_channel=self.media_chan, media="audiosocket", uuid=self.media_uuid)
+        async with asyncio.timeout(MEDIA_START_TIMEOUT_S):
+            await self.media_started.wait()
+        await self._add_media_to_bridge()
+        async with asyncio.timeout(MEDIA_START_TIMEOUT_S):
+            self.transport = await asyncio.shield(self.attached)
+
+    async def attach_media(self, transport: CallTransport) -> None:
+        """The AudioSocket connection with our UUID arrived: it is this call's media until the call ends.
+
+        Runs as that connection's agent: the call's own agent runs in `run()`, and this returns once the
+        call is cleaned up, so the connection closes after the media channel is gone.
+        """
+        assert isinstance(transport, AudioSocketTransport)
+        transport.owner = self
+        if not self.attached.done():
+            self.attached.set_result(transport)
+        await self.finished.wait()
 
     async def _add_media_to_bridge(self) -> None:
         """After the media channel's StasisStart; a 422 is the race of fact 13, so retry it."""
@@ -312,11 +378,22 @@ class AriCall:
         if self.bridge_id is not None:
             with contextlib.suppress(AriError, httpx.HTTPError):
                 await rest.call("DELETE", f"/bridges/{self.bridge_id}")
-        if self.transport is not None:
+        if isinstance(self.transport, AudioSocketTransport):
+            log.info(
+                "call_ended",
+                ingress="ari",
+                media="audiosocket",
+                by=end.by,
+                reason=end.reason,
+                duration_s=round(time.monotonic() - self.started, 3),
+                frames_in=self.transport.frames_in,
+            )
+        elif self.transport is not None:
             await self.transport.close()
             metrics.CALLS_ACTIVE.labels(ingress="ari").dec()
             stats = self.transport.clock.stats
             ep = self.transport.endpoint
+            observe_rtp(ep.jitter.stats)
             log.info(
                 "call_ended",
                 ingress="ari",
@@ -330,11 +407,17 @@ class AriCall:
                 foreign_dropped=ep.dropped_foreign,
                 late_ticks=stats.late_ticks,
             )
-        elif self.endpoint is not None:
-            self.endpoint.close()
+        elif self.endpoint is not None or self.media_uuid is not None:
+            if self.endpoint is not None:
+                self.endpoint.close()
             log.info("call_ended", ingress="ari", by=end.by, reason=end.reason, setup_complete=False)
+        if self.media_uuid is not None:
+            self.app.audiosocket_owner.pop(self.media_uuid, None)
+            if self.app.audiosocket_server is not None:
+                self.app.audiosocket_server.registry.take(self.media_uuid)  # never claimed: do not keep it
         self.app.media_owner.pop(self.media_chan, None)
         self.app.calls.pop(self.caller_chan, None)
+        self.finished.set()
 
 
 class AriApp:
@@ -347,15 +430,33 @@ class AriApp:
         self.rest = AriRest(self.cfg)
         self.calls: dict[str, AriCall] = {}
         self.media_owner: dict[str, AriCall] = {}
+        self.audiosocket_owner: dict[str, AriCall] = {}
+        """Media UUID → call, for externalMedia over AudioSocket."""
+        self.audiosocket_server: AudioSocketServer | None = None
         self.state = "stopped"
         self.connections = 0
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
 
+    def attach_audiosocket(self, server: AudioSocketServer) -> None:
+        """Use `server` (the daemon's AudioSocket listener) for externalMedia when `media = "audiosocket"`."""
+        if self.cfg.media == "audiosocket":
+            self.audiosocket_server = server
+            server.routers.append(self._route_audiosocket)
+
+    def _route_audiosocket(self, call_id: str) -> Agent | None:
+        call = self.audiosocket_owner.get(call_id.lower())
+        return call.attach_media if call is not None else None
+
+    @property
+    def media(self) -> str:
+        return "audiosocket" if self.audiosocket_server is not None else "rtp"
+
     async def start(self) -> None:
-        if self.cfg.media != "rtp":
-            log.warning("ari_media_unsupported", media=self.cfg.media, using="rtp")
+        if self.cfg.media != self.media:
+            why = "no AudioSocket listener attached" if self.cfg.media == "audiosocket" else "not implemented"
+            log.warning("ari_media_unsupported", media=self.cfg.media, using="rtp", reason=why)
         self._task = asyncio.create_task(self._events_loop(), name="ari-events")
 
     async def stop(self) -> None:
@@ -380,6 +481,7 @@ class AriApp:
         if state == self.state:
             return
         self.state = state
+        metrics.CONTROL_CONNECTED.labels(peer="ari").set(1 if state == "connected" else 0)
         if state == "connected":
             self.connected.set()
         else:
@@ -400,6 +502,7 @@ class AriApp:
                     self._set_state("connected", connections=self.connections)
                     backoff = BACKOFF_START_S
                     if self.connections > 1:
+                        metrics.CONTROL_RECONNECTS.labels(peer="ari").inc()
                         task = asyncio.create_task(self._recheck_calls())
                         self._side_tasks.add(task)
                         task.add_done_callback(self._side_tasks.discard)

@@ -28,6 +28,8 @@ from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
 from sentiric_pbx.config import AudioSocketConfig
+from sentiric_pbx.telephony.ami import AmiError
+from sentiric_pbx.telephony.ami_calls import AmiCallWatcher, Mode
 from sentiric_pbx.telephony.audiosocket_protocol import (
     ERROR_CODES,
     HANGUP_FRAME,
@@ -40,6 +42,7 @@ from sentiric_pbx.telephony.audiosocket_protocol import (
     encode,
 )
 from sentiric_pbx.telephony.registry import CallRegistry
+from sentiric_pbx.telephony.rtp import CallControl
 from sentiric_pbx.telephony.transport import CallEvent, CallInfo, CallTransport, Dtmf, Hangup
 
 try:  # Linux: bytes in a socket's send queue not yet acknowledged by the peer (SIOCOUTQ)
@@ -53,6 +56,8 @@ except (ImportError, AttributeError):  # pragma: no cover - not Linux
 log = structlog.get_logger("sentiric_pbx.audiosocket")
 
 Agent = Callable[[CallTransport], Awaitable[None]]
+Router = Callable[[str], Agent | None]
+"""UUID → who handles that connection instead of the agent (an ARI externalMedia call), or None."""
 INBOUND_QUEUE_FRAMES = 1500  # 30 s of audio; an agent that falls this far behind is broken
 AGENT_GRACE_S = 5.0  # time the agent gets after hangup to store what it has
 
@@ -77,8 +82,13 @@ class AudioSocketTransport:
         self._set_wire_kind(KIND_BY_RATE[cfg.default_rate])
         self.closed = False
         self.hangup_sent = False
+        self.hangup_reason = "agent_hangup"
         self.dropped_inbound = 0
         self.frames_in = 0
+        self.control: AmiCallWatcher | None = None
+        """AMI for transfers (and metadata), when `[ami]` is enabled; set by the server."""
+        self.owner: CallControl | None = None
+        """The ARI call this connection is the externalMedia of: hangup and transfer go through ARI."""
 
     # -- wire side -------------------------------------------------------------------------
     def _set_wire_kind(self, kind: Kind) -> None:
@@ -167,24 +177,60 @@ class AudioSocketTransport:
     async def next_event(self) -> CallEvent:
         return await self._events.get()
 
-    async def hangup(self) -> None:
+    async def hangup(self, reason: str = "agent_hangup") -> None:
         """Send 0x00: Asterisk closes the socket and the dialplan continues after AudioSocket()."""
         if self.closed:
             return
+        if self.owner is not None:  # ARI externalMedia: hang up the caller's channel, not just this leg
+            await self.owner.hangup()
+            self.end(Hangup("agent", reason))
+            return
         self.hangup_sent = True
+        self.hangup_reason = reason
         self._writer.write(HANGUP_FRAME)
         with contextlib.suppress(ConnectionError):
             await self._writer.drain()
-        self.end(Hangup("agent", "agent_hangup"))
+        self.end(Hangup("agent", reason))
+
+    @property
+    def media_mode(self) -> Mode:
+        """The AudioSocket() app ("app", always 8 kHz, fact 1) or Dial(AudioSocket/…) ("dial").
+
+        The dialplan may say so (`AGI(…/register,${UUID},dial)`); else the caller's audio tells: anything
+        but 8 kHz can only be Dial(). AMI's Newexten, when it arrived, overrides both (`AmiCallWatcher`).
+        """
+        hint = self.info.extra.get("audiosocket_mode")
+        if hint in ("app", "dial"):
+            return hint  # type: ignore[return-value]
+        return "app" if self._in_kind in (None, Kind.SLIN_8K) else "dial"
 
     async def transfer(self, target: str) -> None:
-        """AudioSocket cannot redirect a channel; ending with 0x00 lets the dialplan's next step run.
+        """Hand the caller to `target` through AMI, then end this leg.
 
-        The dialplan in `asterisk/extensions.conf` reads `SENTIRIC_TRANSFER` after AudioSocket();
-        setting it needs the control plane (AMI/ARI), which owns real transfers.
+        AudioSocket itself can only end the leg (0x00). With AMI, `AmiCallWatcher.transfer` sets
+        `SENTIRIC_TRANSFER` on the caller's channel (the dialplan after `AudioSocket()` dials it) or
+        redirects the channel (`Dial(AudioSocket/…)` does not continue). Without AMI the 0x00 alone
+        makes the dialplan go on with `SENTIRIC_TRANSFER` unset, i.e. hang up: say so loudly.
         """
-        log.info("transfer_by_dialplan_continuation", target=target)
-        await self.hangup()
+        if self.owner is not None:  # ARI externalMedia: /continue or /redirect of the caller's channel
+            if not self.closed:
+                await self.owner.transfer(target)
+                self.end(Hangup("agent", "transferred"))
+            return
+        control = self.control
+        if control is None:
+            log.warning(
+                "transfer_without_ami",
+                target=target,
+                missing="[ami] enabled = true (with a manager.conf user)",
+                effect="the dialplan continues with SENTIRIC_TRANSFER unset: the caller is hung up, not transferred",
+            )
+        else:
+            try:
+                await control.transfer(self.info, target, self.media_mode)
+            except AmiError as exc:
+                log.warning("transfer_failed", target=target, channel=self.info.channel, error=str(exc))
+        await self.hangup("transferred")
 
 
 class AudioSocketServer:
@@ -197,6 +243,17 @@ class AudioSocketServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.calls_active = 0
+        self.control: AmiCallWatcher | None = None
+        """AMI call control (metadata, transfer); the daemon sets it when `[ami] enabled = true`."""
+        self.routers: list[Router] = []
+        """Consulted with each connection's UUID: ARI claims the externalMedia connections it asked for."""
+
+    def handler_for(self, call_id: str) -> Agent:
+        for router in self.routers:
+            handler = router(call_id)
+            if handler is not None:
+                return handler
+        return self.agent
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -256,6 +313,7 @@ class Connection:
         self.writer = writer
         self.parser = FrameParser(self.cfg.max_payload_bytes)
         self.transport = AudioSocketTransport(writer, self.cfg)
+        self.transport.control = server.control
         self.peer = writer.get_extra_info("peername")
         self.started = time.monotonic()
         self.partial_since: float | None = None
@@ -278,8 +336,9 @@ class Connection:
                 end = Hangup("caller", "closed_before_uuid")
                 log.info("audiosocket_closed_before_uuid")
                 return
+            await self._await_metadata(call_id)
             self._claim_call(call_id)
-            agent = asyncio.create_task(self._run_agent(), name=f"agent-{call_id}")
+            agent = asyncio.create_task(self._run_agent(self.server.handler_for(call_id)), name=f"agent-{call_id}")
             end = await self._read_loop(clock, agent)
         except ProtocolError as exc:
             end = Hangup("error", exc.reason)
@@ -301,6 +360,12 @@ class Connection:
         first, rest = frames[0], frames[1:]
         self._pending = rest
         return str(first.uuid())
+
+    async def _await_metadata(self, call_id: str) -> None:
+        """With AMI, the caller's metadata may trail the UUID frame by a moment (another TCP connection)."""
+        control = self.server.control
+        if control is not None:
+            await self.server.registry.wait_for(call_id, control.config.metadata_wait_s)
 
     def _claim_call(self, call_id: str) -> None:
         structlog.contextvars.bind_contextvars(call_id=call_id)
@@ -372,8 +437,9 @@ class Connection:
         if frame.rate is not None:
             self.transport.on_audio(frame)
         elif kind == Kind.DTMF:
-            log.info("dtmf_received", digit=frame.digit())
-            self.transport.on_event(Dtmf(frame.digit()))
+            if self.transport.owner is None:  # ARI delivers an externalMedia call's DTMF as events
+                log.info("dtmf_received", digit=frame.digit())
+                self.transport.on_event(Dtmf(frame.digit()))
         elif kind == Kind.HANGUP:
             return Hangup("caller", "hangup_frame")
         elif kind == Kind.ERROR:
@@ -396,9 +462,9 @@ class Connection:
         if exc is not None:
             self.reader.set_exception(exc)
 
-    async def _run_agent(self) -> None:
+    async def _run_agent(self, agent: Agent) -> None:
         try:
-            await self.server.agent(self.transport)
+            await agent(self.transport)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -406,7 +472,7 @@ class Connection:
 
     async def _finish(self, clock: asyncio.Task[None], agent: asyncio.Task[None] | None, end: Hangup) -> None:
         if self.transport.hangup_sent and end.by == "caller":
-            end = Hangup("agent", "agent_hangup")  # Asterisk's close is its answer to our 0x00
+            end = Hangup("agent", self.transport.hangup_reason)  # Asterisk's close is its answer to our 0x00
         self.transport.end(end)
         clock.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -4,10 +4,16 @@ The dialplan runs FastAGI (which knows the caller ID) just before `AudioSocket()
 the UUID). The AGI handler puts a `CallInfo` here under the UUID; the AudioSocket connection takes
 it. Entries that no media leg claims expire, so a dialplan that never reaches AudioSocket() does not
 leak memory.
+
+With AMI enabled, the same metadata can come from AMI events instead (`ami_calls.AmiCallWatcher`):
+those are `offer()`ed, so they never replace what FastAGI registered, and they travel on another TCP
+connection than the audio, so the AudioSocket side may `wait_for()` them briefly.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 
@@ -19,13 +25,40 @@ class CallRegistry:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, CallInfo]] = OrderedDict()
+        self._waiters: dict[str, asyncio.Event] = {}
 
     def put(self, info: CallInfo) -> None:
         self._expire()
-        self._entries[info.call_id.lower()] = (time.monotonic(), info)
-        self._entries.move_to_end(info.call_id.lower())
+        key = info.call_id.lower()
+        self._entries[key] = (time.monotonic(), info)
+        self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+        waiter = self._waiters.get(key)
+        if waiter is not None:
+            waiter.set()
+
+    def offer(self, info: CallInfo) -> bool:
+        """Put `info` unless the call is already registered (FastAGI's richer entry wins). True if stored."""
+        self._expire()
+        if info.call_id.lower() in self._entries:
+            return False
+        self.put(info)
+        return True
+
+    async def wait_for(self, call_id: str, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for `call_id` to be registered; True when it is (it is not taken)."""
+        key = call_id.lower()
+        if key in self._entries or timeout_s <= 0:
+            return key in self._entries
+        waiter = self._waiters.setdefault(key, asyncio.Event())
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), timeout_s)
+        finally:
+            if self._waiters.get(key) is waiter:
+                del self._waiters[key]
+        return key in self._entries
 
     def take(self, call_id: str) -> CallInfo | None:
         self._expire()

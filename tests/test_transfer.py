@@ -1,0 +1,267 @@
+"""AudioSocket calls and AMI: transfers that reach the target, and caller metadata without FastAGI.
+
+A real daemon (AudioSocket + FastAGI listeners, AMI client) against the fake AMI of
+`tests/ami_server.py`, which replays the recorded Asterisk 22 session over real TCP: the call's events
+(Newchannel … `VarSet UUID=…` … the `Newexten` that starts AudioSocket) arrive unrequested, and the
+Setvar/Redirect actions the daemon sends are answered as manager.c does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from pydantic import SecretStr
+
+from sentiric_pbx.config import Settings
+from sentiric_pbx.daemon import Daemon
+from sentiric_pbx.telephony.audiosocket_protocol import Kind
+from sentiric_pbx.telephony.transport import CallInfo, CallTransport
+from tests.ami_server import RECORDED_CHANNEL, FakeAmi
+from tests.asterisk_peer import AudioSocketPeer, eventually, wait_log
+
+Logs = list[dict[str, object]]
+PASSWORD = "sentiric-test"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAmi]:
+    server = await FakeAmi.start(password=PASSWORD)
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def with_ami(settings: Settings, fake: FakeAmi) -> Settings:
+    settings.ami.enabled = True
+    settings.ami.port = fake.port
+    settings.ami.password = SecretStr(PASSWORD)
+    settings.ami.metadata_wait_s = 2.0
+    return settings
+
+
+class Transferring:
+    """An agent that transfers at once to `target` and keeps what it saw of the call."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.infos: list[CallInfo] = []
+
+    async def __call__(self, transport: CallTransport) -> None:
+        self.infos.append(transport.info)
+        await transport.transfer(self.target)
+
+
+async def running(settings: Settings, agent: Callable[[CallTransport], Awaitable[None]]) -> Daemon:
+    daemon = Daemon(settings, agent=agent)
+    await daemon.start()
+    if settings.ami.enabled:
+        await daemon.ami.wait_connected(5)
+    return daemon
+
+
+def actions(fake: FakeAmi, name: str) -> list[dict[str, str]]:
+    return [a for a in fake.actions if a.get("Action") == name]
+
+
+async def call(daemon: Daemon, call_id: uuid.UUID, rate: int = 8000) -> AudioSocketPeer:
+    """Asterisk's AudioSocket leg: the UUID frame, then 20 ms frames of the caller (silence here)."""
+    assert daemon.audiosocket is not None
+    peer = await AudioSocketPeer.connect(daemon.audiosocket.port)
+    peer.call_id = call_id
+    peer.send_uuid()
+    peer.talk(b"", rate)
+    return peer
+
+
+def hangup_frame_seen(peer: AudioSocketPeer) -> bool:
+    return any(f.kind == Kind.HANGUP for f in peer.received)
+
+
+async def test_app_leg_transfer_sets_the_variable_then_ends_the_leg(
+    settings: Settings, fake: FakeAmi, logs: Logs
+) -> None:
+    """AudioSocket() app: Setvar SENTIRIC_TRANSFER on the caller's channel, then 0x00 (dialplan dials it)."""
+    agent = Transferring("PJSIP/reception")
+    daemon = await running(with_ami(settings, fake), agent)
+    call_id = uuid.uuid4()
+    try:
+        channel = fake.announce_call(str(call_id))  # no FastAGI: the metadata comes from AMI only
+        peer = await call(daemon, call_id)
+        await eventually(lambda: hangup_frame_seen(peer), "the 0x00 that ends the AudioSocket leg")
+        setvars = actions(fake, "Setvar")
+        assert [(a["Channel"], a["Variable"], a["Value"]) for a in setvars] == [
+            (channel, "SENTIRIC_TRANSFER", "PJSIP/reception")
+        ]
+        assert fake.variables[(channel, "SENTIRIC_TRANSFER")] == "PJSIP/reception"
+        assert not actions(fake, "Redirect")  # the dialplan after AudioSocket() does the dialling
+        ended = await wait_log(logs, "call_ended", call_id=str(call_id))
+        assert (ended["by"], ended["reason"]) == ("agent", "transferred")
+        await peer.close()
+    finally:
+        await daemon.stop()
+
+
+async def test_dial_leg_transfer_redirects_the_caller_channel(settings: Settings, fake: FakeAmi, logs: Logs) -> None:
+    """Dial(AudioSocket/…): Dial does not continue, so the caller's channel is redirected to `transfer`."""
+    agent = Transferring("PJSIP/reception")
+    daemon = await running(with_ami(settings, fake), agent)
+    call_id = uuid.uuid4()
+    try:
+        channel = fake.announce_call(str(call_id), dial=True)
+        peer = await call(daemon, call_id, rate=16000)
+        await eventually(lambda: hangup_frame_seen(peer), "the 0x00 after the redirect")
+        assert [(a["Channel"], a["Variable"], a["Value"]) for a in actions(fake, "Setvar")] == [
+            (channel, "SENTIRIC_TRANSFER", "PJSIP/reception")
+        ]
+        redirect = actions(fake, "Redirect")
+        assert [(a["Channel"], a["Context"], a["Exten"], a["Priority"]) for a in redirect] == [
+            (channel, "sentiric", "transfer", "1")
+        ]
+        # The variable is set before the redirect: the `transfer` extension reads it at once.
+        assert fake.actions.index(actions(fake, "Setvar")[0]) < fake.actions.index(redirect[0])
+        await wait_log(logs, "ami_transfer", via="redirect", mode="dial")
+        await peer.close()
+    finally:
+        await daemon.stop()
+
+
+async def test_fastagi_registered_dial_leg_redirects_to_a_dialplan_target(
+    settings: Settings, fake: FakeAmi, logs: Logs
+) -> None:
+    """FastAGI said `,dial` and the channel; a dialplan target (`300@sentiric`) is redirected to directly."""
+    agent = Transferring("300@sentiric")
+    daemon = await running(with_ami(settings, fake), agent)
+    call_id = uuid.uuid4()
+    try:
+        fake.announce_call(str(uuid.uuid4()))  # another call: makes its channel known to the fake
+        daemon.registry.put(
+            CallInfo(
+                str(call_id), caller_id="+905551112233", channel=RECORDED_CHANNEL, extra={"audiosocket_mode": "dial"}
+            )
+        )
+        peer = await call(daemon, call_id, rate=8000)  # 8 kHz Dial(…/c(slin)): only the hint says "dial"
+        await eventually(lambda: hangup_frame_seen(peer), "the 0x00 after the redirect")
+        assert not actions(fake, "Setvar")
+        assert [(a["Channel"], a["Context"], a["Exten"], a["Priority"]) for a in actions(fake, "Redirect")] == [
+            (RECORDED_CHANNEL, "sentiric", "300", "1")
+        ]
+        assert agent.infos[0].caller_id == "+905551112233"  # FastAGI's entry was used
+        await peer.close()
+    finally:
+        await daemon.stop()
+
+
+async def test_asterisk_refusing_the_transfer_still_ends_the_leg(settings: Settings, fake: FakeAmi, logs: Logs) -> None:
+    agent = Transferring("PJSIP/reception")
+    daemon = await running(with_ami(settings, fake), agent)
+    call_id = uuid.uuid4()
+    try:
+        daemon.registry.put(CallInfo(str(call_id), channel="PJSIP/gone-00000001"))
+        peer = await call(daemon, call_id)
+        await eventually(lambda: hangup_frame_seen(peer), "the 0x00")
+        failed = await wait_log(logs, "transfer_failed", call_id=str(call_id))
+        assert "No such channel" in str(failed["error"]) and failed["channel"] == "PJSIP/gone-00000001"
+        await peer.close()
+    finally:
+        await daemon.stop()
+
+
+async def test_without_ami_the_transfer_warns_and_names_the_missing_config(settings: Settings, logs: Logs) -> None:
+    agent = Transferring("PJSIP/reception")
+    daemon = await running(settings, agent)
+    call_id = uuid.uuid4()
+    try:
+        peer = await call(daemon, call_id)
+        await eventually(lambda: hangup_frame_seen(peer), "the 0x00")
+        warning = await wait_log(logs, "transfer_without_ami", call_id=str(call_id))
+        assert warning["log_level"] == "warning" and "[ami] enabled = true" in str(warning["missing"])
+        await peer.close()
+    finally:
+        await daemon.stop()
+
+
+async def test_ami_events_give_an_audiosocket_call_its_caller_without_fastagi(
+    settings: Settings, fake: FakeAmi, logs: Logs
+) -> None:
+    seen: list[CallInfo] = []
+
+    async def agent(transport: CallTransport) -> None:
+        seen.append(transport.info)
+        await transport.hangup()
+
+    daemon = await running(with_ami(settings, fake), agent)
+    late, early = uuid.uuid4(), uuid.uuid4()
+    try:
+        fake.announce_call(str(early))
+        peer = await call(daemon, early)
+        await eventually(lambda: seen, "the agent")
+        info = seen[0]
+        assert (info.call_id, info.caller_id, info.caller_name) == (str(early), "+905551112233", "Ahmet Yilmaz")
+        assert (info.channel, info.language, info.called_number) == (RECORDED_CHANNEL, "en", "as-app")
+        assert info.extra["metadata"] == "ami" and info.extra["ami_uniqueid"] == "1795681154.20"
+        started = await wait_log(logs, "call_started", call_id=str(early))
+        assert started["registered"] is True
+        await peer.close()
+
+        # The AMI events travel on their own TCP connection and may come after the UUID frame.
+        peer = await call(daemon, late)
+        await asyncio.sleep(0.2)
+        fake.end_call()
+        fake.announce_call(str(late))
+        await eventually(lambda: len(seen) == 2, "the second call's agent")
+        assert (seen[1].call_id, seen[1].caller_id) == (str(late), "+905551112233")
+        await peer.close()
+    finally:
+        await daemon.stop()
+
+
+async def test_fastagi_metadata_is_not_replaced_by_ami(settings: Settings, fake: FakeAmi) -> None:
+    seen: list[CallInfo] = []
+
+    async def agent(transport: CallTransport) -> None:
+        seen.append(transport.info)
+        await transport.hangup()
+
+    daemon = await running(with_ami(settings, fake), agent)
+    call_id = uuid.uuid4()
+    try:
+        daemon.registry.put(CallInfo(str(call_id), caller_id="+905559990000", called_number="5000"))
+        fake.announce_call(str(call_id))
+        await daemon.ami.action("Ping", {})  # the events were written before the Pong: they have been read
+        peer = await call(daemon, call_id)
+        await eventually(lambda: seen, "the agent")
+        assert (seen[0].caller_id, seen[0].called_number) == ("+905559990000", "5000")
+        await peer.close()
+    finally:
+        await daemon.stop()
+
+
+async def test_newexten_parsing_and_dialplan_targets() -> None:
+    from sentiric_pbx.telephony.ami import AmiEvent
+    from sentiric_pbx.telephony.ami_calls import dialplan_location, media_start
+
+    u = str(uuid.uuid4())
+    assert media_start(AmiEvent("Newexten", {"Application": "AudioSocket", "AppData": f"{u},127.0.0.1:9092"})) == (
+        u,
+        "app",
+    )
+    dial = {"Application": "Dial", "AppData": f"AudioSocket/127.0.0.1:9092/{u}/c(slin16),30"}
+    assert media_start(AmiEvent("Newexten", dial)) == (u, "dial")
+    assert media_start(AmiEvent("Newexten", {"Application": "Dial", "AppData": "PJSIP/reception,30"})) is None
+    assert media_start(AmiEvent("Newexten", {"Application": "AudioSocket", "AppData": "not-a-uuid,x"})) is None
+    assert dialplan_location("300@sentiric") == ("sentiric", "300", 1)
+    assert dialplan_location("sentiric,300,2") == ("sentiric", "300", 2)
+    assert dialplan_location("PJSIP/reception") is None
+
+
+def test_fastagi_dial_argument_marks_the_leg() -> None:
+    """`AGI(agi://…/register,${UUID},dial)` (asterisk/extensions.conf 101) tells a transfer to redirect."""
+    from sentiric_pbx.telephony.agi import call_info_from_env
+
+    env = {"agi_callerid": "+905551112233", "agi_channel": "PJSIP/alice-00000001", "agi_arg_2": "dial"}
+    assert call_info_from_env(env, "x").extra["audiosocket_mode"] == "dial"
+    assert "audiosocket_mode" not in call_info_from_env({"agi_arg_2": "nonsense"}, "x").extra
