@@ -318,6 +318,62 @@ async def check_ari(s: Settings) -> Check:
     return Check("asterisk ari", "ok", f"Asterisk {version} at {cfg.url}")
 
 
+async def _esl_block(reader: asyncio.StreamReader) -> str:
+    return (await asyncio.wait_for(reader.readuntil(b"\n\n"), NET_TIMEOUT_S)).decode("utf-8", "replace")
+
+
+async def check_freeswitch_esl(s: Settings) -> Check:
+    """Connect to mod_event_socket, wait for auth/request, `auth`: reachable and the password right.
+
+    Self-contained like the AMI check, so it speaks even when the ingress's own client is what is broken.
+    The password is sent, never shown."""
+    cfg = s.freeswitch
+    where = f"{cfg.esl_host}:{cfg.esl_port}"
+    name = "freeswitch esl"
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(cfg.esl_host, cfg.esl_port), NET_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        return Check(
+            name,
+            "fail",
+            f"FreeSWITCH unreachable at {where}: {exc.__class__.__name__}",
+            "is mod_event_socket loaded and listening there? see freeswitch/autoload_configs/event_socket.conf.xml",
+        )
+    try:
+        greeting = await _esl_block(reader)
+        if "auth/request" not in greeting:
+            return Check(name, "fail", f"{where} is not a FreeSWITCH Event Socket", "check [freeswitch] esl_port")
+        writer.write(f"auth {cfg.esl_password.get_secret_value()}\n\n".encode())
+        reply = await _esl_block(reader)
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+        return Check(name, "fail", f"{where}: {exc.__class__.__name__}", "is it FreeSWITCH's event socket?")
+    finally:
+        writer.close()
+    if "+OK" not in reply:
+        return Check(
+            name,
+            "fail",
+            f"{where} refused the password",
+            "set [freeswitch] esl_password (SENTIRIC_FREESWITCH__ESL_PASSWORD) to event_socket.conf.xml's password",
+        )
+    if cfg.esl_password.get_secret_value() == "ClueCon":
+        return Check(
+            name,
+            "warn",
+            f"logged in at {where} with FreeSWITCH's default password ClueCon",
+            "set a password of your own in event_socket.conf.xml and SENTIRIC_FREESWITCH__ESL_PASSWORD",
+        )
+    return Check(name, "ok", f"Event Socket at {where}, password accepted")
+
+
+async def check_freeswitch(s: Settings) -> list[Check]:
+    cfg = s.freeswitch
+    stream = check_port("freeswitch stream", cfg.stream_host, cfg.stream_port)
+    if cfg.mode == "outbound":  # FreeSWITCH connects to us per call: our listener must be free
+        return [check_port("freeswitch outbound", cfg.outbound_host, cfg.outbound_port), stream]
+    return [await check_freeswitch_esl(s), stream]
+
+
 async def check_redis(url: str) -> Check:
     import redis.asyncio as aioredis
 
@@ -366,6 +422,8 @@ async def run_checks(config: Path | None) -> list[Check]:
         checks += check_webrtc(settings)
     if settings.twilio.enabled:
         checks += check_twilio(settings)
+    if settings.freeswitch.enabled:
+        checks += await check_freeswitch(settings)
     if settings.storage.redis_url:
         checks.append(await check_redis(settings.storage.redis_url))
     checks.append(check_disk(settings))
