@@ -49,6 +49,8 @@ class CallerOptions:
     caller_id: str = "+905551112233"
     caller_name: str = "Test Caller"
     called_number: str = "5000"
+    language: str = "en"
+    """The channel's language as FastAGI reports it (`agi_language`): picks the call's STT engine."""
     rate: int = 8000
     """8000 is what `AudioSocket()` uses; 16000 is `Dial(AudioSocket/…/c(slin16))`."""
     record: Path | None = None
@@ -155,7 +157,7 @@ async def _register_agi(opts: CallerOptions, call_id: str) -> list[str]:
         "agi_network_script": "register",
         "agi_request": f"agi://{opts.agi[0]}:{opts.agi[1]}/register",
         "agi_channel": f"PJSIP/{opts.caller_id}-00000001",
-        "agi_language": "en",
+        "agi_language": opts.language,
         "agi_type": "PJSIP",
         "agi_uniqueid": f"{time.time():.2f}",
         "agi_version": "22.10.1",
@@ -372,6 +374,9 @@ async def place_call(turns: list[bytes], opts: CallerOptions) -> CallReport:
     try:
         timeout = opts.hangup_after_s
         done, _ = await asyncio.wait({script, tasks[1]}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if tasks[1] in done and script not in done:
+            # The agent hung up (after its goodbye): let the script record that last reply before it goes.
+            done |= (await asyncio.wait({script}, timeout=1.0))[0]
         if script in done:
             script.result()
         if not done:

@@ -1,0 +1,217 @@
+"""Conversation load: N callers talking to the real assistant at once, on the bundled models.
+
+    python bench/load.py [--calls 1,2,4,8,16] [--minutes M] [--stt whisper|vosk] [--json]
+
+One `sentiric-pbx run` subprocess in assistant mode (Whisper base, Piper joe, gemma-3-270m, Vosk ko; its
+own SQLite/archive in a temp dir, loopback ports, logging at warning) serves every step. For each N in
+`--calls`, N call slots run at once for M minutes; each slot places calls back to back exactly as
+Asterisk does (FastAGI registration, then AudioSocket at 8 kHz, one frame every 20 ms on an absolute
+clock) with the test caller of `sentiric_pbx/tools/caller.py`, starting 0–3 s apart so turns do not line
+up. Each call waits for the greeting, then says three turns and waits for each reply:
+
+    whisper (English):  "What are your opening hours?" / "Can I book an appointment for next Tuesday?" /
+                        "No, that's all. Goodbye."   (Piper joe, through the 8 kHz phone band)
+    vosk (Korean):      the same three, in Korean, spoken by espeak-ng (the bundled Vosk model is Korean)
+
+Measured on the wire, as a caller hears it (see tools/caller.py):
+  * reply latency: caller's last voiced frame → agent's first voiced frame, every turn of every call;
+  * greeting latency: connect → agent's first voiced frame;
+  * underruns: gaps > 40 ms inside the agent's replies; inter-arrival p99 of the agent's frames per call
+    (the caller runs in this process's event loop, so its own scheduling is included: an upper bound);
+  * the daemon's CPU (psutil) over each step, per call-minute, and its RSS at the end of the step,
+    minus its idle RSS, per call.
+
+Unknown caller numbers (no CRM name lookup), no bookings made: the load is listening, recognising,
+answering. A benchmark that prints numbers (and JSON with --json); it has no pass/fail. Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.media import HOST, _free_ports, _stop_daemon, _wait_listening
+from sentiric_pbx.audio.resample import resample
+from sentiric_pbx.tools.caller import CallerOptions, CallReport, place_call
+
+TURNS = {
+    "whisper": ("en", ["What are your opening hours?", "Can I book an appointment for next Tuesday?",
+                       "No, that's all. Goodbye."]),
+    "vosk": ("ko", ["영업 시간이 어떻게 되나요?", "다음 주 화요일에 예약할 수 있을까요?",
+                    "아니요, 괜찮습니다. 안녕히 계세요."]),
+}  # fmt: skip
+
+
+def synthesize_turns(stt: str, models_dir: Path | None) -> list[bytes]:
+    """The caller's turns as 8 kHz PCM, made before the daemon starts so the synthesis is not in the load."""
+    texts = TURNS[stt][1]
+    if stt == "vosk":
+        out: list[bytes] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, text in enumerate(texts):
+                path = Path(tmp) / f"{i}.wav"
+                subprocess.run(["espeak-ng", "-v", "ko", "-s", "150", "-w", str(path), text], check=True)
+                with wave.open(str(path)) as w:
+                    out.append(resample(w.readframes(w.getnframes()), w.getframerate(), 8000))
+        return out
+    from sentiric_pbx.config import Settings
+    from sentiric_pbx.engines.tts.piper import PiperTts
+    from sentiric_pbx.models import resolve_model
+
+    settings = Settings()
+    if models_dir is not None:
+        settings.models.dir = models_dir
+    voice = resolve_model(settings.tts.voice, settings)
+    onnx = voice if voice.suffix == ".onnx" else next(voice.glob("*.onnx"))
+    tts = PiperTts(onnx)
+    tts.load()
+    return [resample(tts.synthesize_blocking(t), 16000, 8000) for t in texts]
+
+
+def start_daemon(workdir: Path, audiosocket: int, fastagi: int, max_calls: int, models_dir: Path | None, log: Any):
+    config = workdir / "bench.toml"
+    config.write_text("")
+    env = dict(os.environ)
+    env.update(
+        SENTIRIC_CONFIG=str(config),
+        SENTIRIC_AUDIOSOCKET__HOST=HOST,
+        SENTIRIC_AUDIOSOCKET__PORT=str(audiosocket),
+        SENTIRIC_FASTAGI__HOST=HOST,
+        SENTIRIC_FASTAGI__PORT=str(fastagi),
+        SENTIRIC_METRICS__ENABLED="false",
+        SENTIRIC_LOGGING__LEVEL="warning",
+        SENTIRIC_AGENT__MODE="assistant",
+        SENTIRIC_AGENT__MAX_CALLS=str(max_calls),
+        SENTIRIC_STORAGE__DB_PATH=str(workdir / "sentiric.db"),
+        SENTIRIC_STORAGE__ARCHIVE_DIR=str(workdir / "archive"),
+        SENTIRIC_DIALOG__NO_INPUT_REPROMPT_S="30",
+    )
+    if models_dir is not None:
+        env["SENTIRIC_MODELS__DIR"] = str(models_dir)
+    exe = Path(sys.executable).parent / "sentiric-pbx"
+    return subprocess.Popen(
+        [str(exe), "run"], env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+async def call_slot(turns: list[bytes], opts: dict[str, Any], deadline: float, delay: float) -> list[CallReport]:
+    await asyncio.sleep(delay)
+    reports: list[CallReport] = []
+    while time.monotonic() < deadline:
+        caller = f"+9055500{random.randrange(10000, 99999)}"
+        report = await place_call(turns, CallerOptions(caller_id=caller, greeting_wait_s=5.0, **opts))
+        reports.append(report)
+    return reports
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+async def run_step(n: int, turns: list[bytes], opts: dict[str, Any], minutes: float, proc: psutil.Process) -> dict:
+    cpu0 = sum(proc.cpu_times()[:2])
+    t0 = time.monotonic()
+    deadline = t0 + minutes * 60
+    slots = [call_slot(turns, opts, deadline, delay=i * 3.0 / max(1, n) + random.random() * 0.5) for i in range(n)]
+    results = await asyncio.gather(*slots)
+    elapsed = time.monotonic() - t0
+    cpu = sum(proc.cpu_times()[:2]) - cpu0
+    rss = proc.memory_info().rss
+    reports = [r for slot in results for r in slot]
+    latencies = [t.latency_ms for r in reports for t in r.turns if t.latency_ms is not None]
+    missing = sum(1 for r in reports for t in r.turns if t.latency_ms is None)
+    greetings = [r.greeting_latency_ms for r in reports if r.greeting_latency_ms is not None]
+    jitter = [r.interarrival_ms["p99"] for r in reports if r.interarrival_ms]
+    return {
+        "calls": n,
+        "calls_placed": len(reports),
+        "turns": len(latencies),
+        "turns_unanswered": missing,
+        "reply_latency_ms": {"p50": _pct(latencies, 50), "p95": _pct(latencies, 95), "max": _pct(latencies, 100)},
+        "greeting_latency_ms": {"p50": _pct(greetings, 50), "p95": _pct(greetings, 95)},
+        "underruns": sum(t.underruns for r in reports for t in r.turns),
+        "jitter_p99_ms": {"median_call": _pct(jitter, 50), "worst_call": _pct(jitter, 100)},
+        "daemon_cpu_pct": round(100 * cpu / elapsed, 1),
+        "daemon_cpu_s_per_call_min": round(cpu / max(1e-9, n * elapsed / 60), 2),
+        "daemon_rss_mb": round(rss / 2**20, 1),
+        "ended_by": sorted({r.ended_by for r in reports}),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    steps = [int(x) for x in args.calls.split(",")]
+    turns = synthesize_turns(args.stt, args.models_dir)
+    language = TURNS[args.stt][0]
+    audiosocket, fastagi = _free_ports(2)
+    result: dict[str, Any] = {"stt": args.stt, "minutes": args.minutes, "cpus": os.cpu_count(), "steps": []}
+    with tempfile.TemporaryDirectory(prefix="sentiric-load-") as tmp:
+        workdir = Path(tmp)
+        with (workdir / "daemon.log").open("wb") as log:
+            proc = start_daemon(workdir, audiosocket, fastagi, max(steps), args.models_dir, log)
+            try:
+                await asyncio.to_thread(_wait_listening, proc, audiosocket, 180.0)
+                daemon = psutil.Process(proc.pid)
+                await asyncio.sleep(2.0)
+                result["daemon_idle_rss_mb"] = round(daemon.memory_info().rss / 2**20, 1)
+                opts = {"port": audiosocket, "agi": (HOST, fastagi), "rate": 8000, "language": language}
+                # One warm-up call: first-use costs (caches, allocator growth) are not the steady state.
+                await place_call(turns[:1], CallerOptions(greeting_wait_s=5.0, **opts))
+                for n in steps:
+                    step = await run_step(n, turns, opts, args.minutes, daemon)
+                    step["rss_per_call_mb"] = round((step["daemon_rss_mb"] - result["daemon_idle_rss_mb"]) / n, 1)
+                    result["steps"].append(step)
+                    if not args.json:
+                        _print_step(step)
+            finally:
+                _stop_daemon(proc)
+        if proc.returncode not in (0, None, -15):
+            tail = (workdir / "daemon.log").read_text(errors="replace")[-2000:]
+            result["daemon_log_tail"] = tail
+    return result
+
+
+def _print_step(s: dict[str, Any]) -> None:
+    r, g, j = s["reply_latency_ms"], s["greeting_latency_ms"], s["jitter_p99_ms"]
+    print(
+        f"N={s['calls']:>2}  calls={s['calls_placed']:>3} turns={s['turns']:>3} (unanswered {s['turns_unanswered']})  "
+        f"reply p50 {r['p50']} / p95 {r['p95']} / max {r['max']} ms  greeting p50 {g['p50']} / p95 {g['p95']} ms  "
+        f"underruns {s['underruns']}  jitter p99 {j['median_call']} (worst {j['worst_call']}) ms  "
+        f"cpu {s['daemon_cpu_pct']} %  {s['daemon_cpu_s_per_call_min']} cpu-s/call-min  rss {s['daemon_rss_mb']} MB",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", default="1,2,4,8,16", help="comma-separated concurrency steps")
+    parser.add_argument("--minutes", type=float, default=1.0, help="how long each step runs")
+    parser.add_argument("--stt", choices=sorted(TURNS), default="whisper")
+    parser.add_argument("--models-dir", type=Path, default=None)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = asyncio.run(run(args))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
