@@ -11,13 +11,14 @@ reading it is on a PBX console, not in a debugger. `load_config` raises `ConfigE
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "SENTIRIC_"
@@ -304,6 +305,35 @@ class WebRtcConfig(_Section):
     """Browser phone ingress (`telephony/webrtc.py`): the `/phone` page, signalling, Opus over WebRTC."""
 
     enabled: bool = False
+    host: str = "127.0.0.1"
+    """The page and its signalling WebSocket. Loopback by default: a browser phone on the LAN is a choice."""
+    port: int = Field(8090, ge=0, le=65535)
+    """Not 8088: that is Asterisk's own HTTP/ARI port (http.conf bindport) on the same host."""
+    page_caller_id: bool = True
+    """Take the caller ID from the page (its field, `/phone?caller=+905551112233`). The browser can claim any
+    number, and a known number is greeted by name: turn this off on a page strangers can reach."""
+    default_caller_id: str | None = None
+    """Caller ID for calls whose page gives none (or when `page_caller_id` is off); None = anonymous."""
+    max_calls: int = Field(20, ge=1)
+    """Concurrent browser calls; one more is refused at signalling with a clear message."""
+    connect_timeout_s: float = Field(15.0, gt=0)
+    """From the offer to an established ICE + DTLS connection; a browser that never connects is dropped."""
+    media_timeout_s: float = Field(10.0, gt=0)
+    """No audio from the browser for this long ends the call (a tab frozen or a network gone)."""
+    max_message_bytes: int = Field(65_536, ge=4096)
+    """Largest signalling message accepted (an SDP offer is a few kB)."""
+    ice_addresses: list[str] | None = Field(None, min_length=1)
+    """The only addresses our side of the media binds and offers as ICE candidates. None (the default) =
+    every address of every interface but 127.0.0.1, as aioice gathers them; a list = only these, e.g.
+    ["192.0.2.10"] on a multi-homed PBX, or ["127.0.0.1"] for a browser on this machine only (it reaches
+    127.0.0.1 from its own host candidates; on a host whose only interface is lo, Chromium has none unless
+    started with --allow-loopback-in-peer-connection). Never a STUN/TURN server."""
+
+    @field_validator("ice_addresses")
+    @classmethod
+    def _ip_addresses(cls, value: list[str] | None) -> list[str] | None:
+        """Literal IPs only (an interface name or host name is a typo here, not something to resolve)."""
+        return None if value is None else [str(ipaddress.ip_address(a.strip())) for a in value]
 
 
 class FreeswitchConfig(_Section):

@@ -163,22 +163,41 @@ def check_ports(s: Settings) -> list[Check]:
 def check_webrtc(s: Settings) -> list[Check]:
     """`[webrtc]`: aiortc installed, the page's port free, and an address a browser's ICE can reach.
 
-    ICE never offers loopback (RFC 8445 §5.1.1.1), so a host whose only address is 127.0.0.1 serves the
-    page but no call ever connects; that is worth a line before a browser shows "calling…" forever.
+    By default ICE never offers loopback (RFC 8445 §5.1.1.1), so a host whose only address is 127.0.0.1
+    serves the page but no call ever connects; that is worth a line before a browser shows "calling…"
+    forever. With `ice_addresses` set, each must be an address of this machine (else no call connects
+    either), and a loopback-only list only suits a same-machine browser started to accept loopback.
     """
+    import ipaddress
+
     try:
         import aiortc
-        from aioice.ice import get_host_addresses
+
+        from sentiric_pbx.telephony.webrtc_ice import host_addresses
     except ImportError as exc:
         return [Check("webrtc", "fail", f"aiortc is not installed ({exc.name})", "pip install 'aiortc>=1.9'")]
     cfg = s.webrtc
     checks = [check_port("webrtc", cfg.host, cfg.port)]
-    addresses = get_host_addresses(use_ipv4=True, use_ipv6=True)
     page = f"http://{cfg.host}:{cfg.port}/phone"
-    if not addresses:
-        checks.append(
-            Check("webrtc", "fail", "no non-loopback address for ICE", "browser calls need a network address")
-        )
+    addresses = host_addresses(cfg.ice_addresses)
+    missing = []
+    for address in cfg.ice_addresses or []:
+        try:
+            with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.bind((address, 0))
+        except OSError:
+            missing.append(address)
+    if missing:
+        hint = "list this machine's own addresses (`ip -br addr`), or remove ice_addresses to use them all"
+        checks.append(Check("webrtc", "fail", f"ice_addresses not on this machine: {', '.join(missing)}", hint))
+    elif not addresses:
+        hint = 'browser calls need a network address (or ice_addresses = ["127.0.0.1"] for a browser on this host)'
+        checks.append(Check("webrtc", "fail", "no non-loopback address for ICE", hint))
+    elif all(ipaddress.ip_address(a).is_loopback for a in addresses):
+        detail = f"aiortc {aiortc.__version__}; {page}; ICE on {', '.join(addresses)} only"
+        hint = "only a browser on this machine can connect (where lo is its only interface, Chromium needs"
+        hint += " --allow-loopback-in-peer-connection)"
+        checks.append(Check("webrtc", "ok", detail, hint))
     elif cfg.host in ("127.0.0.1", "::1", "localhost"):
         checks.append(Check("webrtc", "ok", f"aiortc {aiortc.__version__}; {page} (this machine only)"))
     else:

@@ -216,7 +216,7 @@ class CallSession:
             await self._handle_turn(turn)
 
     async def _handle_turn(self, turn: CallerTurn) -> None:
-        self.ctx.add_turn(Turn("caller", turn.text, turn.start_s, turn.end_s, words=turn.words))  # type: ignore[arg-type]
+        self._add_turn(Turn("caller", turn.text, turn.start_s, turn.end_s, words=turn.words))  # type: ignore[arg-type]
         await self._save_safely()
         started = time.perf_counter()
         try:
@@ -331,9 +331,19 @@ class CallSession:
         if turn is not None and self._playing.first_audio_at is not None:
             latency = round((self._playing.first_audio_at - turn.ended_at) * 1000, 1)
             self.ctx.time("reply_latency_ms", latency)
-        self.ctx.add_turn(
+        self._add_turn(
             Turn("agent", text, start_s, loop.time() - self._stream_t0, interrupted=interrupted, latency_ms=latency)
         )
+
+    def _add_turn(self, turn: Turn) -> None:
+        """Store the turn, then tell the ingress (a screen showing the transcript), if it asked to be told."""
+        self.ctx.add_turn(turn)
+        on_turn = self.transport.info.on_turn
+        if on_turn is not None:
+            try:
+                on_turn(turn.who, turn.text)
+            except Exception as exc:  # a display must never end the call
+                log.warning("on_turn_failed", error=repr(exc))
 
     # -- listen ------------------------------------------------------------------------------
     async def _listen(self) -> None:

@@ -6,7 +6,7 @@ a Twilio stream look the same to it: 16 kHz 20 ms frames in, 16 kHz PCM out.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -23,6 +23,9 @@ class CallInfo:
     channel: str | None = None
     ingress: str = "audiosocket"
     extra: dict[str, str] = field(default_factory=dict)
+    on_turn: Callable[[str, str], None] | None = None
+    """Called with (who, text) as each turn is stored: an ingress with a screen (the browser phone) shows
+    the transcript live. It must not block or raise; most ingresses leave it unset."""
 
 
 @dataclass(frozen=True, slots=True)
