@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import psutil
+import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -206,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    # Our own log lines (the Piper load) go to stderr: with --json, stdout is the JSON document only.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     result = asyncio.run(run(args))
     if args.json:
         print(json.dumps(result, indent=2))

@@ -72,9 +72,10 @@ class VadConfig(_Section):
     """Voiced audio needed before a turn starts. Defaults to 120 ms."""
     end_of_turn_silence_ms: int = Field(500, ge=100)
     """Silence after speech that ends the turn while the STT has not yet said what was heard. Defaults to 500 ms."""
-    preview_after_ms: int = Field(160, ge=40)
+    preview_after_ms: int = Field(100, ge=40)
     """Silence after which recognition starts on the turn so far (thrown away if the caller goes on).
-    Defaults to 160 ms."""
+    webrtcvad's own hangover already adds ~100 ms of real silence before the first "silent" frame.
+    Defaults to 100 ms."""
     early_end_of_turn_ms: int = Field(300, ge=100)
     """Silence that ends the turn once the STT has the words and they are a complete phrase. Defaults to 300 ms."""
     unfinished_end_of_turn_ms: int = Field(1000, ge=100)

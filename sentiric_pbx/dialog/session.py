@@ -38,7 +38,7 @@ from sentiric_pbx.dialog.bargein import BargeInDetector, BargeInOptions
 from sentiric_pbx.dialog.context import CallContext, Turn, normalize_e164
 from sentiric_pbx.dialog.turntaking import TurnAttempt, TurnRecognizer, may_end_turn
 from sentiric_pbx.engines.base import SttEngine, TtsEngine
-from sentiric_pbx.engines.tts.sentences import SentenceBuffer
+from sentiric_pbx.engines.tts.sentences import SentenceBuffer, split_first_clause
 from sentiric_pbx.storage.recording import CallRecorder
 from sentiric_pbx.telephony.transport import CallTransport, Dtmf
 
@@ -289,6 +289,12 @@ class CallSession:
         self._record_agent_turn(start_s, turn, interrupted=False)
 
     async def _say_sentence(self, sentence: str, tts_ms: list[float]) -> None:
+        if not tts_ms:  # the reply's first words: say its first clause as soon as it is synthesized
+            parts = split_first_clause(sentence)
+            if len(parts) > 1:
+                for part in parts:
+                    await self._say_sentence(part, tts_ms)
+                return
         started = time.perf_counter()
         pcm = b"".join([chunk async for chunk in self.tts.synthesize(sentence)])
         tts_ms.append((time.perf_counter() - started) * 1000)

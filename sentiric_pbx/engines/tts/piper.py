@@ -27,6 +27,24 @@ from sentiric_pbx.engines.tts.sentences import expand_abbreviations, split_sente
 log = structlog.get_logger("sentiric_pbx.tts")
 
 
+LEAD_IN_LEVEL = 328
+"""−40 dBFS: what the test caller (and a listener) counts as voice."""
+LEAD_IN_KEEP_S = 0.01
+
+
+def trim_lead_in(pcm: np.ndarray, rate: int) -> np.ndarray:
+    """Drop the near-silence VITS puts before the first phoneme (40–60 ms for the joe voice), keeping 10 ms.
+
+    Every reply starts with it, so it is pure added latency on the wire; the pause *after* a sentence is
+    kept, as it is the natural gap before the next one.
+    """
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > LEAD_IN_LEVEL)
+    if len(loud) == 0:
+        return pcm
+    start = max(0, int(loud[0]) - int(rate * LEAD_IN_KEEP_S))
+    return pcm[start:]
+
+
 class PiperTts:
     name = "piper"
 
@@ -67,8 +85,8 @@ class PiperTts:
         chunks = [c.audio_int16_array for c in self._voice.synthesize(text, syn_config=self._syn)]
         if not chunks:
             return b""
-        pcm = np.concatenate(chunks).astype("<i2", copy=False).tobytes()
-        return resample(pcm, self.voice_rate, SAMPLE_RATE)
+        pcm = np.concatenate(chunks).astype("<i2", copy=False)
+        return resample(trim_lead_in(pcm, self.voice_rate).tobytes(), self.voice_rate, SAMPLE_RATE)
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         for sentence in split_sentences(text):

@@ -47,6 +47,26 @@ def _is_boundary(text: str, dot_at: int, after: int) -> bool:
     return True
 
 
+_CLAUSE = re.compile(r"[,;:](?=\s)")
+MIN_CLAUSE_WORDS = 3
+
+
+def split_first_clause(sentence: str) -> list[str]:
+    """A reply's first sentence → [first clause, rest] when it has a comma-like break far enough in.
+
+    Piper synthesizes a sentence at a time and takes ~0.13 s per second of speech here: the caller
+    waits for the whole first sentence before hearing anything. Cutting "We are open Monday to Friday,
+    from 9 am to 5 pm." after the comma halves that wait; the comma is a pause in speech anyway, and
+    the rest is synthesized while the first clause plays. Only at a comma/semicolon/colon with at least
+    `MIN_CLAUSE_WORDS` words on each side, so "Yes, please." and "9:30" stay whole.
+    """
+    for match in _CLAUSE.finditer(sentence):
+        head, tail = sentence[: match.end()].strip(), sentence[match.end() :].strip()
+        if len(head.split()) >= MIN_CLAUSE_WORDS and len(tail.split()) >= MIN_CLAUSE_WORDS:
+            return [head, tail]
+    return [sentence]
+
+
 def split_sentences(text: str) -> list[str]:
     """Whole text → sentences (stripped, non-empty)."""
     buf = SentenceBuffer()
