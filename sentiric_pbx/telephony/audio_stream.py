@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Protocol
 
 import structlog
@@ -31,11 +30,11 @@ import structlog
 from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
-from sentiric_pbx.telephony.transport import CallEvent, CallInfo, Hangup
+from sentiric_pbx.telephony.edge import CallIO
+from sentiric_pbx.telephony.transport import CallInfo, Hangup
 
 log = structlog.get_logger("sentiric_pbx.freeswitch")
 
-INBOUND_QUEUE_FRAMES = 1500  # 30 s; an agent that falls this far behind is broken
 OUTBOUND_QUEUE_MESSAGES = 50  # chunks waiting for the socket; more means the module stopped reading
 
 
@@ -66,26 +65,21 @@ class StreamControl(Protocol):
     def break_playback(self) -> None: ...
 
 
-class FreeswitchTransport:
+class FreeswitchTransport(CallIO):
     """`CallTransport` over one mod_audio_stream WebSocket; control goes through the Event Socket."""
 
     def __init__(self, info: CallInfo, control: StreamControl, rate: int, chunk_ms: int) -> None:
-        self.info = info
+        super().__init__(info)
         self.control = control
         self.rate = rate
         self.chunk_s = chunk_ms / 1000.0
-        self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(INBOUND_QUEUE_FRAMES)
-        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
         self._in_rs = StreamResampler(rate, 16000) if rate != 16000 else None
         self._in_frames = Reframer(FRAME_BYTES)
         self.outbox: asyncio.Queue[str] = asyncio.Queue(OUTBOUND_QUEUE_MESSAGES)
         self.clock = PlayoutClock(self._send_chunk, b"", frame_ms=chunk_ms)
         self._out = PacedOutput(self.clock, rate, frame_bytes(rate, chunk_ms), lambda pcm: pcm)
         self._remote_until = 0.0
-        self.closed = False
-        self.frames_in = 0
         self.chunks_out = 0
-        self.dropped_inbound = 0
 
     # -- wire side -------------------------------------------------------------------------------
     def on_audio(self, data: bytes) -> None:
@@ -97,10 +91,7 @@ class FreeswitchTransport:
         self.frames_in += 1
         pcm = self._in_rs.process(data) if self._in_rs is not None else data
         for frame in self._in_frames.push(pcm):
-            try:
-                self._inbound.put_nowait(frame)
-            except asyncio.QueueFull:
-                self.dropped_inbound += 1
+            self.deliver(frame)
 
     def _send_chunk(self, pcm: bytes) -> None:
         if not pcm:  # the clock's "silence": send nothing, FreeSWITCH plays silence when idle
@@ -124,34 +115,7 @@ class FreeswitchTransport:
         """How much of what we sent FreeSWITCH has still to play (an estimate from the send times)."""
         return max(0.0, self._remote_until - asyncio.get_running_loop().time())
 
-    def on_event(self, event: CallEvent) -> None:
-        self._events.put_nowait(event)
-
-    def end(self, event: Hangup) -> None:
-        """The call is over: wake the agent's frame iterator and event wait."""
-        if self.closed:
-            return
-        self.closed = True
-        self.clock.flush()
-        self._events.put_nowait(event)
-        try:
-            self._inbound.put_nowait(None)
-        except asyncio.QueueFull:
-            self._inbound.get_nowait()
-            self._inbound.put_nowait(None)
-
-    # -- CallTransport ---------------------------------------------------------------------------
-    async def frames(self) -> AsyncIterator[bytes]:
-        while True:
-            pcm = await self._inbound.get()
-            if pcm is None:
-                return
-            yield pcm
-
-    def play(self, pcm: bytes, final: bool = True) -> None:
-        if not self.closed:
-            self._out.play(pcm, final)
-
+    # -- CallTransport: what FreeSWITCH is still playing counts too (the rest is CallIO's) --------
     def flush(self) -> None:
         """Barge-in: drop what is queued here, and stop what FreeSWITCH is already playing."""
         playing = self.clock.queued > 0 or self.remote_playing_s() > 0
@@ -172,9 +136,6 @@ class FreeswitchTransport:
     @property
     def queued_ms(self) -> int:
         return self._out.queued_ms + round(self.remote_playing_s() * 1000)
-
-    async def next_event(self) -> CallEvent:
-        return await self._events.get()
 
     async def hangup(self) -> None:
         """Let FreeSWITCH finish the last words we sent (the goodbye), then hang up the channel."""

@@ -19,7 +19,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -41,9 +41,10 @@ from sentiric_pbx.telephony.audiosocket_protocol import (
     ProtocolError,
     encode,
 )
+from sentiric_pbx.telephony.edge import CallIO
 from sentiric_pbx.telephony.registry import CallRegistry
 from sentiric_pbx.telephony.rtp import CallControl
-from sentiric_pbx.telephony.transport import CallEvent, CallInfo, CallTransport, Dtmf, Hangup
+from sentiric_pbx.telephony.transport import CallInfo, CallTransport, Dtmf, Hangup
 
 try:  # Linux: bytes in a socket's send queue not yet acknowledged by the peer (SIOCOUTQ)
     import fcntl
@@ -58,11 +59,10 @@ log = structlog.get_logger("sentiric_pbx.audiosocket")
 Agent = Callable[[CallTransport], Awaitable[None]]
 Router = Callable[[str], Agent | None]
 """UUID → who handles that connection instead of the agent (an ARI externalMedia call), or None."""
-INBOUND_QUEUE_FRAMES = 1500  # 30 s of audio; an agent that falls this far behind is broken
 AGENT_GRACE_S = 5.0  # time the agent gets after hangup to store what it has
 
 
-class AudioSocketTransport:
+class AudioSocketTransport(CallIO):
     """`CallTransport` over one AudioSocket connection.
 
     Inbound audio is resampled to 16 kHz and cut into 20 ms frames; outbound 16 kHz PCM is resampled
@@ -70,21 +70,16 @@ class AudioSocketTransport:
     """
 
     def __init__(self, writer: asyncio.StreamWriter, cfg: AudioSocketConfig) -> None:
-        self.info = CallInfo(call_id="")
+        super().__init__(CallInfo(call_id=""))
         self._writer = writer
         self._cfg = cfg
-        self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(INBOUND_QUEUE_FRAMES)
-        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
         self._in_rs: StreamResampler | None = None
         self._in_kind: Kind | None = None
         self._in_frames = Reframer(FRAME_BYTES)
         self.clock = PlayoutClock(self._send_frame, b"")
         self._set_wire_kind(KIND_BY_RATE[cfg.default_rate])
-        self.closed = False
         self.hangup_sent = False
         self.hangup_reason = "agent_hangup"
-        self.dropped_inbound = 0
-        self.frames_in = 0
         self.control: AmiCallWatcher | None = None
         """AMI for transfers (and metadata), when `[ami]` is enabled; set by the server."""
         self.owner: CallControl | None = None
@@ -133,50 +128,9 @@ class AudioSocketTransport:
         assert self._in_rs is not None
         self.frames_in += 1
         for pcm in self._in_frames.push(self._in_rs.process(frame.payload)):
-            try:
-                self._inbound.put_nowait(pcm)
-            except asyncio.QueueFull:
-                self.dropped_inbound += 1
+            self.deliver(pcm)
 
-    def on_event(self, event: CallEvent) -> None:
-        self._events.put_nowait(event)
-
-    def end(self, event: Hangup) -> None:
-        """The connection is over: wake the agent's frame iterator and event wait."""
-        if self.closed:
-            return
-        self.closed = True
-        self.clock.flush()
-        self._events.put_nowait(event)
-        with contextlib.suppress(asyncio.QueueFull):
-            self._inbound.put_nowait(None)
-
-    # -- CallTransport ---------------------------------------------------------------------
-    async def frames(self) -> AsyncIterator[bytes]:
-        while True:
-            pcm = await self._inbound.get()
-            if pcm is None:
-                return
-            yield pcm
-
-    def play(self, pcm: bytes, final: bool = True) -> None:
-        if not self.closed:
-            self._out.play(pcm, final)
-
-    def flush(self) -> None:
-        self._out.flush()
-
-    async def wait_played(self) -> None:
-        await self.clock.wait_idle()
-
-    @property
-    def queued_ms(self) -> int:
-        """Audio queued for playout and not yet sent (what a barge-in flush would drop)."""
-        return self._out.queued_ms
-
-    async def next_event(self) -> CallEvent:
-        return await self._events.get()
-
+    # -- CallTransport (frames, events and playout are CallIO's) ---------------------------
     async def hangup(self, reason: str = "agent_hangup") -> None:
         """Send 0x00: Asterisk closes the socket and the dialplan continues after AudioSocket()."""
         if self.closed:

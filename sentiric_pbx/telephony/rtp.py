@@ -18,7 +18,7 @@ import contextlib
 import random
 import struct
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,7 +30,8 @@ from sentiric_pbx.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
 from sentiric_pbx.config import RtpConfig
-from sentiric_pbx.telephony.transport import CallEvent, CallInfo, Hangup
+from sentiric_pbx.telephony.edge import CallIO
+from sentiric_pbx.telephony.transport import CallInfo, Hangup
 
 log = structlog.get_logger("sentiric_pbx.rtp")
 
@@ -38,7 +39,6 @@ HEADER = struct.Struct("!BBHII")
 PT_PCMU = 0
 PT_PCMA = 8
 PT_L16_16K = 118  # Asterisk's static mapping of slin16 in its dynamic range (rtp_engine.c)
-INBOUND_QUEUE_FRAMES = 1500  # 30 s; an agent that falls this far behind is broken
 MAX_GAP = 100  # a sequence jump larger than this is a new stream, not 100 lost packets
 
 
@@ -341,25 +341,20 @@ class CallControl(Protocol):
     async def transfer(self, target: str) -> None: ...
 
 
-class RtpTransport:
+class RtpTransport(CallIO):
     """`CallTransport` over an `RtpEndpoint`; hangup and transfer go to the ARI call."""
 
     def __init__(self, endpoint: RtpEndpoint, fmt: str, info: CallInfo, control: CallControl) -> None:
-        self.info = info
+        super().__init__(info)
         self.endpoint = endpoint
         self.control = control
         self.codec = CODECS[fmt]
-        self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(INBOUND_QUEUE_FRAMES)
-        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
         wire_frame = frame_bytes(self.codec.rate)
         self._silence = self.codec.encode(bytes(wire_frame))
         self._talking = False
         self.clock = PlayoutClock(self._send_frame, self._silence)
         self._out = PacedOutput(self.clock, self.codec.rate, wire_frame, self.codec.encode)
         self._clock_task: asyncio.Task[None] | None = None
-        self.closed = False
-        self.dropped_inbound = 0
-        self.frames_in = 0
         endpoint.on_frame = self._on_frame
 
     def start(self) -> None:
@@ -383,52 +378,9 @@ class RtpTransport:
         if self.closed:
             return
         self.frames_in += 1
-        try:
-            self._inbound.put_nowait(pcm)
-        except asyncio.QueueFull:
-            self.dropped_inbound += 1
+        self.deliver(pcm)
 
-    def on_event(self, event: CallEvent) -> None:
-        self._events.put_nowait(event)
-
-    def end(self, event: Hangup) -> None:
-        """The call is over: wake the agent's frame iterator and event wait."""
-        if self.closed:
-            return
-        self.closed = True
-        self.clock.flush()
-        self._events.put_nowait(event)
-        try:
-            self._inbound.put_nowait(None)
-        except asyncio.QueueFull:
-            self._inbound.get_nowait()
-            self._inbound.put_nowait(None)
-
-    # -- CallTransport --------------------------------------------------------------------------
-    async def frames(self) -> AsyncIterator[bytes]:
-        while True:
-            pcm = await self._inbound.get()
-            if pcm is None:
-                return
-            yield pcm
-
-    def play(self, pcm: bytes, final: bool = True) -> None:
-        if not self.closed:
-            self._out.play(pcm, final)
-
-    def flush(self) -> None:
-        self._out.flush()
-
-    async def wait_played(self) -> None:
-        await self.clock.wait_idle()
-
-    @property
-    def queued_ms(self) -> int:
-        return self._out.queued_ms
-
-    async def next_event(self) -> CallEvent:
-        return await self._events.get()
-
+    # -- CallTransport (the rest is CallIO's) ---------------------------------------------------
     async def hangup(self) -> None:
         if self.closed:
             return

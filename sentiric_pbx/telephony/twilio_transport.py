@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -29,7 +29,8 @@ from sentiric_pbx.audio.g711 import ulaw_decode, ulaw_encode
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
 from sentiric_pbx.config import TwilioConfig
-from sentiric_pbx.telephony.transport import CallEvent, CallInfo, Hangup
+from sentiric_pbx.telephony.edge import CallIO
+from sentiric_pbx.telephony.transport import CallInfo
 from sentiric_pbx.telephony.twilio_protocol import (
     MULAW_RATE,
     ProtocolError,
@@ -40,10 +41,8 @@ from sentiric_pbx.telephony.twilio_protocol import (
 
 log = structlog.get_logger("sentiric_pbx.twilio")
 
-INBOUND_QUEUE_FRAMES = 1500  # 30 s of audio; an agent that falls this far behind is broken
 
-
-class TwilioTransport:
+class TwilioTransport(CallIO):
     """`CallTransport` over one Media Stream; `end_stream` closes the WebSocket (hangup and transfer)."""
 
     def __init__(
@@ -53,13 +52,11 @@ class TwilioTransport:
         cfg: TwilioConfig,
         end_stream: Callable[[str, str | None], Awaitable[None]],
     ) -> None:
-        self.info = info
+        super().__init__(info)
         self.stream_sid = stream_sid
         self.cfg = cfg
         self._end_stream = end_stream
         self.outbox: asyncio.Queue[str] = asyncio.Queue()
-        self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(INBOUND_QUEUE_FRAMES)
-        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
         self._in_rs = StreamResampler(MULAW_RATE, 16000)
         self._in_frames = Reframer(FRAME_BYTES)
         wire_frame = frame_bytes(MULAW_RATE)
@@ -77,10 +74,7 @@ class TwilioTransport:
         self._mark_names = itertools.count(1)
         self.marks_played = 0
         self.clears_sent = 0
-        self.closed = False
         self.end_requested: str | None = None
-        self.frames_in = 0
-        self.dropped_inbound = 0
 
     # -- wire side ---------------------------------------------------------------------------
     def _push(self, message: str) -> None:
@@ -105,10 +99,7 @@ class TwilioTransport:
             return
         self.frames_in += 1
         for pcm in self._in_frames.push(self._in_rs.process(ulaw_decode(mulaw))):
-            try:
-                self._inbound.put_nowait(pcm)
-            except asyncio.QueueFull:
-                self.dropped_inbound += 1
+            self.deliver(pcm)
 
     def on_mark(self, name: str) -> None:
         """Twilio played (or a `clear` dropped) everything before our mark `name`."""
@@ -120,31 +111,11 @@ class TwilioTransport:
         if not self._marks_out:
             self._all_marks_back.set()
 
-    def on_event(self, event: CallEvent) -> None:
-        self._events.put_nowait(event)
-
-    def end(self, event: Hangup) -> None:
-        """The stream is over: wake the agent's frame iterator and event wait."""
-        if self.closed:
-            return
-        self.closed = True
-        self.clock.flush()
+    def _on_end(self) -> None:
+        """The stream is over: no mark will come back, so nothing may wait for one."""
         self._all_marks_back.set()
-        self._events.put_nowait(event)
-        try:
-            self._inbound.put_nowait(None)
-        except asyncio.QueueFull:
-            self._inbound.get_nowait()
-            self._inbound.put_nowait(None)
 
-    # -- CallTransport ------------------------------------------------------------------------
-    async def frames(self) -> AsyncIterator[bytes]:
-        while True:
-            pcm = await self._inbound.get()
-            if pcm is None:
-                return
-            yield pcm
-
+    # -- CallTransport: marks and `clear` on top of CallIO's playout ---------------------------
     def play(self, pcm: bytes, final: bool = True) -> None:
         if self.closed:
             return
@@ -174,13 +145,6 @@ class TwilioTransport:
                 await self._all_marks_back.wait()
         except TimeoutError:
             log.warning("twilio_mark_timeout", waited_s=self.cfg.mark_timeout_s, marks_pending=len(self._marks_out))
-
-    @property
-    def queued_ms(self) -> int:
-        return self._out.queued_ms
-
-    async def next_event(self) -> CallEvent:
-        return await self._events.get()
 
     async def hangup(self) -> None:
         """Close the stream: `<Connect>` ends and the TwiML's `<Redirect>` asks us what next (`<Hangup/>`)."""

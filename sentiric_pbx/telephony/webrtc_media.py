@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import av
 import numpy as np
@@ -25,13 +25,13 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
-from sentiric_pbx.telephony.transport import CallEvent, CallInfo, Hangup
+from sentiric_pbx.telephony.edge import CallIO
+from sentiric_pbx.telephony.transport import CallInfo, Hangup
 
 log = structlog.get_logger("sentiric_pbx.webrtc")
 
 OPUS_RATE = 48_000
 WIRE_FRAME_BYTES = frame_bytes(OPUS_RATE)  # 20 ms of 48 kHz mono s16: 1920 bytes
-INBOUND_QUEUE_FRAMES = 1500  # 30 s; an agent that falls this far behind is broken
 HANDOFF_FRAMES = 5
 """Clock ticks waiting for aiortc's sender. It drains them at once, so more than a few means it has stopped
 (DTLS not up yet, peer gone); older frames are dropped then, never allowed to pile up into delay."""
@@ -122,7 +122,7 @@ class InboundAudio:
         return self._frames.push(self._rs.process(pcm))
 
 
-class WebRtcTransport:
+class WebRtcTransport(CallIO):
     """`CallTransport` for one browser call: inbound from the remote track, outbound through the clock.
 
     Hangup and transfer are asked of the ingress (`control`), which owns the peer connection and the
@@ -130,19 +130,14 @@ class WebRtcTransport:
     """
 
     def __init__(self, info: CallInfo, control: Callable[[Hangup], Awaitable[None]]) -> None:
-        self.info = info
+        super().__init__(info)
         self._control = control
         self.track = ClockedAudioTrack()
         silence = bytes(WIRE_FRAME_BYTES)
         self.clock = PlayoutClock(self.track.push, silence)
         self._out = PacedOutput(self.clock, OPUS_RATE, WIRE_FRAME_BYTES, lambda pcm: pcm)
-        self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(INBOUND_QUEUE_FRAMES)
-        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
         self._in = InboundAudio()
         self._clock_task: asyncio.Task[None] | None = None
-        self.closed = False
-        self.frames_in = 0
-        self.dropped_inbound = 0
 
     def start(self) -> None:
         self._clock_task = asyncio.create_task(self.clock.run(), name=f"webrtc-playout-{self.info.call_id}")
@@ -163,53 +158,10 @@ class WebRtcTransport:
             except MediaStreamError:
                 return
             for pcm in self._in.convert(frame):  # type: ignore[arg-type]
-                self._on_frame(pcm)
+                self.frames_in += 1
+                self.deliver(pcm)
 
-    def _on_frame(self, pcm: bytes) -> None:
-        self.frames_in += 1
-        try:
-            self._inbound.put_nowait(pcm)
-        except asyncio.QueueFull:
-            self.dropped_inbound += 1
-
-    def end(self, event: Hangup) -> None:
-        """The call is over: wake the agent's frame iterator and event wait."""
-        if self.closed:
-            return
-        self.closed = True
-        self.clock.flush()
-        self._events.put_nowait(event)
-        try:
-            self._inbound.put_nowait(None)
-        except asyncio.QueueFull:
-            self._inbound.get_nowait()
-            self._inbound.put_nowait(None)
-
-    # -- CallTransport --------------------------------------------------------------------------
-    async def frames(self) -> AsyncIterator[bytes]:
-        while True:
-            pcm = await self._inbound.get()
-            if pcm is None:
-                return
-            yield pcm
-
-    def play(self, pcm: bytes, final: bool = True) -> None:
-        if not self.closed:
-            self._out.play(pcm, final)
-
-    def flush(self) -> None:
-        self._out.flush()
-
-    async def wait_played(self) -> None:
-        await self.clock.wait_idle()
-
-    @property
-    def queued_ms(self) -> int:
-        return self._out.queued_ms
-
-    async def next_event(self) -> CallEvent:
-        return await self._events.get()
-
+    # -- CallTransport (the rest is CallIO's) ---------------------------------------------------
     async def hangup(self) -> None:
         if not self.closed:
             await self._control(Hangup("agent", "agent_hangup"))

@@ -1,0 +1,103 @@
+"""`CallIO`: the half of a `CallTransport` that is the same on every edge.
+
+Why it exists: AudioSocket, ARI's RTP, FreeSWITCH's mod_audio_stream, Twilio Media Streams and the
+browser phone differ only at the wire — how bytes arrive, how a frame is encoded, how the call is
+hung up. What the agent sees of them was written five times: a bounded queue of 640-byte 16 kHz
+frames (dropping, and counting, what an agent too slow to read cannot take), a queue of call events,
+`end()` that wakes both exactly once, and playout through `PacedOutput` + `PlayoutClock`. Five copies
+drift (one `end()` could not wake a reader whose queue was full); one copy cannot.
+
+A subclass calls `super().__init__(info)` first, then builds its wire side and sets `clock` and
+`_out` (the `PacedOutput` feeding that clock) before the call starts. It cuts inbound audio into
+frames and hands each to `deliver`, passes DTMF to `on_event`, calls `end(Hangup(...))` once the call
+is over, and implements `hangup` and `transfer`. Per-transport extras at the end of a call go in
+`_on_end`; a wire with its own far-end buffer (Twilio's marks, FreeSWITCH's files) overrides `play`,
+`flush`, `wait_played` or `queued_ms`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
+from sentiric_pbx.telephony.transport import CallEvent, CallInfo, Hangup
+
+INBOUND_QUEUE_FRAMES = 1500
+"""30 s of 20 ms frames waiting for the agent; an agent that falls this far behind is broken."""
+
+
+class CallIO:
+    """Inbound frames, call events, the end of the call and default paced playout for one call."""
+
+    clock: PlayoutClock
+    """Set by the subclass: ticks wire frames out, one per period."""
+    _out: PacedOutput
+    """Set by the subclass: 16 kHz PCM → wire frames on `clock`."""
+
+    def __init__(self, info: CallInfo, inbound_frames: int = INBOUND_QUEUE_FRAMES) -> None:
+        self.info = info
+        self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(inbound_frames)
+        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
+        self.closed = False
+        self.frames_in = 0
+        """Counted by the subclass in its wire's unit (a packet, a message, a frame)."""
+        self.dropped_inbound = 0
+        """640-byte frames dropped because the agent's queue was full."""
+
+    # -- fed by the wire side ----------------------------------------------------------------
+    def deliver(self, pcm: bytes) -> None:
+        """Queue one 640-byte 16 kHz frame for the agent; if it has fallen 30 s behind, drop and count it."""
+        try:
+            self._inbound.put_nowait(pcm)
+        except asyncio.QueueFull:
+            self.dropped_inbound += 1
+
+    def on_event(self, event: CallEvent) -> None:
+        self._events.put_nowait(event)
+
+    def end(self, event: Hangup) -> None:
+        """The call is over: stop playout and wake the agent's frame iterator and event wait, once."""
+        if self.closed:
+            return
+        self.closed = True
+        self.clock.flush()
+        self._on_end()
+        self._events.put_nowait(event)
+        try:
+            self._inbound.put_nowait(None)
+        except asyncio.QueueFull:  # the end must reach the reader: it matters more than the oldest frame
+            self._inbound.get_nowait()
+            self._inbound.put_nowait(None)
+
+    def _on_end(self) -> None:
+        """Per-transport extras of `end`, after playout stopped and before the agent is woken."""
+
+    # -- CallTransport -----------------------------------------------------------------------
+    async def frames(self) -> AsyncIterator[bytes]:
+        while True:
+            pcm = await self._inbound.get()
+            if pcm is None:
+                return
+            yield pcm
+
+    async def next_event(self) -> CallEvent:
+        return await self._events.get()
+
+    def play(self, pcm: bytes, final: bool = True) -> None:
+        if not self.closed:
+            self._out.play(pcm, final)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    async def wait_played(self) -> None:
+        await self.clock.wait_idle()
+
+    @property
+    def queued_ms(self) -> int:
+        """Audio queued for playout and not yet sent (what a barge-in flush would drop)."""
+        return self._out.queued_ms
+
+
+__all__ = ["INBOUND_QUEUE_FRAMES", "CallIO"]
