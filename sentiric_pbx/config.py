@@ -224,6 +224,9 @@ class PostcallConfig(_Section):
     backoff_base_s: float = Field(2.0, gt=0)
     workers: int = Field(1, ge=0)
     """In-process post-call workers; 0 when `sentiric-pbx worker` processes elsewhere do the work."""
+    lease_s: float = Field(60.0, gt=0)
+    """How long a worker's claim on a job holds before another worker takes the job over (its worker died
+    mid-job: SIGKILL, OOM, power). Running jobs renew it every third. Defaults to 60 s."""
 
 
 class AmiConfig(_Section):

@@ -8,8 +8,22 @@ sooner than the backoff promises, while the other half spreads the herd out.
 
 from __future__ import annotations
 
+import errno
 import random
 from collections.abc import Callable
+
+TRANSIENT_CAP_S = 300.0
+"""Longest wait between retries of a job held up by its surroundings (a full disk), not by itself:
+once the admin frees space, the archive catches up within five minutes."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure of the host, not of the job: a full disk or an exhausted quota.
+
+    Such a job must not use up its attempts and be parked as dead while the disk is full for an hour;
+    it waits (backoff capped at `TRANSIENT_CAP_S`) and succeeds once space is back.
+    """
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def backoff_delay_s(

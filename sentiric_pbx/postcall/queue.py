@@ -29,8 +29,11 @@ class JobQueue(Protocol):
 
     async def complete(self, job: Job) -> None: ...
 
-    async def fail(self, job: Job, error: str) -> None:
-        """Schedule a retry with exponential backoff (or park it as dead after max attempts)."""
+    async def fail(self, job: Job, error: str, transient: bool = False) -> None:
+        """Schedule a retry with exponential backoff (or park it as dead after max attempts).
+
+        `transient`: the host failed, not the job (disk full): retry at most `TRANSIENT_CAP_S` apart, never dead.
+        """
         ...
 
     async def aclose(self) -> None: ...

@@ -32,7 +32,7 @@ import structlog
 from redis.exceptions import ResponseError
 
 from sentiric_pbx.config import PostcallConfig
-from sentiric_pbx.postcall.backoff import backoff_delay_s
+from sentiric_pbx.postcall.backoff import TRANSIENT_CAP_S, backoff_delay_s
 from sentiric_pbx.postcall.queue import Job
 
 log = structlog.get_logger("sentiric_pbx.postcall.redis")
@@ -118,7 +118,8 @@ class RedisStreamsQueue:
 
     @classmethod
     def from_config(cls, redis_url: str, config: PostcallConfig, **kwargs: Any) -> RedisStreamsQueue:
-        return cls(redis_url, max_attempts=config.max_attempts, backoff_base_s=config.backoff_base_s, **kwargs)
+        options = config.model_dump(include={"max_attempts", "backoff_base_s", "lease_s"})
+        return cls(redis_url, **(options | kwargs))
 
     async def _ensure_group(self, force: bool = False) -> None:
         if self._group_ready and not force:
@@ -135,6 +136,10 @@ class RedisStreamsQueue:
         job_id = uuid.uuid4().hex
         await self._redis.xadd(self.stream, _fields(job_id, kind, call_id, payload, attempts=0))
         return job_id
+
+    async def run_id(self) -> str:
+        """This Redis process's run_id: it changes on every restart, when unpersisted streams are gone."""
+        return str((await self._redis.info("server"))["run_id"])
 
     async def claim(self, worker: str, block_s: float = 1.0) -> Job | None:
         """A job a dead worker left past its lease, else the next new one (waiting up to `block_s`)."""
@@ -186,11 +191,12 @@ class RedisStreamsQueue:
     async def complete(self, job: Job) -> None:
         await self._settle_job(job, "ack", 0.0, "")
 
-    async def fail(self, job: Job, error: str) -> None:
-        if job.attempts >= self.max_attempts:
+    async def fail(self, job: Job, error: str, transient: bool = False) -> None:
+        if job.attempts >= self.max_attempts and not transient:
             await self._bury(job, error)
             return
-        delay = backoff_delay_s(job.attempts, self.backoff_base_s, self.backoff_cap_s, self._rng)
+        cap = min(self.backoff_cap_s, TRANSIENT_CAP_S) if transient else self.backoff_cap_s
+        delay = backoff_delay_s(job.attempts, self.backoff_base_s, cap, self._rng)
         member = _flat(_fields(job.job_id, job.kind, job.call_id, job.payload, job.attempts, error))
         await self._settle_job(job, "retry", self._clock() + delay, member)
 

@@ -8,13 +8,14 @@ worker drains it. Without Redis the outbox in the daemon's database file is the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import structlog
 
 from sentiric_pbx.config import Settings
 from sentiric_pbx.postcall.jobs import Handler
-from sentiric_pbx.postcall.queue import JobQueue
+from sentiric_pbx.postcall.queue import Job, JobQueue
 from sentiric_pbx.postcall.redis_streams import RedisStreamsQueue
 from sentiric_pbx.postcall.sqlite_outbox import SqliteOutbox
 from sentiric_pbx.postcall.worker import PostcallWorker
@@ -38,9 +39,43 @@ async def serve_workers(
     concurrency: int = 1,
     fallback: JobQueue | None = None,
 ) -> None:
-    """Run `concurrency` workers on `queue` (plus one on `fallback`) until `stop_event` is set."""
+    """Run `concurrency` workers on `queue` (plus one on `fallback`) until `stop_event` is set.
+
+    With Redis and the outbox, also the guard that runs the standby copies of jobs a restarted Redis
+    lost (`guard_redis_restarts`); a job done here drops its copy at once.
+    """
+    runs = []
+    if isinstance(queue, RedisStreamsQueue) and isinstance(fallback, SqliteOutbox):
+        outbox = fallback
+        handlers = {kind: _forgetting(handler, outbox) for kind, handler in handlers.items()}
+        runs.append(guard_redis_restarts(queue, outbox, stop_event))
     workers = [PostcallWorker(queue, handlers) for _ in range(max(1, concurrency))]
+    runs += [w.run(stop_event) for w in workers]
     if fallback is not None:
-        workers.append(PostcallWorker(fallback, handlers))
-    log.info("postcall_workers_running", workers=len(workers), queue=type(queue).__name__)
-    await asyncio.gather(*(w.run(stop_event) for w in workers))
+        runs.append(PostcallWorker(fallback, handlers).run(stop_event))
+    log.info("postcall_workers_running", workers=len(workers) + (fallback is not None), queue=type(queue).__name__)
+    await asyncio.gather(*runs)
+
+
+def _forgetting(handler: Handler, outbox: SqliteOutbox) -> Handler:
+    """`handler`, then drop the job's standby copy: a job done here needs no rerun if Redis restarts."""
+
+    async def run(job: Job) -> None:
+        await handler(job)
+        await outbox.forget(job.job_id)
+
+    return run
+
+
+async def guard_redis_restarts(
+    queue: RedisStreamsQueue, outbox: SqliteOutbox, stop_event: asyncio.Event, every_s: float = 1.0
+) -> None:
+    """Every `every_s`, ask Redis its run_id; the standby copies of jobs a previous run was given are
+    queued locally (`SqliteOutbox.redis_restarted`). While Redis is down there is nothing to compare."""
+    while not stop_event.is_set():
+        try:
+            await outbox.redis_restarted(await queue.run_id())
+        except Exception as exc:  # Redis unreachable (the workers log that) or the file busy: next round
+            log.debug("postcall_redis_guard_skipped", error=repr(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop_event.wait(), timeout=every_s)

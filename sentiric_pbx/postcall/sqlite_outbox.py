@@ -6,8 +6,10 @@ in the same file as the call survives all of that, and needs nothing installed.
 
 The life of a row: `pending` → `claimed` (by one worker, with a lease) → `done`; or back to
 `pending` with a later `due_at` after a failure; or `dead` after `max_attempts`, with the last
-error kept for the admin. A worker that dies holding a job never completes it, so its lease runs
-out and the next `claim()` takes the job over; `attempts` counts every claim, which also makes it
+error kept for the admin. With Redis as the queue, a row is also the `standby` copy of a job handed
+to Redis, queued here only if that Redis restarts (and may have lost it) within `STANDBY_S`.
+A worker that dies holding a job never completes it, so its lease runs out and the next `claim()`
+takes the job over; `attempts` counts every claim, which also makes it
 the fencing token: a worker whose lease was taken over can no longer complete or fail the job.
 """
 
@@ -27,7 +29,7 @@ import aiosqlite
 import structlog
 
 from sentiric_pbx.config import PostcallConfig
-from sentiric_pbx.postcall.backoff import backoff_delay_s
+from sentiric_pbx.postcall.backoff import TRANSIENT_CAP_S, backoff_delay_s
 from sentiric_pbx.postcall.queue import Job
 
 log = structlog.get_logger("sentiric_pbx.postcall.outbox")
@@ -50,6 +52,12 @@ CREATE TABLE IF NOT EXISTS postcall_jobs (
 CREATE INDEX IF NOT EXISTS postcall_jobs_status_due ON postcall_jobs (status, due_at);
 CREATE INDEX IF NOT EXISTS postcall_jobs_call ON postcall_jobs (call_id);
 """
+
+
+STANDBY_S = 600.0
+"""How long the copy of a job handed to Redis is kept, in case that Redis dies and forgets it (see
+`stand_by`). A job still in Redis's retry schedule after that is lost with it; none waits that long
+unless its handler keeps failing."""
 
 
 class SqliteOutbox:
@@ -89,7 +97,8 @@ class SqliteOutbox:
 
     @classmethod
     def from_config(cls, db_path: Path | str, config: PostcallConfig, **kwargs: Any) -> SqliteOutbox:
-        return cls(db_path, max_attempts=config.max_attempts, backoff_base_s=config.backoff_base_s, **kwargs)
+        options = config.model_dump(include={"max_attempts", "backoff_base_s", "lease_s"})
+        return cls(db_path, **(options | kwargs))
 
     async def __aenter__(self) -> SqliteOutbox:
         await self._conn()
@@ -211,9 +220,9 @@ class SqliteOutbox:
             (self._clock(),),
         )
 
-    async def fail(self, job: Job, error: str) -> None:
+    async def fail(self, job: Job, error: str, transient: bool = False) -> None:
         now = self._clock()
-        if job.attempts >= self.max_attempts:
+        if job.attempts >= self.max_attempts and not transient:
             await self._update_owned(
                 job,
                 "UPDATE postcall_jobs SET status = 'dead', claimed_by = NULL, lease_until = NULL,"
@@ -221,7 +230,8 @@ class SqliteOutbox:
                 (error, now),
             )
             return
-        delay = backoff_delay_s(job.attempts, self.backoff_base_s, self.backoff_cap_s, self._rng)
+        cap = min(self.backoff_cap_s, TRANSIENT_CAP_S) if transient else self.backoff_cap_s
+        delay = backoff_delay_s(job.attempts, self.backoff_base_s, cap, self._rng)
         await self._update_owned(
             job,
             "UPDATE postcall_jobs SET status = 'pending', claimed_by = NULL, lease_until = NULL,"
@@ -234,6 +244,54 @@ class SqliteOutbox:
         return await self._update_owned(
             job, "UPDATE postcall_jobs SET lease_until = ?", (self._clock() + self.lease_s,)
         )
+
+    async def stand_by(self, job_id: str, kind: str, call_id: str, payload: dict[str, Any], redis_run: str) -> None:
+        """Keep a copy of a job just handed to Redis (`redis_run`: that Redis's run_id), not claimable.
+
+        Redis without fsync'd persistence forgets what it was given when it is killed; the copy lets
+        `redis_restarted()` hand the job to the local worker instead. Stored as status `standby`, the
+        run_id in `claimed_by`, the end of the guard window in `due_at`.
+        """
+        now = self._clock()
+        async with self._lock:
+            db = await self._conn()
+            await db.execute(
+                "INSERT OR IGNORE INTO postcall_jobs (job_id, kind, call_id, payload, status, claimed_by, due_at,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, 'standby', ?, ?, ?, ?)",
+                (job_id, kind, call_id, json.dumps(payload, ensure_ascii=False), redis_run, now + STANDBY_S, now, now),
+            )
+
+    async def forget(self, job_id: str) -> None:
+        """Drop the standby copy of a job that has been done (by a worker of this host)."""
+        async with self._lock:
+            db = await self._conn()
+            await db.execute("DELETE FROM postcall_jobs WHERE job_id = ? AND status = 'standby'", (job_id,))
+
+    async def redis_restarted(self, current_run: str) -> int:
+        """Redis now runs as `current_run`: queue the standby copies it may have lost; drop expired ones.
+
+        A copy made under another run_id was given to a Redis that has since restarted: it runs here
+        (jobs are idempotent, so one Redis did finish before dying costs a rerun, never a second effect).
+        Returns how many copies were queued.
+        """
+        now = self._clock()
+        async with self._lock:
+            db = await self._conn()
+            cur = await db.execute(
+                "UPDATE postcall_jobs SET status = 'pending', claimed_by = NULL, due_at = ?, updated_at = ?,"
+                " last_error = 'Redis restarted before the job was known done' WHERE status = 'standby'"
+                " AND claimed_by != ? RETURNING job_id",
+                (now, now, current_run),
+            )
+            recovered = len(await cur.fetchall())
+            await db.execute(
+                "DELETE FROM postcall_jobs WHERE status = 'standby' AND claimed_by = ? AND due_at <= ?",
+                (current_run, now),
+            )
+        if recovered:
+            self._wakeup.set()
+            log.warning("postcall_jobs_recovered", jobs=recovered, reason="Redis restarted and may have lost them")
+        return recovered
 
     async def jobs_for(self, call_id: str) -> list[dict[str, Any]]:
         """Every job of one call with its status, attempts and last error (for `calls show`, tests)."""

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import structlog
 
 from sentiric_pbx.dialog.context import CallContext
+from sentiric_pbx.postcall.backoff import is_transient
 from sentiric_pbx.postcall.jobs import KINDS, Handler
 from sentiric_pbx.postcall.queue import Job, JobQueue
 
@@ -98,9 +99,12 @@ class PostcallWorker:
             return
         except Exception as exc:
             error = f"{type(exc).__name__}: {str(exc) or f'no result within {self.job_timeout_s} s'}"
-            await self.queue.fail(job, error)
+            transient = is_transient(exc)  # disk full: wait for space, however long, never dead
+            await self.queue.fail(job, error, transient=transient)
             elapsed = round((time.monotonic() - started) * 1000, 1)
-            if job.attempts >= int(getattr(self.queue, "max_attempts", 1 << 30)):
+            if transient:
+                log.warning("postcall_job_retry", error=error, ms=elapsed, waiting_for="disk space", **fields)
+            elif job.attempts >= int(getattr(self.queue, "max_attempts", 1 << 30)):
                 log.error("postcall_job_dead", error=error, ms=elapsed, **fields)
             else:
                 log.warning("postcall_job_retry", error=error, ms=elapsed, **fields)
@@ -147,13 +151,22 @@ async def enqueue_postcall(queue: JobQueue, context: CallContext, fallback: JobQ
 
     The payload carries a snapshot of the context so the jobs can run even if the context store
     lost the call. With `fallback` (the SQLite outbox when `queue` is Redis), a Redis outage at
-    hang-up time costs nothing: the jobs wait in the file until a local worker runs them.
+    hang-up time costs nothing: the jobs wait in the file until a local worker runs them; and each
+    job handed to Redis leaves a standby copy there, run locally if that Redis restarts (SIGKILL,
+    OOM: an unpersisted stream is gone) before the copy expires — see `guard_redis_restarts`.
     """
     payload = {"context": context.to_dict()}
     ids = []
+    guard = getattr(fallback, "stand_by", None)
+    run_id = getattr(queue, "run_id", None)
     for kind in KINDS:
         try:
-            ids.append(await queue.enqueue(kind, context.call_id, payload))
+            # The run_id before the job is handed over: a restart in between then reruns, never loses it.
+            run = await run_id() if guard is not None and run_id is not None else None
+            job_id = await queue.enqueue(kind, context.call_id, payload)
+            ids.append(job_id)
+            if run is not None and guard is not None:
+                await guard(job_id, kind, context.call_id, payload, run)
         except Exception as exc:
             if fallback is None:
                 raise
