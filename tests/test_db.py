@@ -12,7 +12,7 @@ import pytest
 from sentiric_pbx.config import Settings
 from sentiric_pbx.storage import db as dbmod
 from sentiric_pbx.storage.db import Database, DatabaseError, Migration, register_migrations
-from sentiric_pbx.storage.paths import archive_dir, data_dir, db_path
+from sentiric_pbx.storage.paths import archive_dir, data_dir, db_path, recordings_dir
 
 V1 = Migration(1, "notes", "CREATE TABLE test_notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);")
 V2 = Migration(2, "notes_author", "ALTER TABLE test_notes ADD COLUMN author TEXT;")
@@ -31,6 +31,13 @@ def test_root_keeps_data_with_the_service_a_user_in_their_xdg_dir() -> None:
     assert data_dir(environ={"HOME": "/home/op"}, euid=1000) == Path("/home/op/.local/share/sentiric-pbx")
 
 
+def test_under_systemd_the_state_directory_wins() -> None:
+    """The unit runs as user sentiric-pbx (HOME=/var/lib/sentiric-pbx) with StateDirectory=sentiric-pbx."""
+    env = {"STATE_DIRECTORY": "/var/lib/sentiric-pbx", "HOME": "/var/lib/sentiric-pbx"}
+    assert data_dir(environ=env, euid=998) == Path("/var/lib/sentiric-pbx")
+    assert data_dir(environ={"STATE_DIRECTORY": "/srv/a:/srv/b"}, euid=0) == Path("/srv/a")
+
+
 def test_storage_paths_default_into_the_data_dir_unless_configured(tmp_path: Path) -> None:
     settings = Settings()
     env = {"XDG_DATA_HOME": str(tmp_path)}
@@ -40,6 +47,10 @@ def test_storage_paths_default_into_the_data_dir_unless_configured(tmp_path: Pat
     settings.storage.archive_dir = tmp_path / "recordings"
     assert db_path(settings) == tmp_path / "elsewhere.db"
     assert archive_dir(settings) == tmp_path / "recordings"
+    # Recordings in progress sit beside the database: a test's daemon never writes into /var/lib.
+    assert recordings_dir(settings) == tmp_path / "recordings"
+    settings.storage.db_path = tmp_path / "db" / "x.db"
+    assert recordings_dir(settings) == tmp_path / "db" / "recordings"
 
 
 async def test_a_new_database_is_private_in_wal_mode_with_the_core_tables(tmp_path: Path, db: Database) -> None:

@@ -22,13 +22,17 @@ ARCHIVE_DIRNAME = "archive"
 def data_dir(
     settings: Settings | None = None, *, environ: Mapping[str, str] | None = None, euid: int | None = None
 ) -> Path:
-    """/var/lib/sentiric-pbx as root, else $XDG_DATA_HOME/sentiric-pbx (~/.local/share/sentiric-pbx).
+    """$STATE_DIRECTORY under systemd, /var/lib/sentiric-pbx as root, else $XDG_DATA_HOME/sentiric-pbx.
 
-    `settings` is accepted so every path helper is called the same way; no key moves the data
-    directory today (the explicit [storage] paths override the files inside it instead).
+    The unit runs as the unprivileged `sentiric-pbx` user with `StateDirectory=sentiric-pbx`; systemd
+    passes that directory as $STATE_DIRECTORY, and without reading it the service's data would land in
+    its HOME's ~/.local/share. `settings` is accepted so every path helper is called the same way; no key
+    moves the data directory (the explicit [storage] paths override the files inside it instead).
     """
     del settings
     env = os.environ if environ is None else environ
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0])
     if (os.geteuid() if euid is None else euid) == 0:
         return SERVICE_DATA_DIR
     base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", str(Path.home()))) / ".local" / "share")
@@ -47,3 +51,10 @@ def archive_dir(settings: Settings, *, environ: Mapping[str, str] | None = None,
     if settings.storage.archive_dir is not None:
         return settings.storage.archive_dir.expanduser()
     return data_dir(settings, environ=environ, euid=euid) / ARCHIVE_DIRNAME
+
+
+def recordings_dir(settings: Settings, *, environ: Mapping[str, str] | None = None, euid: int | None = None) -> Path:
+    """Where a call's recording is written while the call runs: beside the database, until the post-call
+    archive job moves it into the archive. Beside the database, so a test or a second daemon with its own
+    `[storage] db_path` never writes into the service's directory."""
+    return db_path(settings, environ=environ, euid=euid).parent / "recordings"
