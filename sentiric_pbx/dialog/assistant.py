@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -102,10 +103,18 @@ class Assistant:
             await self._reject_busy(transport)
             return
         self.active_calls += 1
+        slot = [True]
+
+        def release() -> None:
+            """The caller is gone: free the slot now, not after the record and recording are written."""
+            if slot:
+                slot.clear()
+                self.active_calls -= 1
+
         try:
-            await self._converse(transport)
+            await self._converse(transport, release)
         finally:
-            self.active_calls -= 1
+            release()
 
     async def _reject_busy(self, transport: CallTransport) -> None:
         """Over capacity: say so politely (a cached phrase, no engine work) and keep a record of the call."""
@@ -133,7 +142,7 @@ class Assistant:
         except Exception as exc:
             log.error("context_finish_failed", error=repr(exc))
 
-    async def _converse(self, transport: CallTransport) -> None:
+    async def _converse(self, transport: CallTransport, release: Callable[[], None]) -> None:
         info = transport.info
         profile = await self._profile(info)
         session = CallSession(
@@ -143,7 +152,7 @@ class Assistant:
             tts=self.tts,
             brain=self.brain,
             save=self.s.store.save,
-            finish=self._finish,
+            finish=lambda ctx: self._finish(ctx, release),
             recording_path=self.s.recordings_dir / f"{info.call_id}.wav",
         )
         if profile is not None:
@@ -152,8 +161,10 @@ class Assistant:
         log.info("assistant_call", known_caller=profile is not None, language=session.ctx.language)
         await session.run()
 
-    async def _finish(self, ctx: CallContext) -> None:
+    async def _finish(self, ctx: CallContext, release: Callable[[], None] | None = None) -> None:
         """Make the record durable first, then queue the post-call work (seed §5)."""
+        if release is not None:
+            release()
         await self.s.store.finish(ctx, ctx.status)
         if self.s.queue is not None:
             with contextlib.suppress(Exception):
