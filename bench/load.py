@@ -6,8 +6,10 @@ One `sentiric-pbx run` subprocess in assistant mode (Whisper base, Piper joe, ge
 own SQLite/archive in a temp dir, loopback ports, logging at warning) serves every step. For each N in
 `--calls`, N call slots run at once for M minutes; each slot places calls back to back exactly as
 Asterisk does (FastAGI registration, then AudioSocket at 8 kHz, one frame every 20 ms on an absolute
-clock) with the test caller of `sentiric_pbx/tools/caller.py`, starting 0–3 s apart so turns do not line
-up. Each call waits for the greeting, then says three turns and waits for each reply:
+clock) with the test caller of `sentiric_pbx/tools/caller.py`; the slots start spread over `--stagger`
+seconds (20: about one call's length), so callers are at different points of their calls, as on a real
+line (with `--stagger 0` every caller says the same turn at the same moment: a worst case). Each call
+waits for the greeting, then says three turns and waits for each reply:
 
     whisper (English):  "What are your opening hours?" / "Can I book an appointment for next Tuesday?" /
                         "No, that's all. Goodbye."   (Piper joe, through the 8 kHz phone band)
@@ -126,11 +128,15 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if values else None
 
 
-async def run_step(n: int, turns: list[bytes], opts: dict[str, Any], minutes: float, proc: psutil.Process) -> dict:
+async def run_step(
+    n: int, turns: list[bytes], opts: dict[str, Any], minutes: float, proc: psutil.Process, stagger_s: float
+) -> dict:
     cpu0 = sum(proc.cpu_times()[:2])
     t0 = time.monotonic()
     deadline = t0 + minutes * 60
-    slots = [call_slot(turns, opts, deadline, delay=i * 3.0 / max(1, n) + random.random() * 0.5) for i in range(n)]
+    # Callers arrive spread over one call's length, as on a real line, not all in the same second: with
+    # the same script, simultaneous starts would make every caller finish every turn at the same moment.
+    slots = [call_slot(turns, opts, deadline, delay=i * stagger_s / n + random.random() * 0.5) for i in range(n)]
     results = await asyncio.gather(*slots)
     elapsed = time.monotonic() - t0
     cpu = sum(proc.cpu_times()[:2]) - cpu0
@@ -175,7 +181,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 # One warm-up call: first-use costs (caches, allocator growth) are not the steady state.
                 await place_call(turns[:1], CallerOptions(greeting_wait_s=5.0, **opts))
                 for n in steps:
-                    step = await run_step(n, turns, opts, args.minutes, daemon)
+                    step = await run_step(n, turns, opts, args.minutes, daemon, args.stagger)
                     step["rss_per_call_mb"] = round((step["daemon_rss_mb"] - result["daemon_idle_rss_mb"]) / n, 1)
                     result["steps"].append(step)
                     if not args.json:
@@ -204,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", default="1,2,4,8,16", help="comma-separated concurrency steps")
     parser.add_argument("--minutes", type=float, default=1.0, help="how long each step runs")
     parser.add_argument("--stt", choices=sorted(TURNS), default="whisper")
+    parser.add_argument("--stagger", type=float, default=20.0, help="spread call starts over this many seconds")
     parser.add_argument("--models-dir", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

@@ -22,6 +22,7 @@ from sentiric_pbx.config import Settings
 from sentiric_pbx.engines.base import LlmRequest
 from sentiric_pbx.engines.pool import EngineLoadError, EnginePool
 from sentiric_pbx.engines.stt.whisper import WhisperStt, context_frames
+from sentiric_pbx.engines.tts.cache import CachedTts
 from sentiric_pbx.engines.tts.piper import PiperTts
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -78,6 +79,45 @@ async def test_whisper_understands_piper_through_the_telephone_band(pool: Engine
     words = set(re.findall(r"[a-z]+", result.text.lower()))
     assert {"book", "appointment", "tomorrow"} <= words, result.text
     assert result.final
+
+
+async def test_the_tts_cache_serves_a_repeated_sentence_from_memory_and_forgets_the_oldest(pool: EnginePool) -> None:
+    assert isinstance(pool.tts, PiperTts)
+    tts = CachedTts(pool.tts, max_entries=1)
+    await tts.preload("Hello!")
+    first = [c async for c in tts.synthesize("We are open today.")]
+    again = [c async for c in tts.synthesize("We are open today.")]
+    assert again == first and tts.hits == 1
+    [c async for c in tts.synthesize("We close at five.")]  # evicts "We are open today."
+    [c async for c in tts.synthesize("We are open today.")]
+    assert tts.hits == 1
+    [c async for c in tts.synthesize("Hello!")]  # preloaded phrases are never evicted
+    assert tts.hits == 2
+
+
+def _nice_of_thread() -> int:
+    import os
+    import threading
+
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+async def test_model_threads_run_below_the_audio_path(pool: EnginePool) -> None:
+    """[daemon] engine_nice (5): the event loop that paces every call's audio wins the CPU from the models."""
+    import os
+    from pathlib import Path as _P
+
+    loop_nice = _nice_of_thread()
+    stt = pool.stt_for("en")
+    assert isinstance(stt, WhisperStt) and pool.tts is not None
+    assert await stt.runner.run(_nice_of_thread) == loop_nice + 5
+    assert await pool.tts.runner.run(_nice_of_thread) == loop_nice + 5
+    # The runtimes' own pools (created while loading, in those threads) inherited it: no thread of this
+    # process other than the ones Python started itself runs at the loop's priority any more.
+    tasks = _P(f"/proc/{os.getpid()}/task").iterdir()
+    nices = [int((t / "stat").read_text().rsplit(")", 1)[1].split()[16]) for t in tasks]
+    niced = sum(n == loop_nice + 5 for n in nices)  # field 19 of /proc/…/stat: nice
+    assert niced >= 6 and len(nices) - niced <= 3, nices  # left at the loop's: the loop and Python's own helpers
 
 
 async def test_whisper_decodes_a_turn_in_a_window_sized_to_it(pool: EnginePool) -> None:

@@ -10,7 +10,6 @@ installs it, raised from `start()`: the daemon refuses to start half-deaf.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from sentiric_pbx.engines.base import LlmEngine, SttEngine, TtsEngine
 from sentiric_pbx.engines.llm.fallback import FallbackLlm
 from sentiric_pbx.engines.llm.llama_cpp import LlamaCppLlm
 from sentiric_pbx.engines.llm.openai_compat import OpenAICompatLlm
+from sentiric_pbx.engines.runner import set_engine_nice
 from sentiric_pbx.engines.stt.vosk import VoskStt
 from sentiric_pbx.engines.stt.whisper import WhisperStt
 from sentiric_pbx.engines.tts.piper import PiperTts
@@ -102,6 +102,7 @@ class EnginePool:
 
     async def start(self, stt: bool = True, tts: bool = True, llm: bool = True) -> None:
         """Load and warm up the requested engines; raise `EngineLoadError` with a fix on failure."""
+        set_engine_nice(self.settings.daemon.engine_nice)
         builders = [(stt, "stt", self._build_stt), (tts, "tts", self._build_tts), (llm, "llm", self._build_llm)]
         for wanted, kind, build in builders:
             if not wanted:
@@ -110,9 +111,11 @@ class EnginePool:
                 built = build()
                 for engine in built if isinstance(built, list) else [built]:
                     started = time.perf_counter()
-                    await asyncio.to_thread(engine.load)
+                    # In the engine's own (lower-priority) threads: the runtimes create their thread pools
+                    # at load, and those inherit the loading thread's priority.
+                    await engine.runner.run(engine.load)
                     loaded = time.perf_counter()
-                    await asyncio.to_thread(engine.warmup)
+                    await engine.runner.run(engine.warmup)
                     key = f"{kind}.{engine.name}"
                     self.timings[f"{key}.load_s"] = round(loaded - started, 3)
                     self.timings[f"{key}.warmup_s"] = round(time.perf_counter() - loaded, 3)
