@@ -35,6 +35,14 @@ PROTOCOL_ERRORS = Counter(
 PLAYOUT_LATE_TICKS = Counter(
     "sentiric_playout_late_ticks_total", "Playout ticks a whole frame late (clock re-anchored, no burst)"
 )
+PLAYOUT_UNDERRUNS = Counter(
+    "sentiric_playout_underruns_total", "Ticks with no audio ready in the middle of a reply (the caller hears a gap)"
+)
+PLAYOUT_LATENESS_MS = Histogram(
+    "sentiric_playout_lateness_ms",
+    "How late each 20 ms playout tick ran after its deadline: the outbound jitter every caller hears",
+    buckets=(1, 2, 5, 10, 20, 40, 80),
+)
 AGI_REQUESTS = Counter("sentiric_fastagi_requests_total", "FastAGI requests", ["script", "outcome"])
 TURNS_TOTAL = Counter("sentiric_turns_total", "Caller turns detected by the endpointer")
 

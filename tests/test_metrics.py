@@ -42,6 +42,10 @@ async def test_healthz_and_metrics_during_a_call(settings: Settings) -> None:
                 assert f"# TYPE sentiric_{stage} histogram" in text
             assert 'sentiric_reply_latency_ms_bucket{le="500.0"}' in text
             assert 'sentiric_calls_by_outcome_total{outcome="completed"}' in text
+            # The call's playout clock has been ticking: its lateness (the outbound jitter) is on the scrape.
+            ticks = [ln for ln in text.splitlines() if ln.startswith("sentiric_playout_lateness_ms_count")]
+            assert ticks and float(ticks[0].split()[-1]) > 0
+            assert "# TYPE sentiric_playout_underruns_total counter" in text
 
             daemon.draining = True  # what SIGTERM sets: a load balancer's probe must see it
             draining = await http.get("/healthz")

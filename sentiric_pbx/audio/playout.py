@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from sentiric_pbx import metrics
 from sentiric_pbx.audio.frames import FRAME_MS, Reframer
 from sentiric_pbx.audio.resample import StreamResampler
 
@@ -99,6 +100,7 @@ class PlayoutClock:
             self.stats.silence_frames_sent += 1
             if self._more_coming:
                 self.stats.underruns += 1
+                metrics.PLAYOUT_UNDERRUNS.inc()
         self.stats.frames_sent += 1
         self._send(frame)
 
@@ -106,7 +108,9 @@ class PlayoutClock:
         """Tick until cancelled (the call's end) or until `send` raises."""
         loop = asyncio.get_running_loop()
         deadline = loop.time()
+        lateness = metrics.PLAYOUT_LATENESS_MS.observe
         while True:
+            lateness(max(0.0, loop.time() - deadline) * 1000)
             self._tick()
             deadline += self.period
             now = loop.time()
