@@ -76,8 +76,9 @@ class VadConfig(_Section):
     """Silence after which recognition starts on the turn so far (thrown away if the caller goes on).
     webrtcvad's own hangover already adds ~100 ms of real silence before the first "silent" frame.
     Defaults to 100 ms."""
-    early_end_of_turn_ms: int = Field(300, ge=100)
-    """Silence that ends the turn once the STT has the words and they are a complete phrase. Defaults to 300 ms."""
+    early_end_of_turn_ms: int = Field(400, ge=100)
+    """Silence that ends the turn once the STT has the words and they are a complete phrase. A comma in
+    speech is a 250–300 ms pause, so shorter cuts "Hi, what can you do?" in two. Defaults to 400 ms."""
     unfinished_end_of_turn_ms: int = Field(1000, ge=100)
     """Silence that ends the turn when the words end in a number being dictated or a word such as "and":
     callers pause between digit groups. Defaults to 1000 ms."""

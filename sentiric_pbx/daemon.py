@@ -73,7 +73,7 @@ class Daemon:
         from sentiric_pbx.postcall.runtime import open_queues, serve_workers
         from sentiric_pbx.storage.context_store import build_context_store
         from sentiric_pbx.storage.db import open_database
-        from sentiric_pbx.storage.paths import archive_dir, data_dir, db_path
+        from sentiric_pbx.storage.paths import archive_dir, db_path, recordings_dir
 
         s = self.settings
         engines = self._engines
@@ -87,7 +87,7 @@ class Daemon:
         calendar = build_calendar(s, db_path(s))
         queue, fallback = open_queues(s, db_path(s))
         self._closers += [queue, fallback, calendar, crm, store, db]
-        services = Services(s, engines, store, crm, calendar, queue, fallback, data_dir(s) / "recordings")
+        services = Services(s, engines, store, crm, calendar, queue, fallback, recordings_dir(s))
         assistant = Assistant(services)
         await assistant.start()
         self.assistant = assistant

@@ -22,6 +22,11 @@ def test_sentences_do_not_break_at_titles() -> None:
         ("We are open Monday to Friday, from 9 am to 5 pm.", ["We are open Monday to Friday,", "from 9 am to 5 pm."]),
         ("Sorry, I did not catch that, could you repeat it?", ["Sorry, I did not catch that,", "could you repeat it?"]),
         ("Yes, please.", ["Yes, please."]),  # too short to be worth a pause
+        # "I can book," plays for less time than the rest takes to synthesize (a hole): cut at the next comma.
+        (
+            "I can book, cancel or move an appointment, tell you our hours.",
+            ["I can book, cancel or move an appointment,", "tell you our hours."],
+        ),
         ("Would Tuesday at 9:30 am suit you?", ["Would Tuesday at 9:30 am suit you?"]),  # a time is not a clause
         ("Done, thanks.", ["Done, thanks."]),
     ],

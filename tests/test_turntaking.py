@@ -23,6 +23,7 @@ OPTS = VadConfig(end_of_turn_silence_ms=500, early_end_of_turn_ms=300, unfinishe
         "I would like to book an appointment tomorrow at 3pm.",
         "Reschedule, please, to the 3rd of April at 9.",  # one digit: a time, not a number being read out
         "Yes, please.",
+        "Yes.",  # a whole answer to "Shall I book it?"
         "What are your opening hours?",
         "hours",
         "Randevu almak istiyorum.",
@@ -43,6 +44,8 @@ def test_complete_phrases_may_end_early(text: str) -> None:
         "Can I book it for,",
         "my phone number is",
         "um",
+        "Hi.",  # said alone, a greeting opens a sentence: "Hi, what can you do for me?"
+        "Yes,",
     ],
 )
 def test_a_number_being_read_out_or_a_dangling_word_waits_longer(text: str) -> None:

@@ -125,6 +125,7 @@ class CallSession:
         self.utterances: asyncio.Queue[tuple[TurnEnded, TurnAttempt, float] | None] = asyncio.Queue()
         """(turn, its recognition, loop time of its last voiced frame); None when the caller hung up."""
         self.recognizer = TurnRecognizer(stt)
+        self._floor_taken = False
         self.turns: asyncio.Queue[CallerTurn | None] = asyncio.Queue()
         self._speaking: asyncio.Task[None] | None = None
         self._playing = _Playing()
@@ -395,6 +396,9 @@ class CallSession:
             attempt.pause(endpointer.turn_audio())
         if not may_end_turn(silence, attempt.preview, vad, self.ctx.language):
             return None
+        if self._floor_taken and silence < vad.end_of_turn_silence_ms:
+            return None  # a caller who talked over us gets to finish: no early end for that turn
+        self._floor_taken = False
         self.ctx.time("end_of_turn_ms", silence)
         return endpointer.end_turn()
 
@@ -408,6 +412,7 @@ class CallSession:
         self.transport.flush()
         self.recorder.flush_agent()
         self._speaking.cancel()
+        self._floor_taken = True
         self.bargein.reset()
         log.info("barge_in", flushed_ms=self._flushed_ms)
         metrics.BARGE_INS.inc()

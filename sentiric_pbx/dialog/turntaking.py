@@ -39,6 +39,12 @@ _CONTINUES = {
     },
     "tr": {"ve", "veya", "ama", "ile", "icin", "benim", "saat", "numaram", "numarasi", "yani", "sonra", "once"},
 }  # fmt: skip
+_OPENERS = {
+    "en": {"hi", "hello", "hey", "well", "so", "good morning", "good afternoon", "hi there", "hello there"},
+    "tr": {"merhaba", "alo", "iyi gunler", "gunaydin"},
+}
+"""Said alone, a greeting usually opens a sentence ("Hi, what can you…"): wait for the rest. Not "yes" or
+"no": alone they are whole answers to the question the agent just asked, and deserve a quick reply."""
 DICTATED_DIGITS = 3
 """A transcript ending in a run of at least this many digits is a number being read out: wait for the rest.
 "at 9." is a complete answer; "0532 555" rarely is."""
@@ -54,6 +60,8 @@ def sounds_unfinished(text: str, language: str = "en") -> bool:
     if not words:  # only fillers ("um", "uh"): the caller is still thinking
         return any(ch.isalnum() for ch in stripped)
     if words[-1] in _CONTINUES.get(norm.language, set()):
+        return True
+    if " ".join(words) in _OPENERS.get(norm.language, set()):
         return True
     run = 0
     for token in reversed(norm.digits.split()):

@@ -48,7 +48,10 @@ def _is_boundary(text: str, dot_at: int, after: int) -> bool:
 
 
 _CLAUSE = re.compile(r"[,;:](?=\s)")
-MIN_CLAUSE_WORDS = 3
+MIN_CLAUSE_WORDS = 5
+"""The first clause must play (~0.25 s a word) at least as long as the rest takes to synthesize,
+or the caller hears a hole between them: 5 words and a rest of at most 3× as many."""
+MAX_REST_FACTOR = 3
 
 
 def split_first_clause(sentence: str) -> list[str]:
@@ -57,12 +60,13 @@ def split_first_clause(sentence: str) -> list[str]:
     Piper synthesizes a sentence at a time and takes ~0.13 s per second of speech here: the caller
     waits for the whole first sentence before hearing anything. Cutting "We are open Monday to Friday,
     from 9 am to 5 pm." after the comma halves that wait; the comma is a pause in speech anyway, and
-    the rest is synthesized while the first clause plays. Only at a comma/semicolon/colon with at least
-    `MIN_CLAUSE_WORDS` words on each side, so "Yes, please." and "9:30" stay whole.
+    the rest is synthesized while the first clause plays. Only at a comma/semicolon/colon after at least
+    `MIN_CLAUSE_WORDS` words, so "Yes, please.", "I can book, cancel or move…" and "9:30" stay whole.
     """
     for match in _CLAUSE.finditer(sentence):
         head, tail = sentence[: match.end()].strip(), sentence[match.end() :].strip()
-        if len(head.split()) >= MIN_CLAUSE_WORDS and len(tail.split()) >= MIN_CLAUSE_WORDS:
+        head_words, tail_words = len(head.split()), len(tail.split())
+        if head_words >= MIN_CLAUSE_WORDS and 3 <= tail_words <= MAX_REST_FACTOR * head_words:
             return [head, tail]
     return [sentence]
 
