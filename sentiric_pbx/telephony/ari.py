@@ -43,6 +43,7 @@ from websockets.asyncio.client import connect
 from sentiric_pbx import metrics
 from sentiric_pbx.config import AriConfig, RtpConfig, Settings
 from sentiric_pbx.telephony.audiosocket import Agent, AudioSocketServer, AudioSocketTransport
+from sentiric_pbx.telephony.edge import run_agent
 from sentiric_pbx.telephony.rtp import JitterStats, RtpEndpoint, RtpTransport, open_endpoint
 from sentiric_pbx.telephony.transport import CallInfo, CallTransport, Dtmf, Hangup
 
@@ -212,7 +213,7 @@ class AriCall:
                 metrics.CALLS_ACTIVE.labels(ingress="ari").inc()
                 metrics.CALLS_TOTAL.labels(ingress="ari").inc()
             log.info("call_started", ingress="ari", caller_id=self.transport.info.caller_id, media=self.app.media)
-            agent = asyncio.create_task(self._run_agent(self.transport), name=f"agent-{self.caller_chan}")
+            agent = asyncio.create_task(run_agent(self.app.agent, self.transport), name=f"agent-{self.caller_chan}")
             waiter = asyncio.create_task(self.done.wait())
             await asyncio.wait({agent, waiter}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
@@ -351,14 +352,6 @@ class AriCall:
             ingress="ari",
             extra=extra,
         )
-
-    async def _run_agent(self, transport: RtpTransport) -> None:
-        try:
-            await self.app.agent(transport)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("agent_failed")
 
     async def _finish(self, agent: asyncio.Task[None] | None) -> None:
         """Stop the agent (with grace to store the call), then remove the media channel and bridge."""

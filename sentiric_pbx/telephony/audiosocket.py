@@ -41,7 +41,7 @@ from sentiric_pbx.telephony.audiosocket_protocol import (
     ProtocolError,
     encode,
 )
-from sentiric_pbx.telephony.edge import CallIO
+from sentiric_pbx.telephony.edge import CallIO, run_agent
 from sentiric_pbx.telephony.registry import CallRegistry
 from sentiric_pbx.telephony.rtp import CallControl
 from sentiric_pbx.telephony.transport import CallInfo, CallTransport, Dtmf, Hangup
@@ -292,7 +292,9 @@ class Connection:
                 return
             await self._await_metadata(call_id)
             self._claim_call(call_id)
-            agent = asyncio.create_task(self._run_agent(self.server.handler_for(call_id)), name=f"agent-{call_id}")
+            agent = asyncio.create_task(
+                run_agent(self.server.handler_for(call_id), self.transport), name=f"agent-{call_id}"
+            )
             end = await self._read_loop(clock, agent)
         except ProtocolError as exc:
             end = Hangup("error", exc.reason)
@@ -415,14 +417,6 @@ class Connection:
         exc = clock.exception()
         if exc is not None:
             self.reader.set_exception(exc)
-
-    async def _run_agent(self, agent: Agent) -> None:
-        try:
-            await agent(self.transport)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("agent_failed")
 
     async def _finish(self, clock: asyncio.Task[None], agent: asyncio.Task[None] | None, end: Hangup) -> None:
         if self.transport.hangup_sent and end.by == "caller":

@@ -33,6 +33,7 @@ from sentiric_pbx import metrics
 from sentiric_pbx.config import FreeswitchConfig, Settings
 from sentiric_pbx.telephony.audio_stream import FreeswitchTransport, StreamProtocolError, rate_arg
 from sentiric_pbx.telephony.audiosocket import Agent
+from sentiric_pbx.telephony.edge import run_agent
 from sentiric_pbx.telephony.esl import EslConnection, EslError, EslEvent, EslMessage, EslProtocolError, check_arg
 from sentiric_pbx.telephony.registry import CallRegistry
 from sentiric_pbx.telephony.transport import CallInfo, Dtmf, Hangup
@@ -267,7 +268,7 @@ class FsCall:
             metrics.CALLS_ACTIVE.labels(ingress=INGRESS).inc()
             metrics.CALLS_TOTAL.labels(ingress=INGRESS).inc()
             log.info("call_started", ingress=INGRESS, caller_id=self.transport.info.caller_id)
-            agent = asyncio.create_task(self._run_agent(self.transport), name=f"agent-{self.uuid}")
+            agent = asyncio.create_task(run_agent(self.ingress.agent, self.transport), name=f"agent-{self.uuid}")
             waiter = asyncio.create_task(self.done.wait())
             await asyncio.wait({agent, waiter}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
@@ -291,14 +292,6 @@ class FsCall:
         await self.esl.api(f"uuid_audio_stream {self.uuid} start {url} mono {rate_arg(self.cfg.sample_rate)} {meta}")
         async with asyncio.timeout(self.cfg.media_start_timeout_s):
             await self.media_connected.wait()
-
-    async def _run_agent(self, transport: FreeswitchTransport) -> None:
-        try:
-            await self.ingress.agent(transport)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("agent_failed")
 
     async def _finish(self, agent: asyncio.Task[None] | None) -> None:
         end = self.end_event or Hangup("error", "setup_aborted")

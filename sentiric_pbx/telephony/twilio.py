@@ -35,6 +35,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from sentiric_pbx import metrics
 from sentiric_pbx.config import Settings
 from sentiric_pbx.telephony.audiosocket import Agent
+from sentiric_pbx.telephony.edge import run_agent
 from sentiric_pbx.telephony.registry import CallRegistry
 from sentiric_pbx.telephony.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.telephony.twilio_protocol import (
@@ -276,7 +277,7 @@ class TwilioStream:
                 asyncio.create_task(transport.clock.run(), name=f"twilio-playout-{start.call_sid}"),
                 asyncio.create_task(self._writer(transport), name=f"twilio-writer-{start.call_sid}"),
             ]
-            agent = asyncio.create_task(self._run_agent(transport), name=f"agent-{start.call_sid}")
+            agent = asyncio.create_task(run_agent(self.ingress.agent, transport), name=f"agent-{start.call_sid}")
             end = await self._read_loop(tasks, agent)
         except ProtocolError as exc:
             end = Hangup("error", exc.reason)
@@ -404,14 +405,6 @@ class TwilioStream:
     async def _close(self, code: int) -> None:
         with contextlib.suppress(Exception):
             await self.ws.close(code=code)
-
-    async def _run_agent(self, transport: TwilioTransport) -> None:
-        try:
-            await self.ingress.agent(transport)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("agent_failed")
 
     async def _finish(self, tasks: list[asyncio.Task[Any]], agent: asyncio.Task[None] | None, end: Hangup) -> None:
         transport = self.transport

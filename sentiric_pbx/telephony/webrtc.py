@@ -50,6 +50,7 @@ from websockets.http11 import Request, Response
 from sentiric_pbx import metrics
 from sentiric_pbx.config import Settings, WebRtcConfig
 from sentiric_pbx.telephony.audiosocket import Agent
+from sentiric_pbx.telephony.edge import run_agent
 from sentiric_pbx.telephony.registry import CallRegistry
 from sentiric_pbx.telephony.transport import CallInfo, Hangup
 from sentiric_pbx.telephony.webrtc_ice import ice_addresses
@@ -316,7 +317,7 @@ class BrowserCall:
         self._outbox = outbox
         outbox.put_nowait({"type": "connected"})
         transport.start()
-        agent = asyncio.create_task(self._run_agent(), name=f"agent-{info.call_id}")
+        agent = asyncio.create_task(run_agent(self.ingress.agent, transport), name=f"agent-{info.call_id}")
         agent.add_done_callback(lambda _task: self._finish(Hangup("agent", "agent_finished")))
         self._tasks = [
             asyncio.create_task(self._watch(self._pump(), "media"), name="webrtc-pump"),
@@ -380,15 +381,6 @@ class BrowserCall:
     async def _agent_ends(self, end: Hangup) -> None:
         """The agent hung up (after its goodbye has played: the session waits for playout first)."""
         self._finish(end)
-
-    async def _run_agent(self) -> None:
-        assert self.transport is not None
-        try:
-            await self.ingress.agent(self.transport)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("agent_failed")
 
     async def _watch(self, part: Awaitable[Hangup], what: str) -> None:
         try:
