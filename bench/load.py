@@ -49,7 +49,7 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.media import HOST, _free_ports, _stop_daemon, _wait_listening
+from bench.media import HOST, _free_ports, _start_daemon, _stop_daemon, _wait_listening
 from sentiric_pbx.audio.resample import resample
 from sentiric_pbx.tools.caller import CallerOptions, CallReport, place_call
 
@@ -85,33 +85,6 @@ def synthesize_turns(stt: str, models_dir: Path | None) -> list[bytes]:
     tts = PiperTts(onnx)
     tts.load()
     return [resample(tts.synthesize_blocking(t), 16000, 8000) for t in texts]
-
-
-def start_daemon(workdir: Path, audiosocket: int, fastagi: int, max_calls: int, models_dir: Path | None, log: Any):
-    config = workdir / "bench.toml"
-    config.write_text("")
-    env = dict(os.environ)
-    env.update(
-        SENTIRIC_CONFIG=str(config),
-        SENTIRIC_AUDIOSOCKET__HOST=HOST,
-        SENTIRIC_AUDIOSOCKET__PORT=str(audiosocket),
-        SENTIRIC_FASTAGI__HOST=HOST,
-        SENTIRIC_FASTAGI__PORT=str(fastagi),
-        SENTIRIC_METRICS__ENABLED="false",
-        SENTIRIC_LOGGING__LEVEL="warning",
-        SENTIRIC_AGENT__MODE="assistant",
-        SENTIRIC_AGENT__MAX_CALLS=str(max_calls),
-        SENTIRIC_STORAGE__DB_PATH=str(workdir / "sentiric.db"),
-        SENTIRIC_STORAGE__ARCHIVE_DIR=str(workdir / "archive"),
-        SENTIRIC_DIALOG__NO_INPUT_REPROMPT_S="30",
-    )
-    if models_dir is not None:
-        env["SENTIRIC_MODELS__DIR"] = str(models_dir)
-    exe = Path(sys.executable).parent / "sentiric-pbx"
-    return subprocess.Popen(
-        [str(exe), "run"], env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
 
 
 async def call_slot(turns: list[bytes], opts: dict[str, Any], deadline: float, delay: float) -> list[CallReport]:
@@ -171,7 +144,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sentiric-load-") as tmp:
         workdir = Path(tmp)
         with (workdir / "daemon.log").open("wb") as log:
-            proc = start_daemon(workdir, audiosocket, fastagi, max(steps), args.models_dir, log)
+            assistant = {
+                "SENTIRIC_AGENT__MODE": "assistant",
+                "SENTIRIC_AGENT__MAX_CALLS": str(max(steps)),
+                "SENTIRIC_STORAGE__DB_PATH": str(workdir / "sentiric.db"),
+                "SENTIRIC_STORAGE__ARCHIVE_DIR": str(workdir / "archive"),
+                "SENTIRIC_DIALOG__NO_INPUT_REPROMPT_S": "30",
+            }
+            if args.models_dir is not None:
+                assistant["SENTIRIC_MODELS__DIR"] = str(args.models_dir)
+            proc = _start_daemon(audiosocket, fastagi, workdir, log, None, extra_env=assistant)
             try:
                 await asyncio.to_thread(_wait_listening, proc, audiosocket, 180.0)
                 daemon = psutil.Process(proc.pid)

@@ -340,8 +340,14 @@ def _daemon_command(profile: Path | None) -> list[str]:
 
 
 def _start_daemon(
-    audiosocket_port: int, fastagi_port: int, workdir: Path, log: Any, profile: Path | None
+    audiosocket_port: int,
+    fastagi_port: int,
+    workdir: Path,
+    log: Any,
+    profile: Path | None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen:
+    """`sentiric-pbx run` on our ports with an empty config; `extra_env` overrides (e.g. another agent mode)."""
     # An empty config file of our own, so neither /etc/sentiric-pbx nor a ./sentiric-pbx.toml leaks in.
     empty = workdir / "bench.toml"
     empty.write_text("")
@@ -356,6 +362,7 @@ def _start_daemon(
         SENTIRIC_LOGGING__LEVEL="warning",
         SENTIRIC_AGENT__MODE="echo",
     )
+    env.update(extra_env or {})
     # Own session: a Ctrl-C on the terminal reaches only us, and we stop the daemon ourselves.
     return subprocess.Popen(
         _daemon_command(profile),
