@@ -87,3 +87,37 @@ async def test_audiosocket_agent_far_behind_still_sees_the_end(writer: asyncio.S
     transport.end(Hangup("caller", "hangup"))
     assert 0 < await count_frames(transport) < INBOUND_QUEUE_FRAMES
     assert await transport.next_event() == Hangup("caller", "hangup")
+
+
+async def test_a_caller_who_sends_nothing_is_heard_as_silence_on_the_calls_clock() -> None:
+    """Asterisk sends nothing while the far end is quiet (fixtures fact 8): the agent's stream must still
+    move on, one silent frame per 20 ms, or a turn that ended in silence would never end."""
+    ep = await open_endpoint(RtpConfig(port_min=43000, port_max=43999))
+    transport = RtpTransport(ep, "slin16", CallInfo(call_id="quiet"), NoCallControl())
+    voiced = [bytes([i + 1]) * 640 for i in range(8)]
+    got: list[bytes] = []
+
+    async def read() -> None:
+        async for frame in transport.frames():
+            got.append(frame)
+
+    reader = asyncio.create_task(read())
+    try:
+        for frame in voiced[:5]:
+            ep.on_frame(frame)
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.6)  # the caller is quiet and sends nothing
+        silent_so_far = len(got) - 5
+        for frame in voiced[5:]:
+            ep.on_frame(frame)
+            await asyncio.sleep(0.02)
+        transport.end(Hangup("caller", "hangup"))
+        async with asyncio.timeout(5):
+            await reader
+    finally:
+        await transport.close()
+    assert [f for f in got if f != FRAME] == voiced  # every real frame, in order, none lost
+    assert got[:5] == voiced[:5] and got[-3:] == voiced[5:]
+    # ~0.6 s of silence became ~30 frames while it lasted, not after it ended.
+    assert 22 <= silent_so_far <= 34, silent_so_far
+    assert transport.silence_frames == len(got) - len(voiced)

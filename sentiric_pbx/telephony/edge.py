@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 
+from sentiric_pbx.audio.frames import FRAME_MS, SILENCE_FRAME
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.telephony.transport import CallEvent, CallInfo, CallTransport, Hangup
 
@@ -41,6 +42,12 @@ async def run_agent(agent: Callable[[CallTransport], Awaitable[None]], transport
 
 INBOUND_QUEUE_FRAMES = 1500
 """30 s of 20 ms frames waiting for the agent; an agent that falls this far behind is broken."""
+FRAME_S = FRAME_MS / 1000
+SILENCE_AFTER_S = 0.1
+"""No inbound frame for this long past the stream's position means the caller is silent, not late: the
+gap is filled with silent frames. Longer than any jitter of a healthy loop (Asterisk's frames come
+20.0 ± 0.4 ms apart), far shorter than the shortest end-of-turn silence, which it does not delay: the
+filled frames cover the whole gap at once."""
 
 
 class CallIO:
@@ -60,6 +67,8 @@ class CallIO:
         """Counted by the subclass in its wire's unit (a packet, a message, a frame)."""
         self.dropped_inbound = 0
         """640-byte frames dropped because the agent's queue was full."""
+        self.silence_frames = 0
+        """Silent frames the stream gained because the caller sent nothing (`frames()`)."""
 
     # -- fed by the wire side ----------------------------------------------------------------
     def deliver(self, pcm: bytes) -> None:
@@ -91,10 +100,39 @@ class CallIO:
 
     # -- CallTransport -----------------------------------------------------------------------
     async def frames(self) -> AsyncIterator[bytes]:
+        """The caller's audio as an unbroken 20 ms stream on the call's clock: silence is time, not frames.
+
+        Asterisk sends audio only while the other side produces it (a Local channel in Wait(), a phone
+        with silence suppression or DTX, a two-party bridge: fixtures fact 8). A caller who stops talking
+        may simply stop sending, and everything downstream — the end of the turn, the no-input timer,
+        barge-in, the recording, the transcript's times — counts 20 ms frames. So when no frame has
+        arrived `SILENCE_AFTER_S` past the stream's position, the missing time is yielded as silent
+        frames, and from then on one per 20 ms until audio comes back. The stream's position tracks the
+        wall clock (never behind it by more than that grace, never ahead by more than a burst of late
+        frames); real frames are never dropped or reordered.
+        """
+        loop = asyncio.get_running_loop()
+        covered = loop.time()  # the loop time up to which the yielded frames account for the call
+        grace = SILENCE_AFTER_S
         while True:
-            pcm = await self._inbound.get()
+            try:
+                pcm = self._inbound.get_nowait()
+            except asyncio.QueueEmpty:
+                try:
+                    async with asyncio.timeout_at(covered + grace):
+                        pcm = await self._inbound.get()
+                except TimeoutError:
+                    gap = int((loop.time() - covered) / FRAME_S)
+                    for _ in range(max(1, gap)):
+                        covered += FRAME_S
+                        self.silence_frames += 1
+                        yield SILENCE_FRAME
+                    grace = FRAME_S  # in a silence: keep the stream moving frame by frame
+                    continue
             if pcm is None:
                 return
+            covered = max(covered + FRAME_S, loop.time() - FRAME_S)
+            grace = SILENCE_AFTER_S
             yield pcm
 
     async def next_event(self) -> CallEvent:
