@@ -331,19 +331,19 @@ def write_recording(path: Path, wire: Wire) -> None:
         round(((wire.received[-1][0] if wire.received else wire.t0) - wire.t0) / FRAME_S) + 1,
     )
     spf = wire.frame // 2
-    left = np.zeros(n * spf + spf, dtype="<i2")
-    right = np.zeros_like(left)
-    for i, (_t, pcm) in enumerate(wire.sent):
-        chunk = np.frombuffer(pcm, dtype="<i2")
-        left[i * spf : i * spf + len(chunk)] = chunk
-    slot = -1
-    for t, pcm, _v in wire.received:
-        slot = max(slot + 1, round((t - wire.t0) / FRAME_S))
-        chunk = np.frombuffer(pcm, dtype="<i2")
-        if (slot + 1) * spf > len(right):
-            right = np.concatenate([right, np.zeros(len(chunk) + spf, dtype="<i2")])
-            left = np.concatenate([left, np.zeros(len(chunk) + spf, dtype="<i2")])
-        right[slot * spf : slot * spf + len(chunk)] = chunk
+    channels = [np.zeros(n * spf + spf, dtype="<i2"), np.zeros(n * spf + spf, dtype="<i2")]
+    # Both directions by wire time: a caller that sends nothing while quiet (a Local channel, silence
+    # suppression) leaves silence in its channel rather than pulling its later words forward.
+    for ch, frames in ((0, [(t, pcm) for t, pcm in wire.sent]), (1, [(t, pcm) for t, pcm, _v in wire.received])):
+        slot = -1
+        for t, pcm in frames:
+            slot = max(slot + 1, round((t - wire.t0) / FRAME_S))
+            chunk = np.frombuffer(pcm, dtype="<i2")
+            if (slot + 1) * spf > len(channels[ch]):
+                grow = (slot + 1) * spf + len(chunk) - len(channels[ch])
+                channels = [np.concatenate([c, np.zeros(grow, dtype="<i2")]) for c in channels]
+            channels[ch][slot * spf : slot * spf + len(chunk)] = chunk
+    left, right = channels
     stereo = np.empty(len(left) * 2, dtype="<i2")
     stereo[0::2], stereo[1::2] = left, right
     with wave.open(str(path), "wb") as out:

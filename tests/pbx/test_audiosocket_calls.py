@@ -1,0 +1,49 @@
+"""Extension 100 (AudioSocket() app, 8 kHz) and 101 (Dial(AudioSocket/…/c(slin16)), 16 kHz) on a real Asterisk.
+
+The caller's side is the project's `[sentiric-selftest]` context connected to a `FarEnd`: it hears the
+greeting, says "I would like to book an appointment tomorrow at 3 pm." and waits. Two kinds of far end,
+both found on real PBXes: one that keeps sending silent frames while quiet (a SIP phone with continuous
+RTP) and one that sends nothing at all (a Local channel in Wait(), silence suppression, a two-party
+bridge: fixtures fact 8). Each test asserts what the far end heard (Whisper on what it received, and
+voiced-frame timing) and what the daemon stored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sentiric_pbx.tools.caller import CallerOptions
+from tests.pbx.conftest import agent_settings, dial, finished_calls, heard, running
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def options(rate: int) -> CallerOptions:
+    return CallerOptions(rate=rate, greeting_wait_s=8.0, reply_timeout_s=12.0, reply_silence_s=1.5)
+
+
+@pytest.mark.parametrize("silent_frames", [True, False], ids=["sends-silence", "sends-nothing-when-quiet"])
+async def test_extension_100_greets_and_answers_a_booking_request(
+    pbx, ami, farend, engines, speech, models_dir, tmp_path: Path, silent_frames: bool
+) -> None:
+    async with running(agent_settings(tmp_path, models_dir, pbx), engines) as daemon:
+        call = await dial(ami, farend, "100", silent_frames=silent_frames)
+        report = await call.converse([speech[("booking", 8000)]], options(8000))
+        agent_audio = b"".join(pcm for _t, pcm, _v in call.wire.received)
+        await call.hang_up()
+        [ctx] = await finished_calls(daemon)
+
+    assert report.greeting_latency_ms is not None, "the far end heard no greeting"
+    [turn] = report.turns
+    assert turn.latency_ms is not None, "the agent never answered the caller's turn"
+    words = await heard(engines, agent_audio, 8000)
+    assert "book" in words or "appointment" in words, words
+    assert ctx.caller_id == "+905551112233"
+    callers = [t for t in ctx.turns if t.who == "caller"]
+    assert callers, "no caller turn was stored"
+    assert "3" in callers[0].text or "three" in callers[0].text.lower()
+    # The caller spoke after the greeting ended: on the call's clock, not at 0.2 s.
+    greeting = next(t for t in ctx.turns if t.who == "agent")
+    assert callers[0].start_s >= greeting.end_s - 0.5
