@@ -265,3 +265,30 @@ async def test_a_send_that_raises_stops_the_clock() -> None:
     with pytest.raises(ConnectionResetError):
         await asyncio.wait_for(clock.run(), 2.0)
     assert calls == 3
+
+
+@pytest.mark.parametrize("more_coming", [False, True], ids=["whole-reply-queued", "reply-still-streaming"])
+async def test_switching_the_wire_rate_re_frames_what_is_queued(more_coming: bool) -> None:
+    """A greeting queued at 8 kHz before the caller's first frame said 16 kHz keeps every millisecond of it,
+    now in 640-byte frames, with the same sound (it is not dropped, and not played at the wrong speed)."""
+    import numpy as np
+
+    from sentiric_pbx.audio.playout import PacedOutput
+
+    clock = PlayoutClock(lambda _f: None, bytes(320))
+    out = PacedOutput(clock, 8000, 320, lambda pcm: b"A" + pcm)
+    t = np.arange(16000) / 16000  # one second of a 440 Hz tone at 16 kHz
+    tone = (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
+    out.play(tone, final=not more_coming)
+    assert clock.queued == 50 - (1 if more_coming else 0)  # a streaming reply keeps its last partial frame back
+
+    out.retarget(16000, 640, lambda pcm: b"B" + pcm, lambda frame: frame[1:])
+    queued = list(clock._queue)
+    assert all(f[:1] == b"B" and len(f) == 641 for f in queued)
+    assert abs(len(queued) - 50) <= 1
+    assert clock.more_coming is more_coming
+    pcm = np.frombuffer(b"".join(f[1:] for f in queued), dtype="<i2").astype(float)
+    spectrum = np.abs(np.fft.rfft(pcm[1000:9000]))
+    assert abs(np.argmax(spectrum) * 16000 / 8000 - 440) < 5  # still 440 Hz: resampled, not reinterpreted
+    out.play(b"", final=True)  # the reply's end still works on the new format
+    assert all(f[:1] == b"B" for f in clock._queue)

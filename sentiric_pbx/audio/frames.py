@@ -66,6 +66,12 @@ class Reframer:
     def clear(self) -> None:
         self._buf.clear()
 
+    def take(self) -> bytes:
+        """What is left (less than a frame), unpadded, and forget it."""
+        rest = bytes(self._buf)
+        self._buf.clear()
+        return rest
+
     @property
     def pending(self) -> int:
         return len(self._buf)

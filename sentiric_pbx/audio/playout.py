@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from sentiric_pbx import metrics
 from sentiric_pbx.audio.frames import FRAME_MS, Reframer
-from sentiric_pbx.audio.resample import StreamResampler
+from sentiric_pbx.audio.resample import StreamResampler, resample
 
 
 @dataclass(slots=True)
@@ -66,6 +66,11 @@ class PlayoutClock:
         else:
             self._idle.set()
 
+    @property
+    def more_coming(self) -> bool:
+        """A reply is still being produced (its next chunk has not been queued yet)."""
+        return self._more_coming
+
     def end_talkspurt(self) -> None:
         """The producer has nothing more for this reply; an empty queue is no longer an underrun."""
         self._more_coming = False
@@ -84,6 +89,12 @@ class PlayoutClock:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+    def requeue(self, convert: Callable[[list[bytes]], list[bytes]]) -> None:
+        """Replace what is queued by `convert(queued)`, in place: the same audio in another wire format."""
+        self._queue = deque(convert(list(self._queue)))
+        if not self._queue and not self._more_coming:
+            self._idle.set()
 
     async def wait_idle(self) -> None:
         """Wait until everything queued has gone out on the wire."""
@@ -147,6 +158,30 @@ class PacedOutput:
         self.clock.flush()
         self._frames.clear()
         self._resampler.reset()
+
+    def retarget(
+        self, out_rate: int, wire_frame_bytes: int, encode: Callable[[bytes], bytes], decode: Callable[[bytes], bytes]
+    ) -> None:
+        """The wire's rate changed mid-call: re-frame what is queued at the new rate instead of dropping it.
+
+        AudioSocket learns the caller's rate from Asterisk's first audio frame, which `Dial(AudioSocket/…
+        /c(slin16))` sends ~15 ms after the UUID — after a cached greeting was queued at the default rate.
+        `decode` turns one queued wire frame back into PCM at the old rate.
+        """
+        old_rate = self._resampler.out_rate
+        tail = self._frames.take()  # a reply still being produced leaves part of a frame here
+        self._resampler = StreamResampler(16000, out_rate)
+        self._frames = Reframer(wire_frame_bytes)
+        self.encode = encode
+
+        def convert(queued: list[bytes]) -> list[bytes]:
+            pcm = b"".join(decode(f) for f in queued) + tail
+            wire = self._frames.push(resample(pcm, old_rate, out_rate)) if pcm else []
+            if self.clock.more_coming:
+                return [encode(f) for f in wire]  # the rest of the last frame comes with the next chunk
+            return [encode(f) for f in wire + self._frames.flush()]
+
+        self.clock.requeue(convert)
 
     @property
     def queued_ms(self) -> int:

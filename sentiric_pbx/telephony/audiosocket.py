@@ -33,6 +33,7 @@ from sentiric_pbx.telephony.ami_calls import AmiCallWatcher, Mode
 from sentiric_pbx.telephony.audiosocket_protocol import (
     ERROR_CODES,
     HANGUP_FRAME,
+    HEADER,
     KIND_BY_RATE,
     RATE_BY_KIND,
     Frame,
@@ -62,6 +63,11 @@ Router = Callable[[str], Agent | None]
 AGENT_GRACE_S = 5.0  # time the agent gets after hangup to store what it has
 
 
+def _payload(frame: bytes) -> bytes:
+    """An encoded audio frame's PCM (the 3-byte header off)."""
+    return frame[HEADER.size :]
+
+
 class AudioSocketTransport(CallIO):
     """`CallTransport` over one AudioSocket connection.
 
@@ -87,14 +93,20 @@ class AudioSocketTransport(CallIO):
 
     # -- wire side -------------------------------------------------------------------------
     def _set_wire_kind(self, kind: Kind) -> None:
+        """Answer in `kind` from now on. Audio already queued in the old kind (a cached greeting queued
+        within milliseconds of the UUID, before the caller's first frame told us its rate) is re-framed,
+        never dropped: the caller would miss the start of the greeting."""
         rate = RATE_BY_KIND[kind]
         self.wire_kind = kind
         self.wire_rate = rate
         self._wire_frame = frame_bytes(rate)
         self._silence = encode(kind, bytes(self._wire_frame))
-        self.clock.flush()
         self.clock.silence = self._silence
-        self._out = PacedOutput(self.clock, rate, self._wire_frame, functools.partial(encode, kind))
+        encoder = functools.partial(encode, kind)
+        if hasattr(self, "_out"):
+            self._out.retarget(rate, self._wire_frame, encoder, _payload)
+        else:
+            self._out = PacedOutput(self.clock, rate, self._wire_frame, encoder)
 
     def _send_frame(self, frame: bytes) -> None:
         if self.closed:

@@ -47,3 +47,33 @@ async def test_extension_100_greets_and_answers_a_booking_request(
     # The caller spoke after the greeting ended: on the call's clock, not at 0.2 s.
     greeting = next(t for t in ctx.turns if t.who == "agent")
     assert callers[0].start_s >= greeting.end_s - 0.5
+
+
+async def greeting_heard(call, engines) -> str:
+    """Let the greeting play out, hang up, and return what Whisper makes of what the far end received."""
+    await call.converse([], options(call.wire.rate))
+    audio = b"".join(pcm for _t, pcm, _v in call.wire.received)
+    await call.hang_up()
+    return await heard(engines, audio, call.wire.rate)
+
+
+async def test_extension_101_plays_the_whole_greeting_at_16_khz_cached_or_fresh(
+    pbx, ami, farend, engines, models_dir, tmp_path: Path
+) -> None:
+    """Dial(AudioSocket/…/c(slin16)) starts sending 16 kHz ~15 ms after the UUID: the greeting we queued
+    at our 8 kHz default before that must be re-framed at 16 kHz, not dropped. The first call from a known
+    caller synthesizes the personal part on the fly; the second has the whole greeting cached, queued
+    within milliseconds, i.e. before Asterisk's first frame; an unknown caller's greeting is cached too."""
+    async with running(agent_settings(tmp_path, models_dir, pbx), engines) as daemon:
+        await daemon.assistant.s.crm.add_customer("+905551112233", "Ahmet Yilmaz", title="Mr.")
+        fresh = await greeting_heard(await dial(ami, farend, "101", rate=16000), engines)
+        cached = await greeting_heard(await dial(ami, farend, "101", rate=16000), engines)
+        unknown = await greeting_heard(
+            await dial(ami, farend, "101", rate=16000, caller_id='"Ayse Demir" <+905559998877>'), engines
+        )
+        calls = await finished_calls(daemon, count=3)
+
+    for words in (fresh, cached):
+        assert "hello" in words and "welcome back" in words, words
+    assert "hello" in unknown and "thank you for calling" in unknown, unknown
+    assert all(c.ingress == "audiosocket" for c in calls)
