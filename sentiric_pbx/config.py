@@ -16,9 +16,17 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "SENTIRIC_"
@@ -31,6 +39,23 @@ class ConfigError(Exception):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _whole_number_text(value: Any) -> Any:
+    """`"16000"` → `16000`; anything else unchanged.
+
+    Why: the environment gives every value as text. pydantic turns text into an `int` field's number, but
+    compares a `Literal` field's choices as they are, so `SENTIRIC_AUDIOSOCKET__DEFAULT_RATE=16000` would be
+    rejected with "Input should be 8000 or 16000 (got '16000')" although 16000 is one of them.
+    """
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value.strip())
+    return value
+
+
+EnvInt = BeforeValidator(_whole_number_text)
+"""Put in `Annotated[Literal[<ints>], EnvInt]` for every choice among numbers, so the environment can set it."""
+SampleRate = Annotated[Literal[8000, 16000], EnvInt]
 
 
 class AudioSocketConfig(_Section):
@@ -48,7 +73,7 @@ class AudioSocketConfig(_Section):
     """No frame at all for this long ends the call (half-open socket, vanished peer)."""
     write_buffer_limit_bytes: int = Field(64_000, ge=4096)
     """Outbound bytes queued in the kernel/transport beyond which the peer is considered gone."""
-    default_rate: Literal[8000, 16000] = 8000
+    default_rate: SampleRate = 8000
     """Rate we answer in until the caller's first audio frame tells us theirs (AudioSocket() is 8 kHz)."""
 
 
@@ -367,7 +392,7 @@ class FreeswitchConfig(_Section):
     stream_url: str | None = None
     """The ws:// base URL FreeSWITCH dials; default ws://stream_host:stream_port (set it when FreeSWITCH
     reaches us by another address)."""
-    sample_rate: Literal[8000, 16000] = 16000
+    sample_rate: SampleRate = 16000
     """`uuid_audio_stream … mono 16k|8k`: the rate of the L16 frames both ways."""
     play_chunk_ms: int = Field(100, ge=20, le=1000, multiple_of=20)
     """Agent audio goes back in `streamAudio` messages of this length; FreeSWITCH plays each one as a file

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
+from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from sentiric_pbx import config as config_module
@@ -112,6 +114,42 @@ def test_an_explicit_environ_is_the_whole_environment(monkeypatch: pytest.Monkey
     monkeypatch.setenv("SENTIRIC_AUDIOSOCKET__PORT", "19092")
     assert load_config(None, environ={}).audiosocket.port == 9092
     assert load_config(None, environ={"SENTIRIC_AUDIOSOCKET__PORT": "19093"}).audiosocket.port == 19093
+
+
+def _int_choice_fields() -> list[tuple[str, str, tuple[int, ...], int]]:
+    """Every field whose value is one of some numbers (`Literal[8000, 16000]`, bare or inside `Annotated`):
+    (section, key, choices, default). Found by walking the model, so a new one is covered without a test edit."""
+    found = []
+    for section, sfield in Settings.model_fields.items():
+        model = sfield.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        for key, field in model.model_fields.items():
+            hint = typing.get_type_hints(model, include_extras=True)[key]
+            while typing.get_origin(hint) is typing.Annotated:
+                hint = typing.get_args(hint)[0]
+            choices = typing.get_args(hint) if typing.get_origin(hint) is Literal else ()
+            if choices and all(type(c) is int for c in choices):
+                found.append((section, key, choices, field.default))
+    return found
+
+
+def test_every_numeric_choice_can_be_set_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`SENTIRIC_AUDIOSOCKET__DEFAULT_RATE=16000` used to fail with "Input should be 8000 or 16000 (got
+    '16000')": the environment is text, and a Literal of numbers does not compare text to its numbers."""
+    fields = _int_choice_fields()
+    assert {("audiosocket", "default_rate"), ("freeswitch", "sample_rate")} <= {(s, k) for s, k, _c, _d in fields}
+    for section, key, choices, default in fields:
+        value = next(c for c in choices if c != default)
+        monkeypatch.setenv(f"SENTIRIC_{section.upper()}__{key.upper()}", f" {value}")
+    settings = load_config(None)
+    for section, key, choices, default in fields:
+        got = getattr(getattr(settings, section), key)
+        assert got == next(c for c in choices if c != default) and type(got) is int, (section, key, got)
+    # Still only the listed numbers.
+    monkeypatch.setenv("SENTIRIC_AUDIOSOCKET__DEFAULT_RATE", "12000")
+    with pytest.raises(ConfigError, match=r"audiosocket\.default_rate: Input should be 8000 or 16000"):
+        load_config(None)
 
 
 # --- where the file comes from --------------------------------------------------------------------
