@@ -215,3 +215,32 @@ async def heard(engines: EnginePool, pcm: bytes, rate: int) -> str:
     """What Whisper makes of audio the far end received (lowercase)."""
     pcm16 = pcm if rate == 16000 else resample(pcm, rate, 16000)
     return (await engines.stt_for("en").transcribe(pcm16)).text.lower()  # type: ignore[attr-defined]
+
+
+# -- SIP phones (baresip) -----------------------------------------------------------------------------
+@pytest_asyncio.fixture(loop_scope="session")
+async def phones(pbx: Asterisk, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator:
+    """`await phones("1001", "G722")`: a baresip registered to this test's Asterisk; all stopped after the test.
+
+    Skips (fails under CI=true) when baresip or its modules are missing. A failed test prints each log.
+    """
+    from tests.pbx.baresip import BaresipUnavailable, Phone, find_baresip
+
+    try:
+        find_baresip()
+    except BaresipUnavailable as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"real-PBX suite: {exc} (CI=true: a missing phone is a failure, not a skip)")
+        pytest.skip(f"SIP phone tests skipped: {exc}")
+    started: list[Phone] = []
+
+    async def make(user: str, codec: str = "PCMU", *, auto_answer: bool = False) -> Phone:
+        phone = Phone(pbx, tmp_path / f"phone-{user}", user, codec=codec, auto_answer=auto_answer)
+        started.append(phone)
+        return await phone.start()
+
+    yield make
+    for phone in started:
+        await phone.stop()
+        if request.node.stash.get(_FAILED, False):
+            print(f"\n--- baresip {phone.user} ({phone.root}) ---\n{phone.log_tail()}")
