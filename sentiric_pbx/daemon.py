@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import signal
 import time
 from typing import Any
@@ -33,6 +34,16 @@ from sentiric_pbx.telephony.registry import CallRegistry
 
 log = structlog.get_logger("sentiric_pbx.daemon")
 
+_INGRESS_LISTENERS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "twilio": (("twilio", "host", "port"),),
+    "webrtc": (("webrtc", "host", "port"),),
+    "freeswitch": (
+        ("freeswitch stream", "stream_host", "stream_port"),
+        ("freeswitch outbound", "outbound_host", "outbound_port"),  # outbound mode only
+    ),
+}
+"""Ingress name → (listener name, its [section] host key, the ingress attribute with the bound port)."""
+
 
 class Daemon:
     def __init__(self, settings: Settings, agent: Agent | None = None, engines: Any = None) -> None:
@@ -46,6 +57,8 @@ class Daemon:
         self.audiosocket: AudioSocketServer | None = None
         self.metrics_port: int | None = None
         self._metrics: MetricsServer | None = None
+        self.listening: dict[str, tuple[str, int]] = {}
+        """Every TCP listener this process holds (real ports), by the name `doctor` checks it under."""
         self._started_at = time.monotonic()
         self.draining = False
         self.assistant: Any = None
@@ -120,6 +133,7 @@ class Daemon:
             self._metrics = MetricsServer(m.host, m.port, self.health).start()
             self.metrics_port = self._metrics.port
             log.info("metrics_listening", host=m.host, port=self.metrics_port)
+        self.listening = self._listeners()
         self._started_at = time.monotonic()
         # Everything loaded so far (models, dateparser's tables, engines) lives as long as the process.
         # Freezing it keeps the cyclic GC from walking it: a full collection took ~90 ms with the
@@ -165,7 +179,26 @@ class Daemon:
             "active_calls": self.calls_active,
             "uptime_s": round(time.monotonic() - self._started_at, 3),
             "engines": loaded,
+            # Who holds the ports: `doctor` on this host tells its own daemon from a stranger by these.
+            "service": "sentiric-pbx",
+            "pid": os.getpid(),
+            "listening": {name: list(addr) for name, addr in self.listening.items()},
         }
+
+    def _listeners(self) -> dict[str, tuple[str, int]]:
+        """Read once after start: a closed server (drain) has no socket left to ask, the metrics thread no loop."""
+        s = self.settings
+        out = {"fastagi": (s.fastagi.host, self.fastagi.port)}
+        if self.audiosocket is not None:
+            out["audiosocket"] = (s.audiosocket.host, self.audiosocket.port)
+        if self.metrics_port is not None:
+            out["metrics"] = (s.metrics.host, self.metrics_port)
+        for ingress in self.ingresses:
+            cfg = getattr(s, ingress.name, None)
+            for name, host_key, port_attr in _INGRESS_LISTENERS.get(ingress.name, ()):
+                with contextlib.suppress(AssertionError, AttributeError, IndexError, StopIteration):
+                    out[name] = (getattr(cfg, host_key), int(getattr(ingress, port_attr)))
+        return out
 
     @property
     def calls_active(self) -> int:

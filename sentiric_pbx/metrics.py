@@ -153,3 +153,23 @@ class MetricsServer:
 def serve_metrics(host: str, port: int, health: Health | None = None) -> int:
     """Start `/metrics` and `/healthz` in a thread; return the bound port. Runs until the process exits."""
     return MetricsServer(host, port, health).start().port
+
+
+def fetch_health(host: str, port: int, timeout_s: float = 2.0) -> dict[str, Any] | None:
+    """What a running daemon's `/healthz` at `[metrics] host:port` says, or None when no sentiric-pbx answers.
+
+    The other side of the server above, for `doctor` and `selftest` on the same host: they ask the daemon
+    which ports it holds, its pid and its agent mode instead of guessing from a busy port. A draining
+    daemon answers 503 with the same body, so the status code is not what decides; the `service` field is.
+    """
+    import httpx
+
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    url = f"http://[{target}]:{port}/healthz" if ":" in target else f"http://{target}:{port}/healthz"
+    try:
+        body = httpx.get(url, timeout=timeout_s).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    if not isinstance(body, dict) or body.get("service") != "sentiric-pbx":
+        return None
+    return body

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -18,12 +21,14 @@ from typer.testing import CliRunner
 
 from sentiric_pbx.cli import app
 from sentiric_pbx.config import Settings
-from sentiric_pbx.doctor import check_ami, check_ari, check_disk, check_model, check_redis
+from sentiric_pbx.doctor import check_ami, check_ari, check_disk, check_model, check_port, check_redis
+from sentiric_pbx.metrics import fetch_health
 from sentiric_pbx.models import BUNDLED, ModelStore
 from sentiric_pbx.models.bundled import import_bundled
 from tests.redis_server import RedisServer, free_port
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
+CLI = Path(sys.executable).with_name("sentiric-pbx")
 
 
 @pytest.fixture(scope="module")
@@ -259,3 +264,69 @@ def test_disk_thresholds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     for free, status in ((50 << 20, "fail"), (500 << 20, "warn"), (5 << 30, "ok")):
         monkeypatch.setattr(shutil, "disk_usage", lambda _p, f=free: usage(0, 0, f))
         assert check_disk(s).status == status
+
+
+# -- ports held by the running daemon, or by a stranger ----------------------------------------------
+def _wait_listening(proc: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not ready():
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not come up within 60 s:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def running_daemon(env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[subprocess.Popen[bytes]]:
+    """`sentiric-pbx run` as systemd starts it: its own process, this test's config and ports (echo agent)."""
+    import os
+
+    monkeypatch.setenv("SENTIRIC_AGENT__MODE", "echo")
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(CLI), "run", "--config", str(env)], stdout=out, stderr=out)
+    port = int(os.environ["SENTIRIC_METRICS__PORT"])
+    try:
+        _wait_listening(proc, log, lambda: fetch_health("127.0.0.1", port) is not None, "sentiric-pbx run")
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_ports_held_by_the_running_daemon_are_ok_and_name_its_pid(
+    running_daemon: subprocess.Popen[bytes], env: Path, models_dir: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("SENTIRIC_MODELS__DIR", str(models_dir))
+    code, report = doctor(env)
+    checks = by_name(report)
+    assert code == 0 and report["ok"], report
+    pid = running_daemon.pid
+    for name in ("port audiosocket", "port fastagi", "port metrics"):
+        assert checks[name]["status"] == "ok", checks[name]
+        assert checks[name]["detail"].endswith(f"is in use by the running sentiric-pbx daemon (pid {pid})")
+    assert checks["daemon"]["detail"].startswith(f"running: pid {pid}, agent echo")
+
+
+def test_a_port_held_by_another_program_fails_naming_it(env: Path, models_dir: Path, tmp_path: Path, monkeypatch):
+    import os
+
+    monkeypatch.setenv("SENTIRIC_MODELS__DIR", str(models_dir))
+    port = int(os.environ["SENTIRIC_AUDIOSOCKET__PORT"])
+    listener = f"import socket, time; s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(120)"
+    log = tmp_path / "stranger.log"
+    with log.open("wb") as out:
+        stranger = subprocess.Popen([sys.executable, "-c", listener], stdout=out, stderr=out)
+    try:
+        _wait_listening(stranger, log, lambda: check_port("probe", "127.0.0.1", port).status != "ok", "listener")
+        code, report = doctor(env)
+    finally:
+        stranger.kill()
+        stranger.wait()
+    check = by_name(report)["port audiosocket"]
+    assert code == 1 and not report["ok"]
+    assert check["status"] == "fail"
+    assert check["detail"].startswith(f"127.0.0.1:{port} is in use by pid {stranger.pid} (")
+    assert "python" in check["detail"] and f"sport = :{port}" in check["hint"]
+    assert by_name(report)["port fastagi"]["status"] == "ok"  # only the taken port fails
