@@ -270,6 +270,7 @@ class CallSession:
     async def _speak(self, deltas: AsyncIterator[str], turn: CallerTurn | None) -> None:
         loop = asyncio.get_running_loop()
         self._playing = _Playing()
+        self._flushed_ms = 0
         start_s = loop.time() - self._stream_t0
         splitter = SentenceBuffer()
         tts_ms: list[float] = []
@@ -282,12 +283,23 @@ class CallSession:
                 await self._say_sentence(tail, tts_ms)
             await self.transport.wait_played()
         except asyncio.CancelledError:
+            self._cut_by_hangup()
             self._record_agent_turn(start_s, turn, interrupted=True)
             raise
         finally:
             with contextlib.suppress(Exception):
                 await deltas.aclose()  # type: ignore[attr-defined]
-        self._record_agent_turn(start_s, turn, interrupted=False)
+        # A caller who hangs up mid-reply ends playout too, and `wait_played` returns: what was still
+        # queued then was never heard, and the transcript must not say it was.
+        self._record_agent_turn(start_s, turn, interrupted=self._cut_by_hangup())
+
+    def _cut_by_hangup(self) -> bool:
+        """Did the call end with part of this reply unplayed? Then that part is what was flushed."""
+        unplayed = self.transport.unplayed_at_end_ms if self.transport.closed else 0
+        if unplayed <= 0:
+            return False
+        self._flushed_ms = max(self._flushed_ms, unplayed)
+        return True
 
     async def _say_sentence(self, sentence: str, tts_ms: list[float]) -> None:
         if not tts_ms:  # the reply's first words: say its first clause as soon as it is synthesized
@@ -296,12 +308,14 @@ class CallSession:
                 for part in parts:
                     await self._say_sentence(part, tts_ms)
                 return
+        if self.transport.closed:
+            return  # the caller is gone: nothing more of this reply will be heard, or synthesized
         started = time.perf_counter()
         pcm = b"".join([chunk async for chunk in self.tts.synthesize(sentence)])
         tts_ms.append((time.perf_counter() - started) * 1000)
         if len(tts_ms) == 1:
             self.ctx.time("tts_first_audio_ms", tts_ms[0])
-        if not pcm:
+        if not pcm or self.transport.closed:
             return
         self.transport.play(pcm)
         self.recorder.agent_audio(pcm)
@@ -453,6 +467,8 @@ class CallSession:
             self.ctx.status = "completed" if self.conversation_done else "unfinished_call"
         log.info("conversation_ended", status=self.ctx.status, turns=len(self.ctx.turns), outcome=self.ctx.outcome)
         metrics.CALLS_BY_OUTCOME.labels(outcome=self.ctx.status).inc()
+        if self.transport.closed:
+            self.recorder.drop_agent_tail(self.transport.unplayed_at_end_ms)
         if self.recording_path is not None:
             try:
                 self.ctx.recording_path = str(await asyncio.to_thread(self.recorder.write, self.recording_path))

@@ -44,6 +44,12 @@ class CallRecorder:
         """Barge-in: whatever was queued beyond now was never heard."""
         del self._agent[len(self._caller) :]
 
+    def drop_agent_tail(self, ms: int) -> None:
+        """The call ended with `ms` of our audio still queued (the caller hung up mid-reply): never heard."""
+        cut = ms * self.rate // 1000 * SAMPLE_WIDTH
+        if cut > 0:
+            del self._agent[max(0, len(self._agent) - cut) :]
+
     def write(self, path: Path) -> Path:
         n = max(len(self._caller), len(self._agent)) // SAMPLE_WIDTH
         left = np.zeros(n, dtype="<i2")

@@ -69,6 +69,8 @@ class CallIO:
         """640-byte frames dropped because the agent's queue was full."""
         self.silence_frames = 0
         """Silent frames the stream gained because the caller sent nothing (`frames()`)."""
+        self.unplayed_at_end_ms = 0
+        """Our audio still queued when the call ended: the caller never heard it (hung up mid-reply)."""
 
     # -- fed by the wire side ----------------------------------------------------------------
     def deliver(self, pcm: bytes) -> None:
@@ -86,6 +88,7 @@ class CallIO:
         if self.closed:
             return
         self.closed = True
+        self.unplayed_at_end_ms = self.queued_ms
         self.clock.flush()
         self._on_end()
         self._events.put_nowait(event)

@@ -47,6 +47,10 @@ CallEvent = Dtmf | Hangup
 @runtime_checkable
 class CallTransport(Protocol):
     info: CallInfo
+    closed: bool
+    """The call is over (either side ended it); playout has stopped."""
+    unplayed_at_end_ms: int
+    """Our audio that was still queued when the call ended, i.e. never heard (0 while the call is up)."""
 
     def frames(self) -> AsyncIterator[bytes]:
         """Inbound 640-byte 16 kHz frames until the call ends."""

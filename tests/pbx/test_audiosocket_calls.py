@@ -10,6 +10,7 @@ voiced-frame timing) and what the daemon stored.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,36 @@ async def test_extension_101_plays_the_whole_greeting_at_16_khz_cached_or_fresh(
         assert "hello" in words and "welcome back" in words, words
     assert "hello" in unknown and "thank you for calling" in unknown, unknown
     assert all(c.ingress == "audiosocket" for c in calls)
+
+
+async def test_a_caller_who_hangs_up_mid_reply_is_stored_as_having_heard_only_the_start(
+    pbx, ami, farend, engines, speech, models_dir, tmp_path: Path
+) -> None:
+    """The caller asks for the opening hours and hangs up one second into the answer: the record keeps the
+    call as unfinished, the question, and an agent turn marked interrupted that holds only what was played."""
+    async with running(agent_settings(tmp_path, models_dir, pbx), engines) as daemon:
+        call = await dial(ami, farend, "100")
+        await call.converse([], options(8000))  # the greeting, to its end
+        asked_at = asyncio.get_running_loop().time()
+        await call.speak(speech[("hours", 8000)])
+        await until_voiced_after(call, asked_at + 0.5)
+        await asyncio.sleep(1.0)
+        await call.hang_up()
+        [ctx] = await finished_calls(daemon)
+
+    assert ctx.status == "unfinished_call"
+    question, answer = [t for t in ctx.turns if t.start_s > 0.5][:2]
+    assert question.who == "caller" and "hours" in question.text.lower()
+    assert answer.who == "agent" and answer.interrupted, answer
+    full = "We are open Monday to Friday, from 9 am to 5 pm."
+    assert 0 < len(answer.text) < len(full), answer.text  # the start of it, not the whole
+
+
+async def until_voiced_after(call, since: float, within_s: float = 15.0) -> float:
+    """Wait for the first voiced agent frame received after loop time `since`; return its time."""
+    async with asyncio.timeout(within_s):
+        while True:
+            for t, _pcm, voiced in call.wire.received:
+                if voiced and t > since:
+                    return t
+            await asyncio.sleep(0.02)
