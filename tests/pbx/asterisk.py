@@ -27,7 +27,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT_CONFS = REPO / "asterisk"
-BUNDLE = REPO.parent / "shared" / "asterisk" / "22.10.1"
+BUNDLE = next(
+    (b for b in (d / "shared" / "asterisk" / "22.10.1" for d in REPO.parents) if (b / "sbin" / "asterisk").is_file()),
+    REPO.parent / "shared" / "asterisk" / "22.10.1",
+)
+"""The Asterisk build that ships beside the project's checkouts (`../shared/asterisk`)."""
 SECRET = "sentiric-test"
 """The AMI secret, ARI password and SIP passwords of every test instance (loopback only)."""
 
