@@ -111,3 +111,24 @@ async def until_voiced_after(call, since: float, within_s: float = 15.0) -> floa
                 if voiced and t > since:
                     return t
             await asyncio.sleep(0.02)
+
+
+async def test_a_caller_who_says_nothing_and_sends_nothing_is_asked_if_they_are_still_there(
+    pbx, ami, farend, engines, models_dir, tmp_path: Path
+) -> None:
+    """The no-input timer runs on the call's clock: a far end that sends no frames at all after the greeting
+    is reprompted after `no_input_reprompt_s`, and after `no_input_max` reprompts the agent says goodbye."""
+    settings = agent_settings(tmp_path, models_dir, pbx)
+    settings.dialog.no_input_reprompt_s = 2.0
+    settings.dialog.no_input_max = 1
+    async with running(settings, engines) as daemon:
+        call = await dial(ami, farend, "100", silent_frames=False)
+        ended = await call.wait_ended(within_s=40.0)
+        audio = b"".join(pcm for _t, pcm, _v in call.wire.received)
+        await call.hang_up()
+        [ctx] = await finished_calls(daemon)
+
+    assert ended, "the agent never hung up on a silent caller"
+    words = await heard(engines, audio, 8000)
+    assert "still there" in words, words
+    assert ctx.outcome == "no_input" and ctx.status == "completed", (ctx.status, ctx.outcome)
