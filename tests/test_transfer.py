@@ -265,3 +265,91 @@ def test_fastagi_dial_argument_marks_the_leg() -> None:
     env = {"agi_callerid": "+905551112233", "agi_channel": "PJSIP/alice-00000001", "agi_arg_2": "dial"}
     assert call_info_from_env(env, "x").extra["audiosocket_mode"] == "dial"
     assert "audiosocket_mode" not in call_info_from_env({"agi_arg_2": "nonsense"}, "x").extra
+
+
+# What a real Asterisk 22.10.1 emitted right after the daemon's Redirect of a 101 caller to
+# `sentiric,transfer,1` (tests/pbx/test_transfer.py): the new place, but the *old* application — the
+# Dial(AudioSocket/…) with the UUID of the call that has just ended.
+REDIRECTED_NEWEXTEN = {
+    "Event": "Newexten",
+    "Privilege": "dialplan,all",
+    "Channel": "PJSIP/1001-00000000",
+    "ChannelState": "6",
+    "ChannelStateDesc": "Up",
+    "CallerIDNum": "1001",
+    "CallerIDName": "<unknown>",
+    "Language": "en",
+    "Context": "sentiric",
+    "Exten": "transfer",
+    "Priority": "1",
+    "Uniqueid": "1796563989.0",
+    "Linkedid": "1796563989.0",
+    "Extension": "transfer",
+    "Application": "Dial",
+    "AppData": "AudioSocket/127.0.0.1:9092/3d5bfff3-7a51-4971-8e99-b5f2cc34d501/c(slin16)",
+}
+REDIRECTED_CALL = "3d5bfff3-7a51-4971-8e99-b5f2cc34d501"
+
+
+class Subscribable:
+    """The one thing AmiCallWatcher needs of an AMI client: `subscribe("*", callback)`."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Callable[[object], object]] = []
+
+    def subscribe(self, key: str, callback: Callable[[object], object]) -> Callable[[], None]:
+        self.callbacks.append(callback)
+        return lambda: None
+
+    def emit(self, fields: dict[str, str]) -> None:
+        from sentiric_pbx.telephony.ami import AmiEvent
+
+        for callback in self.callbacks:
+            callback(AmiEvent(fields["Event"], fields))
+
+
+def test_the_newexten_after_a_redirect_does_not_register_the_call_that_ended(logs: Logs) -> None:
+    from sentiric_pbx.config import AmiConfig
+    from sentiric_pbx.telephony.ami_calls import AmiCallWatcher
+    from sentiric_pbx.telephony.registry import CallRegistry
+
+    client, registry = Subscribable(), CallRegistry()
+    AmiCallWatcher(client, registry, AmiConfig()).start()  # type: ignore[arg-type]
+    registry.put(CallInfo(REDIRECTED_CALL, caller_id="1001"))  # FastAGI, before the media
+    assert registry.take(REDIRECTED_CALL) is not None  # the AudioSocket leg starts
+    client.emit(REDIRECTED_NEWEXTEN)  # … the agent transfers, Asterisk redirects the caller
+    assert REDIRECTED_CALL not in registry and len(registry) == 0
+    assert not [e for e in logs if e["event"] == "ami_call_metadata"]
+
+
+@pytest.mark.parametrize(
+    ("steps", "registered"),
+    [
+        (["offer"], True),  # AMI-only metadata, media not started yet
+        (["take", "offer"], False),  # the leg started (with nothing registered): late events come too late
+        (["put", "take", "offer"], False),  # FastAGI's entry claimed, then AMI names the call again
+        (["put", "take", "put"], True),  # an explicit registration (the dialplan reuses its UUID) is kept
+    ],
+)
+def test_offers_are_refused_once_the_media_leg_has_started(steps: list[str], registered: bool) -> None:
+    from sentiric_pbx.telephony.registry import CallRegistry
+
+    registry = CallRegistry()
+    call_id = str(uuid.uuid4())
+    for step in steps:
+        if step == "take":
+            registry.take(call_id)
+        else:
+            getattr(registry, step)(CallInfo(call_id.upper()))  # ids match whatever their case
+    assert (call_id in registry) is registered
+
+
+def test_started_calls_are_remembered_up_to_max_entries() -> None:
+    from sentiric_pbx.telephony.registry import CallRegistry
+
+    registry = CallRegistry(max_entries=3)
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    for call_id in ids:
+        registry.take(call_id)
+    assert registry.offer(CallInfo(ids[0]))  # the oldest was forgotten: memory stays bounded
+    assert not registry.offer(CallInfo(ids[-1]))

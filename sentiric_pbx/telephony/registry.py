@@ -8,6 +8,16 @@ leak memory.
 With AMI enabled, the same metadata can come from AMI events instead (`ami_calls.AmiCallWatcher`):
 those are `offer()`ed, so they never replace what FastAGI registered, and they travel on another TCP
 connection than the audio, so the AudioSocket side may `wait_for()` them briefly.
+
+A call's metadata is wanted once, when its media leg starts. AMI keeps naming the UUID after that:
+after a `Redirect` of a `Dial(AudioSocket/…)` caller (our transfer on 101), Asterisk 22 emits a
+`Newexten` for the new place (`sentiric,transfer,1`) that still carries the old `Application: Dial`,
+`AppData: AudioSocket/…/<uuid>/…` (seen on the real PBX, tests/pbx/test_transfer.py). Offered, it
+would register the call that just ended. So `take()` remembers the ids it handed out (claimed or not:
+the leg has started either way), and `offer()` refuses them. Not for `ttl_s`: a transfer may come
+after an hour's call. The last `max_entries` ids are kept (about 2 MB at the default 10 000), far more
+calls than a daemon has running at once. `put()` is an explicit registration (FastAGI runs before
+the media) and is always accepted.
 """
 
 from __future__ import annotations
@@ -25,11 +35,14 @@ class CallRegistry:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, CallInfo]] = OrderedDict()
+        self._started: OrderedDict[str, None] = OrderedDict()
+        """The last `max_entries` call ids whose media leg has started (`take()`); `offer()` refuses them."""
         self._waiters: dict[str, asyncio.Event] = {}
 
     def put(self, info: CallInfo) -> None:
         self._expire()
         key = info.call_id.lower()
+        self._started.pop(key, None)
         self._entries[key] = (time.monotonic(), info)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
@@ -39,9 +52,11 @@ class CallRegistry:
             waiter.set()
 
     def offer(self, info: CallInfo) -> bool:
-        """Put `info` unless the call is already registered (FastAGI's richer entry wins). True if stored."""
+        """Put `info` unless the call is registered (FastAGI's richer entry wins) or its media leg has already
+        started (late or replayed AMI events). True if stored."""
         self._expire()
-        if info.call_id.lower() in self._entries:
+        key = info.call_id.lower()
+        if key in self._entries or key in self._started:
             return False
         self.put(info)
         return True
@@ -61,13 +76,24 @@ class CallRegistry:
         return key in self._entries
 
     def take(self, call_id: str) -> CallInfo | None:
+        """The call's metadata, removed; its media leg has started, so later offers for it are refused."""
         self._expire()
-        entry = self._entries.pop(call_id.lower(), None)
+        key = call_id.lower()
+        entry = self._entries.pop(key, None)
+        self._started[key] = None
+        self._started.move_to_end(key)
+        while len(self._started) > self.max_entries:
+            self._started.popitem(last=False)
         return entry[1] if entry else None
 
     def __len__(self) -> int:
         self._expire()
         return len(self._entries)
+
+    def __contains__(self, call_id: object) -> bool:
+        """Is metadata waiting for `call_id`'s media leg?"""
+        self._expire()
+        return isinstance(call_id, str) and call_id.lower() in self._entries
 
     def _expire(self) -> None:
         cutoff = time.monotonic() - self.ttl_s
