@@ -1,20 +1,43 @@
 """Barge-in: when does the caller's voice mean "stop talking"?
 
-While we speak, the caller's line also carries an echo of our own voice (the far end's hybrid, a
-speakerphone), attenuated by the echo return loss (typically 10–30 dB) and delayed by up to a few
-hundred ms. The endpointer's VAD hears that echo as speech. So while we speak, a caller frame counts
-towards barge-in only if it is voiced *and* louder than the loudest audio we played in the last
-`echo_window_ms` minus `echo_margin_db`: our echo is always quieter than what we sent, a caller
-talking over us is not. `sustain_ms` of such speech (default 240 ms; short valleys between
-syllables only slow the count down) triggers barge-in; a cough or a click does not.
+While we speak, the caller's line also carries an echo of our own voice (the far end's hybrid,
+Asterisk's `Echo()`), attenuated by the echo return loss (6–30 dB on the PSTN, 0 dB for `Echo()`)
+and late by a delay nobody tells us (our transport's 0–300 ms plus the line's ≤ 128 ms). The
+endpointer's VAD hears that echo as speech, and a level rule cannot tell a −6 dB echo of a loud word
+from a caller talking over a quiet one: with "louder than our level − 12 dB" the agent interrupted
+itself about once a second on a line with echo. So we ask another question: *is this caller audio
+explained by our own recent playout?* `audio/echo.py` finds the echo path (its delay and gain per
+band) and splits each caller frame into our echo and the rest.
+
+While we speak, a caller frame counts towards barge-in when webrtcvad calls it voiced and
+
+* the echo path is known (`EchoState.LOCKED`): the part our echo does not explain is above
+  `floor_dbfs` *and* at least `min_residual_share` of the frame. Our echo alone leaves ≤ 0.2 of a
+  voiced frame unexplained (99 % of frames ≤ 0.13, on flat μ-law lines and through the G.168 hybrids);
+  a caller talking over it leaves 0.6 of the frame (median) when as loud as our echo, 0.8–1.0 when
+  louder. 0.4 sits between: twice the worst echo frame, and a caller only as loud as our echo still
+  counts in more than half of their voiced frames.
+* the line has been found echo-free (`NO_ECHO`: our voice covered every delay searched and nothing
+  matched): the level rule of old, louder than our loudest playout of the last `echo_window_ms` minus
+  `echo_margin_db`. It still guards against an echo that is not a copy of our waveform (a non-linear
+  path the estimator cannot see), and behaves on an echo-free line as before.
+* nothing is known yet (`UNKNOWN`: the first ~0.7–1 s of a call's first reply), or the known delay is
+  being checked again (`CHECKING`: we talk again after a silence, or another delay shows up): louder
+  than anything we played in the last `max_echo_delay_ms`. A PSTN echo is ≥ 6 dB quieter than that and
+  even a 0 dB `Echo()` is hardly ever louder, so no echo counts; a caller talking over our first words
+  waits for the verdict (tests/test_bargein.py: ≤ 1.5 s).
+
+`sustain_ms` of counting frames (default 240 ms; a frame that does not count takes back half a
+frame, so short valleys between syllables only slow the count down) triggers barge-in; a cough or a
+click does not.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
-from sentiric_pbx.audio.frames import FRAME_MS, rms_dbfs
+from sentiric_pbx.audio.echo import EchoEstimator, EchoOptions, EchoState
+from sentiric_pbx.audio.frames import FRAME_MS
 
 
 @dataclass(slots=True)
@@ -22,38 +45,71 @@ class BargeInOptions:
     sustain_ms: int = 240
     """Caller speech needed while we speak before we stop. Defaults to 240 ms."""
     echo_margin_db: float = 12.0
-    """Caller audio must be louder than our recent level minus this to count. Defaults to 12 dB."""
+    """On a line found echo-free, caller audio must be louder than our recent level minus this to count.
+    Defaults to 12 dB."""
     echo_window_ms: int = 300
-    """How far back our own playout counts as a possible echo source (echo delay + tail). Defaults to 300 ms."""
+    """On a line found echo-free, how far back "our recent level" looks. Defaults to 300 ms."""
+    max_echo_delay_ms: int = 480
+    """Longest echo delay looked for: our transport (0–300 ms) + the line (≤ 128 ms) + margin. Until the
+    echo path is known, caller audio must be louder than anything we played this far back. Defaults to 480 ms."""
     floor_dbfs: float = -45.0
-    """Caller audio quieter than this never counts (line noise). Defaults to −45 dBFS."""
+    """Caller audio (or the part our echo does not explain) quieter than this never counts (line noise).
+    Defaults to −45 dBFS."""
+    min_residual_share: float = 0.4
+    """With the echo path known, the share of a frame's telephone-band power our echo must leave
+    unexplained for the frame to count. Defaults to 0.4."""
 
 
 class BargeInDetector:
+    """Per 20 ms tick: `played(ours)` then `caller_frame(frame, voiced, agent_speaking)` → True on barge-in.
+
+    >>> det = BargeInDetector()
+    >>> det.played(agent_frame); det.caller_frame(echo_of_agent_frame, voiced=True, agent_speaking=True)
+    False     # our echo, explained by what we played
+    >>> # … 12 frames of a caller talking over us (240 ms) …
+    True
+    """
+
     def __init__(self, options: BargeInOptions | None = None) -> None:
         self.options = options or BargeInOptions()
-        self._ours: deque[float] = deque(maxlen=max(1, self.options.echo_window_ms // FRAME_MS))
+        self.echo = EchoEstimator(EchoOptions(max_delay_ms=self.options.max_echo_delay_ms))
+        self._ref: bytes | None = None
         self._run_ms = 0
 
     def played(self, frame: bytes | None) -> None:
-        """What we played during this caller frame (None or silence when quiet)."""
-        self._ours.append(rms_dbfs(frame) if frame else float("-inf"))
+        """What we played during this caller frame (None or b"" when quiet)."""
+        self._ref = frame
 
-    @property
-    def our_level_dbfs(self) -> float:
-        return max(self._ours, default=float("-inf"))
+    def our_level_dbfs(self, window_ms: int) -> float:
+        """The loudest frame we played in the last `window_ms` (telephone band)."""
+        return self.echo.our_level_dbfs(max(1, window_ms // FRAME_MS))
 
     def reset(self) -> None:
+        """After a barge-in: the count starts again. The echo path stays known (it is the line's, not the reply's)."""
         self._run_ms = 0
 
     def caller_frame(self, frame: bytes, voiced: bool, agent_speaking: bool) -> bool:
         """Feed one caller frame (after `played()` for the same tick); True when the caller has talked over us."""
+        self.echo.push(self._ref, frame)
+        self._ref = None
         if not agent_speaking:
             self._run_ms = 0
             return False
-        threshold = max(self.options.floor_dbfs, self.our_level_dbfs - self.options.echo_margin_db)
-        if voiced and rms_dbfs(frame) > threshold:
+        if voiced and self._counts():
             self._run_ms += FRAME_MS
         else:
             self._run_ms = max(0, self._run_ms - FRAME_MS // 2)
         return self._run_ms >= self.options.sustain_ms
+
+    def _counts(self) -> bool:
+        """Is the newest (voiced) caller frame the caller's own voice rather than our echo?"""
+        o = self.options
+        state = self.echo.state
+        if state is EchoState.LOCKED:
+            residual = self.echo.residual()
+            return residual.dbfs > o.floor_dbfs and residual.share >= o.min_residual_share
+        if state is EchoState.NO_ECHO:
+            threshold = self.our_level_dbfs(o.echo_window_ms) - o.echo_margin_db
+        else:  # UNKNOWN or CHECKING: whatever the delay, no echo is louder than what we played
+            threshold = self.our_level_dbfs(o.max_echo_delay_ms)
+        return self.echo.caller_level_dbfs() > max(o.floor_dbfs, threshold)
