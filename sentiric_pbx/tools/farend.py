@@ -159,11 +159,17 @@ class FarEnd:
 
 async def _send(writer: asyncio.StreamWriter, wire: Wire, silent_frames: bool) -> None:
     """One frame every 20 ms on an absolute clock while there is something to say; silence in between
-    only when `silent_frames` (else nothing at all, as a Local channel or a DTX phone sends)."""
+    only when `silent_frames` (else nothing at all, as a Local channel or a DTX phone sends).
+
+    Stops once Asterisk has closed the connection (writing on would only fail, once per frame), and says
+    it is drained so that a script waiting to finish a turn is not left waiting for a wire that is gone."""
     loop = asyncio.get_running_loop()
     kind = KIND_BY_RATE[wire.rate]
     deadline = loop.time()
     while True:
+        if wire.ended_by is not None or writer.is_closing():
+            wire.drained.set()
+            return
         if silent_frames or not wire.outbox.empty():
             writer.write(encode(kind, wire.next_outbound()))
         else:
