@@ -25,6 +25,7 @@ from sentiric_pbx.cli_nlu import nlu_command
 from sentiric_pbx.config import Settings
 from sentiric_pbx.doctor import doctor_command
 from sentiric_pbx.logging import configure_logging
+from sentiric_pbx.selftest import selftest_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(models_app, name="models")
@@ -33,6 +34,7 @@ app.add_typer(calls_app, name="calls")
 app.command("nlu")(nlu_command)
 app.command("doctor")(doctor_command)
 app.command("originate")(originate_command)
+app.command("selftest")(selftest_command)
 
 ConfigOpt = Annotated[
     Path | None,
