@@ -353,3 +353,30 @@ def test_started_calls_are_remembered_up_to_max_entries() -> None:
         registry.take(call_id)
     assert registry.offer(CallInfo(ids[0]))  # the oldest was forgotten: memory stays bounded
     assert not registry.offer(CallInfo(ids[-1]))
+
+
+def test_a_uuid_varset_before_the_caller_id_is_known_leaves_the_call_to_its_newexten() -> None:
+    """As a real Asterisk 22 sends them for an AMI Originate with `Variable: UUID=…` and a `CallerID`
+    (tests/pbx/test_control_plane.py): the VarSet comes first, before NewCallerid, with `<unknown>`."""
+    from sentiric_pbx.config import AmiConfig
+    from sentiric_pbx.telephony.ami_calls import AmiCallWatcher
+    from sentiric_pbx.telephony.registry import CallRegistry
+
+    client, registry = Subscribable(), CallRegistry()
+    AmiCallWatcher(client, registry, AmiConfig()).start()  # type: ignore[arg-type]
+    call_id = str(uuid.uuid4())
+    channel = {"Channel": "AudioSocket/127.0.0.1:36593-9a1d8961", "Context": "sentiric-selftest", "Exten": "s"}
+    client.emit({"Event": "VarSet", **channel, "CallerIDNum": "<unknown>", "Variable": "UUID", "Value": call_id})
+    assert call_id not in registry
+    client.emit(
+        {
+            "Event": "Newexten",
+            **channel,
+            "CallerIDNum": "+905551112233",
+            "CallerIDName": "Ahmet Yilmaz",
+            "Application": "AudioSocket",
+            "AppData": f"{call_id},127.0.0.1:9092",
+        }
+    )
+    info = registry.take(call_id)
+    assert info is not None and (info.caller_id, info.caller_name) == ("+905551112233", "Ahmet Yilmaz")

@@ -127,6 +127,11 @@ class AmiCallWatcher:
 
     def _offer(self, event: AmiEvent, call_id: str, source: str) -> None:
         info = call_info_from_event(event.fields, call_id)
+        if source == "varset" and info.caller_id is None:
+            # Too early to be worth keeping: an AMI Originate sets its `Variable:`s before its `CallerID`
+            # (Asterisk 22: VarSet UUID, then NewCallerid), and the first offer wins. The Newexten that
+            # starts AudioSocket carries the caller, and the media side waits `metadata_wait_s` for it.
+            return
         if self.registry.offer(info):
             log.info(
                 "ami_call_metadata", call_id=call_id, source=source, caller_id=info.caller_id, channel=info.channel
