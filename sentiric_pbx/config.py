@@ -26,6 +26,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -287,8 +288,26 @@ class AriConfig(_Section):
     """Prefer SENTIRIC_ARI__PASSWORD. Never logged."""
     app: str = "sentiric"
     media: Literal["rtp", "audiosocket", "websocket"] = "rtp"
-    format: Literal["ulaw", "alaw", "slin16"] = "slin16"
+    """How a caller's audio reaches us. `rtp`: externalMedia RTP/UDP to our [rtp] ports, in `format`.
+    `audiosocket`: Asterisk connects to our [audiosocket] listener, slin16. Defaults to rtp."""
+    format: Literal["ulaw", "alaw", "g722", "slin16"] = "ulaw"
+    """The RTP codec (media = "rtp"): ulaw or alaw (8 kHz), g722 (16 kHz wideband, static payload type 9).
+    slin16 is refused with RTP (see `_rtp_needs_a_static_payload_type`); AudioSocket and WebSocket media are
+    always slin16, whatever this says. Defaults to ulaw."""
     reconnect_max_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _rtp_needs_a_static_payload_type(self) -> AriConfig:
+        """externalMedia's UnicastRTP channel has no SDP, so it maps no dynamic payload type: Asterisk sends
+        slin16 with PT 118 but silently drops every packet we send with it (it looks only PT <= 34 up in its
+        static table). The call would store a full conversation while the caller heard nothing."""
+        if self.media == "rtp" and self.format == "slin16":
+            raise ValueError(
+                'format = "slin16" cannot be used with media = "rtp": Asterisk drops RTP with slin16\'s dynamic '
+                'payload type, so the caller would hear nothing; use format = "g722" for wideband RTP, or '
+                'media = "audiosocket" or "websocket" for slin16'
+            )
+        return self
 
 
 class RtpConfig(_Section):

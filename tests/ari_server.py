@@ -147,6 +147,8 @@ class FakeAri:
         """Answer this many addChannel calls for a media channel with 422 even after its StasisStart."""
         self.speech = ulaw_encode(demo_turn(8000))
         self.lead_silence_packets = 10
+        self.rtp_quiet = False
+        """Send no RTP at all: a two-party bridge while the caller says nothing (fact 8)."""
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
         self._ws: list[tuple[ServerProtocol, asyncio.StreamWriter]] = []
@@ -513,6 +515,8 @@ class FakeAri:
     async def _send_rtp(self, chan: FakeChannel) -> None:
         """softmix: a packet every 20 ms, silence included; the caller's speech after a short lead-in."""
         assert chan.udp is not None and chan.external_host is not None
+        if self.rtp_quiet:
+            return
         seq, ts, ssrc = random.getrandbits(16), 160, random.getrandbits(32)
         speech = [self.speech[i : i + 160] for i in range(0, len(self.speech) - 159, 160)]
         payloads = itertools.chain(

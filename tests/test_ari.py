@@ -166,7 +166,7 @@ def test_rtp_packets_match_the_capture() -> None:
     assert parse_rtp(bytes(padded)) == RtpPacket(0, 1, 2, 3, True, b"a")
     assert parse_rtp(b"\x80\xc8" + bytes(10)) is None
     assert parse_rtp(b"\x40" + bytes(20)) is None
-    assert CODECS["slin16"].decode(b"\x01\x02") == b"\x02\x01"  # L16 is big-endian on the wire
+    assert CODECS["slin16"].new_decoder()(b"\x01\x02") == b"\x02\x01"  # L16 is big-endian on the wire
 
 
 async def test_rtp_endpoint_latches_and_drops_foreign(logs: list[dict[str, object]]) -> None:
@@ -588,3 +588,119 @@ async def test_caller_gone_during_setup_and_daemon_stop(fake: FakeAri, logs: lis
         await app.stop()
     assert fake.requests_to("POST", f"/channels/{second}/continue")
     assert log_lines(logs, "call_ended", by="agent", reason="shutdown")
+
+
+# -- outbound RTP does not wait for inbound -----------------------------------------------------------
+class _Greeter:
+    """Says something the moment the call starts, as the assistant's greeting does, then listens."""
+
+    def __init__(self, pcm: bytes) -> None:
+        self.pcm = pcm
+        self.transports: list[CallTransport] = []
+
+    async def __call__(self, transport: CallTransport) -> None:
+        self.transports.append(transport)
+        transport.play(self.pcm)
+        async for _ in transport.frames():
+            pass
+
+
+def tone(rate: int, seconds: float, hz: float = 440.0) -> bytes:
+    t = np.arange(int(rate * seconds)) / rate
+    return (np.sin(2 * np.pi * hz * t) * 8000).astype("<i2").tobytes()
+
+
+async def test_rtp_greeting_reaches_a_quiet_caller(fake: FakeAri, logs: list[dict[str, object]]) -> None:
+    """Caller quiet → a two-party bridge sends us no RTP (fact 8): the greeting still goes out, to the address
+    the externalMedia answer gave, from the first tick. (It waited for Asterisk's first packet before.)"""
+    fake.rtp_quiet = True
+    agent = _Greeter(tone(16000, 1.0))
+    app = AriApp(ari_settings(fake), agent)
+    await app.start()
+    try:
+        await asyncio.wait_for(app.connected.wait(), 5)
+        caller = fake.start_call()
+        await eventually(lambda: agent.transports, "agent started")
+        started = asyncio.get_running_loop().time()
+        await eventually(lambda: len(voiced_packets(fake)) >= 40, "the greeting over RTP", within_s=3)
+        media_id = next(r for r in fake.requests_to("POST", "/channels/externalMedia"))[3]["channelId"]
+        assert fake.rtp_out_count == 0, "the fake sent nothing: there was nothing to latch on"
+        assert fake.rtp_in[voiced_packets(fake)[0]].t - started < 0.2
+        assert {p.pt for p in fake.rtp_in} == {0}
+        assert log_lines(logs, "ari_media_created", media_channel=media_id)[0]["asterisk_rtp"] == (
+            f"127.0.0.1:{fake.channels[media_id].local_port}"
+        )
+        fake.caller_hangup(caller)
+        await eventually(lambda: not app.calls, "call ended")
+    finally:
+        await app.stop()
+
+
+async def test_rtp_target_outside_allow_is_refused_with_one_line(logs: list[dict[str, object]]) -> None:
+    s = Settings()
+    s.rtp.port_min, s.rtp.port_max = 42000, 42999
+    ep = await open_endpoint(s.rtp)
+    try:
+        assert ep.send_to(("127.0.0.1", 4000)) and ep.remote == ("127.0.0.1", 4000)
+        assert not ep.send_to(("192.0.2.7", 4000)) and ep.remote == ("127.0.0.1", 4000)
+        [line] = log_lines(logs, "rtp_target_not_allowed")
+        assert line["remote"] == "192.0.2.7:4000" and "[rtp] allow" in str(line["fix"])
+    finally:
+        ep.close()
+
+
+# -- G.722 -------------------------------------------------------------------------------------------
+async def test_g722_in_and_out_with_one_codec_state_per_direction() -> None:
+    """G.722: static PT 9, 160-byte payloads, RTP clock 8000 (ts +160 per 20 ms) although it samples at 16 kHz
+    (RFC 3551, and what Asterisk sends). Decoding is bit-exact with a reference decoder fed the same packets,
+    and what we send is bit-exact with a reference encoder fed every frame we sent, silence included: the
+    ADPCM state on both sides stays in step."""
+    import array
+
+    import G722
+
+    s = Settings()
+    s.rtp.port_min, s.rtp.port_max = 42000, 42999
+    s.rtp.jitter_buffer_ms = 0
+    ep = await open_endpoint(s.rtp)
+    transport = RtpTransport(ep, "g722", CallInfo(call_id="t"), _NoControl())
+    speech = tone(16000, 0.2)
+    enc, ref_dec = G722.G722(16000, 64000), G722.G722(16000, 64000)
+    payloads = [enc.encode(array.array("h", speech[i : i + 640])) for i in range(0, len(speech), 640)]
+    assert {len(p) for p in payloads} == {160}
+    expected_in = b"".join(ref_dec.decode(p).tobytes() for p in payloads)
+    got: list[bytes] = []
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        peer.setblocking(False)
+        for i, payload in enumerate(payloads):
+            peer.sendto(build_rtp(9, 700 + i, 160 + 160 * i, 5, payload), ("127.0.0.1", ep.port))
+        frames = []
+        async with asyncio.timeout(3):
+            async for frame in transport.frames():
+                frames.append(frame)
+                if len(frames) == len(payloads):
+                    break
+        assert b"".join(frames) == expected_in
+        transport.start()
+        await asyncio.sleep(0.1)  # a few silent packets first: they go through the encoder too
+        transport.play(speech)
+        end = loop.time() + 3
+        while loop.time() < end and len(got) < 30:
+            with contextlib.suppress(BlockingIOError):
+                got.append(peer.recv(2048))
+                continue
+            await asyncio.sleep(0.005)
+        transport.end(Hangup("caller", "test"))
+        await transport.close()
+    packets = [p for p in map(parse_rtp, got) if p is not None]
+    assert {(p.pt, len(p.payload)) for p in packets} == {(9, 160)}
+    assert all(
+        (b.ts - a.ts) & 0xFFFFFFFF == 160 and (b.seq - a.seq) & 0xFFFF == 1 for a, b in itertools.pairwise(packets)
+    )
+    first_audio = next(i for i, p in enumerate(packets) if p.marker)
+    pcm_sent = [bytes(640)] * first_audio + [speech[i : i + 640] for i in range(0, len(speech), 640)]
+    pcm_sent += [bytes(640)] * (len(packets) - len(pcm_sent))
+    ref_enc = G722.G722(16000, 64000)
+    assert [p.payload for p in packets] == [ref_enc.encode(array.array("h", pcm)) for pcm in pcm_sent]

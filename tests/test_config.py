@@ -152,6 +152,24 @@ def test_every_numeric_choice_can_be_set_from_the_environment(monkeypatch: pytes
         load_config(None)
 
 
+def test_ari_rtp_defaults_to_ulaw_and_refuses_slin16_with_the_reason(tmp_path: Path) -> None:
+    """slin16 over externalMedia RTP is one-way (Asterisk drops its dynamic payload type): refused at load,
+    in one line that says why and what to use instead; slin16 with AudioSocket or WebSocket media is fine."""
+    assert Settings().ari.format == "ulaw"
+    path = _write(tmp_path / "ari.toml", '[ari]\nenabled = true\nmedia = "rtp"\nformat = "slin16"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in ("ari", "slin16", "hear nothing", '"g722"', '"audiosocket"', '"websocket"'):
+        assert fragment in message, message
+    for media in ("audiosocket", "websocket"):
+        _write(path, f'[ari]\nmedia = "{media}"\nformat = "slin16"\n')
+        assert load_config(path, environ={}).ari.media == media
+    _write(path, '[ari]\nformat = "g722"\n')
+    assert load_config(path, environ={}).ari.format == "g722"
+
+
 # --- where the file comes from --------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("explicit", "env", "etc", "cwd", "winner"),

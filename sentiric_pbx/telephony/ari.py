@@ -8,7 +8,11 @@ The call recipe, from the Asterisk 22 captures (`tests/fixtures/asterisk/ari/`):
 answer → read CHANNEL(language) → mixing bridge → add the caller → `POST /channels/externalMedia`
 (RTP/UDP to our endpoint) → wait for *that channel's* StasisStart → add it to the bridge. Adding it
 earlier races: 10 of 200 such calls got 422 "Channel not in Stasis application" (fact 13), so we wait
-and still retry a 422.
+and still retry a 422. We send RTP to the address the externalMedia answer names
+(`UNICASTRTP_LOCAL_ADDRESS`/`_PORT`) from the first tick, not after Asterisk's first packet: a caller
+who stays quiet to hear the greeting makes a two-party bridge send us nothing (fact 8). The codec is
+`[ari] format`: ulaw by default, g722 for wideband; never slin16, which Asterisk's SDP-less RTP
+channel takes in no direction but its own (see `rtp.py`).
 
 With `[ari] media = "audiosocket"` the externalMedia channel is AudioSocket over TCP instead
 (`encapsulation=audiosocket&transport=tcp&format=slin16&data=<uuid>`): Asterisk connects to our
@@ -114,6 +118,15 @@ def parse_transfer_target(target: str) -> dict[str, str | int]:
         prio = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 1
         return {"context": parts[0], "extension": parts[1], "priority": prio}
     return {"extension": target, "priority": 1}
+
+
+def _rtp_address(chanvars: dict[str, Any]) -> tuple[str, int] | None:
+    """Asterisk's side of an externalMedia RTP channel, from the answer's channelvars (None if absent)."""
+    host, port = chanvars.get("UNICASTRTP_LOCAL_ADDRESS"), chanvars.get("UNICASTRTP_LOCAL_PORT")
+    try:
+        return (str(host), int(str(port))) if host and port else None
+    except ValueError:
+        return None
 
 
 def observe_rtp(stats: JitterStats) -> None:
@@ -264,12 +277,16 @@ class AriCall:
             transport="udp",
         )
         chanvars = media.get("channelvars") or {}
+        asterisk_rtp = _rtp_address(chanvars)
         log.info(
             "ari_media_created",
             media_channel=self.media_chan,
             local_port=self.endpoint.port,
-            asterisk_rtp=f"{chanvars.get('UNICASTRTP_LOCAL_ADDRESS')}:{chanvars.get('UNICASTRTP_LOCAL_PORT')}",
+            format=cfg.format,
+            asterisk_rtp=f"{asterisk_rtp[0]}:{asterisk_rtp[1]}" if asterisk_rtp else None,
         )
+        if asterisk_rtp is not None:
+            self.endpoint.send_to(asterisk_rtp)  # from the first tick: never wait for Asterisk to speak first
         async with asyncio.timeout(MEDIA_START_TIMEOUT_S):
             await self.media_started.wait()
         await self._add_media_to_bridge()

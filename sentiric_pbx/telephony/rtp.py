@@ -2,9 +2,21 @@
 
 What Asterisk does (fixture `ari/rtp-ulaw.jsonl`): externalMedia sends RTP from
 127.0.0.1:`UNICASTRTP_LOCAL_PORT`, one packet every 20 ms, the sequence starting at a random value
-and going +1, the timestamp starting at 160 and going +160, a random SSRC, and no marker bit. We
-latch the remote address on the first packet from an allowed source (the admin's `[rtp] allow`) and
-drop anything else, so a stray sender on the LAN can neither inject audio nor steal our replies.
+and going +1, the timestamp starting at 160 and going +160, a random SSRC, and no marker bit. The
+externalMedia answer names that address (`UNICASTRTP_LOCAL_ADDRESS`/`_PORT`), and we send there from
+the first tick: a two-party bridge sends us nothing while the caller is quiet (fixtures fact 8), so
+waiting for Asterisk's first packet would keep the greeting from a caller who waits to hear it. We
+still latch on the first packet from an allowed source (the admin's `[rtp] allow`) and drop anything
+else, so a stray sender on the LAN can neither inject audio nor steal our replies.
+
+Codecs (checked on Asterisk 22.10.1): the UnicastRTP channel has no SDP, so it knows only the static
+payload types. It *sends* slin16 as PT 118 but drops every packet we send with it (only PT <= 34 is
+looked up without a mapping): slin16 RTP is one-way, and config refuses it. G.722 (static PT 9) is the
+wideband choice and works both ways; its RTP clock is 8000 although it samples at 16 kHz (RFC 3551
+§4.5.2), which is what Asterisk sends too: 160-byte payloads, timestamp +160 per 20 ms. G.722 is
+ADPCM, so its encoder and decoder carry state: one of each per call, and every frame we send —
+silence included — goes through the encoder at send time, so our encoder and Asterisk's decoder stay
+in step (a frame encoded but then dropped by a barge-in would put them out of step).
 
 UDP reorders and loses packets; the jitter buffer puts them back in sequence order, drops late and
 duplicate ones, and replaces a lost packet with a silence frame of the same length, so the 16 kHz
@@ -13,15 +25,18 @@ frame stream the dialog sees keeps real time.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import random
 import struct
+import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import G722
 import numpy as np
 import structlog
 
@@ -38,7 +53,8 @@ log = structlog.get_logger("sentiric_pbx.rtp")
 HEADER = struct.Struct("!BBHII")
 PT_PCMU = 0
 PT_PCMA = 8
-PT_L16_16K = 118  # Asterisk's static mapping of slin16 in its dynamic range (rtp_engine.c)
+PT_G722 = 9
+PT_L16_16K = 118  # Asterisk's static mapping of slin16 in its dynamic range (rtp_engine.c): it sends it, never takes it
 MAX_GAP = 100  # a sequence jump larger than this is a new stream, not 100 lost packets
 
 
@@ -81,39 +97,86 @@ def build_rtp(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: boo
 
 
 # -- codecs -------------------------------------------------------------------------------------
+Transcode = Callable[[bytes], bytes]
+
+
 def _l16_swap(data: bytes) -> bytes:
     """L16 on the wire is big-endian (RFC 3551); internally we are little-endian."""
     return np.frombuffer(data[: len(data) // 2 * 2], dtype=np.uint16).byteswap().tobytes()
 
 
+def _stateless(fn: Transcode) -> Callable[[], Transcode]:
+    return lambda: fn
+
+
+def _g722_encoder() -> Transcode:
+    """A G.722 64 kbit/s encoder with its own ADPCM state: 16 kHz PCM → 1 byte per 2 samples."""
+    codec = G722.G722(16000, 64000)
+    return lambda pcm: codec.encode(_samples(pcm))
+
+
+def _g722_decoder() -> Transcode:
+    codec = G722.G722(16000, 64000)
+
+    def decode(payload: bytes) -> bytes:
+        pcm = codec.decode(payload)
+        if sys.byteorder == "big":
+            pcm.byteswap()
+        return pcm.tobytes()
+
+    return decode
+
+
+def _samples(pcm: bytes) -> array.array[int]:
+    """Little-endian 16-bit PCM as the native int16 array the G722 module reads (bytes it takes as 8-bit)."""
+    samples = array.array("h", pcm[: len(pcm) // 2 * 2])
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return samples
+
+
 @dataclass(frozen=True, slots=True)
 class Codec:
+    """One RTP payload format: how its bytes map to 16-bit PCM at `rate`, and to RTP timestamps."""
+
     name: str
     pt: int
     rate: int
-    bytes_per_sample: int
-    decode: Callable[[bytes], bytes]
-    """Wire payload → 16-bit little-endian PCM at `rate`."""
-    encode: Callable[[bytes], bytes]
-    """16-bit little-endian PCM at `rate` → wire payload."""
+    """Sample rate of the PCM it encodes and decodes."""
+    clock_rate: int
+    """RTP timestamp units per second: the sample rate, except G.722's 8000 (RFC 3551 §4.5.2)."""
+    samples_per_byte: float
+    new_decoder: Callable[[], Transcode]
+    """A decoder for one call's inbound stream: wire payload → 16-bit little-endian PCM at `rate`."""
+    new_encoder: Callable[[], Transcode]
+    """An encoder for one call's outbound stream: 16-bit little-endian PCM at `rate` → wire payload."""
 
     def samples(self, payload: bytes) -> int:
-        return len(payload) // self.bytes_per_sample
+        return int(len(payload) * self.samples_per_byte)
+
+    def ticks(self, payload: bytes) -> int:
+        """How far this payload moves the RTP timestamp."""
+        return self.samples(payload) * self.clock_rate // self.rate
 
 
 CODECS: dict[str, Codec] = {
-    "ulaw": Codec("ulaw", PT_PCMU, 8000, 1, ulaw_decode, ulaw_encode),
-    "alaw": Codec("alaw", PT_PCMA, 8000, 1, alaw_decode, alaw_encode),
-    "slin16": Codec("slin16", PT_L16_16K, 16000, 2, _l16_swap, _l16_swap),
+    "ulaw": Codec("ulaw", PT_PCMU, 8000, 8000, 1, _stateless(ulaw_decode), _stateless(ulaw_encode)),
+    "alaw": Codec("alaw", PT_PCMA, 8000, 8000, 1, _stateless(alaw_decode), _stateless(alaw_encode)),
+    "g722": Codec("g722", PT_G722, 16000, 8000, 2, _g722_decoder, _g722_encoder),
+    "slin16": Codec("slin16", PT_L16_16K, 16000, 16000, 0.5, _stateless(_l16_swap), _stateless(_l16_swap)),
 }
 
 
 def codec_for_pt(pt: int) -> Codec | None:
-    """PT 0 and 8 are static; any dynamic PT (96–127) is taken as L16/16000, the only one we ask for."""
+    """PT 0, 8 and 9 are static; a dynamic PT (96–127) is taken as L16/16000, what Asterisk sends for slin16.
+
+    Inbound decoding follows the PT each packet carries, not what we asked for."""
     if pt == PT_PCMU:
         return CODECS["ulaw"]
     if pt == PT_PCMA:
         return CODECS["alaw"]
+    if pt == PT_G722:
+        return CODECS["g722"]
     if 96 <= pt <= 127:
         return CODECS["slin16"]
     return None
@@ -208,6 +271,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.cfg = cfg
         self.allow = set(cfg.allow)
         self.remote: tuple[str, int] | None = None
+        """Where we send: Asterisk's address from the externalMedia answer, then the latched source."""
+        self.latched = False
         self.jitter = JitterBuffer(cfg.jitter_buffer_ms // 20)
         self.on_frame: Callable[[bytes], None] = lambda _pcm: None
         self.dropped_foreign = 0
@@ -217,6 +282,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._transport: asyncio.DatagramTransport | None = None
         self._ssrc_in: int | None = None
         self._codec_in: Codec | None = None
+        self._decoders: dict[str, Transcode] = {}
         self._in_rs: StreamResampler | None = None
         self._reframer = Reframer(FRAME_BYTES)
         self._last_samples = 160
@@ -245,17 +311,37 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         if self._transport is not None:
             self._transport.close()
 
+    def send_to(self, remote: tuple[str, int]) -> bool:
+        """Send to `remote` (Asterisk's RTP address from the externalMedia answer) from now on, before any
+        packet of Asterisk's arrived. False, with one warning, when [rtp] allow does not admit it: its
+        packets would be dropped anyway, and our audio must not go to an address the admin did not allow."""
+        if remote[0] not in self.allow:
+            log.warning(
+                "rtp_target_not_allowed",
+                remote=f"{remote[0]}:{remote[1]}",
+                fix=f'add "{remote[0]}" to [rtp] allow if Asterisk sends from there',
+            )
+            return False
+        if not self.latched:
+            self.remote = remote
+        return True
+
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:  # type: ignore[override]
         src = (str(addr[0]), int(addr[1]))  # type: ignore[call-overload]
         pkt = parse_rtp(data)
-        if self.remote is None:
+        if not self.latched:
             if src[0] not in self.allow:
                 self._drop_foreign(src)
                 return
             if pkt is None:  # an allowed host, but not RTP: no reason to latch on it
                 self.ignored += 1
                 return
+            if self.remote is not None and src != self.remote:
+                log.warning(
+                    "rtp_source_differs", expected=f"{self.remote[0]}:{self.remote[1]}", source=f"{src[0]}:{src[1]}"
+                )
             self.remote = src
+            self.latched = True
             log.info("rtp_latched", remote=f"{src[0]}:{src[1]}", local_port=self.port)
         elif src != self.remote:
             self._drop_foreign(src)
@@ -299,7 +385,10 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             else:
                 codec = codec_for_pt(pkt.pt)
                 assert codec is not None
-                pcm = codec.decode(pkt.payload)
+                decode = self._decoders.get(codec.name)
+                if decode is None:
+                    decode = self._decoders[codec.name] = codec.new_decoder()
+                pcm = decode(pkt.payload)
                 self._last_samples = codec.samples(pkt.payload)
             if codec is not self._codec_in:
                 self._codec_in = codec
@@ -310,12 +399,12 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     # -- outbound -------------------------------------------------------------------------------
     def send(self, codec: Codec, payload: bytes, marker: bool) -> None:
-        """Send one packet; before latching there is nowhere to send, but the clock still advances."""
+        """Send one packet; with nowhere to send yet (no address given, none latched) the clock still advances."""
         if self.remote is not None and self._transport is not None:
             self._transport.sendto(build_rtp(codec.pt, self.seq, self.ts, self.ssrc, payload, marker), self.remote)
             self.packets_out += 1
         self.seq = (self.seq + 1) & 0xFFFF
-        self.ts = (self.ts + codec.samples(payload)) & 0xFFFFFFFF
+        self.ts = (self.ts + codec.ticks(payload)) & 0xFFFFFFFF
 
 
 async def open_endpoint(cfg: RtpConfig) -> RtpEndpoint:
@@ -342,18 +431,23 @@ class CallControl(Protocol):
 
 
 class RtpTransport(CallIO):
-    """`CallTransport` over an `RtpEndpoint`; hangup and transfer go to the ARI call."""
+    """`CallTransport` over an `RtpEndpoint`; hangup and transfer go to the ARI call.
+
+    The clock carries 20 ms PCM frames at the codec's rate, and `_send_frame` encodes each one as it
+    goes out, silence included: a stateful codec's encoder then sees exactly what the far end decodes.
+    """
 
     def __init__(self, endpoint: RtpEndpoint, fmt: str, info: CallInfo, control: CallControl) -> None:
         super().__init__(info)
         self.endpoint = endpoint
         self.control = control
         self.codec = CODECS[fmt]
+        self._encode = self.codec.new_encoder()
         wire_frame = frame_bytes(self.codec.rate)
-        self._silence = self.codec.encode(bytes(wire_frame))
+        self._silence = bytes(wire_frame)
         self._talking = False
         self.clock = PlayoutClock(self._send_frame, self._silence)
-        self._out = PacedOutput(self.clock, self.codec.rate, wire_frame, self.codec.encode)
+        self._out = PacedOutput(self.clock, self.codec.rate, wire_frame, bytes)
         self._clock_task: asyncio.Task[None] | None = None
         endpoint.on_frame = self._on_frame
 
@@ -368,10 +462,10 @@ class RtpTransport(CallIO):
                 await self._clock_task
         self.endpoint.close()
 
-    def _send_frame(self, payload: bytes) -> None:
-        silent = payload is self._silence
+    def _send_frame(self, pcm: bytes) -> None:
+        silent = pcm is self._silence
         # Marker on the first packet of a talkspurt (RFC 3551 §4.1): the far end may resync its buffer.
-        self.endpoint.send(self.codec, payload, marker=not silent and not self._talking)
+        self.endpoint.send(self.codec, self._encode(pcm), marker=not silent and not self._talking)
         self._talking = not silent
 
     def _on_frame(self, pcm: bytes) -> None:
