@@ -19,7 +19,7 @@ from tests.pbx.conftest import agent_settings, finished_calls, heard, running
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-GREETING_QUIET_S = 1.2
+GREETING_QUIET_S = 1.5
 """The greeting is over once the phone has heard this long without speech (its sentences pause less)."""
 REPLY_QUIET_S = 1.5
 
@@ -52,7 +52,9 @@ async def test_a_sip_phone_hears_the_greeting_and_a_reply_to_its_booking_request
     greeting = await heard(engines, heard_by_phone.pcm_between(call.answered_at, greeting_end + 0.1), phone.rate)
     assert "calling" in greeting or "help" in greeting, greeting
     reply = await heard(engines, heard_by_phone.pcm_between(caller_end, reply_end + 0.1), phone.rate)
-    assert "book" in reply or "appointment" in reply, reply
+    # "Shall I book you for tomorrow at 3 pm?": Whisper once heard its start as "chalai buki", so the date,
+    # which only a reply to this request can contain, counts too.
+    assert any(word in reply for word in ("book", "appointment", "tomorrow")), reply
     # The phone's SIP user is its caller ID (stored normalised; see the report on +901001).
     assert ctx.caller_id is not None and ctx.caller_id.endswith("1001"), ctx.caller_id
     callers = [t for t in ctx.turns if t.who == "caller"]

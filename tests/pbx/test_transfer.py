@@ -27,7 +27,7 @@ from tests.pbx.conftest import agent_settings, finished_calls, heard, running
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 RECEPTION_SAYS = "Reception, Maria speaking."
-GREETING_QUIET_S = 1.2
+GREETING_QUIET_S = 1.5
 
 
 def events(messages: list[Message], name: str, **fields: str) -> list[Message]:
