@@ -136,9 +136,6 @@ class Tap:
     def first_voiced(self, after: float) -> float | None:
         return next((t for t, voiced in self.frames() if voiced and t >= after), None)
 
-    def last_voiced(self, before: float = float("inf")) -> float | None:
-        return max((t for t, voiced in self.frames() if voiced and t <= before), default=None)
-
     def pcm_between(self, start: float, end: float = float("inf")) -> bytes:
         """The samples that arrived between `start` and `end` (monotonic seconds)."""
         pcm, step = self.pcm(), self.rate // 50 * 2
