@@ -311,12 +311,14 @@ async def test_stasis_call_with_audiosocket_external_media(
         transport = agent.transports[0]
         assert isinstance(transport, AudioSocketTransport)
         info = transport.info
-        assert info.call_id == em["data"]  # the UUID Asterisk sent in its first frame
-        assert (info.ingress, info.caller_id, info.language, info.extra["ari_channel_id"]) == (
+        # Stored under the caller's channel id, as an RTP call is; the UUID (Asterisk's first frame) only
+        # names the media connection.
+        assert info.call_id == caller
+        assert (info.ingress, info.caller_id, info.language, info.extra["audiosocket_uuid"]) == (
             "ari",
             "+905551112233",
             "tr",
-            caller,
+            em["data"],
         )
         media = fake.channels[em["channelId"]]
         assert media.json["name"] == f"AudioSocket/127.0.0.1:{daemon.audiosocket.port}-{em['data']}"

@@ -19,7 +19,8 @@ With `[ari] media = "audiosocket"` the externalMedia channel is AudioSocket over
 AudioSocket listener as a client and sends `data` as the UUID frame (fact 10), 16 kHz frames follow.
 The AudioSocket server hands that connection to this call (`AudioSocketServer.routers`), so the
 audio path is the one AudioSocket calls use, while hangup, DTMF and transfer stay with ARI. slin16
-only: with `format=ulaw` Asterisk sends μ-law labelled as 8 kHz slin (fact 11).
+only: with `format=ulaw` Asterisk sends μ-law labelled as 8 kHz slin (fact 11). The UUID is only the
+media's name: the call is stored under the caller's channel id, as an RTP call is.
 
 The events WebSocket reconnects with exponential backoff (an Asterisk restart is routine on a PBX);
 each reconnect re-registers the app (the `app=` query does that) and re-checks the calls we hold,
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import random
 import time
@@ -152,6 +154,7 @@ class AriCall:
         self.bridge_id: str | None = None
         self.endpoint: RtpEndpoint | None = None
         self.transport: RtpTransport | AudioSocketTransport | None = None
+        self.info: CallInfo | None = None
         self.media_uuid: str | None = None
         """AudioSocket media: the UUID Asterisk sends when it connects to our AudioSocket listener."""
         self.attached: asyncio.Future[AudioSocketTransport] = asyncio.get_running_loop().create_future()
@@ -261,8 +264,9 @@ class AriCall:
         bridge = await rest.call("POST", "/bridges", type="mixing", name=f"sentiric-{self.caller_chan}")
         self.bridge_id = bridge["id"]
         await rest.call("POST", f"/bridges/{self.bridge_id}/addChannel", channel=self.caller_chan)
+        self.info = self._call_info(language)
         if self.app.audiosocket_server is not None:
-            await self._setup_audiosocket(self.app.audiosocket_server, language)
+            await self._setup_audiosocket(self.app.audiosocket_server)
             return
         self.endpoint = await open_endpoint(self.app.rtp_cfg)
         self.app.media_owner[self.media_chan] = self
@@ -290,16 +294,21 @@ class AriCall:
         async with asyncio.timeout(MEDIA_START_TIMEOUT_S):
             await self.media_started.wait()
         await self._add_media_to_bridge()
-        self.transport = RtpTransport(self.endpoint, cfg.format, self._call_info(language), self)
+        self.transport = RtpTransport(self.endpoint, cfg.format, self._info(), self)
         self.transport.start()
 
-    async def _setup_audiosocket(self, server: AudioSocketServer, language: str | None) -> None:
+    def _info(self) -> CallInfo:
+        assert self.info is not None, "set in _setup once the bridge exists"
+        return self.info
+
+    async def _setup_audiosocket(self, server: AudioSocketServer) -> None:
         """externalMedia over AudioSocket: Asterisk dials our listener with `data` as the UUID."""
         self.media_uuid = str(uuid.uuid4())
-        info = self._call_info(language)
-        info.extra["ari_channel_id"] = self.caller_chan
-        info.call_id = self.media_uuid
-        server.registry.put(info)  # the connection claims it like a FastAGI registration
+        info = self._info()
+        info.extra["audiosocket_uuid"] = self.media_uuid
+        # The connection claims this under the UUID like a FastAGI registration; `attach_media` then gives
+        # it the call's own info, whose call_id is the caller's channel id.
+        server.registry.put(dataclasses.replace(info, call_id=self.media_uuid, extra=dict(info.extra)))
         self.app.audiosocket_owner[self.media_uuid] = self
         self.app.media_owner[self.media_chan] = self
         host = "127.0.0.1" if server.cfg.host in ("0.0.0.0", "") else server.cfg.host
@@ -329,6 +338,7 @@ class AriCall:
         """
         assert isinstance(transport, AudioSocketTransport)
         transport.owner = self
+        transport.info = self._info()  # stored under the caller's channel id, not the media's UUID
         if not self.attached.done():
             self.attached.set_result(transport)
         await self.finished.wait()
