@@ -366,3 +366,46 @@ def test_a_caller_talking_over_our_first_words_barges_in_once_the_line_is_known(
     hit = talk(mix((0.0, ours), (0.0, caller)))
     assert hit is not None
     assert 240 <= (hit + 1) * FRAME_MS - onset_ms(caller) <= 1500
+
+
+# --- what the endpointer hears ---------------------------------------------------------------------
+def echo_frames(caller_audio: bytes, ours: bytes = REPLY) -> list[bool]:
+    """The session's loop again, recording per caller frame whether `hear()` calls it our own echo."""
+    detector = BargeInDetector()
+    ref = frames(ours)
+    flags = []
+    for i, frame in enumerate(frames(caller_audio)):
+        detector.played(ref[i] if i < len(ref) else b"")
+        flags.append(detector.hear(frame))
+    return flags
+
+
+def voiced_unsuppressed(caller_audio: bytes, ours: bytes = REPLY) -> int:
+    """Voiced caller frames the endpointer would still hear (not taken for our echo)."""
+    flags = echo_frames(caller_audio, ours)
+    return sum(1 for f, echo in zip(frames(caller_audio), flags, strict=True) if voiced(f) and not echo)
+
+
+@pytest.mark.parametrize(("echo_db", "line_ms"), [(0.0, 0), (-6.0, 128), (-20.0, 64)])
+def test_our_echo_is_silence_to_the_endpointer_once_the_line_is_known(echo_db: float, line_ms: int) -> None:
+    """A line returning our voice must not become a caller turn: after the echo path locks (~160 ms for a
+    0 dB Echo()), every voiced echo frame is handed to the endpointer as silence, so no turn can start
+    (a turn needs ~260 ms of contiguous voice)."""
+    echo = line_echo(REPLY, echo_db, line_ms=line_ms, transport_ms=40)
+    flags = echo_frames(echo)
+    voiced_idx = [i for i, f in enumerate(frames(echo)) if voiced(f)]
+    after_lock = [i for i in voiced_idx if i > voiced_idx[0] + 25]  # half a second into the echo
+    assert after_lock and all(flags[i] for i in after_lock)
+
+
+def test_a_caller_over_our_echo_is_heard_by_the_endpointer() -> None:
+    caller = on_the_line(CALLER)
+    mixed = mix((0.0, line_echo(REPLY, -6.0, line_ms=64, transport_ms=40)), (2.0, caller))
+    caller_voiced = sum(1 for f in frames(caller) if voiced(f))
+    assert voiced_unsuppressed(mixed) >= 0.6 * caller_voiced
+
+
+def test_nothing_is_suppressed_when_we_have_not_spoken() -> None:
+    """A caller on a quiet line is never taken for echo: there is nothing of ours it could be."""
+    caller = on_the_line(CALLER)
+    assert not any(echo_frames(caller, ours=b""))

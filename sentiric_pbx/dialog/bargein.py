@@ -90,8 +90,33 @@ class BargeInDetector:
 
     def caller_frame(self, frame: bytes, voiced: bool, agent_speaking: bool) -> bool:
         """Feed one caller frame (after `played()` for the same tick); True when the caller has talked over us."""
+        self.hear(frame)
+        return self.decide(voiced, agent_speaking)
+
+    def hear(self, frame: bytes) -> bool:
+        """Feed one caller frame (after `played()`); True when it is only our own echo.
+
+        The session then gives the endpointer silence instead: without that, a line that returns our voice
+        (Asterisk's `Echo()`, a loud hybrid) makes the agent hear its own greeting as a caller turn and
+        answer itself, even though it no longer interrupts itself. Only audio that follows our own
+        playout within `max_echo_delay_ms` can be echo; a line found echo-free never suppresses anything.
+        """
         self.echo.push(self._ref, frame)
         self._ref = None
+        o = self.options
+        recent = self.our_level_dbfs(o.max_echo_delay_ms)
+        if recent == float("-inf"):
+            return False
+        state = self.echo.state
+        if state is EchoState.LOCKED:
+            residual = self.echo.residual()
+            return residual.dbfs <= o.floor_dbfs or residual.share < o.min_residual_share
+        if state is EchoState.NO_ECHO:
+            return False
+        return self.echo.caller_level_dbfs() <= max(o.floor_dbfs, recent)  # UNKNOWN, CHECKING: as in `_counts`
+
+    def decide(self, voiced: bool, agent_speaking: bool) -> bool:
+        """After `hear()`: True when the caller has now talked over us for `sustain_ms`."""
         if not agent_speaking:
             self._run_ms = 0
             return False

@@ -31,7 +31,7 @@ from typing import Literal, Protocol
 import structlog
 
 from sentiric_pbx import metrics
-from sentiric_pbx.audio.frames import FRAME_MS, duration_s
+from sentiric_pbx.audio.frames import FRAME_MS, SILENCE_FRAME, duration_s
 from sentiric_pbx.audio.vad import Endpointer, SpeechStarted, TurnEnded
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.bargein import BargeInDetector, BargeInOptions
@@ -379,14 +379,16 @@ class CallSession:
             frames_seen += 1
             self.recorder.caller_frame(frame)
             self.bargein.played(self.recorder.agent_frame_now())
-            events = endpointer.process(frame)
+            # What is only our own echo is silence to the endpointer and the STT (bargein.hear()).
+            heard = SILENCE_FRAME if self.bargein.hear(frame) else frame
+            events = endpointer.process(heard)
             self._in_speech = endpointer.in_turn
-            if self.bargein.caller_frame(frame, endpointer.last_frame_voiced, self._agent_speaking()):
+            if self.bargein.decide(endpointer.last_frame_voiced, self._agent_speaking()):
                 self._barge_in()
             if any(isinstance(e, SpeechStarted) for e in events):
                 attempt = self.recognizer.begin(endpointer.turn_audio(), self.ctx.language)
             elif attempt is not None and endpointer.in_turn:
-                attempt.frame(frame)
+                attempt.frame(heard)
                 ended = self._turn_taking(endpointer, attempt)
                 if ended is not None:
                     events.append(ended)
