@@ -283,17 +283,22 @@ class AriConfig(_Section):
 
     enabled: bool = False
     url: str = "http://127.0.0.1:8088/ari"
+    """ARI's base URL. The chan_websocket media URL is made from it too (`…/media/<id>` on the same HTTP server)."""
     username: str = "sentiric"
     password: SecretStr | None = None
     """Prefer SENTIRIC_ARI__PASSWORD. Never logged."""
     app: str = "sentiric"
     media: Literal["rtp", "audiosocket", "websocket"] = "rtp"
     """How a caller's audio reaches us. `rtp`: externalMedia RTP/UDP to our [rtp] ports, in `format`.
-    `audiosocket`: Asterisk connects to our [audiosocket] listener, slin16. Defaults to rtp."""
+    `audiosocket`: Asterisk connects to our [audiosocket] listener, slin16. `websocket`: chan_websocket
+    (Asterisk 22.8+), we connect to Asterisk's HTTP server, slin16. Defaults to rtp."""
     format: Literal["ulaw", "alaw", "g722", "slin16"] = "ulaw"
     """The RTP codec (media = "rtp"): ulaw or alaw (8 kHz), g722 (16 kHz wideband, static payload type 9).
     slin16 is refused with RTP (see `_rtp_needs_a_static_payload_type`); AudioSocket and WebSocket media are
     always slin16, whatever this says. Defaults to ulaw."""
+    websocket_max_message_bytes: int = Field(65_500, ge=1024, le=1_048_576)
+    """Largest chan_websocket message accepted (a 20 ms slin16 frame is 640 bytes; Asterisk's own limit is
+    65 500). More is a protocol error that ends that call. Defaults to 65 500."""
     reconnect_max_s: float = Field(30.0, gt=0)
 
     @model_validator(mode="after")

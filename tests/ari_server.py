@@ -17,6 +17,15 @@ externalMedia with `encapsulation=audiosocket` does what Asterisk did in the cap
 while the caller talks (a 2-party bridge); DTMF as 0x03 + the digit; DELETE closes the TCP connection
 (FIN, no 0x00). It records the frames our server sends back.
 
+externalMedia with `transport=websocket&connection_type=server` does what chan_websocket did in
+`chan-websocket.txt` (README fact 18): the 200 body names the channel `WebSocket/INCOMING/0x…` with
+channelvars MEDIA_WEBSOCKET_CONNECTION_ID/OPTIMAL_FRAME_SIZE, the same port serves `/media/<id>` (Basic
+auth, subprotocol `media`), the first message is the text `MEDIA_START … format:slin16
+optimal_frame_size:640 ptime:20`, once bridged the caller's speech comes as 640-byte binary messages every
+20 ms only while the caller talks, DTMF as `DTMF_END digit:N channel_id:…`, and DELETE closes with 1000 and
+no message before it. It records every message we send, and `media_ws_send` lets a test send what a
+real Asterisk never would (garbage).
+
 aiohttp is not available: HTTP/1.1 is a small asyncio handler, and the WebSocket upgrade is handed
 to the sans-I/O `websockets.server.ServerProtocol`.
 """
@@ -39,7 +48,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from websockets.frames import Frame
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from sentiric_pbx.audio.g711 import ulaw_encode
@@ -112,6 +122,13 @@ class FakeChannel:
     capture_name: str = CAP_MEDIA_NAME
     audiosocket: asyncio.StreamWriter | None = None
     audiosocket_in: list[AsFrame] = field(default_factory=list)
+    connection_id: str = ""
+    """chan_websocket media: the id in `/media/<id>`."""
+    media_ws: tuple[ServerProtocol, asyncio.StreamWriter] | None = None
+    media_ws_request: dict[str, str] = field(default_factory=dict)
+    """The upgrade request's path, Authorization and negotiated subprotocol."""
+    media_ws_in: list[tuple[float, bytes | str]] = field(default_factory=list)
+    media_ws_connected: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class _RtpSocket(asyncio.DatagramProtocol):
@@ -220,6 +237,8 @@ class FakeAri:
                     media = self.channels.get(other)
                     if media is not None and media.audiosocket is not None and not media.audiosocket.is_closing():
                         media.audiosocket.write(encode(Kind.DTMF, digit.encode()))
+                    if media is not None and media.media_ws is not None:  # chan_websocket: a text DTMF_END
+                        self.media_ws_send(media.id, text=f"DTMF_END digit:{digit} channel_id:{media.id}")
 
     def caller_hangup(self, chan_id: str) -> None:
         """The caller hangs up: StasisEnd, then ChannelDestroyed (cause 16), as recorded."""
@@ -308,6 +327,9 @@ class FakeAri:
     async def _websocket(
         self, head: bytes, path: str, query: dict[str, str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        if path.startswith("/media/"):
+            await self._media_websocket(head, path, reader, writer)
+            return
         if path != "/ari/events" or not query.get("app"):
             self._respond(writer, 400, {"message": "Invalid application provided in param [app]."})
             return
@@ -330,6 +352,64 @@ class FakeAri:
         finally:
             with contextlib.suppress(ValueError):
                 self._ws.remove((proto, writer))
+
+    async def _media_websocket(
+        self, head: bytes, path: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """chan_websocket's server side: MEDIA_START at once, then whatever the test and the bridge send."""
+        connection_id = path.removeprefix("/media/")
+        chan = next((c for c in self.channels.values() if c.connection_id == connection_id), None)
+        if chan is None:
+            self._respond(writer, 404, {"message": "Not found"})
+            return
+        proto = ServerProtocol(subprotocols=["media"], max_size=None)  # type: ignore[list-item]
+        proto.receive_data(head)
+        request = proto.events_received()[0]
+        response = proto.accept(request)  # type: ignore[arg-type]
+        proto.send_response(response)
+        self._flush(proto, writer)
+        chan.media_ws = (proto, writer)
+        chan.media_ws_request = {
+            "path": path,
+            "authorization": request.headers.get("Authorization", ""),  # type: ignore[union-attr]
+            "subprotocol": response.headers.get("Sec-WebSocket-Protocol", ""),
+        }
+        self.media_ws_send(
+            chan.id,
+            text=f"MEDIA_START connection_id:{connection_id} channel:{chan.json['name']} channel_id:{chan.id} "
+            "format:slin16 optimal_frame_size:640 ptime:20",
+        )
+        chan.media_ws_connected.set()
+        try:
+            while data := await reader.read(65536):
+                proto.receive_data(data)
+                for frame in proto.events_received():
+                    assert isinstance(frame, Frame)
+                    if frame.opcode == Opcode.TEXT:
+                        chan.media_ws_in.append((time.monotonic(), frame.data.decode()))
+                    elif frame.opcode == Opcode.BINARY:
+                        chan.media_ws_in.append((time.monotonic(), bytes(frame.data)))
+                self._flush(proto, writer)
+        except ConnectionError:
+            pass
+        finally:
+            chan.media_ws = None
+
+    def media_ws_send(self, chan_id: str, *, text: str | None = None, binary: bytes | None = None) -> None:
+        """Send one message on a media channel's WebSocket (what Asterisk sends, or garbage on cue)."""
+        chan = self.channels.get(chan_id)
+        if chan is None or chan.media_ws is None:
+            return
+        proto, writer = chan.media_ws
+        if text is not None:
+            proto.send_text(text.encode())
+        if binary is not None:
+            proto.send_binary(binary)
+        self._flush(proto, writer)
+
+    def media_ws_sent(self, chan_id: str) -> list[tuple[float, bytes | str]]:
+        chan = self.channels.get(chan_id)
+        return chan.media_ws_in if chan is not None else []
 
     # -- REST routes ----------------------------------------------------------------------------
     async def _route(self, method: str, path: str, q: dict[str, str]) -> tuple[int, Any]:
@@ -390,6 +470,8 @@ class FakeAri:
         return 404, {"message": "Provided variable was not found"}
 
     async def _external_media(self, q: dict[str, str]) -> tuple[int, Any]:
+        if q.get("transport") == "websocket" and q.get("connection_type") == "server":
+            return self._external_websocket(q)
         if not q.get("external_host"):
             return 400, self.rest["externalMedia-invalid-missing-external_host"]["response"]
         if not q.get("app") or not q.get("format"):
@@ -406,6 +488,24 @@ class FakeAri:
         chan.udp, _ = await loop.create_datagram_endpoint(lambda: _RtpSocket(self), local_addr=("127.0.0.1", 0))
         chan.local_port = chan.udp.get_extra_info("sockname")[1]
         body["channelvars"] = {"UNICASTRTP_LOCAL_PORT": str(chan.local_port), "UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1"}
+        self.channels[chan_id] = chan
+        self._spawn(self._stasis_start_later(chan))
+        return 200, body
+
+    def _external_websocket(self, q: dict[str, str]) -> tuple[int, Any]:
+        """chan_websocket, server side: no external_host; the app connects to /media/<connection id>."""
+        if not q.get("app") or not q.get("format"):
+            return 400, {"message": "app and format are required"}
+        chan_id = q.get("channelId") or self.new_id()
+        body = self.render(self.rest["externalMedia-rtp-ulaw"]["response"], {"1795681719.408": chan_id})
+        body["name"] = f"WebSocket/INCOMING/0x{random.getrandbits(44):x}"
+        connection_id = str(uuid.uuid4())
+        body["channelvars"] = {
+            "MEDIA_WEBSOCKET_CONNECTION_ID": connection_id,
+            "MEDIA_WEBSOCKET_OPTIMAL_FRAME_SIZE": "640",
+        }
+        chan = FakeChannel(chan_id, "media", body, connection_id=connection_id)
+        chan.adds_to_reject = self.reject_adds_after_stasis
         self.channels[chan_id] = chan
         self._spawn(self._stasis_start_later(chan))
         return 200, body
@@ -461,7 +561,10 @@ class FakeAri:
         ev["bridge"]["channels"] = list(self.bridges[bridge_id])
         self.emit(ev)
         if chan.kind == "media" and chan.sender is None:
-            send = self._send_audiosocket if chan.audiosocket is not None else self._send_rtp
+            if chan.connection_id:
+                send = self._send_media_ws
+            else:
+                send = self._send_audiosocket if chan.audiosocket is not None else self._send_rtp
             chan.sender = self._spawn(send(chan))
         return 204, None
 
@@ -494,6 +597,11 @@ class FakeAri:
             chan.udp.close()
         if chan.audiosocket is not None:
             chan.audiosocket.close()  # a FIN, no 0x00 (fact 6: EOF 3.4 ms after the DELETE)
+        if chan.media_ws is not None:  # a close 1000 with an empty reason, no message before it (fact 18)
+            proto, writer = chan.media_ws
+            if proto.state is State.OPEN:
+                proto.send_close(1000, "")
+                self._flush(proto, writer)
 
     # -- AudioSocket out ------------------------------------------------------------------------
     async def _send_audiosocket(self, chan: FakeChannel) -> None:
@@ -508,6 +616,20 @@ class FakeAri:
             if writer.is_closing():
                 return
             writer.write(encode(Kind.SLIN_16K, speech[i : i + 640]))  # the last frame may be short (fact 2)
+            deadline += 0.020
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+
+    async def _send_media_ws(self, chan: FakeChannel) -> None:
+        """2-party bridge over chan_websocket: the caller's speech as 640-byte binary messages every 20 ms and
+        1 s of the phone's silence after it, then nothing (fact 18: frames only while the caller talks)."""
+        await chan.media_ws_connected.wait()
+        speech = demo_turn(16000) + bytes(640 * 50)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        for i in range(0, len(speech), 640):
+            if chan.media_ws is None:
+                return
+            self.media_ws_send(chan.id, binary=speech[i : i + 640])
             deadline += 0.020
             await asyncio.sleep(max(0.0, deadline - loop.time()))
 

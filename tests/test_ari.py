@@ -706,3 +706,146 @@ async def test_g722_in_and_out_with_one_codec_state_per_direction() -> None:
     pcm_sent += [bytes(640)] * (len(packets) - len(pcm_sent))
     ref_enc = G722.G722(16000, 64000)
     assert [p.payload for p in packets] == [ref_enc.encode(array.array("h", pcm)) for pcm in pcm_sent]
+
+
+# -- chan_websocket -----------------------------------------------------------------------------------
+async def websocket_app(fake: FakeAri, agent: object) -> AriApp:
+    s = ari_settings(fake)
+    s.ari.media = "websocket"
+    app = AriApp(s, agent)  # type: ignore[arg-type]
+    await app.start()
+    await asyncio.wait_for(app.connected.wait(), 5)
+    return app
+
+
+def ws_media(fake: FakeAri) -> str:
+    return next(r for r in fake.requests_to("POST", "/channels/externalMedia"))[3]["channelId"]
+
+
+async def test_stasis_call_over_chan_websocket(
+    fake: FakeAri, logs: list[dict[str, object]], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    agent = RecordingAgent()
+    app = await websocket_app(fake, agent)
+    try:
+        caller = fake.start_call(language="tr")
+        await eventually(lambda: agent.transports, "agent started")
+        em = fake.requests_to("POST", "/channels/externalMedia")[0][3]
+        assert (em["encapsulation"], em["transport"], em["connection_type"], em["format"]) == (
+            "none",
+            "websocket",
+            "server",
+            "slin16",
+        )
+        media = fake.channels[em["channelId"]]
+        assert media.media_ws_request["path"] == f"/media/{media.connection_id}"
+        assert media.media_ws_request["subprotocol"] == "media"
+        assert media.media_ws_request["authorization"].startswith("Basic ")
+        info = agent.transports[0].info
+        assert (info.call_id, info.ingress, info.caller_id, info.language) == (caller, "ari", "+905551112233", "tr")
+        # The media joined the bridge only after MEDIA_START and its StasisStart.
+        assert [r[4] for r in fake.requests_to("POST", "/addChannel") if r[3]["channel"] == em["channelId"]] == [204]
+
+        # The caller's 16 kHz speech reaches the echo agent and comes back as 640-byte binary frames, 20 ms apart.
+        def echoed() -> list[tuple[float, bytes]]:
+            return [(t, m) for t, m in media.media_ws_in if isinstance(m, bytes) and rms_dbfs(m) > -40]
+
+        await eventually(lambda: len(echoed()) >= 120, "the echo over chan_websocket", within_s=15)
+        frames = [(t, m) for t, m in media.media_ws_in if isinstance(m, bytes)]
+        assert {len(m) for _t, m in frames} == {640}
+        gaps = np.diff([t for t, _m in frames]) * 1000
+        assert 19.0 <= statistics.mean(gaps) <= 21.0 and np.percentile(gaps, 95) < 35
+        # The talkspurt began with a silent frame sent together with its first frame: one frame in hand.
+        assert frames[0][1] == bytes(640) and gaps[0] < 5
+        await eventually(lambda: agent.transports[0].queued_ms == 0, "the echo played out", within_s=10)  # type: ignore[attr-defined]
+        await asyncio.sleep(0.1)  # the last frame in flight
+        sent = len(media.media_ws_in)
+        await asyncio.sleep(0.5)
+        assert len(media.media_ws_in) == sent, "nothing is sent while we are quiet: Asterisk makes that silence"
+
+        # DTMF comes once, from the media socket's DTMF_END, although ARI reports it too.
+        fake.send_dtmf(caller, "1")
+        fake.send_dtmf(caller, "#")
+        await eventually(lambda: len(agent.events) == 2, "DTMF events")
+        await asyncio.sleep(0.2)
+        assert agent.events == [Dtmf("1"), Dtmf("#")]
+
+        fake.caller_hangup(caller)
+        await eventually(lambda: Hangup("caller", "stasis_end") in agent.events, "hangup reached the agent")
+        await eventually(lambda: not app.calls, "call over")
+        assert fake.requests_to("DELETE", f"/channels/{em['channelId']}")
+        assert log_lines(logs, "call_ended", ingress="ari", media="websocket", by="caller")
+        assert not log_lines(logs, "chan_websocket_protocol_error")
+        assert PASSWORD not in all_log_text(logs, caplog)
+    finally:
+        await app.stop()
+
+
+@pytest.mark.parametrize(
+    ("garbage", "reason"),
+    [
+        ({"text": "HELLO_THERE now:1"}, "unknown_message"),
+        ({"binary": bytes(641)}, "odd_length_frame"),
+        ({"binary": bytes(70_000)}, "oversized_message"),
+        ({"text": "DTMF_END digit:xyz channel_id:1"}, "bad_dtmf"),
+    ],
+    ids=["unknown-text", "odd-length", "oversized", "bad-dtmf"],
+)
+async def test_chan_websocket_garbage_ends_only_that_call(
+    fake: FakeAri, logs: list[dict[str, object]], garbage: dict[str, object], reason: str
+) -> None:
+    agent = RecordingAgent()
+    app = await websocket_app(fake, agent)
+    try:
+        bad = fake.start_call()
+        await eventually(lambda: len(agent.transports) == 1, "first call up")
+        good = fake.start_call()
+        await eventually(lambda: len(agent.transports) == 2, "second call up")
+        bad_media = agent.transports[0].info.extra["media_channel_id"]
+        fake.media_ws_send(bad_media, **garbage)  # type: ignore[arg-type]
+        line = await wait_log(logs, "chan_websocket_protocol_error")
+        assert line["reason"] == reason and line["call_id"] == bad
+        await eventually(lambda: bad not in app.calls, "the bad call ended")
+        assert len(log_lines(logs, "chan_websocket_protocol_error")) == 1
+        assert log_lines(logs, "call_ended", media="websocket", by="error", reason=reason)
+        assert fake.requests_to("DELETE", f"/channels/{bad_media}")
+        assert fake.requests_to("POST", f"/channels/{bad}/continue"), "the caller goes back to the dialplan"
+        # The other call goes on: its echo keeps coming.
+        good_media = fake.channels[agent.transports[1].info.extra["media_channel_id"]]
+        await eventually(
+            lambda: sum(isinstance(m, bytes) and rms_dbfs(m) > -40 for _t, m in good_media.media_ws_in) >= 50,
+            "the other call's echo",
+            within_s=15,
+        )
+        assert good in app.calls and not agent.transports[1].closed  # type: ignore[attr-defined]
+    finally:
+        await app.stop()
+
+
+def test_chan_websocket_control_messages_parse() -> None:
+    from sentiric_pbx.telephony.chan_websocket import parse_control
+
+    assert parse_control("DTMF_END digit:# channel_id:1795681685.402") == (
+        "DTMF_END",
+        {"digit": "#", "channel_id": "1795681685.402"},
+    )
+    assert parse_control(
+        "MEDIA_START connection_id:14358ff3 channel:WebSocket/INCOMING/0x7fd40c01b3c0 channel_id:1795681685.402 "
+        "format:slin16 optimal_frame_size:640 ptime:20"
+    )[1] == {
+        "connection_id": "14358ff3",
+        "channel": "WebSocket/INCOMING/0x7fd40c01b3c0",
+        "channel_id": "1795681685.402",
+        "format": "slin16",
+        "optimal_frame_size": "640",
+        "ptime": "20",
+    }
+    assert parse_control('{"event":"DTMF_END","channel_id":"1795681694.405","digit":"1"}') == (
+        "DTMF_END",
+        {"event": "DTMF_END", "channel_id": "1795681694.405", "digit": "1"},
+    )
+    assert parse_control("ERROR channel_id:1 error_text:Unable to parse JSON command")[1]["error_text"] == (
+        "Unable to parse JSON command"
+    )
+    assert parse_control("MEDIA_XOFF") == ("MEDIA_XOFF", {})

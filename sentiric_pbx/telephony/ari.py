@@ -1,4 +1,4 @@
-"""ARI control plane: a Stasis app whose callers reach the agent through externalMedia (RTP or AudioSocket).
+"""ARI control plane: a Stasis app whose callers reach the agent through externalMedia (RTP, AudioSocket, WebSocket).
 
 Why ARI next to AudioSocket: with ARI the PBX admin routes a call to `Stasis(sentiric)` and we do the
 rest (answer, bridge, media, transfer, hangup) without dialplan tricks, and we learn about hangups and
@@ -21,6 +21,14 @@ The AudioSocket server hands that connection to this call (`AudioSocketServer.ro
 audio path is the one AudioSocket calls use, while hangup, DTMF and transfer stay with ARI. slin16
 only: with `format=ulaw` Asterisk sends μ-law labelled as 8 kHz slin (fact 11). The UUID is only the
 media's name: the call is stored under the caller's channel id, as an RTP call is.
+
+With `[ari] media = "websocket"` it is chan_websocket (Asterisk 22.8+, `chan_websocket.py`):
+`encapsulation=none&transport=websocket&connection_type=server&format=slin16`, then we connect to
+Asterisk's HTTP server at `/media/<MEDIA_WEBSOCKET_CONNECTION_ID>` and wait for `MEDIA_START` before
+bridging. DTMF then arrives on that socket (`DTMF_END`), so ARI's copy of it is not passed on twice.
+
+A call that ends by error (the media gone or broken, the setup failed) hands the caller back to the
+dialplan after `Stasis()` (`/continue`), as a daemon stop does, instead of leaving them in a silent app.
 
 The events WebSocket reconnects with exponential backoff (an Asterisk restart is routine on a PBX);
 each reconnect re-registers the app (the `app=` query does that) and re-checks the calls we hold,
@@ -49,6 +57,7 @@ from websockets.asyncio.client import connect
 from sentiric_pbx import metrics
 from sentiric_pbx.config import AriConfig, RtpConfig, Settings
 from sentiric_pbx.telephony.audiosocket import Agent, AudioSocketServer, AudioSocketTransport
+from sentiric_pbx.telephony.chan_websocket import SUBPROTOCOL, ChanWebSocketError, ChanWebSocketTransport
 from sentiric_pbx.telephony.edge import run_agent
 from sentiric_pbx.telephony.rtp import JitterStats, RtpEndpoint, RtpTransport, open_endpoint
 from sentiric_pbx.telephony.transport import CallInfo, CallTransport, Dtmf, Hangup
@@ -103,6 +112,14 @@ def events_url(cfg: AriConfig) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path + "/events", query, ""))
 
 
+def media_url(cfg: AriConfig, connection_id: str) -> str:
+    """chan_websocket's server side: `/media/<id>` on the HTTP server whose `/ari` is `cfg.url` (same prefix)."""
+    parts = urlsplit(cfg.url.rstrip("/"))
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    prefix = parts.path.removesuffix("/ari")
+    return urlunsplit((scheme, parts.netloc, f"{prefix}/media/{connection_id}", "", ""))
+
+
 def basic_auth_header(cfg: AriConfig) -> str:
     password = cfg.password.get_secret_value() if cfg.password is not None else ""
     return "Basic " + base64.b64encode(f"{cfg.username}:{password}".encode()).decode()
@@ -153,10 +170,12 @@ class AriCall:
         self.media_chan = f"{app.cfg.app}-media-{uuid.uuid4().hex[:16]}"
         self.bridge_id: str | None = None
         self.endpoint: RtpEndpoint | None = None
-        self.transport: RtpTransport | AudioSocketTransport | None = None
+        self.transport: RtpTransport | AudioSocketTransport | ChanWebSocketTransport | None = None
         self.info: CallInfo | None = None
         self.media_uuid: str | None = None
         """AudioSocket media: the UUID Asterisk sends when it connects to our AudioSocket listener."""
+        self.websocket: ChanWebSocketTransport | None = None
+        """WebSocket media, from its connect on (before it is `transport`), so that cleanup closes it."""
         self.attached: asyncio.Future[AudioSocketTransport] = asyncio.get_running_loop().create_future()
         self.finished = asyncio.Event()
         self.media_started = asyncio.Event()
@@ -168,6 +187,8 @@ class AriCall:
 
     # -- events from the app --------------------------------------------------------------------
     def on_dtmf(self, digit: str) -> None:
+        if self.app.media == "websocket":
+            return  # chan_websocket brings the same digit in-band (DTMF_END): one event, not two
         log.info("dtmf_received", call_id=self.caller_chan, digit=digit)
         if self.transport is not None:
             self.transport.on_event(Dtmf(digit))
@@ -179,9 +200,12 @@ class AriCall:
         if self.transport is None and self.task is not None:
             self.task.cancel()  # still setting up: stop, then clean up what exists
 
-    def on_media_gone(self) -> None:
+    def on_media_gone(self, event: Hangup | None = None) -> None:
+        """The media channel or its connection ended while the call was up (ARI event, or the socket)."""
         if not self.cleaning and self.end_event is None:
-            self._end(Hangup("error", "media_channel_gone"))
+            self._end(event or Hangup("error", "media_channel_gone"))
+            if self.transport is None and self.task is not None:
+                self.task.cancel()  # still setting up
 
     def shutdown(self) -> None:
         """Daemon stop: end the call as the agent's decision; the caller's channel is left to Asterisk."""
@@ -225,7 +249,7 @@ class AriCall:
         try:
             await self._setup()
             assert self.transport is not None
-            if isinstance(self.transport, RtpTransport):  # an AudioSocket connection counts itself
+            if not isinstance(self.transport, AudioSocketTransport):  # an AudioSocket connection counts itself
                 metrics.CALLS_ACTIVE.labels(ingress="ari").inc()
                 metrics.CALLS_TOTAL.labels(ingress="ari").inc()
             log.info("call_started", ingress="ari", caller_id=self.transport.info.caller_id, media=self.app.media)
@@ -247,9 +271,21 @@ class AriCall:
         except httpx.HTTPError as exc:
             self.end_event = self.end_event or Hangup("error", "ari_unreachable")
             log.warning("ari_unreachable", error=type(exc).__name__)
+        except ChanWebSocketError as exc:
+            self.end_event = self.end_event or Hangup("error", exc.reason)
+            metrics.PROTOCOL_ERRORS.labels(ingress="chan_websocket", reason=exc.reason).inc()
+            log.warning("chan_websocket_protocol_error", reason=exc.reason, detail=exc.detail)
+        except websockets.exceptions.InvalidStatus as exc:
+            self.end_event = self.end_event or Hangup("error", "media_connect_failed")
+            log.warning("ari_websocket_media_refused", status=exc.response.status_code)
+        except websockets.exceptions.WebSocketException as exc:
+            self.end_event = self.end_event or Hangup("error", "media_connect_failed")
+            log.warning("ari_websocket_media_failed", error=type(exc).__name__)
         except OSError as exc:
-            self.end_event = self.end_event or Hangup("error", "rtp_unavailable")
-            log.warning("ari_rtp_unavailable", error=str(exc))
+            self.end_event = self.end_event or Hangup(
+                "error", "rtp_unavailable" if self.app.media == "rtp" else "media_unreachable"
+            )
+            log.warning("ari_media_unavailable", media=self.app.media, error=str(exc))
         except asyncio.CancelledError:
             if self.end_event is None:  # not our own cancellation (caller gone, shutdown): propagate
                 raise
@@ -267,6 +303,9 @@ class AriCall:
         self.info = self._call_info(language)
         if self.app.audiosocket_server is not None:
             await self._setup_audiosocket(self.app.audiosocket_server)
+            return
+        if self.app.media == "websocket":
+            await self._setup_websocket()
             return
         self.endpoint = await open_endpoint(self.app.rtp_cfg)
         self.app.media_owner[self.media_chan] = self
@@ -300,6 +339,47 @@ class AriCall:
     def _info(self) -> CallInfo:
         assert self.info is not None, "set in _setup once the bridge exists"
         return self.info
+
+    async def _setup_websocket(self) -> None:
+        """externalMedia over chan_websocket: we connect to Asterisk, read MEDIA_START, then bridge."""
+        cfg = self.app.cfg
+        self.app.media_owner[self.media_chan] = self
+        media = await self.app.rest.call(
+            "POST",
+            "/channels/externalMedia",
+            app=cfg.app,
+            channelId=self.media_chan,
+            format="slin16",
+            encapsulation="none",
+            transport="websocket",
+            connection_type="server",
+        )
+        connection_id = str((media.get("channelvars") or {}).get("MEDIA_WEBSOCKET_CONNECTION_ID") or "")
+        if not connection_id:
+            raise ChanWebSocketError(
+                "no_connection_id", "the externalMedia answer has no MEDIA_WEBSOCKET_CONNECTION_ID"
+            )
+        log.info("ari_media_created", media_channel=self.media_chan, media="websocket", connection_id=connection_id)
+        async with asyncio.timeout(MEDIA_START_TIMEOUT_S):
+            ws = await connect(
+                media_url(cfg, connection_id),
+                additional_headers={"Authorization": basic_auth_header(cfg)},
+                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]  # a Subprotocol is a str
+                max_size=cfg.websocket_max_message_bytes,
+                compression=None,
+                proxy=None,
+                ping_interval=None,  # ARI tells us when the channel goes; Asterisk's audio keeps TCP busy
+                close_timeout=2,
+                open_timeout=MEDIA_START_TIMEOUT_S,
+            )
+            self.websocket = ChanWebSocketTransport(
+                ws, self._info(), self, self.on_media_gone, cfg.websocket_max_message_bytes
+            )
+            await self.websocket.open()
+            await self.media_started.wait()
+        await self._add_media_to_bridge()
+        self.transport = self.websocket
+        self.transport.start()
 
     async def _setup_audiosocket(self, server: AudioSocketServer) -> None:
         """externalMedia over AudioSocket: Asterisk dials our listener with `data` as the UUID."""
@@ -398,6 +478,12 @@ class AriCall:
         if self.bridge_id is not None:
             with contextlib.suppress(AriError, httpx.HTTPError):
                 await rest.call("DELETE", f"/bridges/{self.bridge_id}")
+        if end.by == "error":  # hand the caller back to the dialplan after Stasis() rather than keep them in silence
+            with contextlib.suppress(AriError, httpx.HTTPError):
+                await rest.call("POST", f"/channels/{self.caller_chan}/continue")
+                log.info("ari_caller_continued", reason=end.reason)
+        if self.websocket is not None:
+            await self.websocket.close()
         if isinstance(self.transport, AudioSocketTransport):
             log.info(
                 "call_ended",
@@ -407,6 +493,21 @@ class AriCall:
                 reason=end.reason,
                 duration_s=round(time.monotonic() - self.started, 3),
                 frames_in=self.transport.frames_in,
+            )
+        elif isinstance(self.transport, ChanWebSocketTransport):
+            metrics.CALLS_ACTIVE.labels(ingress="ari").dec()
+            stats = self.transport.clock.stats
+            log.info(
+                "call_ended",
+                ingress="ari",
+                media="websocket",
+                by=end.by,
+                reason=end.reason,
+                duration_s=round(time.monotonic() - self.started, 3),
+                frames_in=self.transport.frames_in,
+                frames_out=self.transport.frames_out,
+                late_ticks=stats.late_ticks,
+                dropped_inbound=self.transport.dropped_inbound,
             )
         elif self.transport is not None:
             await self.transport.close()
@@ -427,7 +528,7 @@ class AriCall:
                 foreign_dropped=ep.dropped_foreign,
                 late_ticks=stats.late_ticks,
             )
-        elif self.endpoint is not None or self.media_uuid is not None:
+        elif self.endpoint is not None or self.media_uuid is not None or self.app.media == "websocket":
             if self.endpoint is not None:
                 self.endpoint.close()
             log.info("call_ended", ingress="ari", by=end.by, reason=end.reason, setup_complete=False)
@@ -471,12 +572,13 @@ class AriApp:
 
     @property
     def media(self) -> str:
+        if self.cfg.media == "websocket":
+            return "websocket"
         return "audiosocket" if self.audiosocket_server is not None else "rtp"
 
     async def start(self) -> None:
         if self.cfg.media != self.media:
-            why = "no AudioSocket listener attached" if self.cfg.media == "audiosocket" else "not implemented"
-            log.warning("ari_media_unsupported", media=self.cfg.media, using="rtp", reason=why)
+            log.warning("ari_media_unsupported", media=self.cfg.media, using="rtp", reason="no AudioSocket listener")
         self._task = asyncio.create_task(self._events_loop(), name="ari-events")
 
     async def stop(self) -> None:
@@ -588,4 +690,4 @@ class AriApp:
         call.task = asyncio.create_task(call.run(), name=f"ari-call-{call.caller_chan}")
 
 
-__all__ = ["AriApp", "AriCall", "AriError", "AriRest", "events_url", "parse_transfer_target"]
+__all__ = ["AriApp", "AriCall", "AriError", "AriRest", "events_url", "media_url", "parse_transfer_target"]
