@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from sentiric_pbx.cli_crm import crm_app
 from sentiric_pbx.config import Settings
+from sentiric_pbx.dialog.context import normalize_e164
 from sentiric_pbx.integrations.crm.base import CallSummary, CrmError
 from sentiric_pbx.integrations.crm.factory import build_crm, lookup_caller
 from sentiric_pbx.integrations.crm.http import HttpCrm
@@ -314,3 +315,29 @@ def test_cli_crm_is_a_subcommand_of_sentiric_pbx(cli_env: dict[str, str]) -> Non
 
     assert result.exit_code == 0, result.output
     assert "no customers yet" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("caller_id", "stored"),
+    [
+        ("+90 555 111 22 33", "+905551112233"),
+        ("05551112233", "+905551112233"),
+        ("905551112233", "+905551112233"),
+        ("5551112233", "+905551112233"),
+        ("00905551112233", "+905551112233"),
+        ("1001", "1001"),  # a phone on the PBX itself: its extension, not "+901001"
+        ("5000", "5000"),
+        ("anonymous", None),
+        ("", None),
+    ],
+)
+def test_caller_ids_are_normalised_the_same_way_on_every_path(caller_id: str, stored: str | None) -> None:
+    assert normalize_e164(caller_id, "90") == stored
+
+
+async def test_an_internal_extension_can_be_a_customer(crm: SqliteCrm) -> None:
+    added = await crm.add_customer("1001", "Front desk")
+    assert added.phone == "1001"
+    found = await crm.lookup("1001")
+    assert found is not None and found.name == "Front desk"
+    assert await crm.lookup("+901001") is None
