@@ -161,7 +161,8 @@ class Daemon:
 
             self.ami = AmiClient(self.settings.ami)
             # AudioSocket calls get caller metadata from AMI events too, and transfers through AMI.
-            self.ami_calls = AmiCallWatcher(self.ami, self.registry, self.settings.ami)
+            port = self.audiosocket.port if self.audiosocket is not None else None
+            self.ami_calls = AmiCallWatcher(self.ami, self.registry, self.settings.ami, audiosocket_port=port)
             self.ami_calls.start()
             if self.audiosocket is not None:
                 self.audiosocket.control = self.ami_calls

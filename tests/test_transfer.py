@@ -253,6 +253,12 @@ async def test_newexten_parsing_and_dialplan_targets() -> None:
     assert media_start(AmiEvent("Newexten", dial)) == (u, "dial")
     assert media_start(AmiEvent("Newexten", {"Application": "Dial", "AppData": "PJSIP/reception,30"})) is None
     assert media_start(AmiEvent("Newexten", {"Application": "AudioSocket", "AppData": "not-a-uuid,x"})) is None
+    # Another AudioSocket server on the same PBX (another port) is not ours.
+    app_leg = AmiEvent("Newexten", {"Application": "AudioSocket", "AppData": f"{u},127.0.0.1:9092"})
+    assert media_start(app_leg, port=9092) == (u, "app")
+    assert media_start(app_leg, port=19092) is None
+    assert media_start(AmiEvent("Newexten", dial), port=9092) == (u, "dial")
+    assert media_start(AmiEvent("Newexten", dial), port=19092) is None
     assert dialplan_location("300@sentiric") == ("sentiric", "300", 1)
     assert dialplan_location("sentiric,300,2") == ("sentiric", "300", 2)
     assert dialplan_location("PJSIP/reception") is None

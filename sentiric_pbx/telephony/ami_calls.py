@@ -45,17 +45,30 @@ def _uuid(value: str) -> str | None:
         return None
 
 
-def media_start(event: AmiEvent) -> tuple[str, Mode] | None:
-    """The UUID and form of an AudioSocket leg from the `Newexten` that starts it, else None."""
+def media_start(event: AmiEvent, port: int | None = None) -> tuple[str, Mode] | None:
+    """The UUID and form of an AudioSocket leg from the `Newexten` that starts it, else None.
+
+    With `port`, only a leg to that port counts: other AudioSocket servers on the same PBX (another
+    application, the selftest's own caller side) are not our calls, and registering them would only
+    leave stale metadata and misleading `ami_call_metadata` lines.
+    """
     app, data = event.fields.get("Application", ""), event.fields.get("AppData", "")
     if app == "AudioSocket":  # AudioSocket(<uuid>,host:port)
-        found = _uuid(data.split(",", 1)[0])
-        return (found, "app") if found else None
+        uuid_part, _, address = data.partition(",")
+        found = _uuid(uuid_part)
+        return (found, "app") if found and _to_port(address, port) else None
     if app == "Dial" and data.startswith("AudioSocket/"):  # Dial(AudioSocket/host:port/<uuid>/c(slin16))
         parts = data.split(",", 1)[0].split("/")
         found = _uuid(parts[2]) if len(parts) > 2 else None
-        return (found, "dial") if found else None
+        return (found, "dial") if found and _to_port(parts[1], port) else None
     return None
+
+
+def _to_port(address: str, port: int | None) -> bool:
+    """Does `host:port` (as the dialplan wrote it) point at `port`? Always, when we do not know ours."""
+    if port is None:
+        return True
+    return address.strip().rpartition(":")[2] == str(port)
 
 
 def call_info_from_event(fields: Mapping[str, str], call_id: str) -> CallInfo:
@@ -94,10 +107,14 @@ def dialplan_location(target: str) -> tuple[str, str, int] | None:
 class AmiCallWatcher:
     """Maps AMI events to AudioSocket calls, and transfers those calls through AMI."""
 
-    def __init__(self, client: AmiClient, registry: CallRegistry, config: AmiConfig) -> None:
+    def __init__(
+        self, client: AmiClient, registry: CallRegistry, config: AmiConfig, audiosocket_port: int | None = None
+    ) -> None:
         self.client = client
         self.registry = registry
         self.config = config
+        self.audiosocket_port = audiosocket_port
+        """Our AudioSocket listener's port: legs to any other port are someone else's."""
         self.modes: OrderedDict[str, tuple[Mode, str]] = OrderedDict()
         """UUID → (form of the AudioSocket leg, the channel that runs it), from `Newexten`."""
         self._unsubscribe: Callable[[], None] | None = None
@@ -116,7 +133,7 @@ class AmiCallWatcher:
             if call_id is not None:
                 self._offer(event, call_id, "varset")
         elif event.name == "Newexten":
-            found = media_start(event)
+            found = media_start(event, self.audiosocket_port)
             if found is not None:
                 call_id, mode = found
                 self.modes[call_id] = (mode, event.channel or "")
