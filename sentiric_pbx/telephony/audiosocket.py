@@ -44,8 +44,7 @@ from sentiric_pbx.telephony.audiosocket_protocol import (
 )
 from sentiric_pbx.telephony.edge import CallIO, run_agent
 from sentiric_pbx.telephony.registry import CallRegistry
-from sentiric_pbx.telephony.rtp import CallControl
-from sentiric_pbx.telephony.transport import CallInfo, CallTransport, Dtmf, Hangup
+from sentiric_pbx.telephony.transport import CallControl, CallInfo, CallTransport, Dtmf, Hangup
 
 try:  # Linux: bytes in a socket's send queue not yet acknowledged by the peer (SIOCOUTQ)
     import fcntl

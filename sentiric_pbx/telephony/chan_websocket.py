@@ -46,9 +46,8 @@ from sentiric_pbx import metrics
 from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
-from sentiric_pbx.telephony.edge import CallIO
-from sentiric_pbx.telephony.rtp import CallControl
-from sentiric_pbx.telephony.transport import CallInfo, Dtmf, Hangup
+from sentiric_pbx.telephony.edge import ControlledCallIO
+from sentiric_pbx.telephony.transport import CallControl, CallInfo, Dtmf, Hangup
 
 log = structlog.get_logger("sentiric_pbx.chan_websocket")
 
@@ -136,7 +135,7 @@ class MediaStart:
     ptime_ms: int
 
 
-class ChanWebSocketTransport(CallIO):
+class ChanWebSocketTransport(ControlledCallIO):
     """`CallTransport` over one chan_websocket connection; hangup and transfer go to the ARI call.
 
     `open()` reads `MEDIA_START` (the wire's format and frame size), `start()` runs the reader, the
@@ -330,18 +329,6 @@ class ChanWebSocketTransport(CallIO):
             return
         self.end(event)
         self.on_gone(event)
-
-    async def hangup(self) -> None:
-        if self.closed:
-            return
-        await self.control.hangup()
-        self.end(Hangup("agent", "agent_hangup"))
-
-    async def transfer(self, target: str) -> None:
-        if self.closed:
-            return
-        await self.control.transfer(target)
-        self.end(Hangup("agent", "transferred"))
 
 
 def _int(value: str | None, default: int) -> int:

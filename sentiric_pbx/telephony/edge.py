@@ -24,7 +24,7 @@ import structlog
 
 from sentiric_pbx.audio.frames import FRAME_MS, SILENCE_FRAME
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
-from sentiric_pbx.telephony.transport import CallEvent, CallInfo, CallTransport, Hangup
+from sentiric_pbx.telephony.transport import CallControl, CallEvent, CallInfo, CallTransport, Hangup
 
 log = structlog.get_logger("sentiric_pbx.edge")
 
@@ -157,4 +157,25 @@ class CallIO:
         return self._out.queued_ms
 
 
-__all__ = ["INBOUND_QUEUE_FRAMES", "CallIO"]
+class ControlledCallIO(CallIO):
+    """A transport whose call is hung up and transferred by a control plane (ARI), not by its media socket.
+
+    The subclass sets `control` before the call starts.
+    """
+
+    control: CallControl
+
+    async def hangup(self) -> None:
+        if self.closed:
+            return
+        await self.control.hangup()
+        self.end(Hangup("agent", "agent_hangup"))
+
+    async def transfer(self, target: str) -> None:
+        if self.closed:
+            return
+        await self.control.transfer(target)
+        self.end(Hangup("agent", "transferred"))
+
+
+__all__ = ["INBOUND_QUEUE_FRAMES", "CallIO", "ControlledCallIO"]

@@ -34,7 +34,6 @@ import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import G722
 import numpy as np
@@ -45,8 +44,8 @@ from sentiric_pbx.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
 from sentiric_pbx.config import RtpConfig
-from sentiric_pbx.telephony.edge import CallIO
-from sentiric_pbx.telephony.transport import CallInfo, Hangup
+from sentiric_pbx.telephony.edge import ControlledCallIO
+from sentiric_pbx.telephony.transport import CallControl, CallInfo
 
 log = structlog.get_logger("sentiric_pbx.rtp")
 
@@ -422,15 +421,7 @@ async def open_endpoint(cfg: RtpConfig) -> RtpEndpoint:
 
 
 # -- the call transport -------------------------------------------------------------------------
-class CallControl(Protocol):
-    """What the control plane (ARI) does for the media side: media sockets make no call decisions."""
-
-    async def hangup(self) -> None: ...
-
-    async def transfer(self, target: str) -> None: ...
-
-
-class RtpTransport(CallIO):
+class RtpTransport(ControlledCallIO):
     """`CallTransport` over an `RtpEndpoint`; hangup and transfer go to the ARI call.
 
     The clock carries 20 ms PCM frames at the codec's rate, and `_send_frame` encodes each one as it
@@ -473,19 +464,6 @@ class RtpTransport(CallIO):
             return
         self.frames_in += 1
         self.deliver(pcm)
-
-    # -- CallTransport (the rest is CallIO's) ---------------------------------------------------
-    async def hangup(self) -> None:
-        if self.closed:
-            return
-        await self.control.hangup()
-        self.end(Hangup("agent", "agent_hangup"))
-
-    async def transfer(self, target: str) -> None:
-        if self.closed:
-            return
-        await self.control.transfer(target)
-        self.end(Hangup("agent", "transferred"))
 
 
 __all__ = [
