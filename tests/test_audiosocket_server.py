@@ -351,3 +351,37 @@ async def test_close_in_the_middle_of_a_frame(daemon: Daemon, logs: Logs) -> Non
     assert error["call_id"] == str(bad_id)
     ended = await wait_log(logs, "call_ended", call_id=str(bad_id))
     assert ended["by"] == "error"
+
+
+async def test_a_daemon_stopped_while_a_call_is_being_stored_still_counts_it_as_ended(settings: Settings) -> None:
+    """The caller hangs up, the agent is still storing the call (its grace), and the daemon stops then:
+    the active-calls gauge goes back down anyway. It used to stay up for good (found by the real-PBX suite:
+    /metrics then said a call was active on an idle daemon)."""
+    from sentiric_pbx import metrics
+
+    gauge = metrics.CALLS_ACTIVE.labels(ingress="audiosocket")
+    storing = asyncio.Event()
+
+    async def slow_to_store(transport: CallTransport) -> None:
+        async for _ in transport.frames():
+            pass
+        storing.set()
+        await asyncio.sleep(30)  # writing the record, the recording, post-call jobs…
+
+    before = gauge._value.get()
+    daemon = Daemon(settings, agent=slow_to_store)
+    await daemon.start()
+    try:
+        assert daemon.audiosocket is not None
+        peer = await AudioSocketPeer.connect(daemon.audiosocket.port)
+        peer.send_uuid()
+        await eventually(lambda: gauge._value.get() == before + 1, "the call is counted")
+        peer.writer.write_eof()  # the caller hangs up: a FIN, as Asterisk sends (fact 6)
+        async with asyncio.timeout(5):
+            await storing.wait()
+        await asyncio.sleep(0.3)  # the connection is now giving the agent its grace
+    finally:
+        await daemon.stop()
+        peer.writer.close()
+    assert gauge._value.get() == before
+    assert daemon.audiosocket.calls_active == 0

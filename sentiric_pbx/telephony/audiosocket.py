@@ -430,45 +430,59 @@ class Connection:
             self.reader.set_exception(exc)
 
     async def _finish(self, clock: asyncio.Task[None], agent: asyncio.Task[None] | None, end: Hangup) -> None:
+        """Stop playout, give the agent its grace to store the call, count the call ended, close the socket.
+
+        The daemon may stop (cancel this task) at any await here: the call is still counted as ended and
+        the agent still stopped (a call must never stay "active" on /metrics), and the socket still closed.
+        """
         if self.transport.hangup_sent and end.by == "caller":
             end = Hangup("agent", self.transport.hangup_reason)  # Asterisk's close is its answer to our 0x00
         self.transport.end(end)
         clock.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await clock
-        if agent is not None:
-            # Give the agent time to store the call (the record outlives the socket), then stop it.
-            done, _ = await asyncio.wait({agent}, timeout=AGENT_GRACE_S)
-            if not done:
-                agent.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await agent
-            self.server.calls_active -= 1
-            metrics.CALLS_ACTIVE.labels(ingress="audiosocket").dec()
-            stats = self.transport.clock.stats
-            log.info(
-                "call_ended",
-                by=end.by,
-                reason=end.reason,
-                duration_s=round(time.monotonic() - self.started, 3),
-                frames_in=self.transport.frames_in,
-                frames_out=stats.frames_sent,
-                audio_frames_out=stats.audio_frames_sent,
-                late_ticks=stats.late_ticks,
-                underruns=stats.underruns,
-                dropped_inbound=self.transport.dropped_inbound,
-            )
-            metrics.PLAYOUT_LATE_TICKS.inc(stats.late_ticks)
+        try:
+            await asyncio.wait({clock})  # unlike `await clock`, never swallows our own cancellation
+            if agent is not None:
+                # Give the agent time to store the call (the record outlives the socket), then stop it.
+                await asyncio.wait({agent}, timeout=AGENT_GRACE_S)
+                if not agent.done():
+                    agent.cancel()
+                    await asyncio.wait({agent})
+        finally:
+            if agent is not None:
+                if not agent.done():
+                    agent.cancel()
+                self._count_ended(end)
+            await self._close_socket(end)
+            structlog.contextvars.unbind_contextvars("call_id", "peer")
+
+    def _count_ended(self, end: Hangup) -> None:
+        self.server.calls_active -= 1
+        metrics.CALLS_ACTIVE.labels(ingress="audiosocket").dec()
+        stats = self.transport.clock.stats
+        log.info(
+            "call_ended",
+            by=end.by,
+            reason=end.reason,
+            duration_s=round(time.monotonic() - self.started, 3),
+            frames_in=self.transport.frames_in,
+            frames_out=stats.frames_sent,
+            audio_frames_out=stats.audio_frames_sent,
+            late_ticks=stats.late_ticks,
+            underruns=stats.underruns,
+            dropped_inbound=self.transport.dropped_inbound,
+        )
+        metrics.PLAYOUT_LATE_TICKS.inc(stats.late_ticks)
+
+    async def _close_socket(self, end: Hangup) -> None:
+        if end.reason == "peer_not_reading":
+            self._drop()
+            return
         with contextlib.suppress(Exception):
-            if end.reason == "peer_not_reading":
+            self.writer.close()
+            try:
+                await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+            except TimeoutError:
                 self._drop()
-            else:
-                self.writer.close()
-                try:
-                    await asyncio.wait_for(self.writer.wait_closed(), 1.0)
-                except TimeoutError:
-                    self._drop()
-        structlog.contextvars.unbind_contextvars("call_id", "peer")
 
     def _drop(self) -> None:
         """Reset the connection. `close()` waits for unsent audio to drain, which a peer that does not
