@@ -22,10 +22,10 @@ from typing import Annotated, Any, get_args
 
 import typer
 
+from sentiric_pbx.call.record import CallStatus
 from sentiric_pbx.cli_common import fail as _fail
 from sentiric_pbx.cli_common import load_settings as _settings
 from sentiric_pbx.config import Settings
-from sentiric_pbx.dialog.context import CallStatus
 
 calls_app = typer.Typer(
     add_completion=False,

@@ -24,11 +24,12 @@ from typing import Any
 import structlog
 
 from sentiric_pbx import systemd_notify
+from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.echo import EchoAgent
 from sentiric_pbx.metrics import MetricsServer
 from sentiric_pbx.telephony.agi import FastAgiServer
-from sentiric_pbx.telephony.audiosocket import Agent, AudioSocketServer
+from sentiric_pbx.telephony.audiosocket import AudioSocketServer
 from sentiric_pbx.telephony.ingress import Ingress, build_ingresses
 from sentiric_pbx.telephony.registry import CallRegistry
 

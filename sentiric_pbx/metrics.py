@@ -173,3 +173,16 @@ def fetch_health(host: str, port: int, timeout_s: float = 2.0) -> dict[str, Any]
     if not isinstance(body, dict) or body.get("service") != "sentiric-pbx":
         return None
     return body
+
+
+def observe_stage(stage: str, ms: float) -> None:
+    """Every stage timing of a call also feeds the matching Prometheus histogram (admins graph these)."""
+    histogram = {
+        "stt_ms": STT_MS,
+        "nlu_ms": NLU_MS,
+        "task": TASK_MS,
+        "tts_first_audio_ms": TTS_FIRST_AUDIO_MS,
+        "reply_latency_ms": REPLY_LATENCY_MS,
+    }.get(stage)
+    if histogram is not None:
+        histogram.observe(ms)

@@ -20,6 +20,7 @@ import pytest
 
 from sentiric_pbx.audio.frames import rms_dbfs
 from sentiric_pbx.audio.g711 import ulaw_decode
+from sentiric_pbx.call.transport import CallEvent, CallInfo, CallTransport, Dtmf, Hangup
 from sentiric_pbx.config import Settings, VadConfig
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.dialog.echo import EchoAgent
@@ -36,7 +37,6 @@ from sentiric_pbx.telephony.rtp import (
     open_endpoint,
     parse_rtp,
 )
-from sentiric_pbx.telephony.transport import CallEvent, CallInfo, CallTransport, Dtmf, Hangup
 from tests.ari_server import FakeAri, load_jsonl
 from tests.asterisk_peer import eventually, log_lines, wait_log
 from tests.test_ami import scrape

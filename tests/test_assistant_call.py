@@ -25,10 +25,10 @@ from typer.testing import CliRunner
 
 from sentiric_pbx.audio.frames import rms_dbfs
 from sentiric_pbx.audio.resample import resample
+from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.cli import app
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
-from sentiric_pbx.dialog.context import CallContext
 from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.tools.demo import run_demo
 from tests.asterisk_peer import AudioSocketPeer, register

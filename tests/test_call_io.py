@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from sentiric_pbx.call.transport import CallInfo, CallTransport, Dtmf, Hangup
 from sentiric_pbx.config import AudioSocketConfig, RtpConfig
 from sentiric_pbx.telephony.audiosocket import AudioSocketTransport
 from sentiric_pbx.telephony.audiosocket_protocol import Frame, Kind
 from sentiric_pbx.telephony.edge import INBOUND_QUEUE_FRAMES, CallIO
 from sentiric_pbx.telephony.rtp import RtpTransport, open_endpoint
-from sentiric_pbx.telephony.transport import CallInfo, CallTransport, Dtmf, Hangup
 
 FRAME = bytes(640)
 

@@ -15,8 +15,8 @@ import pytest
 import structlog
 from redis.asyncio import Redis
 
+from sentiric_pbx.call.record import CallContext, Turn
 from sentiric_pbx.config import Settings
-from sentiric_pbx.dialog.context import CallContext, Turn
 from sentiric_pbx.storage.context_redis import RedisContextStore
 from sentiric_pbx.storage.context_resilient import ResilientContextStore
 from sentiric_pbx.storage.context_sqlite import SqliteContextStore

@@ -15,9 +15,9 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
+from sentiric_pbx.call.phone import normalize_e164
 from sentiric_pbx.cli_crm import crm_app
 from sentiric_pbx.config import Settings
-from sentiric_pbx.dialog.context import normalize_e164
 from sentiric_pbx.integrations.crm.base import CallSummary, CrmError
 from sentiric_pbx.integrations.crm.factory import build_crm, lookup_caller
 from sentiric_pbx.integrations.crm.http import HttpCrm

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from sentiric_pbx.call.record import CallContext, CallStatus, Turn
 from sentiric_pbx.cli import app
-from sentiric_pbx.dialog.context import CallContext, CallStatus, Turn
 from sentiric_pbx.engines.base import LlmRequest
 from sentiric_pbx.integrations.crm.base import CallSummary, CustomerProfile
 from sentiric_pbx.postcall.analytics import analyze_call, load_analytics, sentiment, sentiment_label

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.config import BusinessConfig
-from sentiric_pbx.dialog.context import CallContext
 from sentiric_pbx.dialog.tasks.base import TaskContext, TaskResult, TurnInput
 from sentiric_pbx.dialog.tasks.builtin import ReservationTask
 from sentiric_pbx.dialog.tasks.registry import ENTRY_POINT_GROUP, TaskRegistry, default_registry

@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from pydantic import SecretStr
 
+from sentiric_pbx.call.transport import CallInfo, CallTransport
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.telephony.audiosocket_protocol import Kind
-from sentiric_pbx.telephony.transport import CallInfo, CallTransport
 from tests.ami_server import RECORDED_CHANNEL, FakeAmi
 from tests.asterisk_peer import AudioSocketPeer, eventually, wait_log
 

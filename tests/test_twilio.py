@@ -25,12 +25,12 @@ from twilio.request_validator import RequestValidator
 
 from sentiric_pbx.audio.frames import rms_dbfs
 from sentiric_pbx.audio.resample import resample
+from sentiric_pbx.call.transport import CallTransport
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.doctor import check_twilio
 from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.telephony.registry import CallRegistry
-from sentiric_pbx.telephony.transport import CallTransport
 from sentiric_pbx.telephony.twilio import TwilioIngress
 from sentiric_pbx.telephony.twilio_protocol import compute_signature, signature_valid
 from sentiric_pbx.tools.demo import run_demo

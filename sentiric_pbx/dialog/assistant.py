@@ -22,9 +22,11 @@ from pathlib import Path
 import structlog
 
 from sentiric_pbx import metrics
+from sentiric_pbx.call.phone import normalize_e164
+from sentiric_pbx.call.record import CallContext
+from sentiric_pbx.call.transport import CallInfo, CallTransport
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.brain import PHRASES, AssistantBrain, phrase
-from sentiric_pbx.dialog.context import CallContext, normalize_e164
 from sentiric_pbx.dialog.greeting import greeting_text
 from sentiric_pbx.dialog.session import CallSession
 from sentiric_pbx.dialog.tasks.registry import default_registry
@@ -36,7 +38,6 @@ from sentiric_pbx.integrations.crm.factory import lookup_caller
 from sentiric_pbx.postcall.queue import JobQueue
 from sentiric_pbx.postcall.worker import enqueue_postcall
 from sentiric_pbx.storage.context_store import ContextStore
-from sentiric_pbx.telephony.transport import CallInfo, CallTransport
 
 log = structlog.get_logger("sentiric_pbx.assistant")
 

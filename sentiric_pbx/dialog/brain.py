@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.config import Settings
-from sentiric_pbx.dialog.context import CallContext
 from sentiric_pbx.dialog.greeting import greeting_text
 from sentiric_pbx.dialog.nlu import NluOptions, understand
 from sentiric_pbx.dialog.responder import Responder
@@ -23,6 +23,7 @@ from sentiric_pbx.dialog.session import Reply, text_reply
 from sentiric_pbx.dialog.tasks.base import TaskContext, TurnInput
 from sentiric_pbx.dialog.tasks.registry import TaskRegistry
 from sentiric_pbx.dialog.tasks.router import dispatch
+from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.engines.base import LlmEngine
 from sentiric_pbx.integrations.calendar.base import Calendar
 from sentiric_pbx.integrations.crm.base import CustomerProfile
@@ -78,7 +79,7 @@ class AssistantBrain:
         now = self.clock()
         nlu = await understand(text, now=now, language=ctx.language, llm=self.nlu_llm, options=self.nlu_options)
         ctx.intents.append(nlu.intent)
-        ctx.time("nlu_ms", nlu.elapsed_ms)
+        timed(ctx, "nlu_ms", nlu.elapsed_ms)
         log.info("nlu", intent=nlu.intent, confidence=round(nlu.confidence, 2), source=nlu.source,
                  entities=nlu.entities)  # fmt: skip
         turn = TurnInput(nlu.intent, dict(nlu.entities), text, nlu.confidence)

@@ -12,8 +12,8 @@ import structlog
 from sentiric_pbx import metrics
 from sentiric_pbx.audio.frames import duration_s
 from sentiric_pbx.audio.vad import Endpointer, SpeechStarted, TurnEnded
+from sentiric_pbx.call.transport import CallTransport
 from sentiric_pbx.config import VadConfig
-from sentiric_pbx.telephony.transport import CallTransport
 
 log = structlog.get_logger("sentiric_pbx.echo")
 

@@ -33,14 +33,16 @@ import structlog
 from sentiric_pbx import metrics
 from sentiric_pbx.audio.frames import FRAME_MS, SILENCE_FRAME, duration_s
 from sentiric_pbx.audio.vad import Endpointer, SpeechStarted, TurnEnded
+from sentiric_pbx.call.phone import normalize_e164
+from sentiric_pbx.call.record import CallContext, Turn
+from sentiric_pbx.call.transport import CallTransport, Dtmf
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.bargein import BargeInDetector, BargeInOptions
-from sentiric_pbx.dialog.context import CallContext, Turn, normalize_e164
+from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.dialog.turntaking import TurnAttempt, TurnRecognizer, may_end_turn
 from sentiric_pbx.engines.base import SttEngine, TtsEngine
 from sentiric_pbx.engines.tts.sentences import SentenceBuffer, split_first_clause
 from sentiric_pbx.storage.recording import CallRecorder
-from sentiric_pbx.telephony.transport import CallTransport, Dtmf
 
 log = structlog.get_logger("sentiric_pbx.session")
 
@@ -225,7 +227,7 @@ class CallSession:
         except Exception as exc:
             log.error("brain_failed", error=repr(exc))
             reply = await self.brain.apologise(self.ctx)
-        self.ctx.time("think_ms", (time.perf_counter() - started) * 1000)
+        timed(self.ctx, "think_ms", (time.perf_counter() - started) * 1000)
         if self.ctx.turns[-1].who == "caller" and self.ctx.intents:
             self.ctx.turns[-1].intent = self.ctx.intents[-1]
         await self._say_reply(reply, turn)
@@ -314,7 +316,7 @@ class CallSession:
         pcm = b"".join([chunk async for chunk in self.tts.synthesize(sentence)])
         tts_ms.append((time.perf_counter() - started) * 1000)
         if len(tts_ms) == 1:
-            self.ctx.time("tts_first_audio_ms", tts_ms[0])
+            timed(self.ctx, "tts_first_audio_ms", tts_ms[0])
         if not pcm or self.transport.closed:
             return
         self.transport.play(pcm)
@@ -351,7 +353,7 @@ class CallSession:
         latency = None
         if turn is not None and self._playing.first_audio_at is not None:
             latency = round((self._playing.first_audio_at - turn.ended_at) * 1000, 1)
-            self.ctx.time("reply_latency_ms", latency)
+            timed(self.ctx, "reply_latency_ms", latency)
         self._add_turn(
             Turn("agent", text, start_s, loop.time() - self._stream_t0, interrupted=interrupted, latency_ms=latency)
         )
@@ -415,7 +417,7 @@ class CallSession:
         if self._floor_taken and silence < vad.end_of_turn_silence_ms:
             return None  # a caller who talked over us gets to finish: no early end for that turn
         self._floor_taken = False
-        self.ctx.time("end_of_turn_ms", silence)
+        timed(self.ctx, "end_of_turn_ms", silence)
         return endpointer.end_turn()
 
     def _agent_speaking(self) -> bool:
@@ -452,7 +454,7 @@ class CallSession:
             finally:
                 self._recognizing = False
             # With the preview, most of the STT ran during the end-of-turn silence: this is what is left.
-            self.ctx.time("stt_ms", (time.perf_counter() - started) * 1000)
+            timed(self.ctx, "stt_ms", (time.perf_counter() - started) * 1000)
             text = result.text.strip()
             log.info("caller_said", text=text, audio_s=round(duration_s(utterance.audio), 2))
             if not text:

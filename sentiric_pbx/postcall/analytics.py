@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from sentiric_pbx.dialog.context import CallContext, Turn
+from sentiric_pbx.call.record import CallContext, Turn
 from sentiric_pbx.postcall.db import connect
 
 POSITIVE_AT = 0.05

@@ -29,7 +29,7 @@ from typing import Any
 
 import structlog
 
-from sentiric_pbx.dialog.context import CallContext, Turn
+from sentiric_pbx.call.record import CallContext, Turn
 from sentiric_pbx.postcall.db import connect
 
 log = structlog.get_logger("sentiric_pbx.postcall.archive")

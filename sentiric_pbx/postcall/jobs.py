@@ -18,7 +18,7 @@ from pathlib import Path
 
 import structlog
 
-from sentiric_pbx.dialog.context import CallContext
+from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.engines.base import LlmEngine
 from sentiric_pbx.integrations.crm.base import CallSummary, Crm
 from sentiric_pbx.postcall.analytics import analyze_call, save_analytics

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from sentiric_pbx.dialog.context import CallContext
+from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.engines.base import ChatMessage, LlmEngine, LlmRequest
 
 log = structlog.get_logger("sentiric_pbx.postcall.summary")

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import structlog
 
-from sentiric_pbx.dialog.context import CallContext
+from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.postcall.backoff import is_transient
 from sentiric_pbx.postcall.jobs import KINDS, Handler
 from sentiric_pbx.postcall.queue import Job, JobQueue

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from sentiric_pbx.dialog.context import CallContext, CallStatus
+from sentiric_pbx.call.record import CallContext, CallStatus
 from sentiric_pbx.storage.context_store import (
     ContextStore,
     decode_context,

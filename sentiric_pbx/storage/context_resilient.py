@@ -23,7 +23,7 @@ from typing import Protocol, TypeVar
 import structlog
 from redis.exceptions import RedisError
 
-from sentiric_pbx.dialog.context import CallContext, CallStatus
+from sentiric_pbx.call.record import CallContext, CallStatus
 from sentiric_pbx.storage.context_store import ContextStore
 
 log = structlog.get_logger("sentiric_pbx.storage.context")

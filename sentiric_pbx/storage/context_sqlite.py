@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from sentiric_pbx.dialog.context import CallContext, CallStatus
+from sentiric_pbx.call.record import CallContext, CallStatus
 from sentiric_pbx.storage.context_store import decode_context, encode_context, mark_finished
 from sentiric_pbx.storage.db import Database
 

@@ -18,7 +18,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Protocol
 
-from sentiric_pbx.dialog.context import CallContext, CallStatus
+from sentiric_pbx.call.record import CallContext, CallStatus
 
 if TYPE_CHECKING:
     from sentiric_pbx.config import Settings

@@ -26,9 +26,9 @@ import structlog
 from panoramisk.utils import parse_agi_result
 
 from sentiric_pbx import metrics
+from sentiric_pbx.call.transport import CallInfo
 from sentiric_pbx.config import FastAgiConfig
 from sentiric_pbx.telephony.registry import CallRegistry
-from sentiric_pbx.telephony.transport import CallInfo
 
 log = structlog.get_logger("sentiric_pbx.fastagi")
 _UNKNOWN = {"", "unknown"}

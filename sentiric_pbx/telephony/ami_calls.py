@@ -25,10 +25,10 @@ from typing import Literal
 
 import structlog
 
+from sentiric_pbx.call.transport import CallInfo
 from sentiric_pbx.config import AmiConfig
 from sentiric_pbx.telephony.ami import AmiClient, AmiError, AmiEvent
 from sentiric_pbx.telephony.registry import CallRegistry
-from sentiric_pbx.telephony.transport import CallInfo
 
 log = structlog.get_logger("sentiric_pbx.ami_calls")
 

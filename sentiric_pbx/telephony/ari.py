@@ -55,12 +55,13 @@ import websockets
 from websockets.asyncio.client import connect
 
 from sentiric_pbx import metrics
+from sentiric_pbx.call.agent import Agent
+from sentiric_pbx.call.transport import CallInfo, CallTransport, Dtmf, Hangup
 from sentiric_pbx.config import AriConfig, RtpConfig, Settings
-from sentiric_pbx.telephony.audiosocket import Agent, AudioSocketServer, AudioSocketTransport
+from sentiric_pbx.telephony.audiosocket import AudioSocketServer, AudioSocketTransport
 from sentiric_pbx.telephony.chan_websocket import SUBPROTOCOL, ChanWebSocketError, ChanWebSocketTransport
 from sentiric_pbx.telephony.edge import run_agent
 from sentiric_pbx.telephony.rtp import JitterStats, RtpEndpoint, RtpTransport, open_endpoint
-from sentiric_pbx.telephony.transport import CallInfo, CallTransport, Dtmf, Hangup
 
 log = structlog.get_logger("sentiric_pbx.ari")
 

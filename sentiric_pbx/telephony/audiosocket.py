@@ -19,7 +19,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import structlog
 
@@ -27,6 +27,8 @@ from sentiric_pbx import metrics
 from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
+from sentiric_pbx.call.agent import Agent
+from sentiric_pbx.call.transport import CallControl, CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import AudioSocketConfig
 from sentiric_pbx.telephony.ami import AmiError
 from sentiric_pbx.telephony.ami_calls import AmiCallWatcher, Mode
@@ -44,7 +46,6 @@ from sentiric_pbx.telephony.audiosocket_protocol import (
 )
 from sentiric_pbx.telephony.edge import CallIO, run_agent
 from sentiric_pbx.telephony.registry import CallRegistry
-from sentiric_pbx.telephony.transport import CallControl, CallInfo, CallTransport, Dtmf, Hangup
 
 try:  # Linux: bytes in a socket's send queue not yet acknowledged by the peer (SIOCOUTQ)
     import fcntl
@@ -56,7 +57,6 @@ except (ImportError, AttributeError):  # pragma: no cover - not Linux
 
 log = structlog.get_logger("sentiric_pbx.audiosocket")
 
-Agent = Callable[[CallTransport], Awaitable[None]]
 Router = Callable[[str], Agent | None]
 """UUID → who handles that connection instead of the agent (an ARI externalMedia call), or None."""
 AGENT_GRACE_S = 5.0  # time the agent gets after hangup to store what it has

@@ -46,8 +46,8 @@ from sentiric_pbx import metrics
 from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
+from sentiric_pbx.call.transport import CallControl, CallInfo, Dtmf, Hangup
 from sentiric_pbx.telephony.edge import ControlledCallIO
-from sentiric_pbx.telephony.transport import CallControl, CallInfo, Dtmf, Hangup
 
 log = structlog.get_logger("sentiric_pbx.chan_websocket")
 

@@ -24,7 +24,7 @@ import structlog
 
 from sentiric_pbx.audio.frames import FRAME_MS, SILENCE_FRAME
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
-from sentiric_pbx.telephony.transport import CallControl, CallEvent, CallInfo, CallTransport, Hangup
+from sentiric_pbx.call.transport import CallControl, CallEvent, CallInfo, CallTransport, Hangup
 
 log = structlog.get_logger("sentiric_pbx.edge")
 

@@ -30,13 +30,13 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from sentiric_pbx import metrics
+from sentiric_pbx.call.agent import Agent
+from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import FreeswitchConfig, Settings
 from sentiric_pbx.telephony.audio_stream import FreeswitchTransport, StreamProtocolError, rate_arg
-from sentiric_pbx.telephony.audiosocket import Agent
 from sentiric_pbx.telephony.edge import run_agent
 from sentiric_pbx.telephony.esl import EslConnection, EslError, EslEvent, EslMessage, EslProtocolError, check_arg
 from sentiric_pbx.telephony.registry import CallRegistry
-from sentiric_pbx.telephony.transport import CallInfo, Dtmf, Hangup
 
 log = structlog.get_logger("sentiric_pbx.freeswitch")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Protocol, runtime_checkable
 
+from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.config import Settings
-from sentiric_pbx.telephony.audiosocket import Agent
 from sentiric_pbx.telephony.registry import CallRegistry
 
 

@@ -27,7 +27,7 @@ import contextlib
 import time
 from collections import OrderedDict
 
-from sentiric_pbx.telephony.transport import CallInfo
+from sentiric_pbx.call.transport import CallInfo
 
 
 class CallRegistry:

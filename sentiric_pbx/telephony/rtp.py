@@ -43,9 +43,9 @@ from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
 from sentiric_pbx.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
+from sentiric_pbx.call.transport import CallControl, CallInfo
 from sentiric_pbx.config import RtpConfig
 from sentiric_pbx.telephony.edge import ControlledCallIO
-from sentiric_pbx.telephony.transport import CallControl, CallInfo
 
 log = structlog.get_logger("sentiric_pbx.rtp")
 

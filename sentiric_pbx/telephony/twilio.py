@@ -33,11 +33,11 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from sentiric_pbx import metrics
+from sentiric_pbx.call.agent import Agent
+from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import Settings
-from sentiric_pbx.telephony.audiosocket import Agent
 from sentiric_pbx.telephony.edge import run_agent
 from sentiric_pbx.telephony.registry import CallRegistry
-from sentiric_pbx.telephony.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.telephony.twilio_protocol import (
     SIGNATURE_HEADER,
     Connected,

@@ -28,9 +28,9 @@ from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
 from sentiric_pbx.audio.g711 import ulaw_decode, ulaw_encode
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
+from sentiric_pbx.call.transport import CallInfo
 from sentiric_pbx.config import TwilioConfig
 from sentiric_pbx.telephony.edge import CallIO
-from sentiric_pbx.telephony.transport import CallInfo
 from sentiric_pbx.telephony.twilio_protocol import (
     MULAW_RATE,
     ProtocolError,

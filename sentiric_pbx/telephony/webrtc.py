@@ -48,11 +48,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from sentiric_pbx import metrics
+from sentiric_pbx.call.agent import Agent
+from sentiric_pbx.call.transport import CallInfo, Hangup
 from sentiric_pbx.config import Settings, WebRtcConfig
-from sentiric_pbx.telephony.audiosocket import Agent
 from sentiric_pbx.telephony.edge import run_agent
 from sentiric_pbx.telephony.registry import CallRegistry
-from sentiric_pbx.telephony.transport import CallInfo, Hangup
 from sentiric_pbx.telephony.webrtc_ice import ice_addresses
 from sentiric_pbx.telephony.webrtc_media import WebRtcTransport
 

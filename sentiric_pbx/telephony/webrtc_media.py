@@ -25,8 +25,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
+from sentiric_pbx.call.transport import CallInfo, Hangup
 from sentiric_pbx.telephony.edge import CallIO
-from sentiric_pbx.telephony.transport import CallInfo, Hangup
 
 log = structlog.get_logger("sentiric_pbx.webrtc")
 

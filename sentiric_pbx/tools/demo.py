@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from sentiric_pbx.audio.resample import resample
+from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
-from sentiric_pbx.dialog.context import CallContext
 from sentiric_pbx.dialog.tasks.speech import spoken_time
 from sentiric_pbx.tools.caller import CallerOptions, CallReport, place_call
 

@@ -24,9 +24,9 @@ import pytest
 import pytest_asyncio
 
 from sentiric_pbx.audio.resample import resample
+from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
-from sentiric_pbx.dialog.context import CallContext
 from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.tools.farend import FarEnd
 from tests.pbx.ami import PbxAmi

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from sentiric_pbx.call.transport import CallTransport
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.engines.pool import EnginePool
-from sentiric_pbx.telephony.transport import CallTransport
 from tests.pbx.asterisk import PROJECT_CONFS, SECRET, Asterisk, Install, free_port
 from tests.pbx.conftest import _check_free, agent_settings, running, stored_call
 

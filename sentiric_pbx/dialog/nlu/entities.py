@@ -18,7 +18,7 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from sentiric_pbx.dialog.context import normalize_e164
+from sentiric_pbx.call.phone import normalize_e164
 from sentiric_pbx.dialog.nlu.dates import find_dates, pick
 from sentiric_pbx.dialog.nlu.names import find_person_name
 from sentiric_pbx.dialog.nlu.normalize import Normalized

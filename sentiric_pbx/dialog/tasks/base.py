@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol
 
+from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.config import BusinessConfig
-from sentiric_pbx.dialog.context import CallContext
 from sentiric_pbx.integrations.calendar.base import Calendar
 
 TaskStatus = Literal["ask", "confirm", "done", "failed", "transfer", "end_call"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sentiric_pbx.dialog.context import normalize_e164
+from sentiric_pbx.call.phone import normalize_e164
 from sentiric_pbx.dialog.tasks.base import TaskContext
 from sentiric_pbx.dialog.tasks.speech import spoken_when
 from sentiric_pbx.integrations.calendar.base import Booking, Slot

@@ -21,6 +21,7 @@ import structlog
 from sentiric_pbx.dialog.tasks.base import TaskContext, TaskResult
 from sentiric_pbx.dialog.tasks.phrases import say
 from sentiric_pbx.dialog.tasks.registry import TaskRegistry
+from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.integrations.calendar.base import CalendarError
 
 log = structlog.get_logger(__name__)
@@ -55,7 +56,7 @@ async def dispatch(registry: TaskRegistry, ctx: TaskContext) -> TaskResult | Non
     except Exception:
         log.exception("task_failed", task=name)
         result = TaskResult("failed", say(ctx.language, "task_error"), facts={"error": "task_error"})
-    call.time("task", (time.perf_counter() - started) * 1000)
+    timed(call, "task", (time.perf_counter() - started) * 1000)
     result.task = name
     if interjection:
         if call.active_task:

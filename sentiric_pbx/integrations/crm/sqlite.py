@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from sentiric_pbx.dialog.context import normalize_e164
+from sentiric_pbx.call.phone import normalize_e164
 from sentiric_pbx.integrations.crm.base import CallSummary, CrmError, CustomerProfile
 from sentiric_pbx.storage.db import Database
 
