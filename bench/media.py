@@ -65,7 +65,7 @@ import psutil
 
 from sentiric_pbx.audio.frames import frame_bytes
 from sentiric_pbx.audio.resample import resample
-from sentiric_pbx.telephony.audiosocket_protocol import KIND_BY_RATE, FrameParser, Kind, encode, encode_uuid
+from sentiric_pbx.telephony.audiosocket.protocol import KIND_BY_RATE, FrameParser, Kind, encode, encode_uuid
 
 HOST = "127.0.0.1"
 FRAME_S = 0.020

@@ -20,7 +20,7 @@ from sentiric_pbx.cli_common import fail as _fail
 from sentiric_pbx.cli_common import load_settings
 from sentiric_pbx.config import AmiConfig
 from sentiric_pbx.logging import configure_logging
-from sentiric_pbx.telephony.ami import AmiClient, AmiError, OriginateResult
+from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiError, OriginateResult
 
 
 async def _originate(

@@ -327,7 +327,7 @@ class RtpConfig(_Section):
 
 
 class TwilioConfig(_Section):
-    """Twilio Media Streams ingress (`telephony/twilio.py`): voice webhook + Media Streams WebSocket."""
+    """Twilio Media Streams ingress (`telephony/twilio/`): voice webhook + Media Streams WebSocket."""
 
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -356,7 +356,7 @@ class TwilioConfig(_Section):
 
 
 class WebRtcConfig(_Section):
-    """Browser phone ingress (`telephony/webrtc.py`): the `/phone` page, signalling, Opus over WebRTC."""
+    """Browser phone ingress (`telephony/webrtc/`): the `/phone` page, signalling, Opus over WebRTC."""
 
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -391,7 +391,7 @@ class WebRtcConfig(_Section):
 
 
 class FreeswitchConfig(_Section):
-    """FreeSWITCH ingress (`telephony/freeswitch.py`): Event Socket control + mod_audio_stream media."""
+    """FreeSWITCH ingress (`telephony/freeswitch/`): Event Socket control + mod_audio_stream media."""
 
     enabled: bool = False
     mode: Literal["inbound", "outbound"] = "inbound"

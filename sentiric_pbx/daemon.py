@@ -28,8 +28,8 @@ from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.echo import EchoAgent
 from sentiric_pbx.metrics import MetricsServer
-from sentiric_pbx.telephony.agi import FastAgiServer
-from sentiric_pbx.telephony.audiosocket import AudioSocketServer
+from sentiric_pbx.telephony.asterisk.agi import FastAgiServer
+from sentiric_pbx.telephony.audiosocket.server import AudioSocketServer
 from sentiric_pbx.telephony.ingress import Ingress, build_ingresses
 from sentiric_pbx.telephony.registry import CallRegistry
 
@@ -150,15 +150,15 @@ class Daemon:
         not stop the daemon: AudioSocket calls keep working and the state changes are logged.
         """
         if self.settings.ari.enabled:
-            from sentiric_pbx.telephony.ari import AriApp
+            from sentiric_pbx.telephony.ari.app import AriApp
 
             self.ari = AriApp(self.settings, agent)
             if self.audiosocket is not None:
                 self.ari.attach_audiosocket(self.audiosocket)  # [ari] media = "audiosocket"
             await self.ari.start()
         if self.settings.ami.enabled:
-            from sentiric_pbx.telephony.ami import AmiClient
-            from sentiric_pbx.telephony.ami_calls import AmiCallWatcher
+            from sentiric_pbx.telephony.asterisk.ami import AmiClient
+            from sentiric_pbx.telephony.asterisk.ami_calls import AmiCallWatcher
 
             self.ami = AmiClient(self.settings.ami)
             # AudioSocket calls get caller metadata from AMI events too, and transfers through AMI.

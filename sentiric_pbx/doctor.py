@@ -267,7 +267,7 @@ def check_webrtc(s: Settings, daemon: RunningDaemon | None = None) -> list[Check
     try:
         import aiortc
 
-        from sentiric_pbx.telephony.webrtc_ice import host_addresses
+        from sentiric_pbx.telephony.webrtc.ice import host_addresses
     except ImportError as exc:
         return [Check("webrtc", "fail", f"aiortc is not installed ({exc.name})", "pip install 'aiortc>=1.9'")]
     cfg = s.webrtc

@@ -35,7 +35,7 @@ import structlog
 import typer
 
 from sentiric_pbx.config import Settings
-from sentiric_pbx.telephony.ami import AmiClient, AmiError, AmiEvent, AmiLoginError
+from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiError, AmiEvent, AmiLoginError
 
 if TYPE_CHECKING:  # the far end pulls in numpy and soxr: loaded when a selftest runs, not with every command
     from sentiric_pbx.tools.caller import CallReport

@@ -53,8 +53,8 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from sentiric_pbx.audio.g711 import ulaw_encode
-from sentiric_pbx.telephony.audiosocket_protocol import Frame as AsFrame
-from sentiric_pbx.telephony.audiosocket_protocol import FrameParser, Kind, encode, encode_uuid
+from sentiric_pbx.telephony.audiosocket.protocol import Frame as AsFrame
+from sentiric_pbx.telephony.audiosocket.protocol import FrameParser, Kind, encode, encode_uuid
 from tests.asterisk_peer import demo_turn
 
 ARI_FIXTURES = Path(__file__).parent / "fixtures" / "asterisk" / "ari"

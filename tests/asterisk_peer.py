@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from sentiric_pbx.audio.frames import frame_bytes, rms_dbfs
-from sentiric_pbx.telephony.audiosocket_protocol import KIND_BY_RATE, Frame, FrameParser, encode, encode_uuid
+from sentiric_pbx.telephony.audiosocket.protocol import KIND_BY_RATE, Frame, FrameParser, encode, encode_uuid
 from sentiric_pbx.tools.caller import load_turn
 
 FIXTURES = Path(__file__).parent / "fixtures" / "asterisk"

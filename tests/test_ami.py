@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 from sentiric_pbx.cli import app
 from sentiric_pbx.config import AmiConfig
 from sentiric_pbx.metrics import MetricsServer
-from sentiric_pbx.telephony.ami import AmiClient, AmiError, AmiEvent, AmiLoginError
+from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiError, AmiEvent, AmiLoginError
 from tests.ami_server import FakeAmi, parse_transcript
 
 PASSWORD = "sentiric-test"

@@ -25,10 +25,8 @@ from sentiric_pbx.config import Settings, VadConfig
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.dialog.echo import EchoAgent
 from sentiric_pbx.metrics import MetricsServer
-from sentiric_pbx.telephony.ari import AriApp, AriError, AriRest, parse_transfer_target
-from sentiric_pbx.telephony.audiosocket import AudioSocketTransport
-from sentiric_pbx.telephony.audiosocket_protocol import Kind
-from sentiric_pbx.telephony.rtp import (
+from sentiric_pbx.telephony.ari.app import AriApp, AriError, AriRest, parse_transfer_target
+from sentiric_pbx.telephony.ari.rtp import (
     CODECS,
     JitterBuffer,
     RtpPacket,
@@ -37,6 +35,8 @@ from sentiric_pbx.telephony.rtp import (
     open_endpoint,
     parse_rtp,
 )
+from sentiric_pbx.telephony.audiosocket.protocol import Kind
+from sentiric_pbx.telephony.audiosocket.server import AudioSocketTransport
 from tests.ari_server import FakeAri, load_jsonl
 from tests.asterisk_peer import eventually, log_lines, wait_log
 from tests.test_ami import scrape
@@ -824,7 +824,7 @@ async def test_chan_websocket_garbage_ends_only_that_call(
 
 
 def test_chan_websocket_control_messages_parse() -> None:
-    from sentiric_pbx.telephony.chan_websocket import parse_control
+    from sentiric_pbx.telephony.ari.chan_websocket import parse_control
 
     assert parse_control("DTMF_END digit:# channel_id:1795681685.402") == (
         "DTMF_END",

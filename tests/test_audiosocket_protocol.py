@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sentiric_pbx.telephony.audiosocket_protocol import (
+from sentiric_pbx.telephony.audiosocket.protocol import (
     HANGUP_FRAME,
     Frame,
     FrameParser,

@@ -18,7 +18,7 @@ import pytest
 from sentiric_pbx.call.transport import CallTransport
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
-from sentiric_pbx.telephony.audiosocket_protocol import HEADER, Kind, encode, encode_uuid
+from sentiric_pbx.telephony.audiosocket.protocol import HEADER, Kind, encode, encode_uuid
 from tests.asterisk_peer import (
     FRAME_S,
     TCP_STATE_CLOSE,

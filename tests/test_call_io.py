@@ -14,10 +14,10 @@ import pytest
 
 from sentiric_pbx.call.transport import CallInfo, CallTransport, Dtmf, Hangup
 from sentiric_pbx.config import AudioSocketConfig, RtpConfig
-from sentiric_pbx.telephony.audiosocket import AudioSocketTransport
-from sentiric_pbx.telephony.audiosocket_protocol import Frame, Kind
+from sentiric_pbx.telephony.ari.rtp import RtpTransport, open_endpoint
+from sentiric_pbx.telephony.audiosocket.protocol import Frame, Kind
+from sentiric_pbx.telephony.audiosocket.server import AudioSocketTransport
 from sentiric_pbx.telephony.edge import INBOUND_QUEUE_FRAMES, CallIO
-from sentiric_pbx.telephony.rtp import RtpTransport, open_endpoint
 
 FRAME = bytes(640)
 

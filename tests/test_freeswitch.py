@@ -17,8 +17,8 @@ import pytest
 from sentiric_pbx.call.transport import CallTransport, Dtmf, Hangup
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
-from sentiric_pbx.telephony.esl import EslParser, EslProtocolError, parse_event
-from sentiric_pbx.telephony.freeswitch import FreeswitchIngress
+from sentiric_pbx.telephony.freeswitch.esl import EslParser, EslProtocolError, parse_event
+from sentiric_pbx.telephony.freeswitch.ingress import FreeswitchIngress
 from sentiric_pbx.tools.caller import Wire
 from tests.freeswitch_peer import Channel, FakeFreeswitch, event_message, freeswitch_dialer
 

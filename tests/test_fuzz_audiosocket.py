@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
-from sentiric_pbx.telephony.audiosocket_protocol import Kind, encode, encode_uuid
+from sentiric_pbx.telephony.audiosocket.protocol import Kind, encode, encode_uuid
 from tests.asterisk_peer import AudioSocketPeer, eventually, log_lines
 
 Logs = list[dict[str, object]]

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from sentiric_pbx.call.transport import CallInfo, CallTransport
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
-from sentiric_pbx.telephony.audiosocket_protocol import Kind
+from sentiric_pbx.telephony.audiosocket.protocol import Kind
 from tests.ami_server import RECORDED_CHANNEL, FakeAmi
 from tests.asterisk_peer import AudioSocketPeer, eventually, wait_log
 
@@ -241,8 +241,8 @@ async def test_fastagi_metadata_is_not_replaced_by_ami(settings: Settings, fake:
 
 
 async def test_newexten_parsing_and_dialplan_targets() -> None:
-    from sentiric_pbx.telephony.ami import AmiEvent
-    from sentiric_pbx.telephony.ami_calls import dialplan_location, media_start
+    from sentiric_pbx.telephony.asterisk.ami import AmiEvent
+    from sentiric_pbx.telephony.asterisk.ami_calls import dialplan_location, media_start
 
     u = str(uuid.uuid4())
     assert media_start(AmiEvent("Newexten", {"Application": "AudioSocket", "AppData": f"{u},127.0.0.1:9092"})) == (
@@ -266,7 +266,7 @@ async def test_newexten_parsing_and_dialplan_targets() -> None:
 
 def test_fastagi_dial_argument_marks_the_leg() -> None:
     """`AGI(agi://…/register,${UUID},dial)` (asterisk/extensions.conf 101) tells a transfer to redirect."""
-    from sentiric_pbx.telephony.agi import call_info_from_env
+    from sentiric_pbx.telephony.asterisk.agi import call_info_from_env
 
     env = {"agi_callerid": "+905551112233", "agi_channel": "PJSIP/alice-00000001", "agi_arg_2": "dial"}
     assert call_info_from_env(env, "x").extra["audiosocket_mode"] == "dial"
@@ -308,7 +308,7 @@ class Subscribable:
         return lambda: None
 
     def emit(self, fields: dict[str, str]) -> None:
-        from sentiric_pbx.telephony.ami import AmiEvent
+        from sentiric_pbx.telephony.asterisk.ami import AmiEvent
 
         for callback in self.callbacks:
             callback(AmiEvent(fields["Event"], fields))
@@ -316,7 +316,7 @@ class Subscribable:
 
 def test_the_newexten_after_a_redirect_does_not_register_the_call_that_ended(logs: Logs) -> None:
     from sentiric_pbx.config import AmiConfig
-    from sentiric_pbx.telephony.ami_calls import AmiCallWatcher
+    from sentiric_pbx.telephony.asterisk.ami_calls import AmiCallWatcher
     from sentiric_pbx.telephony.registry import CallRegistry
 
     client, registry = Subscribable(), CallRegistry()
@@ -365,7 +365,7 @@ def test_a_uuid_varset_before_the_caller_id_is_known_leaves_the_call_to_its_newe
     """As a real Asterisk 22 sends them for an AMI Originate with `Variable: UUID=…` and a `CallerID`
     (tests/pbx/test_control_plane.py): the VarSet comes first, before NewCallerid, with `<unknown>`."""
     from sentiric_pbx.config import AmiConfig
-    from sentiric_pbx.telephony.ami_calls import AmiCallWatcher
+    from sentiric_pbx.telephony.asterisk.ami_calls import AmiCallWatcher
     from sentiric_pbx.telephony.registry import CallRegistry
 
     client, registry = Subscribable(), CallRegistry()

@@ -31,8 +31,8 @@ from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.doctor import check_twilio
 from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.telephony.registry import CallRegistry
-from sentiric_pbx.telephony.twilio import TwilioIngress
-from sentiric_pbx.telephony.twilio_protocol import compute_signature, signature_valid
+from sentiric_pbx.telephony.twilio.ingress import TwilioIngress
+from sentiric_pbx.telephony.twilio.protocol import compute_signature, signature_valid
 from sentiric_pbx.tools.demo import run_demo
 from tests.asterisk_peer import demo_turn, eventually, first_word, log_lines, wait_log
 from tests.twilio_peer import TwilioDialer, TwilioPeer, parse_twiml

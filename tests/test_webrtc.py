@@ -36,8 +36,8 @@ from sentiric_pbx.audio.resample import resample
 from sentiric_pbx.cli import app
 from sentiric_pbx.config import Settings, WebRtcConfig
 from sentiric_pbx.daemon import Daemon
-from sentiric_pbx.telephony.webrtc import WebRtcIngress
-from sentiric_pbx.telephony.webrtc_ice import host_addresses, ice_addresses
+from sentiric_pbx.telephony.webrtc.ice import host_addresses, ice_addresses
+from sentiric_pbx.telephony.webrtc.ingress import WebRtcIngress
 from sentiric_pbx.tools.caller import CallerOptions, CallReport
 from sentiric_pbx.tools.demo import DEMO_PHONE, run_demo
 from tests.browser import chromium_or_skip, headless_chromium
@@ -224,7 +224,7 @@ async def test_ice_addresses_narrow_only_our_own_gathering() -> None:
     """
     import aioice.ice
 
-    from sentiric_pbx.telephony import webrtc_ice
+    from sentiric_pbx.telephony.webrtc import ice as webrtc_ice
 
     assert await _offered_addresses(["127.0.0.1"]) == {"127.0.0.1"}
     assert host_addresses(["127.0.0.1", "::1"]) == ["127.0.0.1", "::1"]
@@ -404,7 +404,7 @@ async def test_a_browser_call_binds_and_offers_only_loopback(echo_daemon: Daemon
 def test_caller_id_comes_from_the_page_only_when_allowed(
     page_caller_id: bool, default: str | None, sent: str, expected: str | None
 ) -> None:
-    from sentiric_pbx.telephony.webrtc import parse_offer
+    from sentiric_pbx.telephony.webrtc.ingress import parse_offer
 
     cfg = Settings().webrtc
     cfg.page_caller_id = page_caller_id

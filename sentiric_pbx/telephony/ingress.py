@@ -38,9 +38,9 @@ class Ingress(Protocol):
 # config section name → "module:class"; imported only when enabled, so a missing optional
 # dependency (aiortc, say) only matters to the admin who turned that ingress on.
 INGRESSES: dict[str, str] = {
-    "twilio": "sentiric_pbx.telephony.twilio:TwilioIngress",
-    "webrtc": "sentiric_pbx.telephony.webrtc:WebRtcIngress",
-    "freeswitch": "sentiric_pbx.telephony.freeswitch:FreeswitchIngress",
+    "twilio": "sentiric_pbx.telephony.twilio.ingress:TwilioIngress",
+    "webrtc": "sentiric_pbx.telephony.webrtc.ingress:WebRtcIngress",
+    "freeswitch": "sentiric_pbx.telephony.freeswitch.ingress:FreeswitchIngress",
 }
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from sentiric_pbx.audio.frames import frame_bytes, rms_dbfs
 from sentiric_pbx.audio.resample import resample
-from sentiric_pbx.telephony.audiosocket_protocol import (
+from sentiric_pbx.telephony.audiosocket.protocol import (
     HANGUP_FRAME,
     KIND_BY_RATE,
     FrameParser,

@@ -23,7 +23,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from sentiric_pbx.telephony.audiosocket_protocol import KIND_BY_RATE, FrameParser, Kind, encode
+from sentiric_pbx.telephony.audiosocket.protocol import KIND_BY_RATE, FrameParser, Kind, encode
 from sentiric_pbx.tools.caller import FRAME_S, CallerOptions, CallReport, Wire, finish_report, run_script
 
 

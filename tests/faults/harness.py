@@ -29,7 +29,13 @@ from types import TracebackType
 from typing import Any, Literal
 
 from sentiric_pbx.audio.frames import frame_bytes
-from sentiric_pbx.telephony.audiosocket_protocol import HANGUP_FRAME, KIND_BY_RATE, FrameParser, encode, encode_uuid
+from sentiric_pbx.telephony.audiosocket.protocol import (
+    HANGUP_FRAME,
+    KIND_BY_RATE,
+    FrameParser,
+    encode,
+    encode_uuid,
+)
 from tests.asterisk_peer import register
 from tests.redis_server import free_port
 

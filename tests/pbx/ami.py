@@ -1,6 +1,6 @@
 """A small AMI client for the tests' own use: originate calls, send actions, and wait for events.
 
-Deliberately independent of `sentiric_pbx.telephony.ami`: the tests drive Asterisk with it and watch
+Deliberately independent of `sentiric_pbx.telephony.asterisk.ami`: the tests drive Asterisk with it and watch
 what the daemon's own AMI client does, so a bug in ours must not be able to hide itself.
 """
 

@@ -13,7 +13,7 @@ import asyncio
 
 import numpy as np
 
-from sentiric_pbx.telephony.audiosocket_protocol import KIND_BY_RATE, encode
+from sentiric_pbx.telephony.audiosocket.protocol import KIND_BY_RATE, encode
 from sentiric_pbx.tools.caller import FRAME_S
 from sentiric_pbx.tools.farend import FarEndCall
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from sentiric_pbx.audio.resample import resample
-from sentiric_pbx.telephony.ami import AmiEvent
+from sentiric_pbx.telephony.asterisk.ami import AmiEvent
 from tests.pbx.ami import Message
 from tests.pbx.baresip import speech_ends
 from tests.pbx.conftest import agent_settings, finished_calls, heard, running

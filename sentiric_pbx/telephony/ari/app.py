@@ -58,10 +58,10 @@ from sentiric_pbx import metrics
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.call.transport import CallInfo, CallTransport, Dtmf, Hangup
 from sentiric_pbx.config import AriConfig, RtpConfig, Settings
-from sentiric_pbx.telephony.audiosocket import AudioSocketServer, AudioSocketTransport
-from sentiric_pbx.telephony.chan_websocket import SUBPROTOCOL, ChanWebSocketError, ChanWebSocketTransport
+from sentiric_pbx.telephony.ari.chan_websocket import SUBPROTOCOL, ChanWebSocketError, ChanWebSocketTransport
+from sentiric_pbx.telephony.ari.rtp import JitterStats, RtpEndpoint, RtpTransport, open_endpoint
+from sentiric_pbx.telephony.audiosocket.server import AudioSocketServer, AudioSocketTransport
 from sentiric_pbx.telephony.edge import run_agent
-from sentiric_pbx.telephony.rtp import JitterStats, RtpEndpoint, RtpTransport, open_endpoint
 
 log = structlog.get_logger("sentiric_pbx.ari")
 

@@ -27,7 +27,7 @@ import structlog
 
 from sentiric_pbx.call.transport import CallInfo
 from sentiric_pbx.config import AmiConfig
-from sentiric_pbx.telephony.ami import AmiClient, AmiError, AmiEvent
+from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiError, AmiEvent
 from sentiric_pbx.telephony.registry import CallRegistry
 
 log = structlog.get_logger("sentiric_pbx.ami_calls")

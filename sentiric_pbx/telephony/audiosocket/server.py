@@ -30,9 +30,9 @@ from sentiric_pbx.audio.resample import StreamResampler
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.call.transport import CallControl, CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import AudioSocketConfig
-from sentiric_pbx.telephony.ami import AmiError
-from sentiric_pbx.telephony.ami_calls import AmiCallWatcher, Mode
-from sentiric_pbx.telephony.audiosocket_protocol import (
+from sentiric_pbx.telephony.asterisk.ami import AmiError
+from sentiric_pbx.telephony.asterisk.ami_calls import AmiCallWatcher, Mode
+from sentiric_pbx.telephony.audiosocket.protocol import (
     ERROR_CODES,
     HANGUP_FRAME,
     HEADER,

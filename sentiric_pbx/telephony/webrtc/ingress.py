@@ -53,8 +53,8 @@ from sentiric_pbx.call.transport import CallInfo, Hangup
 from sentiric_pbx.config import Settings, WebRtcConfig
 from sentiric_pbx.telephony.edge import run_agent
 from sentiric_pbx.telephony.registry import CallRegistry
-from sentiric_pbx.telephony.webrtc_ice import ice_addresses
-from sentiric_pbx.telephony.webrtc_media import WebRtcTransport
+from sentiric_pbx.telephony.webrtc.ice import ice_addresses
+from sentiric_pbx.telephony.webrtc.media import WebRtcTransport
 
 log = structlog.get_logger("sentiric_pbx.webrtc")
 
@@ -76,7 +76,7 @@ class SignallingError(Exception):
 
 
 def _static(name: str) -> bytes:
-    return (resources.files("sentiric_pbx.telephony") / "static" / name).read_bytes()
+    return (resources.files("sentiric_pbx.telephony.webrtc") / "static" / name).read_bytes()
 
 
 def parse_offer(raw: str | bytes, cfg: WebRtcConfig) -> tuple[str, str | None]:

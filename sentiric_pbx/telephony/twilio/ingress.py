@@ -38,7 +38,7 @@ from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import Settings
 from sentiric_pbx.telephony.edge import run_agent
 from sentiric_pbx.telephony.registry import CallRegistry
-from sentiric_pbx.telephony.twilio_protocol import (
+from sentiric_pbx.telephony.twilio.protocol import (
     SIGNATURE_HEADER,
     Connected,
     DtmfDigit,
@@ -55,7 +55,7 @@ from sentiric_pbx.telephony.twilio_protocol import (
     parse_message,
     signature_valid,
 )
-from sentiric_pbx.telephony.twilio_transport import TwilioTransport
+from sentiric_pbx.telephony.twilio.transport import TwilioTransport
 
 log = structlog.get_logger("sentiric_pbx.twilio")
 

@@ -33,9 +33,16 @@ from sentiric_pbx import metrics
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import FreeswitchConfig, Settings
-from sentiric_pbx.telephony.audio_stream import FreeswitchTransport, StreamProtocolError, rate_arg
 from sentiric_pbx.telephony.edge import run_agent
-from sentiric_pbx.telephony.esl import EslConnection, EslError, EslEvent, EslMessage, EslProtocolError, check_arg
+from sentiric_pbx.telephony.freeswitch.esl import (
+    EslConnection,
+    EslError,
+    EslEvent,
+    EslMessage,
+    EslProtocolError,
+    check_arg,
+)
+from sentiric_pbx.telephony.freeswitch.stream import FreeswitchTransport, StreamProtocolError, rate_arg
 from sentiric_pbx.telephony.registry import CallRegistry
 
 log = structlog.get_logger("sentiric_pbx.freeswitch")

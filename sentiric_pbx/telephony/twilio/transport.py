@@ -31,7 +31,7 @@ from sentiric_pbx.audio.resample import StreamResampler
 from sentiric_pbx.call.transport import CallInfo
 from sentiric_pbx.config import TwilioConfig
 from sentiric_pbx.telephony.edge import CallIO
-from sentiric_pbx.telephony.twilio_protocol import (
+from sentiric_pbx.telephony.twilio.protocol import (
     MULAW_RATE,
     ProtocolError,
     clear_message,
