@@ -19,11 +19,11 @@ from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.greeting import greeting_text
 from sentiric_pbx.dialog.nlu import NluOptions, understand
 from sentiric_pbx.dialog.responder import Responder
-from sentiric_pbx.dialog.session import Reply, text_reply
 from sentiric_pbx.dialog.tasks.base import TaskContext, TurnInput
 from sentiric_pbx.dialog.tasks.registry import TaskRegistry
 from sentiric_pbx.dialog.tasks.router import dispatch
 from sentiric_pbx.dialog.timing import timed
+from sentiric_pbx.dialog.types import Reply, text_reply
 from sentiric_pbx.engines.base import LlmEngine
 from sentiric_pbx.integrations.calendar.base import Calendar
 from sentiric_pbx.integrations.crm.base import CustomerProfile
