@@ -1,0 +1,302 @@
+"""The session's rules on a scripted timeline: what happens, in what order, at which point of the call.
+
+Each test scripts a call — "the caller says X from 2.0 to 3.0 s, the STT answers in 0.1 s, the brain in
+0.2 s" — and runs it through the real `CallSession` on a virtual clock (tests/session_fakes.py: the real
+edge `CallIO` with a scripted far end, fake STT/TTS/brain). The times asserted are points of that
+scripted timeline, the same on every machine; none of them says how fast this machine is.
+
+Defaults that set the times below (config.py): a turn ends after 400 ms of silence when its words are
+complete (`early_end_of_turn_ms`), 1000 ms when they end in "and" or a dictated number, 500 ms while the
+STT has not answered; barge-in after 240 ms of the caller over us; a reprompt after 8 s of silence, and
+goodbye after the second.
+"""
+
+from __future__ import annotations
+
+import itertools
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import structlog
+
+from sentiric_pbx.call.record import Turn
+from sentiric_pbx.config import Settings
+from sentiric_pbx.dialog.brain import phrase
+from tests.session_fakes import (
+    GREETING,
+    SECONDS_PER_WORD,
+    Answer,
+    CallRun,
+    Echo,
+    FakeStt,
+    FakeTts,
+    Say,
+    ScriptedBrain,
+    ScriptedLine,
+    call,
+)
+
+SETTINGS = Settings()
+VAD, DIALOG = SETTINGS.vad, SETTINGS.dialog
+TTS_S = 0.05
+"""FakeTts's latency: our first audio is queued this long after a reply's text."""
+TICK = 0.02
+"""The playout clock sends one frame per 20 ms: queued audio reaches the wire within one tick."""
+LONG = "Let me tell you everything about our clinic today so that you know all the details you might need"
+"""A 19-word reply: 3.8 s of our voice."""
+
+
+def caller_turn(run: CallRun, n: int = 0) -> Turn:
+    return [t for t in run.ctx.turns if t.who == "caller"][n]
+
+
+# -- greeting and record ------------------------------------------------------------------------------
+def test_the_greeting_comes_first_and_the_record_is_saved_after_every_turn() -> None:
+    line = ScriptedLine([Say(2.0, 1.0, "What are your opening hours?")], hangup_at_s=8.0)
+    brain = ScriptedBrain({"What are your opening hours?": Answer("We are open from nine to five.")})
+    run = call(line, brain)
+
+    greeting, reply = line.talkspurts()
+    assert TTS_S <= greeting[0] <= TTS_S + TICK  # nothing waits for the caller to speak first
+    assert greeting[1] - greeting[0] == pytest.approx(len(GREETING.split()) * SECONDS_PER_WORD, abs=TICK)
+    assert run.turns == [
+        ("agent", GREETING),
+        ("caller", "What are your opening hours?"),
+        ("agent", "We are open from nine to five."),
+    ]
+    assert caller_turn(run).intent == "scripted"  # the brain's intent lands on the caller's turn
+    # Saved at the start, then after each turn, each as soon as it is complete.
+    assert [n for _, n in run.saves] == [0, 1, 2, 3]
+    heard_at = brain.heard[0][0]
+    assert [t for t, _ in run.saves] == pytest.approx([0.0, greeting[1] - TICK, heard_at, reply[1] - TICK], abs=TICK)
+    assert run.ctx.status == "unfinished_call"  # the caller hung up before any goodbye
+
+
+# -- end of turn --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sends_when_quiet", [True, False], ids=["line-sends-silence", "line-sends-nothing"])
+@pytest.mark.parametrize(
+    ("stt_s", "end_of_turn_ms", "words_after_s"),
+    [
+        (0.1, VAD.early_end_of_turn_ms, VAD.early_end_of_turn_ms / 1000),  # words ready within the pause
+        (0.6, VAD.end_of_turn_silence_ms, VAD.preview_after_ms / 1000 + 0.6),  # the STT is slower than the pause
+    ],
+    ids=["stt-0.1s", "stt-0.6s"],
+)
+def test_the_reply_follows_end_of_turn_stt_brain_and_tts(
+    stt_s: float, end_of_turn_ms: int, words_after_s: float, sends_when_quiet: bool
+) -> None:
+    """Caller speaks 2.0–3.0 s; recognition starts at the first 100 ms of pause. An STT answering in 0.1 s
+    ends the turn at 400 ms of silence (the words are complete); one taking 0.6 s cannot, so the turn
+    ends at 500 ms and the brain gets the words when they come. Then 0.2 s of thinking and 0.05 s of TTS.
+    A line that sends nothing while the caller is quiet (Asterisk's Wait(), silence suppression) gives
+    the same timeline: the transport fills the silence in (silence is time, not frames)."""
+    line = ScriptedLine(
+        [Say(2.0, 1.0, "What are your opening hours?")], hangup_at_s=8.0, sends_when_quiet=sends_when_quiet
+    )
+    brain = ScriptedBrain({"What are your opening hours?": Answer("We are open from nine to five.", after_s=0.2)})
+    run = call(line, brain, stt=FakeStt(line, latency_s=stt_s))
+
+    last_voiced = caller_turn(run).end_s  # the endpointer's last voiced frame, on the call's clock
+    assert 3.0 <= last_voiced <= 3.0 + 0.2  # the signal's end plus webrtcvad's hangover
+    assert run.ctx.timings["end_of_turn_ms"] == [end_of_turn_ms]
+    asked_at, text = brain.heard[0]
+    assert text == "What are your opening hours?"
+    assert asked_at == pytest.approx(last_voiced + words_after_s, abs=1e-6)
+    reply_on_wire = line.talkspurts()[1][0]
+    assert asked_at + 0.2 + TTS_S <= reply_on_wire <= asked_at + 0.2 + TTS_S + TICK
+    assert run.ctx.timings["reply_latency_ms"] == [pytest.approx((words_after_s + 0.2 + TTS_S) * 1000, abs=1)]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "caller_turns", "end_of_turn_ms"),
+    [
+        ("What are your hours?", "And on Saturday?", ["What are your hours?", "And on Saturday?"], [400, 400]),
+        ("I'd like to come on Monday and", "bring my son.", ["I'd like to come on Monday and bring my son."], [400]),
+        ("Hello", "what can you do?", ["Hello what can you do?"], [400]),
+        pytest.param(
+            "My number is 0532 555",
+            "12 34",
+            ["My number is 0532 555 12 34"],
+            [1000],
+            marks=pytest.mark.xfail(strict=True, reason="a turn the endpointer ends itself is not timed"),
+        ),
+    ],
+    ids=["complete", "and", "opener", "dictated-number"],
+)
+def test_the_words_decide_how_long_a_pause_may_be(
+    first: str, second: str, caller_turns: list[str], end_of_turn_ms: list[int]
+) -> None:
+    """The caller pauses 0.7 s between two phrases (~0.6 s of silence after webrtcvad's hangover): a
+    complete phrase has ended its turn by then (400 ms); one ending in "and", a number being dictated or
+    a lone "hello" has not (it would need 1000 ms), so the two phrases are one turn, which ends as its
+    last words say."""
+    line = ScriptedLine([Say(2.0, 1.0, first), Say(3.7, 0.8, second)], hangup_at_s=15.0)
+    run = call(line, ScriptedBrain({}, answers_after_s=3.0))  # slow answers: no reply overlaps the caller
+
+    assert [t.text for t in run.ctx.turns if t.who == "caller"] == caller_turns
+    assert run.ctx.timings["end_of_turn_ms"] == end_of_turn_ms
+
+
+# -- barge-in and echo --------------------------------------------------------------------------------
+def test_a_caller_talking_over_a_reply_stops_it_and_is_heard(tmp_path: Path) -> None:
+    """Reply from ~3.8 s; the caller talks over it from 5.0 s. After 240 ms of their voice our playout is
+    flushed; the reply is stored as interrupted with the words that went out; their words are the next
+    turn — which gets no early end (a caller who took the floor may finish) — and are answered."""
+    line = ScriptedLine([Say(2.0, 1.0, "Tell me everything."), Say(5.0, 1.0, "What about Saturday?")], hangup_at_s=12.0)
+    brain = ScriptedBrain({"Tell me everything.": Answer(LONG), "What about Saturday?": Answer("Closed on Saturday.")})
+    with structlog.testing.capture_logs() as logs:
+        run = call(line, brain, recording=tmp_path / "call.wav")
+
+    _, cut, answer = line.talkspurts()
+    sustain_s = DIALOG.barge_in_sustain_ms / 1000
+    assert 5.0 + sustain_s <= cut[1] <= 5.0 + sustain_s + 2 * TICK
+    played_words = int((cut[1] - cut[0]) / SECONDS_PER_WORD + 1e-6)
+    assert run.turns == [
+        ("agent", GREETING),
+        ("caller", "Tell me everything."),
+        ("agent", " ".join(LONG.split()[:played_words])),
+        ("caller", "What about Saturday?"),
+        ("agent", "Closed on Saturday."),
+    ]
+    assert [t.interrupted for t in run.ctx.turns if t.who == "agent"] == [False, True, False]
+    assert run.ctx.timings["end_of_turn_ms"] == [400, VAD.end_of_turn_silence_ms]
+    assert [e["event"] for e in logs].count("barge_in") == 1
+    assert answer[0] > caller_turn(run, 1).end_s  # answered after they finished, not over them
+    # The recording's agent channel holds what the caller heard: nothing of the reply after the cut.
+    agent = recording_channel(tmp_path / "call.wav", 1)
+    assert last_sound_s(agent[: int(answer[0] * 16000) - 320]) == pytest.approx(cut[1], abs=2 * TICK)
+
+
+@pytest.mark.parametrize("echo", [Echo(60, -6.0), Echo(40, 0.0), Echo(120, -20.0)], ids=str)
+def test_our_own_echo_neither_barges_in_nor_becomes_a_turn(echo: Echo) -> None:
+    """A line returning our voice (a hybrid; Asterisk's Echo() at 0 dB) while the caller listens: the
+    greeting and a 3.8 s reply play to the end, and the only caller turn is the caller's."""
+    line = ScriptedLine([Say(2.0, 1.0, "Tell me everything.")], hangup_at_s=12.0, echo=echo)
+    with structlog.testing.capture_logs() as logs:
+        run = call(line, ScriptedBrain({"Tell me everything.": Answer(LONG)}))
+
+    assert run.turns == [("agent", GREETING), ("caller", "Tell me everything."), ("agent", LONG)]
+    assert not any(t.interrupted for t in run.ctx.turns)
+    assert "barge_in" not in [e["event"] for e in logs]
+
+
+# -- no input -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sends_when_quiet", [True, False], ids=["line-sends-silence", "line-sends-nothing"])
+def test_a_silent_caller_is_reprompted_then_told_goodbye(sends_when_quiet: bool) -> None:
+    """Nobody speaks: 8 s after each of our replies ends we ask "are you still there?"; after the second
+    reprompt's 8 s we say goodbye and hang up. A caller whose line sends nothing at all is the same."""
+    line = ScriptedLine([], sends_when_quiet=sends_when_quiet)
+    run = call(line, ScriptedBrain({}))
+
+    spurts = line.talkspurts()
+    assert run.turns == [
+        ("agent", GREETING),
+        ("agent", phrase("en", "reprompt")),
+        ("agent", phrase("en", "reprompt")),
+        ("agent", phrase("en", "goodbye_no_input")),
+    ]
+    poll_s = 0.25  # the no-input clock looks every quarter second
+    for before, after in itertools.pairwise(spurts):
+        silence = after[0] - before[1]
+        assert DIALOG.no_input_reprompt_s <= silence <= DIALOG.no_input_reprompt_s + poll_s + TTS_S + TICK
+    assert line.ended_by is not None and line.ended_by.by == "agent"
+    assert run.ended_at == pytest.approx(spurts[-1][1] - TICK, abs=TICK / 2)  # hung up once the goodbye was out
+    assert (run.ctx.status, run.ctx.outcome) == ("completed", "no_input")
+
+
+def test_a_late_brain_is_waited_for_without_asking_whether_the_caller_is_there() -> None:
+    """The brain takes 10 s, more than the 8 s no-input time: the caller is waiting on us, not silent."""
+    line = ScriptedLine([Say(2.0, 1.0, "I need an appointment.")], hangup_at_s=20.0)
+    run = call(line, ScriptedBrain({"I need an appointment.": Answer("You are booked.", after_s=10.0)}))
+
+    assert run.turns == [("agent", GREETING), ("caller", "I need an appointment."), ("agent", "You are booked.")]
+    assert run.ctx.timings["reply_latency_ms"] == [pytest.approx((0.4 + 10.0 + TTS_S) * 1000, abs=1)]
+
+
+# -- hangups ------------------------------------------------------------------------------------------
+def test_a_hangup_while_the_agent_thinks_keeps_the_turns_so_far() -> None:
+    """The caller hangs up 1 s into a 3 s task: nothing more is said, and the call is unfinished."""
+    line = ScriptedLine([Say(2.0, 1.0, "Move my appointment.")], hangup_at_s=4.5)
+    brain = ScriptedBrain({"Move my appointment.": Answer("Done, it is on Friday.", after_s=3.0)})
+    run = call(line, brain)
+
+    assert brain.heard[0][0] < 4.5  # the task was under way
+    assert run.turns == [("agent", GREETING), ("caller", "Move my appointment.")]
+    assert all(t < 4.5 for t, frame in line.wire if any(frame))
+    assert run.ctx.status == "unfinished_call"
+
+
+def test_a_hangup_while_the_agent_speaks_keeps_only_what_was_heard(tmp_path: Path) -> None:
+    """The caller hangs up 1 s into a 3.8 s reply: the reply is stored with its first 5 words, as
+    interrupted, and the recording's agent channel stops where the line did."""
+    line = ScriptedLine([Say(2.0, 1.0, "Tell me everything.")], hangup_at_s=4.8)
+    run = call(line, ScriptedBrain({"Tell me everything.": Answer(LONG)}), recording=tmp_path / "call.wav")
+
+    reply = line.talkspurts()[1]
+    heard = int((reply[1] - reply[0]) / SECONDS_PER_WORD + 1e-6)
+    assert run.turns[-1] == ("agent", " ".join(LONG.split()[:heard]))
+    assert run.ctx.turns[-1].interrupted
+    assert run.ctx.status == "unfinished_call"
+    assert last_sound_s(recording_channel(tmp_path / "call.wav", 1)) == pytest.approx(4.8, abs=2 * TICK)
+
+
+# -- failures -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("stt", "brain_answer", "tts", "turns_before_apology"),
+    [
+        (True, None, None, [("agent", GREETING)]),
+        (False, Answer("", fails=True), None, [("agent", GREETING), ("caller", "I need an appointment.")]),
+        (
+            False,
+            Answer("We are open from nine to five."),
+            "nine",
+            [("agent", GREETING), ("caller", "I need an appointment.")],
+        ),
+    ],
+    ids=["stt-fails", "brain-fails", "tts-fails"],
+)
+def test_a_failing_engine_apologises_and_transfers(
+    stt: bool, brain_answer: Answer | None, tts: str | None, turns_before_apology: list[tuple[str, str]]
+) -> None:
+    """STT, brain or TTS raising mid-call: the caller is never left in silence — the apology plays and
+    the call goes to a human."""
+    line = ScriptedLine([Say(2.0, 1.0, "I need an appointment.")], hangup_at_s=20.0)
+    answers = {"I need an appointment.": brain_answer} if brain_answer is not None else {}
+    run = call(line, ScriptedBrain(answers), stt=FakeStt(line, fails=stt), tts=FakeTts(fails_on=tts))
+
+    assert run.turns == [*turns_before_apology, ("agent", phrase("en", "apology"))]
+    assert line.transferred_to == "reception"
+    assert (run.ctx.status, run.ctx.outcome) == ("transferred", "transferred")
+    assert line.talkspurts()[-1][0] > caller_turn_end(line)
+
+
+def test_a_stage_that_dies_ends_the_call_as_failed() -> None:
+    """The wire hands listening half a frame at 2 s (a broken decoder): the stage dies, the call ends."""
+    line = ScriptedLine([], bad_frame_at_s=2.0, hangup_at_s=30.0)
+    with structlog.testing.capture_logs() as logs:
+        run = call(line, ScriptedBrain({}))
+
+    assert [e.get("stage") for e in logs if e["event"] == "session_stage_failed"] == ["listen"]
+    assert run.ctx.status == "failed"
+    assert run.ended_at < 2.0 + 0.25 + TICK  # at the no-input clock's next look, not at the caller's hangup
+    assert run.turns == [("agent", GREETING)]
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def caller_turn_end(line: ScriptedLine) -> float:
+    return max(s.at_s + s.seconds for s in line.says)
+
+
+def recording_channel(path: Path, channel: int) -> np.ndarray:
+    """One channel of the call's stereo recording (0: caller, 1: agent)."""
+    with wave.open(str(path), "rb") as wav:
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    return pcm[channel::2]
+
+
+def last_sound_s(samples: np.ndarray) -> float:
+    """Where the last audible sample of a 16 kHz channel is, in seconds from the call's start."""
+    loud = np.flatnonzero(np.abs(samples) > 64)
+    return float(loud[-1] + 1) / 16000 if len(loud) else 0.0
