@@ -115,13 +115,7 @@ def test_the_reply_follows_end_of_turn_stt_brain_and_tts(
         ("What are your hours?", "And on Saturday?", ["What are your hours?", "And on Saturday?"], [400, 400]),
         ("I'd like to come on Monday and", "bring my son.", ["I'd like to come on Monday and bring my son."], [400]),
         ("Hello", "what can you do?", ["Hello what can you do?"], [400]),
-        pytest.param(
-            "My number is 0532 555",
-            "12 34",
-            ["My number is 0532 555 12 34"],
-            [1000],
-            marks=pytest.mark.xfail(strict=True, reason="a turn the endpointer ends itself is not timed"),
-        ),
+        ("My number is 0532 555", "12 34", ["My number is 0532 555 12 34"], [1000]),
     ],
     ids=["complete", "and", "opener", "dictated-number"],
 )
@@ -167,6 +161,21 @@ def test_a_caller_talking_over_a_reply_stops_it_and_is_heard(tmp_path: Path) -> 
     # The recording's agent channel holds what the caller heard: nothing of the reply after the cut.
     agent = recording_channel(tmp_path / "call.wav", 1)
     assert last_sound_s(agent[: int(answer[0] * 16000) - 320]) == pytest.approx(cut[1], abs=2 * TICK)
+
+
+def test_taking_the_floor_holds_for_one_turn_only() -> None:
+    """The caller who talked over us gets 500 ms to finish that turn. Here it ends in "and" (1000 ms,
+    ended by the endpointer's own ceiling); their next turn, a complete phrase, ends at 400 ms again."""
+    says = [
+        Say(2.0, 1.0, "Tell me everything."),
+        Say(5.0, 1.0, "I want to come on Monday and"),
+        Say(9.0, 0.6, "Thank you."),
+    ]
+    line = ScriptedLine(says, hangup_at_s=14.0)
+    run = call(line, ScriptedBrain({"Tell me everything.": Answer(LONG), "Thank you.": Answer("Goodbye.")}))
+
+    assert [t.text for t in run.ctx.turns if t.who == "caller"] == [s.text for s in says]
+    assert run.ctx.timings["end_of_turn_ms"] == [400, VAD.unfinished_end_of_turn_ms, 400]
 
 
 @pytest.mark.parametrize("echo", [Echo(60, -6.0), Echo(40, 0.0), Echo(120, -20.0)], ids=str)

@@ -106,8 +106,9 @@ class Listener:
                     events.append(ended)
             for event in events:
                 if isinstance(event, TurnEnded) and attempt is not None:
-                    tail_s = (frames_seen * FRAME_MS - event.last_voiced_ms) / 1000
-                    self.utterances.put_nowait(Utterance(event, attempt, loop.time() - tail_s))
+                    tail_ms = frames_seen * FRAME_MS - event.last_voiced_ms
+                    self._turn_ended(event, tail_ms)
+                    self.utterances.put_nowait(Utterance(event, attempt, loop.time() - tail_ms / 1000))
                     attempt = None
         self.hung_up = True
         self.utterances.put_nowait(None)
@@ -126,9 +127,14 @@ class Listener:
             return None
         if self._floor_taken and silence < vad.end_of_turn_silence_ms:
             return None  # a caller who talked over us gets to finish: no early end for that turn
-        self._floor_taken = False
-        timed(self.ctx, "end_of_turn_ms", silence)
         return endpointer.end_turn()
+
+    def _turn_ended(self, turn: TurnEnded, silence_ms: int) -> None:
+        """Whoever ended the turn — the words early, or the endpointer at its ceiling (words that sound
+        unfinished, no words yet): the floor rule was for this turn only, and its silence is timed."""
+        self._floor_taken = False
+        if not turn.truncated:  # a turn cut at max_turn_s ended without any silence
+            timed(self.ctx, "end_of_turn_ms", silence_ms)
 
     def _barge_in(self) -> None:
         flushed_ms = self.playback.interrupt()
