@@ -107,6 +107,14 @@ def test_the_reply_follows_end_of_turn_stt_brain_and_tts(
     reply_on_wire = line.talkspurts()[1][0]
     assert asked_at + 0.2 + TTS_S <= reply_on_wire <= asked_at + 0.2 + TTS_S + TICK
     assert run.ctx.timings["reply_latency_ms"] == [pytest.approx((words_after_s + 0.2 + TTS_S) * 1000, abs=1)]
+    # The stages' own timings say the same: the STT's time left after the end of turn, thinking, TTS.
+    timings = {k: v for k, v in run.ctx.timings.items() if k in ("stt_ms", "think_ms", "tts_first_audio_ms")}
+    stt_left_ms = (words_after_s - end_of_turn_ms / 1000) * 1000
+    assert timings == {
+        "stt_ms": [pytest.approx(stt_left_ms, abs=1)],
+        "think_ms": [pytest.approx(200, abs=1)],
+        "tts_first_audio_ms": [pytest.approx(TTS_S * 1000, abs=1)] * 2,  # the greeting's, the reply's
+    }
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ conversation takes the turns with `next_turn()`, which also keeps the no-input c
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Literal
 
@@ -42,12 +41,13 @@ class Recognizing:
         """A recognition is running (the no-input timer waits)."""
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             item = await self.utterances.get()
             if item is None:
                 self.turns.put_nowait(None)
                 return
-            started = time.perf_counter()
+            started = loop.time()
             self.busy = True
             try:
                 result = await item.attempt.final(item.turn.audio)
@@ -58,7 +58,7 @@ class Recognizing:
             finally:
                 self.busy = False
             # With the preview, most of the STT ran during the end-of-turn silence: this is what is left.
-            timed(self.ctx, "stt_ms", (time.perf_counter() - started) * 1000)
+            timed(self.ctx, "stt_ms", (loop.time() - started) * 1000)
             text = result.text.strip()
             log.info("caller_said", text=text, audio_s=round(duration_s(item.turn.audio), 2))
             if not text:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -143,9 +142,10 @@ class Speaker:
                 return
         if self.transport.closed:
             return  # the caller is gone: nothing more of this reply will be heard, or synthesized
-        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         pcm = b"".join([chunk async for chunk in self.tts.synthesize(sentence)])
-        tts_ms.append((time.perf_counter() - started) * 1000)
+        tts_ms.append((loop.time() - started) * 1000)
         if len(tts_ms) == 1:
             timed(self.transcript.ctx, "tts_first_audio_ms", tts_ms[0])
         if not pcm or self.transport.closed:
@@ -153,7 +153,7 @@ class Speaker:
         self.transport.play(pcm)
         self.recorder.agent_audio(pcm)
         if self._playing.first_audio_at is None:
-            self._playing.first_audio_at = asyncio.get_running_loop().time()
+            self._playing.first_audio_at = loop.time()
         self._playing.sentences.append((sentence, duration_s(pcm)))
 
     def _record_agent_turn(self, start_s: float, turn: CallerTurn | None, interrupted: bool) -> None:
