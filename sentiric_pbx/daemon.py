@@ -28,23 +28,10 @@ from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.echo import EchoAgent
 from sentiric_pbx.metrics import MetricsServer
-from sentiric_pbx.telephony.asterisk.agi import FastAgiServer
-from sentiric_pbx.telephony.audiosocket.server import AudioSocketServer
-from sentiric_pbx.telephony.ingress import Ingress, build_ingresses
+from sentiric_pbx.telephony.ingress import Ingress, IngressContext, enabled_ingresses
 from sentiric_pbx.telephony.registry import CallRegistry
 
 log = structlog.get_logger("sentiric_pbx.daemon")
-
-_INGRESS_LISTENERS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "twilio": (("twilio", "host", "port"),),
-    "webrtc": (("webrtc", "host", "port"),),
-    "freeswitch": (
-        ("freeswitch stream", "stream_host", "stream_port"),
-        ("freeswitch outbound", "outbound_host", "outbound_port"),  # outbound mode only
-    ),
-}
-"""Ingress name → (listener name, its [section] host key, the ingress attribute with the bound port)."""
-
 
 class Daemon:
     def __init__(self, settings: Settings, agent: Agent | None = None, engines: Any = None) -> None:
@@ -53,9 +40,7 @@ class Daemon:
         self._engines = engines
         self.engines: Any = engines
         self.registry = CallRegistry(ttl_s=settings.fastagi.callinfo_ttl_s)
-        self.fastagi = FastAgiServer(settings.fastagi, self.registry)
         self._agent = agent
-        self.audiosocket: AudioSocketServer | None = None
         self.metrics_port: int | None = None
         self._metrics: MetricsServer | None = None
         self.listening: dict[str, tuple[str, int]] = {}
@@ -64,10 +49,8 @@ class Daemon:
         self.draining = False
         self.assistant: Any = None
         self._closers: list[Any] = []
-        self.ari: Any = None
-        self.ami: Any = None
-        self.ami_calls: Any = None
-        self.ingresses: list[Ingress] = []
+        self.ingresses: dict[str, Ingress] = {}
+        """Every way in that is enabled, by name, in start order (telephony/ingress.py `INGRESSES`)."""
         self._stop_workers = asyncio.Event()
         self._workers: asyncio.Task[None] | None = None
 
@@ -105,7 +88,6 @@ class Daemon:
         assistant = Assistant(services)
         await assistant.start()
         self.assistant = assistant
-        self.fastagi.on_registered = assistant.prefetch
         if s.postcall.workers > 0:
             handlers = build_handlers(
                 db_path=db_path(s),
@@ -122,12 +104,10 @@ class Daemon:
 
     async def start(self) -> None:
         agent = await self._build_agent()
-        self.audiosocket = AudioSocketServer(self.settings.audiosocket, self.registry, agent)
-        await self.fastagi.start()
-        await self.audiosocket.start()
-        await self._start_control_plane(agent)
-        self.ingresses = build_ingresses(self.settings, agent, self.registry)
-        for ingress in self.ingresses:
+        ctx = IngressContext(self.settings, agent, self.registry, self.ingresses)
+        for spec in enabled_ingresses(self.settings):
+            ingress = spec.build(ctx)
+            self.ingresses[spec.name] = ingress
             await ingress.start()
         m = self.settings.metrics
         if m.enabled:
@@ -141,33 +121,31 @@ class Daemon:
         # models loaded, i.e. 4–5 frames missing from every call's audio at once.
         gc.collect()
         gc.freeze()
-        log.info("daemon_ready", agent=self.settings.agent.mode)
+        log.info("daemon_ready", agent=self.settings.agent.mode, ingresses=list(self.ingresses))
 
-    async def _start_control_plane(self, agent: Agent) -> None:
-        """ARI (a Stasis app whose calls reach us over externalMedia RTP) and AMI, when enabled.
+    # -- the ingresses by name (tests, the CLI and the demo read their ports) ------------------------
+    @property
+    def fastagi(self) -> Any:
+        return self.ingresses.get("fastagi")
 
-        Both reconnect by themselves with backoff, so an Asterisk that is down or restarting does
-        not stop the daemon: AudioSocket calls keep working and the state changes are logged.
-        """
-        if self.settings.ari.enabled:
-            from sentiric_pbx.telephony.ari.app import AriApp
+    @property
+    def audiosocket(self) -> Any:
+        return self.ingresses.get("audiosocket")
 
-            self.ari = AriApp(self.settings, agent)
-            if self.audiosocket is not None:
-                self.ari.attach_audiosocket(self.audiosocket)  # [ari] media = "audiosocket"
-            await self.ari.start()
-        if self.settings.ami.enabled:
-            from sentiric_pbx.telephony.asterisk.ami import AmiClient
-            from sentiric_pbx.telephony.asterisk.ami_calls import AmiCallWatcher
+    @property
+    def ari(self) -> Any:
+        return self.ingresses.get("ari")
 
-            self.ami = AmiClient(self.settings.ami)
-            # AudioSocket calls get caller metadata from AMI events too, and transfers through AMI.
-            port = self.audiosocket.port if self.audiosocket is not None else None
-            self.ami_calls = AmiCallWatcher(self.ami, self.registry, self.settings.ami, audiosocket_port=port)
-            self.ami_calls.start()
-            if self.audiosocket is not None:
-                self.audiosocket.control = self.ami_calls
-            self.ami.start()
+    @property
+    def ami(self) -> Any:
+        """The AMI client (`[ami] enabled`), or None."""
+        control = self.ingresses.get("ami")
+        return getattr(control, "client", None)
+
+    @property
+    def ami_calls(self) -> Any:
+        control = self.ingresses.get("ami")
+        return getattr(control, "watcher", None)
 
     def health(self) -> dict[str, Any]:
         """`/healthz`: read from the metrics thread, so only plain attribute reads here."""
@@ -189,52 +167,39 @@ class Daemon:
 
     def _listeners(self) -> dict[str, tuple[str, int]]:
         """Read once after start: a closed server (drain) has no socket left to ask, the metrics thread no loop."""
-        s = self.settings
-        out = {"fastagi": (s.fastagi.host, self.fastagi.port)}
-        if self.audiosocket is not None:
-            out["audiosocket"] = (s.audiosocket.host, self.audiosocket.port)
+        out: dict[str, tuple[str, int]] = {}
+        for ingress in self.ingresses.values():
+            with contextlib.suppress(AssertionError, AttributeError, IndexError, StopIteration):
+                out.update(ingress.listeners())
         if self.metrics_port is not None:
-            out["metrics"] = (s.metrics.host, self.metrics_port)
-        for ingress in self.ingresses:
-            cfg = getattr(s, ingress.name, None)
-            for name, host_key, port_attr in _INGRESS_LISTENERS.get(ingress.name, ()):
-                with contextlib.suppress(AssertionError, AttributeError, IndexError, StopIteration):
-                    out[name] = (getattr(cfg, host_key), int(getattr(ingress, port_attr)))
+            out["metrics"] = (self.settings.metrics.host, self.metrics_port)
         return out
 
     @property
     def calls_active(self) -> int:
         """Calls in progress on every ingress."""
-        own = self.audiosocket.calls_active if self.audiosocket else 0
-        return own + sum(i.calls_active for i in self.ingresses)
+        return sum(i.calls_active for i in self.ingresses.values())
 
     async def drain(self, timeout_s: float) -> None:
-        """Refuse new calls at once, give calls in progress up to `timeout_s`; `stop()` ends the rest."""
+        """Refuse new calls at once, give calls in progress up to `timeout_s`; `stop()` ends the rest.
+
+        In table order, FastAGI first: a call arriving now fails registration, and the dialplan plays its
+        "no service" branch instead of reaching an AudioSocket listener that is gone.
+        """
         self.draining = True
-        # FastAGI first: a call arriving now fails registration, and the dialplan plays its
-        # "no service" branch instead of reaching an AudioSocket listener that is gone.
-        await self.fastagi.close()
+        fastagi = self.ingresses.get("fastagi")
+        if fastagi is not None:
+            await fastagi.drain(timeout_s)
         log.info("daemon_draining", active_calls=self.calls_active, timeout_s=timeout_s)
-        drains = [i.drain(timeout_s) for i in self.ingresses]
-        if self.audiosocket is not None:
-            drains.append(self.audiosocket.drain(timeout_s))
-        lefts = await asyncio.gather(*drains)
+        lefts = await asyncio.gather(*(i.drain(timeout_s) for n, i in self.ingresses.items() if n != "fastagi"))
         if any(lefts):
             log.warning("drain_timeout", calls_ended=self.calls_active, timeout_s=timeout_s)
 
     async def stop(self) -> None:
-        if self.ari is not None:
-            with contextlib.suppress(Exception):
-                await self.ari.stop()
-        if self.ami is not None:
-            with contextlib.suppress(Exception):
-                await self.ami.close()
-        for ingress in self.ingresses:
+        """Every ingress closed in reverse start order (ARI/AMI before the AudioSocket they attach to)."""
+        for ingress in reversed(list(self.ingresses.values())):
             with contextlib.suppress(Exception):
                 await ingress.close()
-        if self.audiosocket is not None:
-            await self.audiosocket.close()
-        await self.fastagi.close()
         self._stop_workers.set()
         if self._workers is not None:
             with contextlib.suppress(Exception):
@@ -270,5 +235,5 @@ class Daemon:
             await self.stop()
 
     def _status_line(self) -> str:
-        port = self.audiosocket.port if self.audiosocket else None
-        return f"{self.settings.agent.mode}: AudioSocket :{port}, FastAGI :{self.fastagi.port}"
+        ports = ", ".join(f"{name} :{port}" for name, (_host, port) in self.listening.items())
+        return f"{self.settings.agent.mode}: {ports}"

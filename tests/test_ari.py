@@ -25,7 +25,8 @@ from sentiric_pbx.config import Settings, VadConfig
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.dialog.echo import EchoAgent
 from sentiric_pbx.metrics import MetricsServer
-from sentiric_pbx.telephony.ari.app import AriApp, AriError, AriRest, parse_transfer_target
+from sentiric_pbx.telephony.ari.app import AriApp
+from sentiric_pbx.telephony.ari.rest import AriError, AriRest, parse_transfer_target
 from sentiric_pbx.telephony.ari.rtp import (
     CODECS,
     JitterBuffer,

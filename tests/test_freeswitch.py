@@ -64,7 +64,7 @@ async def fs_daemon(settings: Settings, fs: FakeFreeswitch) -> AsyncIterator[Dae
 
 
 def ingress(d: Daemon) -> FreeswitchIngress:
-    (ing,) = [i for i in d.ingresses if isinstance(i, FreeswitchIngress)]
+    (ing,) = [i for i in d.ingresses.values() if isinstance(i, FreeswitchIngress)]
     return ing
 
 

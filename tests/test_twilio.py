@@ -74,7 +74,7 @@ async def echo(echo_settings: Settings) -> AsyncIterator[Daemon]:
 
 
 def port_of(daemon: Daemon) -> int:
-    return next(i for i in daemon.ingresses if i.name == "twilio").port  # type: ignore[attr-defined]
+    return daemon.ingresses["twilio"].port  # type: ignore[attr-defined]
 
 
 async def placed(daemon: Daemon) -> TwilioPeer:

@@ -65,7 +65,7 @@ def write_microphone(path: Path, turns: list[bytes], rate: int = 16000) -> None:
 
 
 def webrtc_of(daemon: Daemon) -> WebRtcIngress:
-    return next(i for i in daemon.ingresses if isinstance(i, WebRtcIngress))
+    return next(i for i in daemon.ingresses.values() if isinstance(i, WebRtcIngress))
 
 
 class BrowserDialer:

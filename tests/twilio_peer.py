@@ -319,7 +319,7 @@ class TwilioDialer:
         self.peer: TwilioPeer | None = None
 
     async def __call__(self, daemon: Daemon, turns: list[bytes], opts: CallerOptions) -> CallReport:
-        ingress = next(i for i in daemon.ingresses if i.name == "twilio")
+        ingress = daemon.ingresses["twilio"]
         cfg = daemon.settings.twilio
         token = cfg.auth_token.get_secret_value() if cfg.auth_token is not None else None
         public = cfg.public_url or f"http://127.0.0.1:{ingress.port}"

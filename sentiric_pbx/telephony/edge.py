@@ -18,26 +18,15 @@ is over, and implements `hangup` and `transfer`. Per-transport extras at the end
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import structlog
 
 from sentiric_pbx.audio.frames import FRAME_MS, SILENCE_FRAME
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
-from sentiric_pbx.call.transport import CallControl, CallEvent, CallInfo, CallTransport, Hangup
+from sentiric_pbx.call.transport import CallControl, CallEvent, CallInfo, Hangup
 
 log = structlog.get_logger("sentiric_pbx.edge")
-
-
-async def run_agent(agent: Callable[[CallTransport], Awaitable[None]], transport: CallTransport) -> None:
-    """Run one call's agent so that its crash is one logged line, not the ingress's: every ingress then
-    ends the call and keeps its record the same way, whatever the agent did."""
-    try:
-        await agent(transport)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("agent_failed")
 
 
 INBOUND_QUEUE_FRAMES = 1500

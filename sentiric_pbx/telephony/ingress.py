@@ -1,13 +1,23 @@
-"""The seam between the daemon and each extra way in (Twilio, WebRTC, FreeSWITCH).
+"""Every way a call reaches the agent, in one table the daemon starts from.
 
-AudioSocket is the daemon's own listener; every other ingress is an optional edge that turns its wire
-into a `CallTransport` and hands it to the same agent. The daemon only needs to start it, drain it on
-SIGTERM, close it and count its calls, so that is all this protocol asks for.
+An ingress turns its wire into `CallTransport`s and runs each call's life with `lifecycle.CallLife`; the
+daemon only starts it, drains it on SIGTERM, closes it, counts its calls and reports where it listens.
+`INGRESSES` is the whole list, in start order: FastAGI before AudioSocket (a registration must have
+somewhere to go), AMI and ARI after AudioSocket (they attach to it: caller metadata and transfers for
+its calls; AudioSocket externalMedia). Drains run in the same order, so FastAGI refuses new calls first
+and the dialplan plays its "no service" branch instead of reaching a listener that is going away; stops
+run in reverse.
+
+Adding an ingress: a package under `telephony/` whose module has `build(ctx) -> Ingress`, and one line
+here. Each is imported only when enabled, so a missing optional dependency (aiortc, say) only matters to
+the admin who turned that ingress on.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from sentiric_pbx.call.agent import Agent
@@ -34,23 +44,51 @@ class Ingress(Protocol):
     @property
     def calls_active(self) -> int: ...
 
-
-# config section name → "module:class"; imported only when enabled, so a missing optional
-# dependency (aiortc, say) only matters to the admin who turned that ingress on.
-INGRESSES: dict[str, str] = {
-    "twilio": "sentiric_pbx.telephony.twilio.ingress:TwilioIngress",
-    "webrtc": "sentiric_pbx.telephony.webrtc.ingress:WebRtcIngress",
-    "freeswitch": "sentiric_pbx.telephony.freeswitch.ingress:FreeswitchIngress",
-}
+    def listeners(self) -> dict[str, tuple[str, int]]:
+        """Listener name → (host, bound port), for /healthz (read once after start)."""
+        ...
 
 
-def build_ingresses(settings: Settings, agent: Agent, registry: CallRegistry) -> list[Ingress]:
-    """The enabled ingresses, constructed (not started). Each takes `(settings, agent, registry)`."""
-    built: list[Ingress] = []
-    for section, target in INGRESSES.items():
-        if not getattr(settings, section).enabled:
-            continue
-        module_name, cls_name = target.split(":")
-        cls = getattr(importlib.import_module(module_name), cls_name)
-        built.append(cls(settings, agent, registry))
-    return built
+@dataclass(slots=True)
+class IngressContext:
+    """What an ingress is built from; `built` holds the ingresses started before it, by name."""
+
+    settings: Settings
+    agent: Agent
+    registry: CallRegistry
+    built: dict[str, Ingress] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class IngressSpec:
+    name: str
+    enabled: Callable[[Settings], bool]
+    factory: str
+    """"module:function", the function taking an `IngressContext` and returning the (unstarted) ingress."""
+
+    def build(self, ctx: IngressContext) -> Ingress:
+        module_name, function = self.factory.split(":")
+        ingress: Ingress = getattr(importlib.import_module(module_name), function)(ctx)
+        return ingress
+
+
+def _always(_settings: Settings) -> bool:
+    return True
+
+
+INGRESSES: tuple[IngressSpec, ...] = (
+    IngressSpec("fastagi", _always, "sentiric_pbx.telephony.asterisk.agi:build"),
+    IngressSpec("audiosocket", _always, "sentiric_pbx.telephony.audiosocket.server:build"),
+    IngressSpec("ami", lambda s: s.ami.enabled, "sentiric_pbx.telephony.asterisk.control:build"),
+    IngressSpec("ari", lambda s: s.ari.enabled, "sentiric_pbx.telephony.ari.app:build"),
+    IngressSpec("twilio", lambda s: s.twilio.enabled, "sentiric_pbx.telephony.twilio.ingress:build"),
+    IngressSpec("webrtc", lambda s: s.webrtc.enabled, "sentiric_pbx.telephony.webrtc.ingress:build"),
+    IngressSpec("freeswitch", lambda s: s.freeswitch.enabled, "sentiric_pbx.telephony.freeswitch.ingress:build"),
+)
+
+
+def enabled_ingresses(settings: Settings) -> list[IngressSpec]:
+    return [spec for spec in INGRESSES if spec.enabled(settings)]
+
+
+__all__ = ["INGRESSES", "Ingress", "IngressContext", "IngressSpec", "enabled_ingresses"]

@@ -28,6 +28,7 @@ from panoramisk.utils import parse_agi_result
 from sentiric_pbx import metrics
 from sentiric_pbx.call.transport import CallInfo
 from sentiric_pbx.config import FastAgiConfig
+from sentiric_pbx.telephony.ingress import IngressContext
 from sentiric_pbx.telephony.registry import CallRegistry
 
 log = structlog.get_logger("sentiric_pbx.fastagi")
@@ -141,7 +142,11 @@ def call_info_from_env(env: dict[str, str], call_id: str) -> CallInfo:
 
 
 class FastAgiServer:
-    """Serves `agi://host:port/register,<uuid>` and fills the `CallRegistry`."""
+    """Serves `agi://host:port/register,<uuid>` and fills the `CallRegistry`. An ingress with no calls of its
+    own: it tells the AudioSocket side who is calling."""
+
+    name = "fastagi"
+    calls_active = 0
 
     def __init__(
         self, cfg: FastAgiConfig, registry: CallRegistry, on_registered: Callable[[CallInfo], None] | None = None
@@ -161,10 +166,18 @@ class FastAgiServer:
         assert self._server is not None
         return self._server.sockets[0].getsockname()[1]
 
+    async def drain(self, timeout_s: float) -> int:
+        """Refuse registrations at once: the dialplan then plays its "no service" branch."""
+        await self.close()
+        return 0
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+    def listeners(self) -> dict[str, tuple[str, int]]:
+        return {"fastagi": (self.cfg.host, self.port)}
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
@@ -215,3 +228,8 @@ class FastAgiServer:
             called_number=info.called_number,
             channel=info.channel,
         )
+
+
+def build(ctx: IngressContext) -> FastAgiServer:
+    """The table's entry (telephony/ingress.py); an agent that can prepare for a call (`prefetch`) is told."""
+    return FastAgiServer(ctx.settings.fastagi, ctx.registry, on_registered=getattr(ctx.agent, "prefetch", None))

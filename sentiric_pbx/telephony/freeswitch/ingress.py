@@ -33,7 +33,6 @@ from sentiric_pbx import metrics
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import FreeswitchConfig, Settings
-from sentiric_pbx.telephony.edge import run_agent
 from sentiric_pbx.telephony.freeswitch.esl import (
     EslConnection,
     EslError,
@@ -43,11 +42,12 @@ from sentiric_pbx.telephony.freeswitch.esl import (
     check_arg,
 )
 from sentiric_pbx.telephony.freeswitch.stream import FreeswitchTransport, StreamProtocolError, rate_arg
+from sentiric_pbx.telephony.ingress import IngressContext
+from sentiric_pbx.telephony.lifecycle import ActiveCalls, CallLife
 from sentiric_pbx.telephony.registry import CallRegistry
 
 log = structlog.get_logger("sentiric_pbx.freeswitch")
 
-AGENT_GRACE_S = 5.0
 BACKOFF_START_S = 0.5
 EVENTS = "CHANNEL_PARK CHANNEL_ANSWER CHANNEL_HANGUP DTMF CUSTOM mod_audio_stream::play mod_audio_stream::error"
 INGRESS = "freeswitch"
@@ -266,16 +266,14 @@ class FsCall:
     # -- the call ---------------------------------------------------------------------------------
     async def run(self) -> None:
         structlog.contextvars.bind_contextvars(call_id=self.uuid)
-        agent: asyncio.Task[None] | None = None
+        life: CallLife | None = None
         try:
             await self._start_stream()
             if self.end_event is not None:
                 return
             assert self.transport is not None
-            metrics.CALLS_ACTIVE.labels(ingress=INGRESS).inc()
-            metrics.CALLS_TOTAL.labels(ingress=INGRESS).inc()
-            log.info("call_started", ingress=INGRESS, caller_id=self.transport.info.caller_id)
-            agent = asyncio.create_task(run_agent(self.ingress.agent, self.transport), name=f"agent-{self.uuid}")
+            life = CallLife(INGRESS, self.transport, self.ingress.agent, self.ingress.active)
+            agent = life.start()
             waiter = asyncio.create_task(self.done.wait())
             await asyncio.wait({agent, waiter}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
@@ -290,7 +288,7 @@ class FsCall:
             log.warning("freeswitch_media_start_timeout", timeout_s=self.cfg.media_start_timeout_s)
             self.esl.api_nowait(f"uuid_kill {self.uuid}", "uuid_kill", self.uuid)
         finally:
-            await self._finish(agent)
+            await self._finish(life)
             structlog.contextvars.unbind_contextvars("call_id")
 
     async def _start_stream(self) -> None:
@@ -300,32 +298,18 @@ class FsCall:
         async with asyncio.timeout(self.cfg.media_start_timeout_s):
             await self.media_connected.wait()
 
-    async def _finish(self, agent: asyncio.Task[None] | None) -> None:
+    async def _finish(self, life: CallLife | None) -> None:
         end = self.end_event or Hangup("error", "setup_aborted")
         self.done.set()
-        if self.transport is not None:
-            self.transport.end(end)
-        if agent is not None:
-            finished, _ = await asyncio.wait({agent}, timeout=AGENT_GRACE_S)
-            if not finished:
-                agent.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await agent
-        if self.transport is not None:
-            metrics.CALLS_ACTIVE.labels(ingress=INGRESS).dec()
-            log.info(
-                "call_ended",
-                ingress=INGRESS,
-                by=end.by,
-                reason=end.reason,
-                duration_s=round(time.monotonic() - self.started, 3),
-                frames_in=self.transport.frames_in,
-                chunks_out=self.transport.chunks_out,
-                late_ticks=self.transport.clock.stats.late_ticks,
-            )
-        else:
-            log.info("call_ended", ingress=INGRESS, by=end.by, reason=end.reason, setup_complete=False)
-        self.ingress.calls.pop(self.uuid, None)
+        try:
+            if life is not None and self.transport is not None:
+                await life.finish(end, chunks_out=self.transport.chunks_out)
+            else:
+                if self.transport is not None:
+                    self.transport.end(end)
+                log.info("call_ended", ingress=INGRESS, by=end.by, reason=end.reason, setup_complete=False)
+        finally:
+            self.ingress.calls.pop(self.uuid, None)
 
     # -- media ------------------------------------------------------------------------------------
     async def serve_media(self, ws: ServerConnection) -> None:
@@ -412,6 +396,7 @@ class FreeswitchIngress:
         self.registry = registry
         self.esl = EslInbound(self.cfg, self)
         self.calls: dict[str, FsCall] = {}
+        self.active = ActiveCalls(INGRESS)
         self.accepting = True
         self._server: Server | None = None
         self._outbound: asyncio.Server | None = None
@@ -450,6 +435,12 @@ class FreeswitchIngress:
         if self.cfg.stream_url:
             return self.cfg.stream_url.rstrip("/")
         return f"ws://{self.cfg.stream_host}:{self.stream_port}"
+
+    def listeners(self) -> dict[str, tuple[str, int]]:
+        out = {"freeswitch stream": (self.cfg.stream_host, self.stream_port)}
+        if self.cfg.mode == "outbound":
+            out["freeswitch outbound"] = (self.cfg.outbound_host, self.outbound_port)
+        return out
 
     async def drain(self, timeout_s: float) -> int:
         """No new calls (outbound: the listener closes, so the dialplan goes on past `socket`)."""
@@ -589,3 +580,8 @@ class FreeswitchIngress:
             return
         structlog.contextvars.bind_contextvars(call_id=uuid)
         await call.serve_media(ws)
+
+
+def build(ctx: IngressContext) -> FreeswitchIngress:
+    """The table's entry (telephony/ingress.py)."""
+    return FreeswitchIngress(ctx.settings, ctx.agent, ctx.registry)

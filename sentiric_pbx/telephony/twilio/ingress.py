@@ -36,7 +36,8 @@ from sentiric_pbx import metrics
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import Settings
-from sentiric_pbx.telephony.edge import run_agent
+from sentiric_pbx.telephony.ingress import IngressContext
+from sentiric_pbx.telephony.lifecycle import AGENT_GRACE_S, ActiveCalls, CallLife, stop_tasks
 from sentiric_pbx.telephony.registry import CallRegistry
 from sentiric_pbx.telephony.twilio.protocol import (
     SIGNATURE_HEADER,
@@ -59,7 +60,6 @@ from sentiric_pbx.telephony.twilio.transport import TwilioTransport
 
 log = structlog.get_logger("sentiric_pbx.twilio")
 
-AGENT_GRACE_S = 5.0  # time the agent gets after the stream ends to store what it has
 TRANSFER_TTL_S = 120.0  # a routed call or pending transfer Twilio never follows up on is forgotten
 VOICE_PATH = "/twilio/voice"
 AFTER_PATH = "/twilio/after"
@@ -89,8 +89,12 @@ class TwilioIngress:
         self._routed: dict[str, float] = {}  # CallSid → when its webhook was answered (a drain lets these in)
         self._draining = False
         self.port = self.cfg.port
-        self.calls_active = 0
+        self.active = ActiveCalls("twilio")
         self.rejected = 0
+
+    @property
+    def calls_active(self) -> int:
+        return self.active.count
 
     # -- Ingress -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -107,6 +111,9 @@ class TwilioIngress:
         await site.start()
         self.port = self._runner.addresses[0][1]
         log.info("twilio_listening", host=self.cfg.host, port=self.port, public_url=self.cfg.public_url)
+
+    def listeners(self) -> dict[str, tuple[str, int]]:
+        return {"twilio": (self.cfg.host, int(self.port))}
 
     async def drain(self, timeout_s: float) -> int:
         """Answer new webhooks and streams with 503 (Twilio's fallback URL takes over); let calls finish."""
@@ -265,7 +272,7 @@ class TwilioStream:
     async def run(self) -> None:
         structlog.contextvars.bind_contextvars(call_id=None, peer=self.peer)
         tasks: list[asyncio.Task[Any]] = []
-        agent: asyncio.Task[None] | None = None
+        life: CallLife | None = None
         end = Hangup("caller", "ws_close")
         try:
             start = await self._await_start()
@@ -277,8 +284,9 @@ class TwilioStream:
                 asyncio.create_task(transport.clock.run(), name=f"twilio-playout-{start.call_sid}"),
                 asyncio.create_task(self._writer(transport), name=f"twilio-writer-{start.call_sid}"),
             ]
-            agent = asyncio.create_task(run_agent(self.ingress.agent, transport), name=f"agent-{start.call_sid}")
-            end = await self._read_loop(tasks, agent)
+            life = CallLife("twilio", transport, self.ingress.agent, self.ingress.active)
+            life.start(stream_sid=start.stream_sid)
+            end = await self._read_loop(tasks, life)
         except ProtocolError as exc:
             end = Hangup("error", exc.reason)
             metrics.PROTOCOL_ERRORS.labels(ingress="twilio", reason=exc.reason).inc()
@@ -290,7 +298,7 @@ class TwilioStream:
             end = Hangup("agent", "daemon_shutdown")
             raise
         finally:
-            await self._finish(tasks, agent, end)
+            await self._finish(tasks, life, end)
 
     def shutdown(self) -> None:
         """The daemon is stopping: end this call now (it outlived the drain)."""
@@ -345,20 +353,16 @@ class TwilioStream:
             )
         info.extra["stream_sid"] = start.stream_sid
         self.transport = TwilioTransport(info, start.stream_sid, self.cfg, self._end_by_agent)
-        self.ingress.calls_active += 1
-        metrics.CALLS_ACTIVE.labels(ingress="twilio").inc()
-        metrics.CALLS_TOTAL.labels(ingress="twilio").inc()
-        log.info("call_started", ingress="twilio", caller_id=info.caller_id, stream_sid=start.stream_sid)
         return self.transport
 
-    async def _read_loop(self, tasks: list[asyncio.Task[Any]], agent: asyncio.Task[None]) -> Hangup:
+    async def _read_loop(self, tasks: list[asyncio.Task[Any]], life: CallLife) -> Hangup:
         transport = self.transport
         assert transport is not None
         while True:
             for task in tasks:
                 if task.done():
                     task.result()  # why the clock or the writer stopped (peer_not_reading, reset)
-            if agent.done():
+            if life.agent_done:
                 return Hangup("agent", "agent_finished")
             message = await self._receive(self.cfg.idle_timeout_s, "media")
             if message is None:
@@ -406,39 +410,21 @@ class TwilioStream:
         with contextlib.suppress(Exception):
             await self.ws.close(code=code)
 
-    async def _finish(self, tasks: list[asyncio.Task[Any]], agent: asyncio.Task[None] | None, end: Hangup) -> None:
+    async def _finish(self, tasks: list[asyncio.Task[Any]], life: CallLife | None, end: Hangup) -> None:
         transport = self.transport
         if transport is not None:
             transport.end(end)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if not self.ws.closed:
-            code = WSCloseCode.POLICY_VIOLATION if end.by == "error" else WSCloseCode.OK
-            await self._close(code)
-        if agent is not None and transport is not None:
-            done, _ = await asyncio.wait({agent}, timeout=AGENT_GRACE_S)
-            if not done:
-                agent.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await agent
-            self.ingress.calls_active -= 1
-            metrics.CALLS_ACTIVE.labels(ingress="twilio").dec()
-            stats = transport.clock.stats
-            log.info(
-                "call_ended",
-                by=end.by,
-                reason=end.reason,
-                duration_s=round(time.monotonic() - self.started, 3),
-                frames_in=transport.frames_in,
-                audio_frames_out=stats.audio_frames_sent,
-                marks_played=transport.marks_played,
-                clears=transport.clears_sent,
-                late_ticks=stats.late_ticks,
-                underruns=stats.underruns,
-                dropped_inbound=transport.dropped_inbound,
-            )
-            metrics.PLAYOUT_LATE_TICKS.inc(stats.late_ticks)
+        try:
+            await stop_tasks(tasks)
+            if not self.ws.closed:
+                code = WSCloseCode.POLICY_VIOLATION if end.by == "error" else WSCloseCode.OK
+                await self._close(code)
+        finally:
+            if life is not None and transport is not None:
+                await life.finish(end, marks_played=transport.marks_played, clears=transport.clears_sent)
         structlog.contextvars.unbind_contextvars("call_id", "peer")
+
+
+def build(ctx: IngressContext) -> TwilioIngress:
+    """The table's entry (telephony/ingress.py)."""
+    return TwilioIngress(ctx.settings, ctx.agent, ctx.registry)

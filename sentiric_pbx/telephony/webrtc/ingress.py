@@ -51,7 +51,8 @@ from sentiric_pbx import metrics
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.call.transport import CallInfo, Hangup
 from sentiric_pbx.config import Settings, WebRtcConfig
-from sentiric_pbx.telephony.edge import run_agent
+from sentiric_pbx.telephony.ingress import IngressContext
+from sentiric_pbx.telephony.lifecycle import ActiveCalls, CallLife, stop_tasks
 from sentiric_pbx.telephony.registry import CallRegistry
 from sentiric_pbx.telephony.webrtc.ice import ice_addresses
 from sentiric_pbx.telephony.webrtc.media import WebRtcTransport
@@ -59,7 +60,6 @@ from sentiric_pbx.telephony.webrtc.media import WebRtcTransport
 log = structlog.get_logger("sentiric_pbx.webrtc")
 
 WS_PATH = "/phone/ws"
-AGENT_GRACE_S = 5.0  # time the agent gets after hangup to store what it has
 CALLER_ID = re.compile(r"^\+?[0-9][0-9 ()./-]{1,30}$")
 CLOSE_INVALID = 1007  # RFC 6455 §7.4.1: a message inconsistent with its type
 CLOSE_TRY_LATER = 1013
@@ -122,6 +122,7 @@ class WebRtcIngress:
         self.registry = registry
         self._server: Server | None = None
         self._calls: set[asyncio.Task[None]] = set()
+        self.active = ActiveCalls("webrtc")
         self._draining = False
         self._pages = {
             "/phone": ("text/html", _static("phone.html")),
@@ -149,7 +150,10 @@ class WebRtcIngress:
 
     @property
     def calls_active(self) -> int:
-        return len(self._calls)
+        return self.active.count
+
+    def listeners(self) -> dict[str, tuple[str, int]]:
+        return {"webrtc": (self.cfg.host, self.port)}
 
     async def drain(self, timeout_s: float) -> int:
         """New pages get 503 at once; calls in progress get up to `timeout_s`."""
@@ -310,14 +314,12 @@ class BrowserCall:
     async def _call(self, info: CallInfo) -> None:
         transport = self.transport
         assert transport is not None
-        metrics.CALLS_ACTIVE.labels(ingress="webrtc").inc()
-        metrics.CALLS_TOTAL.labels(ingress="webrtc").inc()
-        log.info("call_started", ingress="webrtc", caller_id=info.caller_id)
         outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._outbox = outbox
         outbox.put_nowait({"type": "connected"})
         transport.start()
-        agent = asyncio.create_task(run_agent(self.ingress.agent, transport), name=f"agent-{info.call_id}")
+        life = CallLife("webrtc", transport, self.ingress.agent, self.ingress.active)
+        agent = life.start()
         agent.add_done_callback(lambda _task: self._finish(Hangup("agent", "agent_finished")))
         self._tasks = [
             asyncio.create_task(self._watch(self._pump(), "media"), name="webrtc-pump"),
@@ -329,47 +331,27 @@ class BrowserCall:
             await self.ended.wait()
         except asyncio.CancelledError:
             self._finish(Hangup("agent", "daemon_shutdown"))  # close(): the call outlived the drain
-            await self._wrap_up(agent, outbox)
             raise
-        await self._wrap_up(agent, outbox)
+        finally:
+            await self._wrap_up(life, outbox)
 
-    async def _wrap_up(self, agent: asyncio.Task[None], outbox: asyncio.Queue[dict[str, Any] | None]) -> None:
+    async def _wrap_up(self, life: CallLife, outbox: asyncio.Queue[dict[str, Any] | None]) -> None:
+        """End the call (its agent gets its grace), tell the page why, then close media and signalling."""
         transport = self.transport
         assert transport is not None
-        transport.end(self.end)
-        done, _ = await asyncio.wait({agent}, timeout=AGENT_GRACE_S)
-        if not done:
-            agent.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await agent
-        await transport.stop_clock()
-        outbox.put_nowait({"type": "hangup", "by": self.end.by, "reason": self.end.reason})
-        outbox.put_nowait(None)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(2.0):
-                await self._tasks[2]
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.pc.close()
-        with contextlib.suppress(Exception):
-            await self.ws.close(1000, self.end.reason)
-        metrics.CALLS_ACTIVE.labels(ingress="webrtc").dec()
-        stats = transport.clock.stats
-        log.info(
-            "call_ended",
-            by=self.end.by,
-            reason=self.end.reason,
-            duration_s=round(time.monotonic() - self.started, 3),
-            frames_in=transport.frames_in,
-            frames_out=stats.frames_sent,
-            audio_frames_out=stats.audio_frames_sent,
-            late_ticks=stats.late_ticks,
-            underruns=stats.underruns,
-            dropped_inbound=transport.dropped_inbound,
-            dropped_outbound=transport.track.dropped,
-        )
-        metrics.PLAYOUT_LATE_TICKS.inc(stats.late_ticks)
+        try:
+            await life.finish(self.end, dropped_outbound=transport.track.dropped)
+        finally:
+            await transport.stop_clock()
+            outbox.put_nowait({"type": "hangup", "by": self.end.by, "reason": self.end.reason})
+            outbox.put_nowait(None)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await asyncio.shield(self._tasks[2])
+            await stop_tasks(self._tasks)
+            await self.pc.close()
+            with contextlib.suppress(Exception):
+                await self.ws.close(1000, self.end.reason)
 
     # -- the call's parts -----------------------------------------------------------------------
     def _finish(self, end: Hangup) -> None:
@@ -435,3 +417,8 @@ class BrowserCall:
 
 
 __all__ = ["SignallingError", "WebRtcIngress", "parse_offer"]
+
+
+def build(ctx: IngressContext) -> WebRtcIngress:
+    """The table's entry (telephony/ingress.py)."""
+    return WebRtcIngress(ctx.settings, ctx.agent, ctx.registry)
