@@ -59,9 +59,9 @@ class CallSession:
         self.ctx = context_for(transport.info, settings.business.default_country_code)
         self.recorder = CallRecorder()
         self.transcript = TranscriptWriter(
-            self.ctx, save=save, finish=finish, on_turn=transport.info.on_turn, recorder=self.recorder,
-            recording_path=recording_path,
-        )  # fmt: skip
+            self.ctx, self.recorder, save=save, finish=finish, recording_path=recording_path
+        )
+        self.transcript.on_turn = transport.info.on_turn
         self.utterances: asyncio.Queue[Utterance | None] = asyncio.Queue()
         self.turns: asyncio.Queue[CallerTurn | SttFailed | None] = asyncio.Queue()
         self.recognizer = TurnRecognizer(stt)

@@ -45,19 +45,19 @@ class TranscriptWriter:
     def __init__(
         self,
         ctx: CallContext,
+        recorder: CallRecorder,
         *,
         save: SaveContext,
         finish: SaveContext,
-        on_turn: Callable[[str, str], None] | None = None,
-        recorder: CallRecorder | None = None,
         recording_path: Path | None = None,
     ) -> None:
         self.ctx = ctx
+        self.recorder = recorder
         self._save = save
         self._finish = finish
-        self._on_turn = on_turn
-        self.recorder = recorder or CallRecorder()
         self.recording_path = recording_path
+        self.on_turn: Callable[[str, str], None] | None = None
+        """Told (who, text) of each turn as it is stored: an ingress with a screen shows the transcript live."""
         self._t0 = 0.0
 
     def start(self) -> None:
@@ -71,9 +71,9 @@ class TranscriptWriter:
     def add(self, turn: Turn) -> None:
         """Store the turn, then tell the ingress (a screen showing the transcript), if it asked to be told."""
         self.ctx.add_turn(turn)
-        if self._on_turn is not None:
+        if self.on_turn is not None:
             try:
-                self._on_turn(turn.who, turn.text)
+                self.on_turn(turn.who, turn.text)
             except Exception as exc:  # a display must never end the call
                 log.warning("on_turn_failed", error=repr(exc))
 
