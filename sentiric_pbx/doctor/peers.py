@@ -1,0 +1,263 @@
+"""The peers the daemon talks to: Asterisk's AMI and ARI, FreeSWITCH's Event Socket, Redis, and the Twilio
+and browser-phone ingresses' own settings."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import httpx
+
+from sentiric_pbx.config import Settings
+from sentiric_pbx.doctor.check import NET_TIMEOUT_S, Check, Status
+from sentiric_pbx.doctor.ports import RunningDaemon, check_port
+
+
+def check_webrtc(s: Settings, daemon: RunningDaemon | None = None) -> list[Check]:
+    """`[webrtc]`: aiortc installed, the page's port free, and an address a browser's ICE can reach.
+
+    By default ICE never offers loopback (RFC 8445 §5.1.1.1), so a host whose only address is 127.0.0.1
+    serves the page but no call ever connects; that is worth a line before a browser shows "calling…"
+    forever. With `ice_addresses` set, each must be an address of this machine (else no call connects
+    either), and a loopback-only list only suits a same-machine browser started to accept loopback.
+    """
+    import ipaddress
+
+    try:
+        import aiortc
+
+        from sentiric_pbx.telephony.webrtc.ice import host_addresses
+    except ImportError as exc:
+        return [Check("webrtc", "fail", f"aiortc is not installed ({exc.name})", "pip install 'aiortc>=1.9'")]
+    cfg = s.webrtc
+    checks = [check_port("webrtc", cfg.host, cfg.port, daemon)]
+    page = f"http://{cfg.host}:{cfg.port}/phone"
+    addresses = host_addresses(cfg.ice_addresses)
+    missing = []
+    for address in cfg.ice_addresses or []:
+        try:
+            with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.bind((address, 0))
+        except OSError:
+            missing.append(address)
+    if missing:
+        hint = "list this machine's own addresses (`ip -br addr`), or remove ice_addresses to use them all"
+        checks.append(Check("webrtc", "fail", f"ice_addresses not on this machine: {', '.join(missing)}", hint))
+    elif not addresses:
+        hint = 'browser calls need a network address (or ice_addresses = ["127.0.0.1"] for a browser on this host)'
+        checks.append(Check("webrtc", "fail", "no non-loopback address for ICE", hint))
+    elif all(ipaddress.ip_address(a).is_loopback for a in addresses):
+        detail = f"aiortc {aiortc.__version__}; {page}; ICE on {', '.join(addresses)} only"
+        hint = "only a browser on this machine can connect (where lo is its only interface, Chromium needs"
+        hint += " --allow-loopback-in-peer-connection)"
+        checks.append(Check("webrtc", "ok", detail, hint))
+    elif cfg.host in ("127.0.0.1", "::1", "localhost"):
+        checks.append(Check("webrtc", "ok", f"aiortc {aiortc.__version__}; {page} (this machine only)"))
+    else:
+        checks.append(Check("webrtc", "ok", f"aiortc {aiortc.__version__}; {page}; ICE on {', '.join(addresses)}"))
+    return checks
+
+
+# -- Twilio ---------------------------------------------------------------------------------------
+def check_twilio(s: Settings, daemon: RunningDaemon | None = None) -> list[Check]:
+    """`[twilio]`: the listener's port, the Auth Token that signs every request, an https public URL.
+
+    Nothing here talks to Twilio (no API key is needed or kept); these are the three things that make
+    Twilio's first webhook fail: nothing listening, a 403 on every request, or a URL Twilio refuses.
+    """
+    cfg = s.twilio
+    checks = [check_port("twilio", cfg.host, cfg.port, daemon)]
+    if cfg.auth_token is None:
+        status: Status = "fail" if cfg.validate_signature else "warn"
+        detail = "no auth_token: " + ("every request would get 403" if cfg.validate_signature else "nothing is checked")
+        checks.append(Check("twilio signature", status, detail, "set SENTIRIC_TWILIO__AUTH_TOKEN (Console → Account)"))
+    elif not cfg.validate_signature:
+        checks.append(
+            Check("twilio signature", "warn", "validate_signature = false: anyone can place calls", "set it to true")
+        )
+    else:
+        checks.append(Check("twilio signature", "ok", "X-Twilio-Signature checked with the Auth Token"))
+    url = cfg.public_url or ""
+    if not url.startswith("https://"):
+        checks.append(
+            Check(
+                "twilio public url",
+                "fail",
+                f"public_url is {url or 'not set'}: Twilio signs and connects to an https URL only",
+                'put a TLS reverse proxy in front of the port and set [twilio] public_url = "https://…"',
+            )
+        )
+    else:
+        voice = url.rstrip("/") + "/twilio/voice"
+        checks.append(Check("twilio public url", "ok", f"voice webhook {voice}"))
+    return checks
+
+
+# -- Asterisk -------------------------------------------------------------------------------------
+async def _read_message(reader: asyncio.StreamReader) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    while line := (await reader.readline()).decode(errors="replace").strip():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    return fields
+
+
+async def check_ami(s: Settings) -> Check:
+    cfg = s.ami
+    where = f"{cfg.host}:{cfg.port}"
+    try:
+        async with asyncio.timeout(NET_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(cfg.host, cfg.port)
+    except (OSError, TimeoutError) as exc:
+        return Check(
+            "asterisk ami",
+            "fail",
+            f"Asterisk unreachable at {where}: {exc or 'timeout'}",
+            "is Asterisk running? manager.conf: [general] enabled = yes, port = 5038",
+        )
+    try:
+        async with asyncio.timeout(NET_TIMEOUT_S):
+            banner = (await reader.readline()).decode(errors="replace").strip()
+            if not banner.startswith("Asterisk Call Manager"):
+                return Check(
+                    "asterisk ami",
+                    "fail",
+                    f"{where} is not Asterisk's AMI (banner {banner!r})",
+                    "check [ami] host/port",
+                )
+            secret = cfg.password.get_secret_value() if cfg.password else ""
+            writer.write(
+                f"Action: Login\r\nActionID: doctor\r\nUsername: {cfg.username}\r\nSecret: {secret}\r\n"
+                "Events: off\r\n\r\n".encode()
+            )
+            await writer.drain()
+            reply = await _read_message(reader)
+            while reply and reply.get("actionid", "doctor") != "doctor":
+                reply = await _read_message(reader)  # an event that slipped in before our response
+            if reply.get("response", "").lower() != "success":
+                return Check(
+                    "asterisk ami",
+                    "fail",
+                    f"login as {cfg.username!r} refused: {reply.get('message', reply)}",
+                    "check [ami] username/password (SENTIRIC_AMI__PASSWORD) against manager.conf",
+                )
+            writer.write(b"Action: Logoff\r\nActionID: doctor-bye\r\n\r\n")
+            await writer.drain()
+    except (OSError, TimeoutError) as exc:
+        return Check(
+            "asterisk ami",
+            "fail",
+            f"AMI at {where} stopped answering: {exc or 'timeout'}",
+            "check Asterisk's log; manager.conf permit= may exclude this host",
+        )
+    finally:
+        writer.close()
+    return Check("asterisk ami", "ok", f"{banner} at {where}, logged in as {cfg.username}")
+
+
+async def check_ari(s: Settings) -> Check:
+    cfg = s.ari
+    url = cfg.url.rstrip("/") + "/asterisk/info"
+    auth = (cfg.username, cfg.password.get_secret_value() if cfg.password else "")
+    try:
+        async with httpx.AsyncClient(timeout=NET_TIMEOUT_S) as client:
+            resp = await client.get(url, auth=auth)
+    except httpx.HTTPError as exc:
+        return Check(
+            "asterisk ari",
+            "fail",
+            f"Asterisk unreachable at {url}: {exc or type(exc).__name__}",
+            "http.conf: enabled = yes, bindport = 8088; ari.conf: enabled = yes",
+        )
+    if resp.status_code == 401:
+        return Check(
+            "asterisk ari",
+            "fail",
+            f"{url}: 401 Unauthorized for user {cfg.username!r}",
+            "check [ari] username/password (SENTIRIC_ARI__PASSWORD) against ari.conf",
+        )
+    if resp.status_code != 200:
+        return Check(
+            "asterisk ari",
+            "fail",
+            f"{url}: HTTP {resp.status_code}",
+            "is res_ari loaded? `asterisk -rx 'module show like ari'`; is [ari] url right?",
+        )
+    try:
+        version = resp.json().get("system", {}).get("version", "?")
+    except ValueError:
+        version = "?"
+    return Check("asterisk ari", "ok", f"Asterisk {version} at {cfg.url}")
+
+
+async def _esl_block(reader: asyncio.StreamReader) -> str:
+    return (await asyncio.wait_for(reader.readuntil(b"\n\n"), NET_TIMEOUT_S)).decode("utf-8", "replace")
+
+
+async def check_freeswitch_esl(s: Settings) -> Check:
+    """Connect to mod_event_socket, wait for auth/request, `auth`: reachable and the password right.
+
+    Self-contained like the AMI check, so it speaks even when the ingress's own client is what is broken.
+    The password is sent, never shown."""
+    cfg = s.freeswitch
+    where = f"{cfg.esl_host}:{cfg.esl_port}"
+    name = "freeswitch esl"
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(cfg.esl_host, cfg.esl_port), NET_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        return Check(
+            name,
+            "fail",
+            f"FreeSWITCH unreachable at {where}: {exc.__class__.__name__}",
+            "is mod_event_socket loaded and listening there? see freeswitch/autoload_configs/event_socket.conf.xml",
+        )
+    try:
+        greeting = await _esl_block(reader)
+        if "auth/request" not in greeting:
+            return Check(name, "fail", f"{where} is not a FreeSWITCH Event Socket", "check [freeswitch] esl_port")
+        writer.write(f"auth {cfg.esl_password.get_secret_value()}\n\n".encode())
+        reply = await _esl_block(reader)
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+        return Check(name, "fail", f"{where}: {exc.__class__.__name__}", "is it FreeSWITCH's event socket?")
+    finally:
+        writer.close()
+    if "+OK" not in reply:
+        return Check(
+            name,
+            "fail",
+            f"{where} refused the password",
+            "set [freeswitch] esl_password (SENTIRIC_FREESWITCH__ESL_PASSWORD) to event_socket.conf.xml's password",
+        )
+    if cfg.esl_password.get_secret_value() == "ClueCon":
+        return Check(
+            name,
+            "warn",
+            f"logged in at {where} with FreeSWITCH's default password ClueCon",
+            "set a password of your own in event_socket.conf.xml and SENTIRIC_FREESWITCH__ESL_PASSWORD",
+        )
+    return Check(name, "ok", f"Event Socket at {where}, password accepted")
+
+
+async def check_freeswitch(s: Settings, daemon: RunningDaemon | None = None) -> list[Check]:
+    cfg = s.freeswitch
+    stream = check_port("freeswitch stream", cfg.stream_host, cfg.stream_port, daemon)
+    if cfg.mode == "outbound":  # FreeSWITCH connects to us per call: our listener must be free (or ours)
+        return [check_port("freeswitch outbound", cfg.outbound_host, cfg.outbound_port, daemon), stream]
+    return [await check_freeswitch_esl(s), stream]
+
+
+async def check_redis(url: str) -> Check:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, socket_connect_timeout=NET_TIMEOUT_S, socket_timeout=NET_TIMEOUT_S)
+    shown = url.split("@")[-1]  # never print a password from redis://:pw@host
+    try:
+        await client.ping()
+    except Exception as exc:
+        return Check("redis", "fail", f"{shown}: {exc}", "is redis-server running? fix [storage] redis_url")
+    finally:
+        await client.aclose()
+    return Check("redis", "ok", f"{shown} answers PING")
+
+
+# -- disk -----------------------------------------------------------------------------------------
