@@ -22,10 +22,10 @@ from sentiric_pbx.cli_common import load_settings as _settings
 from sentiric_pbx.cli_crm import crm_app
 from sentiric_pbx.cli_models import models_app
 from sentiric_pbx.cli_nlu import nlu_command
+from sentiric_pbx.cli_selftest import selftest_command
 from sentiric_pbx.config import Settings
 from sentiric_pbx.doctor import doctor_command
 from sentiric_pbx.logging import configure_logging
-from sentiric_pbx.selftest import selftest_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(models_app, name="models")

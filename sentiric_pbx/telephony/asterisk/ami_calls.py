@@ -21,18 +21,17 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Literal
 
 import structlog
 
 from sentiric_pbx.call.transport import CallInfo
 from sentiric_pbx.config import AmiConfig
 from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiError, AmiEvent
+from sentiric_pbx.telephony.audiosocket.transport import Mode
 from sentiric_pbx.telephony.registry import CallRegistry
 
 log = structlog.get_logger("sentiric_pbx.ami_calls")
 
-Mode = Literal["app", "dial"]
 TRANSFER_VARIABLE = "SENTIRIC_TRANSFER"
 MAX_TRACKED = 10_000
 _UNKNOWN = {"", "<unknown>", "unknown"}
@@ -153,6 +152,10 @@ class AmiCallWatcher:
             log.info(
                 "ami_call_metadata", call_id=call_id, source=source, caller_id=info.caller_id, channel=info.channel
             )
+
+    @property
+    def metadata_wait_s(self) -> float:
+        return self.config.metadata_wait_s
 
     def mode_of(self, call_id: str, fallback: Mode) -> Mode:
         known = self.modes.get(call_id.lower())

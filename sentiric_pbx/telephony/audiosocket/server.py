@@ -25,7 +25,6 @@ from sentiric_pbx import metrics
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import AudioSocketConfig
-from sentiric_pbx.telephony.asterisk.ami_calls import AmiCallWatcher
 from sentiric_pbx.telephony.audiosocket.protocol import (
     ERROR_CODES,
     Frame,
@@ -33,7 +32,7 @@ from sentiric_pbx.telephony.audiosocket.protocol import (
     Kind,
     ProtocolError,
 )
-from sentiric_pbx.telephony.audiosocket.transport import AudioSocketTransport
+from sentiric_pbx.telephony.audiosocket.transport import AudioSocketControl, AudioSocketTransport
 from sentiric_pbx.telephony.ingress import IngressContext
 from sentiric_pbx.telephony.lifecycle import ActiveCalls, CallLife
 from sentiric_pbx.telephony.registry import CallRegistry
@@ -56,7 +55,7 @@ class AudioSocketServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.active = ActiveCalls("audiosocket")
-        self.control: AmiCallWatcher | None = None
+        self.control: AudioSocketControl | None = None
         """AMI call control (metadata, transfer); the daemon sets it when `[ami] enabled = true`."""
         self.routers: list[Router] = []
         """Consulted with each connection's UUID: ARI claims the externalMedia connections it asked for."""
@@ -186,7 +185,7 @@ class Connection:
         """With AMI, the caller's metadata may trail the UUID frame by a moment (another TCP connection)."""
         control = self.server.control
         if control is not None:
-            await self.server.registry.wait_for(call_id, control.config.metadata_wait_s)
+            await self.server.registry.wait_for(call_id, control.metadata_wait_s)
 
     def _claim_call(self, call_id: str) -> CallLife:
         structlog.contextvars.bind_contextvars(call_id=call_id)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import sys
+from typing import Literal, Protocol
 
 import structlog
 
@@ -21,8 +22,6 @@ from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
 from sentiric_pbx.call.transport import CallControl, CallInfo, Hangup
 from sentiric_pbx.config import AudioSocketConfig
-from sentiric_pbx.telephony.asterisk.ami import AmiError
-from sentiric_pbx.telephony.asterisk.ami_calls import AmiCallWatcher, Mode
 from sentiric_pbx.telephony.audiosocket.protocol import (
     HANGUP_FRAME,
     HEADER,
@@ -34,6 +33,21 @@ from sentiric_pbx.telephony.audiosocket.protocol import (
     encode,
 )
 from sentiric_pbx.telephony.edge import CallIO
+
+Mode = Literal["app", "dial"]
+"""How Asterisk runs this leg: the `AudioSocket()` application or `Dial(AudioSocket/…)`."""
+
+
+class AudioSocketControl(Protocol):
+    """What the Asterisk control side (AMI, `asterisk/ami_calls.py`) does for AudioSocket calls: AudioSocket
+    itself carries only audio and a UUID, and can only end its leg."""
+
+    metadata_wait_s: float
+    """How long a new call waits for its caller's metadata from the control side (another TCP connection)."""
+
+    async def transfer(self, info: CallInfo, target: str, mode: Mode) -> str:
+        """Hand the caller to `target`; raises (with a readable message) when the control side cannot."""
+        ...
 
 try:  # Linux: bytes in a socket's send queue not yet acknowledged by the peer (SIOCOUTQ)
     import fcntl
@@ -70,7 +84,7 @@ class AudioSocketTransport(CallIO):
         self._set_wire_kind(KIND_BY_RATE[cfg.default_rate])
         self.hangup_sent = False
         self.hangup_reason = "agent_hangup"
-        self.control: AmiCallWatcher | None = None
+        self.control: AudioSocketControl | None = None
         """AMI for transfers (and metadata), when `[ami]` is enabled; set by the server."""
         self.owner: CallControl | None = None
         """The ARI call this connection is the externalMedia of: hangup and transfer go through ARI."""
@@ -178,6 +192,6 @@ class AudioSocketTransport(CallIO):
         else:
             try:
                 await control.transfer(self.info, target, self.media_mode)
-            except AmiError as exc:
+            except Exception as exc:  # AMI down or Asterisk refused: the caller just ends
                 log.warning("transfer_failed", target=target, channel=self.info.channel, error=str(exc))
         await self.hangup("transferred")
