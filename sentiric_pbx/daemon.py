@@ -29,6 +29,7 @@ from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.echo import EchoAgent
 from sentiric_pbx.metrics import MetricsServer
 from sentiric_pbx.telephony.ingress import Ingress, IngressContext, enabled_ingresses
+from sentiric_pbx.telephony.lifecycle import Capacity
 from sentiric_pbx.telephony.registry import CallRegistry
 
 log = structlog.get_logger("sentiric_pbx.daemon")
@@ -40,6 +41,8 @@ class Daemon:
         self._engines = engines
         self.engines: Any = engines
         self.registry = CallRegistry(ttl_s=settings.fastagi.callinfo_ttl_s)
+        self.capacity = Capacity(settings.agent)
+        """The lines every ingress's calls share (`[agent] max_calls`)."""
         self._agent = agent
         self.metrics_port: int | None = None
         self._metrics: MetricsServer | None = None
@@ -104,7 +107,7 @@ class Daemon:
 
     async def start(self) -> None:
         agent = await self._build_agent()
-        ctx = IngressContext(self.settings, agent, self.registry, self.ingresses)
+        ctx = IngressContext(self.settings, agent, self.registry, self.capacity, self.ingresses)
         for spec in enabled_ingresses(self.settings):
             ingress = spec.build(ctx)
             self.ingresses[spec.name] = ingress

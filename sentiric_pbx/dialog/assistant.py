@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -64,7 +63,6 @@ class Assistant:
         self.tts = CachedTts(services.engines.tts)  # type: ignore[arg-type]
         self.brain = AssistantBrain(settings, services.calendar, default_registry(), services.engines.llm)
         self._lookups: dict[str, asyncio.Task[CustomerProfile | None]] = {}
-        self.active_calls = 0
 
     async def start(self) -> None:
         from sentiric_pbx.dialog import nlu
@@ -99,26 +97,11 @@ class Assistant:
 
     # -- the call ----------------------------------------------------------------------------
     async def __call__(self, transport: CallTransport) -> None:
-        limit = self.s.settings.agent.max_calls
-        if limit and self.active_calls >= limit:
-            await self._reject_busy(transport)
-            return
-        self.active_calls += 1
-        slot = [True]
+        await self._converse(transport)
 
-        def release() -> None:
-            """The caller is gone: free the slot now, not after the record and recording are written."""
-            if slot:
-                slot.clear()
-                self.active_calls -= 1
-
-        try:
-            await self._converse(transport, release)
-        finally:
-            release()
-
-    async def _reject_busy(self, transport: CallTransport) -> None:
-        """Over capacity: say so politely (a cached phrase, no engine work) and keep a record of the call."""
+    async def busy(self, transport: CallTransport) -> None:
+        """Every line is taken (`[agent] max_calls`, claimed by the call's `CallLife`): say so politely (a cached
+        phrase, no engine work), hang up, and keep a record of the call as `rejected_busy`."""
         info = transport.info
         self._lookups.pop(info.call_id, None)
         ctx = CallContext(
@@ -130,7 +113,6 @@ class Assistant:
             ingress=info.ingress,
         )
         ctx.outcome = "rejected_busy"
-        log.warning("call_rejected_busy", active_calls=self.active_calls, max_calls=self.s.settings.agent.max_calls)
         metrics.CALLS_BY_OUTCOME.labels(outcome="rejected_busy").inc()
         with contextlib.suppress(Exception):
             async for pcm in self.tts.synthesize(phrase(ctx.language, "busy")):
@@ -143,7 +125,7 @@ class Assistant:
         except Exception as exc:
             log.error("context_finish_failed", error=repr(exc))
 
-    async def _converse(self, transport: CallTransport, release: Callable[[], None]) -> None:
+    async def _converse(self, transport: CallTransport) -> None:
         info = transport.info
         profile = await self._profile(info)
         session = CallSession(
@@ -153,7 +135,7 @@ class Assistant:
             tts=self.tts,
             brain=self.brain,
             save=self.s.store.save,
-            finish=lambda ctx: self._finish(ctx, release),
+            finish=self._finish,
             recording_path=self.s.recordings_dir / f"{info.call_id}.wav",
         )
         if profile is not None:
@@ -162,10 +144,8 @@ class Assistant:
         log.info("assistant_call", known_caller=profile is not None, language=session.ctx.language)
         await session.run()
 
-    async def _finish(self, ctx: CallContext, release: Callable[[], None] | None = None) -> None:
+    async def _finish(self, ctx: CallContext) -> None:
         """Make the record durable first, then queue the post-call work (seed §5)."""
-        if release is not None:
-            release()
         await self.s.store.finish(ctx, ctx.status)
         if self.s.queue is not None:
             with contextlib.suppress(Exception):

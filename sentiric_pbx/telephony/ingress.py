@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.config import Settings
+from sentiric_pbx.telephony.lifecycle import Capacity
 from sentiric_pbx.telephony.registry import CallRegistry
 
 
@@ -56,6 +57,8 @@ class IngressContext:
     settings: Settings
     agent: Agent
     registry: CallRegistry
+    capacity: Capacity
+    """The daemon's lines (`[agent] max_calls`), shared by the calls of every ingress."""
     built: dict[str, Ingress] = field(default_factory=dict)
 
 

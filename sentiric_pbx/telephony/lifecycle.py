@@ -26,7 +26,8 @@ import structlog
 
 from sentiric_pbx import metrics
 from sentiric_pbx.call.agent import Agent
-from sentiric_pbx.call.transport import Hangup
+from sentiric_pbx.call.transport import CallTransport, Hangup
+from sentiric_pbx.config import AgentConfig
 from sentiric_pbx.telephony.edge import CallIO
 
 log = structlog.get_logger("sentiric_pbx.call")
@@ -47,6 +48,11 @@ async def run_agent(agent: Agent, transport: CallIO) -> None:
         log.exception("agent_failed")
 
 
+async def _hang_up(transport: CallTransport) -> None:
+    """Over capacity with an agent that has no "busy" of its own (the echo line test): just end the call."""
+    await transport.hangup()
+
+
 async def stop_tasks(tasks: Iterable[asyncio.Task[Any]]) -> None:
     """Cancel a call's wire tasks (playout clock, reader, writer) and wait until they are gone.
 
@@ -64,12 +70,40 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[Any]]) -> None:
             task.exception()
 
 
+class Capacity:
+    """How many conversations the agent holds at once over every ingress (`[agent] max_calls`, 0 = no limit).
+
+    A call beyond it hears the agent's short "all lines are busy" (`agent.busy(transport)`, a cached phrase)
+    and is hung up, so the calls in progress keep answering within a second instead of all slowing down.
+    The limit is read at each claim: a changed setting applies to the next call.
+    """
+
+    def __init__(self, agent: AgentConfig) -> None:
+        self._agent = agent
+        self.in_use = 0
+
+    @property
+    def limit(self) -> int:
+        return self._agent.max_calls
+
+    def claim(self) -> bool:
+        if self.limit and self.in_use >= self.limit:
+            return False
+        self.in_use += 1
+        return True
+
+    def release(self) -> None:
+        self.in_use -= 1
+
+
 @dataclass(slots=True)
 class ActiveCalls:
-    """How many calls an ingress has in progress (its share of `Daemon.calls_active` and of the gauge)."""
+    """How many calls an ingress has in progress (its share of `Daemon.calls_active` and of the gauge), and
+    the capacity its calls claim a line from (the daemon's, shared by every ingress; None: no limit)."""
 
     ingress: str
     count: int = 0
+    capacity: Capacity | None = None
 
 
 class CallLife:
@@ -85,18 +119,35 @@ class CallLife:
         self.agent_task: asyncio.Task[None] | None = None
         self._counted = False
         self._finished = False
+        self._line = False
+        """This call holds one of `capacity`'s lines (released as soon as the call is over)."""
 
     def start(self, **fields: Any) -> asyncio.Task[None]:
-        """Count the call, log `call_started` (with `fields`), and start its agent."""
+        """Claim a line, count the call, log `call_started` (with `fields`), and start its agent — or, when
+        every line is taken, the agent's "all lines are busy" (`busy`), which hangs up."""
         info = self.transport.info
+        handler: Agent = self.agent
         if self.active is not None:
+            capacity = self.active.capacity
+            if capacity is None or capacity.claim():
+                self._line = capacity is not None
+            else:
+                handler = getattr(self.agent, "busy", None) or _hang_up
+                fields["busy"] = True
+                log.warning("call_rejected_busy", active_calls=capacity.in_use, max_calls=capacity.limit)
             self._counted = True
             self.active.count += 1
             metrics.CALLS_ACTIVE.labels(ingress=self.ingress).inc()
             metrics.CALLS_TOTAL.labels(ingress=self.ingress).inc()
             log.info("call_started", ingress=self.ingress, caller_id=info.caller_id, **fields)
-        self.agent_task = asyncio.create_task(run_agent(self.agent, self.transport), name=f"agent-{info.call_id}")
+        self.agent_task = asyncio.create_task(run_agent(handler, self.transport), name=f"agent-{info.call_id}")
         return self.agent_task
+
+    def _release_line(self) -> None:
+        """The caller is gone: the line is free for the next call now, not after the record is written."""
+        if self._line and self.active is not None and self.active.capacity is not None:
+            self._line = False
+            self.active.capacity.release()
 
     @property
     def agent_done(self) -> bool:
@@ -111,6 +162,7 @@ class CallLife:
             return
         self._finished = True
         self.transport.end(end)
+        self._release_line()
         agent = self.agent_task
         try:
             if agent is not None:
@@ -152,4 +204,4 @@ class CallLife:
         )
 
 
-__all__ = ["AGENT_GRACE_S", "ActiveCalls", "CallLife", "run_agent", "stop_tasks"]
+__all__ = ["AGENT_GRACE_S", "ActiveCalls", "CallLife", "Capacity", "run_agent", "stop_tasks"]

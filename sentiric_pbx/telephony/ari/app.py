@@ -244,6 +244,7 @@ class AriApp:
 def build(ctx: IngressContext) -> AriApp:
     """The table's entry (telephony/ingress.py); after AudioSocket, whose listener carries `media = "audiosocket"`."""
     app = AriApp(ctx.settings, ctx.agent)
+    app.active.capacity = ctx.capacity
     audiosocket = ctx.built.get("audiosocket")
     if isinstance(audiosocket, AudioSocketServer):
         app.attach_audiosocket(audiosocket)

@@ -317,4 +317,6 @@ class Connection:
 
 def build(ctx: IngressContext) -> AudioSocketServer:
     """The table's entry (telephony/ingress.py)."""
-    return AudioSocketServer(ctx.settings.audiosocket, ctx.registry, ctx.agent)
+    ingress = AudioSocketServer(ctx.settings.audiosocket, ctx.registry, ctx.agent)
+    ingress.active.capacity = ctx.capacity
+    return ingress

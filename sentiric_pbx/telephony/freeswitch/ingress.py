@@ -242,4 +242,6 @@ class FreeswitchIngress:
 
 def build(ctx: IngressContext) -> FreeswitchIngress:
     """The table's entry (telephony/ingress.py)."""
-    return FreeswitchIngress(ctx.settings, ctx.agent, ctx.registry)
+    ingress = FreeswitchIngress(ctx.settings, ctx.agent, ctx.registry)
+    ingress.active.capacity = ctx.capacity
+    return ingress

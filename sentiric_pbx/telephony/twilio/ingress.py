@@ -427,4 +427,6 @@ class TwilioStream:
 
 def build(ctx: IngressContext) -> TwilioIngress:
     """The table's entry (telephony/ingress.py)."""
-    return TwilioIngress(ctx.settings, ctx.agent, ctx.registry)
+    ingress = TwilioIngress(ctx.settings, ctx.agent, ctx.registry)
+    ingress.active.capacity = ctx.capacity
+    return ingress

@@ -421,4 +421,6 @@ __all__ = ["SignallingError", "WebRtcIngress", "parse_offer"]
 
 def build(ctx: IngressContext) -> WebRtcIngress:
     """The table's entry (telephony/ingress.py)."""
-    return WebRtcIngress(ctx.settings, ctx.agent, ctx.registry)
+    ingress = WebRtcIngress(ctx.settings, ctx.agent, ctx.registry)
+    ingress.active.capacity = ctx.capacity
+    return ingress
