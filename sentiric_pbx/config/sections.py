@@ -60,8 +60,9 @@ class DialogConfig(_Section):
     crm_lookup_timeout_s: float = Field(0.25, gt=0)
     """The greeting waits this long for the CRM, then greets without the name. Defaults to 0.25 s."""
     llm_capable: bool = False
-    """True when the configured LLM writes good free text (≥ 1 B instruct): greetings and replies are then
-    LLM-rendered (and still checked against the task's facts). The bundled 270 M base model is not."""
+    """True when the configured LLM writes good free text (≥ 1 B instruct): a task's reply is then rephrased by
+    it (and still checked against the task's facts), and the NLU asks it about turns its rules are unsure of.
+    The greeting is always the template (greeting.py). The bundled 270 M base model is not capable."""
 
 
 class ModelsConfig(_Section):

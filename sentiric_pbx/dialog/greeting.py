@@ -3,9 +3,8 @@
 The caller judges the agent by its first word, so the greeting is built to be fast: it opens with
 "Hello!", which every greeting shares and which is synthesized once at start-up and cached, so the
 first audio goes out as soon as the call connects; the personal part ("Mr. Yilmaz, welcome back…")
-is synthesized while "Hello!" plays. An LLM-written greeting is used only when the configured
-model is capable (`[dialog] llm_capable`) — and only if it arrives within the greeting's budget and
-contains the caller's name; otherwise the template is said.
+is synthesized while "Hello!" plays. The greeting is always this template, whatever the LLM: no model
+writes it yet.
 """
 
 from __future__ import annotations
