@@ -131,6 +131,26 @@ async def test_whisper_decodes_a_turn_in_a_window_sized_to_it(pool: EnginePool) 
     assert re.findall(r"[a-z]+", result.text.lower()) == ["what", "are", "your", "opening", "hours", "on", "saturday"]
 
 
+async def test_callers_who_finish_together_are_decoded_in_one_batch_each_heard_as_alone(
+    pool: EnginePool, logs
+) -> None:
+    """Four turns (one of them silence) arrive while Whisper is busy: the next slot decodes them together,
+    and every caller gets exactly the words a decode of their turn alone gives."""
+    assert isinstance(pool.tts, PiperTts)
+    stt = pool.stt_for("en")
+    assert isinstance(stt, WhisperStt)
+    sentences = ["What are your opening hours?", "I want to cancel my booking.", "Yes, please."]
+    turns = [telephone_band(await pool.tts.synthesize_sentence(t)) for t in sentences] + [bytes(2 * SAMPLE_RATE)]
+    alone = [(await stt.transcribe(t)).text for t in turns]
+    busy = asyncio.create_task(stt.transcribe(turns[0]))  # holds the slot while the others arrive
+    await asyncio.sleep(0.01)
+    together = await asyncio.gather(*(stt.transcribe(t) for t in turns))
+    await busy
+    assert [t.text for t in together] == alone
+    assert alone[3] == "" and "opening hours" in alone[0].lower()
+    assert any(e["event"] == "stt_done" and e.get("batch") == 4 for e in logs), "not decoded as one batch"
+
+
 async def test_whisper_hears_nothing_in_silence_and_noise(pool: EnginePool) -> None:
     """Digital silence reads as "you" unless Whisper's own no-speech probability is believed."""
     stt = pool.stt_for("en")

@@ -13,13 +13,21 @@ bench/nlu_labelled.jsonl through the 8 kHz phone band: WER 0.163 with the 30 s w
 faster-whisper's own fallback: a transcript that compresses too well (a loop) is redone with the full
 window, and a segment Whisper itself calls no-speech is dropped. Word timings (a second decoder pass)
 are off by default for the same reason; `word_timestamps=True` turns them back on.
+
+Why batches: eight callers who finish a sentence together queue eight decodes on two cores. A request
+that gets Whisper's slot (the one whose caller has waited longest: `engines/priority.py`) takes the other
+waiting requests along, up to `max_batch`, as one CTranslate2 batch: one encoder pass over stacked mel
+windows, one greedy decode of all prompts. Measured here on a 10 s window: 1 request 0.20 s; 8 in one batch
+1.15 s (0.14 s each) instead of 1.6 s one after another. A caller alone waits for nobody.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +35,7 @@ import numpy as np
 import structlog
 
 from sentiric_pbx.engines.base import Transcript, Word
+from sentiric_pbx.engines.priority import current_due
 from sentiric_pbx.engines.runner import BoundedRunner
 
 log = structlog.get_logger("sentiric_pbx.stt")
@@ -54,9 +63,18 @@ def compression_ratio(text: str) -> float:
     return len(data) / max(1, len(zlib.compress(data)))
 
 
+@dataclass(slots=True, eq=False)  # compared by identity: two callers may send the very same audio
+class _Request:
+    audio: np.ndarray
+    due: float
+    result: asyncio.Future[Transcript]
+
+
 class WhisperStt:
     name = "whisper"
     streaming = False
+    max_batch = 8
+    """Requests decoded together at most (CTranslate2 batch); more wait for the next batch."""
 
     def __init__(
         self,
@@ -80,6 +98,7 @@ class WhisperStt:
         self.runner = BoundedRunner("stt-whisper", max_concurrency)
         self._model: Any = None
         self._prompt: list[int] = []
+        self._pending: list[_Request] = []
 
     def load(self) -> None:
         from faster_whisper import WhisperModel
@@ -105,13 +124,10 @@ class WhisperStt:
     def transcribe_blocking(self, pcm: bytes) -> Transcript:
         if self._model is None:
             raise RuntimeError("WhisperStt.load() was not called")
-        started = time.perf_counter()
         audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         if self._prompt and not self.word_timestamps:
-            text, frames = self._decode_short(audio)
-            log.debug("stt_done", engine="whisper", ms=round((time.perf_counter() - started) * 1000, 1),
-                      audio_s=round(len(audio) / 16000, 2), context_s=frames / 100)  # fmt: skip
-            return Transcript(text, True, (), self.language)
+            return self._decode_batch([audio])[0]
+        started = time.perf_counter()
         segments, info = self._model.transcribe(
             audio,
             language=self.language,
@@ -129,45 +145,99 @@ class WhisperStt:
                   audio_s=round(len(audio) / 16000, 2))  # fmt: skip
         return Transcript(" ".join(t for t in texts if t), True, tuple(words), info.language)
 
-    def _decode_short(self, audio: np.ndarray) -> tuple[str, int]:
-        """Greedy decode over a mel window sized to the turn; the full window if that one loops."""
-        frames = context_frames(len(audio), self.min_context_s)
-        text, ratio = self._generate(audio, frames)
-        if ratio > COMPRESSION_RATIO_MAX and frames < FULL_CONTEXT_FRAMES:
-            log.info("stt_retry_full_context", engine="whisper", context_s=frames / 100, ratio=round(ratio, 2))
-            frames = FULL_CONTEXT_FRAMES
-            text, ratio = self._generate(audio, frames)
-        return ("" if ratio > COMPRESSION_RATIO_MAX else text), frames
+    def _decode_batch(self, audios: list[np.ndarray]) -> list[Transcript]:
+        """Greedy decode over one mel window sized to the longest turn; a turn whose text loops is redone
+        alone with the full window (and dropped if it loops there too)."""
+        started = time.perf_counter()
+        frames = max(context_frames(len(a), self.min_context_s) for a in audios)
+        decoded = self._generate(audios, frames)
+        out: list[Transcript] = []
+        for audio, (text, ratio) in zip(audios, decoded, strict=True):
+            if ratio > COMPRESSION_RATIO_MAX and frames < FULL_CONTEXT_FRAMES:
+                log.info("stt_retry_full_context", engine="whisper", context_s=frames / 100, ratio=round(ratio, 2))
+                text, ratio = self._generate([audio], FULL_CONTEXT_FRAMES)[0]
+            out.append(Transcript("" if ratio > COMPRESSION_RATIO_MAX else text, True, (), self.language))
+        log.debug("stt_done", engine="whisper", ms=round((time.perf_counter() - started) * 1000, 1),
+                  audio_s=round(max(len(a) for a in audios) / 16000, 2), context_s=frames / 100,
+                  batch=len(audios))  # fmt: skip
+        return out
 
-    def _generate(self, audio: np.ndarray, frames: int) -> tuple[str, float]:
+    def _generate(self, audios: list[np.ndarray], frames: int) -> list[tuple[str, float]]:
         import ctranslate2
 
         model = self._model
-        padded = np.zeros(frames * SAMPLES_PER_FRAME, dtype=np.float32)
-        n = min(len(audio), len(padded))
-        padded[:n] = audio[:n]
-        mel = model.feature_extractor(padded)[:, :frames]
-        features = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None], dtype=np.float32))
-        max_new = min(220, 16 + int(n / 16000 * 12))
-        result = model.model.generate(
+        mels = []
+        for audio in audios:
+            padded = np.zeros(frames * SAMPLES_PER_FRAME, dtype=np.float32)
+            n = min(len(audio), len(padded))
+            padded[:n] = audio[:n]
+            mels.append(model.feature_extractor(padded)[:, :frames])
+        features = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(mels), dtype=np.float32))
+        longest = min(max(len(a) for a in audios), frames * SAMPLES_PER_FRAME)
+        max_new = min(220, 16 + int(longest / 16000 * 12))
+        results = model.model.generate(
             features,
-            [self._prompt],
+            [self._prompt] * len(audios),
             beam_size=self.beam_size,
             max_length=len(self._prompt) + max_new,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-        )[0]
-        tokens = [t for t in result.sequences_ids[0] if t < model.hf_tokenizer.get_vocab_size()]
-        text = model.hf_tokenizer.decode(tokens).strip()
-        logprob = result.scores[0] / max(1, len(tokens) + 1)
-        no_speech = result.no_speech_prob
-        if no_speech > NO_SPEECH_CERTAIN or (no_speech > NO_SPEECH_PROB and logprob < LOGPROB_MIN):
-            return "", 0.0
-        return text, compression_ratio(text)
+        )
+        vocab = model.hf_tokenizer.get_vocab_size()
+        out: list[tuple[str, float]] = []
+        for result in results:
+            tokens = [t for t in result.sequences_ids[0] if t < vocab]
+            text = model.hf_tokenizer.decode(tokens).strip()
+            logprob = result.scores[0] / max(1, len(tokens) + 1)
+            no_speech = result.no_speech_prob
+            if no_speech > NO_SPEECH_CERTAIN or (no_speech > NO_SPEECH_PROB and logprob < LOGPROB_MIN):
+                out.append(("", 0.0))
+            else:
+                out.append((text, compression_ratio(text)))
+        return out
 
     async def transcribe(self, pcm: bytes) -> Transcript:
-        return await self.runner.run(self.transcribe_blocking, pcm)
+        """Decode one utterance, batched with whatever else is waiting when its turn for the slot comes."""
+        if not self._prompt or self.word_timestamps:
+            return await self.runner.run(self.transcribe_blocking, pcm)
+        loop = asyncio.get_running_loop()
+        audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        request = _Request(audio, current_due(), loop.create_future())
+        self._pending.append(request)
+        slot = asyncio.ensure_future(self._serve(request))
+        try:
+            await asyncio.wait({slot, request.result}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not slot.done():
+                slot.cancel()  # served in another request's batch: no need for a slot of our own
+            if request in self._pending:
+                self._pending.remove(request)  # we were cancelled (the caller hung up)
+        if slot.done() and not slot.cancelled() and slot.exception() is not None and not request.result.done():
+            raise slot.exception()  # type: ignore[misc]
+        return await request.result
+
+    async def _serve(self, request: _Request) -> None:
+        """Holding the slot: decode `request` and the earliest-due others waiting, as one batch."""
+        async with self.runner.slot() as executor:
+            if request not in self._pending:
+                return  # taken along by another request's batch (its result is on the way): pass the slot on
+            others = sorted((r for r in self._pending if r is not request), key=lambda r: r.due)
+            batch = [request, *others[: self.max_batch - 1]]
+            for r in batch:
+                self._pending.remove(r)
+            try:
+                results = await asyncio.get_running_loop().run_in_executor(
+                    executor, self._decode_batch, [r.audio for r in batch]
+                )
+            except Exception as exc:
+                for r in batch:
+                    if not r.result.done():
+                        r.result.set_exception(exc)
+                raise
+            for r, transcript in zip(batch, results, strict=True):
+                if not r.result.done():
+                    r.result.set_result(transcript)
 
     def open_stream(self) -> WhisperStream:
         return WhisperStream(self)
