@@ -21,6 +21,7 @@ from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.dialog.listening import Utterance
 from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.dialog.types import CallerTurn, SttFailed
+from sentiric_pbx.engines.priority import waiting_since
 
 log = structlog.get_logger("sentiric_pbx.session")
 
@@ -50,7 +51,8 @@ class Recognizing:
             started = loop.time()
             self.busy = True
             try:
-                result = await item.attempt.final(item.turn.audio)
+                with waiting_since(item.ended_at):  # Whisper serves the caller who stopped talking first
+                    result = await item.attempt.final(item.turn.audio)
             except Exception as exc:
                 log.error("stt_failed", error=repr(exc))
                 self.turns.put_nowait(SttFailed(repr(exc)))

@@ -25,6 +25,7 @@ from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.dialog.transcript import TranscriptWriter
 from sentiric_pbx.dialog.types import CallerTurn
 from sentiric_pbx.engines.base import TtsEngine
+from sentiric_pbx.engines.priority import set_waiting_since
 from sentiric_pbx.engines.tts.sentences import SentenceBuffer, split_first_clause
 from sentiric_pbx.storage.recording import CallRecorder
 
@@ -101,6 +102,8 @@ class Speaker:
         return True
 
     async def _speak(self, deltas: AsyncIterator[str], turn: CallerTurn | None) -> None:
+        # This task's TTS jobs go before those of callers who stopped talking later (a greeting: now).
+        set_waiting_since(turn.ended_at if turn is not None else asyncio.get_running_loop().time())
         self._playing = _Playing()
         self._flushed_ms = 0
         start_s = self.transcript.now_s()

@@ -15,6 +15,7 @@ import structlog
 from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.dialog.types import Brain, CallerTurn, Reply
+from sentiric_pbx.engines.priority import waiting_since
 
 log = structlog.get_logger("sentiric_pbx.session")
 
@@ -29,7 +30,8 @@ class Thinker:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            reply = await self.brain.respond(self.ctx, turn.text)
+            with waiting_since(turn.ended_at):  # the caller's engine jobs (NLU's LLM) go before later callers'
+                reply = await self.brain.respond(self.ctx, turn.text)
         except Exception as exc:
             log.error("brain_failed", error=repr(exc))
             reply = await self.brain.apologise(self.ctx)
