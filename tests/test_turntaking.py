@@ -81,3 +81,45 @@ def test_the_endpointer_reports_silence_and_the_turn_so_far_and_ends_on_request(
     assert ended is not None and ended.audio == spoken  # the trailing silence is not what the STT hears
     assert not ep.in_turn and ep.trailing_silence_ms == 0
     assert ep.end_turn() is None
+
+
+# -- the turn model's say ---------------------------------------------------------------------------------
+MODEL = OPTS.model_copy(
+    update={"turn_model_threshold": 0.8, "turn_model_unfinished_below": 0.3, "turn_model_wait_ms": 700}
+)
+
+
+@pytest.mark.parametrize(
+    ("silence_ms", "preview", "completion", "ends"),
+    [
+        (100, None, 0.9, True),  # sounds finished: the turn ends before the words are in
+        (100, "What are your opening hours?", 0.9, True),
+        (100, "I would like to come in on Monday and", 0.9, False),  # the words' "unfinished" wins…
+        (999, "I would like to come in on Monday and", 0.9, False),
+        (1000, "I would like to come in on Monday and", 0.9, True),  # …and waits as long as without a model
+        (300, "I would like to book an appointment", 0.1, False),  # the voice went on: complete words wait
+        (699, "I would like to book an appointment", 0.1, False),
+        (700, "I would like to book an appointment", 0.1, True),
+        (699, None, 0.1, False),  # no words yet either: still the model's wait, not end_of_turn_silence_ms
+        (300, "I would like to book an appointment", 0.5, True),  # in between: the rules alone
+        (499, None, 0.5, False),
+        (500, None, 0.5, True),
+        (300, "I would like to book an appointment", None, True),  # no answer yet: the rules alone
+    ],
+)
+def test_the_turn_model_ends_a_turn_early_or_holds_it_but_never_against_unfinished_words(
+    silence_ms: int, preview: str | None, completion: float | None, ends: bool
+) -> None:
+    assert may_end_turn(silence_ms, preview, MODEL, "en", completion) is ends
+
+
+def test_out_of_the_box_the_model_only_holds_the_floor() -> None:
+    """Defaults: P(complete) never ends a turn early (bench/turns.py: too many mid-sentence pauses sound
+    complete on the phone), but a low one makes complete-looking words wait `turn_model_wait_ms`."""
+    vad = VadConfig()
+    assert vad.turn_model == "bundled:smart-turn-v3" and vad.turn_model_threshold == 1.0
+    assert not may_end_turn(vad.turn_model_after_ms, None, vad, "en", 0.999)
+    assert may_end_turn(vad.early_end_of_turn_ms, "What are your opening hours?", vad, "en", 0.9)
+    held = vad.turn_model_unfinished_below - 0.01
+    assert not may_end_turn(vad.turn_model_wait_ms - 20, "I would like to book an appointment", vad, "en", held)
+    assert may_end_turn(vad.turn_model_wait_ms, "I would like to book an appointment", vad, "en", held)

@@ -30,6 +30,24 @@ class VadConfig(_Section):
     unfinished_end_of_turn_ms: int = Field(1000, ge=100)
     """Silence that ends the turn when the words end in a number being dictated or a word such as "and":
     callers pause between digit groups. Defaults to 1000 ms."""
+    turn_model: str = "bundled:smart-turn-v3"
+    """The turn-completion model asked at the first pause whether the caller has finished, from the sound of
+    the turn (Pipecat's Smart Turn v3): catalog id, `bundled:` id or a path to its .onnx; "none" switches it
+    off (the turn then ends by silence and words alone). Defaults to bundled:smart-turn-v3."""
+    turn_model_after_ms: int = Field(100, ge=20)
+    """Silence after which the turn model hears the turn so far, counted like the other pauses here (after
+    webrtcvad's ~100 ms hangover: ~200 ms of real silence, where Pipecat asks it). Defaults to 100 ms."""
+    turn_model_threshold: float = Field(1.0, gt=0.0, le=1.0)
+    """P(complete) at or above which the turn ends at once, before the words are in (unless they then say
+    unfinished). 1.0: never — on phone-band speech the model also called 34 % of mid-sentence pauses complete
+    at 0.9 (bench/turns.py), far from the ≤ 2 % cut-off goal. Lower it for ~300 ms faster replies if your
+    callers' pauses fare better. Defaults to 1.0."""
+    turn_model_unfinished_below: float = Field(0.7, ge=0.0, lt=1.0)
+    """Below this P(complete) the model hears a sentence that goes on: the turn then waits at least
+    `turn_model_wait_ms`, even if the words so far look complete ("I'd like to book an appointment" … "for
+    Monday"). 0: never. Defaults to 0.7 (chosen on bench/turns.py's tuning set)."""
+    turn_model_wait_ms: int = Field(700, ge=100)
+    """Silence that ends the turn when the model says the caller has not finished. Defaults to 700 ms."""
     pre_roll_ms: int = Field(300, ge=0)
     """Audio kept from before the speech start so the first syllable is never clipped. Defaults to 300 ms."""
     max_turn_s: float = Field(30.0, gt=0)

@@ -5,7 +5,8 @@
 
 One frame per 20 ms of the call (the transport fills the caller's silence: silence is time, not frames),
 each also written to the recording. Recognition starts at the caller's first pause and the turn ends
-as soon as the silence and the words so far agree (dialog/turntaking.py); the recognizing stage then
+as soon as the silence, the words so far and (with one) the turn model agree (dialog/turntaking.py); the
+recognizing stage then
 finishes the transcript, so a slow STT never holds up this loop — nor the barge-in it decides.
 """
 
@@ -26,6 +27,7 @@ from sentiric_pbx.config import VadConfig
 from sentiric_pbx.dialog.bargein import BargeInDetector
 from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.dialog.turntaking import TurnAttempt, TurnRecognizer, may_end_turn
+from sentiric_pbx.engines.turn import TurnModel
 from sentiric_pbx.storage.recording import CallRecorder
 
 log = structlog.get_logger("sentiric_pbx.session")
@@ -65,8 +67,11 @@ class Listener:
         recorder: CallRecorder,
         ctx: CallContext,
         utterances: asyncio.Queue[Utterance | None],
+        turn_model: TurnModel | None = None,
     ) -> None:
         self.vad = vad
+        self.turn_model = turn_model
+        """Asked at the first pause whether the turn sounds finished (None: silence and words alone decide)."""
         self.transport = transport
         self.recognizer = recognizer
         self.bargein = bargein
@@ -83,6 +88,8 @@ class Listener:
         vad = self.vad
         # The endpointer's own end of turn is only the ceiling; `may_end_turn` ends most turns sooner.
         ceiling = max(vad.end_of_turn_silence_ms, vad.unfinished_end_of_turn_ms, vad.early_end_of_turn_ms)
+        if self.turn_model is not None:
+            ceiling = max(ceiling, vad.turn_model_wait_ms)
         endpointer = Endpointer(vad.model_copy(update={"end_of_turn_silence_ms": ceiling}))
         loop = asyncio.get_running_loop()
         frames_seen = 0
@@ -117,13 +124,15 @@ class Listener:
         """Start recognition at the first pause; end the turn as soon as silence and words agree."""
         silence = endpointer.trailing_silence_ms
         if silence == 0:
-            if attempt.paused:
+            if attempt.paused or attempt.asked:
                 attempt.resume()
             return None
         vad = self.vad
         if not attempt.paused and silence >= vad.preview_after_ms:
             attempt.pause(endpointer.turn_audio())
-        if not may_end_turn(silence, attempt.preview, vad, self.ctx.language):
+        if self.turn_model is not None and not attempt.asked and silence >= vad.turn_model_after_ms:
+            attempt.ask(self.turn_model)
+        if not may_end_turn(silence, attempt.preview, vad, self.ctx.language, attempt.completion):
             return None
         if self._floor_taken and silence < vad.end_of_turn_silence_ms:
             return None  # a caller who talked over us gets to finish: no early end for that turn

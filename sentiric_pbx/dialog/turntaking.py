@@ -14,6 +14,23 @@ Vosk, which has been fed every frame all along). The turn then ends after
   * `end_of_turn_silence_ms` when the STT has not answered yet (a busy host must not leave the caller
     in silence waiting for recognition to decide whether they are done).
 
+With a turn model (`[vad] turn_model`, engines/turn/), the sound of the turn has a say too. At
+`turn_model_after_ms` of pause it hears the turn so far (its last 8 s, the pause included) and answers
+with the probability that the caller has finished:
+
+  * below `turn_model_unfinished_below`: the voice stayed up mid-sentence, so the turn waits at least
+    `turn_model_wait_ms`, however complete the words so far look ("I'd like to book an appointment" …
+    "for Monday") — the rules above never end such a turn sooner;
+  * at or above `turn_model_threshold`: the turn ends at once, even before the words are in, unless they
+    are in and say "unfinished" ("… and", a number being read out): the model never overrules those;
+  * in between, no answer yet (a busy host), or no model: the rules above alone.
+
+The words' "unfinished" always wins; the model only adds. Out of the box it only holds the floor
+(`turn_model_threshold` = 1.0): on phone-band speech (bench/turns.py) it called too many mid-sentence
+pauses complete to be let end turns early, while its "not finished" cut the turns ended inside a
+300–600 ms pause by a third at no cost to the median. It is asked once per pause; voice again throws its
+answer away with the preview's.
+
 A turn ended early that the caller then continues is not lost: their next words are a new turn, and
 if the agent is already answering, that is a barge-in.
 """
@@ -22,13 +39,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
+from sentiric_pbx.audio.frames import FRAME_BYTES, FRAME_MS
 from sentiric_pbx.config import VadConfig
 from sentiric_pbx.dialog.nlu.normalize import normalize
 from sentiric_pbx.engines.base import SttEngine, SttStream, Transcript
+from sentiric_pbx.engines.turn import WINDOW_S, TurnModel
 
 log = structlog.get_logger("sentiric_pbx.turntaking")
 
@@ -71,13 +92,24 @@ def sounds_unfinished(text: str, language: str = "en") -> bool:
     return run >= DICTATED_DIGITS
 
 
-def may_end_turn(silence_ms: int, preview: str | None, options: VadConfig, language: str = "en") -> bool:
-    """The end-of-turn rule of the module docstring; `preview` is None while the STT is still working."""
+def may_end_turn(
+    silence_ms: int, preview: str | None, options: VadConfig, language: str = "en", completion: float | None = None
+) -> bool:
+    """The end-of-turn rule of the module docstring. `preview` is None while the STT is still working,
+    `completion` while the turn model is (or when there is none)."""
+    unfinished = preview is not None and sounds_unfinished(preview, language)
     if preview is None:
-        return silence_ms >= options.end_of_turn_silence_ms
-    if sounds_unfinished(preview, language):
-        return silence_ms >= options.unfinished_end_of_turn_ms
-    return silence_ms >= options.early_end_of_turn_ms
+        needed = options.end_of_turn_silence_ms
+    elif unfinished:
+        needed = options.unfinished_end_of_turn_ms
+    else:
+        needed = options.early_end_of_turn_ms
+    if completion is not None and not unfinished:
+        if completion >= options.turn_model_threshold:
+            return True
+        if completion < options.turn_model_unfinished_below:
+            needed = max(needed, options.turn_model_wait_ms)
+    return silence_ms >= needed
 
 
 @dataclass(slots=True)
@@ -155,10 +187,32 @@ class TurnAttempt:
         self.paused = False
         self._segments: list[asyncio.Future[Transcript]] = []
         self._preview: asyncio.Task[Transcript] | None = None
+        self._heard: deque[bytes] = deque(maxlen=WINDOW_S * 1000 // FRAME_MS)
+        """The turn's last frames as heard, pauses included: what the turn model listens to."""
+        self._verdict: asyncio.Task[float] | None = None
 
     def frame(self, pcm: bytes) -> None:
+        self._heard.extend(pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES))
         if self._r.streaming and pcm:
             self._r._queue.put_nowait(pcm)
+
+    def ask(self, model: TurnModel) -> None:
+        """The caller has paused `turn_model_after_ms`: does the turn so far, pause included, sound finished?"""
+        self._verdict = asyncio.create_task(model.completion(b"".join(self._heard)), name="turn-model")
+        self._verdict.add_done_callback(_turn_model_done)
+
+    @property
+    def asked(self) -> bool:
+        """The turn model has been asked during this pause."""
+        return self._verdict is not None
+
+    @property
+    def completion(self) -> float | None:
+        """The turn model's P(complete) for this pause, once it has answered (None if it failed)."""
+        task = self._verdict
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        return task.result()
 
     def pause(self, audio: bytes) -> None:
         """The caller has been quiet for `preview_after_ms`: recognise what they said so far."""
@@ -170,9 +224,11 @@ class TurnAttempt:
             self._preview.add_done_callback(_consume)
 
     def resume(self) -> None:
-        """Voice again after a pause: a Whisper preview no longer covers the turn (segments stay)."""
+        """Voice again after a pause: a Whisper preview and the turn model's answer no longer cover the turn
+        (segments stay)."""
         self.paused = False
         self._preview = None
+        self._verdict = None
 
     @property
     def preview(self) -> str | None:
@@ -203,7 +259,15 @@ class TurnAttempt:
         return await self._r.stt.transcribe(audio)
 
 
-def _consume(task: asyncio.Task[Transcript]) -> None:
+def _consume(task: asyncio.Task[Any]) -> None:
     """A discarded preview's failure is reported by `final()` if it matters; never as 'never retrieved'."""
     if not task.cancelled():
         task.exception()
+
+
+def _turn_model_done(task: asyncio.Task[float]) -> None:
+    """A turn model that fails leaves the turn to the silence and the words; say so once per failure."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("turn_model_failed", error=repr(task.exception()))
+    elif not task.cancelled():
+        log.debug("turn_model_said", completion=round(task.result(), 3))
