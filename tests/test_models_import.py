@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import io
 import json
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,3 +214,27 @@ def test_import_a_downloaded_archive_for_a_catalog_id_checks_it(tmp_path: Path) 
     assert (models / "vosk-x" / "am" / "final.mdl").read_bytes() == b"mdl" * 100
     manifest = json.loads((models / "vosk-x" / MANIFEST_NAME).read_text())
     assert manifest["verified"] is True and manifest["source"]["type"] == "local"
+
+
+def test_smart_turn_is_copied_out_of_the_pipecat_wheel_without_importing_it(shared_models: Path) -> None:
+    """The turn model rides in pipecat-ai, installed with --no-deps: found through the wheel's metadata (importing
+    `pipecat` would fail without its requirements), checked against the upstream sha256 and the wheel's RECORD."""
+    path, manifest = imported(shared_models, "bundled:smart-turn-v3")
+    assert path == shared_models / "bundled" / "smart-turn-v3" / "smart-turn-v3.2-cpu.onnx"
+    digest = sha256_of(path)
+    assert digest == bundled_mod.SMART_TURN_SHA256 == "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f"
+    wheel = {p.name: sha for p, sha in bundled_mod._record_hashes("pipecat-ai").items()}
+    assert wheel["smart-turn-v3.2-cpu.onnx"] == digest  # what pip installed is the upstream file
+    assert manifest["verified"] is True and manifest["kind"] == "turn" and manifest["engine"] == "smart_turn"
+    assert manifest["files"] == [{"path": path.name, "size": 8_679_182, "sha256": digest}]
+    assert manifest["source"] == {"type": "bundled", "packages": {"pipecat-ai": "1.14.0"}}
+    assert "pipecat" not in sys.modules
+
+
+def test_a_smart_turn_file_that_is_not_the_upstream_one_is_refused(tmp_path: Path, monkeypatch) -> None:
+    fake = tmp_path / "smart-turn-v3.2-cpu.onnx"
+    fake.write_bytes(b"not the model")
+    monkeypatch.setattr(bundled_mod, "_wheel_file", lambda dist, path: fake)
+    result = runner.invoke(app, ["models", "import", "bundled:smart-turn-v3", "--models-dir", str(tmp_path / "m")])
+    assert result.exit_code != 0 and bundled_mod.SMART_TURN_SHA256 in result.output + (result.stderr or "")
+    assert not (tmp_path / "m" / "bundled" / "smart-turn-v3").exists()
