@@ -238,3 +238,11 @@ def test_a_smart_turn_file_that_is_not_the_upstream_one_is_refused(tmp_path: Pat
     result = runner.invoke(app, ["models", "import", "bundled:smart-turn-v3", "--models-dir", str(tmp_path / "m")])
     assert result.exit_code != 0 and bundled_mod.SMART_TURN_SHA256 in result.output + (result.stderr or "")
     assert not (tmp_path / "m" / "bundled" / "smart-turn-v3").exists()
+
+
+def test_silero_vad_comes_from_the_same_wheel_checked_against_upstream(shared_models: Path) -> None:
+    path, manifest = imported(shared_models, "bundled:silero-vad")
+    assert path.name == "silero_vad.onnx"
+    assert sha256_of(path) == bundled_mod.SILERO_SHA256  # snakers4/silero-vad v6.2.1, pinned by public projects
+    assert manifest["verified"] is True and (manifest["kind"], manifest["engine"]) == ("vad", "silero")
+    assert manifest["files"][0]["size"] == 2_327_524

@@ -14,6 +14,12 @@ from sentiric_pbx.config.base import _Section
 class VadConfig(_Section):
     """The endpointer: when does the caller start, and when have they finished, a turn."""
 
+    engine: Literal["webrtc", "silero"] = "webrtc"
+    """Which detector tells voice from silence: webrtcvad, or Silero VAD (audio/silero.py), which does not take
+    hum or heavy hiss for voice but hears the end of speech ~45 ms later and costs ~30× the CPU per frame
+    (bench/vad.py). Defaults to "webrtc"."""
+    silero_model: str = "bundled:silero-vad"
+    """The Silero VAD model for `engine = "silero"`: catalog id, `bundled:` id or a path to its .onnx."""
     aggressiveness: int = Field(2, ge=0, le=3)
     """webrtcvad mode, 0 (lenient) to 3 (strict). Defaults to 2."""
     min_speech_ms: int = Field(120, ge=20)

