@@ -130,20 +130,21 @@ class Quiet:
 
 async def test_a_complete_phrase_ends_the_turn_sooner_than_a_paused_incomplete_one(model, speech) -> None:
     """With the model allowed to end turns (threshold 0.9): "What are your opening hours?" ends at the model's
-    first answer, ~turn_model_after_ms into the silence; "I would like to book an appointment for" … 600 ms …
-    "Monday." is one turn, not cut in its pause — the words end in "for", and the model does not hear an end
-    there either. Without the model the complete phrase waits for the words and the early-end rule."""
+    first answer, ~turn_model_after_ms into the silence (the model hears 0.97-0.99 there on every framing).
+    Out of the box (the model only holds the floor): "I would like to book an appointment for" … 600 ms …
+    "Monday." is one turn, not cut in its pause — the words end in "for". (The model's answer in that pause
+    swings from 0.2 to 0.9 with where the 20 ms frames fall, so no test may count on it.) Without the model
+    the complete phrase waits for the words and the early-end rule."""
     vad = VadConfig(turn_model_threshold=0.9)
     half = line(speech[FIRST])
     first_end = len(half) - 1500 * SAMPLE_RATE // 1000 * 2
     paused = line(speech[FIRST], silence(600), speech[SECOND])
     complete = line(speech[COMPLETE])
 
-    with_model = await asyncio.gather(
+    (complete_silence,), paused_turns = await asyncio.gather(
         ended_after(complete, vad, WordsSoFar(len(complete), COMPLETE, COMPLETE), model),
-        ended_after(paused, vad, WordsSoFar(first_end, f"{FIRST} {SECOND}", FIRST), model),
+        ended_after(paused, VadConfig(), WordsSoFar(first_end, f"{FIRST} {SECOND}", FIRST), model),
     )
-    (complete_silence,), paused_turns = with_model
     assert len(paused_turns) == 1, "the caller was cut off in the pause after 'for'"
     assert complete_silence < vad.early_end_of_turn_ms  # the model's answer, before the words' rule could
     no_model = vad.model_copy(update={"turn_model": "none"})
