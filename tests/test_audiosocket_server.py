@@ -2,7 +2,9 @@
 
 Well-behaved peers do what the captures show Asterisk doing. Each misbehaving peer runs next to a
 well-formed call on another connection, and must cost exactly one `audiosocket_protocol_error` line
-and nothing else: the good call keeps its 20 ms frame stream and gets its echo back.
+and nothing else: the good call keeps its 20 ms frame stream and gets its echo back. A connection
+costs nothing before its UUID (no transport, no playout clock), and a peer's further errors are
+counted in one summary line per window instead of one line each.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import pytest
 from sentiric_pbx.call.transport import CallTransport
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
+from sentiric_pbx.telephony.audiosocket import server as audiosocket_server
+from sentiric_pbx.telephony.audiosocket.problems import OVERFLOW
 from sentiric_pbx.telephony.audiosocket.protocol import HEADER, Kind, encode, encode_uuid
+from sentiric_pbx.telephony.audiosocket.transport import AudioSocketTransport
 from tests.asterisk_peer import (
     FRAME_S,
     TCP_STATE_CLOSE,
@@ -49,18 +54,93 @@ def knobs(**values: object) -> pytest.MarkDecorator:
 
 
 # -- a well-behaved Asterisk ----------------------------------------------------------------------
-async def test_server_sends_8k_silence_from_accept_before_the_uuid(daemon: Daemon) -> None:
+async def test_server_sends_8k_silence_as_soon_as_the_uuid_arrives(daemon: Daemon) -> None:
+    """Asterisk sends the UUID the moment it connects (fact 4): the 20 ms stream starts then, before the
+    caller says anything (AudioSocket() hangs up after 2 s without our audio)."""
     peer = await AudioSocketPeer.connect(daemon.audiosocket.port)
-    frames = await peer.frames(3)  # we have sent nothing at all yet
+    peer.send_uuid()
+    frames = await peer.frames(3)  # we sent nothing but the UUID
     assert [(f.kind, f.payload) for f in frames] == [(Kind.SLIN_8K, bytes(320))] * 3
     await peer.close()
+
+
+@pytest.fixture
+def transports_built(monkeypatch: pytest.MonkeyPatch) -> list[AudioSocketTransport]:
+    """Every `AudioSocketTransport` the server builds (resamplers, playout clock): one per call, none else."""
+    built: list[AudioSocketTransport] = []
+
+    class Counted(AudioSocketTransport):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            built.append(self)
+
+    monkeypatch.setattr(audiosocket_server, "AudioSocketTransport", Counted)
+    return built
+
+
+@knobs(uuid_timeout_s=0.5)
+async def test_a_connection_without_a_uuid_gets_no_transport_and_no_frames(
+    daemon: Daemon, logs: Logs, transports_built: list[AudioSocketTransport]
+) -> None:
+    """Until its UUID a connection is not a call: nothing is built for it and nothing is sent to it, whether
+    it stays silent (until the UUID timeout), sends garbage, or speaks HTTP. The next real call is served."""
+    port = daemon.audiosocket.port
+    silent = await AudioSocketPeer.connect(port)
+    await run_until_server_closes(port, b"GET / HTTP/1.1\r\n\r\n")
+    await run_until_server_closes(port, audio(3))
+    await silent.wait_closed_by_server()  # its uuid_timeout
+    assert silent.received == []
+    assert transports_built == []
+    await silent.close()
+
+    good = await AudioSocketPeer.connect(port)
+    good.send_uuid()
+    await good.frames(3)
+    assert len(transports_built) == 1 and transports_built[0].info.call_id == str(good.call_id)
+    await good.close()
+
+
+async def test_a_call_that_goes_bad_before_the_agent_speaks_builds_no_resampler(
+    daemon: Daemon, logs: Logs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Garbage behind a valid UUID is a call (clock, agent), but the agent said nothing yet: no soxr stream
+    is built for it, neither way. A call that talks and hears its echo builds one each way."""
+    from sentiric_pbx.audio import playout
+    from sentiric_pbx.telephony.audiosocket import transport
+
+    built: list[tuple[int, int]] = []
+
+    class Counted(playout.StreamResampler):
+        def __init__(self, in_rate: int, out_rate: int, quality: str = "HQ") -> None:
+            super().__init__(in_rate, out_rate, quality)
+            built.append((in_rate, out_rate))
+
+    monkeypatch.setattr(playout, "StreamResampler", Counted)
+    monkeypatch.setattr(transport, "StreamResampler", Counted)
+    bad_id = uuid.uuid4()
+    peer = await AudioSocketPeer.connect(daemon.audiosocket.port)
+    peer.send_raw(encode_uuid(bad_id))
+    await peer.frames(2)  # the call is up: its clock ticks
+    peer.send_raw(b"\x42\x00\x00")
+    await peer.wait_closed_by_server()
+    await peer.close()
+    ended = await wait_log(logs, "call_ended", call_id=str(bad_id))
+    assert (ended["by"], ended["reason"]) == ("error", "unknown_kind")
+    assert built == []
+
+    good = await AudioSocketPeer.connect(daemon.audiosocket.port)
+    good.send_uuid()
+    good.talk(first_word(8000))
+    await good.wait_echo()
+    await good.close()
+    assert sorted(built) == [(8000, 16000), (16000, 8000)]
 
 
 async def test_server_answers_in_the_rate_the_caller_used(daemon: Daemon, logs: Logs) -> None:
     """Dial(AudioSocket/…/c(slin16)) sends 0x12/640: after the first such frame every reply is 0x12/640."""
     peer = await AudioSocketPeer.connect(daemon.audiosocket.port)
-    await peer.frames(1)
     peer.send_uuid()
+    await peer.frames(1)
     peer.talk(first_word(16000), rate=16000)
     await peer.wait_echo()
     kinds = [f.kind for f in peer.received]
@@ -385,3 +465,54 @@ async def test_a_daemon_stopped_while_a_call_is_being_stored_still_counts_it_as_
         peer.writer.close()
     assert gauge._value.get() == before
     assert daemon.audiosocket.calls_active == 0
+
+
+# -- a flood of errors is a few lines ---------------------------------------------------------------
+async def test_a_peers_further_errors_are_one_summary_line_with_their_count(daemon: Daemon, logs: Logs) -> None:
+    """Nine bad connections from one host within a window: the first (in a call) is logged at once with its
+    reason and call_id; the other eight are one `audiosocket_protocol_errors` line when the window closes,
+    with their count and reasons. The metric counts all nine."""
+    from sentiric_pbx import metrics
+
+    def counted(reason: str) -> float:
+        return metrics.PROTOCOL_ERRORS.labels(ingress="audiosocket", reason=reason)._value.get()
+
+    port = daemon.audiosocket.port
+    daemon.audiosocket.problems.window_s = 2.0  # longer than the nine connections take, short for a test
+    before = {r: counted(r) for r in ("unknown_kind", "missing_uuid")}
+    first_id = uuid.uuid4()
+    await misbehave_in_call(port, logs, first_id, b"\x42\x00\x00")
+    for _ in range(4):
+        await run_until_server_closes(port, b"\x42\x00\x00")
+        await run_until_server_closes(port, audio(1))
+
+    summary = await wait_log(logs, "audiosocket_protocol_errors", within_s=10.0)
+    lines = log_lines(logs, "audiosocket_protocol_error")
+    assert [(e["reason"], e["call_id"]) for e in lines] == [("unknown_kind", str(first_id))]
+    assert (summary["peer"], summary["count"]) == ("127.0.0.1", 8)
+    assert summary["reasons"] == {"unknown_kind": 4, "missing_uuid": 4}
+    assert "call_id" not in summary  # a summary is no call's line
+    assert len(log_lines(logs, "audiosocket_protocol_errors")) == 1
+    assert {r: counted(r) - before[r] for r in before} == {"unknown_kind": 5, "missing_uuid": 4}
+
+
+async def test_the_peer_table_holds_its_cap_when_the_source_address_keeps_changing(daemon: Daemon, logs: Logs) -> None:
+    """Six hosts (127.0.0.2–7, real loopback sources), a cap of three: three peers get their own line, the
+    fourth opens the shared overflow window, and the last two are counted in the overflow's summary."""
+    port = daemon.audiosocket.port
+    problems = daemon.audiosocket.problems
+    problems.max_peers = 3
+    for i in range(2, 8):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(f"127.0.0.{i}", 0))
+        peer = AudioSocketPeer(reader, writer)
+        peer.send_raw(b"\x42\x00\x00")
+        await peer.wait_closed_by_server()
+        await peer.close()
+        assert problems.peers <= 3 + 1  # the cap, and the overflow
+    hosts = [str(e["peer"]).split(":")[0] for e in log_lines(logs, "audiosocket_protocol_error")]
+    assert hosts == ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
+
+    problems.close()  # what the listener does when it stops: pending counts are written, the table empties
+    summaries = log_lines(logs, "audiosocket_protocol_errors")
+    assert [(e["peer"], e["count"]) for e in summaries] == [(OVERFLOW, 2)]
+    assert problems.peers == 0

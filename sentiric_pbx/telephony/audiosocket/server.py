@@ -1,13 +1,22 @@
 """Asterisk AudioSocket media server: one task per connection, one call per connection.
 
-What a connection does, in order: start the playout clock at accept (Asterisk's `AudioSocket()`
-hangs up after 2 s without audio from us, and we do not know yet whether this is that app), wait for
-the UUID frame, claim the call's metadata from the FastAGI registry, run the agent, and read frames
-until the peer closes. On caller hangup Asterisk sends no 0x00: it closes TCP, so EOF *is* the hangup.
+What a connection does, in order: wait for the UUID frame, then — it is a call now — build the call's
+transport and start its playout clock at once (Asterisk's `AudioSocket()` hangs up after 2 s without
+audio from us, and chan_audiosocket can stall a channel that waits for our next frame), claim the
+call's metadata from the FastAGI registry, run the agent, and read frames until the peer closes. On
+caller hangup Asterisk sends no 0x00: it closes TCP, so EOF *is* the hangup.
+
+Why nothing is built before the UUID: Asterisk sends it the moment it connects (fixtures fact 4), so
+waiting for it delays no call's audio, and a connection that never sends one is not a call. Until then a
+connection costs an accept, a read buffer and a parser — no resamplers, no playout clock ticking 50
+times a second, no socket options, no log context — so a flood of garbage connections (bench/soak.py)
+takes little from the event loop that paces the real calls' audio.
 
 Anything wrong with one connection (unknown kind, oversized length, no UUID, a peer that stalls
-mid-frame or stops reading) ends that connection with one `audiosocket_protocol_error` line. Nothing
-here is shared between connections except the registry, so no other call notices.
+mid-frame or stops reading) ends that connection. Its `audiosocket_protocol_error` line is rate-limited
+per peer host (`problems.py`: the first at once, the rest counted in one
+`audiosocket_protocol_errors` line per window); the metric counts every one. Nothing here is shared
+between connections except the registry and that count, so no other call notices.
 """
 
 from __future__ import annotations
@@ -21,10 +30,10 @@ from collections.abc import Callable
 
 import structlog
 
-from sentiric_pbx import metrics
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import AudioSocketConfig
+from sentiric_pbx.telephony.audiosocket.problems import PeerProblems
 from sentiric_pbx.telephony.audiosocket.protocol import (
     ERROR_CODES,
     Frame,
@@ -59,6 +68,10 @@ class AudioSocketServer:
         """AMI call control (metadata, transfer); the daemon sets it when `[ami] enabled = true`."""
         self.routers: list[Router] = []
         """Consulted with each connection's UUID: ARI claims the externalMedia connections it asked for."""
+        self.problems = PeerProblems(
+            "audiosocket", "audiosocket_protocol_error", "audiosocket_protocol_errors", logger=log
+        )
+        """Protocol errors: one line at once per peer host, then a count per window (a flood is a few lines)."""
 
     def handler_for(self, call_id: str) -> tuple[Agent, bool]:
         """Who runs this connection, and whether it is a call of its own (False: a router claimed it as the
@@ -107,6 +120,7 @@ class AudioSocketServer:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.problems.close()
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -125,7 +139,11 @@ class AudioSocketServer:
 
 
 class Connection:
-    """One AudioSocket TCP connection, from accept to close."""
+    """One AudioSocket TCP connection, from accept to close.
+
+    Until its UUID frame it is only a reader, a parser and a deadline; `transport` (and the playout clock)
+    exist from the UUID on, i.e. only for calls.
+    """
 
     def __init__(self, server: AudioSocketServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.server = server
@@ -133,45 +151,45 @@ class Connection:
         self.reader = reader
         self.writer = writer
         self.parser = FrameParser(self.cfg.max_payload_bytes)
-        self.transport = AudioSocketTransport(writer, self.cfg)
-        self.transport.control = server.control
-        self.peer = writer.get_extra_info("peername")
+        self.transport: AudioSocketTransport | None = None
+        """Built by `_open_call` once the UUID has arrived; None for a connection that never was a call."""
+        self.call_id: str | None = None
+        self.peer: tuple[str, int] = writer.get_extra_info("peername") or ("?", 0)
         self.started = time.monotonic()
         self.partial_since: float | None = None
         self.last_rx = self.started
         self._pending: list[Frame] = []
 
     async def run(self) -> None:
-        sock: socket.socket | None = self.writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        structlog.contextvars.bind_contextvars(call_id=None, peer=f"{self.peer[0]}:{self.peer[1]}")
-        clock = asyncio.create_task(self.transport.clock.run(), name="playout")
-        clock.add_done_callback(self._on_clock_done)
+        clock: asyncio.Task[None] | None = None
         life: CallLife | None = None
         end = Hangup("caller", "tcp_close")
         try:
             call_id = await self._read_uuid()
             if call_id is None:
                 end = Hangup("caller", "closed_before_uuid")
-                log.info("audiosocket_closed_before_uuid")
+                log.info("audiosocket_closed_before_uuid", peer=self._peer_text())
                 return
+            clock = self._open_call(call_id)
             await self._await_metadata(call_id)
             life = self._claim_call(call_id)
             end = await self._read_loop(clock, life)
         except ProtocolError as exc:
             end = Hangup("error", exc.reason)
-            metrics.PROTOCOL_ERRORS.labels(ingress="audiosocket", reason=exc.reason).inc()
-            log.warning("audiosocket_protocol_error", reason=exc.reason, detail=exc.detail)
+            self.server.problems.report(
+                self.peer[0], exc.reason, detail=exc.detail, call_id=self.call_id, peer=self._peer_text()
+            )
         except (ConnectionError, OSError) as exc:
             end = Hangup("caller", "connection_reset")
-            log.info("audiosocket_connection_reset", error=str(exc))
+            log.info("audiosocket_connection_reset", error=str(exc), call_id=self.call_id, peer=self._peer_text())
         except asyncio.CancelledError:
             end = Hangup("agent", "daemon_shutdown")  # close(): the call outlived the drain timeout
             raise
         finally:
             await self._finish(clock, life, end)
+
+    def _peer_text(self) -> str:
+        return f"{self.peer[0]}:{self.peer[1]}"
 
     async def _read_uuid(self) -> str | None:
         frames = await self._read(self.cfg.uuid_timeout_s, "uuid_timeout", "no UUID frame")
@@ -181,6 +199,24 @@ class Connection:
         self._pending = rest
         return str(first.uuid())
 
+    def _open_call(self, call_id: str) -> asyncio.Task[None]:
+        """The UUID arrived, so this is a call: build its transport and start its playout clock now.
+
+        Now, before anything that waits (AMI metadata): the first 20 ms frame goes out on the loop's next
+        turn, well within `AudioSocket()`'s 2 s, and a cached greeting on the tick after it is queued.
+        """
+        self.call_id = call_id
+        sock: socket.socket | None = self.writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        structlog.contextvars.bind_contextvars(call_id=call_id, peer=self._peer_text())
+        transport = self.transport = AudioSocketTransport(self.writer, self.cfg)
+        transport.control = self.server.control
+        clock = asyncio.create_task(transport.clock.run(), name="playout")
+        clock.add_done_callback(self._on_clock_done)
+        return clock
+
     async def _await_metadata(self, call_id: str) -> None:
         """With AMI, the caller's metadata may trail the UUID frame by a moment (another TCP connection)."""
         control = self.server.control
@@ -188,11 +224,12 @@ class Connection:
             await self.server.registry.wait_for(call_id, control.metadata_wait_s)
 
     def _claim_call(self, call_id: str) -> CallLife:
-        structlog.contextvars.bind_contextvars(call_id=call_id)
+        transport = self.transport
+        assert transport is not None
         info = self.server.registry.take(call_id)
-        self.transport.info = info or CallInfo(call_id=call_id)
+        transport.info = info or CallInfo(call_id=call_id)
         handler, own_call = self.server.handler_for(call_id)
-        life = CallLife("audiosocket", self.transport, handler, self.server.active if own_call else None)
+        life = CallLife("audiosocket", transport, handler, self.server.active if own_call else None)
         life.start(registered=info is not None)
         return life
 
@@ -248,13 +285,15 @@ class Connection:
             pending = got
 
     def _dispatch(self, frame: Frame) -> Hangup | None:
+        transport = self.transport
+        assert transport is not None
         kind = frame.kind
         if frame.rate is not None:
-            self.transport.on_audio(frame)
+            transport.on_audio(frame)
         elif kind == Kind.DTMF:
-            if self.transport.owner is None:  # ARI delivers an externalMedia call's DTMF as events
+            if transport.owner is None:  # ARI delivers an externalMedia call's DTMF as events
                 log.info("dtmf_received", digit=frame.digit())
-                self.transport.on_event(Dtmf(frame.digit()))
+                transport.on_event(Dtmf(frame.digit()))
         elif kind == Kind.HANGUP:
             return Hangup("caller", "hangup_frame")
         elif kind == Kind.ERROR:
@@ -271,18 +310,24 @@ class Connection:
         A peer that neither reads nor sends (a hung Asterisk, a vanished host) would otherwise hold the
         connection, and the agent, until `idle_timeout_s`, with no audio going out.
         """
-        if clock.cancelled() or self.transport.closed:
+        if clock.cancelled() or self.transport is None or self.transport.closed:
             return
         exc = clock.exception()
         if exc is not None:
             self.reader.set_exception(exc)
 
-    async def _finish(self, clock: asyncio.Task[None], life: CallLife | None, end: Hangup) -> None:
+    async def _finish(self, clock: asyncio.Task[None] | None, life: CallLife | None, end: Hangup) -> None:
         """Stop playout, end the call (its agent gets its grace, `CallLife`), close the socket — also when the
         daemon stops (cancels this task) at any await here."""
-        if self.transport.hangup_sent and end.by == "caller":
-            end = Hangup("agent", self.transport.hangup_reason)  # Asterisk's close is its answer to our 0x00
-        self.transport.end(end)
+        transport = self.transport
+        if transport is None or clock is None:  # never a call: nothing was sent, nothing runs, nothing bound
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()  # an empty send buffer: closed on the loop's next turn
+            return
+        if transport.hangup_sent and end.by == "caller":
+            end = Hangup("agent", transport.hangup_reason)  # Asterisk's close is its answer to our 0x00
+        transport.end(end)
         clock.cancel()
         try:
             await asyncio.wait({clock})  # unlike `await clock`, never swallows our own cancellation

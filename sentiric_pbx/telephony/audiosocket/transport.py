@@ -49,6 +49,7 @@ class AudioSocketControl(Protocol):
         """Hand the caller to `target`; raises (with a readable message) when the control side cannot."""
         ...
 
+
 try:  # Linux: bytes in a socket's send queue not yet acknowledged by the peer (SIOCOUTQ)
     import fcntl
     import termios
@@ -60,10 +61,15 @@ except (ImportError, AttributeError):  # pragma: no cover - not Linux
 log = structlog.get_logger("sentiric_pbx.audiosocket")
 
 
-
 def _payload(frame: bytes) -> bytes:
     """An encoded audio frame's PCM (the 3-byte header off)."""
     return frame[HEADER.size :]
+
+
+@functools.cache
+def _silence(kind: Kind) -> bytes:
+    """20 ms of silence as one `kind` frame: the same bytes for every call, built once."""
+    return encode(kind, bytes(frame_bytes(RATE_BY_KIND[kind])))
 
 
 class AudioSocketTransport(CallIO):
@@ -71,6 +77,11 @@ class AudioSocketTransport(CallIO):
 
     Inbound audio is resampled to 16 kHz and cut into 20 ms frames; outbound 16 kHz PCM is resampled
     to the caller's rate and framed as the caller's kind ("answer in the rate the caller used").
+
+    The playout clock exists from the start (it sends silence from the first tick); the outbound resampler
+    is built for the first reply (`_out`), in the rate known by then. A call that goes bad before the agent
+    says anything — a flood of garbage behind valid UUIDs — never builds one, and a `Dial(…/c(slin16))`
+    caller whose first frame came before the greeting gets its 16 kHz output directly.
     """
 
     def __init__(self, writer: asyncio.StreamWriter, cfg: AudioSocketConfig) -> None:
@@ -80,6 +91,7 @@ class AudioSocketTransport(CallIO):
         self._in_rs: StreamResampler | None = None
         self._in_kind: Kind | None = None
         self._in_frames = Reframer(FRAME_BYTES)
+        self._paced: PacedOutput | None = None
         self.clock = PlayoutClock(self._send_frame, b"")
         self._set_wire_kind(KIND_BY_RATE[cfg.default_rate])
         self.hangup_sent = False
@@ -98,13 +110,27 @@ class AudioSocketTransport(CallIO):
         self.wire_kind = kind
         self.wire_rate = rate
         self._wire_frame = frame_bytes(rate)
-        self._silence = encode(kind, bytes(self._wire_frame))
-        self.clock.silence = self._silence
-        encoder = functools.partial(encode, kind)
-        if hasattr(self, "_out"):
-            self._out.retarget(rate, self._wire_frame, encoder, _payload)
-        else:
-            self._out = PacedOutput(self.clock, rate, self._wire_frame, encoder)
+        self.clock.silence = _silence(kind)
+        if self._paced is not None:
+            self._paced.retarget(rate, self._wire_frame, functools.partial(encode, kind), _payload)
+
+    @property
+    def _out(self) -> PacedOutput:  # type: ignore[override]  # CallIO's attribute, built on first use here
+        """16 kHz PCM → wire frames on the clock, built by the first `play` in the wire's rate of that moment."""
+        paced = self._paced
+        if paced is None:
+            encoder = functools.partial(encode, self.wire_kind)
+            paced = self._paced = PacedOutput(self.clock, self.wire_rate, self._wire_frame, encoder)
+        return paced
+
+    def flush(self) -> None:
+        if self._paced is not None:
+            self._paced.flush()
+
+    @property
+    def queued_ms(self) -> int:
+        """What `end()` and a barge-in read: nothing queued, and no resampler built to say so, before a reply."""
+        return self._paced.queued_ms if self._paced is not None else 0
 
     def _send_frame(self, frame: bytes) -> None:
         if self.closed:
