@@ -36,6 +36,7 @@ from sentiric_pbx.dialog.brain import phrase
 from sentiric_pbx.dialog.session import CallSession
 from sentiric_pbx.dialog.types import Reply, text_reply
 from sentiric_pbx.engines.base import SttStream, Transcript
+from sentiric_pbx.engines.priority import current_due
 from sentiric_pbx.telephony.edge import CallIO
 
 T = TypeVar("T")
@@ -259,11 +260,14 @@ class FakeStt:
         self.fails = fails
         self.calls: list[tuple[float, str]] = []
         """(loop time of the answer, text) per transcription, previews included."""
+        self.dues: list[float] = []
+        """The engine queue's due time (`priority.current_due`) of each transcription, as asked."""
 
     def open_stream(self) -> SttStream:
         raise NotImplementedError("an utterance engine")
 
     async def transcribe(self, pcm: bytes) -> Transcript:
+        self.dues.append(current_due())
         await asyncio.sleep(self.latency_s)
         if self.fails:
             raise RuntimeError("stt down")
@@ -281,8 +285,11 @@ class FakeTts:
         self.latency_s = latency_s
         self.fails_on = fails_on
         """Sentences containing this fail to synthesize ("" fails them all)."""
+        self.dues: list[tuple[str, float]] = []
+        """(text, `priority.current_due`) of each synthesis, as asked."""
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        self.dues.append((text, current_due()))
         await asyncio.sleep(self.latency_s)
         if self.fails_on is not None and self.fails_on in text:
             raise RuntimeError("tts down")
@@ -313,12 +320,15 @@ class ScriptedBrain:
     no_input_max: int = 2
     heard: list[tuple[float, str]] = field(default_factory=list)
     """(loop time, text) of every caller turn the brain was asked about."""
+    dues: list[float] = field(default_factory=list)
+    """`priority.current_due` of each `respond`: what its engine jobs (an LLM) would be queued by."""
 
     async def greet(self, ctx: CallContext) -> Reply:
         return Reply(text_reply(GREETING))
 
     async def respond(self, ctx: CallContext, text: str) -> Reply:
         self.heard.append((asyncio.get_running_loop().time(), text))
+        self.dues.append(current_due())
         answer = self.answers.get(text) or Answer("Sorry, could you say that again?", after_s=self.answers_after_s)
         await asyncio.sleep(answer.after_s)
         if answer.fails:

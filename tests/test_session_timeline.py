@@ -117,6 +117,24 @@ def test_the_reply_follows_end_of_turn_stt_brain_and_tts(
     }
 
 
+def test_every_engine_job_of_a_reply_is_due_since_its_caller_went_quiet() -> None:
+    """Engine queues serve the caller who has waited longest (engines/priority.py), so the dialog stamps each
+    job with when its caller went quiet: the decode started in the pause (it becomes the turn's words), the
+    brain's work and the reply's TTS. The greeting's TTS is due since the call connected. Were a preview
+    unstamped, it would queue behind every caller who is waiting for a reply."""
+    line = ScriptedLine([Say(2.0, 1.0, "What are your opening hours?")], hangup_at_s=8.0)
+    brain = ScriptedBrain({"What are your opening hours?": Answer("We are open from nine to five.")})
+    stt, tts = FakeStt(line), FakeTts()
+    run = call(line, brain, stt=stt, tts=tts)
+
+    quiet_since = caller_turn(run).end_s
+    assert [text for text, _ in tts.dues] == [GREETING, "We are open from nine to five."]
+    assert tts.dues[0][1] < 0.1  # the greeting: since the call connected
+    assert stt.dues == [pytest.approx(quiet_since, abs=TICK)]  # the preview, started 100 ms into the pause
+    assert brain.dues == [pytest.approx(quiet_since, abs=TICK)]
+    assert tts.dues[1][1] == pytest.approx(quiet_since, abs=TICK)
+
+
 @pytest.mark.parametrize(
     ("first", "second", "caller_turns", "end_of_turn_ms"),
     [

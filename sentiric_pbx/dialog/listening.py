@@ -28,6 +28,7 @@ from sentiric_pbx.config import VadConfig
 from sentiric_pbx.dialog.bargein import BargeInDetector
 from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.dialog.turntaking import TurnAttempt, TurnRecognizer, may_end_turn
+from sentiric_pbx.engines.priority import waiting_since
 from sentiric_pbx.engines.turn import TurnModel
 from sentiric_pbx.storage.recording import CallRecorder
 
@@ -138,10 +139,13 @@ class Listener:
                 attempt.resume()
             return None
         vad = self.vad
-        if not attempt.paused and silence >= vad.preview_after_ms:
-            attempt.pause(endpointer.turn_audio())
-        if self.turn_model is not None and not attempt.asked and silence >= vad.turn_model_after_ms:
-            attempt.ask(self.turn_model)
+        # The preview and the turn model's answer may end this turn: their jobs are due since the caller
+        # went quiet, like the final decode, so a caller pausing now goes before later ones.
+        with waiting_since(asyncio.get_running_loop().time() - silence / 1000):
+            if not attempt.paused and silence >= vad.preview_after_ms:
+                attempt.pause(endpointer.turn_audio())
+            if self.turn_model is not None and not attempt.asked and silence >= vad.turn_model_after_ms:
+                attempt.ask(self.turn_model)
         if not may_end_turn(silence, attempt.preview, vad, self.ctx.language, attempt.completion):
             return None
         if self._floor_taken and silence < vad.end_of_turn_silence_ms:
