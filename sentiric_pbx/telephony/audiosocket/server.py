@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import struct
 import time
@@ -45,6 +46,11 @@ from sentiric_pbx.telephony.audiosocket.transport import AudioSocketControl, Aud
 from sentiric_pbx.telephony.ingress import IngressContext
 from sentiric_pbx.telephony.lifecycle import ActiveCalls, CallLife
 from sentiric_pbx.telephony.registry import CallRegistry
+
+ACCEPTS_PER_TURN = 8
+"""Connections asyncio accepts per event-loop turn (its `backlog`): few enough not to delay a 20 ms tick."""
+LISTEN_BACKLOG = 512
+"""The kernel's queue of connections not yet accepted."""
 
 log = structlog.get_logger("sentiric_pbx.audiosocket")
 
@@ -83,9 +89,16 @@ class AudioSocketServer:
         return self.agent, True
 
     async def start(self) -> None:
+        # asyncio accepts up to `backlog` connections in one go each time the socket is readable, building
+        # a transport and a task for each before any timer runs: with 512, a burst of garbage connections
+        # stalled every call's playout clock for milliseconds (bench/soak.py). So asyncio gets a small
+        # batch, and the kernel keeps the long queue a burst of real calls needs.
         self._server = await asyncio.start_server(
-            self._on_connect, self.cfg.host, self.cfg.port, limit=2**17, backlog=512
+            self._on_connect, self.cfg.host, self.cfg.port, limit=2**17, backlog=ACCEPTS_PER_TURN
         )
+        for sock in self._server.sockets:
+            with socket.socket(fileno=os.dup(sock.fileno())) as listening:
+                listening.listen(LISTEN_BACKLOG)
         log.info("audiosocket_listening", host=self.cfg.host, port=self.port)
 
     @property
