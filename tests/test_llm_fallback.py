@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import SecretStr
 
 from sentiric_pbx.engines.base import LlmRequest
 from sentiric_pbx.engines.llm.errors import LlmError
@@ -124,3 +125,30 @@ async def test_unreachable_remote_is_a_connection_error() -> None:
         with pytest.raises(LlmError) as info:
             await llm.complete(REQUEST)
     assert info.value.reason == "connection_failed"
+
+
+async def test_a_remote_primary_loads_nothing_and_falls_back_like_the_local_one(servers, logs) -> None:
+    """`[llm] url`: the pool's primary is that server (no GGUF is loaded, `model` points nowhere), its key
+    sent as a Bearer header and never logged; when it hangs, the fallback answers under the same rule."""
+    from sentiric_pbx.config import Settings
+    from sentiric_pbx.engines.pool import EnginePool
+
+    settings = Settings()
+    settings.llm.model = "/nonexistent/model.gguf"
+    settings.llm.url = servers["ok"].base_url
+    settings.llm.api_key = SecretStr("sk-primary-secret")  # type: ignore[assignment]
+    pool = EnginePool(settings)
+    await pool.start(stt=False, tts=False, llm=True)
+    assert pool.local_llm is None
+    assert await pool.llm.complete(REQUEST) == "Sure, tomorrow at three."  # type: ignore[union-attr]
+    assert servers["ok"].auth_headers == ["Bearer sk-primary-secret"]
+
+    settings.llm.url = servers["hang"].base_url
+    settings.llm.fallback_url = servers["fallback"].base_url
+    hung = EnginePool(settings)
+    await hung.start(stt=False, tts=False, llm=True)
+    short = LlmRequest(REQUEST.messages, max_tokens=16, first_token_s=TIMEOUT_S)
+    assert await hung.llm.complete(short) == "Hello from the fallback."  # type: ignore[union-attr]
+    (warning,) = fallback_warnings(logs)
+    assert (warning["primary"], warning["fallback"]) == ("remote", "fallback")
+    assert "sk-primary-secret" not in repr(logs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from sentiric_pbx.config.base import _Section
 
@@ -129,21 +129,74 @@ class TtsConfig(_Section):
 
 
 class LlmConfig(_Section):
+    """The language model and its time budget: a caller waiting in silence is the constraint.
+
+    One budget, in seconds, checked at start-up so the parts cannot contradict each other:
+
+        caller stops ─ nlu_budget_s ─┐ (the NLU's second opinion, only when its rules are unsure)
+                     ─ call_filler_after_s ─► "Just a moment." (cached), if no reply words yet
+                     ─ call_fallback_after_s ─► no first token from the primary: ask the fallback
+                     ─ call_limit_s ─► neither model has said anything usable: the grounded template
+
+    Off the call (post-call summaries) the seed's rule applies: `fallback_timeout_s` (5 s) for a first
+    token before the fallback is asked.
+    """
+
     model: str = "bundled:gemma3-270m"
-    """GGUF model: catalog id, `bundled:` id, or a path."""
+    """GGUF model: catalog id, `bundled:` id, or a path. Unused when `url` is set."""
+    url: str | None = None
+    """Base URL (…/v1) of an OpenAI-compatible server to use as the primary model instead of the in-process
+    GGUF (llama.cpp server, vLLM, Ollama: a GPU box on the LAN serving many PBX hosts). None: the GGUF."""
+    url_model: str = "default"
+    """The model name sent to `url` (`model` in the request body)."""
+    api_key: SecretStr | None = None
+    """API key for `url`. Prefer the environment: SENTIRIC_LLM__API_KEY."""
     chat_format: str | None = "gemma"
     n_ctx: int = Field(2048, ge=256)
     n_threads: int = Field(2, ge=1)
     max_tokens: int = Field(96, ge=1)
     temperature: float = Field(0.3, ge=0.0, le=2.0)
     fallback_url: str | None = None
-    """Base URL of an OpenAI-compatible server (…/v1) used when the local model is slow. None: no fallback."""
+    """Base URL of an OpenAI-compatible server (…/v1) used when the primary is slow or failing. None: no
+    fallback."""
     fallback_model: str = "gpt-4o-mini"
     fallback_api_key: SecretStr | None = None
     """API key for the fallback. Prefer the environment: SENTIRIC_LLM__FALLBACK_API_KEY."""
     fallback_timeout_s: float = Field(5.0, gt=0)
-    """No first token from the primary within this long → cancel it and ask the fallback. Defaults to 5 s."""
+    """Off the call: no first token from the primary within this long → cancel it and ask the fallback.
+    Defaults to 5 s (the seed's rule)."""
+    call_fallback_after_s: float = Field(1.2, gt=0)
+    """In a call: the primary's first-token deadline before the fallback is asked. Defaults to 1.2 s."""
+    call_filler_after_s: float = Field(1.0, gt=0)
+    """In a call: this long after the caller stopped with no reply words yet, a short cached filler ("Just a
+    moment.") plays. Defaults to 1.0 s."""
+    call_limit_s: float = Field(3.0, gt=0)
+    """In a call: the longest a model may take to say something usable (grounded) before the task's template
+    is said instead. Defaults to 3 s."""
+    nlu_budget_s: float = Field(1.0, gt=0)
+    """The NLU's question to the model (only when its rules are unsure), before the rules' answer is kept.
+    Defaults to 1 s."""
     request_timeout_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _budget_holds_together(self) -> LlmConfig:
+        problems = [
+            f"{name} ({value} s) must be below call_limit_s ({self.call_limit_s} s)"
+            for name, value in (
+                ("call_fallback_after_s", self.call_fallback_after_s),
+                ("call_filler_after_s", self.call_filler_after_s),
+                ("nlu_budget_s", self.nlu_budget_s),
+            )
+            if value >= self.call_limit_s
+        ]
+        if self.call_fallback_after_s > self.fallback_timeout_s:
+            problems.append(
+                f"call_fallback_after_s ({self.call_fallback_after_s} s) must not exceed fallback_timeout_s "
+                f"({self.fallback_timeout_s} s): a caller cannot wait longer than the post-call work"
+            )
+        if problems:
+            raise ValueError("[llm] time budget: " + "; ".join(problems))
+        return self
 
 
 class BusinessConfig(_Section):

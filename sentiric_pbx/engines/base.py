@@ -81,6 +81,9 @@ class LlmRequest:
     stop: list[str] = field(default_factory=list)
     cache_key: str | None = None
     """A call id: lets an engine keep this conversation's prefix cached between turns."""
+    first_token_s: float | None = None
+    """How long this request may wait for the primary's first token before the fallback is asked: a caller
+    waiting in silence asks sooner ([llm] call_fallback_after_s) than post-call work. None: the engine's own."""
 
 
 class LlmEngine(Protocol):

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import structlog
 
 from sentiric_pbx.audio.silero import SileroVad
@@ -110,20 +111,38 @@ class EnginePool:
         self.vad.runner = BoundedRunner("vad", 1)  # load and warm-up only: calls run it frame by frame
         return [self.vad]
 
-    def _build_llm(self) -> LlamaCppLlm:
+    def _build_llm(self) -> list[LlamaCppLlm]:
+        """The primary — the in-process GGUF, or `[llm] url` — behind the fallback rule. A remote primary
+        loads nothing here: the server has the model, and a dead one is a fallback in the call, not a
+        daemon that will not start."""
         cfg = self.settings.llm
+        fallback = None
+        if cfg.fallback_url:
+            fallback = OpenAICompatLlm(
+                cfg.fallback_url,
+                cfg.fallback_model,
+                api_key=cfg.fallback_api_key.get_secret_value() if cfg.fallback_api_key else None,
+                timeout_s=cfg.request_timeout_s,
+                name="fallback",
+            )
+        if cfg.url:
+            primary = OpenAICompatLlm(
+                cfg.url,
+                cfg.url_model,
+                api_key=cfg.api_key.get_secret_value() if cfg.api_key else None,
+                timeout_s=cfg.request_timeout_s,
+                name="remote",
+            )
+            self.llm = FallbackLlm(primary, fallback, cfg.fallback_timeout_s)
+            # The host only: a URL may carry credentials (user:password@host).
+            log.info("llm_remote_primary", host=httpx.URL(cfg.url).host, model=cfg.url_model, fallback=bool(fallback))
+            return []
         local = LlamaCppLlm(
             resolve(cfg.model, self.settings), chat_format=cfg.chat_format, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads
         )
-        fallback = None
-        if cfg.fallback_url:
-            key = cfg.fallback_api_key.get_secret_value() if cfg.fallback_api_key else None
-            fallback = OpenAICompatLlm(
-                cfg.fallback_url, cfg.fallback_model, api_key=key, timeout_s=cfg.request_timeout_s
-            )
         self.local_llm = local
         self.llm = FallbackLlm(local, fallback, cfg.fallback_timeout_s)
-        return local
+        return [local]
 
     async def start(self, stt: bool = True, tts: bool = True, llm: bool = True) -> None:
         """Load and warm up the requested engines; raise `EngineLoadError` with a fix on failure."""

@@ -19,8 +19,9 @@ class NluOptions:
     """For national phone numbers said by the caller ("0532 …" → +90532…). Defaults to 90."""
     llm_below_confidence: float = 0.6
     """The LLM is asked only when the rules' confidence is below this. Defaults to 0.6."""
-    llm_budget_s: float = 1.5
-    """Longest the LLM may take (prompt + label) before the rules' answer is kept. Defaults to 1.5 s."""
+    llm_budget_s: float = 1.0
+    """Longest the LLM may take (prompt + label) before the rules' answer is kept. The daemon sets it from
+    `[llm] nlu_budget_s`. Defaults to 1 s."""
 
     @property
     def opens(self) -> dt.time:

@@ -1,5 +1,8 @@
 """The seed's failure rule: if the primary LLM has not started answering in 5 s, use the fallback.
 
+A request may bring a shorter deadline of its own (`LlmRequest.first_token_s`): in a call the caller is
+waiting in silence, so the dialog asks for the fallback sooner ([llm] call_fallback_after_s).
+
 "Started answering" means its first token. Before that, a timeout or an error cancels the primary,
 logs one warning (`llm_fallback` with primary, fallback, reason, waited_ms), counts a metric and
 streams the fallback instead. After the first token it never switches: the caller may already be
@@ -36,7 +39,7 @@ class FallbackLlm:
         primary = aiter(self.primary.stream(request))
         reason: str
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(request.first_token_s or self.timeout_s):
                 first = await anext(primary)
         except TimeoutError:
             reason = "no_first_token"

@@ -32,7 +32,10 @@ class OpenAICompatLlm:
         timeout_s: float = 30.0,
         connect_timeout_s: float = 3.0,
         client: httpx.AsyncClient | None = None,
+        name: str = "openai_compat",
     ) -> None:
+        self.name = name
+        """In log lines and metrics: which remote this is ("remote" primary, "fallback")."""
         self.base_url = base_url.rstrip("/")
         self.model = model
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
