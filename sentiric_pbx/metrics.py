@@ -65,6 +65,15 @@ LLM_FALLBACKS = Counter(
     "Times the fallback LLM answered because the primary was slow or failed",
     ["primary", "reason"],
 )
+RESPONDER_TEMPLATES = Counter(
+    "sentiric_responder_templates_total",
+    "Replies said as the task's template though a model was asked: it dropped or invented a fact, was late, failed",
+    ["reason"],
+)
+REPLY_FILLERS = Counter(
+    "sentiric_reply_fillers_total",
+    "Replies late enough that a filler (\"Just a moment.\") was played before them",
+)
 BARGE_INS = Counter("sentiric_barge_ins_total", "Replies cut short because the caller talked over the agent")
 
 # Asterisk control plane: a climbing reconnect count is an Asterisk (or network) that keeps going away.

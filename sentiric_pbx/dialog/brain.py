@@ -36,12 +36,14 @@ PHRASES = {
         "goodbye_no_input": "I can't hear you, so I'll end the call now. Please call us again. Goodbye!",
         "apology": "Sorry, I'm having a technical problem. Let me put you through to a colleague.",
         "busy": "Sorry, all our lines are busy right now. Please call again in a few minutes. Goodbye!",
+        "filler": "Just a moment.",
     },
     "tr": {
         "reprompt": "Hâlâ hatta mısınız? Size nasıl yardımcı olabilirim?",
         "goodbye_no_input": "Sizi duyamıyorum, görüşmeyi sonlandırıyorum. Lütfen tekrar arayın. İyi günler!",
         "apology": "Üzgünüm, teknik bir sorun yaşıyorum. Sizi bir yetkiliye aktarıyorum.",
         "busy": "Üzgünüm, şu anda tüm hatlarımız dolu. Lütfen birkaç dakika sonra tekrar arayın. İyi günler!",
+        "filler": "Bir saniye lütfen.",
     },
 }
 
@@ -68,8 +70,8 @@ class AssistantBrain:
         self.nlu_llm = llm if settings.dialog.llm_capable else None
         self.tz = ZoneInfo(settings.business.timezone)
         self.clock = clock or (lambda: datetime.now(self.tz))
-        self.responder = Responder(llm, settings.dialog.llm_capable)
-        self.nlu_options = NluOptions.from_business(settings.business)
+        self.responder = Responder(llm, settings.dialog.llm_capable, settings.llm)
+        self.nlu_options = NluOptions.from_business(settings.business, llm_budget_s=settings.llm.nlu_budget_s)
 
     async def greet(self, ctx: CallContext) -> Reply:
         profile = CustomerProfile(**ctx.customer) if ctx.customer else None
@@ -110,6 +112,9 @@ class AssistantBrain:
         if attempt > self.settings.dialog.no_input_max:
             return Reply(text_reply(phrase(ctx.language, "goodbye_no_input")), action="end_call")
         return Reply(text_reply(phrase(ctx.language, "reprompt")))
+
+    def filler(self, ctx: CallContext) -> str:
+        return phrase(ctx.language, "filler")
 
     async def apologise(self, ctx: CallContext) -> Reply:
         return Reply(

@@ -1,21 +1,24 @@
 """The responder (seed §3.6): a task's result → the words we say.
 
 Grounding rule: the task's facts are the truth. A capable LLM may rephrase the task's template into
-something warmer, but the rephrasing is spoken only if every fact the template carries (the times,
-dates and names in `facts[...]["spoken"]`) appears in it; otherwise — and always with the bundled
-270 M base model, whose free text is unreliable — the safe template is said. The chosen text is
-streamed sentence by sentence so the first sentence plays while the rest is still being produced.
+something warmer; what it writes is streamed through `grounding.GroundedText`, so a sentence reaches TTS
+only once every fact has appeared and only if it invents none. A reply that drops or invents a fact is
+replaced by the template, and so is one that has not produced a usable sentence within the in-call
+limit (`[llm] call_limit_s`). The request asks for the fallback model after `[llm] call_fallback_after_s`
+without a first token (the caller is waiting), not the off-call 5 s. With the bundled 270 M base model
+(`[dialog] llm_capable = false`) the template is always said.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import structlog
 
+from sentiric_pbx import metrics
+from sentiric_pbx.config import LlmConfig
+from sentiric_pbx.dialog.grounding import GroundedText, Ungrounded, is_grounded, spoken_facts
 from sentiric_pbx.dialog.tasks.base import TaskResult
 from sentiric_pbx.engines.base import LlmEngine, LlmRequest
 
@@ -28,29 +31,12 @@ HELP = {
     "yetkiliye aktarabilirim. Ne yapmak istersiniz?",
 }
 
-
-def spoken_facts(facts: Any) -> list[str]:
-    """Every `spoken` rendering inside the facts (nested dicts/lists): what must be said verbatim."""
-    found: list[str] = []
-    if isinstance(facts, dict):
-        for key, value in facts.items():
-            if key == "spoken" and isinstance(value, str):
-                found.append(value)
-            else:
-                found += spoken_facts(value)
-    elif isinstance(facts, list):
-        for value in facts:
-            found += spoken_facts(value)
-    return found
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[^\w:]+", " ", text.lower()).strip()
-
-
-def is_grounded(text: str, facts: dict[str, Any]) -> bool:
-    said = _norm(text)
-    return all(_norm(fact) in said for fact in spoken_facts(facts))
+PROMPT = {
+    "en": "You are a friendly phone receptionist. Rephrase the sentence for the caller in one or two short spoken "
+    "sentences. Keep every time, date and name exactly as given. Add no other times, dates or numbers.",
+    "tr": "Samimi bir telefon resepsiyonistisin. Cümleyi arayan kişiye bir veya iki kısa konuşma cümlesiyle yeniden "
+    "söyle. Her saati, tarihi ve ismi aynen koru. Başka saat, tarih veya sayı ekleme.",
+}
 
 
 async def _stream(text: str) -> AsyncIterator[str]:
@@ -58,9 +44,9 @@ async def _stream(text: str) -> AsyncIterator[str]:
 
 
 class Responder:
-    def __init__(self, llm: LlmEngine | None, capable: bool, budget_s: float = 2.0) -> None:
+    def __init__(self, llm: LlmEngine | None, capable: bool, budget: LlmConfig | None = None) -> None:
         self.llm = llm if capable else None
-        self.budget_s = budget_s
+        self.budget = budget or LlmConfig()
 
     def render(self, result: TaskResult | None, language: str) -> AsyncIterator[str]:
         if result is None:
@@ -70,28 +56,63 @@ class Responder:
         return self._rephrase(result, language)
 
     async def _rephrase(self, result: TaskResult, language: str) -> AsyncIterator[str]:
+        assert self.llm is not None
         request = LlmRequest(
             [
-                {
-                    "role": "system",
-                    "content": "You are a friendly phone receptionist. Rephrase the sentence for the caller in one "
-                    "or two short spoken sentences. Keep every time, date and name exactly as given.",
-                },
+                {"role": "system", "content": PROMPT.get(language, PROMPT["en"])},
                 {"role": "user", "content": result.template},
             ],
             max_tokens=80,
             temperature=0.3,
+            first_token_s=self.budget.call_fallback_after_s,
         )
-        assert self.llm is not None
+        gate = GroundedText(result.facts, result.template)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.budget.call_limit_s
+        stream = aiter(self.llm.stream(request))
         try:
-            async with asyncio.timeout(self.budget_s):
-                text = await self.llm.complete(request)
-        except Exception as exc:
-            log.info("responder_template_used", reason=type(exc).__name__)
-            yield result.template
-            return
-        if text.strip() and is_grounded(text, result.facts):
-            yield text.strip()
-        else:
-            log.info("responder_template_used", reason="ungrounded", facts=spoken_facts(result.facts))
-            yield result.template
+            while True:
+                try:
+                    if gate.released:
+                        delta = await anext(stream)
+                    else:
+                        async with asyncio.timeout_at(deadline):  # the caller waits for a usable sentence
+                            delta = await anext(stream)
+                except StopAsyncIteration:
+                    for sentence in gate.finish():
+                        yield sentence
+                    return
+                for sentence in gate.push(delta):
+                    yield sentence
+        except Ungrounded as exc:
+            if gate.released:  # the facts are said; stop before the invention
+                log.warning("responder_reply_cut", why=exc.why, claims=exc.claims)
+                return
+            self._template_used(exc.why, claims=exc.claims)
+        except TimeoutError:
+            self._template_used("late", waited_ms=round(self.budget.call_limit_s * 1000))
+        except Exception as exc:  # a failed primary with no fallback, a broken stream: the template is safe
+            if gate.released:
+                log.warning("responder_reply_cut", why="llm_failed", error=repr(exc))
+                return
+            self._template_used("llm_failed", error=repr(exc))
+        finally:
+            await _close(stream)
+        yield result.template
+
+    @staticmethod
+    def _template_used(reason: str, **fields: object) -> None:
+        metrics.RESPONDER_TEMPLATES.labels(reason=reason).inc()
+        log.info("responder_template_used", reason=reason, **fields)
+
+
+async def _close(stream: AsyncIterator[str]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception as exc:  # closing a broken stream must not hide the answer we are about to give
+            log.debug("llm_stream_close_failed", error=repr(exc))
+
+
+__all__ = ["HELP", "Responder", "is_grounded", "spoken_facts"]
