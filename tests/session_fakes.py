@@ -341,6 +341,9 @@ class ScriptedBrain:
             return Reply(text_reply(phrase(ctx.language, "goodbye_no_input")), action="end_call")
         return Reply(text_reply(phrase(ctx.language, "reprompt")))
 
+    def filler(self, ctx: CallContext) -> str:
+        return phrase(ctx.language, "filler")
+
     async def apologise(self, ctx: CallContext) -> Reply:
         return Reply(text_reply(phrase(ctx.language, "apology")), action="transfer", transfer_target="reception")
 

@@ -22,7 +22,7 @@ import pytest
 import structlog
 
 from sentiric_pbx.call.record import Turn
-from sentiric_pbx.config import Settings
+from sentiric_pbx.config import LlmConfig, Settings
 from sentiric_pbx.dialog.brain import phrase
 from tests.session_fakes import (
     GREETING,
@@ -153,7 +153,9 @@ def test_the_words_decide_how_long_a_pause_may_be(
     a lone "hello" has not (it would need 1000 ms), so the two phrases are one turn, which ends as its
     last words say."""
     line = ScriptedLine([Say(2.0, 1.0, first), Say(3.7, 0.8, second)], hangup_at_s=15.0)
-    run = call(line, ScriptedBrain({}, answers_after_s=3.0))  # slow answers: no reply overlaps the caller
+    # Slow answers, and no filler before them: nothing we say overlaps the caller.
+    patient = Settings(llm=LlmConfig(call_filler_after_s=4.0, call_limit_s=5.0))
+    run = call(line, ScriptedBrain({}, answers_after_s=3.0), settings=patient)
 
     assert [t.text for t in run.ctx.turns if t.who == "caller"] == caller_turns
     assert run.ctx.timings["end_of_turn_ms"] == end_of_turn_ms
@@ -242,24 +244,43 @@ def test_a_silent_caller_is_reprompted_then_told_goodbye(sends_when_quiet: bool)
 
 
 def test_a_late_brain_is_waited_for_without_asking_whether_the_caller_is_there() -> None:
-    """The brain takes 10 s, more than the 8 s no-input time: the caller is waiting on us, not silent."""
+    """The brain takes 10 s, more than the 8 s no-input time: the caller is waiting on us, not silent. They
+    hear the filler `[llm] call_filler_after_s` (1 s) after they stopped, then the answer when it comes."""
     line = ScriptedLine([Say(2.0, 1.0, "I need an appointment.")], hangup_at_s=20.0)
     run = call(line, ScriptedBrain({"I need an appointment.": Answer("You are booked.", after_s=10.0)}))
 
-    assert run.turns == [("agent", GREETING), ("caller", "I need an appointment."), ("agent", "You are booked.")]
-    assert run.ctx.timings["reply_latency_ms"] == [pytest.approx((0.4 + 10.0 + TTS_S) * 1000, abs=1)]
+    assert run.turns == [
+        ("agent", GREETING),
+        ("caller", "I need an appointment."),
+        ("agent", "Just a moment. You are booked."),
+    ]
+    ended = caller_turn(run).end_s
+    filler, answer = line.talkspurts()[1:3]
+    assert filler[0] == pytest.approx(ended + 1.0 + TTS_S, abs=TICK)
+    assert answer[0] == pytest.approx(ended + 0.4 + 10.0 + TTS_S, abs=TICK)
+    assert run.ctx.timings["reply_latency_ms"] == [pytest.approx((1.0 + TTS_S) * 1000, abs=1)]
+
+
+def test_a_reply_on_time_has_no_filler_and_a_late_one_opens_with_it() -> None:
+    """The filler is for a reply not started 1 s after the caller stopped: 0.4 s of silence + 0.5 s of
+    thinking + TTS is on time; 0.4 + 0.7 s is not, and the filler comes first, at 1 s."""
+    for think_s, heard in ((0.5, "We open at nine."), (0.7, "Just a moment. We open at nine.")):
+        line = ScriptedLine([Say(2.0, 1.0, "When do you open?")], hangup_at_s=8.0)
+        run = call(line, ScriptedBrain({"When do you open?": Answer("We open at nine.", after_s=think_s)}))
+        assert run.turns[-1] == ("agent", heard), think_s
 
 
 # -- hangups ------------------------------------------------------------------------------------------
 def test_a_hangup_while_the_agent_thinks_keeps_the_turns_so_far() -> None:
-    """The caller hangs up 1 s into a 3 s task: nothing more is said, and the call is unfinished."""
-    line = ScriptedLine([Say(2.0, 1.0, "Move my appointment.")], hangup_at_s=4.5)
+    """The caller hangs up 0.4 s into a 3 s task (before the filler): nothing more is said, and the call is
+    unfinished."""
+    line = ScriptedLine([Say(2.0, 1.0, "Move my appointment.")], hangup_at_s=3.9)
     brain = ScriptedBrain({"Move my appointment.": Answer("Done, it is on Friday.", after_s=3.0)})
     run = call(line, brain)
 
-    assert brain.heard[0][0] < 4.5  # the task was under way
+    assert brain.heard[0][0] < 3.9  # the task was under way
     assert run.turns == [("agent", GREETING), ("caller", "Move my appointment.")]
-    assert all(t < 4.5 for t, frame in line.wire if any(frame))
+    assert all(t < 3.9 for t, frame in line.wire if any(frame))
     assert run.ctx.status == "unfinished_call"
 
 

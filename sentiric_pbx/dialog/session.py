@@ -20,6 +20,7 @@ apologises and offers a transfer instead of dropping the caller; a stage that di
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import structlog
@@ -137,12 +138,38 @@ class CallSession:
             assert isinstance(turn, CallerTurn)
             self.transcript.add(turn.as_record())
             await self.transcript.save()
-            await self._say(await self.thinker.think(turn), turn)
+            await self._reply_to(turn)
 
-    async def _say(self, reply: Reply, turn: CallerTurn | None, *, recovering: bool = False) -> None:
+    async def _reply_to(self, turn: CallerTurn) -> None:
+        """Think and speak as one: the reply's text is awaited by the speaker, so a reply not started
+        `[llm] call_filler_after_s` after the caller stopped — a slow model, a slow task — opens with the
+        cached filler. Thinking is shielded: a caller talking over the filler does not undo a booking."""
+        thinking = asyncio.create_task(self.thinker.think(turn), name="think")
+
+        async def deltas() -> AsyncIterator[str]:
+            reply = await asyncio.shield(thinking)
+            async for delta in reply.deltas:
+                yield delta
+
+        filler = (self.brain.filler(self.ctx), turn.ended_at + self.settings.llm.call_filler_after_s)
+        await self._say(Reply(deltas()), turn, filler=filler, thinking=thinking)
+
+    async def _say(
+        self,
+        reply: Reply,
+        turn: CallerTurn | None,
+        *,
+        recovering: bool = False,
+        filler: tuple[str, float] | None = None,
+        thinking: asyncio.Task[Reply] | None = None,
+    ) -> None:
+        """Speak `reply`, then do what it says (end the call, transfer). With `thinking`, the reply's action
+        is the thought-out reply's, known once its text has been spoken."""
         try:
-            if not await self.speaker.say(reply.deltas, turn):
+            if not await self.speaker.say(reply.deltas, turn, filler):
                 return  # barge-in: the caller talked over us; listen for what they say
+            if thinking is not None:
+                reply = thinking.result()
         except Exception as exc:
             # TTS or the reply's text stream failed. Never leave the caller in silence: apologise (the
             # apology is pre-synthesized, so it plays even when TTS is down) and hand over to a human.

@@ -18,6 +18,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import structlog
+
+from sentiric_pbx import metrics
 from sentiric_pbx.audio.frames import duration_s
 from sentiric_pbx.call.record import Turn
 from sentiric_pbx.call.transport import CallTransport
@@ -28,6 +31,8 @@ from sentiric_pbx.engines.base import TtsEngine
 from sentiric_pbx.engines.priority import set_waiting_since
 from sentiric_pbx.engines.tts.sentences import SentenceBuffer, split_first_clause
 from sentiric_pbx.storage.recording import CallRecorder
+
+log = structlog.get_logger("sentiric_pbx.session")
 
 
 def heard_text(sentences: list[tuple[str, float]], unplayed_s: float) -> str:
@@ -71,6 +76,8 @@ class Speaker:
         self._task: asyncio.Task[None] | None = None
         self._playing = _Playing()
         self._flushed_ms = 0
+        self._filler_tts_ms: list[float] = []
+        """The reply's TTS times, which a filler joins (it is the reply's first audio)."""
 
     @property
     def playing(self) -> bool:
@@ -87,8 +94,15 @@ class Speaker:
         self._task.cancel()
         return self._flushed_ms
 
-    async def say(self, deltas: AsyncIterator[str], turn: CallerTurn | None) -> bool:
-        """Speak a reply to its end (True) or until the caller talks over it (False). TTS errors propagate."""
+    async def say(
+        self, deltas: AsyncIterator[str], turn: CallerTurn | None, filler: tuple[str, float] | None = None
+    ) -> bool:
+        """Speak a reply to its end (True) or until the caller talks over it (False). TTS errors propagate.
+
+        `filler` = (text, loop time): if the reply's first words are not there by then, say the text first
+        ("Just a moment."), so a slow model never leaves the caller in silence."""
+        if filler is not None:
+            deltas = self._on_time(deltas, *filler)
         self._task = asyncio.create_task(self._speak(deltas, turn), name="speak")
         try:
             await self._task
@@ -109,6 +123,7 @@ class Speaker:
         start_s = self.transcript.now_s()
         splitter = SentenceBuffer()
         tts_ms: list[float] = []
+        self._filler_tts_ms = tts_ms
         try:
             async for delta in deltas:
                 for sentence in splitter.push(delta):
@@ -127,6 +142,29 @@ class Speaker:
         # A caller who hangs up mid-reply ends playout too, and `wait_played` returns: what was still
         # queued then was never heard, and the transcript must not say it was.
         self._record_agent_turn(start_s, turn, interrupted=self._cut_by_hangup())
+
+    async def _on_time(self, deltas: AsyncIterator[str], filler: str, at: float) -> AsyncIterator[str]:
+        """`deltas`, with `filler` said first when the first delta is not there at loop time `at`."""
+        loop = asyncio.get_running_loop()
+        first: asyncio.Future[str] = asyncio.ensure_future(anext(deltas))
+        try:
+            done, _ = await asyncio.wait({first}, timeout=max(0.0, at - loop.time()))
+            if not done:
+                metrics.REPLY_FILLERS.inc()
+                log.info("reply_filler", text=filler)
+                await self._say_sentence(filler, self._filler_tts_ms)
+            try:
+                yield await first
+            except StopAsyncIteration:
+                return
+            async for delta in deltas:
+                yield delta
+        finally:
+            if not first.done():
+                first.cancel()
+                await asyncio.wait({first})  # the reply's generator ends with the cancellation
+            with contextlib.suppress(Exception):
+                await deltas.aclose()  # type: ignore[attr-defined]
 
     def _cut_by_hangup(self) -> bool:
         """Did the call end with part of this reply unplayed? Then that part is what was flushed."""

@@ -41,6 +41,10 @@ class Brain(Protocol):
         """An engine failed: say sorry and (usually) transfer to a human."""
         ...
 
+    def filler(self, ctx: CallContext) -> str:
+        """What to say while a reply is late ("Just a moment."): short, fixed, cached."""
+        ...
+
 
 async def text_reply(text: str) -> AsyncIterator[str]:
     """A whole text as a reply stream (fixed phrases, rendered task results)."""
