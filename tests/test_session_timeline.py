@@ -43,6 +43,8 @@ VAD, DIALOG = SETTINGS.vad, SETTINGS.dialog
 TTS_S = 0.05
 """FakeTts's latency: our first audio is queued this long after a reply's text."""
 TICK = 0.02
+FILLER_S = SETTINGS.llm.call_filler_after_s
+"""A reply not started this long after the caller stopped opens with "Just a moment." (1.5 s)."""
 """The playout clock sends one frame per 20 ms: queued audio reaches the wire within one tick."""
 LONG = "Let me tell you everything about our clinic today so that you know all the details you might need"
 """A 19-word reply: 3.8 s of our voice."""
@@ -245,7 +247,7 @@ def test_a_silent_caller_is_reprompted_then_told_goodbye(sends_when_quiet: bool)
 
 def test_a_late_brain_is_waited_for_without_asking_whether_the_caller_is_there() -> None:
     """The brain takes 10 s, more than the 8 s no-input time: the caller is waiting on us, not silent. They
-    hear the filler `[llm] call_filler_after_s` (1 s) after they stopped, then the answer when it comes."""
+    hear the filler `[llm] call_filler_after_s` (1.5 s) after they stopped, then the answer when it comes."""
     line = ScriptedLine([Say(2.0, 1.0, "I need an appointment.")], hangup_at_s=20.0)
     run = call(line, ScriptedBrain({"I need an appointment.": Answer("You are booked.", after_s=10.0)}))
 
@@ -256,15 +258,15 @@ def test_a_late_brain_is_waited_for_without_asking_whether_the_caller_is_there()
     ]
     ended = caller_turn(run).end_s
     filler, answer = line.talkspurts()[1:3]
-    assert filler[0] == pytest.approx(ended + 1.0 + TTS_S, abs=TICK)
+    assert filler[0] == pytest.approx(ended + FILLER_S + TTS_S, abs=TICK)
     assert answer[0] == pytest.approx(ended + 0.4 + 10.0 + TTS_S, abs=TICK)
-    assert run.ctx.timings["reply_latency_ms"] == [pytest.approx((1.0 + TTS_S) * 1000, abs=1)]
+    assert run.ctx.timings["reply_latency_ms"] == [pytest.approx((FILLER_S + TTS_S) * 1000, abs=1)]
 
 
 def test_a_reply_on_time_has_no_filler_and_a_late_one_opens_with_it() -> None:
-    """The filler is for a reply not started 1 s after the caller stopped: 0.4 s of silence + 0.5 s of
-    thinking + TTS is on time; 0.4 + 0.7 s is not, and the filler comes first, at 1 s."""
-    for think_s, heard in ((0.5, "We open at nine."), (0.7, "Just a moment. We open at nine.")):
+    """The filler is for a reply not started 1.5 s after the caller stopped: 0.4 s of silence + 1.0 s of
+    thinking + TTS is on time; 0.4 + 1.2 s is not, and the filler comes first, at 1.5 s."""
+    for think_s, heard in ((1.0, "We open at nine."), (1.2, "Just a moment. We open at nine.")):
         line = ScriptedLine([Say(2.0, 1.0, "When do you open?")], hangup_at_s=8.0)
         run = call(line, ScriptedBrain({"When do you open?": Answer("We open at nine.", after_s=think_s)}))
         assert run.turns[-1] == ("agent", heard), think_s
@@ -272,15 +274,15 @@ def test_a_reply_on_time_has_no_filler_and_a_late_one_opens_with_it() -> None:
 
 # -- hangups ------------------------------------------------------------------------------------------
 def test_a_hangup_while_the_agent_thinks_keeps_the_turns_so_far() -> None:
-    """The caller hangs up 0.4 s into a 3 s task (before the filler): nothing more is said, and the call is
+    """The caller hangs up 0.9 s into a 3 s task (before the filler): nothing more is said, and the call is
     unfinished."""
-    line = ScriptedLine([Say(2.0, 1.0, "Move my appointment.")], hangup_at_s=3.9)
+    line = ScriptedLine([Say(2.0, 1.0, "Move my appointment.")], hangup_at_s=4.4)
     brain = ScriptedBrain({"Move my appointment.": Answer("Done, it is on Friday.", after_s=3.0)})
     run = call(line, brain)
 
-    assert brain.heard[0][0] < 3.9  # the task was under way
+    assert brain.heard[0][0] < 4.4  # the task was under way
     assert run.turns == [("agent", GREETING), ("caller", "Move my appointment.")]
-    assert all(t < 3.9 for t, frame in line.wire if any(frame))
+    assert all(t < 4.4 for t, frame in line.wire if any(frame))
     assert run.ctx.status == "unfinished_call"
 
 

@@ -134,8 +134,8 @@ class LlmConfig(_Section):
     One budget, in seconds, checked at start-up so the parts cannot contradict each other:
 
         caller stops ─ nlu_budget_s ─┐ (the NLU's second opinion, only when its rules are unsure)
-                     ─ call_filler_after_s ─► "Just a moment." (cached), if no reply words yet
                      ─ call_fallback_after_s ─► no first token from the primary: ask the fallback
+                     ─ call_filler_after_s ─► "Just a moment." (cached), if no reply words yet
                      ─ call_limit_s ─► neither model has said anything usable: the grounded template
 
     Off the call (post-call summaries) the seed's rule applies: `fallback_timeout_s` (5 s) for a first
@@ -167,9 +167,10 @@ class LlmConfig(_Section):
     Defaults to 5 s (the seed's rule)."""
     call_fallback_after_s: float = Field(1.2, gt=0)
     """In a call: the primary's first-token deadline before the fallback is asked. Defaults to 1.2 s."""
-    call_filler_after_s: float = Field(1.0, gt=0)
+    call_filler_after_s: float = Field(1.5, gt=0)
     """In a call: this long after the caller stopped with no reply words yet, a short cached filler ("Just a
-    moment.") plays. Defaults to 1.0 s."""
+    moment.") plays. Defaults to 1.5 s: later than 8 callers' p95 reply on 2 cores with the templates
+    (bench/load.py), so the filler marks a slow model, not a busy host."""
     call_limit_s: float = Field(3.0, gt=0)
     """In a call: the longest a model may take to say something usable (grounded) before the task's template
     is said instead. Defaults to 3 s."""
