@@ -3,7 +3,8 @@
 It speaks real HTTP/1.1 and the real streaming format (`text/event-stream`, `data: {chat.completion.chunk}`
 lines, `data: [DONE]`), so `OpenAICompatLlm` is exercised exactly as against vLLM or OpenAI. Modes:
 `ok` streams the configured words, `error` answers 500, `hang` accepts the connection and never
-answers, `hang_after_first` sends one token then stalls.
+answers, `hang_after_first` sends one token then stalls, `rephrase` answers `prefix` followed by the
+request's last user message (a model that rephrases faithfully, whatever the facts are).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 class FakeOpenAI:
     mode: str = "ok"
     words: list[str] = field(default_factory=lambda: ["Hello", " from", " the", " fallback", "."])
+    prefix: str = "Certainly."
     requests: list[dict[str, object]] = field(default_factory=list)
     auth_headers: list[str] = field(default_factory=list)
     port: int = 0
@@ -68,7 +70,11 @@ class FakeOpenAI:
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                 b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
             )
-            for i, word in enumerate(self.words):
+            words = self.words
+            if self.mode == "rephrase":
+                said = [m["content"] for m in self.requests[-1].get("messages", []) if m.get("role") == "user"]
+                words = [self.prefix, *(" " + w for w in str(said[-1] if said else "").split())]
+            for i, word in enumerate(words):
                 chunk = {
                     "id": "chatcmpl-test",
                     "object": "chat.completion.chunk",

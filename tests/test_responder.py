@@ -74,7 +74,7 @@ async def spoken(llm: FallbackLlm) -> tuple[list[str], float]:
     first_at = None
     async for sentence in Responder(llm, capable=True, budget=BUDGET).render(BOOKED, "en"):
         first_at = first_at if first_at is not None else loop.time() - started
-        out.append(sentence)
+        out.append(sentence.strip())
     assert first_at is not None
     return out, first_at
 
@@ -177,5 +177,5 @@ def test_a_budget_that_contradicts_itself_is_refused_with_every_reason() -> None
         LlmConfig(call_limit_s=1.0, call_fallback_after_s=1.5, fallback_timeout_s=1.2)
     message = str(err.value)
     assert "call_fallback_after_s (1.5 s) must be below call_limit_s (1.0 s)" in message
-    assert "call_filler_after_s (1.0 s) must be below call_limit_s (1.0 s)" in message
+    assert "call_filler_after_s (1.5 s) must be below call_limit_s (1.0 s)" in message
     assert "must not exceed fallback_timeout_s (1.2 s)" in message

@@ -80,10 +80,10 @@ class Responder:
                             delta = await anext(stream)
                 except StopAsyncIteration:
                     for sentence in gate.finish():
-                        yield sentence
+                        yield sentence + " "  # deltas are text: the speaker splits them into sentences again
                     return
                 for sentence in gate.push(delta):
-                    yield sentence
+                    yield sentence + " "
         except Ungrounded as exc:
             if gate.released:  # the facts are said; stop before the invention
                 log.warning("responder_reply_cut", why=exc.why, claims=exc.claims)

@@ -1,0 +1,106 @@
+"""The LLM's time budget in a real call: a hung primary model never leaves the caller in silence.
+
+The demo call (tools/demo.py: a daemon with the real Whisper, Piper and turn model; the caller on the
+Asterisk wire, FastAGI then AudioSocket at 8 kHz, measuring on the wire) with `[dialog] llm_capable` on
+and the models on real HTTP servers speaking the OpenAI streaming protocol (tests/openai_server.py):
+the primary (`[llm] url`) accepts and never answers; the fallback rephrases faithfully. Every task
+reply then goes: the caller stops → the NLU keeps its rules' answer → the responder asks the primary →
+at `call_fallback_after_s` the fallback → its grounded words; the filler plays at `call_filler_after_s`
+if they are not on the wire by then. With the fallback dead too, the template at `call_limit_s`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sentiric_pbx.config import Settings
+from sentiric_pbx.tools.demo import run_demo
+from tests.asterisk_peer import log_lines
+from tests.openai_server import FakeOpenAI
+
+HANGOVER_MS = 400
+"""The budget counts from the endpointer's last voiced frame, which trails the caller's own last voiced frame
+on the wire by webrtcvad's hangover and a tick or two (~150-300 ms measured here)."""
+
+
+@pytest.fixture
+async def models() -> AsyncIterator[dict[str, FakeOpenAI]]:
+    made = {
+        "hung": await FakeOpenAI(mode="hang").start(),
+        "hung2": await FakeOpenAI(mode="hang").start(),
+        "rephrases": await FakeOpenAI(mode="rephrase", prefix="Certainly.").start(),
+    }
+    yield made
+    for server in made.values():
+        await server.stop()
+
+
+def settings_for(tmp: Path, models_dir: Path, primary: FakeOpenAI, fallback: FakeOpenAI) -> Settings:
+    s = Settings()
+    s.models.dir = models_dir
+    s.storage.db_path = tmp / "sentiric.db"
+    s.storage.archive_dir = tmp / "archive"
+    s.dialog.llm_capable = True
+    s.llm.url = primary.base_url
+    s.llm.fallback_url = fallback.base_url
+    return s
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+async def test_a_hung_primary_in_a_call_is_heard_as_the_fallbacks_words(
+    models: dict[str, FakeOpenAI], models_dir: Path, tmp_path: Path, logs
+) -> None:
+    settings = settings_for(tmp_path, models_dir, models["hung"], models["rephrases"])
+    budget = settings.llm
+    result = await run_demo(settings, tmp_path / "caller.wav")
+    ctx = result.context
+    assert ctx is not None and ctx.status == "completed" and result.booking is not None
+
+    agent = [t.text for t in ctx.turns if t.who == "agent"][1:]  # the greeting is the template
+    assert len(agent) == 3, agent
+    for text in agent:
+        # The filler if the fallback's words came late, then the fallback's rephrasing of the task's words.
+        assert re.fullmatch(r"(Just a moment\. )?Certainly\. .+", text), text
+    assert re.search(r"booked for .*\b\d{1,2}(:\d\d)? ?[ap]m\b", agent[1]), agent[1]  # the task's slot, verbatim
+
+    warnings = log_lines(logs, "llm_fallback")
+    asked = len(models["rephrases"].requests)
+    assert asked >= 3 and len(warnings) == asked  # one warning per request the primary left unanswered
+    assert all((w["primary"], w["reason"]) == ("remote", "no_first_token") for w in warnings)
+    assert not log_lines(logs, "responder_template_used")
+
+    # Wire-measured: the caller's last voiced frame → the agent's first. Never silence past the limit; the
+    # filler (cached) covers the fallback's wait whenever the answer is later than call_filler_after_s.
+    latencies = [t.latency_ms for t in result.report.turns]
+    assert all(ms is not None and ms < budget.call_limit_s * 1000 for ms in latencies), latencies
+    fillers = [text.startswith("Just a moment.") for text in agent]
+    for ms, filled in zip(latencies, fillers, strict=True):
+        assert ms is not None
+        if not filled:
+            assert ms < budget.call_filler_after_s * 1000 + HANGOVER_MS, (latencies, agent)
+
+
+async def test_both_models_hung_is_the_template_within_the_in_call_limit(
+    models: dict[str, FakeOpenAI], models_dir: Path, tmp_path: Path, logs
+) -> None:
+    settings = settings_for(tmp_path, models_dir, models["hung"], models["hung2"])
+    result = await run_demo(settings, tmp_path / "caller.wav")
+    ctx = result.context
+    assert ctx is not None and ctx.status == "completed" and result.booking is not None
+
+    agent = [t.text for t in ctx.turns if t.who == "agent"][1:]
+    assert agent[0].startswith("Just a moment. Shall I book you for"), agent
+    assert all(text.startswith("Just a moment.") for text in agent), agent
+    assert [e["reason"] for e in log_lines(logs, "responder_template_used")] == ["late"] * 3
+    latencies = [t.latency_ms for t in result.report.turns]
+    assert all(ms is not None and ms < settings.llm.call_filler_after_s * 1000 + HANGOVER_MS for ms in latencies), (
+        latencies
+    )
