@@ -262,15 +262,26 @@ async def _serve(settings: Settings, concurrency: int) -> None:
 
 
 def _summary_llm(settings: Settings) -> Any:
-    """The remote OpenAI-compatible LLM when configured, else None (extractive summaries).
+    """The remote models when configured — `[llm] url` as the primary, `fallback_url` behind it under the
+    5 s rule — else None (extractive summaries).
 
     A worker does not load the local GGUF: it may share the PBX host's cores with live calls, and
     an extractive summary is always available. The daemon's in-process workers pass its loaded model.
     """
-    llm = settings.llm
-    if not llm.fallback_url:
-        return None
+    from sentiric_pbx.engines.llm.fallback import FallbackLlm
     from sentiric_pbx.engines.llm.openai_compat import OpenAICompatLlm
 
-    key = llm.fallback_api_key.get_secret_value() if llm.fallback_api_key else None
-    return OpenAICompatLlm(llm.fallback_url, llm.fallback_model, api_key=key, timeout_s=llm.request_timeout_s)
+    llm = settings.llm
+    remotes = [
+        OpenAICompatLlm(
+            url, model, api_key=key.get_secret_value() if key else None, timeout_s=llm.request_timeout_s, name=name
+        )
+        for url, model, key, name in (
+            (llm.url, llm.url_model, llm.api_key, "remote"),
+            (llm.fallback_url, llm.fallback_model, llm.fallback_api_key, "fallback"),
+        )
+        if url
+    ]
+    if not remotes:
+        return None
+    return FallbackLlm(remotes[0], remotes[1] if len(remotes) > 1 else None, llm.fallback_timeout_s)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import SecretStr
 
+from sentiric_pbx.config import Settings
 from sentiric_pbx.engines.base import LlmRequest
 from sentiric_pbx.engines.llm.errors import LlmError
 from sentiric_pbx.engines.llm.fallback import FallbackLlm
@@ -130,7 +131,6 @@ async def test_unreachable_remote_is_a_connection_error() -> None:
 async def test_a_remote_primary_loads_nothing_and_falls_back_like_the_local_one(servers, logs) -> None:
     """`[llm] url`: the pool's primary is that server (no GGUF is loaded, `model` points nowhere), its key
     sent as a Bearer header and never logged; when it hangs, the fallback answers under the same rule."""
-    from sentiric_pbx.config import Settings
     from sentiric_pbx.engines.pool import EnginePool
 
     settings = Settings()
@@ -152,3 +152,26 @@ async def test_a_remote_primary_loads_nothing_and_falls_back_like_the_local_one(
     (warning,) = fallback_warnings(logs)
     assert (warning["primary"], warning["fallback"]) == ("remote", "fallback")
     assert "sk-primary-secret" not in repr(logs)
+
+
+async def test_the_standalone_postcall_worker_asks_the_remote_primary_then_the_fallback(servers, logs) -> None:
+    """`sentiric-pbx postcall serve` loads no GGUF: its summaries come from `[llm] url`, and from
+    `fallback_url` under the off-call rule when that one hangs; with neither, extractive summaries."""
+    from sentiric_pbx.cli_calls import _summary_llm
+    from sentiric_pbx.config import LlmConfig
+
+    assert _summary_llm(Settings()) is None
+    llm = LlmConfig(
+        url=servers["hang"].base_url,
+        fallback_url=servers["fallback"].base_url,
+        fallback_timeout_s=TIMEOUT_S,
+        call_fallback_after_s=0.3,
+        call_filler_after_s=0.4,
+        nlu_budget_s=0.3,
+    )
+    summaries = _summary_llm(Settings(llm=llm))
+    assert await summaries.complete(REQUEST) == "Hello from the fallback."
+    (warning,) = fallback_warnings(logs)
+    assert (warning["primary"], warning["fallback"], warning["reason"]) == ("remote", "fallback", "no_first_token")
+    only_primary = _summary_llm(Settings(llm=LlmConfig(url=servers["ok"].base_url)))
+    assert await only_primary.complete(REQUEST) == "Sure, tomorrow at three."
