@@ -227,11 +227,13 @@ def worker(
 
 
 async def _serve(settings: Settings, concurrency: int) -> None:
+    from sentiric_pbx.dialog.next_greeting import NextGreeting
     from sentiric_pbx.integrations.crm.factory import build_crm
     from sentiric_pbx.postcall.jobs import build_handlers
     from sentiric_pbx.postcall.runtime import open_queues, serve_workers
     from sentiric_pbx.storage.context_store import build_context_store
     from sentiric_pbx.storage.db import open_database
+    from sentiric_pbx.storage.greetings import GreetingStore
     from sentiric_pbx.storage.paths import archive_dir, db_path
 
     stop = asyncio.Event()
@@ -243,6 +245,7 @@ async def _serve(settings: Settings, concurrency: int) -> None:
     crm = build_crm(settings, db)
     llm = _summary_llm(settings)
     queue, fallback = open_queues(settings, db_path(settings))
+    greetings = GreetingStore(db)
     handlers = build_handlers(
         db_path=db_path(settings),
         archive_dir=archive_dir(settings),
@@ -250,6 +253,7 @@ async def _serve(settings: Settings, concurrency: int) -> None:
         crm=crm,
         llm=llm,
         retention_days=settings.storage.retention_days,
+        after_summary=NextGreeting(llm, greetings, settings.business.name) if llm is not None else None,
     )
     try:
         await serve_workers(queue, handlers, stop, concurrency=concurrency, fallback=fallback)

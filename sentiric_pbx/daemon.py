@@ -66,6 +66,7 @@ class Daemon:
 
     async def _build_assistant(self) -> Agent:
         from sentiric_pbx.dialog.assistant import Assistant, Services
+        from sentiric_pbx.dialog.next_greeting import NextGreeting
         from sentiric_pbx.engines.pool import EnginePool
         from sentiric_pbx.integrations.calendar.factory import build_calendar
         from sentiric_pbx.integrations.crm.factory import build_crm
@@ -73,6 +74,7 @@ class Daemon:
         from sentiric_pbx.postcall.runtime import open_queues, serve_workers
         from sentiric_pbx.storage.context_store import build_context_store
         from sentiric_pbx.storage.db import open_database
+        from sentiric_pbx.storage.greetings import GreetingStore
         from sentiric_pbx.storage.paths import archive_dir, db_path, recordings_dir
 
         s = self.settings
@@ -87,18 +89,21 @@ class Daemon:
         calendar = build_calendar(s, db_path(s))
         queue, fallback = open_queues(s, db_path(s))
         self._closers += [queue, fallback, calendar, crm, store, db]
-        services = Services(s, engines, store, crm, calendar, queue, fallback, recordings_dir(s))
+        greetings = GreetingStore(db)
+        services = Services(s, engines, store, crm, calendar, queue, fallback, recordings_dir(s), greetings)
         assistant = Assistant(services)
         await assistant.start()
         self.assistant = assistant
         if s.postcall.workers > 0:
+            llm = engines.llm if s.dialog.llm_capable else None
             handlers = build_handlers(
                 db_path=db_path(s),
                 archive_dir=archive_dir(s),
                 contexts=store,
                 crm=crm,
-                llm=engines.llm if s.dialog.llm_capable else None,
+                llm=llm,
                 retention_days=s.storage.retention_days,
+                after_summary=NextGreeting(llm, greetings, s.business.name) if llm is not None else None,
             )
             self._workers = asyncio.create_task(
                 serve_workers(queue, handlers, self._stop_workers, concurrency=s.postcall.workers, fallback=fallback)

@@ -70,6 +70,11 @@ RESPONDER_TEMPLATES = Counter(
     "Replies said as the task's template though a model was asked: it dropped or invented a fact, was late, failed",
     ["reason"],
 )
+NEXT_GREETINGS = Counter(
+    "sentiric_next_greetings_total",
+    "Greetings the model wrote after a known caller's call for their next one: stored, refused by the checks, failed",
+    ["result"],
+)
 REPLY_FILLERS = Counter(
     "sentiric_reply_fillers_total",
     "Replies late enough that a filler (\"Just a moment.\") was played before them",

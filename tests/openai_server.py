@@ -4,7 +4,9 @@ It speaks real HTTP/1.1 and the real streaming format (`text/event-stream`, `dat
 lines, `data: [DONE]`), so `OpenAICompatLlm` is exercised exactly as against vLLM or OpenAI. Modes:
 `ok` streams the configured words, `error` answers 500, `hang` accepts the connection and never
 answers, `hang_after_first` sends one token then stalls, `rephrase` answers `prefix` followed by the
-request's last user message (a model that rephrases faithfully, whatever the facts are).
+request's last user message (a model that rephrases faithfully, whatever the facts are). `answers` maps
+a phrase of the system prompt to the reply for such requests (a model that writes greetings), whatever
+the mode.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class FakeOpenAI:
     mode: str = "ok"
     words: list[str] = field(default_factory=lambda: ["Hello", " from", " the", " fallback", "."])
     prefix: str = "Certainly."
+    answers: dict[str, str] = field(default_factory=dict)
     requests: list[dict[str, object]] = field(default_factory=list)
     auth_headers: list[str] = field(default_factory=list)
     port: int = 0
@@ -71,7 +74,13 @@ class FakeOpenAI:
                 b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
             )
             words = self.words
-            if self.mode == "rephrase":
+            system = " ".join(
+                str(m.get("content")) for m in self.requests[-1].get("messages", []) if m.get("role") == "system"
+            )
+            scripted = [answer for phrase, answer in self.answers.items() if phrase in system]
+            if scripted:
+                words = [scripted[0]]
+            elif self.mode == "rephrase":
                 said = [m["content"] for m in self.requests[-1].get("messages", []) if m.get("role") == "user"]
                 words = [self.prefix, *(" " + w for w in str(said[-1] if said else "").split())]
             for i, word in enumerate(words):

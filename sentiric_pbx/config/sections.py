@@ -85,8 +85,9 @@ class DialogConfig(_Section):
     """The greeting waits this long for the CRM, then greets without the name. Defaults to 0.25 s."""
     llm_capable: bool = False
     """True when the configured LLM writes good free text (≥ 1 B instruct): a task's reply is then rephrased by
-    it (and still checked against the task's facts), and the NLU asks it about turns its rules are unsure of.
-    The greeting is always the template (greeting.py). The bundled 270 M base model is not capable."""
+    it (and still checked against the task's facts), the NLU asks it about turns its rules are unsure of, and
+    after a known caller's call it writes their next greeting (checked, stored; dialog/next_greeting.py). The
+    bundled 270 M base model is not capable."""
 
 
 class ModelsConfig(_Section):

@@ -26,7 +26,7 @@ from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.call.transport import CallInfo, CallTransport
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.brain import PHRASES, AssistantBrain, phrase
-from sentiric_pbx.dialog.greeting import greeting_text
+from sentiric_pbx.dialog.greeting import WRITTEN, greeting_text
 from sentiric_pbx.dialog.session import CallSession
 from sentiric_pbx.dialog.tasks.registry import default_registry
 from sentiric_pbx.engines.pool import EnginePool
@@ -37,6 +37,7 @@ from sentiric_pbx.integrations.crm.factory import lookup_caller
 from sentiric_pbx.postcall.queue import JobQueue
 from sentiric_pbx.postcall.worker import enqueue_postcall
 from sentiric_pbx.storage.context_store import ContextStore
+from sentiric_pbx.storage.greetings import GreetingStore
 
 log = structlog.get_logger("sentiric_pbx.assistant")
 
@@ -53,6 +54,8 @@ class Services:
     queue: JobQueue | None
     fallback_queue: JobQueue | None
     recordings_dir: Path
+    greetings: GreetingStore | None = None
+    """Greetings written for known callers after their last call (dialog/next_greeting.py)."""
 
 
 class Assistant:
@@ -78,16 +81,26 @@ class Assistant:
     def prefetch(self, info: CallInfo) -> None:
         """FastAGI registered a call: start its CRM lookup now (the audio leg follows in ms)."""
         if info.call_id not in self._lookups:
-            self._lookups[info.call_id] = asyncio.create_task(self._lookup(info.caller_id))
+            self._lookups[info.call_id] = asyncio.create_task(self._lookup(info.caller_id, info.language))
 
-    async def _lookup(self, caller_id: str | None) -> CustomerProfile | None:
+    async def _lookup(self, caller_id: str | None, language: str | None = None) -> CustomerProfile | None:
         phone = normalize_e164(caller_id, self.s.settings.business.default_country_code)
         if phone is None or self.s.crm is None:
             return None
-        return await lookup_caller(self.s.crm, phone)
+        profile = await lookup_caller(self.s.crm, phone)
+        if profile is not None and self.s.greetings is not None:
+            lang = (profile.language or language or "en").split("_")[0]
+            try:
+                written = await self.s.greetings.get(phone, lang)
+            except Exception as exc:  # our own table: never worth a template-less call
+                log.warning("next_greeting_lookup_failed", error=repr(exc))
+                written = None
+            if written is not None:
+                profile.extra = {**profile.extra, WRITTEN: written.text}
+        return profile
 
     async def _profile(self, info: CallInfo) -> CustomerProfile | None:
-        task = self._lookups.pop(info.call_id, None) or asyncio.create_task(self._lookup(info.caller_id))
+        task = self._lookups.pop(info.call_id, None) or asyncio.create_task(self._lookup(info.caller_id, info.language))
         try:
             async with asyncio.timeout(self.s.settings.dialog.crm_lookup_timeout_s):
                 return await asyncio.shield(task)

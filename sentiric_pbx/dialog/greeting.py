@@ -3,8 +3,9 @@
 The caller judges the agent by its first word, so the greeting is built to be fast: it opens with
 "Hello!", which every greeting shares and which is synthesized once at start-up and cached, so the
 first audio goes out as soon as the call connects; the personal part ("Mr. Yilmaz, welcome back…")
-is synthesized while "Hello!" plays. The greeting is always this template, whatever the LLM: no model
-writes it yet.
+is synthesized while "Hello!" plays. For a known caller it may instead be what a model wrote after
+their last call (dialog/next_greeting.py, read with the CRM lookup into `WRITTEN`), checked then and
+said after the same cached "Hello!"; otherwise, and for everyone else, this template.
 """
 
 from __future__ import annotations
@@ -36,8 +37,16 @@ def address(profile: CustomerProfile, language: str) -> str:
     return first
 
 
+WRITTEN = "sentiric_next_greeting"
+"""The key in `CustomerProfile.extra` that carries a stored, model-written greeting for this call."""
+_HELLO = {"en": "Hello!", "tr": "Merhaba!"}
+
+
 def greeting_text(profile: CustomerProfile | None, business: str, language: str = "en") -> str:
     templates = _TEMPLATES.get(language, _TEMPLATES["en"])
     if profile is None or not profile.name.strip():
         return templates["unknown"].format(business=business)
+    written = profile.extra.get(WRITTEN)
+    if isinstance(written, str) and written.strip():
+        return f"{_HELLO.get(language, _HELLO['en'])} {written.strip()}"
     return templates["known"].format(address=address(profile, language), business=business)

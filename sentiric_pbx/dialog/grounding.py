@@ -69,10 +69,29 @@ def is_grounded(text: str, facts: dict[str, Any]) -> bool:
     return all(_norm(fact) in said for fact in spoken_facts(facts))
 
 
+_ABBREVIATED = re.compile(
+    r"\b(?:mon|tue|wed|thu|fri|sat|sun|jan|feb|mar|apr|jun|jul|aug|sep|oct|nov|dec)\b", re.IGNORECASE
+)
+"""Days and months as notes abbreviate them ("Tue 08 Dec 2026 15:00"): they allow the full name, never
+count as a claim themselves ("sat", "sun" are words too)."""
+
+
+def _key(claim: str) -> str:
+    """A claim's identity: "Tuesday", "tue" and "TUE" are one day; "08" and "8" one number."""
+    word = _norm(claim)
+    if word.isdigit():
+        return str(int(word))
+    if word.isalpha() and _ABBREVIATED.fullmatch(word[:3]) and not word.startswith(("to", "ye", "bu")):
+        return word[:3]
+    return word
+
+
 def invented(text: str, facts: dict[str, Any], template: str) -> list[str]:
     """The claims in `text` (times, numbers, days, months) that neither the template nor the facts make."""
-    allowed = {_norm(m.group()) for source in (template, *_strings(facts)) for m in _CLAIMS.finditer(source)}
-    return [m.group() for m in _CLAIMS.finditer(text) if _norm(m.group()) not in allowed]
+    sources = (template, *_strings(facts))
+    allowed = {_key(m.group()) for source in sources for pattern in (_CLAIMS, _ABBREVIATED)
+               for m in pattern.finditer(source)}  # fmt: skip
+    return [m.group() for m in _CLAIMS.finditer(text) if _key(m.group()) not in allowed]
 
 
 class GroundedText:

@@ -57,16 +57,29 @@ async def load_context(job: Job, contexts: ContextStore | None) -> CallContext:
     return stored
 
 
+AfterSummary = Callable[[CallContext, str], Awaitable[object]]
+"""A step run once a call's summary is written, with the call and the summary (the next greeting)."""
+
+
 class SummaryJob:
-    """summary → CRM and onto the call record. The LLM writes it if it answers within `llm_budget_s`."""
+    """summary → CRM and onto the call record. The LLM writes it if it answers within `llm_budget_s`.
+
+    `after` runs once, when the summary is first written (not on a retry for a CRM outage); its failure
+    is logged and costs the summary nothing."""
 
     def __init__(
-        self, contexts: ContextStore | None, crm: Crm | None, llm: LlmEngine | None = None, llm_budget_s: float = 10.0
+        self,
+        contexts: ContextStore | None,
+        crm: Crm | None,
+        llm: LlmEngine | None = None,
+        llm_budget_s: float = 10.0,
+        after: AfterSummary | None = None,
     ) -> None:
         self.contexts = contexts
         self.crm = crm
         self.llm = llm
         self.llm_budget_s = llm_budget_s
+        self.after = after
 
     async def __call__(self, job: Job) -> None:
         context = await load_context(job, self.contexts)
@@ -79,6 +92,11 @@ class SummaryJob:
             if self.contexts is not None:
                 # Saved before the CRM call so a CRM outage's retries do not ask the LLM again.
                 await self.contexts.save(context)
+            if self.after is not None:
+                try:
+                    await self.after(context, text)
+                except Exception as exc:
+                    log.warning("after_summary_failed", error=repr(exc))
         if self.crm is not None:
             await self.crm.save_call_summary(
                 CallSummary(
@@ -154,10 +172,11 @@ def build_handlers(
     llm: LlmEngine | None = None,
     llm_budget_s: float = 10.0,
     retention_days: int = 90,
+    after_summary: AfterSummary | None = None,
 ) -> dict[str, Handler]:
     """The kind → handler map a `PostcallWorker` runs."""
     return {
-        SUMMARY: SummaryJob(contexts, crm, llm, llm_budget_s),
+        SUMMARY: SummaryJob(contexts, crm, llm, llm_budget_s, after_summary),
         ARCHIVE: ArchiveJob(archive_dir, db_path, contexts, retention_days),
         ANALYTICS: AnalyticsJob(db_path, contexts),
     }

@@ -145,6 +145,20 @@ CORE_MIGRATIONS = (
         CREATE INDEX crm_call_summaries_phone ON crm_call_summaries(phone, started_at DESC);
         """,
     ),
+    Migration(
+        3,
+        "greetings",
+        """
+        CREATE TABLE greetings (
+            phone      TEXT PRIMARY KEY,   -- E.164: the caller this greeting is for, next time they call
+            language   TEXT NOT NULL,
+            text       TEXT NOT NULL,      -- what follows the cached "Hello!"
+            call_id    TEXT,               -- the call after which it was written
+            engine     TEXT,               -- the model that wrote it
+            written_at REAL NOT NULL
+        );
+        """,
+    ),
 )
 register_migrations("core", CORE_MIGRATIONS)
 

@@ -1,0 +1,113 @@
+"""The greeting a known caller hears next time, written by the model after this call (seed §2.3).
+
+    call ends → summary ("Booked: Tue 08 Dec 2026 15:00") → model → "Mr. Yilmaz, welcome back — I hope
+    Tuesday's visit went well. How can I help you today?" → checked → stored (storage/greetings.py)
+    next call → CRM lookup + stored greeting → "Hello!" (cached) + the stored text
+
+Written after the call, by the post-call worker, so it costs the caller nothing; a model that takes 5 s
+on a PBX's CPU is fine here. What it wrote is stored only if it is safe to say to that caller:
+
+  * it names them as the greeting template would ("Mr. Yilmaz", "Ahmet Bey"): a greeting for someone
+    else, or for nobody, is worse than the template;
+  * one or two sentences, short: it plays before the caller has said anything;
+  * no date, time, day or number that the call's notes do not contain (grounding.invented): the model
+    must not promise an appointment that does not exist.
+
+Otherwise nothing is stored and the next call gets the template. A leading "Hello"/"Hi"/"Merhaba" is
+dropped: the cached "Hello!" already said it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import structlog
+
+from sentiric_pbx import metrics
+from sentiric_pbx.call.record import CallContext
+from sentiric_pbx.dialog.greeting import address
+from sentiric_pbx.dialog.grounding import invented
+from sentiric_pbx.engines.base import LlmEngine, LlmRequest
+from sentiric_pbx.engines.tts.sentences import split_sentences
+from sentiric_pbx.integrations.crm.base import CustomerProfile
+from sentiric_pbx.storage.greetings import GreetingStore
+
+log = structlog.get_logger("sentiric_pbx.next_greeting")
+
+MAX_CHARS = 200
+_OPENER = re.compile(r"^\s*(hello|hi|hey|good (morning|afternoon|evening)|merhaba|iyi günler)\b[\s,!.]*", re.I)
+
+PROMPT = {
+    "en": "You are the receptionist of {business}. Write what you will say when this caller phones next time, "
+    "right after 'Hello!': welcome them back by name, as '{address}', and you may mention their last call. "
+    "One or two short spoken sentences, ending by asking how you can help. Mention no date, time or number "
+    "that is not in the notes.",
+    "tr": "{business} resepsiyonistisin. Bu kişi bir dahaki sefere aradığında 'Merhaba!' dedikten hemen sonra "
+    "söyleyeceğin sözleri yaz: ona '{address}' diye hitap ederek tekrar hoş geldin de, son aramasından söz "
+    "edebilirsin. Bir veya iki kısa cümle, sonunda nasıl yardımcı olabileceğini sor. Notlarda olmayan tarih, "
+    "saat veya sayı söyleme.",
+}
+
+
+def check_greeting(text: str, profile: CustomerProfile, language: str, notes: str) -> tuple[str | None, str]:
+    """(the text to store, "ok") or (None, why not)."""
+    text = _OPENER.sub("", text.strip().strip("\"'“”")).strip()
+    if not text:
+        return None, "empty"
+    text = text[0].upper() + text[1:]
+    if address(profile, language).lower() not in text.lower():
+        return None, "does_not_name_the_caller"
+    if len(text) > MAX_CHARS or len(split_sentences(text)) > 2:
+        return None, "too_long"
+    claims = invented(text, {}, f"{notes} today bugün")  # "How can I help you today?" promises nothing
+    if claims:
+        return None, f"invented: {', '.join(claims)}"
+    return text, "ok"
+
+
+class NextGreeting:
+    """The post-call step that writes and stores a known caller's next greeting (the summary job calls it)."""
+
+    def __init__(self, llm: LlmEngine, store: GreetingStore, business: str, budget_s: float = 20.0) -> None:
+        self.llm = llm
+        self.store = store
+        self.business = business
+        self.budget_s = budget_s
+
+    async def __call__(self, context: CallContext, notes: str) -> str | None:
+        """Write, check and store the greeting for the caller of `context`; the stored text, or None."""
+        if not context.customer or not context.caller_id:
+            return None  # an unknown caller is greeted by the template, whoever they turn out to be
+        profile = CustomerProfile(**context.customer)
+        language = context.language if context.language in PROMPT else "en"
+        name = address(profile, language)
+        request = LlmRequest(
+            [
+                {"role": "system", "content": PROMPT[language].format(business=self.business, address=name)},
+                {"role": "user", "content": f"Caller: {name}\nNotes from their last call: {notes}"},
+            ],
+            max_tokens=80,
+            temperature=0.5,
+        )
+        try:
+            async with asyncio.timeout(self.budget_s):
+                written = await self.llm.complete(request)
+        except Exception as exc:  # a slow or failing model: next time, the template
+            log.warning("next_greeting_failed", error=repr(exc))
+            metrics.NEXT_GREETINGS.labels(result="failed").inc()
+            return None
+        text, why = check_greeting(written, profile, language, notes)
+        if text is None:
+            log.info("next_greeting_refused", why=why, chars=len(written))  # the text names the caller: not logged
+            metrics.NEXT_GREETINGS.labels(result="refused").inc()
+            return None
+        await self.store.put(
+            context.caller_id, language, text, call_id=context.call_id, engine=getattr(self.llm, "name", None)
+        )
+        metrics.NEXT_GREETINGS.labels(result="stored").inc()
+        log.info("next_greeting_stored", chars=len(text))
+        return text
+
+
+__all__ = ["NextGreeting", "check_greeting"]
