@@ -23,6 +23,8 @@ class FakeOpenAI:
     words: list[str] = field(default_factory=lambda: ["Hello", " from", " the", " fallback", "."])
     prefix: str = "Certainly."
     answers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    """How long the model thinks before its first token (a slow primary)."""
     requests: list[dict[str, object]] = field(default_factory=list)
     auth_headers: list[str] = field(default_factory=list)
     port: int = 0
@@ -69,6 +71,7 @@ class FakeOpenAI:
                 )
                 await writer.drain()
                 return
+            await asyncio.sleep(self.delay_s)
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                 b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"

@@ -175,3 +175,14 @@ async def test_the_standalone_postcall_worker_asks_the_remote_primary_then_the_f
     assert (warning["primary"], warning["fallback"], warning["reason"]) == ("remote", "fallback", "no_first_token")
     only_primary = _summary_llm(Settings(llm=LlmConfig(url=servers["ok"].base_url)))
     assert await only_primary.complete(REQUEST) == "Sure, tomorrow at three."
+
+
+async def test_without_a_fallback_a_slow_primary_is_waited_for() -> None:
+    """Nothing to switch to: the first-token deadline does not cut the only model (its caller bounds the wait)."""
+    slow = await FakeOpenAI(words=["Late", " but", " here."], delay_s=1.0).start()
+    try:
+        router = FallbackLlm(remote(slow), None, TIMEOUT_S)
+        quick = LlmRequest(REQUEST.messages, max_tokens=16, first_token_s=0.3)
+        assert await router.complete(quick) == "Late but here."
+    finally:
+        await slow.stop()

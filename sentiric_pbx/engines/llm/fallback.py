@@ -1,7 +1,9 @@
 """The seed's failure rule: if the primary LLM has not started answering in 5 s, use the fallback.
 
 A request may bring a shorter deadline of its own (`LlmRequest.first_token_s`): in a call the caller is
-waiting in silence, so the dialog asks for the fallback sooner ([llm] call_fallback_after_s).
+waiting in silence, so the dialog asks for the fallback sooner ([llm] call_fallback_after_s). With no
+fallback configured, no deadline cuts the primary: a slow answer is better than none, and the caller of
+`stream` bounds its own wait.
 
 "Started answering" means its first token. Before that, a timeout or an error cancels the primary,
 logs one warning (`llm_fallback` with primary, fallback, reason, waited_ms), counts a metric and
@@ -39,7 +41,10 @@ class FallbackLlm:
         primary = aiter(self.primary.stream(request))
         reason: str
         try:
-            async with asyncio.timeout(request.first_token_s or self.timeout_s):
+            # Without a fallback there is nothing to switch to: the primary gets the time it takes, and the
+            # caller's own budget decides how long that may be (the responder's call_limit_s).
+            deadline = (request.first_token_s or self.timeout_s) if self.fallback is not None else None
+            async with asyncio.timeout(deadline):
                 first = await anext(primary)
         except TimeoutError:
             reason = "no_first_token"
