@@ -107,6 +107,20 @@ def test_a_claim_the_task_did_not_make_is_an_invention(text: str, claims: list[s
     assert invented(text, BOOKED.facts, TEMPLATE) == claims
 
 
+def test_a_question_must_stay_a_question() -> None:
+    """"Shall I book you for …?" rephrased as "Sure, I can book you for …" leaves the caller's "yes" answering
+    nothing (seen with Qwen2.5-Coder-1.5B in the demo): refused; a rephrasing that asks is released."""
+    ask = "Shall I book you for tomorrow at 2 pm?"
+    facts = {"slot": {"spoken": "tomorrow at 2 pm"}}
+    statement = GroundedText(facts, ask)
+    assert statement.push("Sure, I can book you for tomorrow at 2 pm. ") == []
+    with pytest.raises(Ungrounded) as err:
+        statement.finish()
+    assert err.value.why == "not_a_question"
+    question = GroundedText(facts, ask)
+    assert question.push("Sure. Would tomorrow at 2 pm suit you? ") == ["Sure.", "Would tomorrow at 2 pm suit you?"]
+
+
 def test_a_reply_that_never_says_a_fact_is_refused_at_its_end() -> None:
     gate = GroundedText(BOOKED.facts, TEMPLATE)
     assert gate.push("All set! You're booked for the afternoon.") == []

@@ -9,8 +9,9 @@ ways a rephrasing lies, both checked before a word of it reaches the caller:
     facts ("… at 4 pm", "… on Wednesday").
 
 `GroundedText` checks a stream sentence by sentence, so the reply can still be spoken as it is written:
-sentences are held back only until every fact has appeared, and each one is checked for inventions
-before it is released. Names are not checked for invention (any capitalised word could be one); a task
+sentences are held back only until every fact has appeared (and, when the template asks the caller
+something, until the rephrasing has asked too), and each one is checked for inventions before it is
+released. Names are not checked for invention (any capitalised word could be one); a task
 whose facts carry a name has it checked for presence like any `spoken` fact.
 """
 
@@ -106,6 +107,9 @@ class GroundedText:
         self.facts = facts
         self.template = template
         self._missing = [_norm(f) for f in spoken_facts(facts)]
+        self._asks = template.rstrip().endswith("?")
+        """The template asks the caller something ("Shall I book you for …?"): so must the rephrasing, or the
+        caller's "yes" answers nothing (a model turned it into "Sure, I can book you for …" in the demo)."""
         self._sentences = SentenceBuffer()
         self._held: list[str] = []
         self._said: list[str] = []
@@ -118,7 +122,8 @@ class GroundedText:
         tail = self._sentences.flush()
         out = self._take([tail] if tail else [])
         if not self.released:
-            raise Ungrounded("dropped", [f for f in spoken_facts(self.facts) if _norm(f) in self._missing])
+            missing = [f for f in spoken_facts(self.facts) if _norm(f) in self._missing]
+            raise Ungrounded("dropped", missing) if missing else Ungrounded("not_a_question", [])
         return out
 
     def _take(self, sentences: list[str]) -> list[str]:
@@ -130,7 +135,7 @@ class GroundedText:
         if not self.released:
             text = _norm(" ".join(self._held))
             self._missing = [f for f in self._missing if f not in text]
-            if self._missing:
+            if self._missing or (self._asks and not any(h.rstrip().endswith("?") for h in self._held)):
                 return []
             self.released = True
         out, self._held = self._held, []
