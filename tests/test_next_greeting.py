@@ -37,6 +37,7 @@ WRITTEN = "Mr. Yilmaz, good to hear from you again. How can I help you today?"
         (f"Hello! {WRITTEN}", WRITTEN, "ok"),  # the cached "Hello!" already said it
         ('"Hi, Mr. Yilmaz! I hope Tuesday went well."', "Mr. Yilmaz! I hope Tuesday went well.", "ok"),
         ("Welcome back! How can I help you today?", None, "does_not_name_the_caller"),
+        ("Mr. Yilmaz, welcome back to the clinic. How can I help you today?", None, "the_template"),
         ("Mr. Smith, welcome back! How can I help you today?", None, "does_not_name_the_caller"),
         ("Mr. Yilmaz! Your visit on Wednesday at 4 pm is confirmed.", None, "invented: Wednesday, 4"),
         ("Mr. Yilmaz, welcome back. " + "We are always glad to hear from you. " * 3, None, "too_long"),
@@ -45,7 +46,7 @@ WRITTEN = "Mr. Yilmaz, good to hear from you again. How can I help you today?"
 def test_a_written_greeting_is_kept_only_if_it_names_the_caller_briefly_and_invents_nothing(
     written: str, stored: str | None, why: str
 ) -> None:
-    assert check_greeting(written, AHMET, "en", NOTES) == (stored, why)
+    assert check_greeting(written, AHMET, "en", NOTES, "the clinic") == (stored, why)
 
 
 async def test_the_store_keeps_one_greeting_per_number_in_its_language_while_it_is_fresh(tmp_path: Path) -> None:

@@ -192,6 +192,23 @@ async def test_llm_summary_gets_the_booking_appended_when_it_leaves_the_time_out
     assert "15:00 is great" in llm.requests[0].messages[-1]["content"], "the model sees the transcript"
 
 
+@pytest.mark.parametrize(
+    "echo",
+    [
+        "Caller: Hi, I'd like to book an appointment for Friday afternoon. Agent: Sure, would Friday at 15:00 suit?",
+        "The caller said: Hi, I'd like to book an appointment for Friday afternoon. Booked 15:00.",
+    ],
+    ids=["speaker-labels", "a-turn-verbatim"],
+)
+async def test_an_llm_note_that_copies_the_call_is_replaced_by_the_extractive_summary(echo: str) -> None:
+    """A small model asked for a note often echoes the transcript (Qwen2.5-Coder-1.5B did in the demo)."""
+    ctx, crm = booking_call(), RecordingCrm()
+
+    await SummaryJob(None, crm, llm=ScriptedLlm(echo), llm_budget_s=1.0)(job_for("summary", ctx))
+
+    assert crm.summaries[ctx.call_id].summary.startswith("Caller Ahmet Yılmaz called (20 s).")
+
+
 async def test_llm_slower_than_its_budget_falls_back_to_the_extractive_summary() -> None:
     ctx, crm = booking_call(), RecordingCrm()
     started = time.monotonic()

@@ -20,13 +20,14 @@ dropped: the cached "Hello!" already said it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 
 import structlog
 
 from sentiric_pbx import metrics
 from sentiric_pbx.call.record import CallContext
-from sentiric_pbx.dialog.greeting import address
+from sentiric_pbx.dialog.greeting import address, greeting_text
 from sentiric_pbx.dialog.grounding import invented
 from sentiric_pbx.engines.base import LlmEngine, LlmRequest
 from sentiric_pbx.engines.tts.sentences import split_sentences
@@ -50,11 +51,16 @@ PROMPT = {
 }
 
 
-def check_greeting(text: str, profile: CustomerProfile, language: str, notes: str) -> tuple[str | None, str]:
+def check_greeting(
+    text: str, profile: CustomerProfile, language: str, notes: str, business: str = ""
+) -> tuple[str | None, str]:
     """(the text to store, "ok") or (None, why not)."""
     text = _OPENER.sub("", text.strip().strip("\"'“”")).strip()
     if not text:
         return None, "empty"
+    template = greeting_text(dataclasses.replace(profile, extra={}), business, language)
+    if _OPENER.sub("", template).strip().lower() == text.lower():
+        return None, "the_template"  # nothing gained: the template is said anyway
     text = text[0].upper() + text[1:]
     if address(profile, language).lower() not in text.lower():
         return None, "does_not_name_the_caller"
@@ -97,7 +103,7 @@ class NextGreeting:
             log.warning("next_greeting_failed", error=repr(exc))
             metrics.NEXT_GREETINGS.labels(result="failed").inc()
             return None
-        text, why = check_greeting(written, profile, language, notes)
+        text, why = check_greeting(written, profile, language, notes, self.business)
         if text is None:
             log.info("next_greeting_refused", why=why, chars=len(written))  # the text names the caller: not logged
             metrics.NEXT_GREETINGS.labels(result="refused").inc()

@@ -122,12 +122,21 @@ def _llm_request(context: CallContext) -> LlmRequest:
     messages: list[ChatMessage] = [
         {
             "role": "system",
-            "content": "You write short CRM notes about phone calls. At most three sentences, plain text, "
-            "no greeting. Mention any appointment with its exact date and time. Do not invent facts.",
+            "content": "Write a note for the CRM about this phone call in two or three sentences of your own: who "
+            "called, what they wanted, what was agreed (with the exact date and time), and any follow-up. Do not "
+            "copy the transcript. Plain text only.",
         },
         {"role": "user", "content": f"Facts: {facts}\n\nTranscript:\n{transcript}\n\nCRM note:"},
     ]
     return LlmRequest(messages=messages, max_tokens=160, temperature=0.2)
+
+
+def _copies(text: str, context: CallContext) -> bool:
+    """A "note" that is the transcript again: speaker labels, or any turn of 40+ characters verbatim (a small
+    model asked for a summary often echoes its input — Qwen2.5-Coder-1.5B did in the demo)."""
+    if "Caller:" in text or "Agent:" in text:
+        return True
+    return any(len(t.text) >= 40 and t.text.strip() in text for t in context.turns)
 
 
 async def llm_summary(llm: LlmEngine, context: CallContext, budget_s: float) -> str | None:
@@ -141,6 +150,9 @@ async def llm_summary(llm: LlmEngine, context: CallContext, budget_s: float) -> 
         log.warning("summary_llm_failed", engine=getattr(llm, "name", "?"), error=repr(exc))
         return None
     if not text:
+        return None
+    if _copies(text, context):
+        log.info("summary_llm_copied", chars=len(text))  # the model echoed the call: the extractive note is better
         return None
     for booking in bookings(context):
         moment, label = _when(booking["start"])
