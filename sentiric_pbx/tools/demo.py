@@ -113,7 +113,8 @@ async def run_demo(
     settings.fastagi.port = 0
     settings.metrics.enabled = False
     say = on_progress or (lambda _msg: None)
-    say("loading the bundled models (Whisper base, Piper en_US-joe-medium, gemma-3-270m, Vosk ko)…")
+    llm = f"remote {settings.llm.url_model}" if settings.llm.url else settings.llm.model
+    say(f"loading the models (STT {settings.stt.whisper_model}, TTS {settings.tts.voice}, LLM {llm})…")
     daemon = Daemon(settings)
     await daemon.start()
     try:
