@@ -64,12 +64,6 @@ def _norm(text: str) -> str:
     return re.sub(r"[^\w:]+", " ", text.lower()).strip()
 
 
-def is_grounded(text: str, facts: dict[str, Any]) -> bool:
-    """Every spoken fact appears in `text`."""
-    said = _norm(text)
-    return all(_norm(fact) in said for fact in spoken_facts(facts))
-
-
 _ABBREVIATED = re.compile(
     r"\b(?:mon|tue|wed|thu|fri|sat|sun|jan|feb|mar|apr|jun|jul|aug|sep|oct|nov|dec)\b", re.IGNORECASE
 )
@@ -112,7 +106,6 @@ class GroundedText:
         caller's "yes" answers nothing (a model turned it into "Sure, I can book you for …" in the demo)."""
         self._sentences = SentenceBuffer()
         self._held: list[str] = []
-        self._said: list[str] = []
         self.released = False
 
     def push(self, delta: str) -> list[str]:
@@ -139,12 +132,12 @@ class GroundedText:
                 return []
             self.released = True
         out, self._held = self._held, []
-        self._said += out
         return out
 
 
 class Ungrounded(Exception):
-    """A model's reply that must not be spoken: `why` is "dropped" or "invented", `claims` the facts at issue."""
+    """A model's reply that must not be spoken: `why` is "dropped", "invented" or "not_a_question", `claims`
+    the facts at issue."""
 
     def __init__(self, why: str, claims: list[str]) -> None:
         super().__init__(f"{why}: {claims}")
@@ -152,4 +145,4 @@ class Ungrounded(Exception):
         self.claims = claims
 
 
-__all__ = ["GroundedText", "Ungrounded", "invented", "is_grounded", "spoken_facts"]
+__all__ = ["GroundedText", "Ungrounded", "invented", "spoken_facts"]

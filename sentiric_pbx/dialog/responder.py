@@ -12,13 +12,14 @@ without a first token (the caller is waiting), not the off-call 5 s. With the bu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import structlog
 
 from sentiric_pbx import metrics
 from sentiric_pbx.config import LlmConfig
-from sentiric_pbx.dialog.grounding import GroundedText, Ungrounded, is_grounded, spoken_facts
+from sentiric_pbx.dialog.grounding import GroundedText, Ungrounded
 from sentiric_pbx.dialog.tasks.base import TaskResult
 from sentiric_pbx.engines.base import LlmEngine, LlmRequest
 
@@ -97,7 +98,8 @@ class Responder:
                 return
             self._template_used("llm_failed", error=repr(exc))
         finally:
-            await _close(stream)
+            with contextlib.suppress(Exception):  # a broken stream's close must not hide the answer we give
+                await stream.aclose()  # type: ignore[attr-defined]
         yield result.template
 
     @staticmethod
@@ -106,13 +108,4 @@ class Responder:
         log.info("responder_template_used", reason=reason, **fields)
 
 
-async def _close(stream: AsyncIterator[str]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        try:
-            await aclose()
-        except Exception as exc:  # closing a broken stream must not hide the answer we are about to give
-            log.debug("llm_stream_close_failed", error=repr(exc))
-
-
-__all__ = ["HELP", "Responder", "is_grounded", "spoken_facts"]
+__all__ = ["HELP", "Responder"]
