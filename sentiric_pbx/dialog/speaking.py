@@ -76,8 +76,6 @@ class Speaker:
         self._task: asyncio.Task[None] | None = None
         self._playing = _Playing()
         self._flushed_ms = 0
-        self._filler_tts_ms: list[float] = []
-        """The reply's TTS times, which a filler joins (it is the reply's first audio)."""
 
     @property
     def playing(self) -> bool:
@@ -101,9 +99,7 @@ class Speaker:
 
         `filler` = (text, loop time): if the reply's first words are not there by then, say the text first
         ("Just a moment."), so a slow model never leaves the caller in silence."""
-        if filler is not None:
-            deltas = self._on_time(deltas, *filler)
-        self._task = asyncio.create_task(self._speak(deltas, turn), name="speak")
+        self._task = asyncio.create_task(self._speak(deltas, turn, filler), name="speak")
         try:
             await self._task
         except asyncio.CancelledError:
@@ -115,7 +111,9 @@ class Speaker:
             self._task = None
         return True
 
-    async def _speak(self, deltas: AsyncIterator[str], turn: CallerTurn | None) -> None:
+    async def _speak(
+        self, deltas: AsyncIterator[str], turn: CallerTurn | None, filler: tuple[str, float] | None
+    ) -> None:
         # This task's TTS jobs go before those of callers who stopped talking later (a greeting: now).
         set_waiting_since(turn.ended_at if turn is not None else asyncio.get_running_loop().time())
         self._playing = _Playing()
@@ -123,7 +121,8 @@ class Speaker:
         start_s = self.transcript.now_s()
         splitter = SentenceBuffer()
         tts_ms: list[float] = []
-        self._filler_tts_ms = tts_ms
+        if filler is not None:  # the filler is the reply's first audio: its TTS time is the reply's
+            deltas = self._on_time(deltas, *filler, tts_ms)
         try:
             async for delta in deltas:
                 for sentence in splitter.push(delta):
@@ -143,7 +142,9 @@ class Speaker:
         # queued then was never heard, and the transcript must not say it was.
         self._record_agent_turn(start_s, turn, interrupted=self._cut_by_hangup())
 
-    async def _on_time(self, deltas: AsyncIterator[str], filler: str, at: float) -> AsyncIterator[str]:
+    async def _on_time(
+        self, deltas: AsyncIterator[str], filler: str, at: float, tts_ms: list[float]
+    ) -> AsyncIterator[str]:
         """`deltas`, with `filler` said first when the first delta is not there at loop time `at`."""
         loop = asyncio.get_running_loop()
         first: asyncio.Future[str] = asyncio.ensure_future(anext(deltas))
@@ -152,7 +153,7 @@ class Speaker:
             if not done:
                 metrics.REPLY_FILLERS.inc()
                 log.info("reply_filler", text=filler)
-                await self._say_sentence(filler, self._filler_tts_ms)
+                await self._say_sentence(filler, tts_ms)
             try:
                 yield await first
             except StopAsyncIteration:
