@@ -273,19 +273,9 @@ def _summary_llm(settings: Settings) -> Any:
     an extractive summary is always available. The daemon's in-process workers pass its loaded model.
     """
     from sentiric_pbx.engines.llm.fallback import FallbackLlm
-    from sentiric_pbx.engines.llm.openai_compat import OpenAICompatLlm
+    from sentiric_pbx.engines.llm.openai_compat import remote_models
 
-    llm = settings.llm
-    remotes = [
-        OpenAICompatLlm(
-            url, model, api_key=key.get_secret_value() if key else None, timeout_s=llm.request_timeout_s, name=name
-        )
-        for url, model, key, name in (
-            (llm.url, llm.url_model, llm.api_key, "remote"),
-            (llm.fallback_url, llm.fallback_model, llm.fallback_api_key, "fallback"),
-        )
-        if url
-    ]
-    if not remotes:
-        return None
-    return FallbackLlm(remotes[0], remotes[1] if len(remotes) > 1 else None, llm.fallback_timeout_s)
+    remote, fallback = remote_models(settings.llm)
+    if remote is None:
+        return None if fallback is None else FallbackLlm(fallback, None, settings.llm.fallback_timeout_s)
+    return FallbackLlm(remote, fallback, settings.llm.fallback_timeout_s)

@@ -22,7 +22,7 @@ from sentiric_pbx.config import Settings
 from sentiric_pbx.engines.base import LlmEngine, SttEngine, TtsEngine
 from sentiric_pbx.engines.llm.fallback import FallbackLlm
 from sentiric_pbx.engines.llm.llama_cpp import LlamaCppLlm
-from sentiric_pbx.engines.llm.openai_compat import OpenAICompatLlm
+from sentiric_pbx.engines.llm.openai_compat import remote_models
 from sentiric_pbx.engines.runner import BoundedRunner, set_engine_nice
 from sentiric_pbx.engines.stt.vosk import VoskStt
 from sentiric_pbx.engines.stt.whisper import WhisperStt
@@ -116,26 +116,12 @@ class EnginePool:
         loads nothing here: the server has the model, and a dead one is a fallback in the call, not a
         daemon that will not start."""
         cfg = self.settings.llm
-        fallback = None
-        if cfg.fallback_url:
-            fallback = OpenAICompatLlm(
-                cfg.fallback_url,
-                cfg.fallback_model,
-                api_key=cfg.fallback_api_key.get_secret_value() if cfg.fallback_api_key else None,
-                timeout_s=cfg.request_timeout_s,
-                name="fallback",
-            )
-        if cfg.url:
-            primary = OpenAICompatLlm(
-                cfg.url,
-                cfg.url_model,
-                api_key=cfg.api_key.get_secret_value() if cfg.api_key else None,
-                timeout_s=cfg.request_timeout_s,
-                name="remote",
-            )
+        primary, fallback = remote_models(cfg)
+        if primary is not None:
             self.llm = FallbackLlm(primary, fallback, cfg.fallback_timeout_s)
             # The host only: a URL may carry credentials (user:password@host).
-            log.info("llm_remote_primary", host=httpx.URL(cfg.url).host, model=cfg.url_model, fallback=bool(fallback))
+            host = httpx.URL(primary.base_url).host
+            log.info("llm_remote_primary", host=host, model=cfg.url_model, fallback=bool(fallback))
             return []
         local = LlamaCppLlm(
             resolve(cfg.model, self.settings), chat_format=cfg.chat_format, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads

@@ -13,7 +13,9 @@ from typing import Any
 
 import httpx
 import structlog
+from pydantic import SecretStr
 
+from sentiric_pbx.config import LlmConfig
 from sentiric_pbx.engines.base import LlmRequest
 from sentiric_pbx.engines.llm.errors import LlmError
 
@@ -82,6 +84,22 @@ class OpenAICompatLlm:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def remote_models(cfg: LlmConfig) -> tuple[OpenAICompatLlm | None, OpenAICompatLlm | None]:
+    """`[llm] url` (the "remote" primary) and `fallback_url` (the "fallback"), None where not configured: the
+    daemon's engine pool and the standalone post-call worker build them the same way, keys read only here."""
+
+    def build(url: str | None, model: str, key: SecretStr | None, name: str) -> OpenAICompatLlm | None:
+        if not url:
+            return None
+        secret = key.get_secret_value() if key else None
+        return OpenAICompatLlm(url, model, api_key=secret, timeout_s=cfg.request_timeout_s, name=name)
+
+    return (
+        build(cfg.url, cfg.url_model, cfg.api_key, "remote"),
+        build(cfg.fallback_url, cfg.fallback_model, cfg.fallback_api_key, "fallback"),
+    )
 
 
 _END = object()
