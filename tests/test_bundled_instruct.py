@@ -10,15 +10,12 @@ under test, from the files the wheels' metadata lists.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from sentiric_pbx.cli import app
@@ -26,6 +23,7 @@ from sentiric_pbx.models import ChecksumMismatchError, ModelNotFoundError, Model
 from sentiric_pbx.models import bundled as bundled_mod
 from sentiric_pbx.models.bundled import BUNDLED, QWEN_CODER_SHA256
 from sentiric_pbx.models.store import MANIFEST_NAME
+from tests.model_files import _hermetic, sha256_of  # noqa: F401  (_hermetic: autouse, a hermetic config)
 
 runner = CliRunner()
 
@@ -49,17 +47,6 @@ MODELS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    cfg = tmp_path / "empty.toml"
-    cfg.write_text("")
-    monkeypatch.setenv("SENTIRIC_CONFIG", str(cfg))
-    monkeypatch.delenv("SENTIRIC_MODELS__DIR", raising=False)
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
-
-
 @pytest.fixture(scope="module")
 def shared_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("bundled-instruct")
@@ -79,15 +66,6 @@ def slice_paths(dists: list[str]) -> list[Path]:
 def require(name: str) -> None:
     if not BUNDLED[name].available():
         pytest.skip(f"slice packages of bundled:{name} are not installed ({BUNDLED[name].install_command})")
-
-
-def sha256_of(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def gguf_architecture(path: Path) -> str:
@@ -114,7 +92,7 @@ def test_the_slices_join_into_the_upstream_gguf(name: str, shared_models: Path) 
     assert str(path) in result.stdout
     # the joined file is byte for byte the slices in order, and that is the upstream file
     assert path.stat().st_size == size == sum(p.stat().st_size for p in slice_paths(dists))
-    assert sha256_of([path]) == sha256_of(slice_paths(dists)) == upstream
+    assert sha256_of(path) == sha256_of(*slice_paths(dists)) == upstream
     assert gguf_architecture(path) == "qwen2"
     manifest = json.loads((path.parent / MANIFEST_NAME).read_text())
     assert manifest["verified"] is True and (manifest["kind"], manifest["engine"]) == ("llm", "llama_cpp")

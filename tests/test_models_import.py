@@ -13,11 +13,9 @@ import io
 import json
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from sentiric_pbx.cli import app
@@ -25,33 +23,14 @@ from sentiric_pbx.models import ModelNotFoundError, load_catalog, resolve_model
 from sentiric_pbx.models import bundled as bundled_mod
 from sentiric_pbx.models import store as store_mod
 from sentiric_pbx.models.store import MANIFEST_NAME
+from tests.model_files import _hermetic, sha256_of  # noqa: F401  (_hermetic: autouse, a hermetic config)
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    cfg = tmp_path / "empty.toml"
-    cfg.write_text("")
-    monkeypatch.setenv("SENTIRIC_CONFIG", str(cfg))
-    monkeypatch.delenv("SENTIRIC_MODELS__DIR", raising=False)
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
 
 
 @pytest.fixture(scope="session")
 def shared_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("bundled-models")
-
-
-def sha256_of(*paths: Path) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def imported(models: Path, model_id: str) -> tuple[Path, dict[str, object]]:

@@ -20,13 +20,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from sentiric_pbx.cli import app
 from sentiric_pbx.models import load_catalog
 from sentiric_pbx.models.download import pull
 from sentiric_pbx.models.store import MANIFEST_NAME, ModelStore
+from tests.model_files import _hermetic  # noqa: F401  (autouse: a hermetic config for every test here)
 
 runner = CliRunner()
 _RANGE = re.compile(r"bytes=(\d+)-$")
@@ -93,19 +93,6 @@ def server() -> Iterator[tuple[Served, str]]:
     finally:
         httpd.shutdown()
         httpd.server_close()
-
-
-@pytest.fixture(autouse=True)
-def _hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No /etc config or SENTIRIC_* variable leaks in; the CLI's logging set-up does not leak out."""
-    cfg = tmp_path / "empty.toml"
-    cfg.write_text("")
-    monkeypatch.setenv("SENTIRIC_CONFIG", str(cfg))
-    monkeypatch.delenv("SENTIRIC_MODELS__DIR", raising=False)
-    monkeypatch.delenv("SENTIRIC_MODELS__CATALOG", raising=False)
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
 
 
 def _sha(data: bytes) -> str:
