@@ -76,7 +76,7 @@ def _key(claim: str) -> str:
     word = _norm(claim)
     if word.isdigit():
         return str(int(word))
-    if word.isalpha() and _ABBREVIATED.fullmatch(word[:3]) and not word.startswith(("to", "ye", "bu")):
+    if word.isalpha() and _ABBREVIATED.fullmatch(word[:3]):
         return word[:3]
     return word
 
