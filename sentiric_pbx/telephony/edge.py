@@ -147,7 +147,8 @@ class CallIO:
 
 
 class ControlledCallIO(CallIO):
-    """A transport whose call is hung up and transferred by a control plane (ARI), not by its media socket.
+    """A transport whose call is hung up and transferred by a control plane (ARI, FreeSWITCH's Event Socket), not
+    by its media socket.
 
     The subclass sets `control` before the call starts.
     """

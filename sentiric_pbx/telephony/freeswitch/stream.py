@@ -30,8 +30,8 @@ import structlog
 from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
-from sentiric_pbx.call.transport import CallInfo, Hangup
-from sentiric_pbx.telephony.edge import CallIO
+from sentiric_pbx.call.transport import CallControl, CallInfo
+from sentiric_pbx.telephony.edge import ControlledCallIO
 
 log = structlog.get_logger("sentiric_pbx.freeswitch")
 
@@ -55,18 +55,16 @@ def rate_arg(rate: int) -> str:
     return "16k" if rate == 16000 else "8k"
 
 
-class StreamControl(Protocol):
-    """What the control plane (ESL) does for this call's media."""
-
-    async def hangup(self) -> None: ...
-
-    async def transfer(self, target: str) -> None: ...
+class StreamControl(CallControl, Protocol):
+    """What the control plane (ESL) does for this call's media: hang up, transfer, and stop what plays."""
 
     def break_playback(self) -> None: ...
 
 
-class FreeswitchTransport(CallIO):
+class FreeswitchTransport(ControlledCallIO):
     """`CallTransport` over one mod_audio_stream WebSocket; control goes through the Event Socket."""
+
+    control: StreamControl
 
     def __init__(self, info: CallInfo, control: StreamControl, rate: int, chunk_ms: int) -> None:
         super().__init__(info)
@@ -144,11 +142,4 @@ class FreeswitchTransport(CallIO):
         left = self.remote_playing_s()
         if left > 0:
             await asyncio.sleep(min(left, 10.0))
-        await self.control.hangup()
-        self.end(Hangup("agent", "agent_hangup"))
-
-    async def transfer(self, target: str) -> None:
-        if self.closed:
-            return
-        await self.control.transfer(target)
-        self.end(Hangup("agent", "transferred"))
+        await super().hangup()
