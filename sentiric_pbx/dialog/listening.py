@@ -139,13 +139,17 @@ class Listener:
                 attempt.resume()
             return None
         vad = self.vad
-        # The preview and the turn model's answer may end this turn: their jobs are due since the caller
-        # went quiet, like the final decode, so a caller pausing now goes before later ones.
-        with waiting_since(asyncio.get_running_loop().time() - silence / 1000):
-            if not attempt.paused and silence >= vad.preview_after_ms:
-                attempt.pause(endpointer.turn_audio())
-            if self.turn_model is not None and not attempt.asked and silence >= vad.turn_model_after_ms:
-                attempt.ask(self.turn_model)
+        preview = not attempt.paused and silence >= vad.preview_after_ms
+        model = self.turn_model
+        ask = model is not None and not attempt.asked and silence >= vad.turn_model_after_ms
+        if preview or ask:
+            # The preview and the turn model's answer may end this turn: their jobs are due since the caller
+            # went quiet, like the final decode, so a caller pausing now goes before later ones.
+            with waiting_since(asyncio.get_running_loop().time() - silence / 1000):
+                if preview:
+                    attempt.pause(endpointer.turn_audio())
+                if ask and model is not None:
+                    attempt.ask(model)
         if not may_end_turn(silence, attempt.preview, vad, self.ctx.language, attempt.completion):
             return None
         if self._floor_taken and silence < vad.end_of_turn_silence_ms:
