@@ -180,7 +180,7 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o640))
 
 
-async def _enable_wal(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
+async def enable_wal(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
     """WAL is a property of the file, set once. Switching to it needs the file to ourselves, and SQLite
     reports "locked" at once rather than calling the busy handler, so when two processes create the
     database together (daemon and worker at boot) the loser retries here for up to the busy timeout."""
@@ -218,7 +218,7 @@ class Database:
         db = cls(conn, name)
         try:
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            await _enable_wal(conn, busy_timeout_ms)
+            await enable_wal(conn, busy_timeout_ms)
             await conn.execute("PRAGMA foreign_keys = ON")
             await conn.execute(_SCHEMA_VERSION_DDL)
             for component in registered_components():

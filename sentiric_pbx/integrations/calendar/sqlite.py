@@ -33,6 +33,7 @@ import structlog
 from sentiric_pbx.config import BusinessConfig
 from sentiric_pbx.integrations.calendar.base import Booking, CalendarError, Slot, SlotTaken
 from sentiric_pbx.integrations.calendar.hours import BusinessHours
+from sentiric_pbx.storage.db import enable_wal
 
 log = structlog.get_logger(__name__)
 
@@ -109,11 +110,12 @@ class SqliteCalendar:
     async def _prepare(self, db: aiosqlite.Connection) -> None:
         """WAL mode (readers never wait for a booking), then the table.
 
-        PRAGMA results are fetched, not left pending: a PRAGMA statement whose row was never read stays
-        active and keeps a read transaction open, and with twenty connections starting together that
-        stale reader made others fail with "database is locked" after the full busy timeout.
+        WAL through the database's own `enable_wal`: switching a new file to WAL needs it to ourselves and
+        SQLite answers "locked" at once instead of waiting, so twenty connections starting together on a
+        fresh file made one fail its booking ("database is locked", seen in CI); it retries within the busy
+        timeout. (It fetches the PRAGMA's row: one left pending keeps a read transaction open.)
         """
-        await db.execute_fetchall("PRAGMA journal_mode = WAL")
+        await enable_wal(db, self._busy_timeout_ms)
         await self._create_schema(db)
 
     @staticmethod
