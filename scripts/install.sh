@@ -11,11 +11,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
 
+# Every package comes from a lock file (scripts/lock.sh writes them from pyproject.toml): one version each,
+# with the sha256 of its files on PyPI, installed with --require-hashes --no-deps, so a host gets exactly the
+# bytes this commit was tested with and pip resolves nothing on its own. sentiric-pbx itself goes in after,
+# with --no-deps. (pip, and the build tools pip fetches to build sentiric-pbx and llama-cpp-python, are not
+# in the locks: pip installs its build requirements without hashes.)
 # The turn model (bundled:smart-turn-v3, [vad] turn_model) is a data file of Pipecat's wheel. Pipecat's own
 # requirements (numba, openai, Pillow, loguru, its own onnxruntime pin, ...) would weigh on every install and
-# nothing of ours imports it, so it is installed without them; sentiric-pbx finds the file through the wheel's
-# metadata and checks it against the upstream sha256. `pip check` lists the requirements left out; nothing runs it.
-TURN_MODEL_PKG="pipecat-ai==1.14.0"
+# nothing of ours imports it, so it is installed without them (requirements/turn-model.lock); sentiric-pbx
+# finds the file through the wheel's metadata and checks it against the upstream sha256. `pip check` lists the
+# requirements left out; nothing runs it.
+LOCK_INSTALL=requirements/install.lock
+LOCK_TEST=requirements/test.lock
+LOCK_TURN_MODEL=requirements/turn-model.lock
 
 # -- system mode ---------------------------------------------------------------------------------
 # Why a separate mode: the two-command set-up above is for a developer's checkout; a PBX host needs the
@@ -78,13 +86,27 @@ source_stamp() {  # what the venv was built from: a hash of the installed tree's
         -o -name __pycache__ -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1
 }
 
+install_locked() {  # install_locked PYTHON LOCK...: exactly the locked packages, each checked by its sha256
+    local py="$1"; shift
+    local lock args=()
+    for lock in "$@"; do
+        if [ ! -f "$lock" ]; then
+            echo "install: error: $lock is missing (scripts/lock.sh writes it)" >&2
+            exit 2
+        fi
+        args+=(-r "$lock")
+    done
+    "$py" -m pip install -q --require-hashes --no-deps "${args[@]}"
+}
+
 install_venv() {  # install_venv APP: a venv with the daemon and its bundled models, not editable
     local app="$1"
     [ -x "$app/.venv/bin/python" ] || "$PY" -m venv "$app/.venv"
     "$app/.venv/bin/python" -m pip install -q --upgrade pip
     # GGML_NATIVE=OFF: see the developer install below (llama-cpp-python crashes on some CPUs otherwise).
-    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "$app/.venv/bin/python" -m pip install -q "$app[bundled,llm]"
-    "$app/.venv/bin/python" -m pip install -q --no-deps "$TURN_MODEL_PKG"
+    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" install_locked "$app/.venv/bin/python" "$app/$LOCK_INSTALL" \
+        "$app/$LOCK_TURN_MODEL"
+    "$app/.venv/bin/python" -m pip install -q --no-deps "$app"
     source_stamp "$app" >"$app/.venv/.sentiric-pbx-source"
 }
 
@@ -220,12 +242,12 @@ fi
 # llama-cpp-python compiles (~4 min the first time; pip's wheel cache keeps it to once per machine).
 # GGML_NATIVE=OFF: a native build crashes with an illegal instruction at the first inference on some CPUs.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
-spec=".[bundled,llm]"
+lock="$LOCK_INSTALL"  # .[bundled,llm]
 case "$extras" in
-    test) spec=".[bundled,llm,test,bench]" ;;
+    test) lock="$LOCK_TEST" ;;  # .[bundled,llm,test,bench]
     "") ;;
     *) echo "install: error: unknown extra '$extras' (use: test)" >&2; exit 2 ;;
 esac
-.venv/bin/python -m pip install -q -e "$spec"
-.venv/bin/python -m pip install -q --no-deps "$TURN_MODEL_PKG"
+install_locked .venv/bin/python "$lock" "$LOCK_TURN_MODEL"
+.venv/bin/python -m pip install -q --no-deps -e .
 echo "install: sentiric-pbx installed in $(pwd)/.venv ($(.venv/bin/sentiric-pbx --help >/dev/null && echo ok))" >&2

@@ -2,9 +2,10 @@
 
 The real install runs under a root prefix (`SENTIRIC_ROOT`), from a copy of the files the script
 installs, so nothing on this host changes and no user is ever created (the script never creates one
-under a prefix). pip runs for real with `PIP_NO_DEPS=1`: our package is built and installed into the
-prefix's venv, its dependencies are not (they would take minutes and are what the developer install
-already tests).
+under a prefix). pip runs for real (it needs PyPI): our package is built and installed into the prefix's
+venv, from a copy whose lock files are cut down to one small package with its real pins and hashes (the
+whole lock would take minutes and is what the developer install already tests); a hash that does not
+match stops the install.
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ import pytest
 REPO = Path(__file__).parent.parent
 SCRIPT = REPO / "scripts" / "install.sh"
 UNIT = REPO / "systemd" / "sentiric-pbx.service"
-SHIPPED = ["scripts", "sentiric_pbx", "systemd", "asterisk", "pyproject.toml", "README.md", "sentiric-pbx.example.toml"]
+SHIPPED = [
+    "scripts",
+    "sentiric_pbx",
+    "systemd",
+    "asterisk",
+    "requirements",
+    "pyproject.toml",
+    "README.md",
+    "sentiric-pbx.example.toml",
+]
+SMALL = "typing-extensions"  # pure Python, one small wheel: the locked package the system-install tests install
 
 
 def source_copy(dest: Path) -> Path:
@@ -33,6 +44,22 @@ def source_copy(dest: Path) -> Path:
         else:
             shutil.copy2(src, dest / name)
     return dest
+
+
+def small_locks(src: Path, tamper: bool = False) -> str:
+    """Cut the copy's locks down to SMALL, as pinned and hashed in the real install.lock → its version.
+
+    `tamper` changes one digit of each of its hashes: what a substituted file on an index or mirror looks like.
+    """
+    lock = (REPO / "requirements" / "install.lock").read_text()
+    block = re.search(rf"^{SMALL}==(\S+) \\\n(?:    --hash=sha256:[0-9a-f]{{64}}(?: \\)?\n)+", lock, re.M)
+    assert block is not None, f"{SMALL} is no longer in requirements/install.lock: pick another small package"
+    text = block[0]
+    if tamper:
+        text = re.sub(r"sha256:([0-9a-f])", lambda m: "sha256:" + ("0" if m[1] != "0" else "1"), text)
+    (src / "requirements" / "install.lock").write_text(text)
+    (src / "requirements" / "turn-model.lock").write_text("# cut down by tests/test_install.py\n")
+    return block[1]
 
 
 def run(src: Path, *args: str, root: Path | None, **env: str) -> subprocess.CompletedProcess[str]:
@@ -120,8 +147,9 @@ def test_dry_run_on_the_real_root_plans_the_user_and_touches_nothing(tmp_path: P
 
 def test_system_install_under_a_root_prefix_then_again_changes_nothing(tmp_path: Path) -> None:
     src = source_copy(tmp_path / "src")
+    version = small_locks(src)
     root = tmp_path / "root"
-    first = run(src, "--system", root=root, PIP_NO_DEPS="1")
+    first = run(src, "--system", root=root)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "7 change(s) made" in first.stdout
 
@@ -137,9 +165,13 @@ def test_system_install_under_a_root_prefix_then_again_changes_nothing(tmp_path:
     assert os.access(app / ".venv/bin/sentiric-pbx", os.X_OK)
     installed = list((app / ".venv/lib").glob("python3.*/site-packages/sentiric_pbx/daemon.py"))
     assert installed and installed[0].read_text() == (REPO / "sentiric_pbx/daemon.py").read_text()
+    # ...after exactly what the lock names (our package's own requirements are not resolved: --no-deps).
+    site = installed[0].parent.parent
+    assert [p.name for p in site.glob("typing_extensions-*.dist-info")] == [f"typing_extensions-{version}.dist-info"]
+    assert not list(site.glob("pydantic*"))
 
     before = snapshot(root)
-    second = run(src, "--system", root=root, PIP_NO_DEPS="1")
+    second = run(src, "--system", root=root)
     assert second.returncode == 0, second.stderr
     assert "already installed: nothing to change" in second.stdout
     assert "would" not in second.stdout and "change(s)" not in second.stdout
@@ -155,6 +187,16 @@ def test_system_install_under_a_root_prefix_then_again_changes_nothing(tmp_path:
     assert "config.toml" not in plan.stdout.split("Next steps")[0]
     assert "dry run: 2 change(s) planned, none made" in plan.stdout
     assert config.read_text() == '[agent]\nmode = "echo"\n'
+
+
+def test_a_package_whose_hash_is_not_the_locked_one_stops_the_install(tmp_path: Path) -> None:
+    src = source_copy(tmp_path / "src")
+    small_locks(src, tamper=True)
+    root = tmp_path / "root"
+    result = run(src, "--system", root=root)
+    assert result.returncode != 0
+    assert "DO NOT MATCH THE HASHES" in result.stderr, result.stderr
+    assert not list((root / "opt/sentiric-pbx/.venv/lib").glob("python3.*/site-packages/sentiric_pbx"))
 
 
 def test_world_readable_config_is_warned_about(tmp_path: Path) -> None:
