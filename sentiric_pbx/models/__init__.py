@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sentiric_pbx.models.bundled import BUNDLED, import_bundled
+from sentiric_pbx.models.bundled import BUNDLED, VERIFIED, import_bundled, trust
 from sentiric_pbx.models.catalog import CatalogEntry, CatalogError, default_catalog_path, load_catalog
 from sentiric_pbx.models.store import (
     BUNDLED_PREFIX,
@@ -47,6 +47,7 @@ __all__ = [
     "load_catalog",
     "models_root",
     "resolve_model",
+    "trust",
 ]
 
 INSTALLED, UNVERIFIED, NOT_INSTALLED, BUNDLED_AVAILABLE = (
@@ -137,7 +138,7 @@ class ModelStatus:
 
 
 def _state(manifest: Manifest) -> str:
-    return INSTALLED if manifest.verified else UNVERIFIED
+    return INSTALLED if trust(manifest) == VERIFIED else UNVERIFIED
 
 
 def list_models(store: ModelStore, catalog: dict[str, CatalogEntry]) -> list[ModelStatus]:

