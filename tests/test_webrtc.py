@@ -128,6 +128,7 @@ async def test_browser_caller_is_greeted_by_name_books_and_sees_the_transcript(t
     settings.webrtc.enabled = True
     settings.webrtc.port = 0
     settings.webrtc.ice_addresses = ["127.0.0.1"]  # media on loopback only, as every listener in tests
+    settings.webrtc.page_caller_id = True  # the demo's page names the CRM's caller (off by default)
     dialer = BrowserDialer(tmp_path)
 
     result = await run_demo(settings, tmp_path / "caller-side.wav", dial=dialer)
@@ -192,6 +193,18 @@ async def echo_daemon(webrtc_settings: Settings) -> AsyncIterator[Daemon]:
 def test_the_browser_phone_listens_on_loopback_by_default() -> None:
     cfg = Settings().webrtc
     assert (cfg.enabled, cfg.host, cfg.port, cfg.ice_addresses) == (False, "127.0.0.1", 8090, None)
+    # The page cannot claim a caller ID (the CRM's name for it would be read back) unless the admin says so.
+    assert cfg.page_caller_id is False and cfg.allowed_hosts == []
+
+
+@pytest.mark.parametrize("bad", [["pbx.example.lan:8443"], ["http://pbx.example.lan"], [""], ["a b"]])
+def test_allowed_hosts_are_bare_names(bad: list[str]) -> None:
+    with pytest.raises(ValidationError):
+        WebRtcConfig(allowed_hosts=bad)
+    assert WebRtcConfig(allowed_hosts=[" PBX.Example.LAN.", "[fd00::2]"]).allowed_hosts == [
+        "pbx.example.lan",
+        "fd00::2",
+    ]
 
 
 @pytest.mark.parametrize("bad", [["eth0"], ["localhost"], [], ["127.0.0.1", "192.0.2.300"]])
@@ -477,3 +490,106 @@ async def test_only_our_own_page_may_open_the_call_socket(
             pass
     assert refused.value.response.status_code == 403
     assert [e["origin"] for e in logs if e["event"] == "webrtc_cross_origin_refused"] == [origin]
+
+
+# -- issue 17: who may open the page, and what a page may claim -------------------------------------
+WS_UPGRADE = (
+    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\n"
+)
+
+
+async def raw_request(port: int, path: str, host: str | None, origin: str | None = None) -> str:
+    """One HTTP/1.1 request on a plain socket, with exactly the Host and Origin a browser would send → status line.
+
+    (A DNS-rebinding page is served from the attacker's name, re-pointed at 127.0.0.1: the browser connects to
+    127.0.0.1 and sends `Host: rebind.evil.example:PORT` and, for a WebSocket, the same name as Origin.)
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = f"GET {path} HTTP/1.1\r\n"
+        head += f"Host: {host}\r\n" if host is not None else ""
+        head += f"Origin: {origin}\r\n" if origin is not None else ""
+        head += WS_UPGRADE if path == "/phone/ws" else "Connection: close\r\n"
+        writer.write((head + "\r\n").encode())
+        await writer.drain()
+        async with asyncio.timeout(5):
+            return (await reader.readline()).decode().strip()
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("path", ["/phone", "/phone.js", "/phone/ws"])
+async def test_a_dns_rebinding_request_gets_403_and_one_log_line(
+    echo_daemon: Daemon, logs: list[dict[str, Any]], path: str
+) -> None:
+    """Origin and Host both `rebind.evil.example`: same-origin as far as the two headers go, and refused."""
+    port = webrtc_of(echo_daemon).port
+    evil = f"rebind.evil.example:{port}"
+    status = await raw_request(port, path, evil, f"http://{evil}")
+    assert status.startswith("HTTP/1.1 403 "), status
+    refused = [e for e in logs if e["event"] == "webrtc_host_refused"]
+    assert [(e["host"], e["path"]) for e in refused] == [(evil, path)]
+    assert not [e for e in logs if e["event"] in ("webrtc_signalling_error", "call_started")]
+    # Our own page, by any loopback name, still loads and opens its socket.
+    ok = "HTTP/1.1 101 " if path == "/phone/ws" else "HTTP/1.1 200 "
+    for name in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"LocalHost.:{port}"):
+        status = await raw_request(port, path, name, f"http://{name}")
+        assert status.startswith(ok), (name, status)
+    assert len([e for e in logs if e["event"] == "webrtc_host_refused"]) == 1
+
+
+async def test_a_name_in_allowed_hosts_is_served_and_no_host_is_not(
+    webrtc_settings: Settings, logs: list[dict[str, Any]]
+) -> None:
+    webrtc_settings.webrtc.allowed_hosts = ["pbx.example.lan"]
+    d = Daemon(webrtc_settings)
+    await d.start()
+    try:
+        port = webrtc_of(d).port
+        assert (await raw_request(port, "/phone", f"PBX.example.lan:{port}")).startswith("HTTP/1.1 200 ")
+        lan = f"pbx.example.lan:{port}"
+        assert (await raw_request(port, "/phone/ws", lan, f"https://{lan}")).startswith("HTTP/1.1 101 ")
+        assert (await raw_request(port, "/phone", f"other.example.lan:{port}")).startswith("HTTP/1.1 403 ")
+        assert (await raw_request(port, "/phone", None)).startswith(("HTTP/1.1 403 ", "HTTP/1.1 400 "))
+    finally:
+        await d.stop()
+    refused = [e["host"] for e in logs if e["event"] == "webrtc_host_refused"]
+    assert refused[:1] == [f"other.example.lan:{port}"]
+
+
+async def _offer_that_never_connects() -> tuple[Any, str]:
+    """A real offer with audio from aiortc, host candidates on 127.0.0.1 only; we never apply the answer, so
+    the daemon's side stays in ICE `checking` until its connect timeout (a page stuck negotiating)."""
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("audio", direction="sendrecv")
+    with ice_addresses(["127.0.0.1"]):
+        await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+async def test_calls_still_negotiating_count_against_max_calls(echo_daemon: Daemon, logs: list[dict[str, Any]]) -> None:
+    ingress = webrtc_of(echo_daemon)
+    ingress.cfg.max_calls = 1
+    url = f"ws://127.0.0.1:{ingress.port}/phone/ws"
+    pc, sdp = await _offer_that_never_connects()
+    try:
+        async with websockets.connect(url) as first:
+            await first.send(_offer(sdp))
+            assert json.loads(await first.recv())["type"] == "answer"  # negotiating from here on
+            async with websockets.connect(url) as second:
+                await second.send(_offer(sdp))
+                assert json.loads(await second.recv())["error"] == "busy"
+        # The first page went away before connecting: its slot is free again.
+        async with asyncio.timeout(5):
+            while ingress._calls:
+                await asyncio.sleep(0.05)
+        async with websockets.connect(url) as third:
+            await third.send(_offer(sdp))
+            assert json.loads(await third.recv())["type"] == "answer"
+    finally:
+        await pc.close()
+    assert [e["reason"] for e in logs if e["event"] == "webrtc_signalling_error"] == ["busy"]
+    assert ingress.calls_active == 0  # none of them ever reached the agent

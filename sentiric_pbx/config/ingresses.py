@@ -148,9 +148,15 @@ class WebRtcConfig(_Section):
     """The page and its signalling WebSocket. Loopback by default: a browser phone on the LAN is a choice."""
     port: int = Field(8090, ge=0, le=65535)
     """Not 8088: that is Asterisk's own HTTP/ARI port (http.conf bindport) on the same host."""
-    page_caller_id: bool = True
-    """Take the caller ID from the page (its field, `/phone?caller=+905551112233`). The browser can claim any
-    number, and a known number is greeted by name: turn this off on a page strangers can reach."""
+    allowed_hosts: list[str] = []
+    """Host names (or addresses) under which the page and its WebSocket are served, besides `host`, localhost,
+    127.0.0.1 and ::1: the names people type, e.g. ["pbx.example.lan", "192.0.2.10"] for a LAN page behind a
+    TLS proxy. Any other `Host` header gets 403 and one `webrtc_host_refused` line: a web page whose own name
+    an attacker re-points at 127.0.0.1 (DNS rebinding) is then not our page, though its Origin equals its Host."""
+    page_caller_id: bool = False
+    """Take the caller ID from the page (its field, `/phone?caller=+905551112233`). Off by default: the browser
+    can claim any number, and a known number is greeted by name (the CRM's name read back to whoever asks).
+    On only for a page that trusted people alone can open (the demo, a line test)."""
     default_caller_id: str | None = None
     """Caller ID for calls whose page gives none (or when `page_caller_id` is off); None = anonymous."""
     max_calls: int = Field(20, ge=1)
@@ -173,6 +179,16 @@ class WebRtcConfig(_Section):
     def _ip_addresses(cls, value: list[str] | None) -> list[str] | None:
         """Literal IPs only (an interface name or host name is a typo here, not something to resolve)."""
         return None if value is None else [str(ipaddress.ip_address(a.strip())) for a in value]
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        """Names as a `Host` header carries them, without a port: compared case-blind, `[::1]` as `::1`."""
+        names = [v.strip().lower().strip("[]").rstrip(".") for v in value]
+        bad = [v for v in names if not v or any(c in v for c in "/ @?#") or v.count(":") == 1]
+        if bad:
+            raise ValueError(f"not a host name or address: {bad[0]!r} (no scheme, path or port)")
+        return names
 
 
 class FreeswitchConfig(_Section):

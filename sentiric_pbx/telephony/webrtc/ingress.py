@@ -24,6 +24,11 @@ Chromium started with --allow-loopback-in-peer-connection), so media never leave
 
 A malformed message (not JSON, not an offer, SDP aiortc cannot parse, no audio) ends that socket with
 one `webrtc_signalling_error` line and an error message; other calls do not notice.
+
+Who may call: every request must name an allowed host (`[webrtc] allowed_hosts`, the listener's own
+address, the loopback names), or it gets 403 and one `webrtc_host_refused` line; the WebSocket must
+also come from our own page (its Origin is the Host it asked for). The caller ID is the page's only if
+`page_caller_id` is on. A call holds one of `max_calls` from its accepted offer, while it negotiates.
 """
 
 from __future__ import annotations
@@ -98,12 +103,34 @@ def parse_offer(raw: str | bytes, cfg: WebRtcConfig) -> tuple[str, str | None]:
     return sdp, caller or cfg.default_caller_id
 
 
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+WILDCARDS = frozenset({"", "0.0.0.0", "::"})
+
+
+def host_name(value: str | None) -> str | None:
+    """A `Host` header (`name`, `name:port`, `[v6]:port`) → the name, lower case, without a trailing dot."""
+    if not value:
+        return None
+    try:
+        name = urlsplit(f"//{value}").hostname
+    except ValueError:  # a malformed IPv6 literal
+        return None
+    return name.rstrip(".") if name else None
+
+
+def allowed_host_names(cfg: WebRtcConfig) -> frozenset[str]:
+    """`[webrtc] allowed_hosts`, the listener's own address (unless a wildcard) and the loopback names."""
+    own = {cfg.host.strip("[]").lower()} - WILDCARDS
+    return LOOPBACK_NAMES | own | frozenset(cfg.allowed_hosts)
+
+
 def same_origin(headers: Headers) -> bool:
     """A browser's WebSocket must come from our own page (its Origin's host:port is the Host it asked for).
 
     Browsers let any site open a WebSocket to 127.0.0.1; without this check a page on the web, opened by
     someone on this host, could call the agent with any caller ID and read back the greeting (the CRM's
-    name for that number). Clients that are not browsers send no Origin and are not at risk.
+    name for that number). Clients that are not browsers send no Origin and are not at risk. A page whose
+    own name resolves to 127.0.0.1 (DNS rebinding) passes this check: the Host allow-list stops it.
     """
     origin = headers.get("Origin")
     if origin is None:
@@ -124,6 +151,7 @@ class WebRtcIngress:
         self._calls: set[asyncio.Task[None]] = set()
         self.active = ActiveCalls("webrtc")
         self._draining = False
+        self._hosts = allowed_host_names(self.cfg)
         self._pages = {
             "/phone": ("text/html", _static("phone.html")),
             "/phone.js": ("text/javascript", _static("phone.js")),
@@ -175,6 +203,13 @@ class WebRtcIngress:
     # -- HTTP -----------------------------------------------------------------------------------
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        host = request.headers.get("Host")
+        if host_name(host) not in self._hosts:
+            # DNS rebinding: a site re-points its own name at this host; its page's Origin then equals the Host
+            # it sends, so only the name tells it from our page. One line per request, what it asked for.
+            metrics.PROTOCOL_ERRORS.labels(ingress="webrtc", reason="host_not_allowed").inc()
+            log.warning("webrtc_host_refused", host=(host or "")[:100], origin=request.headers.get("Origin"), path=path)
+            return connection.respond(403, "this host name is not in [webrtc] allowed_hosts\n")
         if path == WS_PATH:
             if self._draining:
                 return connection.respond(503, "the daemon is shutting down\n")
@@ -238,10 +273,22 @@ class BrowserCall:
         try:
             sdp, caller = parse_offer(raw, self.cfg)
             if len(self.ingress._calls) >= self.cfg.max_calls or self.ingress._draining:
-                raise SignallingError("busy", f"{self.cfg.max_calls} browser calls in progress", CLOSE_TRY_LATER)
+                detail = f"{self.cfg.max_calls} browser calls in progress or connecting"
+                raise SignallingError("busy", detail, CLOSE_TRY_LATER)
         except SignallingError:
             await self.pc.close()
             raise
+        # From the accepted offer on, this call holds one of `max_calls`: negotiating binds UDP sockets and runs
+        # ICE/DTLS for up to connect_timeout_s, so offers that never connect must not be free.
+        task = asyncio.current_task()
+        assert task is not None
+        self.ingress._calls.add(task)
+        try:
+            await self._offered(sdp, caller)
+        finally:
+            self.ingress._calls.discard(task)
+
+    async def _offered(self, sdp: str, caller: str | None) -> None:
         call_id = str(uuid.uuid4())
         structlog.contextvars.bind_contextvars(call_id=call_id)
         info = CallInfo(call_id=call_id, caller_id=caller, channel=f"WebRTC/{call_id[:8]}", ingress="webrtc")
@@ -257,13 +304,7 @@ class BrowserCall:
             log.info("webrtc_left_before_connect")
             await self.pc.close()
             return
-        task = asyncio.current_task()
-        assert task is not None
-        self.ingress._calls.add(task)
-        try:
-            await self._call(info)
-        finally:
-            self.ingress._calls.discard(task)
+        await self._call(info)
 
     async def _negotiate(self, sdp: str, call_id: str) -> None:
         assert self.transport is not None
