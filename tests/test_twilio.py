@@ -9,6 +9,7 @@ runs next to a good call, which must not notice.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -31,8 +32,9 @@ from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.doctor import check_twilio
 from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.telephony.registry import CallRegistry
+from sentiric_pbx.telephony.twilio import ingress as twilio_ingress
 from sentiric_pbx.telephony.twilio.ingress import TwilioIngress
-from sentiric_pbx.telephony.twilio.protocol import compute_signature, signature_valid
+from sentiric_pbx.telephony.twilio.protocol import compute_signature, connect_stream_twiml, signature_valid
 from sentiric_pbx.tools.demo import run_demo
 from tests.asterisk_peer import demo_turn, eventually, first_word, log_lines, wait_log
 from tests.twilio_peer import TwilioDialer, TwilioPeer, parse_twiml
@@ -183,6 +185,103 @@ async def test_unsigned_and_forged_requests_get_403_and_one_log_line_each(echo: 
     assert [r["reason"] for r in rejected] == [*webhook, *stream]
     assert not log_lines(logs, "call_started")
     assert TOKEN not in json.dumps(logs, default=str)
+
+
+# -- replay: a captured stream upgrade (issue 17) -----------------------------------------------------
+async def replay(peer: TwilioPeer, caller: str) -> TwilioPeer:
+    """Someone who captured `peer`'s signed stream upgrade (URL + X-Twilio-Signature) plays it again, and
+    claims `caller` in the `start` message's customParameters, which nothing signs."""
+    assert peer.twiml is not None
+    thief = TwilioPeer(peer.port, TOKEN, PUBLIC, call_sid=peer.call_sid, caller=caller)
+    thief.http = aiohttp.ClientSession()
+    thief.twiml = dataclasses.replace(peer.twiml, parameters=peer.twiml.parameters | {"from": caller})
+    await thief.open_stream(headers=peer.sign(peer.twiml.stream_url, {}))  # the captured headers, byte for byte
+    return thief
+
+
+async def test_a_replayed_stream_upgrade_is_refused_after_the_call(echo: Daemon, logs: Logs) -> None:
+    peer = await placed(echo)
+    thief: TwilioPeer | None = None
+    try:
+        await wait_log(logs, "call_started", call_id=peer.call_sid)
+        await peer.hang_up()
+        await wait_log(logs, "call_ended", call_id=peer.call_sid)
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            thief = await replay(peer, caller="+905551112233")
+            await thief.start()  # (before: accepted, and greeted as the CRM's Mr. Yilmaz)
+        assert refused.value.status == 403
+    finally:
+        await peer.close()
+        if thief is not None:
+            await thief.close()
+    rejected = log_lines(logs, "twilio_request_rejected")
+    assert [(r["reason"], r["path"]) for r in rejected] == [("stream_not_routed", f"/twilio/stream/{peer.call_sid}")]
+    assert len(log_lines(logs, "call_started")) == 1
+
+
+async def test_a_second_stream_for_a_call_in_progress_is_refused(echo: Daemon, logs: Logs) -> None:
+    peer = await placed(echo)
+    try:
+        await wait_log(logs, "call_started", call_id=peer.call_sid)
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await replay(peer, caller="+15550009999")
+        assert refused.value.status == 403
+        await echoed(peer, first_word(8000))  # the real call goes on
+    finally:
+        await peer.hang_up()
+        await peer.close()
+    assert [r["reason"] for r in log_lines(logs, "twilio_request_rejected")] == ["stream_not_routed"]
+
+
+async def test_a_stream_whose_webhook_this_daemon_never_answered_is_refused(echo: Daemon, logs: Logs) -> None:
+    """Signed for its own URL, but no webhook routed it here (a restart between the two, or a recording):
+    the unsigned customParameters are all it could say about the caller, so it is not taken."""
+    peer = TwilioPeer(port_of(echo), TOKEN, PUBLIC)
+    peer.http = aiohttp.ClientSession()
+    peer.twiml = parse_twiml(
+        connect_stream_twiml(
+            f"wss://pbx.example.test/twilio/stream/{peer.call_sid}",
+            {"callSid": peer.call_sid, "from": "+905551112233"},
+            f"{PUBLIC}/twilio/after",
+        )
+    )
+    try:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await peer.open_stream()
+        assert refused.value.status == 403
+    finally:
+        await peer.close()
+    assert [r["reason"] for r in log_lines(logs, "twilio_request_rejected")] == ["stream_not_routed"]
+    assert not log_lines(logs, "call_started")
+
+
+async def test_a_route_not_followed_in_time_expires(echo: Daemon, logs: Logs, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(twilio_ingress, "TRANSFER_TTL_S", 0.2)
+    peer = TwilioPeer(port_of(echo), TOKEN, PUBLIC)
+    try:
+        await peer.ring()
+        await asyncio.sleep(0.3)
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await peer.open_stream()
+        assert refused.value.status == 403
+    finally:
+        await peer.close()
+    assert [r["reason"] for r in log_lines(logs, "twilio_request_rejected")] == ["stream_not_routed"]
+
+
+async def test_the_caller_id_is_the_signed_webhooks_not_the_streams(echo: Daemon, logs: Logs) -> None:
+    peer = TwilioPeer(port_of(echo), TOKEN, PUBLIC, caller="+15550001111")
+    try:
+        await peer.ring()
+        assert peer.twiml is not None
+        peer.twiml = dataclasses.replace(peer.twiml, parameters=peer.twiml.parameters | {"from": "+905551112233"})
+        await peer.open_stream()
+        await peer.start()  # customParameters claim the CRM's known caller
+        started = await wait_log(logs, "call_started", call_id=peer.call_sid)
+    finally:
+        await peer.hang_up()
+        await peer.close()
+    assert started["caller_id"] == "+15550001111"
 
 
 # -- a call -----------------------------------------------------------------------------------------

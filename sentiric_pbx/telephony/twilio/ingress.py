@@ -8,7 +8,10 @@ A call, in order (all three requests signed by Twilio with the account's Auth To
 2. `GET /twilio/stream/{CallSid}` upgraded to a WebSocket — `connected`, `start`, then `media` every
    20 ms, `dtmf`, our `mark`s echoed, `stop`. The CallSid is in the path (Twilio forbids a query
    string on `<Stream url>`), so the signature covers it: a signature captured for one call cannot
-   open a stream for another.
+   open a stream for another. The upgrade's signature has no nonce or time in it, so it could be
+   replayed for its own call forever: a stream is accepted only for a CallSid the (signed) webhook
+   routed in the last TRANSFER_TTL_S, and only once. The caller ID is the webhook's `From`; the
+   stream's `customParameters` are not signed by anything and are never used.
 3. `POST /twilio/after` — `<Connect>` ended because we closed the stream; the answer is the next step.
 
 Hangup: Media Streams has no hangup message. We close the WebSocket, `<Connect>` ends, and the
@@ -16,7 +19,8 @@ Hangup: Media Streams has no hangup message. We close the WebSocket, `<Connect>`
 none): the same, but `/twilio/after` answers `<Dial>` to the agent's target when it is a number or a
 SIP URI, else to `[twilio] transfer_to`; with neither, a transfer ends the call (one warning line).
 
-Unsigned or badly signed requests get 403 and one `twilio_request_rejected` line. A stream that
+Unsigned or badly signed requests get 403 and one `twilio_request_rejected` line; so does a stream
+upgrade for a call the webhook did not route here, or routed and already streamed (`stream_not_routed`). A stream that
 breaks the protocol (not JSON, binary frames, media before `start`, a wrong media format, an
 oversized message, silence on the socket) ends with one `twilio_protocol_error` line bound to its
 call_id; the agent stores the call as it always does, and no other stream notices.
@@ -86,7 +90,9 @@ class TwilioIngress:
         self._runner: web.AppRunner | None = None
         self._streams: set[TwilioStream] = set()
         self._transfers: dict[str, tuple[float, str | None]] = {}
-        self._routed: dict[str, float] = {}  # CallSid → when its webhook was answered (a drain lets these in)
+        self._routed: dict[str, tuple[float, CallInfo]] = {}
+        """CallSid → (when the signed webhook routed it, what it said): each one admits one stream (even during
+        a drain, which refuses new webhooks), then is gone."""
         self._draining = False
         self.port = self.cfg.port
         self.active = ActiveCalls("twilio")
@@ -202,10 +208,9 @@ class TwilioIngress:
             ingress="twilio",
             extra={k: params[k] for k in ("AccountSid", "Direction", "CallStatus") if k in params},
         )
-        self.registry.put(info)
         now = time.monotonic()
-        self._routed = {sid: at for sid, at in self._routed.items() if now - at < TRANSFER_TTL_S}
-        self._routed[call_sid] = now
+        self._routed = {sid: (at, i) for sid, (at, i) in self._routed.items() if now - at < TRANSFER_TTL_S}
+        self._routed[call_sid] = (now, info)
         base = self._public_url(request)[0].split(VOICE_PATH)[0]
         ws_base = _ws_scheme(base)
         custom = {"callSid": call_sid, "from": info.caller_id or "", "to": info.called_number or ""}
@@ -240,11 +245,13 @@ class TwilioIngress:
         if why is not None:
             return self._reject(request, why)
         call_sid = request.match_info["call_sid"]
-        if self._draining and self._routed.pop(call_sid, None) is None:  # answered before the drain: let it in
-            return web.Response(status=503, text="draining\n")
+        at, info = self._routed.pop(call_sid, (0.0, None))
+        if info is None or time.monotonic() - at >= TRANSFER_TTL_S:
+            # Never routed, routed too long ago, or already streamed: a captured upgrade played again.
+            return self._reject(request, "stream_not_routed")
         ws = web.WebSocketResponse(max_msg_size=self.cfg.max_message_bytes, timeout=2.0, autoping=True)
         await ws.prepare(request)
-        stream = TwilioStream(self, ws, call_sid, request.remote or "?")
+        stream = TwilioStream(self, ws, info, request.remote or "?")
         self._streams.add(stream)
         try:
             await stream.run()
@@ -257,11 +264,13 @@ class TwilioIngress:
 class TwilioStream:
     """One Media Streams WebSocket, from upgrade to close."""
 
-    def __init__(self, ingress: TwilioIngress, ws: web.WebSocketResponse, call_sid: str, peer: str) -> None:
+    def __init__(self, ingress: TwilioIngress, ws: web.WebSocketResponse, routed: CallInfo, peer: str) -> None:
         self.ingress = ingress
         self.cfg = ingress.cfg
         self.ws = ws
-        self.path_sid = call_sid
+        self.routed = routed
+        """What the signed webhook said about this call: the only source of its caller ID."""
+        self.path_sid = routed.call_id
         self.peer = peer
         self.transport: TwilioTransport | None = None
         self.started = time.monotonic()
@@ -342,15 +351,7 @@ class TwilioStream:
             detail = f"stream URL is for {self.path_sid}, `start` says {start.call_sid}"
             raise ProtocolError("call_sid_mismatch", detail)
         structlog.contextvars.bind_contextvars(call_id=start.call_sid)
-        info = self.ingress.registry.take(start.call_sid)
-        if info is None:  # no webhook seen (a restart between the two): the TwiML's parameters say who
-            custom = start.custom_parameters
-            info = CallInfo(
-                call_id=start.call_sid,
-                caller_id=custom.get("from") or None,
-                called_number=custom.get("to") or None,
-                ingress="twilio",
-            )
+        info = self.routed  # never start.custom_parameters: nothing signs them
         info.extra["stream_sid"] = start.stream_sid
         self.transport = TwilioTransport(info, start.stream_sid, self.cfg, self._end_by_agent)
         return self.transport
