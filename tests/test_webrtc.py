@@ -261,6 +261,15 @@ def test_doctor_checks_the_browser_phone_when_enabled(webrtc_settings: Settings)
     checks = {c.name: c for c in check_webrtc(webrtc_settings)}
     assert checks["webrtc"].status == "fail" and checks["webrtc"].detail.endswith(": 198.51.100.7")
     webrtc_settings.webrtc.ice_addresses = ["127.0.0.1"]
+    access = {c.name: c for c in check_webrtc(webrtc_settings)}["webrtc access"]
+    assert access.status == "ok" and "served as 127.0.0.1, ::1, localhost;" in access.detail
+    webrtc_settings.webrtc.host = "0.0.0.0"  # a LAN page no name was given for: every LAN request gets 403
+    assert {c.name: c.status for c in check_webrtc(webrtc_settings)}["webrtc access"] == "warn"
+    webrtc_settings.webrtc.allowed_hosts = ["pbx.example.lan"]
+    assert {c.name: c.status for c in check_webrtc(webrtc_settings)}["webrtc access"] == "ok"
+    webrtc_settings.webrtc.page_caller_id = True  # strangers on the LAN could claim any caller ID
+    assert {c.name: c.status for c in check_webrtc(webrtc_settings)}["webrtc access"] == "warn"
+    webrtc_settings.webrtc.host, webrtc_settings.webrtc.port = "127.0.0.1", 0
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

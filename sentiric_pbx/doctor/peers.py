@@ -55,7 +55,25 @@ def check_webrtc(s: Settings, daemon: RunningDaemon | None = None) -> list[Check
         checks.append(Check("webrtc", "ok", f"aiortc {aiortc.__version__}; {page} (this machine only)"))
     else:
         checks.append(Check("webrtc", "ok", f"aiortc {aiortc.__version__}; {page}; ICE on {', '.join(addresses)}"))
+    checks.append(check_webrtc_access(s))
     return checks
+
+
+def check_webrtc_access(s: Settings) -> Check:
+    """Who can open the page under which names, and whether it may claim a caller ID (issue 17)."""
+    from sentiric_pbx.telephony.webrtc.ingress import LOOPBACK_NAMES, WILDCARDS, allowed_host_names
+
+    cfg = s.webrtc
+    names = sorted(allowed_host_names(cfg))
+    beyond_loopback = cfg.host.strip("[]").lower() not in LOOPBACK_NAMES
+    detail = f"served as {', '.join(names)}; caller ID " + ("from the page" if cfg.page_caller_id else "not the page's")
+    if cfg.host.strip("[]") in WILDCARDS and not cfg.allowed_hosts:
+        hint = 'list the names people open it by: allowed_hosts = ["pbx.example.lan"] (others get 403)'
+        return Check("webrtc access", "warn", f"listening on {cfg.host or 'every address'}, but {detail}", hint)
+    if cfg.page_caller_id and beyond_loopback:
+        hint = "page_caller_id = false where others can open the page: it can claim any number and hear its name"
+        return Check("webrtc access", "warn", detail, hint)
+    return Check("webrtc access", "ok", detail)
 
 
 # -- Twilio ---------------------------------------------------------------------------------------
