@@ -602,3 +602,47 @@ async def test_calls_still_negotiating_count_against_max_calls(echo_daemon: Daem
         await pc.close()
     assert [e["reason"] for e in logs if e["event"] == "webrtc_signalling_error"] == ["busy"]
     assert ingress.calls_active == 0  # none of them ever reached the agent
+
+
+async def _aiortc_call(port: int, caller: str) -> str:
+    """A whole browser call from aiortc instead of Chromium (the page's messages, byte for byte): offer with
+    audio and `caller`, apply the answer, wait for ICE + DTLS on 127.0.0.1, hang up → the call's id."""
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+    from aiortc.mediastreams import AudioStreamTrack
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTrack(AudioStreamTrack())  # silence, as a muted microphone sends
+    try:
+        with ice_addresses(["127.0.0.1"]):
+            await pc.setLocalDescription(await pc.createOffer())
+        async with websockets.connect(f"ws://127.0.0.1:{port}/phone/ws", origin=f"http://127.0.0.1:{port}") as ws:
+            await ws.send(_offer(pc.localDescription.sdp, caller=caller))
+            answer = json.loads(await ws.recv())
+            assert answer["type"] == "answer", answer
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+            async with asyncio.timeout(15):
+                while json.loads(await ws.recv())["type"] != "connected":
+                    pass
+            await ws.send(json.dumps({"type": "hangup"}))
+            return str(answer["call_id"])
+    finally:
+        await pc.close()
+
+
+@pytest.mark.parametrize(("page_caller_id", "expected"), [(None, None), (True, "+905551112233")])
+async def test_a_page_claims_a_caller_id_only_where_the_admin_allows_it(
+    webrtc_settings: Settings, logs: list[dict[str, Any]], page_caller_id: bool | None, expected: str | None
+) -> None:
+    """The issue's probe, on real sockets: a page sends the CRM's known number. By default the call is
+    anonymous (nothing to greet by name); with `page_caller_id = true` the number is taken."""
+    if page_caller_id is not None:
+        webrtc_settings.webrtc.page_caller_id = page_caller_id
+    d = Daemon(webrtc_settings)
+    await d.start()
+    try:
+        call_id = await _aiortc_call(webrtc_of(d).port, "+905551112233")
+        started = next(e for e in logs if e["event"] == "call_started")
+    finally:
+        await d.stop()
+    assert started["call_id"] == call_id and started["ingress"] == "webrtc"
+    assert started["caller_id"] == expected
