@@ -31,6 +31,7 @@ import structlog
 
 from sentiric_pbx.call.record import CallContext, Turn
 from sentiric_pbx.postcall.db import connect
+from sentiric_pbx.storage.private import FILE_MODE, create_private_dirs, make_private_dir
 
 log = structlog.get_logger("sentiric_pbx.postcall.archive")
 
@@ -115,6 +116,7 @@ def transcript_document(context: CallContext, wav_name: str | None) -> dict[str,
 def _atomic_write(dest: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -128,6 +130,7 @@ def _atomic_write(dest: Path, data: bytes) -> None:
 def _atomic_copy(src: Path, dest: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
             shutil.copyfileobj(inp, out, 1 << 20)
             out.flush()
@@ -165,8 +168,12 @@ def _place_recording(context: CallContext, wav_dest: Path, move: bool) -> Path |
     return None
 
 
-def _write_files(context: CallContext, wav_dest: Path, json_dest: Path, move: bool) -> Path | None:
-    wav_dest.parent.mkdir(parents=True, exist_ok=True)
+def _write_files(
+    context: CallContext, archive_dir: Path, wav_dest: Path, json_dest: Path, move: bool
+) -> Path | None:
+    # Recordings and transcripts are personal data: files 0640, folders 0750, whatever the umask.
+    make_private_dir(archive_dir)
+    create_private_dirs(wav_dest.parent)
     wav = _place_recording(context, wav_dest, move)
     document = transcript_document(context, wav.name if wav else None)
     _atomic_write(json_dest, json.dumps(document, ensure_ascii=False, indent=1).encode())
@@ -180,7 +187,7 @@ async def archive_call(context: CallContext, archive_dir: Path, db_path: Path | 
     clock of every live call when the workers run inside the daemon.
     """
     wav_dest, json_dest = archive_paths(archive_dir, context.call_id, context.started_at)
-    wav = await asyncio.to_thread(_write_files, context, wav_dest, json_dest, move)
+    wav = await asyncio.to_thread(_write_files, context, archive_dir, wav_dest, json_dest, move)
     async with connect(db_path, SCHEMA) as db:
         await db.execute(
             "INSERT OR REPLACE INTO postcall_archive (call_id, wav_path, transcript_path, archived_at)"
