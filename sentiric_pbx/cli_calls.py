@@ -222,7 +222,8 @@ def worker(
     from sentiric_pbx.logging import configure_logging
 
     settings = _settings(config)
-    configure_logging(settings.logging.level, settings.logging.format, stream=sys.stderr)
+    logging = settings.logging
+    configure_logging(logging.level, logging.format, stream=sys.stderr, log_transcripts=logging.log_transcripts)
     asyncio.run(_serve(settings, concurrency or max(1, settings.postcall.workers)))
 
 

@@ -27,6 +27,7 @@ from sentiric_pbx import systemd_notify
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.echo import EchoAgent
+from sentiric_pbx.logging import set_log_transcripts
 from sentiric_pbx.metrics import MetricsServer
 from sentiric_pbx.telephony.ingress import Ingress, IngressContext, enabled_ingresses
 from sentiric_pbx.telephony.lifecycle import Capacity
@@ -38,6 +39,7 @@ class Daemon:
     def __init__(self, settings: Settings, agent: Agent | None = None, engines: Any = None) -> None:
         """`engines`: an already started `EnginePool` to share (tests run several daemons on one set of models)."""
         self.settings = settings
+        set_log_transcripts(settings.logging.log_transcripts)  # the daemon's config decides, also when embedded
         self._engines = engines
         self.engines: Any = engines
         self.registry = CallRegistry(ttl_s=settings.fastagi.callinfo_ttl_s)

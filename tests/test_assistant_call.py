@@ -160,7 +160,7 @@ def agent_channel(path: Path) -> tuple[bytes, int]:
 
 
 # -- the booking call (the README's demo, with its daemon) ----------------------------------------
-async def test_known_caller_books_an_appointment_end_to_end(engines, models_dir, tmp_path) -> None:
+async def test_known_caller_books_an_appointment_end_to_end(engines, models_dir, tmp_path, logs) -> None:
     settings = assistant_settings(tmp_path, models_dir)
     result = await run_demo(settings, tmp_path / "caller-side.wav")
     ctx = result.context
@@ -197,6 +197,13 @@ async def test_known_caller_books_an_appointment_end_to_end(engines, models_dir,
     assert any(t["who"] == "caller" for t in transcript) and any(t["who"] == "agent" for t in transcript)
     assert details["analytics"] is not None and details["analytics"]["duration_s"] > 5
     assert result.report.greeting_latency_ms is not None
+
+    # The journal learnt how much the caller said, never what ([logging] log_transcripts is off by default).
+    said = [e for e in logs if e["event"] == "caller_said"]
+    assert said and all("text" not in e for e in said) and sum(e["text_chars"] for e in said) > 20
+    assert all("entities" not in e for e in logs if e["event"] == "nlu")
+    journal = json.dumps(logs, default=str).lower()
+    assert not [line for line in caller_lines if len(line) > 8 and line in journal]
 
 
 # -- hangups (seed §4.1) --------------------------------------------------------------------------

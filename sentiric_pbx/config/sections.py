@@ -280,3 +280,6 @@ class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
     """`auto`: JSON lines when stdout is not a terminal (journald), pretty console when it is."""
+    log_transcripts: bool = False
+    """Log what callers say (`caller_said text=…`) and the digits they key. Off: only lengths and counts
+    reach the journal, since callers' words are personal data. Turn on to debug recognition, then off."""
