@@ -1,8 +1,9 @@
-"""`sentiric-pbx calls list|show` and `sentiric-pbx worker`: look at past calls, run post-call work.
+"""`sentiric-pbx calls list|show|delete` and `sentiric-pbx worker`: past calls, and post-call work.
 
-`calls` reads the daemon's SQLite file and never writes to it: an admin may point it at a live
+`calls list|show` read the daemon's SQLite file and never write to it: an admin may point them at a live
 service's database (WAL lets the reader and the daemon coexist) or at a copy. A database without a
-`calls` table (the daemon never ran) is not an error: there are simply no calls yet.
+`calls` table (the daemon never ran) is not an error: there are simply no calls yet. `calls delete`
+erases one call everywhere the configuration says calls are kept (postcall/erasure.py).
 
 `worker` runs the post-call jobs (summary → CRM, archive, analytics) against the configured queue —
 Redis Streams when [storage] redis_url is set, else the SQLite outbox — until SIGTERM.
@@ -16,6 +17,7 @@ import json
 import signal
 import sqlite3
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -30,7 +32,7 @@ from sentiric_pbx.config import Settings
 calls_app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Past calls: list them, or show one (transcript, summary, recording, analytics, post-call jobs).",
+    help="Past calls: list them, show one (transcript, summary, recording, analytics, post-call jobs), delete one.",
 )
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config (default: $SENTIRIC_CONFIG, …)")]
@@ -171,6 +173,41 @@ def show_call(
         return
     for line in _describe(details):
         typer.echo(line)
+
+
+@calls_app.command("delete")
+def delete_call(
+    call_id: Annotated[str, typer.Argument(help="the call's id (see: sentiric-pbx calls list)")],
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Erase one call everywhere: record, transcript, recording, archive, summary, analytics, next greeting,
+    queued post-call jobs, and its Redis copies. Prints what was removed."""
+    from redis.exceptions import RedisError
+
+    from sentiric_pbx.logging import configure_logging
+    from sentiric_pbx.postcall.erasure import describe, open_personal_data
+    from sentiric_pbx.storage.db import DatabaseError
+
+    settings = _settings(config)
+    if db is not None:
+        settings.storage.db_path = db
+    configure_logging("warning", "console", stream=sys.stderr)
+
+    async def erase() -> dict[str, int] | None:
+        async with open_personal_data(settings) as data:
+            if not await data.known_call(call_id):
+                return None
+            return dict(await data.delete_calls([call_id]))
+
+    try:
+        removed = asyncio.run(erase())
+    except (DatabaseError, sqlite3.Error, RedisError, OSError) as exc:  # unreachable, locked: one line
+        _fail(f"could not delete call {call_id}: {exc}")
+    if removed is None:
+        _fail(f"no call with id {call_id!r} (see: sentiric-pbx calls list)", code=1)
+    typer.echo(json.dumps(removed) if as_json else f"deleted call {call_id}: {describe(Counter(removed))}")
 
 
 def _describe(d: dict[str, Any]) -> list[str]:

@@ -213,6 +213,9 @@ class Database:
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             await enable_wal(conn, busy_timeout_ms)
             await conn.execute("PRAGMA foreign_keys = ON")
+            # Deleted rows are zeroed, not left in free pages: an erased caller's words must not stay readable
+            # with `strings sentiric.db` (many builds default to it; not all).
+            await conn.execute("PRAGMA secure_delete = ON")
             await conn.execute(_SCHEMA_VERSION_DDL)
             for component in registered_components():
                 await db.migrate(component, _REGISTRY[component])
