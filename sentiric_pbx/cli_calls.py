@@ -267,7 +267,9 @@ def worker(
 async def _serve(settings: Settings, concurrency: int) -> None:
     from sentiric_pbx.dialog.next_greeting import NextGreeting
     from sentiric_pbx.integrations.crm.factory import build_crm
+    from sentiric_pbx.postcall.erasure import PersonalData
     from sentiric_pbx.postcall.jobs import build_handlers
+    from sentiric_pbx.postcall.retention import sweep_daily
     from sentiric_pbx.postcall.runtime import open_queues, serve_workers
     from sentiric_pbx.storage.context_store import build_context_store
     from sentiric_pbx.storage.db import open_database
@@ -290,13 +292,17 @@ async def _serve(settings: Settings, concurrency: int) -> None:
         contexts=contexts,
         crm=crm,
         llm=llm,
-        retention_days=settings.storage.retention_days,
         after_summary=NextGreeting(llm, greetings, settings.business.name) if llm is not None else None,
     )
+    # The archive is written where the worker runs: its sweep runs here too (twice on one host is harmless).
+    personal = PersonalData.from_settings(settings, db)
     try:
-        await serve_workers(queue, handlers, stop, concurrency=concurrency, fallback=fallback)
+        await asyncio.gather(
+            serve_workers(queue, handlers, stop, concurrency=concurrency, fallback=fallback),
+            sweep_daily(personal, settings.storage.retention_days, stop),
+        )
     finally:
-        for closable in (queue, fallback, crm, contexts):
+        for closable in (queue, fallback, crm, contexts, personal):
             if closable is not None:
                 with contextlib.suppress(Exception):
                     await closable.aclose()

@@ -229,6 +229,8 @@ class StorageConfig(_Section):
     archive_dir: Path | None = None
     """Recordings and transcripts. Default: <data dir>/archive."""
     retention_days: int = Field(90, ge=1)
+    """Calls older than this are erased with everything they left (transcript, recording, archive, CRM call
+    note, analytics, jobs, Redis copies) by a daily sweep in the daemon and in every worker (retention.py)."""
 
 
 class CrmConfig(_Section):

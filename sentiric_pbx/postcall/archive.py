@@ -1,4 +1,4 @@
-"""The call archive (seed §5): the recording and the transcript, kept for `retention_days`.
+"""The call archive (seed §5): the recording and the transcript, kept for `retention_days` (retention.py).
 
 Layout: `<archive>/<YYYY>/<MM>/<DD>/<call_id>.wav` and `.json`, dated by the call's start (UTC).
 A date in the path, not a file's mtime, decides retention: copying or restoring an archive must not
@@ -23,7 +23,7 @@ import tempfile
 import time
 import wave
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -198,31 +198,3 @@ async def archive_call(context: CallContext, archive_dir: Path, db_path: Path | 
     if move and wav and source is not None and source.resolve() != wav.resolve():
         source.unlink(missing_ok=True)
     return ArchivedCall(context.call_id, wav, json_dest)
-
-
-def _day_of(folder: Path, archive_dir: Path) -> date | None:
-    try:
-        year, month, day = folder.relative_to(archive_dir).parts
-        return date(int(year), int(month), int(day))
-    except ValueError:
-        return None  # not one of ours: leave it alone
-
-
-def sweep_archive(archive_dir: Path, retention_days: int, today: date | None = None) -> int:
-    """Delete the archived days older than `retention_days` (by the date in the path); return files removed."""
-    if not archive_dir.is_dir():
-        return 0
-    cutoff = (today or datetime.now(UTC).date()) - timedelta(days=retention_days)
-    removed = 0
-    for folder in sorted(archive_dir.glob("[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9]")):
-        day = _day_of(folder, archive_dir)
-        if day is None or day >= cutoff or not folder.is_dir():
-            continue
-        removed += sum(1 for p in folder.iterdir() if p.is_file())
-        shutil.rmtree(folder)
-        for parent in (folder.parent, folder.parent.parent):
-            if parent != archive_dir and not any(parent.iterdir()):
-                parent.rmdir()
-    if removed:
-        log.info("archive_retention_sweep", removed_files=removed, older_than=cutoff.isoformat())
-    return removed
