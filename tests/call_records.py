@@ -114,10 +114,17 @@ async def store_calls(tmp: Path, redis_url: str | None, plan: list[tuple[str, st
                 await enqueue_postcall(queue, ctx)
             stored.calls[call_id] = ctx
             stored.words[call_id] = words
-        if queue is not None:  # one job of the first call dead, so the dead letters hold a call too
+        if queue is not None and redis_url is not None:
+            # The first call's first job dead and its second waiting to retry: every Redis key holds a call.
             job = await queue.claim("test-worker", block_s=0.1)
             assert job is not None
             await queue.fail(job, "boom")
+            retrying = RedisStreamsQueue(redis_url, max_attempts=5)
+            job = await retrying.claim("test-worker", block_s=0.1)
+            assert job is not None and job.call_id == plan[0][0]
+            await retrying.fail(job, "the CRM is down")
+            assert await retrying._redis.zcard(retrying.retry_key) == 1
+            await retrying.aclose()
         slots = await calendar.free_slots(datetime.now(UTC), datetime.now(UTC) + timedelta(days=14), limit=1)
         await calendar.book(slots[0], customer_id=ahmet.customer_id, phone=AHMET, name="Ahmet Yilmaz", call_id=None)
     finally:
