@@ -15,6 +15,10 @@ import os
 import stat
 from pathlib import Path
 
+import structlog
+
+log = structlog.get_logger("sentiric_pbx.storage.private")
+
 FILE_MODE = 0o640
 DIR_MODE = 0o750
 
@@ -41,7 +45,7 @@ def make_private_dir(path: Path) -> Path:
     the archive), so one created earlier by someone else's umask is closed too."""
     create_private_dirs(path)
     if stat.S_IMODE(path.stat().st_mode) != DIR_MODE:
-        os.chmod(path, DIR_MODE)
+        _tighten(path, DIR_MODE)
     return path
 
 
@@ -54,12 +58,22 @@ def create_private_file(path: Path) -> None:
     except FileExistsError:
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o007:
-            os.chmod(path, mode & ~0o007)
+            _tighten(path, mode & ~0o007)
         return
     try:
         os.fchmod(fd, FILE_MODE)
     finally:
         os.close(fd)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """chmod, or one warning when the file is another user's (an admin in the service's group running
+    the CLI): theirs to fix, and no reason to refuse to work."""
+    try:
+        os.chmod(path, mode)
+    except PermissionError:
+        current = oct(stat.S_IMODE(path.stat().st_mode))
+        log.warning("private_mode_not_set", path=str(path), mode=current, wanted=oct(mode))
 
 
 def open_private(path: Path) -> int:
