@@ -193,6 +193,8 @@ def delete_call(
     settings = _settings(config)
     if db is not None:
         settings.storage.db_path = db
+    if not _db_file(config, settings.storage.db_path).is_file():
+        _fail(f"no call with id {call_id!r}: there is no database yet", code=1)  # and none is created
     configure_logging("warning", "console", stream=sys.stderr)
 
     async def erase() -> dict[str, int] | None:

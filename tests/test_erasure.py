@@ -67,6 +67,8 @@ async def test_calls_delete_removes_one_call_everywhere_and_counts_it(tmp_path: 
 
     again = await cli("calls", "delete", "call-ahmet-1", "--config", str(config))
     assert again.exit_code == 1 and "no call with id 'call-ahmet-1'" in again.output
+    nowhere = await cli("calls", "delete", "call-ahmet-1", "--db", str(tmp_path / "absent.db"))
+    assert nowhere.exit_code == 1 and not (tmp_path / "absent.db").exists()
 
 
 async def test_calls_delete_prints_what_it_removed(tmp_path: Path) -> None:
