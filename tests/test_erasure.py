@@ -77,8 +77,8 @@ async def test_calls_delete_prints_what_it_removed(tmp_path: Path) -> None:
     result = await cli("calls", "delete", "call-ayse-1", "--config", str(config))
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
-        "deleted call call-ayse-1: 1 calls, 2 recordings, 1 transcripts, 1 summaries, 1 analytics, 1 greetings, "
-        "3 queued jobs, 1 archive records"
+        "deleted call call-ayse-1: 1 call, 2 recordings, 1 transcript, 1 summary, 1 analytics, 1 greeting, "
+        "3 queued jobs, 1 archive record"
     )
 
 

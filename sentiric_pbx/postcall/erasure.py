@@ -276,14 +276,22 @@ async def open_personal_data(settings: Settings) -> AsyncIterator[PersonalData]:
         await db.aclose()
 
 
+_ORDER = (
+    "customers", "calls", "recordings", "transcripts", "summaries", "analytics", "greetings", "bookings",
+    "queued jobs", "archive records", "redis contexts", "dead letters",
+)  # fmt: skip
+
+
+def _counted(n: int, kind: str) -> str:
+    if n != 1 or kind == "analytics":
+        return f"{n} {kind}"
+    return f"1 {'summary' if kind == 'summaries' else kind.removesuffix('s')}"
+
+
 def describe(removed: Counter[str]) -> str:
-    """"3 calls, 2 recordings, 2 transcripts, …" in a fixed order, or "nothing"."""
-    order = [
-        "customers", "calls", "recordings", "transcripts", "summaries", "analytics", "greetings", "bookings",
-        "queued jobs", "archive records", "redis contexts",
-    ]  # fmt: skip
-    keys = [k for k in order if removed.get(k)] + sorted(k for k in removed if k not in order and removed[k])
-    return ", ".join(f"{removed[k]} {k}" for k in keys) or "nothing"
+    """"1 call, 2 recordings, 1 transcript, …" in a fixed order, or "nothing"."""
+    keys = [k for k in _ORDER if removed.get(k)] + sorted(k for k in removed if k not in _ORDER and removed[k])
+    return ", ".join(_counted(removed[k], k) for k in keys) or "nothing"
 
 
 __all__ = ["BY_CALL", "PersonalData", "describe", "open_personal_data"]
