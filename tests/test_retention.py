@@ -12,6 +12,7 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from sentiric_pbx.config import Settings
 from sentiric_pbx.postcall.archive import archive_call, archive_paths
 from sentiric_pbx.postcall.erasure import PersonalData
+from sentiric_pbx.postcall.redis_streams import RedisStreamsQueue
 from sentiric_pbx.postcall.retention import sweep, sweep_archive
 from sentiric_pbx.storage.db import Database
 from tests.call_records import AHMET, AYSE, a_call, config_file, leftovers, now_minus_days, store_calls
@@ -157,3 +159,21 @@ async def test_the_worker_sweeps_at_start_without_any_call_to_archive(tmp_path: 
         "archive records": 1,
     }  # fmt: skip
     assert leftovers(stored.settings, "call-old") == []
+
+
+async def test_dead_letters_older_than_retention_go_from_redis(tmp_path: Path) -> None:
+    """A dead job still carries its whole call; Redis keeps it no longer than the call itself."""
+    with RedisServer(tmp_path / "redis") as server:
+        queue = RedisStreamsQueue(server.url, max_attempts=1)
+        try:
+            await queue.enqueue("summary", "call-1", {"context": {"caller_id": AHMET}})
+            job = await queue.claim("w", block_s=0.1)
+            assert job is not None
+            await queue.fail(job, "boom")
+            assert len(await queue.dead_letters()) == 1
+
+            assert await queue.expire_dead(before=time.time() - 3600) == 0, "died just now: kept"
+            assert await queue.expire_dead(before=time.time() + 1) == 1
+            assert await queue.dead_letters() == []
+        finally:
+            await queue.aclose()
