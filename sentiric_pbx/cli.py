@@ -55,7 +55,7 @@ def run(config: ConfigOpt = None) -> None:
     from sentiric_pbx.daemon import Daemon
 
     settings = _settings(config)
-    configure_logging(settings.logging.level, settings.logging.format)
+    configure_logging(settings.logging.level, settings.logging.format, log_transcripts=settings.logging.log_transcripts)
     try:
         asyncio.run(Daemon(settings).run_forever())
     except OSError as exc:

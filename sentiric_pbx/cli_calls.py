@@ -1,8 +1,9 @@
-"""`sentiric-pbx calls list|show` and `sentiric-pbx worker`: look at past calls, run post-call work.
+"""`sentiric-pbx calls list|show|delete` and `sentiric-pbx worker`: past calls, and post-call work.
 
-`calls` reads the daemon's SQLite file and never writes to it: an admin may point it at a live
+`calls list|show` read the daemon's SQLite file and never write to it: an admin may point them at a live
 service's database (WAL lets the reader and the daemon coexist) or at a copy. A database without a
-`calls` table (the daemon never ran) is not an error: there are simply no calls yet.
+`calls` table (the daemon never ran) is not an error: there are simply no calls yet. `calls delete`
+erases one call everywhere the configuration says calls are kept (postcall/erasure.py).
 
 `worker` runs the post-call jobs (summary → CRM, archive, analytics) against the configured queue —
 Redis Streams when [storage] redis_url is set, else the SQLite outbox — until SIGTERM.
@@ -16,6 +17,7 @@ import json
 import signal
 import sqlite3
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -30,7 +32,7 @@ from sentiric_pbx.config import Settings
 calls_app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Past calls: list them, or show one (transcript, summary, recording, analytics, post-call jobs).",
+    help="Past calls: list them, show one (transcript, summary, recording, analytics, post-call jobs), delete one.",
 )
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config (default: $SENTIRIC_CONFIG, …)")]
@@ -173,6 +175,43 @@ def show_call(
         typer.echo(line)
 
 
+@calls_app.command("delete")
+def delete_call(
+    call_id: Annotated[str, typer.Argument(help="the call's id (see: sentiric-pbx calls list)")],
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Erase one call everywhere: record, transcript, recording, archive, summary, analytics, next greeting,
+    queued post-call jobs, and its Redis copies. Prints what was removed."""
+    from redis.exceptions import RedisError
+
+    from sentiric_pbx.logging import configure_logging
+    from sentiric_pbx.postcall.erasure import describe, open_personal_data
+    from sentiric_pbx.storage.db import DatabaseError
+
+    settings = _settings(config)
+    if db is not None:
+        settings.storage.db_path = db
+    if not _db_file(config, settings.storage.db_path).is_file():
+        _fail(f"no call with id {call_id!r}: there is no database yet", code=1)  # and none is created
+    configure_logging("warning", "console", stream=sys.stderr)
+
+    async def erase() -> dict[str, int] | None:
+        async with open_personal_data(settings) as data:
+            if not await data.known_call(call_id):
+                return None
+            return dict(await data.delete_calls([call_id]))
+
+    try:
+        removed = asyncio.run(erase())
+    except (DatabaseError, sqlite3.Error, RedisError, OSError) as exc:  # unreachable, locked: one line
+        _fail(f"could not delete call {call_id}: {exc}")
+    if removed is None:
+        _fail(f"no call with id {call_id!r} (see: sentiric-pbx calls list)", code=1)
+    typer.echo(json.dumps(removed) if as_json else f"deleted call {call_id}: {describe(Counter(removed))}")
+
+
 def _describe(d: dict[str, Any]) -> list[str]:
     call, ctx = d["call"], d["context"]
     name = ctx.get("caller_name") or (ctx.get("customer") or {}).get("name") or ""
@@ -222,14 +261,17 @@ def worker(
     from sentiric_pbx.logging import configure_logging
 
     settings = _settings(config)
-    configure_logging(settings.logging.level, settings.logging.format, stream=sys.stderr)
+    logging = settings.logging
+    configure_logging(logging.level, logging.format, stream=sys.stderr, log_transcripts=logging.log_transcripts)
     asyncio.run(_serve(settings, concurrency or max(1, settings.postcall.workers)))
 
 
 async def _serve(settings: Settings, concurrency: int) -> None:
     from sentiric_pbx.dialog.next_greeting import NextGreeting
     from sentiric_pbx.integrations.crm.factory import build_crm
+    from sentiric_pbx.postcall.erasure import PersonalData
     from sentiric_pbx.postcall.jobs import build_handlers
+    from sentiric_pbx.postcall.retention import sweep_daily
     from sentiric_pbx.postcall.runtime import open_queues, serve_workers
     from sentiric_pbx.storage.context_store import build_context_store
     from sentiric_pbx.storage.db import open_database
@@ -252,13 +294,17 @@ async def _serve(settings: Settings, concurrency: int) -> None:
         contexts=contexts,
         crm=crm,
         llm=llm,
-        retention_days=settings.storage.retention_days,
         after_summary=NextGreeting(llm, greetings, settings.business.name) if llm is not None else None,
     )
+    # The archive is written where the worker runs: its sweep runs here too (twice on one host is harmless).
+    personal = PersonalData.from_settings(settings, db)
     try:
-        await serve_workers(queue, handlers, stop, concurrency=concurrency, fallback=fallback)
+        await asyncio.gather(
+            serve_workers(queue, handlers, stop, concurrency=concurrency, fallback=fallback),
+            sweep_daily(personal, settings.storage.retention_days, stop),
+        )
     finally:
-        for closable in (queue, fallback, crm, contexts):
+        for closable in (queue, fallback, crm, contexts, personal):
             if closable is not None:
                 with contextlib.suppress(Exception):
                     await closable.aclose()

@@ -1,4 +1,4 @@
-"""`sentiric-pbx crm`: add and list the customers of the built-in (SQLite) CRM.
+"""`sentiric-pbx crm`: add, list and forget the customers of the built-in (SQLite) CRM.
 
 Numbers are stored in E.164, normalised with the business's default_country_code setting, so
 "0555 111 22 33" entered here is found when Asterisk presents "+905551112233". Errors are one line
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -106,6 +108,40 @@ def list_(
         lang = c.language or "-"
         last = c.last_interaction or "never"
         typer.echo(f"{c.customer_id:<12}  {c.phone:<16}  {lang:<4}  {last:<10}  {_display(c)}")
+
+
+@crm_app.command("forget")
+def forget(
+    phone: Annotated[str, typer.Argument(help='the caller\'s number as dialled: "+90 555 111 22 33", "05551112233"')],
+    as_json: Annotated[bool, typer.Option("--json", help="print the counts as one JSON object")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Erase a caller (right to erasure, KVKK/GDPR): their customer record, every call from their number
+    with its transcript, recording, summary and analytics, their next greeting, their bookings and queued
+    post-call jobs, in the database, the archive and Redis. Prints what was removed."""
+    from redis.exceptions import RedisError
+
+    from sentiric_pbx.postcall.erasure import describe, open_personal_data
+
+    settings = _settings(config)
+
+    async def erase() -> dict[str, int]:
+        async with open_personal_data(settings) as data:
+            return dict(await data.forget_caller(phone))
+
+    try:
+        removed = asyncio.run(erase())
+    except ValueError as exc:
+        _fail(str(exc))
+    except (DatabaseError, sqlite3.Error, RedisError, OSError) as exc:
+        _fail(f"could not forget {phone}: {exc}")
+    if as_json:
+        typer.echo(json.dumps(removed))
+    else:
+        typer.echo(f"forgot {phone}: {describe(Counter(removed))}")
+    if settings.crm.kind == "http":
+        url = settings.crm.url
+        typer.echo(f"note: the HTTP CRM at {url} keeps its own records of this caller: erase them there", err=True)
 
 
 def _display(profile: CustomerProfile) -> str:

@@ -27,6 +27,7 @@ from sentiric_pbx import systemd_notify
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.echo import EchoAgent
+from sentiric_pbx.logging import set_log_transcripts
 from sentiric_pbx.metrics import MetricsServer
 from sentiric_pbx.telephony.ingress import Ingress, IngressContext, enabled_ingresses
 from sentiric_pbx.telephony.lifecycle import Capacity
@@ -38,6 +39,7 @@ class Daemon:
     def __init__(self, settings: Settings, agent: Agent | None = None, engines: Any = None) -> None:
         """`engines`: an already started `EnginePool` to share (tests run several daemons on one set of models)."""
         self.settings = settings
+        set_log_transcripts(settings.logging.log_transcripts)  # the daemon's config decides, also when embedded
         self._engines = engines
         self.engines: Any = engines
         self.registry = CallRegistry(ttl_s=settings.fastagi.callinfo_ttl_s)
@@ -56,6 +58,8 @@ class Daemon:
         """Every way in that is enabled, by name, in start order (telephony/ingress.py `INGRESSES`)."""
         self._stop_workers = asyncio.Event()
         self._workers: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
+        """The daily `[storage] retention_days` sweep (postcall/retention.py), stopped with the workers."""
 
     async def _build_agent(self) -> Agent:
         if self._agent is not None:
@@ -70,7 +74,9 @@ class Daemon:
         from sentiric_pbx.engines.pool import EnginePool
         from sentiric_pbx.integrations.calendar.factory import build_calendar
         from sentiric_pbx.integrations.crm.factory import build_crm
+        from sentiric_pbx.postcall.erasure import PersonalData
         from sentiric_pbx.postcall.jobs import build_handlers
+        from sentiric_pbx.postcall.retention import sweep_daily
         from sentiric_pbx.postcall.runtime import open_queues, serve_workers
         from sentiric_pbx.storage.context_store import build_context_store
         from sentiric_pbx.storage.db import open_database
@@ -88,7 +94,9 @@ class Daemon:
         crm = build_crm(s, db)
         calendar = build_calendar(s, db_path(s))
         queue, fallback = open_queues(s, db_path(s))
-        self._closers += [queue, fallback, calendar, crm, store, db]
+        personal = PersonalData.from_settings(s, db)
+        self._closers += [queue, fallback, calendar, crm, store, personal, db]
+        self._retention = asyncio.create_task(sweep_daily(personal, s.storage.retention_days, self._stop_workers))
         greetings = GreetingStore(db)
         services = Services(s, engines, store, crm, calendar, queue, fallback, recordings_dir(s), greetings)
         assistant = Assistant(services)
@@ -102,7 +110,6 @@ class Daemon:
                 contexts=store,
                 crm=crm,
                 llm=llm,
-                retention_days=s.storage.retention_days,
                 after_summary=NextGreeting(llm, greetings, s.business.name) if llm is not None else None,
             )
             self._workers = asyncio.create_task(
@@ -209,9 +216,10 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await ingress.close()
         self._stop_workers.set()
-        if self._workers is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._workers, 10)
+        for task in (self._workers, self._retention):
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 10)
         for closable in self._closers:
             if closable is not None:
                 with contextlib.suppress(Exception):

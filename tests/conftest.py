@@ -10,6 +10,7 @@ import structlog
 
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
+from sentiric_pbx.logging import set_log_transcripts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "asterisk"
 
@@ -56,3 +57,4 @@ def _restore_structlog() -> Iterator[None]:
     saved = structlog.get_config()
     yield
     structlog.configure(**saved)
+    set_log_transcripts(False)  # a test that turned [logging] log_transcripts on leaves it off again

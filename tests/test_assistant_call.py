@@ -32,6 +32,7 @@ from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.tools.demo import run_demo
 from tests.asterisk_peer import AudioSocketPeer, register
+from tests.call_records import AHMET, leftovers, now_minus_days, store_calls
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -160,7 +161,7 @@ def agent_channel(path: Path) -> tuple[bytes, int]:
 
 
 # -- the booking call (the README's demo, with its daemon) ----------------------------------------
-async def test_known_caller_books_an_appointment_end_to_end(engines, models_dir, tmp_path) -> None:
+async def test_known_caller_books_an_appointment_end_to_end(engines, models_dir, tmp_path, logs) -> None:
     settings = assistant_settings(tmp_path, models_dir)
     result = await run_demo(settings, tmp_path / "caller-side.wav")
     ctx = result.context
@@ -197,6 +198,28 @@ async def test_known_caller_books_an_appointment_end_to_end(engines, models_dir,
     assert any(t["who"] == "caller" for t in transcript) and any(t["who"] == "agent" for t in transcript)
     assert details["analytics"] is not None and details["analytics"]["duration_s"] > 5
     assert result.report.greeting_latency_ms is not None
+
+    # The journal learnt how much the caller said, never what ([logging] log_transcripts is off by default).
+    said = [e for e in logs if e["event"] == "caller_said"]
+    assert said and all("text" not in e for e in said) and sum(e["text_chars"] for e in said) > 20
+    assert all("entities" not in e for e in logs if e["event"] == "nlu")
+    journal = json.dumps(logs, default=str).lower()
+    assert not [line for line in caller_lines if len(line) > 8 and line in journal]
+
+
+async def test_the_daemon_sweeps_calls_older_than_retention_days_at_start(engines, models_dir, tmp_path) -> None:
+    """[storage] retention_days reaches the database too, and without waiting for an archive job to run."""
+    settings = assistant_settings(tmp_path, models_dir)
+    stored = await store_calls(tmp_path, None, [("call-from-last-year", AHMET, now_minus_days(400), "old words")])
+    settings.storage = stored.settings.storage
+    assert leftovers(settings, "old words")
+    daemon = Daemon(settings, engines=engines)
+    await daemon.start()
+    try:
+        await until(lambda: not leftovers(settings, "call-from-last-year"), within_s=10)
+    finally:
+        await daemon.stop()
+    assert leftovers(settings, "old words") == [] and "db:crm_customers" in leftovers(settings, "Ahmet Yilmaz")
 
 
 # -- hangups (seed §4.1) --------------------------------------------------------------------------

@@ -172,16 +172,34 @@ async def test_call_without_fastagi_has_no_caller_id(daemon: Daemon, logs: Logs)
     await peer.close()
 
 
-async def test_dtmf_frames_are_logged_in_order(daemon: Daemon, logs: Logs) -> None:
+async def test_dtmf_frames_are_logged_in_order_without_the_digits_by_default(daemon: Daemon, logs: Logs) -> None:
+    """A caller keys a card number or a PIN: by default the journal learns that a key came, not which."""
     peer = await AudioSocketPeer.connect(daemon.audiosocket.port)
     peer.send_uuid()
     peer.send(Kind.DTMF, b"1")
     peer.send(Kind.DTMF, b"#")
     await eventually(lambda: len(log_lines(logs, "dtmf_received")) == 2, "two dtmf_received lines")
     lines = log_lines(logs, "dtmf_received")
-    assert [line["digit"] for line in lines] == ["1", "#"]
+    assert [line.get("digit") for line in lines] == [None, None]
+    assert [line["digit_chars"] for line in lines] == [1, 1]
     assert {line["call_id"] for line in lines} == {str(peer.call_id)}
     await peer.close()
+
+
+async def test_dtmf_digits_are_logged_with_log_transcripts_on(settings: Settings, logs: Logs) -> None:
+    settings.logging.log_transcripts = True
+    daemon = Daemon(settings)
+    await daemon.start()
+    try:
+        peer = await AudioSocketPeer.connect(daemon.audiosocket.port)
+        peer.send_uuid()
+        peer.send(Kind.DTMF, b"1")
+        peer.send(Kind.DTMF, b"#")
+        await eventually(lambda: len(log_lines(logs, "dtmf_received")) == 2, "two dtmf_received lines")
+        assert [line["digit"] for line in log_lines(logs, "dtmf_received")] == ["1", "#"]
+        await peer.close()
+    finally:
+        await daemon.stop()
 
 
 async def test_caller_hangup_is_a_plain_tcp_close(daemon: Daemon, logs: Logs) -> None:

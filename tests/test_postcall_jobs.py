@@ -26,15 +26,13 @@ from sentiric_pbx.cli import app
 from sentiric_pbx.engines.base import LlmRequest
 from sentiric_pbx.integrations.crm.base import CallSummary, CustomerProfile
 from sentiric_pbx.postcall.analytics import analyze_call, load_analytics, sentiment, sentiment_label
-from sentiric_pbx.postcall.archive import archive_paths, sweep_archive
+from sentiric_pbx.postcall.archive import archive_paths
 from sentiric_pbx.postcall.jobs import AnalyticsJob, ArchiveJob, SummaryJob
 from sentiric_pbx.postcall.queue import Job
 from sentiric_pbx.postcall.sqlite_outbox import SqliteOutbox
 from sentiric_pbx.postcall.worker import enqueue_postcall
 
 STARTED = datetime(2025, 3, 10, 9, 0, tzinfo=UTC).timestamp()
-KEEP = 100 * 365
-"""Retention for jobs under test that are not about retention: the synthetic calls are from 2025."""
 
 
 class DictContextStore:
@@ -229,7 +227,7 @@ async def test_archive_moves_the_stereo_recording_and_writes_the_transcript_with
     ctx = booking_call(recording=spool)
     archive, db = tmp_path / "archive", tmp_path / "sentiric.db"
 
-    await ArchiveJob(archive, db, retention_days=KEEP)(job_for("archive", ctx))
+    await ArchiveJob(archive, db)(job_for("archive", ctx))
 
     wav_path = archive / "2025" / "03" / "10" / "c0ffee-0001.wav"
     json_path = wav_path.with_suffix(".json")
@@ -261,32 +259,13 @@ async def test_archive_job_run_again_after_the_move_keeps_the_recording(tmp_path
     spool = tmp_path / "rec.wav"
     write_stereo_wav(spool)
     ctx = booking_call(recording=spool)
-    job = ArchiveJob(tmp_path / "archive", tmp_path / "sentiric.db", retention_days=KEEP)
+    job = ArchiveJob(tmp_path / "archive", tmp_path / "sentiric.db")
     await job(job_for("archive", ctx))
 
     await job(job_for("archive", ctx, attempts=2))  # e.g. the worker died before acknowledging
 
     wav_path, json_path = archive_paths(tmp_path / "archive", ctx.call_id, ctx.started_at)
     assert wav_path.is_file() and json.loads(json_path.read_text())["recording"] == wav_path.name
-
-
-async def test_retention_sweep_deletes_archives_older_than_retention_days(tmp_path: Path) -> None:
-    archive, db = tmp_path / "archive", tmp_path / "sentiric.db"
-    today = datetime(2025, 6, 1, tzinfo=UTC)
-    old = booking_call("old-call", started_at=today.timestamp() - 100 * 86400)
-    recent = booking_call("recent-call", started_at=today.timestamp() - 10 * 86400)
-    for ctx in (old, recent):
-        await ArchiveJob(archive, db, retention_days=KEEP)(job_for("archive", ctx))
-    stray = archive / "README.txt"
-    stray.write_text("not an archive day")
-
-    removed = sweep_archive(archive, retention_days=90, today=today.date())
-
-    assert removed == 1  # old-call.json (the synthetic calls have no recording)
-    old_json = archive_paths(archive, "old-call", old.started_at)[1]
-    assert not old_json.exists() and not old_json.parent.parent.exists(), "empty month folder removed"
-    assert archive_paths(archive, "recent-call", recent.started_at)[1].is_file()
-    assert stray.is_file()
 
 
 # ── analytics ────────────────────────────────────────────────────────────────────────────────────
@@ -391,7 +370,7 @@ async def filled_db(tmp_path: Path) -> Path:
     dropped.status, dropped.ended_at, dropped.turns = "unfinished_call", STARTED + 3605, dropped.turns[:1]
     later = booking_call("later-call", started_at=STARTED + 7200)
     fill_calls(db, [booked, dropped, later])
-    await ArchiveJob(tmp_path / "archive", db, retention_days=KEEP)(job_for("archive", booked))
+    await ArchiveJob(tmp_path / "archive", db)(job_for("archive", booked))
     await AnalyticsJob(db)(job_for("analytics", booked))
     return db
 

@@ -229,6 +229,8 @@ class StorageConfig(_Section):
     archive_dir: Path | None = None
     """Recordings and transcripts. Default: <data dir>/archive."""
     retention_days: int = Field(90, ge=1)
+    """Calls older than this are erased with everything they left (transcript, recording, archive, CRM call
+    note, analytics, jobs, Redis copies) by a daily sweep in the daemon and in every worker (retention.py)."""
 
 
 class CrmConfig(_Section):
@@ -280,3 +282,6 @@ class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
     """`auto`: JSON lines when stdout is not a terminal (journald), pretty console when it is."""
+    log_transcripts: bool = False
+    """Log what callers say (`caller_said text=…`) and the digits they key. Off: only lengths and counts
+    reach the journal, since callers' words are personal data. Turn on to debug recognition, then off."""

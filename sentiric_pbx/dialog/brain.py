@@ -27,6 +27,7 @@ from sentiric_pbx.dialog.types import Reply, text_reply
 from sentiric_pbx.engines.base import LlmEngine
 from sentiric_pbx.integrations.calendar.base import Calendar
 from sentiric_pbx.integrations.crm.base import CustomerProfile
+from sentiric_pbx.logging import caller_content
 
 log = structlog.get_logger("sentiric_pbx.brain")
 
@@ -83,7 +84,7 @@ class AssistantBrain:
         ctx.intents.append(nlu.intent)
         timed(ctx, "nlu_ms", nlu.elapsed_ms)
         log.info("nlu", intent=nlu.intent, confidence=round(nlu.confidence, 2), source=nlu.source,
-                 entities=nlu.entities)  # fmt: skip
+                 **caller_content(entities=nlu.entities))  # fmt: skip
         turn = TurnInput(nlu.intent, dict(nlu.entities), text, nlu.confidence)
         result = await dispatch(self.registry, TaskContext(ctx, turn, self.calendar, self.settings.business, now))
         speech = self.responder.render(result, ctx.language)

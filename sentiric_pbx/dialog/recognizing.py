@@ -22,6 +22,7 @@ from sentiric_pbx.dialog.listening import Utterance
 from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.dialog.types import CallerTurn, SttFailed
 from sentiric_pbx.engines.priority import waiting_since
+from sentiric_pbx.logging import caller_content
 
 log = structlog.get_logger("sentiric_pbx.session")
 
@@ -62,7 +63,7 @@ class Recognizing:
             # With the preview, most of the STT ran during the end-of-turn silence: this is what is left.
             timed(self.ctx, "stt_ms", (loop.time() - started) * 1000)
             text = result.text.strip()
-            log.info("caller_said", text=text, audio_s=round(duration_s(item.turn.audio), 2))
+            log.info("caller_said", **caller_content(text=text), audio_s=round(duration_s(item.turn.audio), 2))
             if not text:
                 continue
             words: list[dict[str, float | str]] = [

@@ -36,6 +36,7 @@ from sentiric_pbx.dialog.transcript import SaveContext, TranscriptWriter, contex
 from sentiric_pbx.dialog.turntaking import TurnRecognizer
 from sentiric_pbx.dialog.types import Brain, CallerTurn, Reply, SttFailed
 from sentiric_pbx.engines.base import SttEngine, TtsEngine
+from sentiric_pbx.logging import caller_content
 from sentiric_pbx.storage.recording import CallRecorder
 
 log = structlog.get_logger("sentiric_pbx.session")
@@ -195,4 +196,4 @@ class CallSession:
         await self.transport.hangup()
 
     def on_dtmf(self, event: Dtmf) -> None:
-        log.info("dtmf", digit=event.digit)
+        log.info("dtmf", **caller_content(digit=event.digit))

@@ -1,4 +1,4 @@
-"""The call archive (seed §5): the recording and the transcript, kept for `retention_days`.
+"""The call archive (seed §5): the recording and the transcript, kept for `retention_days` (retention.py).
 
 Layout: `<archive>/<YYYY>/<MM>/<DD>/<call_id>.wav` and `.json`, dated by the call's start (UTC).
 A date in the path, not a file's mtime, decides retention: copying or restoring an archive must not
@@ -23,7 +23,7 @@ import tempfile
 import time
 import wave
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ import structlog
 
 from sentiric_pbx.call.record import CallContext, Turn
 from sentiric_pbx.postcall.db import connect
+from sentiric_pbx.storage.private import FILE_MODE, create_private_dirs, make_private_dir
 
 log = structlog.get_logger("sentiric_pbx.postcall.archive")
 
@@ -115,6 +116,7 @@ def transcript_document(context: CallContext, wav_name: str | None) -> dict[str,
 def _atomic_write(dest: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -128,6 +130,7 @@ def _atomic_write(dest: Path, data: bytes) -> None:
 def _atomic_copy(src: Path, dest: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
             shutil.copyfileobj(inp, out, 1 << 20)
             out.flush()
@@ -165,8 +168,12 @@ def _place_recording(context: CallContext, wav_dest: Path, move: bool) -> Path |
     return None
 
 
-def _write_files(context: CallContext, wav_dest: Path, json_dest: Path, move: bool) -> Path | None:
-    wav_dest.parent.mkdir(parents=True, exist_ok=True)
+def _write_files(
+    context: CallContext, archive_dir: Path, wav_dest: Path, json_dest: Path, move: bool
+) -> Path | None:
+    # Recordings and transcripts are personal data: files 0640, folders 0750, whatever the umask.
+    make_private_dir(archive_dir)
+    create_private_dirs(wav_dest.parent)
     wav = _place_recording(context, wav_dest, move)
     document = transcript_document(context, wav.name if wav else None)
     _atomic_write(json_dest, json.dumps(document, ensure_ascii=False, indent=1).encode())
@@ -180,7 +187,7 @@ async def archive_call(context: CallContext, archive_dir: Path, db_path: Path | 
     clock of every live call when the workers run inside the daemon.
     """
     wav_dest, json_dest = archive_paths(archive_dir, context.call_id, context.started_at)
-    wav = await asyncio.to_thread(_write_files, context, wav_dest, json_dest, move)
+    wav = await asyncio.to_thread(_write_files, context, archive_dir, wav_dest, json_dest, move)
     async with connect(db_path, SCHEMA) as db:
         await db.execute(
             "INSERT OR REPLACE INTO postcall_archive (call_id, wav_path, transcript_path, archived_at)"
@@ -191,31 +198,3 @@ async def archive_call(context: CallContext, archive_dir: Path, db_path: Path | 
     if move and wav and source is not None and source.resolve() != wav.resolve():
         source.unlink(missing_ok=True)
     return ArchivedCall(context.call_id, wav, json_dest)
-
-
-def _day_of(folder: Path, archive_dir: Path) -> date | None:
-    try:
-        year, month, day = folder.relative_to(archive_dir).parts
-        return date(int(year), int(month), int(day))
-    except ValueError:
-        return None  # not one of ours: leave it alone
-
-
-def sweep_archive(archive_dir: Path, retention_days: int, today: date | None = None) -> int:
-    """Delete the archived days older than `retention_days` (by the date in the path); return files removed."""
-    if not archive_dir.is_dir():
-        return 0
-    cutoff = (today or datetime.now(UTC).date()) - timedelta(days=retention_days)
-    removed = 0
-    for folder in sorted(archive_dir.glob("[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9]")):
-        day = _day_of(folder, archive_dir)
-        if day is None or day >= cutoff or not folder.is_dir():
-            continue
-        removed += sum(1 for p in folder.iterdir() if p.is_file())
-        shutil.rmtree(folder)
-        for parent in (folder.parent, folder.parent.parent):
-            if parent != archive_dir and not any(parent.iterdir()):
-                parent.rmdir()
-    if removed:
-        log.info("archive_retention_sweep", removed_files=removed, older_than=cutoff.isoformat())
-    return removed

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import aiosqlite
 
+from sentiric_pbx.storage.private import create_private_file
+
 
 @asynccontextmanager
 async def connect(db_path: Path | str, schema: str) -> AsyncIterator[aiosqlite.Connection]:
     """Open `db_path`, make sure `schema` (CREATE … IF NOT EXISTS statements) exists, commit on exit."""
-    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    create_private_file(Path(db_path))  # a worker may create the file first: 0640, not by umask
     async with aiosqlite.connect(db_path) as db:
         await db.execute("PRAGMA busy_timeout = 10000")
         await db.executescript(schema)

@@ -12,7 +12,6 @@ the context or was unreachable when the call ended.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.engines.base import LlmEngine
 from sentiric_pbx.integrations.crm.base import CallSummary, Crm
 from sentiric_pbx.postcall.analytics import analyze_call, save_analytics
-from sentiric_pbx.postcall.archive import archive_call, sweep_archive
+from sentiric_pbx.postcall.archive import archive_call
 from sentiric_pbx.postcall.queue import Job
 from sentiric_pbx.postcall.summary import write_summary
 from sentiric_pbx.storage.context_store import ContextStore
@@ -114,32 +113,21 @@ class SummaryJob:
 
 
 class ArchiveJob:
-    """Recording + transcript into `<archive>/<YYYY>/<MM>/<DD>/`; sweeps old days at most once per interval."""
+    """Recording + transcript into `<archive>/<YYYY>/<MM>/<DD>/`. Old days go with the daily retention
+    sweep (retention.py), which runs whether or not calls are being archived."""
 
     def __init__(
-        self,
-        archive_dir: Path,
-        db_path: Path,
-        contexts: ContextStore | None = None,
-        retention_days: int = 90,
-        move: bool = True,
-        sweep_interval_s: float = 3600.0,
+        self, archive_dir: Path, db_path: Path, contexts: ContextStore | None = None, move: bool = True
     ) -> None:
         self.archive_dir = archive_dir
         self.db_path = db_path
         self.contexts = contexts
-        self.retention_days = retention_days
         self.move = move
-        self.sweep_interval_s = sweep_interval_s
-        self._last_sweep = float("-inf")
 
     async def __call__(self, job: Job) -> None:
         context = await load_context(job, self.contexts)
         result = await archive_call(context, self.archive_dir, self.db_path, move=self.move)
         log.info("call_archived", wav=str(result.wav_path) if result.wav_path else None, turns=len(context.turns))
-        if time.monotonic() - self._last_sweep >= self.sweep_interval_s:
-            self._last_sweep = time.monotonic()
-            await asyncio.to_thread(sweep_archive, self.archive_dir, self.retention_days)
 
 
 class AnalyticsJob:
@@ -171,12 +159,11 @@ def build_handlers(
     crm: Crm | None,
     llm: LlmEngine | None = None,
     llm_budget_s: float = 10.0,
-    retention_days: int = 90,
     after_summary: AfterSummary | None = None,
 ) -> dict[str, Handler]:
     """The kind → handler map a `PostcallWorker` runs."""
     return {
         SUMMARY: SummaryJob(contexts, crm, llm, llm_budget_s, after_summary),
-        ARCHIVE: ArchiveJob(archive_dir, db_path, contexts, retention_days),
+        ARCHIVE: ArchiveJob(archive_dir, db_path, contexts),
         ANALYTICS: AnalyticsJob(db_path, contexts),
     }

@@ -19,11 +19,12 @@ pending *for this worker*: one whose lease was taken over cannot ack or re-queue
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,8 +224,66 @@ class RedisStreamsQueue:
         """The newest dead jobs with their last error (for the admin and tests)."""
         return [fields for _id, fields in await self._redis.xrevrange(self.dead_key, count=count)]
 
+    async def forget(self, call_ids: Collection[str], caller_id: str | None = None) -> int:
+        """Delete every job of these calls — queued, held by a worker, waiting to retry, dead — and, with
+        `caller_id`, every job whose call came from that number: an erased caller must not come back
+        through a post-call job run later. Returns the jobs removed.
+
+        A job a worker is running right now is removed from the stream; its worker cannot settle it any
+        more, but what it writes meanwhile stays: run the erasure after the call's jobs are done."""
+        wanted = set(call_ids)
+
+        def ours(fields: dict[str, str]) -> bool:
+            return fields.get("call_id") in wanted or (caller_id is not None and _caller_of(fields) == caller_id)
+
+        removed = 0
+        for key in (self.stream, self.dead_key):
+            ids = [message_id async for message_id, fields in self._messages(key) if ours(fields)]
+            if not ids:
+                continue
+            if key == self.stream:
+                with contextlib.suppress(ResponseError):  # no group yet: nothing pending either
+                    await self._redis.xack(key, self.group, *ids)
+            removed += int(await self._redis.xdel(key, *ids))
+        members = [m for m in await self._redis.zrange(self.retry_key, 0, -1) if ours(_unflat(m))]
+        if members:
+            removed += int(await self._redis.zrem(self.retry_key, *members))
+        return removed
+
+    async def expire_dead(self, before: float) -> int:
+        """Drop dead letters older than `before` (unix seconds): a dead job still carries its whole call,
+        so it is kept no longer than the call itself ([storage] retention_days). Returns entries removed."""
+        return int(await self._redis.xtrim(self.dead_key, minid=f"{int(before * 1000)}-0", approximate=False))
+
+    async def _messages(self, key: str, batch: int = 500) -> AsyncIterator[tuple[str, dict[str, str]]]:
+        start = "-"
+        while True:
+            page = await self._redis.xrange(key, min=start, max="+", count=batch)
+            for message_id, fields in page:
+                yield message_id, fields
+            if len(page) < batch:
+                return
+            start = f"({page[-1][0]}"
+
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+
+def _unflat(member: str) -> dict[str, str]:
+    try:
+        items = json.loads(member)
+    except ValueError:
+        return {}
+    return dict(zip(items[0::2], items[1::2], strict=False)) if isinstance(items, list) else {}
+
+
+def _caller_of(fields: dict[str, str]) -> str | None:
+    """The caller ID in a job's payload (the context snapshot `enqueue_postcall` puts there)."""
+    try:
+        context = json.loads(fields.get("payload") or "{}").get("context")
+    except (ValueError, AttributeError):
+        return None
+    return context.get("caller_id") if isinstance(context, dict) else None
 
 
 def _fields(

@@ -31,6 +31,7 @@ import structlog
 from sentiric_pbx.config import PostcallConfig
 from sentiric_pbx.postcall.backoff import TRANSIENT_CAP_S, backoff_delay_s
 from sentiric_pbx.postcall.queue import Job
+from sentiric_pbx.storage.private import create_private_file
 
 log = structlog.get_logger("sentiric_pbx.postcall.outbox")
 
@@ -111,7 +112,7 @@ class SqliteOutbox:
 
     async def _conn(self) -> aiosqlite.Connection:
         if self._db is None:
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(self.db_path)  # jobs carry whole calls: 0640, not by umask
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so the write lock is taken
             # before the SELECT that picks a job (a deferred transaction could pick the same row as
             # another process and then fail to upgrade).

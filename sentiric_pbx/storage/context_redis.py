@@ -15,6 +15,7 @@ longer holds. Surviving a Redis outage is `ResilientContextStore`'s job; this cl
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from typing import get_args
 
 from redis.asyncio import Redis
@@ -119,6 +120,30 @@ class RedisContextStore:
             start += len(ids) - len(expired)
             out += [c for c in (decode_context(r) for r in raws if r is not None) if status in (None, c.status)]
         return out[:limit]
+
+    async def delete(self, call_ids: Collection[str]) -> int:
+        """Remove these calls' keys and index entries (erasure, retention); returns the keys removed.
+        The durable record is not touched: whoever erases deletes it there too."""
+        ids = list(call_ids)
+        if not ids:
+            return 0
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(*[self.key(i) for i in ids])
+            for index in (self.index(), *(self.index(status) for status in STATUSES)):
+                pipe.zrem(index, *ids)
+            results = await pipe.execute()
+        return int(results[0])
+
+    async def calls_from(self, caller_id: str, normalize: Callable[[str | None], str | None]) -> set[str]:
+        """Ids of the calls whose key Redis holds from `caller_id` (compared after `normalize`): a call still
+        running, or one that ended within the TTL, may not be only in the durable store."""
+        found: set[str] = set()
+        prefix = self.key("")
+        async for key in self.client.scan_iter(match=f"{prefix}*", count=500):
+            raw = await self.client.get(key)
+            if raw is not None and normalize(decode_context(raw).caller_id) == caller_id:
+                found.add(_text(key)[len(prefix) :])
+        return found
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -36,7 +36,6 @@ prefix your tables with the component name; the SQL may hold several statements 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sqlite3
 import time
@@ -50,6 +49,7 @@ import structlog
 
 from sentiric_pbx.config import Settings
 from sentiric_pbx.storage.paths import db_path
+from sentiric_pbx.storage.private import create_private_file, make_private_dir
 
 log = structlog.get_logger("sentiric_pbx.storage.db")
 
@@ -173,13 +173,6 @@ CREATE TABLE IF NOT EXISTS schema_version (
 """
 
 
-def _create_private(path: Path) -> None:
-    """Calls and customers are personal data: the file is created 0640, its directory 0750."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o640))
-
-
 async def enable_wal(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
     """WAL is a property of the file, set once. Switching to it needs the file to ourselves, and SQLite
     reports "locked" at once rather than calling the busy handler, so when two processes create the
@@ -210,7 +203,7 @@ class Database:
         name = str(path)
         try:
             if name != ":memory:":
-                _create_private(Path(name))
+                create_private_file(Path(name))  # calls and customers: 0640, never by umask
             conn = await aiosqlite.connect(name, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise DatabaseError(f"cannot open database {name}: {exc}") from exc
@@ -220,6 +213,9 @@ class Database:
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             await enable_wal(conn, busy_timeout_ms)
             await conn.execute("PRAGMA foreign_keys = ON")
+            # Deleted rows are zeroed, not left in free pages: an erased caller's words must not stay readable
+            # with `strings sentiric.db` (many builds default to it; not all).
+            await conn.execute("PRAGMA secure_delete = ON")
             await conn.execute(_SCHEMA_VERSION_DDL)
             for component in registered_components():
                 await db.migrate(component, _REGISTRY[component])
@@ -304,5 +300,14 @@ class Database:
 
 
 async def open_database(settings: Settings) -> Database:
-    """The daemon's database at [storage] db_path (default <data dir>/sentiric.db), migrated."""
-    return await Database.open(db_path(settings))
+    """The daemon's database at [storage] db_path (default <data dir>/sentiric.db), migrated.
+
+    The default data directory is ours alone, so it is made 0750 even if the model store created it
+    first under a loose umask; an explicit db_path's directory is the admin's and keeps its mode."""
+    path = db_path(settings)
+    if settings.storage.db_path is None:
+        try:
+            make_private_dir(path.parent)
+        except OSError as exc:
+            raise DatabaseError(f"cannot prepare the data directory {path.parent}: {exc}") from exc
+    return await Database.open(path)

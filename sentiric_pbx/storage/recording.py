@@ -7,12 +7,14 @@ flush cuts our channel back to now. So the recording shows what the caller heard
 
 from __future__ import annotations
 
+import os
 import wave
 from pathlib import Path
 
 import numpy as np
 
 from sentiric_pbx.audio.frames import SAMPLE_RATE, SAMPLE_WIDTH
+from sentiric_pbx.storage.private import make_private_dir, open_private
 
 
 class CallRecorder:
@@ -51,6 +53,7 @@ class CallRecorder:
             del self._agent[max(0, len(self._agent) - cut) :]
 
     def write(self, path: Path) -> Path:
+        """Write the WAV 0640 into its directory (made 0750): a caller's voice is personal data."""
         n = max(len(self._caller), len(self._agent)) // SAMPLE_WIDTH
         left = np.zeros(n, dtype="<i2")
         right = np.zeros(n, dtype="<i2")
@@ -60,9 +63,9 @@ class CallRecorder:
         right[: len(agent)] = agent
         stereo = np.empty(2 * n, dtype="<i2")
         stereo[0::2], stereo[1::2] = left, right
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         tmp = path.with_suffix(".wav.tmp")
-        with wave.open(str(tmp), "wb") as out:
+        with os.fdopen(open_private(tmp), "wb") as fh, wave.open(fh, "wb") as out:
             out.setnchannels(2)
             out.setsampwidth(SAMPLE_WIDTH)
             out.setframerate(self.rate)

@@ -34,6 +34,7 @@ from sentiric_pbx.config import BusinessConfig
 from sentiric_pbx.integrations.calendar.base import Booking, CalendarError, Slot, SlotTaken
 from sentiric_pbx.integrations.calendar.hours import BusinessHours
 from sentiric_pbx.storage.db import enable_wal
+from sentiric_pbx.storage.private import create_private_file
 
 log = structlog.get_logger(__name__)
 
@@ -95,7 +96,7 @@ class SqliteCalendar:
 
     async def _conn(self) -> aiosqlite.Connection:
         if self._db is None:
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(self.db_path)  # bookings hold names and numbers: 0640, not by umask
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves instead of Python's deferred BEGIN.
             db = await aiosqlite.connect(self.db_path, isolation_level=None)
             try:

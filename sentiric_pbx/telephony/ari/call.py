@@ -24,6 +24,7 @@ from websockets.asyncio.client import connect
 
 from sentiric_pbx import metrics
 from sentiric_pbx.call.transport import CallInfo, CallTransport, Dtmf, Hangup
+from sentiric_pbx.logging import caller_content
 from sentiric_pbx.telephony.ari.chan_websocket import SUBPROTOCOL, ChanWebSocketError, ChanWebSocketTransport
 from sentiric_pbx.telephony.ari.rest import AriError, basic_auth_header, media_url, parse_transfer_target
 from sentiric_pbx.telephony.ari.rtp import JitterStats, RtpEndpoint, RtpTransport, open_endpoint
@@ -90,7 +91,7 @@ class AriCall:
     def on_dtmf(self, digit: str) -> None:
         if self.app.media == "websocket":
             return  # chan_websocket brings the same digit in-band (DTMF_END): one event, not two
-        log.info("dtmf_received", call_id=self.caller_chan, digit=digit)
+        log.info("dtmf_received", call_id=self.caller_chan, **caller_content(digit=digit))
         if self.transport is not None:
             self.transport.on_event(Dtmf(digit))
 

@@ -47,6 +47,7 @@ from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
 from sentiric_pbx.call.transport import CallControl, CallInfo, Dtmf, Hangup
+from sentiric_pbx.logging import caller_content
 from sentiric_pbx.telephony.edge import ControlledCallIO
 
 log = structlog.get_logger("sentiric_pbx.chan_websocket")
@@ -258,7 +259,7 @@ class ChanWebSocketTransport(ControlledCallIO):
             digit = fields.get("digit", "")
             if digit not in DTMF_DIGITS or len(digit) != 1:
                 raise ChanWebSocketError("bad_dtmf", f"digit {digit[:10]!r}")
-            log.info("dtmf_received", digit=digit)
+            log.info("dtmf_received", **caller_content(digit=digit))
             self.on_event(Dtmf(digit))
         elif event == "MEDIA_START":
             raise ChanWebSocketError("duplicate_media_start", "a second MEDIA_START on the same connection")

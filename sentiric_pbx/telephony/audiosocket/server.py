@@ -34,6 +34,7 @@ import structlog
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import AudioSocketConfig
+from sentiric_pbx.logging import caller_content
 from sentiric_pbx.telephony.audiosocket.problems import PeerProblems
 from sentiric_pbx.telephony.audiosocket.protocol import (
     ERROR_CODES,
@@ -305,7 +306,7 @@ class Connection:
             transport.on_audio(frame)
         elif kind == Kind.DTMF:
             if transport.owner is None:  # ARI delivers an externalMedia call's DTMF as events
-                log.info("dtmf_received", digit=frame.digit())
+                log.info("dtmf_received", **caller_content(digit=frame.digit()))
                 transport.on_event(Dtmf(frame.digit()))
         elif kind == Kind.HANGUP:
             return Hangup("caller", "hangup_frame")

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from sentiric_pbx import metrics
 from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
+from sentiric_pbx.logging import caller_content
 from sentiric_pbx.telephony.freeswitch.control import Control
 from sentiric_pbx.telephony.freeswitch.esl import (
     EslError,
@@ -63,7 +64,7 @@ class FsCall:
 
     # -- events -----------------------------------------------------------------------------------
     def on_dtmf(self, digit: str) -> None:
-        log.info("dtmf_received", call_id=self.uuid, digit=digit)
+        log.info("dtmf_received", call_id=self.uuid, **caller_content(digit=digit))
         if self.transport is not None:
             self.transport.on_event(Dtmf(digit))
 

@@ -40,6 +40,7 @@ from sentiric_pbx import metrics
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import Settings
+from sentiric_pbx.logging import caller_content
 from sentiric_pbx.telephony.ingress import IngressContext
 from sentiric_pbx.telephony.lifecycle import AGENT_GRACE_S, ActiveCalls, CallLife, stop_tasks
 from sentiric_pbx.telephony.registry import CallRegistry
@@ -378,7 +379,7 @@ class TwilioStream:
             elif isinstance(message, Mark):
                 transport.on_mark(message.name)
             elif isinstance(message, DtmfDigit):
-                log.info("dtmf_received", digit=message.digit)
+                log.info("dtmf_received", **caller_content(digit=message.digit))
                 transport.on_event(Dtmf(message.digit))
             elif isinstance(message, Stop):
                 return Hangup("caller", "stop")
