@@ -81,6 +81,8 @@ class DialogConfig(_Section):
     """Silence after our reply before we ask "are you still there?". Defaults to 8 s."""
     no_input_max: int = Field(2, ge=1)
     """Reprompts before we say goodbye and hang up. Defaults to 2."""
+    dtmf_pause_s: float = Field(3.0, gt=0)
+    """Keypad digits end with "#" or this long without another key. Defaults to 3 s."""
     crm_lookup_timeout_s: float = Field(0.25, gt=0)
     """The greeting waits this long for the CRM, then greets without the name. Defaults to 0.25 s."""
     llm_capable: bool = False

@@ -17,6 +17,7 @@ import structlog
 from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.greeting import greeting_text
+from sentiric_pbx.dialog.keypad import OPERATOR_KEY
 from sentiric_pbx.dialog.nlu import NluOptions, understand
 from sentiric_pbx.dialog.responder import Responder
 from sentiric_pbx.dialog.tasks.base import TaskContext, TurnInput
@@ -48,6 +49,10 @@ PHRASES = {
 }
 
 
+DIGIT_SLOTS = frozenset({"phone"})
+"""The built-in tasks' slots a caller may type instead of saying (`TaskResult.expects`)."""
+
+
 def phrase(language: str, key: str) -> str:
     return PHRASES.get(language, PHRASES["en"])[key]
 
@@ -71,6 +76,8 @@ class AssistantBrain:
         self.tz = ZoneInfo(settings.business.timezone)
         self.clock = clock or (lambda: datetime.now(self.tz))
         self.responder = Responder(llm, settings.dialog.llm_capable, settings.llm)
+        self.digit_slots = DIGIT_SLOTS | registry.digit_slots()
+        """What the agent may ask for that keypad digits can give (dialog/keypad.py)."""
         self.nlu_options = NluOptions.from_business(settings.business, llm_budget_s=settings.llm.nlu_budget_s)
 
     async def greet(self, ctx: CallContext) -> Reply:
@@ -85,6 +92,21 @@ class AssistantBrain:
         log.info("nlu", intent=nlu.intent, confidence=round(nlu.confidence, 2), source=nlu.source,
                  entities=nlu.entities)  # fmt: skip
         turn = TurnInput(nlu.intent, dict(nlu.entities), text, nlu.confidence)
+        return await self._act(ctx, turn, now)
+
+    async def respond_keys(self, ctx: CallContext, digits: str, slot: str | None) -> Reply:
+        """Keypad digits: "0" alone is the operator key; digits typed while we asked for a slot fill it;
+        any other string is read as the words it spells ("05551112233" is a phone number to the NLU)."""
+        if digits == OPERATOR_KEY:
+            ctx.intents.append("transfer_to_human")
+            return await self._act(ctx, TurnInput("transfer_to_human", {}, digits, 1.0), self.clock())
+        if slot is None:
+            return await self.respond(ctx, digits)
+        ctx.intents.append("keypad")
+        return await self._act(ctx, TurnInput("keypad", {slot: digits}, digits, 1.0), self.clock())
+
+    async def _act(self, ctx: CallContext, turn: TurnInput, now: datetime) -> Reply:
+        """One task step for the turn (or none), then the words and what to do after them."""
         result = await dispatch(self.registry, TaskContext(ctx, turn, self.calendar, self.settings.business, now))
         speech = self.responder.render(result, ctx.language)
         if result is None:
@@ -95,7 +117,8 @@ class AssistantBrain:
         if result.status == "transfer":
             target = str(result.facts.get("transfer_target") or self.settings.business.transfer_target)
             return Reply(speech, action="transfer", transfer_target=target)
-        return Reply(speech)
+        slot = result.expects if result.expects in self.digit_slots else None
+        return Reply(speech, digits_slot=slot)
 
     @staticmethod
     def _remember_outcome(ctx: CallContext, status: str, facts: dict[str, object]) -> None:

@@ -55,6 +55,11 @@ class TaskRegistry:
     def intents(self) -> list[str]:
         return sorted(self._tasks)
 
+    def digit_slots(self) -> set[str]:
+        """The slots tasks declare as typable on the keypad (`slots = {"order_number": "digits"}`)."""
+        return {name for cls in self._tasks.values() for name, kind in (getattr(cls, "slots", None) or {}).items()
+                if kind == "digits"}  # fmt: skip
+
     def __contains__(self, intent: object) -> bool:
         return intent in self._tasks
 

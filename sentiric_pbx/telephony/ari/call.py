@@ -90,7 +90,7 @@ class AriCall:
     def on_dtmf(self, digit: str) -> None:
         if self.app.media == "websocket":
             return  # chan_websocket brings the same digit in-band (DTMF_END): one event, not two
-        log.info("dtmf_received", call_id=self.caller_chan, digit=digit)
+        log.debug("dtmf_received", call_id=self.caller_chan, digit=digit)  # digits are private: never at info
         if self.transport is not None:
             self.transport.on_event(Dtmf(digit))
 

@@ -258,7 +258,7 @@ class ChanWebSocketTransport(ControlledCallIO):
             digit = fields.get("digit", "")
             if digit not in DTMF_DIGITS or len(digit) != 1:
                 raise ChanWebSocketError("bad_dtmf", f"digit {digit[:10]!r}")
-            log.info("dtmf_received", digit=digit)
+            log.debug("dtmf_received", digit=digit)  # digits are private: never at info
             self.on_event(Dtmf(digit))
         elif event == "MEDIA_START":
             raise ChanWebSocketError("duplicate_media_start", "a second MEDIA_START on the same connection")

@@ -305,7 +305,7 @@ class Connection:
             transport.on_audio(frame)
         elif kind == Kind.DTMF:
             if transport.owner is None:  # ARI delivers an externalMedia call's DTMF as events
-                log.info("dtmf_received", digit=frame.digit())
+                log.debug("dtmf_received", digit=frame.digit())  # digits are private: never at info
                 transport.on_event(Dtmf(frame.digit()))
         elif kind == Kind.HANGUP:
             return Hangup("caller", "hangup_frame")

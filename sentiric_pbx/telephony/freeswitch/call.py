@@ -63,7 +63,7 @@ class FsCall:
 
     # -- events -----------------------------------------------------------------------------------
     def on_dtmf(self, digit: str) -> None:
-        log.info("dtmf_received", call_id=self.uuid, digit=digit)
+        log.debug("dtmf_received", call_id=self.uuid, digit=digit)  # digits are private: never at info
         if self.transport is not None:
             self.transport.on_event(Dtmf(digit))
 

@@ -377,7 +377,7 @@ class TwilioStream:
             elif isinstance(message, Mark):
                 transport.on_mark(message.name)
             elif isinstance(message, DtmfDigit):
-                log.info("dtmf_received", digit=message.digit)
+                log.debug("dtmf_received", digit=message.digit)  # digits are private: never at info
                 transport.on_event(Dtmf(message.digit))
             elif isinstance(message, Stop):
                 return Hangup("caller", "stop")
