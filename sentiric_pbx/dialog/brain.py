@@ -21,6 +21,7 @@ from sentiric_pbx.dialog.faq import Faq, is_question
 from sentiric_pbx.dialog.greeting import greeting_text
 from sentiric_pbx.dialog.keypad import OPERATOR_KEY
 from sentiric_pbx.dialog.nlu import NluOptions, understand
+from sentiric_pbx.dialog.nlu.plugin_intents import PluginIntents
 from sentiric_pbx.dialog.responder import Responder
 from sentiric_pbx.dialog.tasks.base import TaskContext, TurnInput
 from sentiric_pbx.dialog.tasks.faq import FAQ_INTENT, UNKNOWN_INTENT
@@ -89,7 +90,12 @@ class AssistantBrain:
         self.faq = Faq(settings.business)
         self.digit_slots = DIGIT_SLOTS | registry.digit_slots()
         """What the agent may ask for that keypad digits can give (dialog/keypad.py)."""
-        self.nlu_options = NluOptions.from_business(settings.business, llm_budget_s=settings.llm.nlu_budget_s)
+        plugins = PluginIntents(registry.examples(), registry.slots())
+        if plugins:
+            log.info("plugin_intents", intents=plugins.intents)
+        self.nlu_options = NluOptions.from_business(
+            settings.business, llm_budget_s=settings.llm.nlu_budget_s, plugin_intents=plugins or None
+        )
 
     async def greet(self, ctx: CallContext) -> Reply:
         profile = CustomerProfile(**ctx.customer) if ctx.customer else None

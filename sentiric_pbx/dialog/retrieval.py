@@ -53,17 +53,22 @@ class Hit(Generic[K]):
 class PhraseIndex(Generic[K]):
     """Example phrasings, each belonging to a key; `best(text)` is the key of the nearest one."""
 
-    def __init__(self, phrasings: list[tuple[K, str]]) -> None:
+    def __init__(self, phrasings: list[tuple[K, str]], background: list[str] | None = None) -> None:
+        """`background`: other sentences callers say, counted only for the IDF. Without them, a word every
+        phrasing shares ("order" in each way to ask about an order) would weigh least, though it is what
+        sets them apart from everything else a caller says."""
         self.keys = [k for k, _ in phrasings]
         self.phrasings = [p for _, p in phrasings]
         counts = [grams(p) for p in self.phrasings]
+        others = [grams(p) for p in background or []]
         vocab = sorted({g for c in counts for g in c})
         self._column = {g: i for i, g in enumerate(vocab)}
         df = np.zeros(len(vocab))
-        for c in counts:
+        for c in counts + others:
             for g in c:
-                df[self._column[g]] += 1
-        n = max(1, len(counts))
+                if g in self._column:
+                    df[self._column[g]] += 1
+        n = max(1, len(counts) + len(others))
         self._idf = np.log((1 + n) / (1 + df)) + 1.0  # smoothed, as scikit-learn's TfidfVectorizer
         self._unseen_idf = math.log(1 + n) + 1.0
         self._matrix = np.vstack([self._vector(c) for c in counts]) if counts else np.zeros((0, len(vocab)))
