@@ -191,6 +191,39 @@ def test_an_faq_answers_grounding_keeps_its_numbers() -> None:
 
 
 @pytest.mark.parametrize(
+    ("rephrased", "said"),
+    [
+        ("Sure! There's free parking for 20 cars right behind the building.", "rephrased"),
+        ("Sure! There's free parking right behind the building.", "template"),  # dropped the 20
+        ("Sure! There's free parking for 20 cars behind the building, open 24 hours.", "template"),  # invented 24
+    ],
+)
+async def test_a_capable_llm_may_rephrase_an_faq_answer_only_if_it_keeps_its_numbers_and_adds_none(
+    rephrased: str, said: str
+) -> None:
+    """With `llm_capable`, the FAQ answer goes through the responder like a task's template: the model's
+    words are spoken only when grounded (a real HTTP server speaking the OpenAI streaming protocol)."""
+    from sentiric_pbx.config import LlmConfig
+    from sentiric_pbx.dialog.responder import Responder
+    from sentiric_pbx.dialog.tasks.base import TaskContext, TurnInput
+    from sentiric_pbx.dialog.tasks.faq import FaqTask
+    from sentiric_pbx.engines.llm.openai_compat import OpenAICompatLlm
+    from tests.openai_server import FakeOpenAI
+
+    turn = TurnInput("ask_faq", {"faq": {"question": "is there parking", "answer": PARKING}}, "parking?")
+    ctx = TaskContext(CallContext(call_id="c6"), turn, None, Settings().business, NOW)  # type: ignore[arg-type]
+    result = await FaqTask().execute(ctx)
+    server = await FakeOpenAI(words=[w if i == 0 else " " + w for i, w in enumerate(rephrased.split(" "))]).start()
+    try:
+        llm = OpenAICompatLlm(server.base_url, "m", timeout_s=10, name="remote")
+        budget = LlmConfig(call_fallback_after_s=2.0, call_filler_after_s=1.5, call_limit_s=5.0, nlu_budget_s=0.3)
+        spoken = " ".join([s.strip() async for s in Responder(llm, capable=True, budget=budget).render(result, "en")])
+    finally:
+        await server.stop()
+    assert spoken == (rephrased if said == "rephrased" else PARKING), spoken
+
+
+@pytest.mark.parametrize(
     ("name", "content", "problem"),
     [
         ("faq.toml", "[[faq]]\nquestions = [\n", "not valid toml"),
