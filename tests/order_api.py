@@ -3,6 +3,7 @@ on 127.0.0.1, and the plug-in installed the way pip leaves it (a .dist-info with
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,8 +23,9 @@ async def _order(request: web.Request) -> web.Response:
     return web.json_response(order) if order else web.json_response({"error": "not found"}, status=404)
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def order_api(monkeypatch_module: pytest.MonkeyPatch) -> AsyncIterator[web.Application]:
+@contextlib.asynccontextmanager
+async def serving_orders(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[web.Application]:
+    """The order API on a free loopback port, with the plug-in's `SENTIRIC_ORDERS_URL` pointing at it."""
     app = web.Application()
     app[ASKED] = []
     app.router.add_get("/orders/{number}", _order)
@@ -32,9 +34,17 @@ async def order_api(monkeypatch_module: pytest.MonkeyPatch) -> AsyncIterator[web
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    monkeypatch_module.setenv("SENTIRIC_ORDERS_URL", f"http://127.0.0.1:{port}")
-    yield app
-    await runner.cleanup()
+    monkeypatch.setenv("SENTIRIC_ORDERS_URL", f"http://127.0.0.1:{port}")
+    try:
+        yield app
+    finally:
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def order_api(monkeypatch_module: pytest.MonkeyPatch) -> AsyncIterator[web.Application]:
+    async with serving_orders(monkeypatch_module) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

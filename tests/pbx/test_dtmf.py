@@ -8,17 +8,23 @@ the answer stops (a key barges in like a voice), the call is handed to the recep
 baresip that answers by itself), and the daemon stores the call as transferred with the key as the
 caller's turn. Extension 100 transfers by the 0x00 frame (the dialplan dials `SENTIRIC_TRANSFER`),
 101 by AMI Redirect: both paths are checked.
+
+Then a digit string: with the example plug-in installed (examples/order_status_plugin, its order API a
+real aiohttp server on 127.0.0.1), the caller asks where their order is, is asked for the number, and
+types it on the phone's keypad ("4512#"); the agent answers from the API.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
 
+from tests.order_api import ASKED, monkeypatch_module, order_plugin_installed, serving_orders  # noqa: F401
 from tests.pbx.baresip import speech_ends
-from tests.pbx.conftest import agent_settings, finished_calls, running
+from tests.pbx.conftest import agent_settings, finished_calls, heard, running
 from tests.pbx.test_transfer import GREETING_QUIET_S, events
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -63,3 +69,31 @@ async def test_zero_pressed_during_the_agents_reply_transfers_the_call(
     dtmf = events(ami.events, "DTMFEnd", Channel="PJSIP/1001-")
     assert [e["Digit"] for e in dtmf] == ["0"], dtmf
     assert pressed > reply_started
+
+
+async def test_an_order_number_typed_on_the_phone_fills_the_slot_the_agent_asked_for(
+    pbx, engines, models_dir, phones, tmp_path: Path, order_plugin_installed: Path, monkeypatch  # noqa: F811
+) -> None:
+    question = await engines.tts.synthesize_sentence("Hello, where is my order?")
+    settings = agent_settings(tmp_path, models_dir, pbx)
+    async with serving_orders(monkeypatch) as api, running(settings, engines) as daemon:
+        caller = await phones("1001", "G722")
+        call = await caller.dial("101")
+        await speech_ends(caller.heard, call.answered_at, GREETING_QUIET_S)
+        asked = await caller.say(question)
+        asked_for_number = await speech_ends(caller.heard, asked + 1.0, 1.5)
+        typed = asyncio.get_running_loop().time()
+        await caller.command("sndcode", "4512#")
+        answered = await speech_ends(caller.heard, typed, 1.5)
+        await caller.hang_up()
+        [ctx] = await finished_calls(daemon)
+
+    request = await heard(engines, caller.heard().pcm_between(asked + 1.0, asked_for_number + 0.1), caller.rate)
+    assert "order number" in request, request
+    answer = await heard(engines, caller.heard().pcm_between(typed, answered + 0.1), caller.rate)
+    # The API's answer, read back: its order number and its delivery day (Whisper hears "shipped" as "shit").
+    assert "4512" in re.sub(r"\D", "", answer) and "friday" in answer, answer
+    assert api[ASKED] == ["4512"]
+    callers = [t.text for t in ctx.turns if t.who == "caller"]
+    assert callers[-1] == "(keypad) 4512", callers
+    assert ctx.intents[-2:] == ["check_order_status", "keypad"], ctx.intents
