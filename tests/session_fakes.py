@@ -30,7 +30,7 @@ import numpy as np
 from sentiric_pbx.audio.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SILENCE_FRAME
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.call.record import CallContext
-from sentiric_pbx.call.transport import CallInfo, Hangup
+from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.brain import phrase
 from sentiric_pbx.dialog.session import CallSession
@@ -123,6 +123,14 @@ class Say:
 
 
 @dataclass(frozen=True, slots=True)
+class Key:
+    """The caller presses `digit` on the keypad at `at_s` (the ingress forwards it as a `Dtmf` event)."""
+
+    at_s: float
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
 class Echo:
     """The line returns our own voice, `delay_ms` late and `gain_db` down (a hybrid, Asterisk's Echo())."""
 
@@ -148,6 +156,7 @@ class ScriptedLine(CallIO):
         echo: Echo | None = None,
         sends_when_quiet: bool = True,
         bad_frame_at_s: float | None = None,
+        keys: list[Key] | None = None,
     ) -> None:
         super().__init__(CallInfo(call_id="timeline-call", caller_id="05551112233", ingress="test"))
         self.says = says
@@ -156,6 +165,7 @@ class ScriptedLine(CallIO):
         self.echo = echo
         self.sends_when_quiet = sends_when_quiet
         self.bad_frame_at_s = bad_frame_at_s
+        self.keys = sorted(keys or [], key=lambda k: k.at_s)
         self.clock = PlayoutClock(self._received, SILENCE_FRAME)
         self._out = PacedOutput(self.clock, SAMPLE_RATE, FRAME_BYTES, lambda frame: frame)
         self.wire: list[tuple[float, bytes]] = []
@@ -205,6 +215,8 @@ class ScriptedLine(CallIO):
                 return
             if self.closed:
                 return
+            while self.keys and now >= self.keys[0].at_s - 1e-9:
+                self.on_event(Dtmf(self.keys.pop(0).digit))
             if self.bad_frame_at_s is not None and now >= self.bad_frame_at_s:
                 self.bad_frame_at_s = None
                 self.deliver(bytes(FRAME_BYTES // 2))  # half a frame: a broken wire decoder
@@ -305,6 +317,8 @@ class Answer:
     after_s: float = 0.2
     """Thinking time (NLU, a task, the LLM)."""
     fails: bool = False
+    slot: str | None = None
+    """The slot this reply asks for that keypad digits may fill (`Reply.digits_slot`)."""
 
 
 GREETING = "Hello, how can I help?"
@@ -320,6 +334,8 @@ class ScriptedBrain:
     no_input_max: int = 2
     heard: list[tuple[float, str]] = field(default_factory=list)
     """(loop time, text) of every caller turn the brain was asked about."""
+    keyed: list[tuple[float, str, str | None]] = field(default_factory=list)
+    """(loop time, digits, slot) of every keypad string the brain was asked about."""
     dues: list[float] = field(default_factory=list)
     """`priority.current_due` of each `respond`: what its engine jobs (an LLM) would be queued by."""
 
@@ -334,7 +350,15 @@ class ScriptedBrain:
         if answer.fails:
             raise RuntimeError("task failed")
         ctx.intents.append("scripted")
-        return Reply(text_reply(answer.text), action=answer.action)
+        return Reply(text_reply(answer.text), action=answer.action, digits_slot=answer.slot)
+
+    async def respond_keys(self, ctx: CallContext, digits: str, slot: str | None) -> Reply:
+        """Keys are answered from the table as "keys:<digits>" (slot in `keyed`); "0" alone transfers."""
+        self.keyed.append((asyncio.get_running_loop().time(), digits, slot))
+        if digits == "0":
+            ctx.intents.append("transfer_to_human")
+            return Reply(text_reply("Putting you through."), action="transfer", transfer_target="reception")
+        return await self.respond(ctx, f"keys:{digits}")
 
     async def reprompt(self, ctx: CallContext, attempt: int) -> Reply:
         if attempt > self.no_input_max:

@@ -32,6 +32,7 @@ from tests.session_fakes import (
     Echo,
     FakeStt,
     FakeTts,
+    Key,
     Say,
     ScriptedBrain,
     ScriptedLine,
@@ -340,6 +341,65 @@ def test_a_stage_that_dies_ends_the_call_as_failed() -> None:
     assert run.ctx.status == "failed"
     assert run.ended_at < 2.0 + 0.25 + TICK  # at the no-input clock's next look, not at the caller's hangup
     assert run.turns == [("agent", GREETING)]
+
+
+# -- the keypad ---------------------------------------------------------------------------------------
+def test_zero_pressed_during_a_reply_stops_it_and_transfers_at_once() -> None:
+    """Reply from ~3.8 s; the caller presses 0 at 5.0 s. Our playout stops within a tick (a key barges in
+    like a voice, with no sustain to wait for), and the brain hears "0" at once — no "#", no pause — and
+    hands the call to a person."""
+    line = ScriptedLine([Say(2.0, 1.0, "Tell me everything.")], keys=[Key(5.0, "0")], hangup_at_s=20.0)
+    brain = ScriptedBrain({"Tell me everything.": Answer(LONG)})
+    with structlog.testing.capture_logs() as logs:
+        run = call(line, brain)
+
+    _, cut, transfer_words = line.talkspurts(gap_s=TICK)
+    assert 5.0 <= cut[1] <= 5.0 + 2 * TICK
+    assert brain.keyed == [(pytest.approx(5.0, abs=TICK), "0", None)]
+    assert line.transferred_to == "reception"
+    assert run.ctx.status == "transferred"
+    assert [(who, text) for who, text in run.turns[2:]] == [
+        ("agent", " ".join(LONG.split()[: int((cut[1] - cut[0]) / SECONDS_PER_WORD + 1e-6)])),
+        ("caller", "(keypad) 0"),
+        ("agent", "Putting you through."),
+    ]
+    assert caller_turn(run, 1).intent == "transfer_to_human"
+    assert transfer_words[0] > 5.0
+    barge = [e for e in logs if e["event"] == "barge_in"]
+    assert len(barge) == 1 and barge[0]["by"] == "keypad"
+    assert not any("0" == e.get("digit") for e in logs if e["log_level"] == "info"), "a digit was logged at info"
+
+
+def test_digits_typed_while_the_agent_asks_for_a_slot_fill_it_ended_by_hash_or_pause() -> None:
+    """The agent asks for an order number (its reply says digits may give it): "0 4 5 #" is one string,
+    its 0 part of the number, not a call for a person. Then it asks for a phone number and the caller
+    types 0555 and stops: `dtmf_pause_s` later the string is over."""
+    pause = DIALOG.dtmf_pause_s
+    keys = [Key(6.0, "0"), Key(6.3, "4"), Key(6.6, "5"), Key(6.9, "#")]
+    keys += [Key(12.0 + 0.3 * i, d) for i, d in enumerate("0555")]
+    line = ScriptedLine([Say(2.0, 1.0, "Where is my order?")], keys=keys, hangup_at_s=25.0)
+    brain = ScriptedBrain({
+        "Where is my order?": Answer("What is your order number?", slot="order_number"),
+        "keys:045": Answer("And your phone number?", slot="phone"),
+    })  # fmt: skip
+    run = call(line, brain)
+
+    assert [(d, s) for _t, d, s in brain.keyed] == [("045", "order_number"), ("0555", "phone")]
+    assert brain.keyed[0][0] == pytest.approx(6.9, abs=TICK)
+    assert brain.keyed[1][0] == pytest.approx(12.9 + pause, abs=TICK)
+    assert line.transferred_to is None
+    callers = [t.text for t in run.ctx.turns if t.who == "caller"]
+    assert callers == ["Where is my order?", "(keypad) 045", "(keypad) 0555"]
+
+
+def test_a_key_string_is_not_mistaken_for_silence() -> None:
+    """A caller typing slowly (a key every 2 s, never a "#") is not asked "are you still there?"."""
+    keys = [Key(4.0 + 2.0 * i, d) for i, d in enumerate("123456")]
+    line = ScriptedLine([], keys=keys, hangup_at_s=30.0)
+    run = call(line, ScriptedBrain({}), settings=Settings(dialog={"no_input_reprompt_s": 3.0, "dtmf_pause_s": 2.5}))
+
+    assert ("agent", phrase("en", "reprompt")) not in run.turns[:3]
+    assert next(t.text for t in run.ctx.turns if t.who == "caller") == "(keypad) 123456"
 
 
 # -- helpers ------------------------------------------------------------------------------------------

@@ -467,7 +467,9 @@ def test_a_choice_names_the_day_once_when_it_is_shared() -> None:
 def test_the_builtin_tasks_are_registered_under_their_intents() -> None:
     registry = default_registry(plugins=False)
     assert registry.intents() == [
+        "ask_faq",
         "ask_opening_hours",
+        "ask_unknown",
         "cancel_appointment",
         "create_appointment",
         "end_call",

@@ -434,6 +434,23 @@ def test_caller_id_comes_from_the_page_only_when_allowed(
     assert parse_offer(_offer("v=0\r\n", caller=sent), cfg) == ("v=0\r\n", expected)
 
 
+@pytest.mark.parametrize("digit", ["0", "7", "#", "*"])
+def test_a_keypad_message_from_the_page_is_a_dtmf_event(digit: str) -> None:
+    from sentiric_pbx.call.transport import Dtmf
+    from sentiric_pbx.telephony.webrtc.ingress import parse_dtmf
+
+    assert parse_dtmf({"type": "dtmf", "digit": digit}) == Dtmf(digit)
+
+
+@pytest.mark.parametrize("digit", [None, "", "12", "x", 5, "0" * 1000])
+def test_a_keypad_message_that_is_not_one_key_is_a_signalling_error(digit: object) -> None:
+    from sentiric_pbx.telephony.webrtc.ingress import SignallingError, parse_dtmf
+
+    with pytest.raises(SignallingError) as err:
+        parse_dtmf({"type": "dtmf", "digit": digit})
+    assert err.value.reason == "bad_dtmf" and len(err.value.detail) < 40
+
+
 async def test_a_draining_daemon_refuses_new_browser_calls(echo_daemon: Daemon) -> None:
     ingress = webrtc_of(echo_daemon)
     assert await ingress.drain(0) == 0

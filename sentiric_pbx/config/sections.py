@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 
 from sentiric_pbx.config.base import _Section
+from sentiric_pbx.config.faq import FaqEntry, read_faq_file
 
 
 class VadConfig(_Section):
@@ -81,6 +82,8 @@ class DialogConfig(_Section):
     """Silence after our reply before we ask "are you still there?". Defaults to 8 s."""
     no_input_max: int = Field(2, ge=1)
     """Reprompts before we say goodbye and hang up. Defaults to 2."""
+    dtmf_pause_s: float = Field(3.0, gt=0)
+    """Keypad digits end with "#" or this long without another key. Defaults to 3 s."""
     crm_lookup_timeout_s: float = Field(0.25, gt=0)
     """The greeting waits this long for the CRM, then greets without the name. Defaults to 0.25 s."""
     llm_capable: bool = False
@@ -216,6 +219,27 @@ class BusinessConfig(_Section):
     """Used to normalise national caller IDs ("0555…") to E.164."""
     transfer_target: str = "PJSIP/reception"
     """Where "transfer to a human" sends the caller (a dial string or an extension)."""
+    address: str | None = None
+    """Facts callers ask about; each one set answers its questions ("where are you?") as an FAQ entry does."""
+    phone: str | None = None
+    services: list[str] = []
+    faq: list[FaqEntry] = []
+    """Questions (variants) and answers, inline (config/faq.py); see also `faq_file`."""
+    faq_file: Path | None = None
+    """A TOML or YAML file of more FAQ entries, read at start-up."""
+    _faq_file_read: bool = PrivateAttr(False)
+    faq_min_score: float = Field(0.33, gt=0, le=1)
+    """How like a question variant (character n-gram cosine) a caller's words must be to get its answer.
+    Defaults to 0.33: on tests/test_faq.py's entries, 13 paraphrases scored 0.38–1.0 and 15 other requests
+    0.02–0.26."""
+
+    @model_validator(mode="after")
+    def _read_faq_file(self) -> BusinessConfig:
+        """Read once: a later assignment to another key re-runs this validator, and must not add them twice."""
+        if self.faq_file is not None and not self._faq_file_read:
+            self._faq_file_read = True
+            self.__dict__["faq"] = [*self.faq, *read_faq_file(self.faq_file)]
+        return self
 
 
 class StorageConfig(_Section):

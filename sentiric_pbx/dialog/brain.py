@@ -8,6 +8,7 @@ the session turns an exception here into an apology with an offer to transfer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -16,10 +17,14 @@ import structlog
 
 from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.config import Settings
+from sentiric_pbx.dialog.faq import Faq, is_question
 from sentiric_pbx.dialog.greeting import greeting_text
+from sentiric_pbx.dialog.keypad import OPERATOR_KEY
 from sentiric_pbx.dialog.nlu import NluOptions, understand
+from sentiric_pbx.dialog.nlu.plugin_intents import PluginIntents
 from sentiric_pbx.dialog.responder import Responder
 from sentiric_pbx.dialog.tasks.base import TaskContext, TurnInput
+from sentiric_pbx.dialog.tasks.faq import FAQ_INTENT, UNKNOWN_INTENT
 from sentiric_pbx.dialog.tasks.registry import TaskRegistry
 from sentiric_pbx.dialog.tasks.router import dispatch
 from sentiric_pbx.dialog.timing import timed
@@ -49,6 +54,17 @@ PHRASES = {
 }
 
 
+DIGIT_SLOTS = frozenset({"phone"})
+"""The built-in tasks' slots a caller may type instead of saying (`TaskResult.expects`)."""
+
+
+_HELP = re.compile(
+    r"\bwhat (?:else )?(?:can|could) you do\b|\bwhat you can do\b|\bhow (?:can|could) you help\b|\bhelp me\b"
+    r"|\bne yapabilirsin"
+)
+"""A question about the agent itself: answered with what it can do, not with "I don't know that"."""
+
+
 def phrase(language: str, key: str) -> str:
     return PHRASES.get(language, PHRASES["en"])[key]
 
@@ -72,7 +88,15 @@ class AssistantBrain:
         self.tz = ZoneInfo(settings.business.timezone)
         self.clock = clock or (lambda: datetime.now(self.tz))
         self.responder = Responder(llm, settings.dialog.llm_capable, settings.llm)
-        self.nlu_options = NluOptions.from_business(settings.business, llm_budget_s=settings.llm.nlu_budget_s)
+        self.faq = Faq(settings.business)
+        self.digit_slots = DIGIT_SLOTS | registry.digit_slots()
+        """What the agent may ask for that keypad digits can give (dialog/keypad.py)."""
+        plugins = PluginIntents(registry.examples(), registry.slots())
+        if plugins:
+            log.info("plugin_intents", intents=plugins.intents)
+        self.nlu_options = NluOptions.from_business(
+            settings.business, llm_budget_s=settings.llm.nlu_budget_s, plugin_intents=plugins or None
+        )
 
     async def greet(self, ctx: CallContext) -> Reply:
         profile = CustomerProfile(**ctx.customer) if ctx.customer else None
@@ -85,7 +109,40 @@ class AssistantBrain:
         timed(ctx, "nlu_ms", nlu.elapsed_ms)
         log.info("nlu", intent=nlu.intent, confidence=round(nlu.confidence, 2), source=nlu.source,
                  **caller_content(entities=nlu.entities))  # fmt: skip
-        turn = TurnInput(nlu.intent, dict(nlu.entities), text, nlu.confidence)
+        turn = self._open_question(ctx, TurnInput(nlu.intent, dict(nlu.entities), text, nlu.confidence))
+        return await self._act(ctx, turn, now)
+
+    def _open_question(self, ctx: CallContext, turn: TurnInput) -> TurnInput:
+        """A turn no task is sure of may be a question the FAQ answers (`ask_faq`, which leaves a task in
+        progress where it was); a question outside every task and the FAQ gets the offer of a person
+        (`ask_unknown`). Everything else goes on as the NLU said."""
+        unsure = turn.intent == "other" or turn.confidence < self.nlu_options.llm_below_confidence
+        if not unsure or _HELP.search(turn.text.lower()):
+            return turn
+        found = self.faq.answer(turn.text, ctx.language) if self.faq else None
+        if found is not None:
+            log.info("faq_answer", question=found.question, score=found.score)
+            ctx.intents[-1] = FAQ_INTENT
+            faq = {"question": found.question, "answer": found.answer}
+            return TurnInput(FAQ_INTENT, {**turn.entities, "faq": faq}, turn.text, found.score)
+        if turn.intent == "other" and ctx.active_task is None and is_question(turn.text, ctx.language):
+            ctx.intents[-1] = UNKNOWN_INTENT
+            return TurnInput(UNKNOWN_INTENT, turn.entities, turn.text, turn.confidence)
+        return turn
+
+    async def respond_keys(self, ctx: CallContext, digits: str, slot: str | None) -> Reply:
+        """Keypad digits: "0" alone is the operator key; digits typed while we asked for a slot fill it;
+        any other string is read as the words it spells ("05551112233" is a phone number to the NLU)."""
+        if digits == OPERATOR_KEY:
+            ctx.intents.append("transfer_to_human")
+            return await self._act(ctx, TurnInput("transfer_to_human", {}, digits, 1.0), self.clock())
+        if slot is None:
+            return await self.respond(ctx, digits)
+        ctx.intents.append("keypad")
+        return await self._act(ctx, TurnInput("keypad", {slot: digits}, digits, 1.0), self.clock())
+
+    async def _act(self, ctx: CallContext, turn: TurnInput, now: datetime) -> Reply:
+        """One task step for the turn (or none), then the words and what to do after them."""
         result = await dispatch(self.registry, TaskContext(ctx, turn, self.calendar, self.settings.business, now))
         speech = self.responder.render(result, ctx.language)
         if result is None:
@@ -96,7 +153,8 @@ class AssistantBrain:
         if result.status == "transfer":
             target = str(result.facts.get("transfer_target") or self.settings.business.transfer_target)
             return Reply(speech, action="transfer", transfer_target=target)
-        return Reply(speech)
+        slot = result.expects if result.expects in self.digit_slots else None
+        return Reply(speech, digits_slot=slot)
 
     @staticmethod
     def _remember_outcome(ctx: CallContext, status: str, facts: dict[str, object]) -> None:

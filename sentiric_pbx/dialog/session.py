@@ -8,9 +8,11 @@ Small stages joined by queues (DESIGN.md), each in its own module and each build
   thinking     caller turn → brain (NLU → task → responder) → reply                          (thinking.py)
   speaking     reply → sentences → TTS → paced playout; what the caller heard                (speaking.py)
   transcript   turns → the call's record, saved after each; stored at the end                (transcript.py)
+  keypad       DTMF events → barge-in and typed turns ("0": a person; digits: a slot)       (keypad.py)
 
-Listening and recognizing run as tasks for the whole call; this class runs the conversation on top.
-Barge-in is a cancellation, not a flag: listening asks speaking to `interrupt()` the reply's task.
+Listening, recognizing and the keypad run as tasks for the whole call; this class runs the conversation
+on top. Barge-in is a cancellation, not a flag: listening (a voice) and the keypad (a key) ask speaking
+to `interrupt()` the reply's task.
 
 Failure rules (seed §4): the context is saved after every turn; a hangup at any moment ends the call
 as `unfinished_call` unless the conversation had reached its end (goodbye, transfer); an engine error
@@ -25,9 +27,10 @@ from pathlib import Path
 
 import structlog
 
-from sentiric_pbx.call.transport import CallTransport, Dtmf
+from sentiric_pbx.call.transport import CallTransport
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.bargein import BargeInDetector, BargeInOptions
+from sentiric_pbx.dialog.keypad import KeyedTurn, Keypad
 from sentiric_pbx.dialog.listening import Listener, Utterance
 from sentiric_pbx.dialog.recognizing import Recognizing
 from sentiric_pbx.dialog.speaking import Speaker
@@ -36,7 +39,6 @@ from sentiric_pbx.dialog.transcript import SaveContext, TranscriptWriter, contex
 from sentiric_pbx.dialog.turntaking import TurnRecognizer
 from sentiric_pbx.dialog.types import Brain, CallerTurn, Reply, SttFailed
 from sentiric_pbx.engines.base import SttEngine, TtsEngine
-from sentiric_pbx.logging import caller_content
 from sentiric_pbx.storage.recording import CallRecorder
 
 log = structlog.get_logger("sentiric_pbx.session")
@@ -65,7 +67,7 @@ class CallSession:
         )
         self.transcript.on_turn = transport.info.on_turn
         self.utterances: asyncio.Queue[Utterance | None] = asyncio.Queue()
-        self.turns: asyncio.Queue[CallerTurn | SttFailed | None] = asyncio.Queue()
+        self.turns: asyncio.Queue[CallerTurn | KeyedTurn | SttFailed | None] = asyncio.Queue()
         self.recognizer = TurnRecognizer(stt)
         self.speaker = Speaker(transport, tts, self.recorder, self.transcript)
         d = settings.dialog
@@ -79,7 +81,10 @@ class CallSession:
             ctx=self.ctx,
             utterances=self.utterances,
         )
-        self.recognizing = Recognizing(self.ctx, self.utterances, self.turns)
+        self.recognizing = Recognizing(self.ctx, self.utterances, self.turns)  # type: ignore[arg-type]
+        self.keypad = Keypad(
+            transport, self.turns, barge_in=self._key_barge_in, now_s=self.transcript.now_s, pause_s=d.dtmf_pause_s  # type: ignore[arg-type]
+        )
         self.thinker = Thinker(brain, self.ctx)
         self.conversation_done = False
 
@@ -89,6 +94,7 @@ class CallSession:
         stages = [
             asyncio.create_task(self.listener.run(), name="listen"),
             asyncio.create_task(self.recognizing.run(), name="recognize"),
+            asyncio.create_task(self.keypad.run(), name="keypad"),
         ]
         for task in stages:
             task.add_done_callback(self._stage_died)
@@ -101,6 +107,7 @@ class CallSession:
             log.exception("session_failed")
             self.ctx.status = "failed"
         finally:
+            self.keypad.close()
             for task in stages:
                 task.cancel()
             await asyncio.gather(*stages, return_exceptions=True)
@@ -119,7 +126,7 @@ class CallSession:
         reprompts = 0
         while not self.conversation_done:
             turn = await self.recognizing.next_turn(
-                self.settings.dialog.no_input_reprompt_s, lambda: self.listener.in_speech
+                self.settings.dialog.no_input_reprompt_s, lambda: self.listener.in_speech or self.keypad.typing
             )
             if turn == "silence":
                 reprompts += 1
@@ -136,16 +143,17 @@ class CallSession:
             if isinstance(turn, SttFailed):
                 await self._say(await self.brain.apologise(self.ctx), None, recovering=True)
                 continue
-            assert isinstance(turn, CallerTurn)
+            assert isinstance(turn, CallerTurn | KeyedTurn)
             self.transcript.add(turn.as_record())
             await self.transcript.save()
             await self._reply_to(turn)
 
-    async def _reply_to(self, turn: CallerTurn) -> None:
+    async def _reply_to(self, turn: CallerTurn | KeyedTurn) -> None:
         """Think and speak as one: the reply's text is awaited by the speaker, so a reply not started
         `[llm] call_filler_after_s` after the caller stopped — a slow model, a slow task — opens with the
         cached filler. Thinking is shielded: a caller talking over the filler does not undo a booking."""
         thinking = asyncio.create_task(self.thinker.think(turn), name="think")
+        thinking.add_done_callback(self._expect_digits)
 
         async def deltas() -> AsyncIterator[str]:
             reply = await asyncio.shield(thinking)
@@ -158,7 +166,7 @@ class CallSession:
     async def _say(
         self,
         reply: Reply,
-        turn: CallerTurn | None,
+        turn: CallerTurn | KeyedTurn | None,
         *,
         recovering: bool = False,
         filler: tuple[str, float] | None = None,
@@ -195,5 +203,14 @@ class CallSession:
         await self.transport.wait_played()
         await self.transport.hangup()
 
-    def on_dtmf(self, event: Dtmf) -> None:
-        log.info("dtmf", **caller_content(digit=event.digit))
+    def _expect_digits(self, thinking: asyncio.Task[Reply]) -> None:
+        """As soon as a reply is thought out, the keypad knows whether it asks for digits (a key typed
+        while the question is still being said belongs to it)."""
+        if not thinking.cancelled() and thinking.exception() is None:
+            self.keypad.slot = thinking.result().digits_slot
+
+    def _key_barge_in(self) -> None:
+        """A key press stops our reply as the caller's voice does (dialog/keypad.py)."""
+        flushed_ms = self.speaker.interrupt()
+        if flushed_ms is not None:
+            log.info("barge_in", flushed_ms=flushed_ms, by="keypad")

@@ -24,6 +24,7 @@ from sentiric_pbx import metrics
 from sentiric_pbx.audio.frames import duration_s
 from sentiric_pbx.call.record import Turn
 from sentiric_pbx.call.transport import CallTransport
+from sentiric_pbx.dialog.keypad import KeyedTurn
 from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.dialog.transcript import TranscriptWriter
 from sentiric_pbx.dialog.types import CallerTurn
@@ -93,7 +94,7 @@ class Speaker:
         return self._flushed_ms
 
     async def say(
-        self, deltas: AsyncIterator[str], turn: CallerTurn | None, filler: tuple[str, float] | None = None
+        self, deltas: AsyncIterator[str], turn: CallerTurn | KeyedTurn | None, filler: tuple[str, float] | None = None
     ) -> bool:
         """Speak a reply to its end (True) or until the caller talks over it (False). TTS errors propagate.
 
@@ -112,7 +113,7 @@ class Speaker:
         return True
 
     async def _speak(
-        self, deltas: AsyncIterator[str], turn: CallerTurn | None, filler: tuple[str, float] | None
+        self, deltas: AsyncIterator[str], turn: CallerTurn | KeyedTurn | None, filler: tuple[str, float] | None
     ) -> None:
         # This task's TTS jobs go before those of callers who stopped talking later (a greeting: now).
         set_waiting_since(turn.ended_at if turn is not None else asyncio.get_running_loop().time())
@@ -198,7 +199,7 @@ class Speaker:
             self._playing.first_audio_at = loop.time()
         self._playing.sentences.append((sentence, duration_s(pcm)))
 
-    def _record_agent_turn(self, start_s: float, turn: CallerTurn | None, interrupted: bool) -> None:
+    def _record_agent_turn(self, start_s: float, turn: CallerTurn | KeyedTurn | None, interrupted: bool) -> None:
         sentences = self._playing.sentences
         text = heard_text(sentences, self._flushed_ms / 1000.0 if interrupted else 0.0)
         if not text and not sentences:

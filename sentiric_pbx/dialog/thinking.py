@@ -13,6 +13,7 @@ import asyncio
 import structlog
 
 from sentiric_pbx.call.record import CallContext
+from sentiric_pbx.dialog.keypad import KeyedTurn
 from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.dialog.types import Brain, CallerTurn, Reply
 from sentiric_pbx.engines.priority import waiting_since
@@ -25,13 +26,16 @@ class Thinker:
         self.brain = brain
         self.ctx = ctx
 
-    async def think(self, turn: CallerTurn) -> Reply:
-        """The reply to a caller turn already stored as the record's last turn."""
+    async def think(self, turn: CallerTurn | KeyedTurn) -> Reply:
+        """The reply to a caller turn (spoken or typed) already stored as the record's last turn."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
             with waiting_since(turn.ended_at):  # the caller's engine jobs (NLU's LLM) go before later callers'
-                reply = await self.brain.respond(self.ctx, turn.text)
+                if isinstance(turn, KeyedTurn):
+                    reply = await self.brain.respond_keys(self.ctx, turn.digits, turn.slot)
+                else:
+                    reply = await self.brain.respond(self.ctx, turn.text)
         except Exception as exc:
             log.error("brain_failed", error=repr(exc))
             reply = await self.brain.apologise(self.ctx)

@@ -22,6 +22,9 @@ class Reply:
     deltas: AsyncIterator[str]
     action: Literal["continue", "end_call", "transfer"] = "continue"
     transfer_target: str | None = None
+    digits_slot: str | None = None
+    """The slot this reply asks the caller for when keypad digits can fill it ("phone", "order_number"):
+    while it is set, a typed string goes to that slot (dialog/keypad.py)."""
 
 
 class Brain(Protocol):
@@ -31,6 +34,11 @@ class Brain(Protocol):
     async def greet(self, ctx: CallContext) -> Reply: ...
 
     async def respond(self, ctx: CallContext, text: str) -> Reply: ...
+
+    async def respond_keys(self, ctx: CallContext, digits: str, slot: str | None) -> Reply:
+        """The caller typed `digits` on the keypad, while the agent asked for `slot` (or nothing): "0" alone
+        asks for a person; otherwise the digits fill the slot, or are read like words."""
+        ...
 
     async def reprompt(self, ctx: CallContext, attempt: int) -> Reply:
         """The caller said nothing for `no_input_reprompt_s`; `attempt` counts from 1. Past

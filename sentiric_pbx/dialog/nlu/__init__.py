@@ -25,8 +25,9 @@ import structlog
 from sentiric_pbx.dialog.nlu.entities import extract
 from sentiric_pbx.dialog.nlu.intents import INTENTS, classify
 from sentiric_pbx.dialog.nlu.llm import LLM_CONFIDENCE, ask_llm
-from sentiric_pbx.dialog.nlu.normalize import normalize
+from sentiric_pbx.dialog.nlu.normalize import Normalized, normalize
 from sentiric_pbx.dialog.nlu.options import NluOptions
+from sentiric_pbx.dialog.nlu.plugin_intents import prefer_plugin
 from sentiric_pbx.engines.base import LlmEngine
 
 __all__ = ["INTENTS", "NluOptions", "NluResult", "understand", "understand_rules", "warmup"]
@@ -70,8 +71,23 @@ def understand_rules(
     norm = normalize(text, language)
     verdict = classify(norm)
     entities = extract(norm, _local(now, opts.timezone), opts)
+    intent, confidence = _plugin_intent(norm, text, verdict.intent, verdict.confidence, entities, opts)
     elapsed = round((time.perf_counter() - started) * 1000, 2)
-    return NluResult(verdict.intent, entities, verdict.confidence, "rules", elapsed)
+    return NluResult(intent, entities, confidence, "rules", elapsed)
+
+
+def _plugin_intent(
+    norm: Normalized, text: str, intent: str, confidence: float, entities: dict[str, str], opts: NluOptions
+) -> tuple[str, float]:
+    """A plug-in's intent instead of the rules' when its example phrasings claim the turn (plugin_intents);
+    its slots join the entities."""
+    if not opts.plugin_intents:
+        return intent, confidence
+    found = opts.plugin_intents.match(norm, text)
+    if found is None or not prefer_plugin(intent, confidence, found):
+        return intent, confidence
+    entities.update(found.entities)
+    return found.intent, found.score
 
 
 async def understand(
@@ -87,7 +103,8 @@ async def understand(
     opts = options or NluOptions()
     rules = understand_rules(text, now=now, language=language, options=opts)
     result = rules
-    if llm is not None and rules.confidence < opts.llm_below_confidence and text.strip():
+    plugin_claimed = bool(opts.plugin_intents) and rules.intent in opts.plugin_intents.intents  # type: ignore[union-attr]
+    if llm is not None and rules.confidence < opts.llm_below_confidence and text.strip() and not plugin_claimed:
         label = await ask_llm(llm, text, opts.llm_budget_s)
         if label is not None:
             result = NluResult(label, rules.entities, max(LLM_CONFIDENCE, rules.confidence), "llm")

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sentiric_pbx.config import BusinessConfig
+from sentiric_pbx.dialog.nlu.plugin_intents import PluginIntents
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,8 @@ class NluOptions:
     llm_budget_s: float = 1.0
     """Longest the LLM may take (prompt + label) before the rules' answer is kept. The daemon sets it from
     `[llm] nlu_budget_s`. Defaults to 1 s."""
+    plugin_intents: PluginIntents | None = None
+    """The intents task plug-ins declared, with their example phrasings (`plugin_intents`); set at start-up."""
 
     @property
     def opens(self) -> dt.time:
@@ -32,7 +35,7 @@ class NluOptions:
         return dt.time.fromisoformat(self.close_time)
 
     @classmethod
-    def from_business(cls, business: BusinessConfig, **overrides: float) -> NluOptions:
+    def from_business(cls, business: BusinessConfig, **overrides: object) -> NluOptions:
         """Options for the configured business ([business] in the TOML file)."""
         return cls(
             timezone=business.timezone,

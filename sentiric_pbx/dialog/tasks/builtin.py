@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from sentiric_pbx.dialog.tasks.cancel import CancelTask
+from sentiric_pbx.dialog.tasks.faq import FaqTask, UnknownQuestionTask
 from sentiric_pbx.dialog.tasks.info import EndCallTask, OpeningHoursTask, TransferTask
 from sentiric_pbx.dialog.tasks.reschedule import RescheduleTask
 from sentiric_pbx.dialog.tasks.reservation import ReservationTask
 
-__all__ = ["CancelTask", "EndCallTask", "OpeningHoursTask", "RescheduleTask", "ReservationTask", "TransferTask"]
+__all__ = [
+    "CancelTask",
+    "EndCallTask",
+    "FaqTask",
+    "OpeningHoursTask",
+    "RescheduleTask",
+    "ReservationTask",
+    "TransferTask",
+    "UnknownQuestionTask",
+]

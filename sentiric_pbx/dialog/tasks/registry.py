@@ -6,7 +6,13 @@ replaces) tasks without touching this code by declaring an entry point::
     [project.entry-points."sentiric_pbx.tasks"]
     check_order_status = "acme_tasks:OrderStatusTask"
 
-The entry point's *name* is the intent; its object is the task class. A plugin that fails to import,
+The entry point's *name* is the intent; its object is the task class. The class may declare how callers
+ask for it and what it needs, and the NLU learns the intent from that at start-up (nlu/plugin_intents.py)::
+
+    examples = {"en": ["where is my order", "has my order shipped"]}   # language → phrasings
+    slots = {"order_number": "digits"}                                  # filled from the turn, or typed
+
+A plugin that fails to import,
 or that is not a task, costs one clear error line and is skipped: a typo in an add-on must not keep the
 phones from being answered.
 """
@@ -54,6 +60,20 @@ class TaskRegistry:
 
     def intents(self) -> list[str]:
         return sorted(self._tasks)
+
+    def examples(self) -> dict[str, dict[str, list[str]]]:
+        """Intent → language → example phrasings, for every task that declares `examples` (plug-ins: the
+        NLU recognises their intents from these, `nlu/plugin_intents.py`)."""
+        return {intent: dict(cls.examples) for intent, cls in self._tasks.items() if getattr(cls, "examples", None)}
+
+    def slots(self) -> dict[str, dict[str, str]]:
+        """Intent → slot → kind ("digits", "text") for every task that declares `slots`."""
+        return {intent: dict(cls.slots) for intent, cls in self._tasks.items() if getattr(cls, "slots", None)}
+
+    def digit_slots(self) -> set[str]:
+        """The slots tasks declare as typable on the keypad (`slots = {"order_number": "digits"}`)."""
+        return {name for cls in self._tasks.values() for name, kind in (getattr(cls, "slots", None) or {}).items()
+                if kind == "digits"}  # fmt: skip
 
     def __contains__(self, intent: object) -> bool:
         return intent in self._tasks

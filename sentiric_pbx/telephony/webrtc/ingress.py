@@ -5,6 +5,7 @@ One listener (`[webrtc] host:port`, loopback by default) serves three things:
   GET /phone.js   its script
   WS  /phone/ws   one call per socket, JSON messages:
       page → us   {"type": "offer", "sdp": "<complete offer>", "caller": "+905551112233"}   (once, first)
+                  {"type": "dtmf", "digit": "0"}                        (a key of the page's keypad)
                   {"type": "hangup"}
       us → page   {"type": "answer", "sdp": "<answer>", "call_id": "<uuid>"}
                   {"type": "connected"}
@@ -54,7 +55,7 @@ from websockets.http11 import Request, Response
 
 from sentiric_pbx import metrics
 from sentiric_pbx.call.agent import Agent
-from sentiric_pbx.call.transport import CallInfo, Hangup
+from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import Settings, WebRtcConfig
 from sentiric_pbx.telephony.ingress import IngressContext
 from sentiric_pbx.telephony.lifecycle import ActiveCalls, CallLife, stop_tasks
@@ -439,6 +440,10 @@ class BrowserCall:
             kind = msg.get("type") if isinstance(msg, dict) else None
             if kind == "hangup":
                 return Hangup("caller", "hangup")
+            if kind == "dtmf":
+                assert self.transport is not None
+                self.transport.on_event(parse_dtmf(msg))  # the browser's RTCDTMFSender events never reach aiortc
+                continue
             raise SignallingError("unexpected_message", f"message type {kind!r} during a call")
         return Hangup("caller", "socket_closed")
 
@@ -457,7 +462,16 @@ class BrowserCall:
             self._finish(Hangup("caller", f"connection_{self.pc.connectionState}"))
 
 
-__all__ = ["SignallingError", "WebRtcIngress", "parse_offer"]
+def parse_dtmf(msg: dict[str, Any]) -> Dtmf:
+    """A keypad message from the page: exactly one phone key, or the socket is misbehaving."""
+    digit = msg.get("digit")
+    if not isinstance(digit, str) or len(digit) != 1 or digit not in "0123456789*#ABCD":
+        raise SignallingError("bad_dtmf", f"digit {str(digit)[:10]!r}")
+    log.debug("dtmf_received", digit=digit)  # digits are private: never at info
+    return Dtmf(digit)
+
+
+__all__ = ["SignallingError", "WebRtcIngress", "parse_dtmf", "parse_offer"]
 
 
 def build(ctx: IngressContext) -> WebRtcIngress:

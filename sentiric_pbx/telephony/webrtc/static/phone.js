@@ -112,6 +112,16 @@ async function call() {
   ws.addEventListener("close", () => finish(phone.error ? "error" : "caller", phone.reason || "socket_closed"));
 }
 
+// The keypad: digits, * and # typed on the keyboard go to the agent as DTMF while a call is up.
+phone.press = (digit) => {
+  if (ws && ws.readyState === WebSocket.OPEN && phone.connectedAt !== null && !phone.ended) {
+    ws.send(JSON.stringify({ type: "dtmf", digit }));
+  }
+};
+document.addEventListener("keydown", (e) => {
+  if (/^[0-9*#]$/.test(e.key) && e.target.tagName !== "INPUT") phone.press(e.key);
+});
+
 $("call").addEventListener("click", () => {
   if (ws && !phone.ended) {
     ws.send(JSON.stringify({ type: "hangup" }));
