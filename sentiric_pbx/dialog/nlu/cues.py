@@ -37,6 +37,7 @@ EN: tuple[Cue, ...] = (
     # create_appointment
     cue(rf"\b(?:book|schedule|set up|setup|arrange|make)\b(?: \w+){{0,3}}? {_APPT}\b", create_appointment=3),
     cue(r"\bbook (?:me|us|him|her|in)\b", create_appointment=3),
+    cue(r"\b(?:put|pencil|write|sign) (?:me|us|him|her) (?:down|in)\b", create_appointment=3),
     cue(r"\b(?:book|schedule)\b", create_appointment=2),  # the verbs; "my booking" is any intent's noun
     cue(rf"\b(?:new|first|another) {_APPT}\b", create_appointment=3),
     cue(rf"\b(?:need|want|wanna|like|get) (?:\w+ )?(?:an? |some )?{_APPT}\b", create_appointment=2),
@@ -88,8 +89,11 @@ EN: tuple[Cue, ...] = (
         r"department|nurse)\b",
         transfer_to_human=3,
     ),
+    # "put me through/on to": a transfer; "put me down/in for monday": a booking (issue 15's first example).
     cue(
-        r"\b(?:transfer|put|connect|patch|forward) (?:me|my call|the call|us)\b|\bput me through\b", transfer_to_human=3
+        r"\b(?:transfer|connect|patch|forward) (?:me|my call|the call|us)\b"
+        r"|\bput (?:me|my call|us) (?:through|on to|onto|to)\b",
+        transfer_to_human=3,
     ),
     cue(r"\b(?:speak|talk) (?:to|with)\b", transfer_to_human=2),
     cue(r"\b(?:robot|robots|machine|bot|computer|automated|recording)\b", False, transfer_to_human=3),
