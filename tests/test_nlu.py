@@ -481,3 +481,47 @@ def test_the_training_data_holds_no_bench_turn_it_is_measured_on() -> None:
         measured = {x["text"] for x in blind + heldout if x["language"] == language}
         assert trained & measured == set()
     assert train.expand("(a|b|) c (d|e)") == ["a c d", "a c e", "b c d", "b c e", "c d", "c e"]
+
+
+# --- Turkish dates, times, names and phones (the seed's language; clock: Wed 2026-11-25 10:00) ---
+
+TR_ENTITIES = [
+    ("yarın saat üçte", {"date": "2026-11-26", "time": "15:00"}),
+    ("15:30", {"time": "15:30"}),
+    ("saat 15.30 olur mu", {"time": "15:30"}),
+    ("on beş otuzda", {"time": "15:30"}),
+    ("çarşamba öğleden sonra", {"date": "2026-12-02", "daypart": "afternoon"}),
+    ("saat dört buçukta", {"time": "16:30"}),
+    ("cuma sabah dokuzda", {"date": "2026-11-27", "time": "09:00"}),
+    ("akşam altıda", {"time": "18:00"}),
+    ("pazartesi saat 10.00'da", {"date": "2026-11-30", "time": "10:00"}),
+    ("saat üçü çeyrek geçe", {"time": "15:15"}),
+    ("beşe çeyrek kala", {"time": "16:45"}),
+    ("dokuza çeyrek var", {"time": "08:45"}),
+    ("saat üçü yirmi geçe", {"time": "15:20"}),
+    ("saat dörde on var", {"time": "15:50"}),
+    ("bugün akşamüstü", {"date": "2026-11-25", "daypart": "afternoon"}),
+    ("iki gün sonra", {"date": "2026-11-27"}),
+    ("bir hafta sonra saat onda", {"date": "2026-12-02", "time": "10:00"}),
+    ("haftaya salı", {"date": "2026-12-01"}),
+    ("ayın beşinde", {"date": "2026-12-05"}),
+    ("benim adım ahmet yılmaz", {"person_name": "Ahmet Yılmaz"}),
+    ("adım soyadım ali veli", {"person_name": "Ali Veli"}),
+    ("merhaba ben ayşe kaya yarın için arıyorum", {"person_name": "Ayşe Kaya", "date": "2026-11-26"}),
+    ("ben selim yılmaz", {"person_name": "Selim Yılmaz"}),
+    # "ben …" is a name only with two name-like words: not a verb, not a common word
+    ("ben yarın gelemiyorum", {"date": "2026-11-26"}),
+    ("ben çok memnun kaldım", {}),
+    ("ben eski hastanızım", {}),
+    ("numaram 0532 555 12 34", {"phone": "+905325551234"}),
+    ("telefonum sıfır beş üç iki beş beş beş bir iki üç dört", {"phone": "+905325551234"}),
+    ("numaram sıfır beş yüz otuz iki beş yüz elli beş on iki otuz dört", {"phone": "+905325551234"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_ENTITIES)
+def test_turkish_entities(text: str, expected: dict[str, str]) -> None:
+    got = rules(text, "tr").entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    if "date" in expected and "time" in expected:
+        assert got["datetime"] == f"{expected['date']}T{expected['time']}:00+03:00"

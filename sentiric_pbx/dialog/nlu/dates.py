@@ -123,6 +123,7 @@ _TR_PATTERNS = (
     ),
     ("month", rf"\b(?P<d>\d{{1,2}})\w* (?P<mon>{'|'.join(MONTHS_TR)})\w*(?: (?P<y>20\d\d))?"),
     ("dom", r"\b(?P<pre>ayin )(?P<d>\d{1,2})\w*"),
+    ("offset", r"\b(?P<n>\d{1,2}) (?P<unit>gun|hafta) sonra\w*"),  # "iki gün sonra", "bir hafta sonra"
 )
 
 
@@ -155,6 +156,8 @@ def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt
             return None  # "the first one", "the second option": not dates
         return _day_of_month(today, day)
     if kind == "offset":
+        if language == "tr":
+            return today + dt.timedelta(days=int(m["n"]) * (7 if m["unit"] == "hafta" else 1))
         return _dateparser(f"in {m['n'] or 1} {m['unit']}", now)
     return None
 

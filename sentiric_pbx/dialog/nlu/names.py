@@ -11,7 +11,16 @@ from __future__ import annotations
 import re
 
 _EN_TRIGGERS = r"\b(?:my name is|my names|the name is|name is|this is|i am|im)\s+"
-_TR_TRIGGERS = r"\b(?:benim ad[ıi]m|ad[ıi]m|benim [ıi]smim|[ıi]smim|ad soyad[ıi]m)\s+"
+_TR_TRIGGERS = (
+    r"\b(?:benim ad[ıi]m soyad[ıi]m|ad[ıi]m soyad[ıi]m|ad soyad[ıi]m|benim ad[ıi]m|ad[ıi]m|benim [ıi]smim"
+    r"|[ıi]smim soy[ıi]smim|[ıi]smim|ben)\s+"
+)
+# "ben …" introduces a name as often as anything else ("ben de", "ben yarın gelemiyorum"): there, as after
+# "i am", a first and a last name are needed, and no word may look like a conjugated verb.
+_TR_VERB = re.compile(
+    r"(?:yorum|yorsun|acağım|eceğim|acagim|ecegim|mak|mek|dim|dım|dum|düm|tim|tım|tum|tüm|miş|mış|mis|mıs|sin|sın"
+    r"|siniz|sınız|yim|yım|yum|yüm|nizim|nızım|nuzum|nüzüm|ız|iz|uz|üz|lar|ler)$"
+)  # not a bare -im/-um: Selim, Kerim, İbrahim are names
 
 _COMMON_EN = frozenset(
     """
@@ -32,7 +41,11 @@ _COMMON_TR = frozenset(
     """
     ve ile ben benim biz randevu randevumu randevuyu randevum almak istiyorum istiyordum icin için yarin yarın
     bugun bugün evet hayir hayır tamam merhaba iyi gunler günler lutfen lütfen de da bir bu su şu o
-    iptal etmek degistirmek değiştirmek saat
+    iptal etmek degistirmek değiştirmek saat çok cok daha hiç hic şimdi simdi sadece hasta doktor gelecek ne nasıl
+    nasil neden niye kim zaten aslında aslinda biraz az siz size sizi sizin onu ona bunu buna mi mı mu mü var yok
+    değil degil olur olmaz tabii peki şey sey hemen acil geç gec erken sabah öğle ogle akşam aksam gece hafta
+    haftaya ay pazartesi salı sali çarşamba carsamba perşembe persembe cuma cumartesi pazar memnun bey hanım hanim
+    arıyorum ariyorum müşteri musteri hastanız hastaniz yeni eski ilk
     """.split()
 )
 
@@ -57,6 +70,9 @@ def find_person_name(plain: str, language: str) -> str | None:
                 break
             words.append(word)
         # "i am …" is as often "i am afraid" as a name: there we want a first and a last name.
-        if len(words) >= (2 if m.group(0).strip() in {"i am", "im"} else 1):
+        strict = m.group(0).strip() in {"i am", "im", "ben"}
+        if strict and language == "tr" and any(_TR_VERB.search(w) for w in words):
+            continue
+        if len(words) >= (2 if strict else 1):
             return " ".join(_title(w, language) for w in words)
     return None
