@@ -53,7 +53,8 @@ EN: tuple[Cue, ...] = (
     cue(r"\bcall (?:\w+ ){0,2}off\b", cancel_appointment=3),
     cue(rf"\b(?:drop|remove|delete|scrap|scratch)\b(?: \w+){{0,2}} {_APPT}\b", cancel_appointment=3),
     cue(r"\b(?:dont|do not|no longer) need (?:\w+ ){0,2}(?:any ?more|any longer)\b", False, cancel_appointment=2),
-    cue(r"\bno longer need\b", False, cancel_appointment=2),
+    cue(r"\bno longer need\b", False, cancel_appointment=3),
+    cue(r"\b(?:take|strike|cross) (?:me|us|it|my name) off\b", cancel_appointment=3),
     cue(
         r"\b(?:wont|cant|cannot|will not|not going to|unable to) (?:be able to )?(?:make it|come|attend|be there)\b",
         False,
@@ -65,6 +66,7 @@ EN: tuple[Cue, ...] = (
     cue(r"\b(?:move|moving|moved|shift|bump|push)\b", reschedule_appointment=3),
     cue(r"\bchang\w*\b(?: \w+){0,4}? (?:appointment|appt|time|date|day|booking|it)\b", reschedule_appointment=3),
     cue(r"\b(?:different|another|other|new|later|earlier) (?:day|date|time|slot|hour)\b", reschedule_appointment=3),
+    cue(r"\b(?:earlier|later|sooner) than (?:planned|scheduled|booked|we said)\b", reschedule_appointment=3),
     cue(r"\binstead\b", reschedule_appointment=2),
     # ask_opening_hours
     cue(r"\b(?:opening|business|office|working|clinic|your|the) hours\b", ask_opening_hours=3),
@@ -78,6 +80,12 @@ EN: tuple[Cue, ...] = (
         ask_opening_hours=3,
     ),
     cue(r"\b(?:do|does) (?:you|the clinic|the office)(?: guys)? (?:open|close)\b", ask_opening_hours=3),
+    cue(
+        r"\b(?:do|does) (?:you|the clinic|the office|the practice)(?: guys)? (?:work|operate)\b"
+        r"|\b(?:until|till|til) when\b|\bwhen can i (?:reach|call|get hold of|get through to)\b"
+        r"|\b(?:anyone|someone|somebody) there (?:after|before|at|on|in the|tonight|today)\b",
+        ask_opening_hours=3,
+    ),
     cue(r"\bwhat days\b(?: \w+){0,3}? (?:open|work)\b", ask_opening_hours=3),
     cue(r"\b(?:open|closed)\b", ask_opening_hours=1),
     # transfer_to_human
@@ -95,13 +103,21 @@ EN: tuple[Cue, ...] = (
         r"|\bput (?:me|my call|us) (?:through|on to|onto|to)\b",
         transfer_to_human=3,
     ),
-    cue(r"\b(?:speak|talk) (?:to|with)\b", transfer_to_human=2),
+    cue(r"\b(?:speak|talk) (?:to|with)\b(?! you\b)", transfer_to_human=2),
     cue(r"\b(?:robot|robots|machine|bot|computer|automated|recording)\b", False, transfer_to_human=3),
+    # "are you a robot?" asks what we are; "I don't want a robot" asks for a person (above)
+    cue(
+        r"\b(?:are you|is this|am i (?:talking|speaking) (?:to|with)) (?:a |an )?(?:real )?"
+        r"(?:robot|bot|machine|computer|human|person|recording|ai)\b",
+        False,
+        other=4,
+    ),
     # end_call
     cue(
         r"\b(?:bye|goodbye|good bye|see you|see ya|take care|hang up|have a (?:nice|good|great|lovely) \w+|"
-        r"thats all|that is all|thats it|that will be all|thatll be all|thats everything|nothing else|"
-        r"nothing more|all set|im done|i am done|talk to you later|that was all|no more questions|good ?night|"
+        r"(?:thats|that is|that will be|thatll be|that would be|thatd be|that was) (?:all|it|everything)|"
+        r"nothing else|nothing more|all set|im done|i am done|(?:talk|speak) to you (?:later|soon|tomorrow)|"
+        r"no (?:more|other|further) questions|(?:ill|i will) (?:call|ring) (?:back|again)|good ?night|"
         r"gotta go|got to go|have to go|catch you later|speak soon|talk soon|ciao)\b",
         end_call=3,
     ),
@@ -112,7 +128,9 @@ EN: tuple[Cue, ...] = (
         r"certainly|affirmative|of course|go ahead|please do|uhhuh|no problem|no worries)\b",
         affirm=2,
     ),
-    cue(r"\b(?:works?|sounds good|sounds great|good for me|fine by me|fine with me|suits me)\b", affirm=2),
+    # "that works" is a yes; "do you work saturdays" is not
+    cue(r"(?<!you )(?<!we )(?<!they )(?<!doctor )\bworks?\b(?! on| at| in| there| here| weekends)", affirm=2),
+    cue(r"\b(?:sounds good|sounds great|good for me|fine by me|fine with me|suits me)\b", affirm=2),
     cue(r"\b(?:thats|that is|its|that sounds) (?:right|fine|good|great|correct|ok|okay)\b", affirm=2),
     cue(r"\b(?:great|fine|good|right|lovely)\b", affirm=1),
     # deny
@@ -120,6 +138,7 @@ EN: tuple[Cue, ...] = (
     cue(r"\bnot (?:really|quite|that|this|at all)\b|\b(?:is|its) bad\b|\bbad for me\b", deny=2),
     cue(r"\bi said\b|\bi meant\b|\bthe other\b", deny=1),
     cue(r"\b(?:afraid not|i dont think so|dont think so|not on|not at)\b", deny=2),
+    cue(r"\b(?:absolutely|definitely|certainly|of course|surely) not\b|\bno good\b", False, deny=4),
     cue(
         r"\bnot (?:today|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|morning|afternoon)\b", deny=2
     ),
@@ -138,11 +157,16 @@ EN: tuple[Cue, ...] = (
 TR: tuple[Cue, ...] = (
     # create_appointment
     cue(r"\brandevu (?:al|olustur|ayarla|ayir|istiyor|rica|yap|talep)\w*", create_appointment=3),
-    cue(r"\bgelmek istiyorum\b|\bmuayene\w*|\bmusait\w*|\bbos (?:yer|saat|randevu|zaman)\w*", create_appointment=2),
+    cue(
+        r"\bgelmek istiyorum\b|\bmuayene(?!hane)\w*|\bmusait\w*|\bbos (?:yer|saat|randevu|zaman)\w*",
+        create_appointment=2,
+    ),
+    cue(r"\b(?:uygun|musait|bos) (?:mu|mi|musunuz|misiniz|muyuz|miyiz)\b", False, create_appointment=3),
     cue(r"\brandevu\w*", create_appointment=1),
     # cancel_appointment
     cue(r"\biptal\w*", cancel_appointment=3),
     cue(r"\bvazgec\w*", cancel_appointment=2),
+    cue(r"\brandevu\w*(?: \w+){0,2} (?:ihtiyacim yok|gerek yok|gerek kalmadi)\b", False, cancel_appointment=4),
     cue(
         r"\bgele(?:meyecegim|meyecem|mem|miyorum|meyecegiz|meyiz)\b",
         False,
@@ -151,12 +175,17 @@ TR: tuple[Cue, ...] = (
     ),
     # reschedule_appointment
     cue(r"\bertele\w*|\bdegistir\w*|\bkaydir\w*|\bdegisik\w*", reschedule_appointment=3),
-    cue(r"\bbaska (?:bir )?(?:gun|saat|zaman|tarih)\w*", reschedule_appointment=3),
+    cue(r"\b(?:baska|farkli) (?:bir )?(?:gun|saat|zaman|tarih)\w*", reschedule_appointment=3),
     cue(r"\brandevu\w+ (?:\w+ ){0,3}\w+(?:a|e|ya|ye) al\w*", reschedule_appointment=3),
     cue(r"\byerine\b|\bdaha (?:erken|gec)\b", reschedule_appointment=2),
     # ask_opening_hours
     cue(r"\b(?:calisma|mesai|acilis|kapanis|ziyaret) saat\w*", ask_opening_hours=3),
-    cue(r"\bkaca kadar\b|\bkacta (?:acil|kapan|acik)\w*|\bacik mi\w*|\bkapali mi\w*", ask_opening_hours=3),
+    cue(
+        r"\bkaca kadar\b|\bkacta (?:acil|kapan|acik|kapat|aciyor)\w*|\bacik mi\w*|\bkapali mi\w*"
+        r"|\bacik\w* degil mi\b",
+        False,
+        ask_opening_hours=3,
+    ),
     cue(r"\bacil(?:iyor|is|ir)\w*|\bkapan(?:iyor|is|ir)\w*", ask_opening_hours=2),
     cue(r"\bacik\w*|\bkacta\b", ask_opening_hours=1),
     # transfer_to_human
@@ -167,10 +196,11 @@ TR: tuple[Cue, ...] = (
     ),
     cue(r"\b(?:gorusmek|konusmak) istiyorum\b", transfer_to_human=1),
     cue(r"\brobot\w*|\bmakine\w*|\botomatik\w*", False, transfer_to_human=3),
+    cue(r"\b(?:robot|bot|makine)\w* mu(?:sunuz|sun|yum)?\b|\bkiminle konusuyorum\b", False, other=4),
     # end_call
     cue(
         r"\bhosca kal\w*|\bgule gule\b|\biyi gunler\b|\biyi aksamlar\b|\bgorusmek uzere\b|\bgorusuruz\b|"
-        r"\bbu kadar\b|\bbaska (?:bir sey|bisey|sorum) yok\b|\bkapat\w*",
+        r"\bbu kadar\b|\bbaska (?:bir (?:sey )?|bisey |sorum )yok\b|\bkapat(?!iyorsunuz|iyor musunuz)\w*",
         end_call=3,
     ),
     cue(r"\btesekkur\w*|\bsagol\w*|\bsag ol\w*", end_call=1),
@@ -179,7 +209,7 @@ TR: tuple[Cue, ...] = (
     cue(r"\b(?:hayir|yok|olmaz|istemiyorum|istemem|uymuyor|yanlis|degil)\b", deny=2),
     # other
     cue(
-        r"\b(?:fiyat\w*|ucret\w*|ne kadar|adres\w*|nerede\w*|nerdesiniz|sigorta\w*|otopark\w*|duyuyor mu\w*|"
+        r"\b(?:fiyat\w*|ucret\w*|ne kadar|adres\w*|nerede\w*|nerdesiniz|neresi\w*|sigorta\w*|otopark\w*|duyuyor mu\w*|"
         r"sesim\w*|fatura\w*)",
         other=2,
     ),
