@@ -42,7 +42,7 @@ BLIND = ROOT / "bench" / "nlu_blind.jsonl"
 OUTPUT = ROOT / "sentiric_pbx" / "dialog" / "nlu" / classifier.MODEL_FILE
 LANGUAGES = ("en", "tr")
 MAX_PER_LINE = 40
-C = 8.0
+C = 32.0
 """Inverse regularisation (`--C` overrides it for `--evaluate`)."""
 
 _GROUP = re.compile(r"\(([^()]*)\)")
@@ -210,7 +210,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="compare a retrain with the shipped weights")
     parser.add_argument("--evaluate", action="store_true", help="out-of-fold figures for C and the thresholds")
+    parser.add_argument("--C", type=float, default=C, help=f"regularisation for --evaluate (default {C})")
     args = parser.parse_args()
+    globals()["C"] = args.C
     if args.evaluate:
         print(json.dumps(evaluate(), indent=1))
         return 0
