@@ -43,7 +43,8 @@ OUTPUT = ROOT / "sentiric_pbx" / "dialog" / "nlu" / classifier.MODEL_FILE
 LANGUAGES = ("en", "tr")
 MAX_PER_LINE = 40
 C = 32.0
-"""Inverse regularisation (`--C` overrides it for `--evaluate`)."""
+"""Inverse regularisation (`--C` overrides it for `--evaluate`): out-of-fold the model scored 73.3 / 75.3 /
+75.7 % (en) and 64.8 / 67.3 / 68.1 % (tr) at C = 2 / 8 / 32 on an earlier, smaller paraphrase set."""
 
 _GROUP = re.compile(r"\(([^()]*)\)")
 
