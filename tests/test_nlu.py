@@ -527,3 +527,28 @@ def test_turkish_entities(text: str, expected: dict[str, str]) -> None:
     assert {k: v for k, v in got.items() if k != "datetime"} == expected
     if "date" in expected and "time" in expected:
         assert got["datetime"] == f"{expected['date']}T{expected['time']}:00+03:00"
+
+
+MORE_ENTITIES = [
+    ("tr", "sabah 9 gibi", {"time": "09:00"}),
+    ("tr", "akşam 7 gibi", {"time": "19:00"}),
+    ("tr", "saat 10 civarı", {"time": "10:00"}),
+    ("tr", "14:30'da", {"time": "14:30"}),
+    ("tr", "perşembe 14.30", {"date": "2026-11-26", "time": "14:30"}),
+    ("tr", "aralığın 15'i", {"date": "2026-12-15"}),
+    ("tr", "15 aralık", {"date": "2026-12-15"}),
+    ("tr", "cuma değil pazartesi", {"date": "2026-11-30"}),
+    ("tr", "adım mehmet soyadım kaya", {"person_name": "Mehmet Kaya"}),
+    ("tr", "+90 532 555 12 34", {"phone": "+905325551234"}),
+    ("en", "you can call me sam", {"person_name": "Sam"}),
+    ("en", "call me dave", {"person_name": "Dave"}),
+    ("en", "can you call me back", {}),
+    ("en", "just call me whenever", {}),
+    ("en", "my first name is anna and my last name is kowalski", {"person_name": "Anna Kowalski"}),
+]
+
+
+@pytest.mark.parametrize(("language", "text", "expected"), MORE_ENTITIES)
+def test_more_entity_phrasings(language: str, text: str, expected: dict[str, str]) -> None:
+    got = rules(text, language).entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected

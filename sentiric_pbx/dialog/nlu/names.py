@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-_EN_TRIGGERS = r"\b(?:my name is|my names|the name is|name is|this is|i am|im)\s+"
+_EN_TRIGGERS = r"\b(?:my name is|my names|the name is|name is|this is|i am|im|(?:you can |just |please )?call me)\s+"
 _TR_TRIGGERS = (
     r"\b(?:benim ad[ıi]m soyad[ıi]m|ad[ıi]m soyad[ıi]m|ad soyad[ıi]m|benim ad[ıi]m|ad[ıi]m|benim [ıi]smim"
     r"|[ıi]smim soy[ıi]smim|[ıi]smim|ben)\s+"
@@ -34,7 +34,9 @@ _COMMON_EN = frozenset(
     regarding right running said saturday see she should sick so somebody someone sorry still sunday sure
     than thank thanks that thats the their them then there they this thursday to today tomorrow too trying
     tuesday uh um unable up urgent us very waiting want wanted was we wednesday well were what when where
-    which who why wife will with wondering work would wrong yeah yes yet you your
+    which who why wife will with wondering work would wrong yeah yes yet you your later asap anytime sometime soon
+    whenever maybe first
+    tonight
     """.split()
 )
 _COMMON_TR = frozenset(
@@ -59,8 +61,15 @@ def _title(word: str, language: str) -> str:
     return first + word[1:]
 
 
+# "my first name is anna and my last name is kowalski", "adım mehmet soyadım kaya": one name in two parts.
+_EN_SURNAME = re.compile(r"\b(?:and )?(?:my )?(?:last name|surname|family name)(?: is)?\b")
+_TR_SURNAME = re.compile(r"\b(?:soyad[ıi]m|soy[ıi]smim)\b")
+
+
 def find_person_name(plain: str, language: str) -> str | None:
     """A name after an introduction phrase, title-cased, or None."""
+    plain = (_TR_SURNAME if language == "tr" else _EN_SURNAME).sub(" ", plain)
+    plain = re.sub(r"\bmy first name is\b", "my name is", plain)
     common = _COMMON_TR if language == "tr" else _COMMON_EN
     trigger = _TR_TRIGGERS if language == "tr" else _EN_TRIGGERS
     for m in re.finditer(trigger, plain):

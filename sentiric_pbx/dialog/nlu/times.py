@@ -80,7 +80,7 @@ _EN: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?\d)", _hm),
 )
 _TR: tuple[tuple[str, _Handler], ...] = (
-    (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)\b", _hm),
+    (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)(?:de|da|te|ta|e|a|ye|ya|den|dan|ten|tan)?\b", _hm),  # "14:30'da"
     (r"\b(?:saat )?(?P<h>\d{1,2})\w* (?P<q>ceyrek|[1-5]?[05]) (?P<dir>kala|var|gece)\b", _quarter_tr),
     (
         r"\bsaat (?P<h>\d{1,2})(?: ?(?:de|da|te|ta|ye|ya|e|a))?"
@@ -91,6 +91,9 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>\d{1,2}) (?P<m>[0-5]\d) ?(?:de|da|te|ta)\b", _hm),  # "on beş otuzda" → "15 30da"
     (r"\b(?P<h>\d{1,2}) ?(?:de|da|te|ta)\b", _hm),
     (r"\boglen(?:de|e)?\b", lambda m: (12, 0, None)),
+    # "sabah 9 gibi", "akşam 7'de", "10 civarı": a daypart or an "about" makes a bare number a time
+    (r"\b(?:sabah|ogle|ogleden sonra|aksam|gece)\w* (?P<h>\d{1,2})\b(?! ?\d)", _hm),
+    (r"\b(?P<h>\d{1,2}) (?:gibi|civari|civarinda|sularinda|suralarinda)\b", _hm),
 )
 
 _DAYPARTS_EN = r"\b(?<!good )(?P<p>morning|afternoon|evening|tonight|night)s?\b"
