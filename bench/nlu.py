@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.nlu import INTENTS, NluOptions, NluResult, classifier, understand, understand_rules, warmup
 from sentiric_pbx.dialog.nlu.llm import ask_llm
+from sentiric_pbx.dialog.nlu.normalize import normalize
 from sentiric_pbx.engines.base import LlmEngine
 from sentiric_pbx.logging import configure_logging
 
@@ -249,6 +250,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "sources": dict(Counter(i["source"] for i in blind)),
     }
     out["model_load_ms"] = model_load_ms
+    alone = [{**item, "predicted": _model_alone(item)} for item in blind]
+    out["blind"]["model_alone"] = {lang: accuracy([r for r in alone if r["language"] == lang]) for lang in ("en", "tr")}
     if args.llm:
         llm = await load_llm()
         hybrid = await run(items, llm, options)
@@ -290,6 +293,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             if r["split"] == "train" and (r["intent"] != r["predicted"] or not _entities_ok(r))
         ]
     return out
+
+
+def _model_alone(item: dict[str, Any]) -> str:
+    """The n-gram model's label on its own (what it would say if it were asked on every turn)."""
+    verdict = classifier.predict(normalize(item["text"], item["language"]))
+    return verdict.intent if verdict else "other"
 
 
 def _entities_ok(row: dict[str, Any]) -> bool:
@@ -341,7 +350,7 @@ def _print_human(out: dict[str, Any]) -> None:
                 f"entity slots {slots['accuracy']:.1%}, whole turns {whole['accuracy']:.1%}; {kinds}"
             )
     print(f"  local ms/turn: {b['local']['ms_per_turn']}; chosen by: {b['local']['chosen_by']}")
-    print(f"  model weights loaded once in {out['model_load_ms']} ms")
+    print(f"  model weights loaded once in {out['model_load_ms']} ms; model alone on every turn: {b['model_alone']}")
     print("  sources: " + "; ".join(f"{src} ({n})" for src, n in b["sources"].items()))
 
 
