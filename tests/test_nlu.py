@@ -421,7 +421,7 @@ def test_the_model_answers_only_where_the_rules_are_unsure() -> None:
     sure = understand_local("i dont want to cancel i want to move it", now=NOW)
     assert (sure.intent, sure.source) == ("reschedule_appointment", "rules")
     # No cue at all: the model's label, with its probability as the confidence.
-    text = "how long are you around today"
+    text = "till what hour can i ring you"
     unsure = understand_local(text, now=NOW)
     assert (unsure.intent, unsure.source) == ("ask_opening_hours", "model") and 0.3 <= unsure.confidence <= 1.0
     # Switched off, the same turn is the rules' "other".

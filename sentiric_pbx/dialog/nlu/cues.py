@@ -47,6 +47,7 @@ EN: tuple[Cue, ...] = (
         create_appointment=2,
     ),
     cue(r"\banything (?:open|free|available)\b", create_appointment=3),
+    cue(r"\b(?:appointments?|slots?|spots?|times?) (?:open|free|available|left)\b", create_appointment=3),
     cue(rf"\b{_APPT}s?\b", create_appointment=1),
     # cancel_appointment
     cue(r"\bcancel\w*\b", cancel_appointment=3),
@@ -66,6 +67,7 @@ EN: tuple[Cue, ...] = (
     cue(r"\b(?:move|moving|moved|shift|bump|push)\b", reschedule_appointment=3),
     cue(r"\bchang\w*\b(?: \w+){0,4}? (?:appointment|appt|time|date|day|booking|it)\b", reschedule_appointment=3),
     cue(r"\b(?:different|another|other|new|later|earlier) (?:day|date|time|slot|hour)\b", reschedule_appointment=3),
+    cue(r"\b(?:an? )?(?:earlier|later|different) (?:appointment|visit|booking)\b", reschedule_appointment=3),
     cue(r"\b(?:earlier|later|sooner) than (?:planned|scheduled|booked|we said)\b", reschedule_appointment=3),
     cue(r"\binstead\b", reschedule_appointment=2),
     # ask_opening_hours
@@ -88,6 +90,12 @@ EN: tuple[Cue, ...] = (
     ),
     cue(r"\bwhat days\b(?: \w+){0,3}? (?:open|work)\b", ask_opening_hours=3),
     cue(r"\b(?:open|closed)\b", ask_opening_hours=1),
+    cue(
+        r"\bhow (?:long|late|early) (?:are|is) (?:you|the \w+)(?: guys)? (?:open|available|around|there|in)\b"
+        r"|\b(?:anyone|someone|somebody|you|you guys) (?:around|there|in) (?:on|at|after|before|this|tonight|today"
+        r"|tomorrow|in the)\b",
+        ask_opening_hours=3,
+    ),
     # transfer_to_human
     cue(r"\b(?:real|live|actual) (?:person|human|agent|someone|people)\b|\bhumans?\b", transfer_to_human=3),
     cue(r"\b(?:a|some|any) (?:person|people)\b", transfer_to_human=3),
@@ -114,7 +122,7 @@ EN: tuple[Cue, ...] = (
     ),
     # end_call
     cue(
-        r"\b(?:bye|goodbye|good bye|see you|see ya|take care|hang up|have a (?:nice|good|great|lovely) \w+|"
+        r"\b(?:bye|goodbye|good bye|see you|see ya|take care|hang up|have a (?:nice|good|great|lovely|wonderful) \w+|"
         r"(?:thats|that is|that will be|thatll be|that would be|thatd be|that was) (?:all|it|everything)|"
         r"nothing else|nothing more|all set|im done|i am done|(?:talk|speak) to you (?:later|soon|tomorrow)|"
         r"no (?:more|other|further) questions|(?:ill|i will) (?:call|ring) (?:back|again)|good ?night|"
@@ -125,7 +133,7 @@ EN: tuple[Cue, ...] = (
     # affirm (a negated affirm cue counts for deny: "that doesnt work", "thats not right")
     cue(
         r"\b(?:yes|yeah|yep|yup|yah|sure|okay|ok|alright|all right|correct|exactly|perfect|absolutely|definitely|"
-        r"certainly|affirmative|of course|go ahead|please do|uhhuh|no problem|no worries)\b",
+        r"certainly|affirmative|of course|go ahead|please do|uhhuh|no problem|no worries)\b(?<!where exactly)",
         affirm=2,
     ),
     # "that works" is a yes; "do you work saturdays" is not
@@ -138,6 +146,7 @@ EN: tuple[Cue, ...] = (
     cue(r"\bnot (?:really|quite|that|this|at all)\b|\b(?:is|its) bad\b|\bbad for me\b", deny=2),
     cue(r"\bi said\b|\bi meant\b|\bthe other\b", deny=1),
     cue(r"\b(?:afraid not|i dont think so|dont think so|not on|not at)\b", deny=2),
+    cue(r"\b(?:i|we) (?:cant|cannot) (?:really )?(?:do|make) (?:it|that|then|this)\b", False, deny=3),
     cue(r"\b(?:absolutely|definitely|certainly|of course|surely) not\b|\bno good\b", False, deny=4),
     cue(
         r"\bnot (?:today|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|morning|afternoon)\b", deny=2
@@ -150,6 +159,12 @@ EN: tuple[Cue, ...] = (
         other=2,
     ),
     cue(r"\b(?:not sure|dont know|no idea|not certain)\b", False, other=3),  # not a "no"
+    cue(
+        r"\b(?:located|location|situated|address|postcode|directions)\b"
+        r"|\bwhere (?:exactly )?(?:are|is) (?:you|your|the)\b|\bhow (?:do|can) i get (?:to|there)\b",
+        False,
+        other=3,
+    ),
     cue(r"\b(?:hello|hi|hey)\b", other=1),
     cue(r"\bgood (?:morning|afternoon|evening|day)\b", False, other=2),  # a greeting, not a "good"
 )
@@ -162,10 +177,17 @@ TR: tuple[Cue, ...] = (
         create_appointment=2,
     ),
     cue(r"\b(?:uygun|musait|bos) (?:mu|mi|musunuz|misiniz|muyuz|miyiz)\b", False, create_appointment=3),
+    cue(
+        r"\bne zaman (?:uygun|musait|bos)\w*|\buygun (?:saat|yer|gun|zaman)\w*|\bgelebilir(?:im|miyim|iz|miyiz)\b"
+        r"|\b(?:gormek|gorunmek) istiyorum\b",
+        False,
+        create_appointment=3,
+    ),
     cue(r"\brandevu\w*", create_appointment=1),
     # cancel_appointment
     cue(r"\biptal\w*", cancel_appointment=3),
     cue(r"\bvazgec\w*", cancel_appointment=2),
+    cue(r"\b(?:listeden|takvimden|kayittan|sistemden) (?:cikar|sil)\w*", False, cancel_appointment=3),
     cue(r"\brandevu\w*(?: \w+){0,2} (?:ihtiyacim yok|gerek yok|gerek kalmadi)\b", False, cancel_appointment=4),
     cue(
         r"\bgele(?:meyecegim|meyecem|mem|miyorum|meyecegiz|meyiz)\b",
@@ -200,13 +222,18 @@ TR: tuple[Cue, ...] = (
     # end_call
     cue(
         r"\bhosca kal\w*|\bgule gule\b|\biyi gunler\b|\biyi aksamlar\b|\bgorusmek uzere\b|\bgorusuruz\b|"
-        r"\bbu kadar\b|\bbaska (?:bir (?:sey )?|bisey |sorum )yok\b|\bkapat(?!iyorsunuz|iyor musunuz)\w*",
+        r"\bbu kadar\b|\bbaska (?:bir (?:sey )?|bisey |sorum )yok\b|\bkapat(?!iyorsunuz|iyor musunuz)\w*"
+        r"|\bsimdilik (?:yeterli|bu kadar)\b|\bhepsi bu\b",
         end_call=3,
     ),
     cue(r"\btesekkur\w*|\bsagol\w*|\bsag ol\w*", end_call=1),
     # affirm / deny
-    cue(r"\b(?:evet|tamam|tamamdir|olur|uygun|aynen|tabii|tabi|peki|dogru|kesinlikle|harika|super|uyar)\b", affirm=2),
+    cue(
+        r"\b(?:evet|tamam|tamamdir|olur|uygun|aynen|tabii|tabi|peki|dogru|kesinlikle|harika|super|uyar|olsun)\b",
+        affirm=2,
+    ),
     cue(r"\b(?:hayir|yok|olmaz|istemiyorum|istemem|uymuyor|yanlis|degil)\b", deny=2),
+    cue(r"\b(?:uymaz|uymuyor|uygun degil|isime gelmiyor)\b", False, deny=3),
     # other
     cue(
         r"\b(?:fiyat\w*|ucret\w*|ne kadar|adres\w*|nerede\w*|nerdesiniz|neresi\w*|sigorta\w*|otopark\w*|duyuyor mu\w*|"
