@@ -5,11 +5,15 @@
 
 Rules first, always: a deterministic classifier (`intents`, `cues`) and entity extractors
 (`entities`: dates via our phrase rules + dateparser, times, names, phone numbers) answer in a few
-milliseconds and are right on the phrasing callers use. Only when the rules are unsure, and an LLM
-is given, the local model picks the label (`llm`), inside a time budget; entities stay the rules'.
+milliseconds and are right on the phrasing they were written from. Where the rules are unsure, a
+learned model over character and word n-grams (`classifier`, trained at build time on paraphrases,
+shipped as arrays) gives the second opinion, and `combine` decides between them. Only when the result
+is still unsure, and an LLM is given, the LLM picks the label (`llm`), inside a time budget; entities
+are always the rules'.
 
-Modules: normalize (STT text → one shape), cues + intents (the classifier), dates + times + names +
-entities (extraction), llm (the second opinion), options (business facts and budgets).
+Modules: normalize (STT text → one shape), cues + intents (the rules), classifier + combine (the
+learned second opinion), dates + times + names + entities (extraction), llm (the last resort),
+options (business facts and budgets).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from sentiric_pbx.dialog.nlu import classifier, combine
 from sentiric_pbx.dialog.nlu.entities import extract
 from sentiric_pbx.dialog.nlu.intents import INTENTS, classify
 from sentiric_pbx.dialog.nlu.llm import LLM_CONFIDENCE, ask_llm
@@ -30,7 +35,7 @@ from sentiric_pbx.dialog.nlu.options import NluOptions
 from sentiric_pbx.dialog.nlu.plugin_intents import prefer_plugin
 from sentiric_pbx.engines.base import LlmEngine
 
-__all__ = ["INTENTS", "NluOptions", "NluResult", "understand", "understand_rules", "warmup"]
+__all__ = ["INTENTS", "NluOptions", "NluResult", "understand", "understand_local", "understand_rules", "warmup"]
 
 log = structlog.get_logger("sentiric_pbx.nlu")
 
@@ -43,7 +48,8 @@ class NluResult:
     entities: dict[str, str] = field(default_factory=dict)
     confidence: float = 0.0
     """0..1; below `NluOptions.llm_below_confidence` the rules were unsure."""
-    source: Literal["rules", "llm"] = "rules"
+    source: Literal["rules", "model", "llm"] = "rules"
+    """Who chose the intent: the rules, the learned model (`classifier`) or the LLM."""
     elapsed_ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,6 +96,30 @@ def _plugin_intent(
     return found.intent, found.score
 
 
+def _plugin(result: NluResult, opts: NluOptions) -> bool:
+    """A plug-in's intent is never overruled by the LLM, which knows only the built-in ones."""
+    return bool(opts.plugin_intents) and result.intent in opts.plugin_intents.intents  # type: ignore[union-attr]
+
+
+def understand_local(
+    text: str, *, now: dt.datetime, language: str = "en", options: NluOptions | None = None
+) -> NluResult:
+    """Rules, and the learned model where they are unsure (`combine`): synchronous, ~1 ms, no LLM."""
+    started = time.perf_counter()
+    opts = options or NluOptions()
+    norm = normalize(text, language)
+    verdict = classify(norm)
+    entities = extract(norm, _local(now, opts.timezone), opts)
+    intent, confidence = _plugin_intent(norm, text, verdict.intent, verdict.confidence, entities, opts)
+    source = "rules"
+    if opts.use_model and verdict.confidence < combine.RULES_SURE and intent == verdict.intent:
+        guess = classifier.predict(norm)
+        if guess is not None:
+            intent, confidence, source = combine.choose(verdict, guess.intent, guess.probability)
+    elapsed = round((time.perf_counter() - started) * 1000, 2)
+    return NluResult(intent, entities, confidence, source, elapsed)  # type: ignore[arg-type]
+
+
 async def understand(
     text: str,
     *,
@@ -98,28 +128,29 @@ async def understand(
     llm: LlmEngine | None = None,
     options: NluOptions | None = None,
 ) -> NluResult:
-    """Intent and entities of one caller turn; the LLM is asked only if the rules are unsure."""
+    """Intent and entities of one caller turn; the LLM is asked only if rules and model are unsure."""
     started = time.perf_counter()
     opts = options or NluOptions()
-    rules = understand_rules(text, now=now, language=language, options=opts)
-    result = rules
-    plugin_claimed = bool(opts.plugin_intents) and rules.intent in opts.plugin_intents.intents  # type: ignore[union-attr]
-    if llm is not None and rules.confidence < opts.llm_below_confidence and text.strip() and not plugin_claimed:
+    local = understand_local(text, now=now, language=language, options=opts)
+    result = local
+    if llm is not None and local.confidence < opts.llm_below_confidence and text.strip() and not _plugin(local, opts):
         label = await ask_llm(llm, text, opts.llm_budget_s)
         if label is not None:
-            result = NluResult(label, rules.entities, max(LLM_CONFIDENCE, rules.confidence), "llm")
+            result = NluResult(label, local.entities, max(LLM_CONFIDENCE, local.confidence), "llm")
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     log.debug(
         "nlu",
         intent=result.intent,
         source=result.source,
         confidence=result.confidence,
-        rules_intent=rules.intent,
+        local_intent=local.intent,
+        local_source=local.source,
         ms=elapsed,
     )
     return NluResult(result.intent, result.entities, result.confidence, result.source, elapsed)
 
 
 def warmup() -> None:
-    """Load dateparser's language data now (~0.2 s) rather than in a caller's first turn."""
+    """Load dateparser's language data (~0.2 s) and the model's weights now rather than in a caller's first turn."""
     understand_rules("tomorrow at 3 pm on march 3rd", now=dt.datetime.now(dt.UTC))
+    classifier.load_models()

@@ -37,6 +37,7 @@ EN: tuple[Cue, ...] = (
     # create_appointment
     cue(rf"\b(?:book|schedule|set up|setup|arrange|make)\b(?: \w+){{0,3}}? {_APPT}\b", create_appointment=3),
     cue(r"\bbook (?:me|us|him|her|in)\b", create_appointment=3),
+    cue(r"\b(?:put|pencil|write|sign) (?:me|us|him|her) (?:down|in)\b", create_appointment=3),
     cue(r"\b(?:book|schedule)\b", create_appointment=2),  # the verbs; "my booking" is any intent's noun
     cue(rf"\b(?:new|first|another) {_APPT}\b", create_appointment=3),
     cue(rf"\b(?:need|want|wanna|like|get) (?:\w+ )?(?:an? |some )?{_APPT}\b", create_appointment=2),
@@ -46,13 +47,15 @@ EN: tuple[Cue, ...] = (
         create_appointment=2,
     ),
     cue(r"\banything (?:open|free|available)\b", create_appointment=3),
+    cue(r"\b(?:appointments?|slots?|spots?|times?) (?:open|free|available|left)\b", create_appointment=3),
     cue(rf"\b{_APPT}s?\b", create_appointment=1),
     # cancel_appointment
     cue(r"\bcancel\w*\b", cancel_appointment=3),
     cue(r"\bcall (?:\w+ ){0,2}off\b", cancel_appointment=3),
     cue(rf"\b(?:drop|remove|delete|scrap|scratch)\b(?: \w+){{0,2}} {_APPT}\b", cancel_appointment=3),
     cue(r"\b(?:dont|do not|no longer) need (?:\w+ ){0,2}(?:any ?more|any longer)\b", False, cancel_appointment=2),
-    cue(r"\bno longer need\b", False, cancel_appointment=2),
+    cue(r"\bno longer need\b", False, cancel_appointment=3),
+    cue(r"\b(?:take|strike|cross) (?:me|us|it|my name) off\b", cancel_appointment=3),
     cue(
         r"\b(?:wont|cant|cannot|will not|not going to|unable to) (?:be able to )?(?:make it|come|attend|be there)\b",
         False,
@@ -64,6 +67,8 @@ EN: tuple[Cue, ...] = (
     cue(r"\b(?:move|moving|moved|shift|bump|push)\b", reschedule_appointment=3),
     cue(r"\bchang\w*\b(?: \w+){0,4}? (?:appointment|appt|time|date|day|booking|it)\b", reschedule_appointment=3),
     cue(r"\b(?:different|another|other|new|later|earlier) (?:day|date|time|slot|hour)\b", reschedule_appointment=3),
+    cue(r"\b(?:an? )?(?:earlier|later|different) (?:appointment|visit|booking)\b", reschedule_appointment=3),
+    cue(r"\b(?:earlier|later|sooner) than (?:planned|scheduled|booked|we said)\b", reschedule_appointment=3),
     cue(r"\binstead\b", reschedule_appointment=2),
     # ask_opening_hours
     cue(r"\b(?:opening|business|office|working|clinic|your|the) hours\b", ask_opening_hours=3),
@@ -77,8 +82,20 @@ EN: tuple[Cue, ...] = (
         ask_opening_hours=3,
     ),
     cue(r"\b(?:do|does) (?:you|the clinic|the office)(?: guys)? (?:open|close)\b", ask_opening_hours=3),
+    cue(
+        r"\b(?:do|does) (?:you|the clinic|the office|the practice)(?: guys)? (?:work|operate)\b"
+        r"|\b(?:until|till|til) when\b|\bwhen can i (?:reach|call|get hold of|get through to)\b"
+        r"|\b(?:anyone|someone|somebody) there (?:after|before|at|on|in the|tonight|today)\b",
+        ask_opening_hours=3,
+    ),
     cue(r"\bwhat days\b(?: \w+){0,3}? (?:open|work)\b", ask_opening_hours=3),
     cue(r"\b(?:open|closed)\b", ask_opening_hours=1),
+    cue(
+        r"\bhow (?:long|late|early) (?:are|is) (?:you|the \w+)(?: guys)? (?:open|available|around|there|in)\b"
+        r"|\b(?:anyone|someone|somebody|you|you guys) (?:around|there|in) (?:on|at|after|before|this|tonight|today"
+        r"|tomorrow|in the)\b",
+        ask_opening_hours=3,
+    ),
     # transfer_to_human
     cue(r"\b(?:real|live|actual) (?:person|human|agent|someone|people)\b|\bhumans?\b", transfer_to_human=3),
     cue(r"\b(?:a|some|any) (?:person|people)\b", transfer_to_human=3),
@@ -88,16 +105,27 @@ EN: tuple[Cue, ...] = (
         r"department|nurse)\b",
         transfer_to_human=3,
     ),
+    # "put me through/on to": a transfer; "put me down/in for monday": a booking (issue 15's first example).
     cue(
-        r"\b(?:transfer|put|connect|patch|forward) (?:me|my call|the call|us)\b|\bput me through\b", transfer_to_human=3
+        r"\b(?:transfer|connect|patch|forward) (?:me|my call|the call|us)\b"
+        r"|\bput (?:me|my call|us) (?:through|on to|onto|to)\b",
+        transfer_to_human=3,
     ),
-    cue(r"\b(?:speak|talk) (?:to|with)\b", transfer_to_human=2),
+    cue(r"\b(?:speak|talk) (?:to|with)\b(?! you\b)", transfer_to_human=2),
     cue(r"\b(?:robot|robots|machine|bot|computer|automated|recording)\b", False, transfer_to_human=3),
+    # "are you a robot?" asks what we are; "I don't want a robot" asks for a person (above)
+    cue(
+        r"\b(?:are you|is this|am i (?:talking|speaking) (?:to|with)) (?:a |an )?(?:real )?"
+        r"(?:robot|bot|machine|computer|human|person|recording|ai)\b",
+        False,
+        other=4,
+    ),
     # end_call
     cue(
-        r"\b(?:bye|goodbye|good bye|see you|see ya|take care|hang up|have a (?:nice|good|great|lovely) \w+|"
-        r"thats all|that is all|thats it|that will be all|thatll be all|thats everything|nothing else|"
-        r"nothing more|all set|im done|i am done|talk to you later|that was all|no more questions|good ?night|"
+        r"\b(?:bye|goodbye|good bye|see you|see ya|take care|hang up|have a (?:nice|good|great|lovely|wonderful) \w+|"
+        r"(?:thats|that is|that will be|thatll be|that would be|thatd be|that was) (?:all|it|everything)|"
+        r"nothing else|nothing more|all set|im done|i am done|(?:talk|speak) to you (?:later|soon|tomorrow)|"
+        r"no (?:more|other|further) questions|(?:ill|i will) (?:call|ring) (?:back|again)|good ?night|"
         r"gotta go|got to go|have to go|catch you later|speak soon|talk soon|ciao)\b",
         end_call=3,
     ),
@@ -105,10 +133,12 @@ EN: tuple[Cue, ...] = (
     # affirm (a negated affirm cue counts for deny: "that doesnt work", "thats not right")
     cue(
         r"\b(?:yes|yeah|yep|yup|yah|sure|okay|ok|alright|all right|correct|exactly|perfect|absolutely|definitely|"
-        r"certainly|affirmative|of course|go ahead|please do|uhhuh|no problem|no worries)\b",
+        r"certainly|affirmative|of course|go ahead|please do|uhhuh|no problem|no worries)\b(?<!where exactly)",
         affirm=2,
     ),
-    cue(r"\b(?:works?|sounds good|sounds great|good for me|fine by me|fine with me|suits me)\b", affirm=2),
+    # "that works" is a yes; "do you work saturdays" is not
+    cue(r"(?<!you )(?<!we )(?<!they )(?<!doctor )\bworks?\b(?! on| at| in| there| here| weekends)", affirm=2),
+    cue(r"\b(?:sounds good|sounds great|good for me|fine by me|fine with me|suits me)\b", affirm=2),
     cue(r"\b(?:thats|that is|its|that sounds) (?:right|fine|good|great|correct|ok|okay)\b", affirm=2),
     cue(r"\b(?:great|fine|good|right|lovely)\b", affirm=1),
     # deny
@@ -116,6 +146,8 @@ EN: tuple[Cue, ...] = (
     cue(r"\bnot (?:really|quite|that|this|at all)\b|\b(?:is|its) bad\b|\bbad for me\b", deny=2),
     cue(r"\bi said\b|\bi meant\b|\bthe other\b", deny=1),
     cue(r"\b(?:afraid not|i dont think so|dont think so|not on|not at)\b", deny=2),
+    cue(r"\b(?:i|we) (?:cant|cannot) (?:really )?(?:do|make) (?:it|that|then|this)\b", False, deny=3),
+    cue(r"\b(?:absolutely|definitely|certainly|of course|surely) not\b|\bno good\b", False, deny=4),
     cue(
         r"\bnot (?:today|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|morning|afternoon)\b", deny=2
     ),
@@ -127,6 +159,12 @@ EN: tuple[Cue, ...] = (
         other=2,
     ),
     cue(r"\b(?:not sure|dont know|no idea|not certain)\b", False, other=3),  # not a "no"
+    cue(
+        r"\b(?:located|location|situated|address|postcode|directions)\b"
+        r"|\bwhere (?:exactly )?(?:are|is) (?:you|your|the)\b|\bhow (?:do|can) i get (?:to|there)\b",
+        False,
+        other=3,
+    ),
     cue(r"\b(?:hello|hi|hey)\b", other=1),
     cue(r"\bgood (?:morning|afternoon|evening|day)\b", False, other=2),  # a greeting, not a "good"
 )
@@ -134,11 +172,23 @@ EN: tuple[Cue, ...] = (
 TR: tuple[Cue, ...] = (
     # create_appointment
     cue(r"\brandevu (?:al|olustur|ayarla|ayir|istiyor|rica|yap|talep)\w*", create_appointment=3),
-    cue(r"\bgelmek istiyorum\b|\bmuayene\w*|\bmusait\w*|\bbos (?:yer|saat|randevu|zaman)\w*", create_appointment=2),
+    cue(
+        r"\bgelmek istiyorum\b|\bmuayene(?!hane)\w*|\bmusait\w*|\bbos (?:yer|saat|randevu|zaman)\w*",
+        create_appointment=2,
+    ),
+    cue(r"\b(?:uygun|musait|bos) (?:mu|mi|musunuz|misiniz|muyuz|miyiz)\b", False, create_appointment=3),
+    cue(
+        r"\bne zaman (?:uygun|musait|bos)\w*|\buygun (?:saat|yer|gun|zaman)\w*|\bgelebilir(?:im|miyim|iz|miyiz)\b"
+        r"|\b(?:gormek|gorunmek) istiyorum\b",
+        False,
+        create_appointment=3,
+    ),
     cue(r"\brandevu\w*", create_appointment=1),
     # cancel_appointment
     cue(r"\biptal\w*", cancel_appointment=3),
     cue(r"\bvazgec\w*", cancel_appointment=2),
+    cue(r"\b(?:listeden|takvimden|kayittan|sistemden) (?:cikar|sil)\w*", False, cancel_appointment=3),
+    cue(r"\brandevu\w*(?: \w+){0,2} (?:ihtiyacim yok|gerek yok|gerek kalmadi)\b", False, cancel_appointment=4),
     cue(
         r"\bgele(?:meyecegim|meyecem|mem|miyorum|meyecegiz|meyiz)\b",
         False,
@@ -147,12 +197,17 @@ TR: tuple[Cue, ...] = (
     ),
     # reschedule_appointment
     cue(r"\bertele\w*|\bdegistir\w*|\bkaydir\w*|\bdegisik\w*", reschedule_appointment=3),
-    cue(r"\bbaska (?:bir )?(?:gun|saat|zaman|tarih)\w*", reschedule_appointment=3),
+    cue(r"\b(?:baska|farkli) (?:bir )?(?:gun|saat|zaman|tarih)\w*", reschedule_appointment=3),
     cue(r"\brandevu\w+ (?:\w+ ){0,3}\w+(?:a|e|ya|ye) al\w*", reschedule_appointment=3),
     cue(r"\byerine\b|\bdaha (?:erken|gec)\b", reschedule_appointment=2),
     # ask_opening_hours
     cue(r"\b(?:calisma|mesai|acilis|kapanis|ziyaret) saat\w*", ask_opening_hours=3),
-    cue(r"\bkaca kadar\b|\bkacta (?:acil|kapan|acik)\w*|\bacik mi\w*|\bkapali mi\w*", ask_opening_hours=3),
+    cue(
+        r"\bkaca kadar\b|\bkacta (?:acil|kapan|acik|kapat|aciyor)\w*|\bacik mi\w*|\bkapali mi\w*"
+        r"|\bacik\w* degil mi\b",
+        False,
+        ask_opening_hours=3,
+    ),
     cue(r"\bacil(?:iyor|is|ir)\w*|\bkapan(?:iyor|is|ir)\w*", ask_opening_hours=2),
     cue(r"\bacik\w*|\bkacta\b", ask_opening_hours=1),
     # transfer_to_human
@@ -163,19 +218,25 @@ TR: tuple[Cue, ...] = (
     ),
     cue(r"\b(?:gorusmek|konusmak) istiyorum\b", transfer_to_human=1),
     cue(r"\brobot\w*|\bmakine\w*|\botomatik\w*", False, transfer_to_human=3),
+    cue(r"\b(?:robot|bot|makine)\w* mu(?:sunuz|sun|yum)?\b|\bkiminle konusuyorum\b", False, other=4),
     # end_call
     cue(
         r"\bhosca kal\w*|\bgule gule\b|\biyi gunler\b|\biyi aksamlar\b|\bgorusmek uzere\b|\bgorusuruz\b|"
-        r"\bbu kadar\b|\bbaska (?:bir sey|bisey|sorum) yok\b|\bkapat\w*",
+        r"\bbu kadar\b|\bbaska (?:bir (?:sey )?|bisey |sorum )yok\b|\bkapat(?!iyorsunuz|iyor musunuz)\w*"
+        r"|\bsimdilik (?:yeterli|bu kadar)\b|\bhepsi bu\b",
         end_call=3,
     ),
     cue(r"\btesekkur\w*|\bsagol\w*|\bsag ol\w*", end_call=1),
     # affirm / deny
-    cue(r"\b(?:evet|tamam|tamamdir|olur|uygun|aynen|tabii|tabi|peki|dogru|kesinlikle|harika|super|uyar)\b", affirm=2),
+    cue(
+        r"\b(?:evet|tamam|tamamdir|olur|uygun|aynen|tabii|tabi|peki|dogru|kesinlikle|harika|super|uyar|olsun)\b",
+        affirm=2,
+    ),
     cue(r"\b(?:hayir|yok|olmaz|istemiyorum|istemem|uymuyor|yanlis|degil)\b", deny=2),
+    cue(r"\b(?:uymaz|uymuyor|uygun degil|isime gelmiyor)\b", False, deny=3),
     # other
     cue(
-        r"\b(?:fiyat\w*|ucret\w*|ne kadar|adres\w*|nerede\w*|nerdesiniz|sigorta\w*|otopark\w*|duyuyor mu\w*|"
+        r"\b(?:fiyat\w*|ucret\w*|ne kadar|adres\w*|nerede\w*|nerdesiniz|neresi\w*|sigorta\w*|otopark\w*|duyuyor mu\w*|"
         r"sesim\w*|fatura\w*)",
         other=2,
     ),

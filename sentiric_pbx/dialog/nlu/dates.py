@@ -122,7 +122,9 @@ _TR_PATTERNS = (
         rf"(?P<wd>{_TR_WD})(?P<pl>leri|lari)?{_TR_SUFFIX}\b",
     ),
     ("month", rf"\b(?P<d>\d{{1,2}})\w* (?P<mon>{'|'.join(MONTHS_TR)})\w*(?: (?P<y>20\d\d))?"),
+    ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)})(?:in|nin|un|nun) (?P<d>\d{{1,2}})\w*"),  # "aralığın 15'i"
     ("dom", r"\b(?P<pre>ayin )(?P<d>\d{1,2})\w*"),
+    ("offset", r"\b(?P<n>\d{1,2}) (?P<unit>gun|hafta) sonra\w*"),  # "iki gün sonra", "bir hafta sonra"
 )
 
 
@@ -148,13 +150,15 @@ def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt
         if m["mon"] == "may" and language == "en" and not m.group(0).endswith(("th", "of may")):
             if not re.search(r"\b(?:on|in|of|the) may\b", m.string):
                 return None  # "i may 3 ..." is a verb
-        return _dateparser(f"{int(m['d'])} {month} {m['y'] or ''}".strip(), now)
+        return _dateparser(f"{int(m['d'])} {month} {m.groupdict().get('y') or ''}".strip(), now)
     if kind == "dom":
         day = int(m["d"])
         if day <= 3 and not (m["pre"] or m.groupdict().get("of")):
             return None  # "the first one", "the second option": not dates
         return _day_of_month(today, day)
     if kind == "offset":
+        if language == "tr":
+            return today + dt.timedelta(days=int(m["n"]) * (7 if m["unit"] == "hafta" else 1))
         return _dateparser(f"in {m['n'] or 1} {m['unit']}", now)
     return None
 
@@ -163,6 +167,8 @@ def find_dates(digits: str, now: dt.datetime, language: str) -> list[DateMention
     """Every date said in `digits`, in order of appearance, overlapping phrases counted once."""
     taken: list[tuple[int, int]] = []
     found: list[DateMention] = []
+    if language == "tr":  # "aralığın 15'i", "ocağın 3ü": k softens to ğ before a vowel (same length)
+        digits = re.sub(r"\b(ocag|aralig)(?=in\b|a\b|i\b)", lambda m: m[1][:-1] + "k", digits)
     for kind, pattern in _TR_PATTERNS if language == "tr" else _EN_PATTERNS:
         for m in re.finditer(pattern, digits):
             if any(m.start() < end and start < m.end() for start, end in taken):

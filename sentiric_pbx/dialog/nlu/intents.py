@@ -36,7 +36,10 @@ _TIE_ORDER = ("reschedule_appointment", "cancel_appointment", "create_appointmen
               "transfer_to_human", "end_call", "deny", "affirm", "other")  # fmt: skip
 _PRIORITY = {intent: i for i, intent in enumerate(_TIE_ORDER)}
 
-_EN_NEGATOR = re.compile(r"\b(?:dont|do not|doesnt|does not|didnt|did not|not|never|no need to|without|isnt)\b")
+_EN_NEGATOR = re.compile(
+    r"\b(?:dont|do not|doesnt|does not|didnt|did not|not|never|no need to|without|isnt|wont|will not|wouldnt|cant"
+    r"|cannot|no longer)\b"
+)
 _EN_CLAUSE = re.compile(r"\b(?:but|just|i want|i need|id like|i would like|instead|rather|so|because|please|only)\b")
 _TR_NEGATOR = re.compile(r"\b(?:istemiyorum|istemiyoruz|istemem|etmeyin|etmeyelim|etme|degil|yok|gerek yok)\b")
 _TR_CLAUSE = re.compile(r"\b(?:sadece|ama|fakat|ancak|bunun yerine|onun yerine|yerine)\b")

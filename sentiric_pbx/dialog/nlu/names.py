@@ -10,8 +10,17 @@ from __future__ import annotations
 
 import re
 
-_EN_TRIGGERS = r"\b(?:my name is|my names|the name is|name is|this is|i am|im)\s+"
-_TR_TRIGGERS = r"\b(?:benim ad[ıi]m|ad[ıi]m|benim [ıi]smim|[ıi]smim|ad soyad[ıi]m)\s+"
+_EN_TRIGGERS = r"\b(?:my name is|my names|the name is|name is|this is|i am|im|(?:you can |just |please )?call me)\s+"
+_TR_TRIGGERS = (
+    r"\b(?:benim ad[ıi]m soyad[ıi]m|ad[ıi]m soyad[ıi]m|ad soyad[ıi]m|benim ad[ıi]m|ad[ıi]m|benim [ıi]smim"
+    r"|[ıi]smim soy[ıi]smim|[ıi]smim|ben)\s+"
+)
+# "ben …" introduces a name as often as anything else ("ben de", "ben yarın gelemiyorum"): there, as after
+# "i am", a first and a last name are needed, and no word may look like a conjugated verb.
+_TR_VERB = re.compile(
+    r"(?:yorum|yorsun|acağım|eceğim|acagim|ecegim|mak|mek|dim|dım|dum|düm|tim|tım|tum|tüm|miş|mış|mis|mıs|sin|sın"
+    r"|siniz|sınız|yim|yım|yum|yüm|nizim|nızım|nuzum|nüzüm|ız|iz|uz|üz|lar|ler)$"
+)  # not a bare -im/-um: Selim, Kerim, İbrahim are names
 
 _COMMON_EN = frozenset(
     """
@@ -25,14 +34,20 @@ _COMMON_EN = frozenset(
     regarding right running said saturday see she should sick so somebody someone sorry still sunday sure
     than thank thanks that thats the their them then there they this thursday to today tomorrow too trying
     tuesday uh um unable up urgent us very waiting want wanted was we wednesday well were what when where
-    which who why wife will with wondering work would wrong yeah yes yet you your
+    which who why wife will with wondering work would wrong yeah yes yet you your later asap anytime sometime soon
+    whenever maybe first
+    tonight
     """.split()
 )
 _COMMON_TR = frozenset(
     """
     ve ile ben benim biz randevu randevumu randevuyu randevum almak istiyorum istiyordum icin için yarin yarın
     bugun bugün evet hayir hayır tamam merhaba iyi gunler günler lutfen lütfen de da bir bu su şu o
-    iptal etmek degistirmek değiştirmek saat
+    iptal etmek degistirmek değiştirmek saat çok cok daha hiç hic şimdi simdi sadece hasta doktor gelecek ne nasıl
+    nasil neden niye kim zaten aslında aslinda biraz az siz size sizi sizin onu ona bunu buna mi mı mu mü var yok
+    değil degil olur olmaz tabii peki şey sey hemen acil geç gec erken sabah öğle ogle akşam aksam gece hafta
+    haftaya ay pazartesi salı sali çarşamba carsamba perşembe persembe cuma cumartesi pazar memnun bey hanım hanim
+    arıyorum ariyorum müşteri musteri hastanız hastaniz yeni eski ilk
     """.split()
 )
 
@@ -46,8 +61,15 @@ def _title(word: str, language: str) -> str:
     return first + word[1:]
 
 
+# "my first name is anna and my last name is kowalski", "adım mehmet soyadım kaya": one name in two parts.
+_EN_SURNAME = re.compile(r"\b(?:and )?(?:my )?(?:last name|surname|family name)(?: is)?\b")
+_TR_SURNAME = re.compile(r"\b(?:soyad[ıi]m|soy[ıi]smim)\b")
+
+
 def find_person_name(plain: str, language: str) -> str | None:
     """A name after an introduction phrase, title-cased, or None."""
+    plain = (_TR_SURNAME if language == "tr" else _EN_SURNAME).sub(" ", plain)
+    plain = re.sub(r"\bmy first name is\b", "my name is", plain)
     common = _COMMON_TR if language == "tr" else _COMMON_EN
     trigger = _TR_TRIGGERS if language == "tr" else _EN_TRIGGERS
     for m in re.finditer(trigger, plain):
@@ -57,6 +79,9 @@ def find_person_name(plain: str, language: str) -> str | None:
                 break
             words.append(word)
         # "i am …" is as often "i am afraid" as a name: there we want a first and a last name.
-        if len(words) >= (2 if m.group(0).strip() in {"i am", "im"} else 1):
+        strict = m.group(0).strip() in {"i am", "im", "ben"}
+        if strict and language == "tr" and any(_TR_VERB.search(w) for w in words):
+            continue
+        if len(words) >= (2 if strict else 1):
             return " ".join(_title(w, language) for w in words)
     return None

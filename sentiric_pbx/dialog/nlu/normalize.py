@@ -32,7 +32,9 @@ _EN_ORDINALS = {
 _TR_UNITS = {
     "sifir": 0, "bir": 1, "iki": 2, "uc": 3, "dort": 4, "bes": 5, "alti": 6, "yedi": 7, "sekiz": 8, "dokuz": 9,
 }  # fmt: skip
-_TR_TENS = {"on": 10, "yirmi": 20, "otuz": 30, "kirk": 40, "elli": 50}
+_TR_TENS = {
+    "on": 10, "yirmi": 20, "otuz": 30, "kirk": 40, "elli": 50, "altmis": 60, "yetmis": 70, "seksen": 80, "doksan": 90,
+}  # fmt: skip
 # Turkish glues case endings to numbers: "üçte" (at three), "dörde" (to four), "beşi" (the fifth).
 _TR_SUFFIX = r"(?:'?(?:de|da|te|ta|e|a|ye|ya|i|u|si|su|inde|unda|sinde|sunda|nde|nda))?"
 
@@ -109,6 +111,25 @@ _TR_NUMBER = re.compile(
 )
 
 
+# Phone numbers are said in hundreds: "beş yüz otuz iki" (532). Only a bare "yüz" is a hundred ("yüzde" is
+# "per cent", "yüzü" a face); what follows it is read by _TR_NUMBER and added.
+_TR_HUNDRED = re.compile(
+    rf"\b(?:(?P<mul>{'|'.join(k for k in _TR_UNITS if k not in {'sifir', 'bir'})}) )?yuz\b"
+    rf"(?: (?P<rest>(?:{'|'.join(_TR_TENS)})(?: (?:{'|'.join(k for k in _TR_UNITS if k != 'sifir')}))?\b"
+    rf"|(?:{'|'.join(k for k in _TR_UNITS if k != 'sifir')})\b))?"
+)
+
+
+def _tr_hundreds(text: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        rest = m["rest"] or ""
+        words = rest.split()
+        value = _TR_TENS.get(words[0], 0) + sum(_TR_UNITS.get(w, 0) for w in words) if words else 0
+        return str(100 * (_TR_UNITS[m["mul"]] if m["mul"] else 1) + value)
+
+    return _TR_HUNDRED.sub(sub, text)
+
+
 def _tr_digits(text: str) -> str:
     """ "on beşte" → "15te", "üç buçuk" → "3 buçuk": the case ending stays, the times rules read it."""
 
@@ -117,7 +138,8 @@ def _tr_digits(text: str) -> str:
         value = (_TR_TENS[m["tens"]] if m["tens"] else 0) + (_TR_UNITS[unit] if unit else 0)
         return f"{value}{m['suffix'] or ''}"
 
-    return _TR_NUMBER.sub(sub, text)
+    text = re.sub(r"\bdord(?=(?:e|u|un|une|unde|unu)\b)", "dort", text)  # "dörde", "dördü": dört softens
+    return _TR_NUMBER.sub(sub, _tr_hundreds(text))
 
 
 def normalize(text: str, language: str = "en") -> Normalized:

@@ -18,6 +18,8 @@ class NluOptions:
     """Opening hours decide am/pm for a bare "at four" (→ 16:00). Default 09:00–17:00."""
     default_country_code: str = "90"
     """For national phone numbers said by the caller ("0532 …" → +90532…). Defaults to 90."""
+    use_model: bool = True
+    """Ask the learned model (`classifier`) where the rules are unsure. False: rules (and LLM) only."""
     llm_below_confidence: float = 0.6
     """The LLM is asked only when the rules' confidence is below this. Defaults to 0.6."""
     llm_budget_s: float = 1.0

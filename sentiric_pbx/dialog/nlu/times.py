@@ -50,9 +50,13 @@ def _relative(m: re.Match[str]) -> tuple[int, int, str | None] | None:
     return (hour - 1) % 24 or 12, 60 - minutes, m["mer"]
 
 
-def _quarter_tr(m: re.Match[str]) -> tuple[int, int, str | None]:
+def _quarter_tr(m: re.Match[str]) -> tuple[int, int, str | None] | None:
+    """ "üçü çeyrek geçe" 3:15, "dörde çeyrek kala/var" 3:45, "üçü yirmi geçe" 3:20, "dörde on var" 3:50."""
     hour = int(m["h"])
-    return ((hour - 1) or 12, 45, None) if m["dir"] == "kala" else (hour, 15, None)
+    minutes = 15 if m["q"] == "ceyrek" else int(m["q"])
+    if not 0 < minutes < 60:
+        return None
+    return ((hour - 1) or 12, 60 - minutes, None) if m["dir"] in {"kala", "var"} else (hour, minutes, None)
 
 
 _Handler = Callable[[re.Match[str]], "tuple[int, int, str | None] | None"]
@@ -76,23 +80,27 @@ _EN: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?\d)", _hm),
 )
 _TR: tuple[tuple[str, _Handler], ...] = (
-    (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)\b", _hm),
-    (r"\b(?P<h>\d{1,2})\w* ceyrek (?P<dir>kala|gece)\b", _quarter_tr),
+    (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)(?:de|da|te|ta|e|a|ye|ya|den|dan|ten|tan)?\b", _hm),  # "14:30'da"
+    (r"\b(?:saat )?(?P<h>\d{1,2})\w* (?P<q>ceyrek|[1-5]?[05]) (?P<dir>kala|var|gece)\b", _quarter_tr),
     (
         r"\bsaat (?P<h>\d{1,2})(?: ?(?:de|da|te|ta|ye|ya|e|a))?"
         r"(?: (?P<m>[0-5]\d)(?: ?(?:de|da|te|ta))?| (?P<half>bucuk)\w*)?\b",
         _hm,
     ),
     (r"\b(?P<h>\d{1,2}) (?P<half>bucuk)\w*", _hm),
+    (r"\b(?P<h>\d{1,2}) (?P<m>[0-5]\d) ?(?:de|da|te|ta)\b", _hm),  # "on beş otuzda" → "15 30da"
     (r"\b(?P<h>\d{1,2}) ?(?:de|da|te|ta)\b", _hm),
     (r"\boglen(?:de|e)?\b", lambda m: (12, 0, None)),
+    # "sabah 9 gibi", "akşam 7'de", "10 civarı": a daypart or an "about" makes a bare number a time
+    (r"\b(?:sabah|ogle|ogleden sonra|aksam|gece)\w* (?P<h>\d{1,2})\b(?! ?\d)", _hm),
+    (r"\b(?P<h>\d{1,2}) (?:gibi|civari|civarinda|sularinda|suralarinda)\b", _hm),
 )
 
 _DAYPARTS_EN = r"\b(?<!good )(?P<p>morning|afternoon|evening|tonight|night)s?\b"
-_DAYPARTS_TR = r"\b(?<!iyi )(?P<p>sabah|ogleden sonra|oglenden sonra|aksam|(?<!ceyrek )gece)\w*"
+_DAYPARTS_TR = r"\b(?<!iyi )(?P<p>sabah|ogleden sonra|oglenden sonra|aksamustu|aksam|(?<!ceyrek )(?<!\d )gece)\w*"
 _DAYPART_NAMES = {
     "tonight": "evening", "night": "evening", "sabah": "morning", "ogleden sonra": "afternoon",
-    "oglenden sonra": "afternoon", "aksam": "evening", "gece": "evening",
+    "oglenden sonra": "afternoon", "aksamustu": "afternoon", "aksam": "evening", "gece": "evening",
 }  # fmt: skip
 
 
