@@ -112,7 +112,10 @@ def understand_local(
     entities = extract(norm, _local(now, opts.timezone), opts)
     intent, confidence = _plugin_intent(norm, text, verdict.intent, verdict.confidence, entities, opts)
     source = "rules"
-    if opts.use_model and verdict.confidence < combine.RULES_SURE and intent == verdict.intent:
+    # Digits alone (a keypad string, a number said on its own) carry no intent: the model, which must
+    # spread its probability over the intents it knows, would still name one ("12" came out "affirm").
+    worded = any(ch.isalpha() for ch in text)
+    if opts.use_model and worded and verdict.confidence < combine.RULES_SURE and intent == verdict.intent:
         guess = classifier.predict(norm)
         if guess is not None:
             intent, confidence, source = combine.choose(verdict, guess.intent, guess.probability)
