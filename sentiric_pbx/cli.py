@@ -127,9 +127,15 @@ def demo(
         "sentiric-demo.wav"
     ),
     echo: Annotated[bool, typer.Option("--echo", help="the echo line test instead of the assistant")] = False,
+    language: Annotated[
+        str, typer.Option("--language", help="the call's language: en, or tr (CHANNEL(language)=tr, Turkish caller)")
+    ] = "en",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Start the daemon in-process on free loopback ports and call it: a booking call with the bundled models."""
+    if language not in ("en", "tr"):
+        _fail(f"--language {language!r}: the demo speaks en or tr")
+        return
     settings = _settings(config)
     configure_logging("warning", "console", stream=sys.stderr)
     if echo:
@@ -143,7 +149,9 @@ def demo(
     from sentiric_pbx.tools.demo import run_demo
 
     try:
-        result = asyncio.run(run_demo(settings, record, lambda msg: typer.echo(f"demo: {msg}", err=True)))
+        result = asyncio.run(
+            run_demo(settings, record, lambda msg: typer.echo(f"demo: {msg}", err=True), language=language)
+        )
     except EngineLoadError as exc:
         _fail(str(exc))
         return
