@@ -11,9 +11,11 @@ import pytest_asyncio
 from sentiric_pbx.audio.resample import resample
 from sentiric_pbx.config import LanguageConfig, Settings
 from sentiric_pbx.dialog.brain import PHRASES
-from sentiric_pbx.dialog.greeting import greeting_text
+from sentiric_pbx.dialog.greeting import _HELLO, _TEMPLATES, greeting_text
 from sentiric_pbx.dialog.language import SPOKEN, call_language
+from sentiric_pbx.dialog.responder import HELP
 from sentiric_pbx.dialog.tasks.phrases import PHRASES as TASK_PHRASES
+from sentiric_pbx.dialog.tasks.speech import lang_of
 from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.engines.stt.whisper import WhisperStt
 from sentiric_pbx.engines.tts.espeak import EspeakError, EspeakTts
@@ -62,6 +64,8 @@ def test_every_phrase_exists_in_every_spoken_language() -> None:
     for lang in SPOKEN:
         assert set(PHRASES[lang]) == set(PHRASES["en"])
         assert set(TASK_PHRASES[lang]) == set(TASK_PHRASES["en"])
+        assert set(_TEMPLATES[lang]) == set(_TEMPLATES["en"]) and lang in _HELLO
+        assert lang in HELP and lang_of(lang) == lang
 
 
 def test_the_turkish_greeting_is_the_seeds() -> None:
