@@ -4,6 +4,7 @@ voice when no Turkish Piper voice is installed, Whisper decoding Turkish with th
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -16,6 +17,7 @@ from sentiric_pbx.dialog.language import SPOKEN, call_language
 from sentiric_pbx.dialog.responder import HELP
 from sentiric_pbx.dialog.tasks.phrases import PHRASES as TASK_PHRASES
 from sentiric_pbx.dialog.tasks.speech import lang_of
+from sentiric_pbx.doctor import check_voices
 from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.engines.stt.whisper import WhisperStt
 from sentiric_pbx.engines.tts.espeak import EspeakError, EspeakTts
@@ -143,3 +145,14 @@ async def test_whisper_hears_a_turkish_call_in_turkish_with_the_same_weights(poo
     phone = resample(resample(await voice.synthesize_sentence("Evet, lütfen."), 16000, 8000), 8000, 16000)  # type: ignore[attr-defined]
     heard = (await turkish.transcribe(phone)).text
     assert re.search(r"\blütfen\b", heard.lower()), heard  # espeak-ng's "evet" is often heard as "emeh"
+
+
+def test_doctor_says_turkish_calls_use_espeak_until_the_piper_voice_is_pulled(tmp_path: Path) -> None:
+    settings = Settings()
+    settings.models.dir = tmp_path
+    [check] = check_voices(settings)
+    assert (check.name, check.status) == ("model tts.tr", "ok")
+    assert "spoken by espeak-ng's voice (better: sentiric-pbx models pull tr_TR-dfki-medium)" in check.detail
+    settings.tts.fallback = "none"
+    [check] = check_voices(settings)
+    assert check.status == "warn" and "spoken by the default voice" in check.detail
