@@ -62,6 +62,12 @@ def test_a_language_we_have_no_words_for_falls_through() -> None:
     assert decide(LanguageConfig(default="ko"), channel="de") == ("en", "default")
 
 
+def test_a_language_with_its_own_stt_engine_is_heard_in_it() -> None:
+    """[stt] engines.ko = "vosk": a "ko" channel is heard by the Korean model (answered with English words)."""
+    got = call_language(LanguageConfig(), channel="ko", crm=None, called_number=None, caller_e164=None, heard=["ko"])
+    assert (got.code, got.source) == ("ko", "dialplan")
+
+
 def test_every_phrase_exists_in_every_spoken_language() -> None:
     for lang in SPOKEN:
         assert set(PHRASES[lang]) == set(PHRASES["en"])

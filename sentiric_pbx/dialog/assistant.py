@@ -90,7 +90,8 @@ class Assistant:
 
     def _language(self, info: CallInfo, crm: str | None) -> CallLanguage:
         caller = normalize_e164(info.caller_id, self.s.settings.business.default_country_code)
-        return call_language(self.s.settings.language, channel=info.language, crm=crm,
+        heard = [lang for lang in self.s.settings.stt.engines if lang != "default"]
+        return call_language(self.s.settings.language, channel=info.language, crm=crm, heard=heard,
                              called_number=info.called_number, caller_e164=caller, call_id=info.call_id)  # fmt: skip
 
     # -- before the call ---------------------------------------------------------------------

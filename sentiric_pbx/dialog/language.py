@@ -5,12 +5,15 @@ the language, not guessing it per turn), the NLU, the task templates and greetin
 is decided before the session starts because the first thing said, the greeting, is already in it.
 
 Only a language we have words for can win (`SPOKEN`: the greeting, the task phrases and the brain's
-phrases all exist in it); a channel set to "de" on a host without German words falls through to the next
-source with one log line, rather than a German ear and an English mouth.
+phrases all exist in it), or one the admin gave its own STT engine (`[stt] engines.ko = "vosk"`: heard in
+Korean, answered with the English words, as before languages were decided here). A channel set to "de" on
+a host with neither falls through to the next source with one log line, rather than a German ear and an
+English mouth.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -56,9 +59,11 @@ def call_language(
     crm: str | None,
     called_number: str | None,
     caller_e164: str | None,
+    heard: Collection[str] = (),
     call_id: str = "",
 ) -> CallLanguage:
-    """The first of dialplan (when not the PBX default), CRM, number, default that we speak."""
+    """The first of dialplan (when not the PBX default), CRM, number, default that we speak (or, for `heard`
+    languages, at least hear with an engine of their own)."""
     dialplan = short_code(channel)
     if dialplan == short_code(cfg.pbx_default) and cfg.pbx_default:
         dialplan = ""
@@ -71,7 +76,7 @@ def call_language(
     for source, code in candidates:
         if not code:
             continue
-        if code in SPOKEN:
+        if code in SPOKEN or code in heard:
             return CallLanguage(code, source)
         log.warning("call_language_unsupported", call_id=call_id, source=source, language=code, spoken=SPOKEN)
     return CallLanguage("en", "default")
