@@ -71,6 +71,7 @@ def call(
     rate: Annotated[int, typer.Option("--rate", help="8000 (AudioSocket app) or 16000 (Dial slin16)")] = 8000,
     record: Annotated[Path | None, typer.Option("--record", help="stereo WAV: caller left, agent right")] = None,
     hangup_after: Annotated[float | None, typer.Option("--hangup-after", help="close TCP after S seconds")] = None,
+    language: Annotated[str, typer.Option("--language", help="agi_language to send (tr: Turkish)")] = "en",
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Place a test call the way Asterisk does and measure the agent's replies on the wire."""
@@ -87,6 +88,7 @@ def call(
         rate=rate,
         record=record,
         hangup_after_s=hangup_after,
+        language=language,
     )
     try:
         pcm_turns = [load_turn(p, rate) for p in turns]

@@ -162,3 +162,15 @@ def test_doctor_says_turkish_calls_use_espeak_until_the_piper_voice_is_pulled(tm
     settings.tts.fallback = "none"
     [check] = check_voices(settings)
     assert check.status == "warn" and "spoken by the default voice" in check.detail
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_configured_piper_voice_speaks_its_language(tmp_path: Path) -> None:
+    """[tts] voices.tr names a Piper voice that is installed: Turkish calls get that Piper voice, not espeak-ng.
+    (No Turkish Piper voice is installable here; the bundled English one stands in for the mechanics.)"""
+    settings = Settings()
+    settings.models.dir = tmp_path
+    settings.tts.voices = {"tr": "bundled:en_US-joe-medium"}
+    engines = EnginePool(settings)
+    await engines.start(stt=False, tts=True, llm=False)
+    assert engines.tts_for("tr").name == "piper" and engines.tts_for("tr") is not engines.tts
