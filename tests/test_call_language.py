@@ -85,9 +85,11 @@ def test_the_turkish_greeting_is_the_seeds() -> None:
 def test_turkish_times_are_said_as_people_say_them() -> None:
     said = expand_abbreviations("Elbette, yarın saat 15:00 ya da 16:30 uygun mu?", "tr")
     assert said == "Elbette, yarın saat 15 ya da 16:30 uygun mu?"
-    assert expand_abbreviations("Pazartesi–Cuma günleri 09:00–17:00 arası açığız.", "tr").endswith(
-        "günleri 9 ile 17 arası açığız."
+    assert (
+        expand_abbreviations("Pazartesi–Cuma günleri 09:00–17:00 arası açığız.", "tr")
+        == "Pazartesi ile Cuma günleri 9 ile 17 arası açığız."
     )
+    assert expand_abbreviations("e-posta", "tr") == "e-posta"
     assert expand_abbreviations("Saat 09:30.", "tr") == "Saat 9:30."
     assert expand_abbreviations("at 15:00", "en") == "at 15:00"
 

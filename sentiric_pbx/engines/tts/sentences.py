@@ -129,9 +129,10 @@ class SentenceBuffer:
 
 SPOKEN_FORMS: dict[str, list[tuple[re.Pattern[str], str]]] = {
     # espeak-ng (Piper's phonemizer too) reads "15:00" as "on beş sıfır sıfır" and "09:30" as "sıfır dokuz
-    # otuz"; a Turkish speaker says "on beş", "dokuz otuz", and "9 ile 17 arası" for "09:00–17:00 arası".
+    # otuz"; a Turkish speaker says "on beş", "dokuz otuz", and "9 ile 17 arası" for "09:00–17:00 arası"
+    # ("Pazartesi ile Cuma" for "Pazartesi–Cuma"; a hyphen between letters, "e-posta", stays).
     "tr": [
-        (re.compile(r"(?<=\d)\s*[–-]\s*(?=\d)"), " ile "),
+        (re.compile(r"(?<=\d)\s*[–-]\s*(?=\d)|(?<=\w)\s*–\s*(?=\w)"), " ile "),  # espeak-ng says nothing for "–"
         (re.compile(r"\b0?(\d{1,2}):00\b"), r"\1"),
         (re.compile(r"\b0(\d):(\d\d)\b"), r"\1:\2"),
     ],
