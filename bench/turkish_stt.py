@@ -57,6 +57,7 @@ from sentiric_pbx.dialog.nlu import understand_rules
 from sentiric_pbx.engines.stt.whisper import WhisperStt
 from sentiric_pbx.engines.tts.espeak import EspeakTts
 from sentiric_pbx.engines.tts.piper import PiperTts
+from sentiric_pbx.logging import configure_logging
 from sentiric_pbx.models import resolve_model
 
 UTTERANCES: list[tuple[str, str]] = [
@@ -184,6 +185,7 @@ async def main() -> None:
     parser.add_argument("--voice", action="append", default=[], choices=VOICES)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    configure_logging("error", "console", stream=sys.stderr)
     settings = Settings()
     models = ["bundled:whisper-base", *args.model]
     results: list[dict[str, Any]] = []
