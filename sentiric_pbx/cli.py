@@ -71,6 +71,7 @@ def call(
     rate: Annotated[int, typer.Option("--rate", help="8000 (AudioSocket app) or 16000 (Dial slin16)")] = 8000,
     record: Annotated[Path | None, typer.Option("--record", help="stereo WAV: caller left, agent right")] = None,
     hangup_after: Annotated[float | None, typer.Option("--hangup-after", help="close TCP after S seconds")] = None,
+    language: Annotated[str, typer.Option("--language", help="agi_language to send (tr: Turkish)")] = "en",
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Place a test call the way Asterisk does and measure the agent's replies on the wire."""
@@ -87,6 +88,7 @@ def call(
         rate=rate,
         record=record,
         hangup_after_s=hangup_after,
+        language=language,
     )
     try:
         pcm_turns = [load_turn(p, rate) for p in turns]
@@ -127,9 +129,15 @@ def demo(
         "sentiric-demo.wav"
     ),
     echo: Annotated[bool, typer.Option("--echo", help="the echo line test instead of the assistant")] = False,
+    language: Annotated[
+        str, typer.Option("--language", help="the call's language: en, or tr (CHANNEL(language)=tr, Turkish caller)")
+    ] = "en",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Start the daemon in-process on free loopback ports and call it: a booking call with the bundled models."""
+    if language not in ("en", "tr"):
+        _fail(f"--language {language!r}: the demo speaks en or tr")
+        return
     settings = _settings(config)
     configure_logging("warning", "console", stream=sys.stderr)
     if echo:
@@ -143,7 +151,9 @@ def demo(
     from sentiric_pbx.tools.demo import run_demo
 
     try:
-        result = asyncio.run(run_demo(settings, record, lambda msg: typer.echo(f"demo: {msg}", err=True)))
+        result = asyncio.run(
+            run_demo(settings, record, lambda msg: typer.echo(f"demo: {msg}", err=True), language=language)
+        )
     except EngineLoadError as exc:
         _fail(str(exc))
         return

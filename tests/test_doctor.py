@@ -74,7 +74,7 @@ def test_all_ok_on_defaults_with_the_bundled_models(env: Path, models_dir: Path,
     checks = by_name(report)
     assert [c["status"] for c in report["checks"]] == ["ok"] * len(report["checks"])
     assert set(checks) == {
-        "config", "secrets", "model stt.default", "model stt.ko", "model tts", "model llm",
+        "config", "secrets", "model stt.default", "model stt.ko", "model tts", "model tts.tr", "model llm",
         "port audiosocket", "port fastagi", "port metrics", "disk",
     }  # fmt: skip
     assert checks["model tts"]["detail"] == "bundled:en_US-joe-medium: verified"

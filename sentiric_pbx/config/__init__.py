@@ -38,6 +38,7 @@ from sentiric_pbx.config.sections import (
     CrmConfig,
     DaemonConfig,
     DialogConfig,
+    LanguageConfig,
     LlmConfig,
     LoggingConfig,
     MetricsConfig,
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
     models: ModelsConfig = ModelsConfig()
     stt: SttConfig = SttConfig()
     tts: TtsConfig = TtsConfig()
+    language: LanguageConfig = LanguageConfig()
     llm: LlmConfig = LlmConfig()
     business: BusinessConfig = BusinessConfig()
     storage: StorageConfig = StorageConfig()
@@ -199,6 +201,7 @@ __all__ = [
     "EnvInt",
     "FastAgiConfig",
     "FreeswitchConfig",
+    "LanguageConfig",
     "LlmConfig",
     "LoggingConfig",
     "MetricsConfig",

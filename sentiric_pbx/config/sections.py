@@ -127,9 +127,40 @@ class SttConfig(_Section):
 
 class TtsConfig(_Section):
     voice: str = "bundled:en_US-joe-medium"
-    """Piper voice: catalog id, `bundled:` id, or a path to the .onnx file."""
+    """Piper voice for `[language] default` (and any language without its own): catalog id, `bundled:` id, or
+    a path to the .onnx file."""
+    voices: dict[str, str] = {"tr": "tr_TR-dfki-medium"}
+    """Language → Piper voice for calls in that language. A voice that is not installed (the Turkish one is
+    not in any package: `sentiric-pbx models pull tr_TR-dfki-medium`) is replaced by the fallback engine."""
+    fallback: Literal["espeak-ng", "none"] = "espeak-ng"
+    """The voice for a call language with no Piper voice installed: espeak-ng's voice for it (Debian
+    `espeak-ng`; robotic but in the caller's language). "none": such calls are spoken by `voice`."""
+    espeak_speed_wpm: int = Field(150, ge=80, le=400)
+    """espeak-ng's speaking rate in words per minute (its own default is 175: fast on a phone line)."""
     max_concurrency: int = Field(1, ge=1)
     length_scale: float = Field(1.0, gt=0.2, le=3.0)
+
+
+class LanguageConfig(_Section):
+    """Which language a call is held in. The first of these that names a language we speak wins:
+
+    1. the dialplan's channel language (`Set(CHANNEL(language)=tr)`, or the channel driver's `language=`),
+       unless it is just the PBX's default (`pbx_default`): an explicit choice for this call, maybe the
+       caller's own in an IVR menu;
+    2. the CRM record's language: what this caller speaks;
+    3. `numbers`: the number dialled (exact), then the longest caller-ID prefix;
+    4. `default`.
+    STT, NLU, task replies, greeting and TTS voice all follow the result.
+    """
+
+    default: str = "en"
+    """The language of a call that nothing above decides."""
+    numbers: dict[str, str] = {}
+    """Number → language: a called number / extension (exact: {"5002" = "tr"}) or a caller-ID prefix in E.164
+    ({"+90" = "tr"}: callers from Turkey). Exact called numbers are looked at first."""
+    pbx_default: str = "en"
+    """The language Asterisk gives a channel nobody set one on (asterisk.conf `defaultlanguage`, "en" unless
+    changed): such a channel language is not taken as a choice. "" makes every channel language count."""
 
 
 class LlmConfig(_Section):

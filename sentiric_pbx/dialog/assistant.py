@@ -4,6 +4,8 @@ It owns what calls share (engines, stores, CRM, calendar, post-call queue) and g
 `CallSession`. Two things happen before a call's audio arrives, to make the first word fast:
   * at start-up, the phrases every call may say (plain greeting, reprompt, apology) are synthesized
     once and cached;
+  * the call's language (dialog/language.py: dialplan, CRM, number, default) picks its STT and its voice
+    before the greeting, which is already in that language;
   * at FastAGI registration (`prefetch`), the CRM lookup for the caller starts, so by the time
     AudioSocket connects the profile is usually there. The greeting waits for it at most
     `[dialog] crm_lookup_timeout_s`, then greets without the name.
@@ -27,6 +29,7 @@ from sentiric_pbx.call.transport import CallInfo, CallTransport
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.brain import PHRASES, AssistantBrain, phrase
 from sentiric_pbx.dialog.greeting import WRITTEN, greeting_text
+from sentiric_pbx.dialog.language import CallLanguage, call_language
 from sentiric_pbx.dialog.session import CallSession
 from sentiric_pbx.dialog.tasks.registry import default_registry
 from sentiric_pbx.engines.pool import EnginePool
@@ -64,6 +67,8 @@ class Assistant:
         settings = services.settings
         assert services.engines.tts is not None
         self.tts = CachedTts(services.engines.tts)  # type: ignore[arg-type]
+        """The default voice; `voice_for(language)` gives a call's."""
+        self.voices = {lang: CachedTts(v) for lang, v in services.engines.voices.items()}  # type: ignore[arg-type]
         self.brain = AssistantBrain(settings, services.calendar, default_registry(), services.engines.llm)
         self._lookups: dict[str, asyncio.Task[CustomerProfile | None]] = {}
 
@@ -72,24 +77,36 @@ class Assistant:
 
         await asyncio.to_thread(nlu.warmup)  # dateparser loads its language data on first use (~0.2 s)
         business = self.s.settings.business.name
+        default = getattr(self.tts.tts, "language", "en")
         for lang, phrases in PHRASES.items():
-            if lang == "en":
-                await self.tts.preload(greeting_text(None, business, lang), *phrases.values())
-        log.info("assistant_ready", cached_phrases=len(self.tts._cache))
+            if lang == default or lang in self.voices:
+                await self.voice_for(lang).preload(greeting_text(None, business, lang), *phrases.values())
+        cached = len(self.tts._cache) + sum(len(v._cache) for v in self.voices.values())
+        log.info("assistant_ready", cached_phrases=cached, voices={k: v.name for k, v in self.voices.items()})
+
+    def voice_for(self, language: str) -> CachedTts:
+        """The (cached) voice of a call in `language`: its own if the pool has one, else the default."""
+        return self.voices.get(language, self.tts)
+
+    def _language(self, info: CallInfo, crm: str | None) -> CallLanguage:
+        caller = normalize_e164(info.caller_id, self.s.settings.business.default_country_code)
+        heard = [lang for lang in self.s.settings.stt.engines if lang != "default"]
+        return call_language(self.s.settings.language, channel=info.language, crm=crm, heard=heard,
+                             called_number=info.called_number, caller_e164=caller, call_id=info.call_id)  # fmt: skip
 
     # -- before the call ---------------------------------------------------------------------
     def prefetch(self, info: CallInfo) -> None:
         """FastAGI registered a call: start its CRM lookup now (the audio leg follows in ms)."""
         if info.call_id not in self._lookups:
-            self._lookups[info.call_id] = asyncio.create_task(self._lookup(info.caller_id, info.language))
+            self._lookups[info.call_id] = asyncio.create_task(self._lookup(info))
 
-    async def _lookup(self, caller_id: str | None, language: str | None = None) -> CustomerProfile | None:
-        phone = normalize_e164(caller_id, self.s.settings.business.default_country_code)
+    async def _lookup(self, info: CallInfo) -> CustomerProfile | None:
+        phone = normalize_e164(info.caller_id, self.s.settings.business.default_country_code)
         if phone is None or self.s.crm is None:
             return None
         profile = await lookup_caller(self.s.crm, phone)
         if profile is not None and self.s.greetings is not None:
-            lang = (profile.language or language or "en").split("_")[0]
+            lang = self._language(info, profile.language).code
             try:
                 written = await self.s.greetings.get(phone, lang)
             except Exception as exc:  # our own table: never worth a template-less call
@@ -100,7 +117,7 @@ class Assistant:
         return profile
 
     async def _profile(self, info: CallInfo) -> CustomerProfile | None:
-        task = self._lookups.pop(info.call_id, None) or asyncio.create_task(self._lookup(info.caller_id, info.language))
+        task = self._lookups.pop(info.call_id, None) or asyncio.create_task(self._lookup(info))
         try:
             async with asyncio.timeout(self.s.settings.dialog.crm_lookup_timeout_s):
                 return await asyncio.shield(task)
@@ -122,13 +139,13 @@ class Assistant:
             caller_id=normalize_e164(info.caller_id, self.s.settings.business.default_country_code),
             caller_name=info.caller_name,
             called_number=info.called_number,
-            language=(info.language or "en").split("_")[0],
+            language=self._language(info, None).code,
             ingress=info.ingress,
         )
         ctx.outcome = "rejected_busy"
         metrics.CALLS_BY_OUTCOME.labels(outcome="rejected_busy").inc()
         with contextlib.suppress(Exception):
-            async for pcm in self.tts.synthesize(phrase(ctx.language, "busy")):
+            async for pcm in self.voice_for(ctx.language).synthesize(phrase(ctx.language, "busy")):
                 transport.play(pcm)
             await asyncio.wait_for(transport.wait_played(), 15)
         with contextlib.suppress(Exception):
@@ -141,20 +158,22 @@ class Assistant:
     async def _converse(self, transport: CallTransport) -> None:
         info = transport.info
         profile = await self._profile(info)
+        language = self._language(info, profile.language if profile is not None else None)
         session = CallSession(
             self.s.settings,
             transport,
-            stt=self.s.engines.stt_for(info.language),
-            tts=self.tts,
+            stt=self.s.engines.stt_for(language.code),
+            tts=self.voice_for(language.code),
             brain=self.brain,
             save=self.s.store.save,
             finish=self._finish,
             recording_path=self.s.recordings_dir / f"{info.call_id}.wav",
         )
+        session.ctx.language = language.code
         if profile is not None:
             session.ctx.customer = asdict(profile)
-            session.ctx.language = (profile.language or session.ctx.language).split("_")[0]
-        log.info("assistant_call", known_caller=profile is not None, language=session.ctx.language)
+        log.info("assistant_call", known_caller=profile is not None, language=language.code,
+                 language_from=language.source)  # fmt: skip
         await session.run()
 
     async def _finish(self, ctx: CallContext) -> None:

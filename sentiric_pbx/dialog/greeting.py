@@ -18,8 +18,11 @@ _TEMPLATES = {
         "unknown": "Hello! Thank you for calling {business}. How can I help you?",
     },
     "tr": {
-        "known": "Merhaba! {address}, {business} hattına tekrar hoş geldiniz. Size nasıl yardımcı olabilirim?",
-        "unknown": "Merhaba! {business} hattını aradığınız için teşekkürler. Size nasıl yardımcı olabilirim?",
+        # Without the business name: `[business] name` is one string, usually English ("the clinic"),
+        # and "the clinic hattına" is neither language. The seed's own words: "Merhaba Ahmet Bey, tekrar
+        # hoş geldiniz".
+        "known": "Merhaba! {address}, tekrar hoş geldiniz. Size nasıl yardımcı olabilirim?",
+        "unknown": "Merhaba! Aradığınız için teşekkürler. Size nasıl yardımcı olabilirim?",
     },
 }
 

@@ -135,6 +135,27 @@ def check_models(s: Settings) -> list[Check]:
     return [check_model(what, ref, s, store, echo) for what, ref in _model_refs(s)]
 
 
+def check_voices(s: Settings) -> list[Check]:
+    """Each `[tts] voices` language's Piper voice. A missing one is fine when espeak-ng speaks the language
+    (calls in it are spoken by that voice: the out-of-the-box Turkish), a warning when nothing does (the
+    default voice would read the words of another language)."""
+    from sentiric_pbx.engines.tts.espeak import espeak_voices
+
+    store = ModelStore(models_root(s))
+    espeak = espeak_voices() if s.tts.fallback == "espeak-ng" else set()
+    checks = []
+    for lang, ref in sorted(s.tts.voices.items()):
+        check = check_model(f"tts.{lang}", ref, s, store, echo=True)  # echo=True: a missing voice is a warning
+        if check.status == "warn" and lang in espeak:
+            detail = f"{check.detail}; calls in {lang} are spoken by espeak-ng's voice (better: {check.hint})"
+            check = Check(check.name, "ok", detail, check.hint)
+        elif check.status == "warn":
+            detail = f"{check.detail}; calls in {lang} are spoken by the default voice: no espeak-ng voice for {lang}"
+            check = Check(check.name, "warn", detail, f"{check.hint}, or apt-get install espeak-ng")
+        checks.append(check)
+    return checks
+
+
 # -- ports ----------------------------------------------------------------------------------------
 
 
@@ -162,6 +183,8 @@ async def run_checks(config: Path | None) -> list[Check]:
     if settings is None:
         return checks
     checks += await asyncio.to_thread(check_models, settings)
+    if settings.agent.mode != "echo":
+        checks += await asyncio.to_thread(check_voices, settings)
     daemon = await asyncio.to_thread(find_running_daemon, settings)
     if daemon is not None:
         checks.append(check_daemon(daemon))
@@ -220,6 +243,7 @@ __all__ = [
     "check_redis",
     "check_secrets",
     "check_twilio",
+    "check_voices",
     "check_webrtc",
     "doctor_command",
     "find_running_daemon",

@@ -26,6 +26,7 @@ from sentiric_pbx.engines.llm.openai_compat import remote_models
 from sentiric_pbx.engines.runner import BoundedRunner, set_engine_nice
 from sentiric_pbx.engines.stt.vosk import VoskStt
 from sentiric_pbx.engines.stt.whisper import WhisperStt
+from sentiric_pbx.engines.tts.espeak import EspeakTts, espeak_voices
 from sentiric_pbx.engines.tts.piper import PiperTts
 from sentiric_pbx.engines.turn.smart_turn import SmartTurn
 
@@ -48,6 +49,11 @@ class EnginePool:
         self.settings = settings
         self.stt: dict[str, SttEngine] = {}
         self.tts: TtsEngine | None = None
+        """The default voice (`[tts] voice`); `tts_for(language)` gives a call's voice."""
+        self.voices: dict[str, TtsEngine] = {}
+        """Language → the voice for calls in it, when that is not the default voice (`[tts] voices`, else
+        espeak-ng's voice for it): built at start for every language the config names."""
+        self._stt_views: dict[str, SttEngine] = {}
         self.llm: LlmEngine | None = None
         self.local_llm: LlamaCppLlm | None = None
         self.vad: SileroVad | None = None
@@ -81,16 +87,63 @@ class EnginePool:
         return engines
 
     def _build_tts(self) -> PiperTts:
-        path = resolve(self.settings.tts.voice, self.settings)
+        tts = self._piper(self.settings.tts.voice)
+        self.tts = tts
+        return tts
+
+    def _piper(self, ref: str) -> PiperTts:
+        path = resolve(ref, self.settings)
         onnx = path if path.suffix == ".onnx" else next(iter(sorted(path.glob("*.onnx"))), path)
-        tts = PiperTts(
+        return PiperTts(
             onnx,
             Path(f"{onnx}.json"),
             max_concurrency=self.settings.tts.max_concurrency,
             length_scale=self.settings.tts.length_scale,
         )
-        self.tts = tts
-        return tts
+
+    def voice_languages(self) -> list[str]:
+        """Every language the config can put a call in: `[tts] voices`, `[language] default` and `numbers`."""
+        lang = self.settings.language
+        named = [*self.settings.tts.voices, lang.default, *lang.numbers.values()]
+        return sorted({n.replace("_", "-").split("-")[0].lower() for n in named if n})
+
+    def _build_voices(self) -> list[Any]:
+        """A voice per language the default voice does not speak: its Piper voice if installed, else espeak-ng's.
+
+        A missing Piper voice is not a reason to refuse to start (no Turkish one ships in any package): the
+        call is spoken by espeak-ng, and the log line says how to install the better voice.
+        """
+        cfg = self.settings.tts
+        default = getattr(self.tts, "language", None)
+        espeak = espeak_voices() if cfg.fallback == "espeak-ng" else set()
+        built: list[Any] = []
+        for lang in self.voice_languages():
+            if lang == default:
+                continue
+            ref = cfg.voices.get(lang)
+            if ref is not None:
+                try:
+                    self.voices[lang] = self._piper(ref)
+                    built.append(self.voices[lang])
+                    continue
+                except LookupError as exc:  # ModelNotFoundError: its message is the command that installs it
+                    log.warning("tts_voice_missing", language=lang, voice=ref, fix=str(exc),
+                                using="espeak-ng" if lang in espeak else "default voice")  # fmt: skip
+            if lang in espeak:
+                self.voices[lang] = EspeakTts(lang, speed_wpm=cfg.espeak_speed_wpm)
+                built.append(self.voices[lang])
+            else:
+                log.error("tts_no_voice", language=lang, fallback=cfg.fallback,
+                          fix="apt-get install espeak-ng, or set [tts] voices for it")  # fmt: skip
+        return built
+
+    def tts_for(self, language: str | None) -> TtsEngine:
+        """The voice for a call in `language`: its own voice if the config named one, else the default."""
+        short = (language or "").replace("_", "-").split("-")[0].lower()
+        voice = self.voices.get(short) or self.tts
+        if voice is None:
+            raise EngineLoadError("no TTS engine loaded")
+        return voice
 
     def _build_turn(self) -> list[SmartTurn]:
         ref = self.settings.vad.turn_model
@@ -138,6 +191,7 @@ class EnginePool:
             (stt, "vad", self._build_vad),  # the listening stage hears with it, as it asks the STT
             (stt, "turn", self._build_turn),
             (tts, "tts", self._build_tts),
+            (tts, "tts", self._build_voices),  # after the default voice has loaded and knows its language
             (llm, "llm", self._build_llm),
         ]
         for wanted, kind, build in builders:
@@ -165,16 +219,27 @@ class EnginePool:
             vad=self.vad.name if self.vad else "webrtc",
             turn=self.turn.name if self.turn else None,
             tts=bool(self.tts),
+            voices={lang: v.name for lang, v in self.voices.items()},
             llm=bool(self.llm),
             **self.timings,
         )
 
     def stt_for(self, language: str | None) -> SttEngine:
-        """The STT engine configured for `language` (e.g. "en", "tr"), else the default one."""
-        if language:
-            short = language.split("_")[0].split("-")[0].lower()
-            if short in self.stt:
-                return self.stt[short]
-        if "default" in self.stt:
-            return self.stt["default"]
-        raise EngineLoadError(f"no STT engine for language {language!r}; add it under [stt] engines")
+        """The STT engine configured for `language` (e.g. "en", "tr"), else the default one — told the language
+        when it is Whisper (one model, every language: a Turkish call gets the same weights decoding Turkish).
+        A default Vosk engine knows one language only: it hears the call as best it can, and the log says so."""
+        short = (language or "").split("_")[0].split("-")[0].lower()
+        if short in self.stt:
+            return self.stt[short]
+        if "default" not in self.stt:
+            raise EngineLoadError(f"no STT engine for language {language!r}; add it under [stt] engines")
+        default = self.stt["default"]
+        if not short or getattr(default, "language", None) in (short, None):
+            return default
+        if isinstance(default, WhisperStt):
+            if short not in self._stt_views:
+                self._stt_views[short] = default.for_language(short)
+            return self._stt_views[short]
+        log.warning("stt_language_unsupported", language=short, engine=default.name,
+                    fix=f"add [stt] engines.{short} (whisper, or vosk with [stt] vosk_models.{short})")  # fmt: skip
+        return default

@@ -9,6 +9,13 @@ spoken by Piper:
     caller: "Yes, please."
     caller: "No, that's all. Goodbye."
 
+`--language tr` makes it a Turkish call: the channel reports `tr` (as after `Set(CHANNEL(language)=tr)`),
+the caller speaks Turkish with the Turkish voice, and the agent greets and answers in Turkish:
+
+    caller: "Yarın saat üçte randevu almak istiyorum."
+    caller: "Evet, lütfen."
+    caller: "Hayır, teşekkürler. Hoşça kalın."
+
 Then it prints the conversation as the daemon stored it, the booking, and the per-turn latency the
 test caller measured on the wire. The call is kept like any other (`sentiric-pbx calls list`).
 """
@@ -27,7 +34,7 @@ from sentiric_pbx.audio.resample import resample
 from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
-from sentiric_pbx.dialog.tasks.speech import spoken_time
+from sentiric_pbx.dialog.tasks.speech import capitalize, spoken_time, spoken_when
 from sentiric_pbx.tools.caller import CallerOptions, CallReport, place_call
 
 DEMO_PHONE = "+905551112233"
@@ -43,9 +50,18 @@ class DemoResult:
     turns_said: list[str] = field(default_factory=list)
 
 
-def _request_phrase(start: dt.datetime, now: dt.datetime) -> str:
+def _request_phrase(start: dt.datetime, now: dt.datetime, language: str = "en") -> str:
+    if language == "tr":
+        return f"{capitalize(spoken_when(start, now, 'tr'), 'tr')} randevu almak istiyorum."
     when = "tomorrow" if start.date() == now.date() + dt.timedelta(days=1) else f"on {start.strftime('%A')}"
     return f"I would like to book an appointment {when} at {spoken_time(start)}."
+
+
+CALLER_TURNS = {
+    "en": ("Yes, please.", "No, that's all. Goodbye."),
+    "tr": ("Evet, lütfen.", "Hayır, teşekkürler. Hoşça kalın."),
+}
+"""What the caller says after asking for the appointment, per `--language`."""
 
 
 async def _free_slot(daemon: Daemon, now: dt.datetime) -> dt.datetime:
@@ -60,9 +76,10 @@ async def _free_slot(daemon: Daemon, now: dt.datetime) -> dt.datetime:
 
 
 async def _ensure_demo_caller(daemon: Daemon) -> None:
+    """The demo caller, with no language of his own: the channel's language decides the call's."""
     crm = daemon.assistant.s.crm
     if await crm.lookup(DEMO_PHONE) is None and hasattr(crm, "add_customer"):
-        await crm.add_customer(DEMO_PHONE, DEMO_NAME, title="Mr.", language="en")
+        await crm.add_customer(DEMO_PHONE, DEMO_NAME, title="Mr.")
 
 
 async def _wait_stored(daemon: Daemon, call_id: str, timeout_s: float = 15.0) -> CallContext | None:
@@ -105,9 +122,10 @@ async def dial_audiosocket(daemon: Daemon, turns: list[bytes], opts: CallerOptio
 
 
 async def run_demo(
-    settings: Settings, record: Path, on_progress: Any = None, dial: Dialer = dial_audiosocket
+    settings: Settings, record: Path, on_progress: Any = None, dial: Dialer = dial_audiosocket, language: str = "en"
 ) -> DemoResult:
-    """The demo conversation on `dial`'s ingress (AudioSocket unless a test passes another)."""
+    """The demo conversation on `dial`'s ingress (AudioSocket unless a test passes another), in `language`
+    ("en" or "tr"): the channel language the caller's PBX reports, and the language the caller speaks."""
     settings.agent.mode = "assistant"
     settings.audiosocket.port = 0
     settings.fastagi.port = 0
@@ -121,11 +139,13 @@ async def run_demo(
         now = daemon.assistant.brain.clock()
         await _ensure_demo_caller(daemon)
         slot = await _free_slot(daemon, now)
-        turns_text = [_request_phrase(slot, now), "Yes, please.", "No, that's all. Goodbye."]
-        tts = daemon.assistant.tts.tts
+        turns_text = [_request_phrase(slot, now, language), *CALLER_TURNS[language]]
+        tts = daemon.assistant.voice_for(language).tts
         turns = [await tts.synthesize_sentence(t) for t in turns_text]
-        say(f"calling the assistant as {DEMO_NAME} ({DEMO_PHONE}), as Asterisk would…")
-        opts = CallerOptions(caller_id=DEMO_PHONE, caller_name=DEMO_NAME, record=record, greeting_wait_s=3.0)
+        say(f"calling the assistant as {DEMO_NAME} ({DEMO_PHONE}), as Asterisk would, in {language} ({tts.name})…")
+        opts = CallerOptions(
+            caller_id=DEMO_PHONE, caller_name=DEMO_NAME, record=record, greeting_wait_s=3.0, language=language
+        )
         report = await dial(daemon, turns, opts)
         ctx = await _wait_stored(daemon, report.call_id)
         await _wait_postcall(daemon, report.call_id)

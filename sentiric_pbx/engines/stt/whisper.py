@@ -24,6 +24,7 @@ windows, one greedy decode of all prompts. Measured here on a 10 s window: 1 req
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 import time
 import zlib
@@ -114,6 +115,25 @@ class WhisperStt:
             tok = Tokenizer(self._model.hf_tokenizer, True, task="transcribe", language=self.language)
             self._prompt = [*tok.sot_sequence, tok.no_timestamps]
         log.info("stt_loaded", engine="whisper", model=str(self.model_dir), compute_type=self.compute_type)
+
+    def for_language(self, language: str) -> WhisperStt:
+        """The same loaded model, decoding `language` ("tr"): a call in another language than the configured one.
+
+        It shares the weights and the CPU slots (the runner) with this engine, so calls in two languages still
+        queue for the same cores; it has its own prompt (the language token) and its own batch, since one
+        CTranslate2 batch decodes with one prompt.
+        """
+        if self._model is None:
+            raise RuntimeError("WhisperStt.load() was not called")
+        twin = copy.copy(self)
+        twin.language = language
+        twin._pending = []
+        from faster_whisper.tokenizer import Tokenizer
+
+        tok = Tokenizer(self._model.hf_tokenizer, True, task="transcribe", language=language)
+        twin._prompt = [*tok.sot_sequence, tok.no_timestamps]
+        log.info("stt_language_view", engine="whisper", language=language)
+        return twin
 
     def warmup(self) -> None:
         # Low noise, not a tone: a tone makes Whisper hallucinate to its length limit, and the

@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 
+from sentiric_pbx.engines.tts.espeak import EspeakTts
 from sentiric_pbx.engines.tts.piper import PiperTts
 from sentiric_pbx.engines.tts.sentences import split_sentences
 
 
 class CachedTts:
-    def __init__(self, tts: PiperTts, max_entries: int = 256) -> None:
+    def __init__(self, tts: PiperTts | EspeakTts, max_entries: int = 256) -> None:
         self.tts = tts
         self.name = f"{tts.name}+cache"
         self.max_entries = max_entries

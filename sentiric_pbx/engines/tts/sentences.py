@@ -127,9 +127,25 @@ class SentenceBuffer:
         return None
 
 
+SPOKEN_FORMS: dict[str, list[tuple[re.Pattern[str], str]]] = {
+    # espeak-ng (Piper's phonemizer too) reads "15:00" as "on beş sıfır sıfır" and "09:30" as "sıfır dokuz
+    # otuz"; a Turkish speaker says "on beş", "dokuz otuz", and "9 ile 17 arası" for "09:00–17:00 arası"
+    # ("Pazartesi ile Cuma" for "Pazartesi–Cuma"; a hyphen between letters, "e-posta", stays).
+    "tr": [
+        (re.compile(r"(?<=\d)\s*[–-]\s*(?=\d)|(?<=\w)\s*–\s*(?=\w)"), " ile "),  # espeak-ng says nothing for "–"
+        (re.compile(r"\b0?(\d{1,2}):00\b"), r"\1"),
+        (re.compile(r"\b0(\d):(\d\d)\b"), r"\1:\2"),
+    ],
+}
+"""Per language, the written forms a TTS front end reads badly → what a person says; the text the caller
+sees in the transcript keeps the written form."""
+
+
 def expand_abbreviations(sentence: str, language: str = "en") -> str:
-    """Spell out abbreviations so the TTS front end neither pauses nor spells them."""
-    table = EXPANSIONS.get(language.split("_")[0].lower(), {})
-    for short, long in table.items():
+    """Spell out abbreviations, and times as said, so the TTS front end neither pauses nor spells them."""
+    code = language.replace("-", "_").split("_")[0].lower()
+    for short, long in EXPANSIONS.get(code, {}).items():
         sentence = re.sub(rf"(?<!\w){re.escape(short)}(?=\s|$)", long, sentence)
+    for pattern, said in SPOKEN_FORMS.get(code, []):
+        sentence = pattern.sub(said, sentence)
     return sentence
