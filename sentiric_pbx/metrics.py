@@ -46,6 +46,12 @@ PLAYOUT_LATENESS_MS = Histogram(
     buckets=(1, 2, 5, 10, 20, 40, 80),
 )
 AGI_REQUESTS = Counter("sentiric_fastagi_requests_total", "FastAGI requests", ["script", "outcome"])
+ANONYMOUS_CALLS = Counter(
+    "sentiric_anonymous_calls_total",
+    "AudioSocket calls taken without a trusted caller: no registration and no AMI metadata (`unregistered`), or "
+    "an unkeyed FastAGI registration (`unverified`, no [fastagi] secret); neither is greeted by name",
+    ["reason"],
+)
 TURNS_TOTAL = Counter("sentiric_turns_total", "Caller turns detected by the endpointer")
 
 # Per-stage latency of one turn, in ms. Buckets from 10 ms (NLU on a short turn) to 10 s (a slow LLM).

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 import structlog
 
+from sentiric_pbx import metrics
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import AudioSocketConfig
@@ -243,9 +244,26 @@ class Connection:
         info = self.server.registry.take(call_id)
         transport.info = info or CallInfo(call_id=call_id)
         handler, own_call = self.server.handler_for(call_id)
+        if own_call and (info is None or info.extra.get("metadata") == "fastagi_unverified"):
+            self._anonymous(info)
         life = CallLife("audiosocket", transport, handler, self.server.active if own_call else None)
         life.start(registered=info is not None)
         return life
+
+    def _anonymous(self, info: CallInfo | None) -> None:
+        """A call nobody vouched for: it runs, but as an unknown caller (nothing to greet by name or look up).
+
+        Unregistered: neither a FastAGI registration nor AMI metadata named its UUID — a dialplan without
+        the AGI step and without `[ami]`, a registration refused (wrong key, duplicate, over a cap), or a
+        local process that made the UUID up. Unverified: registered without a key (no `[fastagi] secret`).
+        """
+        reason = "unregistered" if info is None else "unverified"
+        metrics.ANONYMOUS_CALLS.labels(reason=reason).inc()
+        if info is None:
+            log.warning(
+                "audiosocket_call_unregistered",
+                detail="no FastAGI registration and no AMI metadata for this UUID: the call is anonymous",
+            )
 
     async def _read(self, timeout_s: float, reason: str, what: str) -> list[Frame] | None:
         """Read until at least one whole frame; None on a clean EOF at a frame boundary."""
