@@ -29,6 +29,11 @@ class AudioSocketConfig(_Section):
     """Outbound bytes queued in the kernel/transport beyond which the peer is considered gone."""
     default_rate: SampleRate = 8000
     """Rate we answer in until the caller's first audio frame tells us theirs (AudioSocket() is 8 kHz)."""
+    max_pending_connections: int = Field(64, ge=1)
+    """Connections that have not sent their UUID yet, at once; one more closes the one that has waited longest
+    (logged once per peer and window, counted). Asterisk sends the UUID the moment it connects, so a call is
+    never here for long: this bounds what idle or garbage connections hold, and cannot lock calls out.
+    Defaults to 64."""
 
 
 class FastAgiConfig(_Section):
