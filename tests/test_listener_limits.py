@@ -52,11 +52,15 @@ async def answers_a_real_call(daemon: Daemon, logs: Logs) -> None:
 
 
 async def closed_by_server(reader: asyncio.StreamReader, within_s: float = 5.0) -> bool:
+    """Did the server close this connection (EOF or reset) within `within_s`? (What it sent first is read.)"""
     try:
         async with asyncio.timeout(within_s):
-            return await reader.read() == b""
+            await reader.read()
+            return True
     except ConnectionError:
         return True
+    except TimeoutError:
+        return False
 
 
 # -- AudioSocket ----------------------------------------------------------------------------------
@@ -213,3 +217,42 @@ async def test_a_transfer_moves_the_channel_ami_saw_not_the_one_registered(
         await peer.close()
     finally:
         await daemon.stop()
+
+
+# -- FreeSWITCH outbound sockets --------------------------------------------------------------------
+async def test_silent_freeswitch_outbound_sockets_beyond_the_cap_close_the_oldest_and_calls_still_come_in(
+    settings: Settings, tmp_path, logs: Logs
+) -> None:
+    """Looked at beside the others: a socket that never answers our `connect` held its task for the command
+    timeout, with no bound on how many. Now at most `max_pending_connections`, the oldest closed first."""
+    from tests.freeswitch_peer import FakeFreeswitch
+    from tests.test_freeswitch import connected, fs_settings, ingress, tone, until, voiced_frames
+
+    fs = FakeFreeswitch(tmp_path)
+    await fs.start()
+    s = fs_settings(settings, fs)
+    s.freeswitch.mode = "outbound"
+    s.freeswitch.outbound_port = 0
+    s.freeswitch.max_pending_connections = 3
+    daemon = Daemon(s)
+    await daemon.start()
+    silent: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        port = ingress(daemon).outbound_port
+        for _ in range(4):  # the limit + 1, each sent `connect` and never answering
+            silent.append(await asyncio.open_connection("127.0.0.1", port))
+        assert await closed_by_server(silent[0][0])
+        [refused] = log_lines(logs, "freeswitch_protocol_error", reason="too_many_pending_connections")
+        assert refused["peer"] == f"127.0.0.1:{silent[0][1].get_extra_info('sockname')[1]}"
+
+        ch = await connected(await fs.outbound_call("127.0.0.1", port, "+905551112233"))
+        await until(lambda: daemon.calls_active == 1)
+        for i in range(0, len(turn := tone(1.0)), 640):
+            ch.wire.outbox.put_nowait(turn[i : i + 640])
+        await until(lambda: voiced_frames(ch) > 20)
+        await ch.hangup()
+    finally:
+        for _, writer in silent:
+            writer.close()
+        await daemon.stop()
+        await fs.stop()

@@ -256,4 +256,7 @@ class FreeswitchConfig(_Section):
     """How long after `uuid_audio_stream start` the module gets to connect before the call is hung up."""
     max_message_bytes: int = Field(1024 * 1024, ge=4096)
     """Largest ESL Content-Length and WebSocket message we accept; more is a protocol error."""
+    max_pending_connections: int = Field(32, ge=1)
+    """Outbound mode: sockets that have not yet answered our `connect` with their channel, at once; one more
+    closes the one that has waited longest (FreeSWITCH answers at once). Defaults to 32."""
     reconnect_max_s: float = Field(30.0, gt=0)
