@@ -258,3 +258,12 @@ async def test_registrations_at_once_each_get_their_own_verdict(daemon: Daemon, 
     )
     assert all(c in daemon.registry for c in good)
     assert not any(c in daemon.registry for c in bad)
+
+
+def test_doctor_warns_while_no_secret_is_set_and_says_how_to_set_both_sides() -> None:
+    from sentiric_pbx.doctor import check_fastagi_secret
+
+    unset = check_fastagi_secret(Settings())
+    assert unset.status == "warn" and "database put sentiric agi_secret" in unset.hint
+    assert check_fastagi_secret(Settings(fastagi={"secret": AGI_SECRET})).status == "ok"
+    assert AGI_SECRET not in str(check_fastagi_secret(Settings(fastagi={"secret": AGI_SECRET})))
