@@ -14,6 +14,7 @@ import uuid
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from sentiric_pbx.config import Settings
@@ -42,6 +43,10 @@ def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
 
 def knobs(**values: object) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("settings", [values], indirect=True, ids=[str(values)])
+
+
+def anonymous_calls(reason: str) -> float:
+    return REGISTRY.get_sample_value("sentiric_anonymous_calls_total", {"reason": reason}) or 0.0
 
 
 async def send_registration(port: int, block: bytes, call_id: str) -> AgiPeer:
@@ -102,10 +107,12 @@ async def test_a_forged_registration_gives_the_call_no_caller_and_one_log_line(
     assert "secret" in str(refused[0]["detail"]) or "SHA1" in str(refused[0]["detail"])
     assert AGI_SECRET not in str(logs)  # the secret is never logged
 
+    anonymous_before = anonymous_calls("unregistered")
     peer.send_uuid()
     started = await wait_log(logs, "call_started", call_id=call_id)
     assert (started["caller_id"], started["registered"]) == (None, False)
     assert len(log_lines(logs, "audiosocket_call_unregistered", call_id=call_id)) == 1
+    assert anonymous_calls("unregistered") == anonymous_before + 1
     await peer.close()
     await answers_a_real_call(daemon, logs)
 
