@@ -49,7 +49,7 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.media import HOST, _free_ports, _start_daemon, _stop_daemon, _wait_listening
+from bench.media import AGI_SECRET, HOST, _free_ports, _start_daemon, _stop_daemon, _wait_listening
 from sentiric_pbx.audio.resample import resample
 from sentiric_pbx.tools.caller import CallerOptions, CallReport, place_call
 
@@ -159,7 +159,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 daemon = psutil.Process(proc.pid)
                 await asyncio.sleep(2.0)
                 result["daemon_idle_rss_mb"] = round(daemon.memory_info().rss / 2**20, 1)
-                opts = {"port": audiosocket, "agi": (HOST, fastagi), "rate": 8000, "language": language}
+                opts = {
+                    "port": audiosocket,
+                    "agi": (HOST, fastagi),
+                    "agi_secret": AGI_SECRET,
+                    "rate": 8000,
+                    "language": language,
+                }
                 # One warm-up call: first-use costs (caches, allocator growth) are not the steady state.
                 await place_call(turns[:1], CallerOptions(greeting_wait_s=5.0, **opts))
                 for n in steps:

@@ -68,6 +68,8 @@ from sentiric_pbx.audio.resample import resample
 from sentiric_pbx.telephony.audiosocket.protocol import KIND_BY_RATE, FrameParser, Kind, encode, encode_uuid
 
 HOST = "127.0.0.1"
+AGI_SECRET = "sentiric-bench-agi-secret"
+"""`[fastagi] secret` of the daemons benchmarked here (the calls register with its key, as Asterisk does)."""
 FRAME_S = 0.020
 FRAMES_PER_S = 50
 WARMUP_S = 1.0
@@ -358,6 +360,7 @@ def _start_daemon(
         SENTIRIC_AUDIOSOCKET__PORT=str(audiosocket_port),
         SENTIRIC_FASTAGI__HOST=HOST,
         SENTIRIC_FASTAGI__PORT=str(fastagi_port),
+        SENTIRIC_FASTAGI__SECRET=AGI_SECRET,
         SENTIRIC_METRICS__ENABLED="false",
         SENTIRIC_LOGGING__LEVEL="warning",
         SENTIRIC_AGENT__MODE="echo",

@@ -44,7 +44,7 @@ from sentiric_pbx.tools.farend import FarEnd
 from tests.pbx.ami import PbxAmi
 from tests.pbx.asterisk import Asterisk, find_install
 from tests.pbx.baresip import Phone, speech_ends
-from tests.pbx.conftest import agent_settings, dial, running
+from tests.pbx.conftest import AGI_SECRET, agent_settings, dial, running
 
 PHRASE = "I would like to book an appointment tomorrow at 3 pm."
 SCENARIOS = {
@@ -112,6 +112,7 @@ async def run(calls: int, names: list[str]) -> dict[str, Any]:
     speech = {16000: pcm16, 8000: resample(pcm16, 16000, 8000)}
     pbx = Asterisk(find_install(), tmp / "asterisk")
     pbx.start()
+    pbx.rx(f"database put sentiric agi_secret {AGI_SECRET}")  # the dialplan's registration key (README)
     results: dict[str, Any] = {}
     try:
         ami = await PbxAmi.connect(pbx.ports.ami)

@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ holds the far side of the wire
 
 from sentiric_pbx.tools.caller import CallerOptions, CallReport, place_call
-from tests.asterisk_peer import demo_turn
+from tests.asterisk_peer import AGI_SECRET, demo_turn
 from tests.faults.harness import (
     DaemonProcess,
     assistant_env,
@@ -141,7 +141,9 @@ def _pooled(reports: list[CallReport]) -> dict[str, Any]:
 
 
 async def _echo_calls(daemon: DaemonProcess, calls: int, turns: int) -> list[CallReport]:
-    opts = CallerOptions(port=daemon.port, agi=("127.0.0.1", daemon.agi_port), reply_timeout_s=10.0)
+    opts = CallerOptions(
+        port=daemon.port, agi=("127.0.0.1", daemon.agi_port), agi_secret=AGI_SECRET, reply_timeout_s=10.0
+    )
     turn = demo_turn(8000)
     return list(await asyncio.gather(*(place_call([turn] * turns, opts) for _ in range(calls))))
 

@@ -67,6 +67,15 @@ def call(
     turns: Annotated[list[Path], typer.Argument(help="WAV files (mono 16-bit), one per caller turn", exists=True)],
     to: Annotated[str, typer.Option("--to", help="AudioSocket HOST:PORT")] = "127.0.0.1:9092",
     agi: Annotated[str | None, typer.Option("--agi", help="FastAGI HOST:PORT to register with first")] = None,
+    agi_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--agi-secret",
+            envvar="SENTIRIC_FASTAGI__SECRET",
+            show_envvar=True,
+            help="the daemon's [fastagi] secret: the registration carries the dialplan's key (verified caller ID)",
+        ),
+    ] = None,
     caller_id: Annotated[str, typer.Option("--caller-id")] = "+905551112233",
     rate: Annotated[int, typer.Option("--rate", help="8000 (AudioSocket app) or 16000 (Dial slin16)")] = 8000,
     record: Annotated[Path | None, typer.Option("--record", help="stereo WAV: caller left, agent right")] = None,
@@ -84,6 +93,7 @@ def call(
         host=host,
         port=port,
         agi=_hostport(agi, "--agi") if agi else None,
+        agi_secret=agi_secret,
         caller_id=caller_id,
         rate=rate,
         record=record,
@@ -207,7 +217,10 @@ async def _echo_demo(settings: Settings, record: Path) -> object:
     try:
         with resources.as_file(resources.files("sentiric_pbx.data") / "demo-turn.wav") as path:
             turn = load_turn(path, 8000)
-        opts = CallerOptions(port=daemon.audiosocket.port, agi=("127.0.0.1", daemon.fastagi.port), record=record)
+        secret = settings.fastagi.secret.get_secret_value() if settings.fastagi.secret else None
+        opts = CallerOptions(
+            port=daemon.audiosocket.port, agi=("127.0.0.1", daemon.fastagi.port), agi_secret=secret, record=record
+        )
         typer.echo("demo: echo line test: calling the daemon as Asterisk would…", err=True)
         return await place_call([turn, turn], opts)
     finally:

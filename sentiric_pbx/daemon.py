@@ -126,7 +126,9 @@ class Daemon:
             await ingress.start()
         m = self.settings.metrics
         if m.enabled:
-            self._metrics = MetricsServer(m.host, m.port, self.health).start()
+            self._metrics = MetricsServer(
+                m.host, m.port, self.health, max_connections=m.max_connections, request_timeout_s=m.request_timeout_s
+            ).start()
             self.metrics_port = self._metrics.port
             log.info("metrics_listening", host=m.host, port=self.metrics_port)
         self.listening = self._listeners()

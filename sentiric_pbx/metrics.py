@@ -10,9 +10,11 @@ reads as one turn: stt → nlu → task → tts first audio, and the caller-perc
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,6 +46,12 @@ PLAYOUT_LATENESS_MS = Histogram(
     buckets=(1, 2, 5, 10, 20, 40, 80),
 )
 AGI_REQUESTS = Counter("sentiric_fastagi_requests_total", "FastAGI requests", ["script", "outcome"])
+ANONYMOUS_CALLS = Counter(
+    "sentiric_anonymous_calls_total",
+    "AudioSocket calls taken without a trusted caller: no registration and no AMI metadata (`unregistered`), or "
+    "an unkeyed FastAGI registration (`unverified`, no [fastagi] secret); neither is greeted by name",
+    ["reason"],
+)
 TURNS_TOTAL = Counter("sentiric_turns_total", "Caller turns detected by the endpointer")
 
 # Per-stage latency of one turn, in ms. Buckets from 10 ms (NLU on a short turn) to 10 s (a slow LLM).
@@ -99,14 +107,46 @@ RTP_LOSS_RATIO = Histogram(
 )
 
 Health = Callable[[], dict[str, Any]]
+_REFUSAL_LOG_S = 10.0
+"""At most one `metrics_connection_refused` line per this many seconds (the counter counts every one)."""
 
 
 def _default_health() -> dict[str, Any]:
     return {"status": "ok"}
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The request's socket, read so that the whole request must arrive before one deadline.
+
+    `http.server` reads the request line and headers with `readline()`: a socket timeout alone bounds each
+    `recv`, and a peer that sends a byte just before each timeout would hold its thread for hours. Reading
+    through this, every `recv` may wait only what is left of the request's time. Requests here are a few
+    hundred bytes, so reading them unbuffered costs nothing worth measuring.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self.sock.settimeout(remaining)
+        return self.sock.recv_into(buffer, min(len(buffer), 1))
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+
+    def setup(self) -> None:
+        timeout_s = self.server.request_timeout_s
+        self.timeout = timeout_s  # every send and recv; `_DeadlineReader` bounds the request as a whole
+        super().setup()
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, time.monotonic() + timeout_s), 1)
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -123,6 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /healthz\n")
 
     def _send(self, code: int, content_type: str, body: bytes) -> None:
+        self.connection.settimeout(self.timeout)  # the reads left it at what remained of the request's time
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -134,8 +175,41 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
+    """One thread per request, at most `max_connections` at once: a connection past the cap is closed at
+    accept (counted, logged at most once per `_REFUSAL_LOG_S`), so a flood of half-sent requests costs a few
+    threads for `request_timeout_s`, not a thread each for as long as the peer likes."""
+
     daemon_threads = True
     health: Health = staticmethod(_default_health)
+    request_timeout_s: float = 5.0
+    max_connections: int = 8
+    _slots: threading.BoundedSemaphore
+    _refusals_logged_at: float = -_REFUSAL_LOG_S
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            PROTOCOL_ERRORS.labels(ingress="metrics", reason="too_many_connections").inc()
+            now = time.monotonic()
+            if now - self._refusals_logged_at >= _REFUSAL_LOG_S:
+                self._refusals_logged_at = now
+                log.warning("metrics_connection_refused", peer=str(client_address[0]), limit=self.max_connections)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _Server6(_Server):
@@ -145,9 +219,26 @@ class _Server6(_Server):
 class MetricsServer:
     """`/metrics` + `/healthz` on a thread; `close()` frees the port (tests start many daemons)."""
 
-    def __init__(self, host: str, port: int, health: Health | None = None) -> None:
-        self._httpd = (_Server6 if ":" in host else _Server)((host, port), _Handler)
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        health: Health | None = None,
+        *,
+        max_connections: int = 8,
+        request_timeout_s: float = 5.0,
+    ) -> None:
+        """`max_connections`, `request_timeout_s`: `[metrics]`'s (sections.MetricsConfig)."""
+        self._httpd = (_Server6 if ":" in host else _Server)((host, port), _Handler, bind_and_activate=False)
+        self._httpd.max_connections = max_connections
+        self._httpd.request_timeout_s = request_timeout_s
         self._httpd.health = health or _default_health
+        try:
+            self._httpd.server_bind()
+            self._httpd.server_activate()
+        except BaseException:
+            self._httpd.server_close()
+            raise
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics-http", daemon=True)
 
     @property

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from sentiric_pbx.audio.frames import frame_bytes, rms_dbfs
+from sentiric_pbx.telephony.asterisk.registration import registration_key
 from sentiric_pbx.telephony.audiosocket.protocol import KIND_BY_RATE, Frame, FrameParser, encode, encode_uuid
 from sentiric_pbx.tools.caller import load_turn
 
@@ -204,20 +205,31 @@ def agi_transcript(name: str) -> list[str]:
     return [line[3:] for line in lines if line.startswith("A> ") and not line.startswith("A> <")]
 
 
-def agi_env_block(name: str = "fastagi-register.txt", call_id: str | None = None, drop: tuple[str, ...] = ()) -> bytes:
+def agi_env_block(
+    name: str = "fastagi-register.txt",
+    call_id: str | None = None,
+    drop: tuple[str, ...] = (),
+    secret: str | None = None,
+    key: str | None = None,
+) -> bytes:
     """The recorded environment block, byte for byte (`\\n` endings, closing empty line).
 
-    `call_id` replaces agi_arg_1 (so concurrent registrations do not collide); `drop` removes keys.
+    `call_id` replaces agi_arg_1 (so concurrent registrations do not collide); `drop` removes keys. With
+    `secret`, the block also has what today's dialplan passes after the UUID: `agi_arg_2: app` and the key
+    `agi_arg_3: ${SHA1(secret + UUID)}` (`key` sends that one instead, e.g. a forged one).
     """
     lines = agi_transcript(name)
     block = lines[: lines.index("") + 1]
     out = []
     for line in block:
-        key = line.partition(": ")[0]
-        if key in drop:
+        k = line.partition(": ")[0]
+        if k in drop:
             continue
-        if key == "agi_arg_1" and call_id is not None:
+        if k == "agi_arg_1" and call_id is not None:
             line = f"agi_arg_1: {call_id}"
+        if k == "agi_arg_1" and (secret is not None or key is not None):
+            the_id = line.partition(": ")[2]
+            line += f"\nagi_arg_2: app\nagi_arg_3: {key if key is not None else registration_key(secret or '', the_id)}"
         out.append(line + "\n")
     return "".join(out).encode()
 
@@ -288,10 +300,17 @@ class AgiPeer:
         self.writer.close()
 
 
-async def register(port: int, call_id: str, name: str = "fastagi-register.txt") -> AgiPeer:
-    """One complete, well-formed registration, as Asterisk performs it."""
+AGI_SECRET = "sentiric-test-agi-secret"
+"""`[fastagi] secret` of the tests' daemons (tests/conftest.py `settings`), as Asterisk's AstDB would hold it."""
+
+
+async def register(
+    port: int, call_id: str, name: str = "fastagi-register.txt", secret: str | None = AGI_SECRET
+) -> AgiPeer:
+    """One complete, well-formed registration, as Asterisk performs it with the key `secret` makes (None: the
+    dialplan of before the key, nothing after the UUID)."""
     peer = await AgiPeer.connect(port)
-    await peer.send(agi_env_block(name, call_id=call_id))
+    await peer.send(agi_env_block(name, call_id=call_id, secret=secret))
     await peer.serve({"UUID": call_id})
     peer.close()
     return peer

@@ -11,6 +11,7 @@ import structlog
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.logging import set_log_transcripts
+from tests.asterisk_peer import AGI_SECRET
 
 FIXTURES = Path(__file__).parent / "fixtures" / "asterisk"
 
@@ -29,6 +30,7 @@ def settings() -> Settings:
     s.audiosocket.port = 0
     s.fastagi.host = "127.0.0.1"
     s.fastagi.port = 0
+    s.fastagi.secret = AGI_SECRET  # type: ignore[assignment]
     s.metrics.enabled = False
     return s
 

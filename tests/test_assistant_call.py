@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import json
 import re
+import uuid
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -31,7 +32,7 @@ from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.tools.demo import run_demo
-from tests.asterisk_peer import AudioSocketPeer, register
+from tests.asterisk_peer import AGI_SECRET, AudioSocketPeer, register
 from tests.call_records import AHMET, leftovers, now_minus_days, store_calls
 from tests.redis_server import RedisServer
 
@@ -43,6 +44,7 @@ def assistant_settings(tmp: Path, models_dir: Path, redis_url: str | None = None
     s.agent.mode = "assistant"
     s.audiosocket.port = 0
     s.fastagi.port = 0
+    s.fastagi.secret = AGI_SECRET  # type: ignore[assignment]
     s.metrics.enabled = False
     s.models.dir = models_dir
     s.storage.db_path = tmp / "sentiric.db"
@@ -351,3 +353,22 @@ async def test_stt_failure_apologises_and_transfers_instead_of_dropping(daemon, 
     ctx = await stored(daemon, call_id)
     assert ctx.status == "transferred"
     assert "technical problem" in ctx.turns[-1].text
+
+
+async def test_crm_lookups_of_registrations_no_call_claimed_expire_with_the_registry(daemon) -> None:
+    """The probe: every registration started a CRM lookup kept forever in `Assistant._lookups`. Now a lookup
+    lives as long as its registration: one whose AudioSocket leg never came is dropped when the entry expires."""
+    assistant = daemon.assistant
+    ids = [str(uuid.uuid4()) for _ in range(20)]
+    for call_id in ids:
+        agi = await register(daemon.fastagi.port, call_id)
+        agi.close()
+    assert all(call_id in assistant._lookups for call_id in ids)
+    ttl = daemon.registry.ttl_s
+    daemon.registry.ttl_s = 0.01
+    try:
+        await asyncio.sleep(0.05)
+        assert len(daemon.registry) == 0  # expired (and `on_expire` told the assistant)
+    finally:
+        daemon.registry.ttl_s = ttl
+    assert not any(call_id in assistant._lookups for call_id in ids)

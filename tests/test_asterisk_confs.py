@@ -126,6 +126,9 @@ def test_asterisklint_accepts_the_dialplan() -> None:
     allowed = (
         # UUID() exists on every Asterisk that has AudioSocket (the recorded fixtures use it); 13 did not.
         re.compile(r"extensions\.conf:\d+ E_FUNC_MISSING: function 'UUID' does not exist"),
+        # SHA1() is func_sha1, in Asterisk since 1.4; asterisklint's table lacks it. The registration key
+        # is computed with it on a real Asterisk 22 in tests/pbx/test_registration.py.
+        re.compile(r"extensions\.conf:\d+ E_FUNC_MISSING: function 'SHA1' does not exist"),
         # Hints for a top-level extensions.conf; this file is #included, it has no [general]/[globals].
         re.compile(r"extensions\.conf:0 H_DP_(GENERAL|GLOBALS)_MISPLACED"),
     )

@@ -26,7 +26,7 @@ import pytest
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.tools.caller import CallerOptions, place_call
-from tests.asterisk_peer import demo_turn, first_word, log_lines, voiced_span_s, wait_log
+from tests.asterisk_peer import AGI_SECRET, demo_turn, first_word, log_lines, voiced_span_s, wait_log
 
 Logs = list[dict[str, object]]
 REPORT_FIELDS = {"call_id", "greeting_latency_ms", "turns"}
@@ -50,6 +50,7 @@ def options(daemon: Daemon, **overrides: object) -> CallerOptions:
     values: dict[str, object] = {
         "port": daemon.audiosocket.port,
         "agi": ("127.0.0.1", daemon.fastagi.port),
+        "agi_secret": AGI_SECRET,
         "greeting_wait_s": 0.1,
         "reply_silence_s": 0.4,
     }
@@ -173,6 +174,7 @@ def daemon_process(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
     env |= {
         "SENTIRIC_AUDIOSOCKET__PORT": str(audiosocket_port),
         "SENTIRIC_FASTAGI__PORT": str(fastagi_port),
+        "SENTIRIC_FASTAGI__SECRET": AGI_SECRET,
         "SENTIRIC_METRICS__ENABLED": "false",
         "SENTIRIC_LOGGING__FORMAT": "json",
         "SENTIRIC_AGENT__MODE": "echo",
@@ -215,6 +217,8 @@ def test_cli_call_prints_one_json_report(daemon_process: tuple[int, int, Path], 
             f"127.0.0.1:{audiosocket_port}",
             "--agi",
             f"127.0.0.1:{fastagi_port}",
+            "--agi-secret",
+            AGI_SECRET,
             "--record",
             str(record),
             str(turn),

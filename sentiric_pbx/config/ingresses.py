@@ -4,6 +4,7 @@ phone, FreeSWITCH. Every listener defaults to loopback."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -28,6 +29,11 @@ class AudioSocketConfig(_Section):
     """Outbound bytes queued in the kernel/transport beyond which the peer is considered gone."""
     default_rate: SampleRate = 8000
     """Rate we answer in until the caller's first audio frame tells us theirs (AudioSocket() is 8 kHz)."""
+    max_pending_connections: int = Field(64, ge=1)
+    """Connections that have not sent their UUID yet, at once; one more closes the one that has waited longest
+    (logged once per peer and window, counted). Asterisk sends the UUID the moment it connects, so a call is
+    never here for long: this bounds what idle or garbage connections hold, and cannot lock calls out.
+    Defaults to 64."""
 
 
 class FastAgiConfig(_Section):
@@ -39,6 +45,30 @@ class FastAgiConfig(_Section):
     max_header_bytes: int = Field(16_384, ge=1024)
     callinfo_ttl_s: float = Field(120.0, gt=0)
     """How long registered metadata waits for its AudioSocket connection before it is dropped."""
+    secret: SecretStr | None = None
+    """The key the dialplan hashes each call's UUID with (`${SHA1(${DB(sentiric/agi_secret)}${UUID})}`, passed
+    as the AGI's third argument), so only Asterisk can register a call. Prefer SENTIRIC_FASTAGI__SECRET; 16 to
+    128 letters, digits, `-` or `_` (`openssl rand -hex 32`). None (the default): registrations are taken as
+    unverified — language, number dialled and AudioSocket form only, no caller ID, so no caller is greeted by
+    name — and the daemon warns at start-up. Never logged."""
+    max_connections: int = Field(32, ge=1)
+    """Connections still sending their AGI environment, at once (Asterisk sends it in one go); one more closes
+    the one that has taken longest. Defaults to 32."""
+    max_pending: int = Field(1000, ge=1)
+    """Registered calls waiting for their AudioSocket leg, in all; a registration beyond it is refused (the
+    waiting ones are never pushed out). Defaults to 1000."""
+    max_pending_per_peer: int = Field(200, ge=1)
+    """The same, per Asterisk host (the AGI peer's address). Defaults to 200."""
+
+    @field_validator("secret")
+    @classmethod
+    def _dialplan_safe(cls, value: SecretStr | None) -> SecretStr | None:
+        """The dialplan pastes the key into `SHA1()`: a comma, quote or `$` there would change what it hashes."""
+        if value is None:
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", value.get_secret_value()):
+            raise ValueError("must be 16 to 128 letters, digits, '-' or '_' (e.g. the output of openssl rand -hex 32)")
+        return value
 
 
 class AmiConfig(_Section):
@@ -226,4 +256,7 @@ class FreeswitchConfig(_Section):
     """How long after `uuid_audio_stream start` the module gets to connect before the call is hung up."""
     max_message_bytes: int = Field(1024 * 1024, ge=4096)
     """Largest ESL Content-Length and WebSocket message we accept; more is a protocol error."""
+    max_pending_connections: int = Field(32, ge=1)
+    """Outbound mode: sockets that have not yet answered our `connect` with their channel, at once; one more
+    closes the one that has waited longest (FreeSWITCH answers at once). Defaults to 32."""
     reconnect_max_s: float = Field(30.0, gt=0)

@@ -319,6 +319,11 @@ class MetricsConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(9464, ge=0, le=65535)
+    max_connections: int = Field(8, ge=1)
+    """Scrapes answered at once (one thread each); one more is closed at accept. Defaults to 8."""
+    request_timeout_s: float = Field(5.0, gt=0)
+    """A request must arrive whole, and its answer be read, within this time (a half-sent request does not
+    hold its thread). Defaults to 5 s."""
 
 
 class DaemonConfig(_Section):

@@ -100,6 +100,13 @@ class Assistant:
         if info.call_id not in self._lookups:
             self._lookups[info.call_id] = asyncio.create_task(self._lookup(info))
 
+    def forget(self, call_id: str) -> None:
+        """The registration expired with no call to claim it (`CallRegistry.on_expire`): drop its lookup, so the
+        cache lives exactly as long as the registrations it was started for."""
+        task = self._lookups.pop(call_id, None)
+        if task is not None:
+            task.cancel()
+
     async def _lookup(self, info: CallInfo) -> CustomerProfile | None:
         phone = normalize_e164(info.caller_id, self.s.settings.business.default_country_code)
         if phone is None or self.s.crm is None:

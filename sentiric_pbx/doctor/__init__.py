@@ -69,6 +69,23 @@ def check_secrets(path: Path | None) -> Check:
     return Check("secrets", "ok", f"{found} mode {mode:o} (not world-readable, or holds no secrets)")
 
 
+def check_fastagi_secret(s: Settings) -> Check:
+    """Warn while FastAGI registrations cannot be told from forged ones (README "Dialplan secret")."""
+    if s.fastagi.secret is None:
+        return Check(
+            "fastagi secret",
+            "warn",
+            "not set: registrations are unverified, so calls get no caller ID and nobody is greeted by name",
+            'secret=$(openssl rand -hex 32); asterisk -rx "database put sentiric agi_secret $secret"; '
+            "and the same in [fastagi] secret or SENTIRIC_FASTAGI__SECRET",
+        )
+    return Check(
+        "fastagi secret",
+        "ok",
+        "set; Asterisk must hold the same in AstDB (asterisk -rx 'database get sentiric agi_secret')",
+    )
+
+
 # -- models ---------------------------------------------------------------------------------------
 def _model_refs(s: Settings) -> list[tuple[str, str]]:
     refs = []
@@ -189,6 +206,7 @@ async def run_checks(config: Path | None) -> list[Check]:
     if daemon is not None:
         checks.append(check_daemon(daemon))
     checks += check_ports(settings, daemon)
+    checks.append(check_fastagi_secret(settings))
     if settings.ami.enabled:
         checks.append(await check_ami(settings))
     if settings.ari.enabled:

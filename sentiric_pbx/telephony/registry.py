@@ -16,8 +16,15 @@ after a `Redirect` of a `Dial(AudioSocket/…)` caller (our transfer on 101), As
 would register the call that just ended. So `take()` remembers the ids it handed out (claimed or not:
 the leg has started either way), and `offer()` refuses them. Not for `ttl_s`: a transfer may come
 after an hour's call. The last `max_entries` ids are kept (about 2 MB at the default 10 000), far more
-calls than a daemon has running at once. `put()` is an explicit registration (FastAGI runs before
-the media) and is always accepted.
+calls than a daemon has running at once. `put()` is an ingress's own entry (Twilio's webhook, ARI's
+externalMedia) and is always accepted.
+
+`register()` is FastAGI's, and FastAGI's peer is whoever can reach its port, so it is held to more (issue
+17): the first registration of a UUID wins (a second one, or one after the media leg started, is refused,
+so nobody can rewrite a call that Asterisk registered); only AMI's offer, which it supersedes, may be there
+before it; and the waiting registrations are capped in all and per peer, refusing the new one rather than
+pushing out a real call that is about to connect. Whoever keeps something per registered call (the
+assistant's CRM lookup) hears of the entries that expire unclaimed through `on_expire`.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Callable
 
 from sentiric_pbx.call.transport import CallInfo
 
@@ -38,25 +46,51 @@ class CallRegistry:
         self._started: OrderedDict[str, None] = OrderedDict()
         """The last `max_entries` call ids whose media leg has started (`take()`); `offer()` refuses them."""
         self._waiters: dict[str, asyncio.Event] = {}
+        self._peer_of: dict[str, str] = {}
+        """call id → the FastAGI peer that `register()`ed it, while its entry waits."""
+        self._per_peer: Counter[str] = Counter()
+        self.on_expire: list[Callable[[str], None]] = []
+        """Called with the id of each entry dropped unclaimed (its TTL passed, or pushed out by `put()`)."""
 
     def put(self, info: CallInfo) -> None:
         self._expire()
         key = info.call_id.lower()
         self._started.pop(key, None)
+        self._forget_peer(key)
         self._entries[key] = (time.monotonic(), info)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+            self._drop_oldest()
         waiter = self._waiters.get(key)
         if waiter is not None:
             waiter.set()
 
+    def register(self, info: CallInfo, peer: str, *, max_pending: int, max_per_peer: int) -> str | None:
+        """FastAGI's registration: None when stored, else why it was refused — `duplicate` (the UUID is
+        registered already, or its media leg has started), `full` (`max_pending` registrations wait),
+        `peer_full` (`max_per_peer` of them are `peer`'s)."""
+        self._expire()
+        key = info.call_id.lower()
+        entry = self._entries.get(key)
+        if key in self._started or (entry is not None and entry[1].extra.get("metadata") != "ami"):
+            return "duplicate"
+        if len(self._peer_of) >= max_pending or len(self._entries) >= self.max_entries:
+            return "full"
+        if self._per_peer[peer] >= max_per_peer:
+            return "peer_full"
+        self.put(info)
+        self._peer_of[key] = peer
+        self._per_peer[peer] += 1
+        return None
+
     def offer(self, info: CallInfo) -> bool:
-        """Put `info` unless the call is registered (FastAGI's richer entry wins) or its media leg has already
+        """Put `info` unless the call is registered (FastAGI's richer entry wins, unless it is unverified: AMI
+        is a logged-in session with Asterisk, an unkeyed AGI peer is anyone) or its media leg has already
         started (late or replayed AMI events). True if stored."""
         self._expire()
         key = info.call_id.lower()
-        if key in self._entries or key in self._started:
+        entry = self._entries.get(key)
+        if key in self._started or (entry is not None and entry[1].extra.get("metadata") != "fastagi_unverified"):
             return False
         self.put(info)
         return True
@@ -80,6 +114,7 @@ class CallRegistry:
         self._expire()
         key = call_id.lower()
         entry = self._entries.pop(key, None)
+        self._forget_peer(key)
         self._started[key] = None
         self._started.move_to_end(key)
         while len(self._started) > self.max_entries:
@@ -101,4 +136,17 @@ class CallRegistry:
             first = next(iter(self._entries.values()))
             if first[0] >= cutoff:
                 break
-            self._entries.popitem(last=False)
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        key, _ = self._entries.popitem(last=False)
+        self._forget_peer(key)
+        for callback in self.on_expire:
+            callback(key)
+
+    def _forget_peer(self, key: str) -> None:
+        peer = self._peer_of.pop(key, None)
+        if peer is not None:
+            self._per_peer[peer] -= 1
+            if self._per_peer[peer] <= 0:
+                del self._per_peer[peer]

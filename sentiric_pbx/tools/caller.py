@@ -29,6 +29,7 @@ import numpy as np
 
 from sentiric_pbx.audio.frames import frame_bytes, rms_dbfs
 from sentiric_pbx.audio.resample import resample
+from sentiric_pbx.telephony.asterisk.registration import registration_key
 from sentiric_pbx.telephony.audiosocket.protocol import (
     HANGUP_FRAME,
     KIND_BY_RATE,
@@ -51,6 +52,9 @@ class CallerOptions:
     called_number: str = "5000"
     language: str = "en"
     """The channel's language as FastAGI reports it (`agi_language`): picks the call's STT engine."""
+    agi_secret: str | None = None
+    """`[fastagi] secret` of the daemon called: the registration then carries the key the dialplan computes
+    (`${SHA1(${DB(sentiric/agi_secret)}${UUID})}`), so the call is verified. None = no key."""
     rate: int = 8000
     """8000 is what `AudioSocket()` uses; 16000 is `Dial(AudioSocket/…/c(slin16))`."""
     record: Path | None = None
@@ -177,6 +181,9 @@ async def _register_agi(opts: CallerOptions, call_id: str) -> list[str]:
         "agi_threadid": "140548641425088",
         "agi_arg_1": call_id,
     }
+    if opts.agi_secret is not None:
+        env["agi_arg_2"] = "dial" if opts.rate == 16000 else "app"
+        env["agi_arg_3"] = registration_key(opts.agi_secret, call_id)
     variables = {"UUID": call_id}
     commands: list[str] = []
     writer.write("".join(f"{k}: {v}\n" for k, v in env.items()).encode() + b"\n")

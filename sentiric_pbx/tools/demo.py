@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,8 @@ async def dial_audiosocket(daemon: Daemon, turns: list[bytes], opts: CallerOptio
     assert daemon.audiosocket is not None
     opts.port = daemon.audiosocket.port
     opts.agi = ("127.0.0.1", daemon.fastagi.port)
+    secret = daemon.settings.fastagi.secret
+    opts.agi_secret = secret.get_secret_value() if secret is not None else None  # the dialplan's key
     opts.rate = 8000
     return await place_call([resample(t, 16000, 8000) for t in turns], opts)
 
@@ -129,6 +132,8 @@ async def run_demo(
     settings.agent.mode = "assistant"
     settings.audiosocket.port = 0
     settings.fastagi.port = 0
+    if settings.fastagi.secret is None:  # the demo is its own Asterisk: a key for this run only
+        settings.fastagi.secret = secrets.token_hex(16)  # type: ignore[assignment]
     settings.metrics.enabled = False
     say = on_progress or (lambda _msg: None)
     llm = f"remote {settings.llm.url_model}" if settings.llm.url else settings.llm.model

@@ -36,7 +36,7 @@ from sentiric_pbx.telephony.audiosocket.protocol import (
     encode,
     encode_uuid,
 )
-from tests.asterisk_peer import register
+from tests.asterisk_peer import AGI_SECRET, register
 from tests.redis_server import free_port
 
 CLI = str(Path(sys.executable).parent / "sentiric-pbx")
@@ -169,6 +169,7 @@ class DaemonProcess(Process):
     def __init__(self, workdir: Path, env: Mapping[str, str], ready_within_s: float = READY_WITHIN_S) -> None:
         self.port, self.agi_port = free_port(), free_port()
         env = dict(env) | {"SENTIRIC_AUDIOSOCKET__PORT": str(self.port), "SENTIRIC_FASTAGI__PORT": str(self.agi_port)}
+        env["SENTIRIC_FASTAGI__SECRET"] = AGI_SECRET
         super().__init__(["run"], env, workdir, "daemon.log")
         self.ready_within_s = ready_within_s
 

@@ -31,6 +31,7 @@ from sentiric_pbx.config import Settings
 from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.storage.context_redis import RedisContextStore
 from sentiric_pbx.tools.caller import CallerOptions, place_call
+from tests.asterisk_peer import AGI_SECRET
 from tests.faults.conftest import fill, small_filesystem
 from tests.faults.harness import DaemonProcess, Process, assistant_env, call_and_hang_up, postcall_jobs
 from tests.redis_server import RedisServer
@@ -124,7 +125,9 @@ async def test_redis_killed_and_restarted_mid_call_the_calls_go_on_and_contexts_
     daemon: DaemonProcess, redis: RedisServer, voice: EnginePool
 ) -> None:
     turns = [await say(voice, "What are your opening hours?"), await say(voice, "I want to book an appointment.")]
-    opts = CallerOptions(port=daemon.port, agi=("127.0.0.1", daemon.agi_port), reply_timeout_s=30.0)
+    opts = CallerOptions(
+        port=daemon.port, agi=("127.0.0.1", daemon.agi_port), agi_secret=AGI_SECRET, reply_timeout_s=30.0
+    )
     degraded_before = len(daemon.events("context_store_degraded"))
 
     async def outage() -> None:

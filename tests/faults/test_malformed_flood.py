@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from sentiric_pbx.tools.caller import CallerOptions, place_call
-from tests.asterisk_peer import demo_turn, voiced_span_s
+from tests.asterisk_peer import AGI_SECRET, demo_turn, voiced_span_s
 from tests.faults.harness import DaemonProcess, clean_env, garbage_client, malformed_stream
 
 CLIENTS = 20
@@ -39,7 +39,9 @@ async def test_garbage_clients_are_each_closed_and_counted_in_a_few_lines_while_
     daemon: DaemonProcess, tmp_path: Path
 ) -> None:
     turn = demo_turn(8000)
-    opts = CallerOptions(port=daemon.port, agi=("127.0.0.1", daemon.agi_port), reply_timeout_s=10.0)
+    opts = CallerOptions(
+        port=daemon.port, agi=("127.0.0.1", daemon.agi_port), agi_secret=AGI_SECRET, reply_timeout_s=10.0
+    )
     sent: list[str] = []
     garbage = [garbage_client(daemon.port, FRAMES_EACH, sent, first=i) for i in range(CLIENTS)]
     calls = [place_call([turn, turn], opts) for _ in range(REAL_CALLS)]

@@ -32,6 +32,8 @@ from sentiric_pbx.tools.farend import FarEnd
 from tests.pbx.ami import PbxAmi
 from tests.pbx.asterisk import SECRET, Asterisk, AsteriskUnavailable, Install, find_install
 
+AGI_SECRET = "sentiric-pbx-test-agi-secret"
+"""`[fastagi] secret` of the daemon under test, and AstDB's sentiric/agi_secret in every test Asterisk."""
 DIALPLAN_FASTAGI = 4573
 DIALPLAN_AUDIOSOCKET = 9092
 """What the project's asterisk/extensions.conf dials; the daemon under test must listen there."""
@@ -65,6 +67,9 @@ def pbx(asterisk_install: Install, tmp_path: Path, request: pytest.FixtureReques
     """A fresh Asterisk for this test; its console log is printed when the test fails."""
     instance = Asterisk(asterisk_install, tmp_path / "asterisk")
     instance.start()
+    # What README "Dialplan secret" tells the admin to do once: the dialplan keys registrations with it.
+    put = instance.cli(f"database put sentiric agi_secret {AGI_SECRET}")
+    assert "Updated database successfully" in put, put
     try:
         yield instance
     finally:
@@ -93,6 +98,7 @@ def agent_settings(tmp: Path, models_dir: Path, pbx: Asterisk | None = None, *, 
     s.audiosocket.host = s.fastagi.host = "127.0.0.1"
     s.audiosocket.port = DIALPLAN_AUDIOSOCKET
     s.fastagi.port = DIALPLAN_FASTAGI
+    s.fastagi.secret = AGI_SECRET  # type: ignore[assignment]
     s.metrics.enabled = False
     s.models.dir = models_dir
     s.storage.db_path = tmp / "sentiric.db"

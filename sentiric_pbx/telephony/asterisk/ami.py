@@ -264,7 +264,11 @@ class AmiClient:
                 return msg
 
     async def _supervise(self) -> None:
-        """Connect, serve until the connection drops, wait (doubling up to reconnect_max_s), repeat."""
+        """Connect, serve until the connection drops, wait (doubling up to reconnect_max_s), repeat.
+
+        Whatever goes wrong in an attempt, the loop goes on (the catch-all ESL has): an exception escaping
+        here would end AMI for the life of the process, with every transfer failing from then on.
+        """
         delay = RECONNECT_MIN_S
         while not self._closing:
             try:
@@ -276,10 +280,17 @@ class AmiClient:
                 if self._state == "init":
                     self._set_state("down", reason=str(exc))
                 log.debug("ami_retry", error=str(exc), retry_in_s=delay)
+            except Exception as exc:
+                log.exception("ami_connect_failed", error=repr(exc), retry_in_s=delay)
             else:
                 delay = RECONNECT_MIN_S
-                self._attach(writer)
-                await self._serve(reader, writer)
+                try:
+                    self._attach(writer)
+                    await self._serve(reader, writer)
+                except Exception as exc:  # _serve ends every session itself; this is for a bug in doing so
+                    log.exception("ami_session_failed", error=repr(exc))
+                    writer.close()
+                    await asyncio.sleep(delay)
                 continue
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.reconnect_max_s)
@@ -307,9 +318,18 @@ class AmiClient:
                 await self._dispatch(msg)
         except (OSError, asyncio.IncompleteReadError) as exc:
             reason = f"read error: {exc}"
+        except ValueError:
+            # StreamReader.readline: a line past its 64 KiB limit. Where it ends is lost, so is the stream's
+            # framing: start a fresh session rather than guess.
+            reason = "a line longer than 64 KiB"
         except asyncio.CancelledError:
             reason = "closed by us"
             raise
+        except Exception as exc:
+            # A bug in our handling of one message must not end AMI for good (as a ValueError once did, logged
+            # as "closed by Asterisk"): log it with its traceback, and reconnect like any other drop.
+            log.exception("ami_session_failed", error=repr(exc))
+            reason = f"internal error: {exc!r}"
         finally:
             pinger.cancel()
             self._connected.clear()

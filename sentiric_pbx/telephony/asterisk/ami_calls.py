@@ -21,6 +21,7 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import structlog
 
@@ -116,6 +117,9 @@ class AmiCallWatcher:
         """Our AudioSocket listener's port: legs to any other port are someone else's."""
         self.modes: OrderedDict[str, tuple[Mode, str]] = OrderedDict()
         """UUID → (form of the AudioSocket leg, the channel that runs it), from `Newexten`."""
+        self.channels: OrderedDict[str, str] = OrderedDict()
+        """UUID → the channel Asterisk names with it (the `VarSet` of `uuid_variable`, the media's `Newexten`):
+        where a transfer goes, whatever a registration claimed."""
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> None:
@@ -130,16 +134,25 @@ class AmiCallWatcher:
         if event.name == "VarSet" and event.fields.get("Variable") == self.config.uuid_variable:
             call_id = _uuid(event.fields.get("Value", ""))
             if call_id is not None:
+                self._remember(self.channels, call_id, event.channel)
                 self._offer(event, call_id, "varset")
         elif event.name == "Newexten":
             found = media_start(event, self.audiosocket_port)
             if found is not None:
                 call_id, mode = found
-                self.modes[call_id] = (mode, event.channel or "")
-                self.modes.move_to_end(call_id)
-                while len(self.modes) > MAX_TRACKED:
-                    self.modes.popitem(last=False)
+                self._remember(self.modes, call_id, (mode, event.channel or ""))
+                self._remember(self.channels, call_id, event.channel)
                 self._offer(event, call_id, "newexten")
+
+    @staticmethod
+    def _remember(table: OrderedDict[str, Any], call_id: str, value: Any) -> None:
+        """The newest `MAX_TRACKED` calls: a transfer can come an hour into a call, but not for a forgotten one."""
+        if not value:
+            return
+        table[call_id] = value
+        table.move_to_end(call_id)
+        while len(table) > MAX_TRACKED:
+            table.popitem(last=False)
 
     def _offer(self, event: AmiEvent, call_id: str, source: str) -> None:
         info = call_info_from_event(event.fields, call_id)
@@ -166,7 +179,10 @@ class AmiCallWatcher:
         or "redirect". Raises `AmiError` when AMI is down or Asterisk refuses (the caller then just ends)."""
         known = self.modes.get(info.call_id.lower())
         mode = known[0] if known else mode
-        channel = info.channel or (known[1] if known else None)
+        # The channel AMI saw carry this UUID first: it is Asterisk's own word, where the registered
+        # `agi_channel` is only what the FastAGI peer said (a forged one would move someone else's call).
+        # The registered one only when AMI has not seen the call (its events lost across a reconnect).
+        channel = self.channels.get(info.call_id.lower()) or info.channel
         if not channel:
             raise AmiError(f"no Asterisk channel is known for call {info.call_id} (no FastAGI or AMI metadata)")
         location = dialplan_location(target)

@@ -27,10 +27,12 @@ import os
 import socket
 import struct
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 import structlog
 
+from sentiric_pbx import metrics
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import AudioSocketConfig
@@ -79,6 +81,8 @@ class AudioSocketServer:
             "audiosocket", "audiosocket_protocol_error", "audiosocket_protocol_errors", logger=log
         )
         """Protocol errors: one line at once per peer host, then a count per window (a flood is a few lines)."""
+        self.pending: OrderedDict[Connection, None] = OrderedDict()
+        """Connections that have not sent their UUID yet, oldest first (`cfg.max_pending_connections` at most)."""
 
     def handler_for(self, call_id: str) -> tuple[Agent, bool]:
         """Who runs this connection, and whether it is a call of its own (False: a router claimed it as the
@@ -143,13 +147,34 @@ class AudioSocketServer:
         assert task is not None
         self._tasks.add(task)
         try:
-            await Connection(self, reader, writer).run()
+            connection = Connection(self, reader, writer)
+            self._make_room()
+            await connection.run()
         except asyncio.CancelledError:
             # Server shutdown. This is the task's outermost frame: asyncio's stream callback calls
             # task.exception() on it, which would log a spurious traceback for a cancelled task.
             pass
         finally:
             self._tasks.discard(task)
+
+
+    def _make_room(self) -> None:
+        """Over `max_pending_connections`, the connection that has waited longest without a UUID is closed.
+
+        The oldest, not the newest: Asterisk sends the UUID the moment it connects (fixtures fact 4), so a
+        connection that has said nothing for a while is the one least likely to be a call, and a flood of
+        idle connections can then never keep a real call out — it only keeps closing its own.
+        """
+        while len(self.pending) > self.cfg.max_pending_connections:
+            oldest = next(iter(self.pending))
+            oldest.evict()
+            self.problems.report(
+                oldest.peer[0],
+                "too_many_pending_connections",
+                detail=f"more than {self.cfg.max_pending_connections} connections without a UUID "
+                "([audiosocket] max_pending_connections): the oldest was closed",
+                peer=oldest._peer_text(),
+            )
 
 
 class Connection:
@@ -173,13 +198,17 @@ class Connection:
         self.partial_since: float | None = None
         self.last_rx = self.started
         self._pending: list[Frame] = []
+        server.pending[self] = None  # until the UUID arrives or the connection ends
 
     async def run(self) -> None:
         clock: asyncio.Task[None] | None = None
         life: CallLife | None = None
         end = Hangup("caller", "tcp_close")
         try:
-            call_id = await self._read_uuid()
+            try:
+                call_id = await self._read_uuid()
+            finally:
+                self._release_pending()
             if call_id is None:
                 end = Hangup("caller", "closed_before_uuid")
                 log.info("audiosocket_closed_before_uuid", peer=self._peer_text())
@@ -201,6 +230,14 @@ class Connection:
             raise
         finally:
             await self._finish(clock, life, end)
+
+    def _release_pending(self) -> None:
+        self.server.pending.pop(self, None)
+
+    def evict(self) -> None:
+        """Close a connection that has not sent its UUID (`AudioSocketServer._make_room`): its read sees EOF."""
+        self._release_pending()
+        self.writer.transport.abort()
 
     def _peer_text(self) -> str:
         return f"{self.peer[0]}:{self.peer[1]}"
@@ -243,9 +280,26 @@ class Connection:
         info = self.server.registry.take(call_id)
         transport.info = info or CallInfo(call_id=call_id)
         handler, own_call = self.server.handler_for(call_id)
+        if own_call and (info is None or info.extra.get("metadata") == "fastagi_unverified"):
+            self._anonymous(info)
         life = CallLife("audiosocket", transport, handler, self.server.active if own_call else None)
         life.start(registered=info is not None)
         return life
+
+    def _anonymous(self, info: CallInfo | None) -> None:
+        """A call nobody vouched for: it runs, but as an unknown caller (nothing to greet by name or look up).
+
+        Unregistered: neither a FastAGI registration nor AMI metadata named its UUID — a dialplan without
+        the AGI step and without `[ami]`, a registration refused (wrong key, duplicate, over a cap), or a
+        local process that made the UUID up. Unverified: registered without a key (no `[fastagi] secret`).
+        """
+        reason = "unregistered" if info is None else "unverified"
+        metrics.ANONYMOUS_CALLS.labels(reason=reason).inc()
+        if info is None:
+            log.warning(
+                "audiosocket_call_unregistered",
+                detail="no FastAGI registration and no AMI metadata for this UUID: the call is anonymous",
+            )
 
     async def _read(self, timeout_s: float, reason: str, what: str) -> list[Frame] | None:
         """Read until at least one whole frame; None on a clean EOF at a frame boundary."""

@@ -19,6 +19,7 @@ one call ends that call only, with one `freeswitch_protocol_error` line bound to
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from urllib.parse import urlsplit
 
 import structlog
@@ -59,6 +60,8 @@ class FreeswitchIngress:
         self._server: Server | None = None
         self._outbound: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connecting: OrderedDict[asyncio.StreamWriter, None] = OrderedDict()
+        """Outbound sockets that have not yet told us their channel, oldest first (`max_pending_connections`)."""
 
     # -- Ingress ----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -195,8 +198,13 @@ class FreeswitchIngress:
         self._tasks.add(task)
         conn = EslConnection(reader, writer, self.on_event, self.cfg.max_message_bytes)
         call: FsCall | None = None
+        self._connecting[writer] = None
+        self._make_room()
         try:
-            channel = await conn.connect_outbound()
+            try:
+                channel = await conn.connect_outbound()
+            finally:
+                self._connecting.pop(writer, None)
             uuid = check_arg(channel.uuid or "")
             structlog.contextvars.bind_contextvars(call_id=uuid)
             await conn.subscribe("CUSTOM mod_audio_stream::play mod_audio_stream::error")
@@ -226,6 +234,22 @@ class FreeswitchIngress:
                 await asyncio.gather(call.task, return_exceptions=True)
             conn.close()
             self._tasks.discard(task)
+
+    def _make_room(self) -> None:
+        """Past `max_pending_connections` sockets that have not answered `connect`, the oldest is closed: the
+        `socket` application answers at once, so a flood of silent connections only closes its own."""
+        while len(self._connecting) > self.cfg.max_pending_connections:
+            writer, _ = self._connecting.popitem(last=False)
+            peer = writer.get_extra_info("peername") or ("?", 0)
+            metrics.PROTOCOL_ERRORS.labels(ingress=INGRESS, reason="too_many_pending_connections").inc()
+            log.warning(
+                "freeswitch_protocol_error",
+                reason="too_many_pending_connections",
+                detail=f"more than {self.cfg.max_pending_connections} outbound sockets have not answered connect: "
+                "the oldest was closed ([freeswitch] max_pending_connections)",
+                peer=f"{peer[0]}:{peer[1]}",
+            )
+            writer.transport.abort()
 
     # -- media WebSocket --------------------------------------------------------------------------
     async def _on_media(self, ws: ServerConnection) -> None:
