@@ -23,6 +23,7 @@ from sentiric_pbx.config import AmiConfig, Settings
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.metrics import MetricsServer
 from sentiric_pbx.telephony.asterisk.ami import AmiClient
+from sentiric_pbx.telephony.audiosocket.protocol import Kind
 from tests.ami_server import RECORDED_CHANNEL, FakeAmi
 from tests.asterisk_peer import (
     AgiPeer,
@@ -87,6 +88,59 @@ async def test_idle_audiosocket_connections_beyond_the_cap_close_the_oldest_and_
     finally:
         for _, writer in idle:
             writer.close()
+        await daemon.stop()
+
+
+async def test_calls_nobody_registered_take_only_their_own_few_lines_when_the_dialplan_registers_calls(
+    settings: Settings, logs: Logs
+) -> None:
+    """The probe: 8 calls on made-up UUIDs, registered by nobody, filled `[agent] max_calls` and real callers
+    heard "all lines are busy". With the dialplan keying its registrations (`[fastagi] secret`), such calls
+    now share `max_unregistered_calls` lines; one more is turned away, and real calls still come in."""
+    settings.audiosocket.max_unregistered_calls = 2
+    settings.agent.max_calls = 3  # the two made-up calls must leave a line for the real one
+    daemon = Daemon(settings)
+    await daemon.start()
+    fakes: list[AudioSocketPeer] = []
+    try:
+        for _ in range(3):  # the limit + 1
+            fake = await AudioSocketPeer.connect(daemon.audiosocket.port)
+            fake.send_uuid()
+            fakes.append(fake)
+            await wait_log(logs, "call_started", call_id=str(fake.call_id))
+        admitted = [log_lines(logs, "call_started", call_id=str(f.call_id))[0] for f in fakes]
+        busy = [(a["registered"], a.get("busy", False)) for a in admitted]
+        assert busy == [(False, False), (False, False), (False, True)]
+        hung_up = lambda: any(f.kind == Kind.HANGUP for f in fakes[2].received)  # noqa: E731
+        await eventually(hung_up, "the third made-up call turned away with a hangup frame")
+        [refused] = log_lines(logs, "audiosocket_call_refused", reason="unregistered")
+        assert "max_unregistered_calls = 2" in str(refused["detail"])
+
+        await answers_a_real_call(daemon, logs)  # the third line is still free for it
+        assert daemon.audiosocket.unregistered_calls == 2
+        for fake in fakes:
+            await fake.close()
+        await eventually(lambda: daemon.audiosocket.unregistered_calls == 0, "the made-up calls' lines given back")
+    finally:
+        await daemon.stop()
+
+
+async def test_without_a_secret_or_ami_no_call_is_turned_away_for_being_unregistered(
+    settings: Settings, logs: Logs
+) -> None:
+    """Without a key or AMI nothing tells a made-up UUID from a real call, so the cap would only refuse
+    real callers of a dialplan without the FastAGI step: it does not apply."""
+    settings.fastagi.secret = None
+    settings.audiosocket.max_unregistered_calls = 0
+    daemon = Daemon(settings)
+    await daemon.start()
+    try:
+        peer = await AudioSocketPeer.connect(daemon.audiosocket.port)
+        peer.send_uuid()
+        started = await wait_log(logs, "call_started", call_id=str(peer.call_id))
+        assert (started["registered"], started.get("busy", False)) == (False, False)
+        await peer.close()
+    finally:
         await daemon.stop()
 
 

@@ -29,6 +29,13 @@ class AudioSocketConfig(_Section):
     """Outbound bytes queued in the kernel/transport beyond which the peer is considered gone."""
     default_rate: SampleRate = 8000
     """Rate we answer in until the caller's first audio frame tells us theirs (AudioSocket() is 8 kHz)."""
+    max_unregistered_calls: int = Field(2, ge=0)
+    """Calls at once whose UUID nobody registered (no FastAGI registration, no AMI metadata), when the dialplan
+    is expected to register its calls (`[fastagi] secret` set, or `[ami] enabled`). One more hears "all lines
+    are busy" and is hung up (`audiosocket_call_refused reason=unregistered`): a local process that makes UUIDs
+    up cannot take the lines real callers need (8 such calls used to fill `[agent] max_calls`). 0 refuses every
+    unregistered call. With neither a secret nor AMI nothing tells a made-up call from a real one, so none is
+    refused. Defaults to 2 (room for a hand-dialled `AudioSocket()` test line)."""
     max_pending_connections: int = Field(64, ge=1)
     """Connections that have not sent their UUID yet, at once; one more closes the one that has waited longest
     (logged once per peer and window, counted). Asterisk sends the UUID the moment it connects, so a call is

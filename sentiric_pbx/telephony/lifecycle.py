@@ -122,14 +122,18 @@ class CallLife:
         self._line = False
         """This call holds one of `capacity`'s lines (released as soon as the call is over)."""
 
-    def start(self, **fields: Any) -> asyncio.Task[None]:
+    def start(self, *, refuse: bool = False, **fields: Any) -> asyncio.Task[None]:
         """Claim a line, count the call, log `call_started` (with `fields`), and start its agent — or, when
-        every line is taken, the agent's "all lines are busy" (`busy`), which hangs up."""
+        every line is taken or the ingress `refuse`s the call, the agent's "all lines are busy" (`busy`),
+        which hangs up without taking a line."""
         info = self.transport.info
         handler: Agent = self.agent
         if self.active is not None:
             capacity = self.active.capacity
-            if capacity is None or capacity.claim():
+            if refuse:
+                handler = getattr(self.agent, "busy", None) or _hang_up
+                fields["busy"] = True
+            elif capacity is None or capacity.claim():
                 self._line = capacity is not None
             else:
                 handler = getattr(self.agent, "busy", None) or _hang_up

@@ -81,6 +81,12 @@ class AudioSocketServer:
             "audiosocket", "audiosocket_protocol_error", "audiosocket_protocol_errors", logger=log
         )
         """Protocol errors: one line at once per peer host, then a count per window (a flood is a few lines)."""
+        self.guard_unregistered = False
+        """The dialplan registers its calls (`[fastagi] secret` or `[ami] enabled`), so an unregistered call is
+        an anomaly and at most `cfg.max_unregistered_calls` of them run at once."""
+        self.unregistered_calls = 0
+        self.refusals = PeerProblems("audiosocket", "audiosocket_call_refused", "audiosocket_calls_refused", logger=log)
+        """Unregistered calls turned away: one line at once per peer host, then a count per window."""
         self.pending: OrderedDict[Connection, None] = OrderedDict()
         """Connections that have not sent their UUID yet, oldest first (`cfg.max_pending_connections` at most)."""
 
@@ -139,6 +145,7 @@ class AudioSocketServer:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self.problems.close()
+        self.refusals.close()
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -190,6 +197,8 @@ class Connection:
         self.reader = reader
         self.writer = writer
         self.parser = FrameParser(self.cfg.max_payload_bytes)
+        self.unregistered = False
+        """This call holds one of the server's `unregistered_calls`."""
         self.transport: AudioSocketTransport | None = None
         """Built by `_open_call` once the UUID has arrived; None for a connection that never was a call."""
         self.call_id: str | None = None
@@ -282,9 +291,29 @@ class Connection:
         handler, own_call = self.server.handler_for(call_id)
         if own_call and (info is None or info.extra.get("metadata") == "fastagi_unverified"):
             self._anonymous(info)
+        refuse = own_call and info is None and not self._admit_unregistered()
         life = CallLife("audiosocket", transport, handler, self.server.active if own_call else None)
-        life.start(registered=info is not None)
+        life.start(refuse=refuse, registered=info is not None)
         return life
+
+    def _admit_unregistered(self) -> bool:
+        """Whether a call nobody registered may run: always when the dialplan is not expected to register
+        calls, else while fewer than `max_unregistered_calls` such calls are in progress."""
+        server = self.server
+        if not server.guard_unregistered:
+            return True
+        if server.unregistered_calls >= self.cfg.max_unregistered_calls:
+            server.refusals.report(
+                self.peer[0],
+                "unregistered",
+                detail=f"{server.unregistered_calls} unregistered calls in progress "
+                f"([audiosocket] max_unregistered_calls = {self.cfg.max_unregistered_calls}): is the dialplan's "
+                "FastAGI registration step missing or its key wrong?",
+            )
+            return False
+        server.unregistered_calls += 1
+        self.unregistered = True
+        return True
 
     def _anonymous(self, info: CallInfo | None) -> None:
         """A call nobody vouched for: it runs, but as an unknown caller (nothing to greet by name or look up).
@@ -404,6 +433,9 @@ class Connection:
                 if life is not None:
                     await life.finish(end)
             finally:
+                if self.unregistered:
+                    self.unregistered = False
+                    self.server.unregistered_calls -= 1
                 await self._close_socket(end)
                 structlog.contextvars.unbind_contextvars("call_id", "peer")
 
@@ -432,4 +464,5 @@ def build(ctx: IngressContext) -> AudioSocketServer:
     """The table's entry (telephony/ingress.py)."""
     ingress = AudioSocketServer(ctx.settings.audiosocket, ctx.registry, ctx.agent)
     ingress.active.capacity = ctx.capacity
+    ingress.guard_unregistered = ctx.settings.fastagi.secret is not None or ctx.settings.ami.enabled
     return ingress
