@@ -116,13 +116,15 @@ _TR_PATTERNS = (
     ("rel2", r"\b(?:yarindan sonra\w*|obur gun\w*|ertesi gun\w*)"),
     ("rel0", r"\b(?:bugun\w*|bu (?:sabah|aksam|ogleden sonra)\w*)"),
     ("rel1", r"\byarin\w*"),
+    # month dates first: in "3 aralık perşembe" the weekday names the same day, it is not a second date
+    ("month", rf"\b(?P<d>\d{{1,2}})\w* (?P<mon>{'|'.join(MONTHS_TR)})\w*(?: (?P<y>20\d\d))?(?: (?:{_TR_WD})\w*)?"),
+    # "aralığın 15'i", "ocak ayının beşinde"
+    ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)})(?:in|nin|un|nun| ayinin) (?P<d>\d{{1,2}})\w*"),
     (
         "wd",
         rf"\b(?P<mod>haftaya |gelecek hafta |gelecek haftaki |onumuzdeki hafta |gelecek |bu |onumuzdeki )?"
         rf"(?P<wd>{_TR_WD})(?P<pl>leri|lari)?{_TR_SUFFIX}\b",
     ),
-    ("month", rf"\b(?P<d>\d{{1,2}})\w* (?P<mon>{'|'.join(MONTHS_TR)})\w*(?: (?P<y>20\d\d))?"),
-    ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)})(?:in|nin|un|nun) (?P<d>\d{{1,2}})\w*"),  # "aralığın 15'i"
     ("dom", r"\b(?P<pre>ayin )(?P<d>\d{1,2})\w*"),
     ("offset", r"\b(?P<n>\d{1,2}) (?P<unit>gun|hafta) sonra\w*"),  # "iki gün sonra", "bir hafta sonra"
 )
