@@ -66,7 +66,8 @@ EN: tuple[Cue, ...] = (
     cue(r"\bno longer need\b", False, cancel_appointment=3),
     cue(r"\b(?:take|strike|cross) (?:me|us|it|my name) off\b", cancel_appointment=3),
     cue(
-        r"\b(?:wont|cant|cannot|will not|not going to|unable to) (?:be able to )?(?:make it|come|attend|be there)\b",
+        r"\b(?:wont|cant|cannot|will not|not going to|unable to) (?:be able to )?(?:make it|come|attend|be there"
+        r"|be coming)\b|\b(?:im|i am|were|we are) not (?:coming|going to come|gonna come)\b",
         False,
         cancel_appointment=2,
         reschedule_appointment=1,
@@ -156,7 +157,7 @@ EN: tuple[Cue, ...] = (
     cue(r"\b(?:no(?! problem| worries| one)|nope|nah|negative|wrong|incorrect)\b", deny=2),
     cue(r"\bnot (?:really|quite|that|this|at all)\b|\b(?:is|its) bad\b|\bbad for me\b", deny=2),
     cue(r"\bi said\b|\bi meant\b|\bthe other\b", deny=1),
-    cue(r"\b(?:afraid not|i dont think so|dont think so|not on|not at)\b", deny=2),
+    cue(r"\b(?:afraid not|i dont think so|dont think so|not on|not at|never)\b", deny=2),
     cue(r"\b(?:i|we) (?:cant|cannot) (?:really )?(?:do|make) (?:it|that|then|this)\b", False, deny=3),
     cue(r"\b(?:absolutely|definitely|certainly|of course|surely) not\b|\bno good\b", False, deny=4),
     cue(
@@ -207,7 +208,10 @@ TR: tuple[Cue, ...] = (
         reschedule_appointment=1,
     ),
     # reschedule_appointment
-    cue(r"\bertele\w*|\bdegistir\w*|\bkaydir\w*|\bdegisik\w*", reschedule_appointment=3),
+    cue(
+        r"\bertele\w*|\bdegistir\w*|\bkaydir\w*|\bdegisik\w*|\bguncelle\w*|\byeniden (?:ayarla|planla)\w*",
+        reschedule_appointment=3,
+    ),
     cue(r"\b(?:baska|farkli) (?:bir )?(?:gun|saat|zaman|tarih)\w*", reschedule_appointment=4),
     cue(r"\brandevu\w+ (?:\w+ ){0,3}\w+(?:a|e|ya|ye) al\w*", reschedule_appointment=3),
     cue(r"\byerine\b|\bdaha (?:erken|gec)\b", reschedule_appointment=2),
