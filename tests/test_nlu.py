@@ -605,6 +605,17 @@ MORE_ENTITIES += [
     ("tr", "telefon numaram beş yüz otuz iki beş yüz elli beş on iki otuz dört", {"phone": "+905325551234"}),
     ("tr", "cep numaram sıfır beş yüz elli beş üç yüz yirmi bir kırk beş altmış yedi", {"phone": "+905553214567"}),
     ("tr", "numaram 0 532 555 12 34", {"phone": "+905325551234"}),
+    ("tr", "on bir otuz", {"time": "11:30"}),
+    ("tr", "on on beş dakika sürer mi", {}),  # ten or fifteen minutes, not 10:15
+    ("tr", "akşam üstü", {"daypart": "afternoon"}),
+    ("tr", "28 kasım cumartesi", {"date": "2026-11-28"}),
+    ("tr", "5 aralık saat 14:00", {"date": "2026-12-05", "time": "14:00"}),
+    ("tr", "öğleden sonra 2 ile 4 arası", {"time": "14:00"}),
+    ("tr", "adım ayşe hanım", {"person_name": "Ayşe"}),
+    ("tr", "mehmet bey ile görüşmek istiyorum", {}),  # someone else's name, not the caller's
+    ("en", "names tom baker", {"person_name": "Tom Baker"}),
+    ("en", "hi this is dr lees office", {}),  # a place answering, not a caller
+    ("en", "this is sarah speaking", {"person_name": "Sarah"}),
 ]
 
 

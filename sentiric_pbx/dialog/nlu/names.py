@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 
-_EN_TRIGGERS = r"\b(?:my name is|my names|the name is|name is|this is|i am|im|(?:you can |just |please )?call me)\s+"
+_EN_TRIGGERS = (
+    r"(?:^names|\b(?:my name is|my names|the name is|the names|name is|this is|i am|im"
+    r"|(?:you can |just |please )?call me))\s+"
+)
 _TR_TRIGGERS = (
     r"\b(?:benim ad[ıi]m soyad[ıi]m|ad[ıi]m soyad[ıi]m|ad soyad[ıi]m|ad soyad|benim ad[ıi]m|ad[ıi]m|benim [ıi]smim"
     r"|[ıi]smim soy[ıi]smim|[ıi]smim|ben)\s+"
@@ -52,6 +55,9 @@ _COMMON_TR = frozenset(
     birisinin şirket sirket şirketimiz firma firmamız firmamiz kurum hasta hastam
     """.split()
 )
+
+
+_PLACES = frozenset({"office", "clinic", "practice", "surgery", "salon", "muayenehanesi", "klinigi", "kliniği"})
 
 
 def _title(word: str, language: str) -> str:
@@ -96,6 +102,9 @@ def find_person_name(plain: str, language: str) -> str | None:
             if word in common or not word.isalpha() or len(word) < 2 or word.endswith("ing"):
                 break
             words.append(word)
+        after = plain[m.end() :].split()[: len(words) + 1]
+        if any(w in _PLACES for w in after):
+            continue  # "this is dr lees office": a place answering, not a caller's name
         # "i am …" is as often "i am afraid" as a name: there we want a first and a last name.
         strict = m.group(0).strip() in {"i am", "im", "ben"}
         if strict and language == "tr" and any(_TR_VERB.search(w) for w in words):

@@ -93,6 +93,7 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\boglen(?:de|e)?\b", lambda m: (12, 0, None)),
     (r"\bsaat yarim(?:da|a)?\b", lambda m: (12, 30, None)),  # "saat yarımda": half past twelve
     (r"\b(?P<h>1[3-9]|2[0-3]) (?P<m>00|15|30|45)\b(?! ?\d)", _hm),  # "on dört otuz": a 24-hour clock
+    (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?(?:\d|dakika|dk|gun|kisi|yas|lira|tl|saat))", _hm),  # "on bir otuz"
     (r"\b(?P<h>\d{1,2}) ?(?:den|dan|ten|tan) (?:sonra|once|itibaren)\b", _hm),  # "dörtten sonra"
     (r"\b(?P<h>\d{1,2}) ?(?:yle|yla|le|la|ile) \d{1,2}\w* arasi\w*", _hm),  # "ikiyle üç arası": the start
     (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a)? dogru\b", _hm),  # "dörde doğru"
@@ -103,13 +104,13 @@ _TR: tuple[tuple[str, _Handler], ...] = (
 
 _DAYPARTS_EN = r"\b(?<!good )(?P<p>morning|afternoon|evening|tonight|night)s?\b"
 _DAYPARTS_TR = (
-    r"\b(?<!iyi )(?P<p>sabah|ogleden once|oglenden once|ogleden sonra|oglenden sonra|aksamustu|aksam"
+    r"\b(?<!iyi )(?P<p>sabah|ogleden once|oglenden once|ogleden sonra|oglenden sonra|aksamustu|aksam ustu|aksam"
     r"|(?<!ceyrek )(?<!\d )gece)\w*"
 )
 _DAYPART_NAMES = {
     "tonight": "evening", "night": "evening", "sabah": "morning", "ogleden once": "morning",
     "oglenden once": "morning", "ogleden sonra": "afternoon", "oglenden sonra": "afternoon",
-    "aksamustu": "afternoon", "aksam": "evening", "gece": "evening",
+    "aksamustu": "afternoon", "aksam ustu": "afternoon", "aksam": "evening", "gece": "evening",
 }  # fmt: skip
 
 
