@@ -114,7 +114,7 @@ EN: tuple[Cue, ...] = (
     cue(r"\b(?:someone|somebody|anyone|anybody)\b", transfer_to_human=2),
     cue(
         r"\b(?:operator|receptionist|reception|front desk|representative|agent|staff|secretary|manager|billing|"
-        r"department|nurse)\b",
+        r"department|nurse|customer (?:service|support|care)|support (?:team|desk|line)|help ?desk)\b",
         transfer_to_human=3,
     ),
     # "put me through/on to": a transfer; "put me down/in for monday": a booking (issue 15's first example).
@@ -183,7 +183,7 @@ EN: tuple[Cue, ...] = (
 
 TR: tuple[Cue, ...] = (
     # create_appointment
-    cue(r"\brandevu (?:al|olustur|ayarla|ayir|istiyor|rica|yap|talep)\w*", create_appointment=3),
+    cue(r"\b(?:randevu|rezervasyon) (?:al|olustur|ayarla|ayir|istiyor|rica|yap|talep)\w*", create_appointment=3),
     cue(
         r"\bgelmek istiyorum\b|\bmuayene(?!hane)\w*|\bmusait\w*|\bbos (?:yer|saat|randevu|zaman)\w*",
         create_appointment=2,
@@ -243,7 +243,7 @@ TR: tuple[Cue, ...] = (
     cue(r"\b(?:robot|bot|makine)\w* mu(?:sunuz|sun|yum)?\b|\bkiminle konusuyorum\b", False, other=4),
     # end_call
     cue(
-        r"\bhosca kal\w*|\bgule gule\b|\bgorusmek uzere\b|\bgorusuruz\b|"
+        r"\bhosca kal\w*|\bgule gule\b|\bbay bay\b|\bbye\b|\bgorusmek uzere\b|\bgorusuruz\b|"
         # "iyi günler" closes a call, but opens one when more follows ("iyi günler randevu için arıyorum")
         r"\biyi (?:gunler|aksamlar)\b(?! (?!dilerim|size)\w)|"
         r"\bbu kadar\b|\bbaska (?:bir )?(?:sey |seyim |bisey |sorum |istegim )?(?:yok|kalmadi)\b"
@@ -258,6 +258,7 @@ TR: tuple[Cue, ...] = (
     ),
     cue(r"\b(?:hayir|yok|olmaz|istemiyorum|istemem|uymuyor|yanlis|degil)\b", deny=2),
     cue(r"\b(?:uymaz|uymuyor|uygun degil|isime gelmiyor)\b", False, deny=3),
+    cue(r"\b(?:asla|ilgilenmiyorum|ilgilenmem|sanmiyorum|hic sanmam)\b", False, deny=3),
     cue(r"\b(?:musait|bos) degil\w*", False, deny=4),
     # other
     cue(
