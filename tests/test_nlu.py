@@ -616,6 +616,17 @@ MORE_ENTITIES += [
     ("en", "names tom baker", {"person_name": "Tom Baker"}),
     ("en", "hi this is dr lees office", {}),  # a place answering, not a caller
     ("en", "this is sarah speaking", {"person_name": "Sarah"}),
+    ("en", "its jane smith", {"person_name": "Jane Smith"}),
+    ("en", "its really urgent", {}),
+    ("en", "the appointment is under maria lopez", {"person_name": "Maria Lopez"}),
+    ("en", "its under the name of jones", {"person_name": "Jones"}),
+    ("en", "we are under pressure", {}),
+    ("en", "10 in the morning", {"time": "10:00"}),
+    ("en", "8 tonight", {"date": "2026-11-25", "time": "20:00"}),
+    ("en", "a week from today", {"date": "2026-12-02"}),
+    ("en", "two days from tomorrow", {"date": "2026-11-28"}),
+    ("en", "dec 3", {"date": "2026-12-03"}),
+    ("en", "oct 12th at 2 pm", {"date": "2027-10-12", "time": "14:00"}),  # the next 12 October
 ]
 
 

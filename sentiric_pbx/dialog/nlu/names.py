@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 _EN_TRIGGERS = (
-    r"(?:^names|\b(?:my name is|my names|the name is|the names|name is|this is|i am|im"
+    r"(?:^names|\b(?:(?:its|it is|is|booked|book it|put it) under(?: the name)?(?: of)?|under the name(?: of)?"
+    r"|my name is|my names|the name is|the names|name is|this is|i am|im|its"
     r"|(?:you can |just |please )?call me))\s+"
 )
 _TR_TRIGGERS = (
@@ -38,7 +39,7 @@ _COMMON_EN = frozenset(
     than thank thanks that thats the their them then there they this thursday to today tomorrow too trying
     tuesday uh um unable up urgent us very waiting want wanted was we wednesday well were what when where
     which who why wife will with wondering work would wrong yeah yes yet you your later asap anytime sometime soon
-    whenever maybe first
+    whenever maybe first review control warranty insurance pressure construction age stress
     tonight
     """.split()
 )
@@ -106,7 +107,7 @@ def find_person_name(plain: str, language: str) -> str | None:
         if any(w in _PLACES for w in after):
             continue  # "this is dr lees office": a place answering, not a caller's name
         # "i am …" is as often "i am afraid" as a name: there we want a first and a last name.
-        strict = m.group(0).strip() in {"i am", "im", "ben"}
+        strict = m.group(0).strip() in {"i am", "im", "its", "ben"}
         if strict and language == "tr" and any(_TR_VERB.search(w) for w in words):
             continue
         if len(words) >= (2 if strict else 1):

@@ -70,6 +70,8 @@ _EN: tuple[tuple[str, _Handler], ...] = (
     ),
     (r"\b(?P<h>\d{1,2})(?: (?P<m>[0-5]\d))? (?P<mer>am|pm)\b", _hm),
     (r"\b(?P<h>\d{1,2}) oclock\b", _hm),
+    # "10 in the morning", "8 tonight": the daypart says which half of the day
+    (r"\b(?P<h>\d{1,2})(?: (?P<m>[0-5]\d))? (?:in the (?:morning|afternoon|evening)|tonight)\b", _hm),
     (r"\b(?:noon|midday)\b", lambda m: (12, 0, None)),
     (
         r"\b(?:at|around|about|by|from|till|until|to|after|before|say|make it|between|and|or) "
