@@ -58,6 +58,16 @@ EN: tuple[Cue, ...] = (
     ),
     cue(r"\b(?:appointments?|slots?|spots?|times?) (?:open|free|available|left)\b", create_appointment=3),
     cue(rf"\b{_APPT}s?\b", create_appointment=1),
+    # A booking the caller already has ("i have an appointment on thursday", "my cleaning", "i booked a haircut")
+    # is about to be cancelled or moved more often than booked again: it takes back the noun's point.
+    cue(
+        rf"\b(?:i|we) (?:have|had|booked|made|got) (?:an? |my |the |our )?(?:\w+ )?{_APPT}\b|\b(?:my|our) {_APPT}\b",
+        False,
+        create_appointment=-1,
+        cancel_appointment=1,
+        reschedule_appointment=1,
+    ),
+    cue(r"\bsomething (?:came|has come|come|just came) up\b", False, cancel_appointment=1, reschedule_appointment=2),
     # cancel_appointment
     cue(r"\bcancel\w*\b", cancel_appointment=3),
     cue(r"\bcall (?:\w+ ){0,2}off\b", cancel_appointment=3),
@@ -196,6 +206,20 @@ TR: tuple[Cue, ...] = (
         create_appointment=3,
     ),
     cue(r"\brandevu\w*", create_appointment=1),
+    # a booking the caller already has ("randevum vardı", "randevuma gelemeyeceğim"): see the English cue
+    cue(
+        r"\brandevu(?:m|mu|ma|mun|muz|muzu|muza) ?(?:vardi|var)?\b",
+        False,
+        create_appointment=-1,
+        cancel_appointment=1,
+        reschedule_appointment=1,
+    ),
+    # "internetten randevu almaya çalıştım olmadı": the booking failed, the caller wants help, not a booking
+    cue(
+        r"\b(?:calistim|denedim|calistik|denedik)\b(?: \w+){0,2}? (?:olmadi|yapamadim|alamadim|hata verdi)\b",
+        False,
+        create_appointment=-3,
+    ),
     # cancel_appointment
     cue(r"\biptal\w*", cancel_appointment=3),
     cue(r"\bvazgec\w*", cancel_appointment=2),
@@ -268,6 +292,7 @@ TR: tuple[Cue, ...] = (
     ),
     cue(r"\b(?:alo|merhaba)\b", other=1),
     cue(r"\b(?:fiyat|ucret|bedel)\w*", False, other=3),  # "muayene ücreti": a price, not a booking
+    cue(r"\b(?:hangi|ne tur|ne gibi) (?:hizmet|tedavi|islem)\w*", False, other=3),  # what is offered, not when
     # "size nasıl gelebilirim" asks the way, not for a slot
     cue(r"\bnasil (?:gelebilir|ulas|gid|gel|bul)\w*", False, other=4),
 )
