@@ -264,7 +264,12 @@ TR: tuple[Cue, ...] = (
     ),
     cue(r"\b(?:gorusmek|konusmak) istiyorum\b", transfer_to_human=1),
     cue(r"\brobot\w*|\bmakine\w*|\botomatik\w*|\bsistemle\b|\bbilgisayarla\b", False, transfer_to_human=3),
-    cue(r"\b(?:robot|bot|makine)\w* mu(?:sunuz|sun|yum)?\b|\bkiminle konusuyorum\b", False, other=4),
+    cue(
+        r"\b(?:robot|bot|makine)\w* mu(?:sunuz|sun|yum)?\b|\bkiminle konusuyorum\b"
+        r"|\b(?:insan|gercek) mi(?:sin|siniz)\b",
+        False,
+        other=4,
+    ),
     # end_call
     cue(
         r"\bhosca kal\w*|\bgule gule\b|\bbay bay\b|\bbye\b|\bgorusmek uzere\b|\bgorusuruz\b|"
@@ -280,7 +285,7 @@ TR: tuple[Cue, ...] = (
         r"\b(?:evet|tamam|tamamdir|olur|uygun|aynen|tabii|tabi|peki|dogru|kesinlikle|harika|super|uyar|olsun)\b",
         affirm=2,
     ),
-    cue(r"\b(?:hayir|yok|olmaz|istemiyorum|istemem|uymuyor|yanlis|degil)\b", deny=2),
+    cue(r"\b(?:hayir|yok|olmaz|istemiyorum|istemem|uymuyor|yanlis|degil|kalsin)\b", deny=2),
     cue(r"\b(?:uymaz|uymuyor|uygun degil|isime gelmiyor)\b", False, deny=3),
     cue(r"\b(?:asla|ilgilenmiyorum|ilgilenmem|sanmiyorum|hic sanmam)\b", False, deny=3),
     cue(r"\b(?:musait|bos) degil\w*", False, deny=4),
@@ -290,7 +295,9 @@ TR: tuple[Cue, ...] = (
         r"sesim\w*|fatura\w*)",
         other=2,
     ),
-    cue(r"\b(?:alo|merhaba)\b", other=1),
+    cue(r"\b(?:alo|merhaba|hey)\b", other=1),
+    # how the caller feels ("iyiyim", "harikayım") answers "nasılsınız", it is not a yes
+    cue(r"\b(?:iyiyim|harikayim|superim|mutluyum|kotuyum|uzgunum|yorgunum|idare eder)\b", False, other=3),
     cue(r"\b(?:fiyat|ucret|bedel)\w*", False, other=3),  # "muayene ücreti": a price, not a booking
     cue(r"\b(?:hangi|ne tur|ne gibi) (?:hizmet|tedavi|islem)\w*", False, other=3),  # what is offered, not when
     # "size nasıl gelebilirim" asks the way, not for a slot
