@@ -30,7 +30,7 @@ def cue(pattern: str, negatable: bool = True, **weights: int) -> Cue:
 
 _APPT = (
     r"(?:appointment|appt|appoint|visit|checkup|check up|cleaning|consultation|exam|session|booking|timeslot|"
-    r"time slot)"
+    r"time slot|meeting|interview|viewing|haircut|trim|manicure|pedicure|massage|facial)"
 )
 
 EN: tuple[Cue, ...] = (
@@ -47,8 +47,27 @@ EN: tuple[Cue, ...] = (
         create_appointment=2,
     ),
     cue(r"\banything (?:open|free|available)\b", create_appointment=3),
+    # "do you have anything on thursday", "id like to see someone about my back": asking for a slot
+    cue(r"\b(?:have|got) anything (?:on|for|this|next|tomorrow|today|later)\b", create_appointment=3),
+    cue(r"\bsee (?:someone|somebody)\b", create_appointment=3),
+    cue(
+        r"\b(?:what|which) (?:times|slots|days|dates)\b(?: \w+){0,3}? "
+        r"(?:do you have|have you got|are (?:free|available))\b"
+        r"|\b(?:next|earliest|first|soonest) (?:open|free|available) (?:appointment|slot|time|spot|opening)s?\b",
+        create_appointment=4,
+    ),
     cue(r"\b(?:appointments?|slots?|spots?|times?) (?:open|free|available|left)\b", create_appointment=3),
     cue(rf"\b{_APPT}s?\b", create_appointment=1),
+    # A booking the caller already has ("i have an appointment on thursday", "my cleaning", "i booked a haircut")
+    # is about to be cancelled or moved more often than booked again: it takes back the noun's point.
+    cue(
+        rf"\b(?:i|we) (?:have|had|booked|made|got) (?:an? |my |the |our )?(?:\w+ )?{_APPT}\b|\b(?:my|our) {_APPT}\b",
+        False,
+        create_appointment=-1,
+        cancel_appointment=1,
+        reschedule_appointment=1,
+    ),
+    cue(r"\bsomething (?:came|has come|come|just came) up\b", False, cancel_appointment=1, reschedule_appointment=2),
     # cancel_appointment
     cue(r"\bcancel\w*\b", cancel_appointment=3),
     cue(r"\bcall (?:\w+ ){0,2}off\b", cancel_appointment=3),
@@ -57,14 +76,15 @@ EN: tuple[Cue, ...] = (
     cue(r"\bno longer need\b", False, cancel_appointment=3),
     cue(r"\b(?:take|strike|cross) (?:me|us|it|my name) off\b", cancel_appointment=3),
     cue(
-        r"\b(?:wont|cant|cannot|will not|not going to|unable to) (?:be able to )?(?:make it|come|attend|be there)\b",
+        r"\b(?:wont|cant|cannot|will not|not going to|unable to) (?:be able to )?(?:make it|come|attend|be there"
+        r"|be coming)\b|\b(?:im|i am|were|we are) not (?:coming|going to come|gonna come)\b",
         False,
         cancel_appointment=2,
         reschedule_appointment=1,
     ),
     # reschedule_appointment
     cue(r"\bre ?schedul\w*\b|\bre ?book\w*\b|\bpostpon\w*\b|\brearrang\w*\b", reschedule_appointment=3),
-    cue(r"\b(?:move|moving|moved|shift|bump|push)\b", reschedule_appointment=3),
+    cue(r"\b(?:move|moving|moved|shift|bump|push|switch|swap)\b", reschedule_appointment=3),
     cue(r"\bchang\w*\b(?: \w+){0,4}? (?:appointment|appt|time|date|day|booking|it)\b", reschedule_appointment=3),
     cue(r"\b(?:different|another|other|new|later|earlier) (?:day|date|time|slot|hour)\b", reschedule_appointment=3),
     cue(r"\b(?:an? )?(?:earlier|later|different) (?:appointment|visit|booking)\b", reschedule_appointment=3),
@@ -72,6 +92,7 @@ EN: tuple[Cue, ...] = (
     cue(r"\binstead\b", reschedule_appointment=2),
     # ask_opening_hours
     cue(r"\b(?:opening|business|office|working|clinic|your|the) hours\b", ask_opening_hours=3),
+    cue(r"\b(?:opening|closing) times?\b", ask_opening_hours=3),
     cue(
         r"\b(?:are|is) (?:you|the (?:clinic|office|practice|place))(?: guys)? (?:still )?(?:open|closed)\b",
         ask_opening_hours=3,
@@ -84,7 +105,8 @@ EN: tuple[Cue, ...] = (
     cue(r"\b(?:do|does) (?:you|the clinic|the office)(?: guys)? (?:open|close)\b", ask_opening_hours=3),
     cue(
         r"\b(?:do|does) (?:you|the clinic|the office|the practice)(?: guys)? (?:work|operate)\b"
-        r"|\b(?:until|till|til) when\b|\bwhen can i (?:reach|call|get hold of|get through to)\b"
+        r"|\b(?:until|till|til) (?:when|what time)\b"
+        r"|\b(?:when|what time|what hours) can i (?:reach|call|get hold of|get through to)\b"
         r"|\b(?:anyone|someone|somebody) there (?:after|before|at|on|in the|tonight|today)\b",
         ask_opening_hours=3,
     ),
@@ -93,7 +115,7 @@ EN: tuple[Cue, ...] = (
     cue(
         r"\bhow (?:long|late|early) (?:are|is) (?:you|the \w+)(?: guys)? (?:open|available|around|there|in)\b"
         r"|\b(?:anyone|someone|somebody|you|you guys) (?:around|there|in) (?:on|at|after|before|this|tonight|today"
-        r"|tomorrow|in the)\b",
+        r"|tomorrow|in the|weekends?|saturdays?|sundays?|(?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
         ask_opening_hours=3,
     ),
     # transfer_to_human
@@ -102,7 +124,7 @@ EN: tuple[Cue, ...] = (
     cue(r"\b(?:someone|somebody|anyone|anybody)\b", transfer_to_human=2),
     cue(
         r"\b(?:operator|receptionist|reception|front desk|representative|agent|staff|secretary|manager|billing|"
-        r"department|nurse)\b",
+        r"department|nurse|customer (?:service|support|care)|support (?:team|desk|line)|help ?desk)\b",
         transfer_to_human=3,
     ),
     # "put me through/on to": a transfer; "put me down/in for monday": a booking (issue 15's first example).
@@ -145,7 +167,7 @@ EN: tuple[Cue, ...] = (
     cue(r"\b(?:no(?! problem| worries| one)|nope|nah|negative|wrong|incorrect)\b", deny=2),
     cue(r"\bnot (?:really|quite|that|this|at all)\b|\b(?:is|its) bad\b|\bbad for me\b", deny=2),
     cue(r"\bi said\b|\bi meant\b|\bthe other\b", deny=1),
-    cue(r"\b(?:afraid not|i dont think so|dont think so|not on|not at)\b", deny=2),
+    cue(r"\b(?:afraid not|i dont think so|dont think so|not on|not at|never)\b", deny=2),
     cue(r"\b(?:i|we) (?:cant|cannot) (?:really )?(?:do|make) (?:it|that|then|this)\b", False, deny=3),
     cue(r"\b(?:absolutely|definitely|certainly|of course|surely) not\b|\bno good\b", False, deny=4),
     cue(
@@ -160,7 +182,7 @@ EN: tuple[Cue, ...] = (
     ),
     cue(r"\b(?:not sure|dont know|no idea|not certain)\b", False, other=3),  # not a "no"
     cue(
-        r"\b(?:located|location|situated|address|postcode|directions)\b"
+        r"\b(?:located|location|situated|address|postcode|directions|insurances?)\b"
         r"|\bwhere (?:exactly )?(?:are|is) (?:you|your|the)\b|\bhow (?:do|can) i get (?:to|there)\b",
         False,
         other=3,
@@ -171,19 +193,33 @@ EN: tuple[Cue, ...] = (
 
 TR: tuple[Cue, ...] = (
     # create_appointment
-    cue(r"\brandevu (?:al|olustur|ayarla|ayir|istiyor|rica|yap|talep)\w*", create_appointment=3),
+    cue(r"\b(?:randevu|rezervasyon) (?:al|olustur|ayarla|ayir|istiyor|rica|yap|talep)\w*", create_appointment=3),
     cue(
         r"\bgelmek istiyorum\b|\bmuayene(?!hane)\w*|\bmusait\w*|\bbos (?:yer|saat|randevu|zaman)\w*",
         create_appointment=2,
     ),
     cue(r"\b(?:uygun|musait|bos) (?:mu|mi|musunuz|misiniz|muyuz|miyiz)\b", False, create_appointment=3),
     cue(
-        r"\bne zaman (?:uygun|musait|bos)\w*|\buygun (?:saat|yer|gun|zaman)\w*|\bgelebilir(?:im|miyim|iz|miyiz)\b"
-        r"|\b(?:gormek|gorunmek) istiyorum\b",
+        r"\bne zaman (?:uygun|musait|bos)\w*|\buygun (?:bir )?(?:saat|yer|gun|zaman)\w*"
+        r"|\bgelebilir(?:im|miyim|iz|miyiz)\b|\b(?:gormek|gorunmek) istiyorum\b",
         False,
         create_appointment=3,
     ),
     cue(r"\brandevu\w*", create_appointment=1),
+    # a booking the caller already has ("randevum vardı", "randevuma gelemeyeceğim"): see the English cue
+    cue(
+        r"\brandevu(?:m|mu|ma|mun|muz|muzu|muza) ?(?:vardi|var)?\b",
+        False,
+        create_appointment=-1,
+        cancel_appointment=1,
+        reschedule_appointment=1,
+    ),
+    # "internetten randevu almaya çalıştım olmadı": the booking failed, the caller wants help, not a booking
+    cue(
+        r"\b(?:calistim|denedim|calistik|denedik)\b(?: \w+){0,2}? (?:olmadi|yapamadim|alamadim|hata verdi)\b",
+        False,
+        create_appointment=-3,
+    ),
     # cancel_appointment
     cue(r"\biptal\w*", cancel_appointment=3),
     cue(r"\bvazgec\w*", cancel_appointment=2),
@@ -196,10 +232,19 @@ TR: tuple[Cue, ...] = (
         reschedule_appointment=1,
     ),
     # reschedule_appointment
-    cue(r"\bertele\w*|\bdegistir\w*|\bkaydir\w*|\bdegisik\w*", reschedule_appointment=3),
-    cue(r"\b(?:baska|farkli) (?:bir )?(?:gun|saat|zaman|tarih)\w*", reschedule_appointment=3),
+    cue(
+        r"\bertele\w*|\bdegistir\w*|\bkaydir\w*|\bdegisik\w*|\bguncelle\w*|\byeniden (?:ayarla|planla)\w*",
+        reschedule_appointment=3,
+    ),
+    cue(r"\b(?:baska|farkli) (?:bir )?(?:gun|saat|zaman|tarih)\w*", reschedule_appointment=4),
     cue(r"\brandevu\w+ (?:\w+ ){0,3}\w+(?:a|e|ya|ye) al\w*", reschedule_appointment=3),
     cue(r"\byerine\b|\bdaha (?:erken|gec)\b", reschedule_appointment=2),
+    # "yarına alabilir miyiz", "cumaya alsak olur mu": the booking moves to another day
+    cue(
+        r"\b(?:yarina|cumaya|pazartesiye|saliya|carsambaya|persembeye|cumartesiye|pazara|haftaya|sonraya|ileriye"
+        r"|obur gune|ogleden sonraya|aksama|sabaha|baska (?:bir )?gune) (?:al|cek|kaydir|ertele)\w*",
+        reschedule_appointment=3,
+    ),
     # ask_opening_hours
     cue(r"\b(?:calisma|mesai|acilis|kapanis|ziyaret) saat\w*", ask_opening_hours=3),
     cue(
@@ -209,6 +254,7 @@ TR: tuple[Cue, ...] = (
         ask_opening_hours=3,
     ),
     cue(r"\bacil(?:iyor|is|ir)\w*|\bkapan(?:iyor|is|ir)\w*", ask_opening_hours=2),
+    cue(r"\ben gec (?:saat )?(?:kacta|kaca|ne zaman)\w*|\bkactan kaca\b", False, ask_opening_hours=4),
     cue(r"\bacik\w*|\bkacta\b", ask_opening_hours=1),
     # transfer_to_human
     cue(r"\byetkili\w*|\btemsilci\w*|\boperator\w*|\binsan\w*|\bbagla\w*", transfer_to_human=3),
@@ -217,13 +263,20 @@ TR: tuple[Cue, ...] = (
         transfer_to_human=2,
     ),
     cue(r"\b(?:gorusmek|konusmak) istiyorum\b", transfer_to_human=1),
-    cue(r"\brobot\w*|\bmakine\w*|\botomatik\w*", False, transfer_to_human=3),
-    cue(r"\b(?:robot|bot|makine)\w* mu(?:sunuz|sun|yum)?\b|\bkiminle konusuyorum\b", False, other=4),
+    cue(r"\brobot\w*|\bmakine\w*|\botomatik\w*|\bsistemle\b|\bbilgisayarla\b", False, transfer_to_human=3),
+    cue(
+        r"\b(?:robot|bot|makine)\w* mu(?:sunuz|sun|yum)?\b|\bkiminle konusuyorum\b"
+        r"|\b(?:insan|gercek) mi(?:sin|siniz)\b",
+        False,
+        other=4,
+    ),
     # end_call
     cue(
-        r"\bhosca kal\w*|\bgule gule\b|\biyi gunler\b|\biyi aksamlar\b|\bgorusmek uzere\b|\bgorusuruz\b|"
-        r"\bbu kadar\b|\bbaska (?:bir (?:sey )?|bisey |sorum )yok\b|\bkapat(?!iyorsunuz|iyor musunuz)\w*"
-        r"|\bsimdilik (?:yeterli|bu kadar)\b|\bhepsi bu\b",
+        r"\bhosca kal\w*|\bgule gule\b|\bbay bay\b|\bbye\b|\bgorusmek uzere\b|\bgorusuruz\b|"
+        # "iyi günler" closes a call, but opens one when more follows ("iyi günler randevu için arıyorum")
+        r"\biyi (?:gunler|aksamlar)\b(?! (?!dilerim|size)\w)|"
+        r"\bbu kadar\b|\bbaska (?:bir )?(?:sey |seyim |bisey |sorum |istegim )?(?:yok|kalmadi)\b"
+        r"|\bkapat(?!iyorsunuz|iyor musunuz)\w*|\b(?:simdilik|bugunluk) (?:yeterli|bu kadar|tamam)\b|\bhepsi bu\b",
         end_call=3,
     ),
     cue(r"\btesekkur\w*|\bsagol\w*|\bsag ol\w*", end_call=1),
@@ -232,13 +285,21 @@ TR: tuple[Cue, ...] = (
         r"\b(?:evet|tamam|tamamdir|olur|uygun|aynen|tabii|tabi|peki|dogru|kesinlikle|harika|super|uyar|olsun)\b",
         affirm=2,
     ),
-    cue(r"\b(?:hayir|yok|olmaz|istemiyorum|istemem|uymuyor|yanlis|degil)\b", deny=2),
+    cue(r"\b(?:hayir|yok|olmaz|istemiyorum|istemem|uymuyor|yanlis|degil|kalsin)\b", deny=2),
     cue(r"\b(?:uymaz|uymuyor|uygun degil|isime gelmiyor)\b", False, deny=3),
+    cue(r"\b(?:asla|ilgilenmiyorum|ilgilenmem|sanmiyorum|hic sanmam)\b", False, deny=3),
+    cue(r"\b(?:musait|bos) degil\w*", False, deny=4),
     # other
     cue(
         r"\b(?:fiyat\w*|ucret\w*|ne kadar|adres\w*|nerede\w*|nerdesiniz|neresi\w*|sigorta\w*|otopark\w*|duyuyor mu\w*|"
         r"sesim\w*|fatura\w*)",
         other=2,
     ),
-    cue(r"\b(?:alo|merhaba)\b", other=1),
+    cue(r"\b(?:alo|merhaba|hey)\b", other=1),
+    # how the caller feels ("iyiyim", "harikayım") answers "nasılsınız", it is not a yes
+    cue(r"\b(?:iyiyim|harikayim|superim|mutluyum|kotuyum|uzgunum|yorgunum|idare eder)\b", False, other=3),
+    cue(r"\b(?:fiyat|ucret|bedel)\w*", False, other=3),  # "muayene ücreti": a price, not a booking
+    cue(r"\b(?:hangi|ne tur|ne gibi) (?:hizmet|tedavi|islem)\w*", False, other=3),  # what is offered, not when
+    # "size nasıl gelebilirim" asks the way, not for a slot
+    cue(r"\bnasil (?:gelebilir|ulas|gid|gel|bul)\w*", False, other=4),
 )

@@ -15,7 +15,7 @@ What the words mean (the tests hold us to it; `now` is the business's local time
   the date back ("Friday the 4th of December?") before booking, so a wrong guess costs one turn.
 - "the 5th", "ayın beşi": the next 5th of a month on or after today.
 - "march 24th", "24 mart": the next 24 March on or after today (dateparser, future preferred).
-- "in 2 days", "in a week": dateparser.
+- "in 2 days", "in a week": dateparser. "a week from today", "2 days from tomorrow": counted from that day.
 - Several dates in one turn: the last one wins, unless it follows "not"/"from"/"instead of" — callers
   correct themselves at the end ("not tomorrow, monday"; "move it from friday to monday").
 """
@@ -99,8 +99,12 @@ def _demoted(text: str, start: int) -> bool:
 
 
 _EN_WD = "|".join(WEEKDAYS_EN)
-_EN_MONTH = "|".join(MONTHS_EN) + "|sept"
+# Short month names as people say them ("dec third"); "mar", "may" and "jun" are left out: words first.
+_EN_MONTH_SHORT = {"jan": "january", "feb": "february", "apr": "april", "aug": "august", "sept": "september",
+                   "sep": "september", "oct": "october", "nov": "november", "dec": "december"}  # fmt: skip
+_EN_MONTH = "|".join(MONTHS_EN) + "|" + "|".join(_EN_MONTH_SHORT)
 _EN_PATTERNS = (
+    ("from", r"\b(?:(?P<n>\d{1,2})|a|an) (?P<unit>days?|weeks?) from (?P<base>today|tomorrow|now)\b"),
     ("rel2", r"\b(?:the )?day after tomorrow\b"),
     ("rel0", r"\b(?:today|tonight|this (?:morning|afternoon|evening))\b"),
     ("rel1", r"\btomorrow\b"),
@@ -116,13 +120,15 @@ _TR_PATTERNS = (
     ("rel2", r"\b(?:yarindan sonra\w*|obur gun\w*|ertesi gun\w*)"),
     ("rel0", r"\b(?:bugun\w*|bu (?:sabah|aksam|ogleden sonra)\w*)"),
     ("rel1", r"\byarin\w*"),
+    # month dates first: in "3 aralık perşembe" the weekday names the same day, it is not a second date
+    ("month", rf"\b(?P<d>\d{{1,2}})\w* (?P<mon>{'|'.join(MONTHS_TR)})\w*(?: (?P<y>20\d\d))?(?: (?:{_TR_WD})\w*)?"),
+    # "aralığın 15'i", "ocak ayının beşinde"
+    ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)})(?:in|nin|un|nun| ayinin) (?P<d>\d{{1,2}})\w*"),
     (
         "wd",
         rf"\b(?P<mod>haftaya |gelecek hafta |gelecek haftaki |onumuzdeki hafta |gelecek |bu |onumuzdeki )?"
         rf"(?P<wd>{_TR_WD})(?P<pl>leri|lari)?{_TR_SUFFIX}\b",
     ),
-    ("month", rf"\b(?P<d>\d{{1,2}})\w* (?P<mon>{'|'.join(MONTHS_TR)})\w*(?: (?P<y>20\d\d))?"),
-    ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)})(?:in|nin|un|nun) (?P<d>\d{{1,2}})\w*"),  # "aralığın 15'i"
     ("dom", r"\b(?P<pre>ayin )(?P<d>\d{1,2})\w*"),
     ("offset", r"\b(?P<n>\d{1,2}) (?P<unit>gun|hafta) sonra\w*"),  # "iki gün sonra", "bir hafta sonra"
 )
@@ -146,7 +152,7 @@ def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt
         return _weekday_date(today, names.index(m["wd"]), next_week, this=mod in {"this", "bu"})
     if kind == "month":
         names = MONTHS_TR if language == "tr" else MONTHS_EN
-        month = "september" if m["mon"] == "sept" else MONTHS_EN[names.index(m["mon"])]
+        month = _EN_MONTH_SHORT.get(m["mon"]) or MONTHS_EN[names.index(m["mon"])]
         if m["mon"] == "may" and language == "en" and not m.group(0).endswith(("th", "of may")):
             if not re.search(r"\b(?:on|in|of|the) may\b", m.string):
                 return None  # "i may 3 ..." is a verb
@@ -156,6 +162,9 @@ def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt
         if day <= 3 and not (m["pre"] or m.groupdict().get("of")):
             return None  # "the first one", "the second option": not dates
         return _day_of_month(today, day)
+    if kind == "from":  # "a week from today", "2 days from tomorrow"
+        days = int(m["n"] or 1) * (7 if m["unit"].startswith("week") else 1)
+        return today + dt.timedelta(days=days + (m["base"] == "tomorrow"))
     if kind == "offset":
         if language == "tr":
             return today + dt.timedelta(days=int(m["n"]) * (7 if m["unit"] == "hafta" else 1))

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import re
 
-_EN_TRIGGERS = r"\b(?:my name is|my names|the name is|name is|this is|i am|im|(?:you can |just |please )?call me)\s+"
+_EN_TRIGGERS = (
+    r"(?:^names|\b(?:(?:its|it is|is|booked|book it|put it) under(?: the name)?(?: of)?|under the name(?: of)?"
+    r"|my name is|my names|the name is|the names|name is|this is|i am|im|its"
+    r"|(?:you can |just |please )?call me))\s+"
+)
 _TR_TRIGGERS = (
-    r"\b(?:benim ad[ıi]m soyad[ıi]m|ad[ıi]m soyad[ıi]m|ad soyad[ıi]m|benim ad[ıi]m|ad[ıi]m|benim [ıi]smim"
+    r"\b(?:benim ad[ıi]m soyad[ıi]m|ad[ıi]m soyad[ıi]m|ad soyad[ıi]m|ad soyad|benim ad[ıi]m|ad[ıi]m|benim [ıi]smim"
     r"|[ıi]smim soy[ıi]smim|[ıi]smim|ben)\s+"
 )
 # "ben …" introduces a name as often as anything else ("ben de", "ben yarın gelemiyorum"): there, as after
@@ -35,7 +39,7 @@ _COMMON_EN = frozenset(
     than thank thanks that thats the their them then there they this thursday to today tomorrow too trying
     tuesday uh um unable up urgent us very waiting want wanted was we wednesday well were what when where
     which who why wife will with wondering work would wrong yeah yes yet you your later asap anytime sometime soon
-    whenever maybe first
+    whenever maybe first review control warranty insurance pressure construction age stress
     tonight
     """.split()
 )
@@ -48,8 +52,13 @@ _COMMON_TR = frozenset(
     değil degil olur olmaz tabii peki şey sey hemen acil geç gec erken sabah öğle ogle akşam aksam gece hafta
     haftaya ay pazartesi salı sali çarşamba carsamba perşembe persembe cuma cumartesi pazar memnun bey hanım hanim
     arıyorum ariyorum müşteri musteri hastanız hastaniz yeni eski ilk
+    kızım kizim oğlum oglum annem babam eşim esim kendi kendim benim adıma adima başka baska birinin
+    birisinin şirket sirket şirketimiz firma firmamız firmamiz kurum hasta hastam
     """.split()
 )
+
+
+_PLACES = frozenset({"office", "clinic", "practice", "surgery", "salon", "muayenehanesi", "klinigi", "kliniği"})
 
 
 def _title(word: str, language: str) -> str:
@@ -66,8 +75,24 @@ _EN_SURNAME = re.compile(r"\b(?:and )?(?:my )?(?:last name|surname|family name)(
 _TR_SURNAME = re.compile(r"\b(?:soyad[ıi]m|soy[ıi]smim)\b")
 
 
+# "ahmet yılmaz adına randevu": in Turkish the name can come before the phrase ("in the name of").
+_TR_ON_BEHALF = re.compile(r"((?:\w+ ){1,2})ad[ıi]na\b")
+
+
+def _name_before(plain: str) -> str | None:
+    for m in _TR_ON_BEHALF.finditer(plain):
+        words: list[str] = []
+        for word in reversed(m.group(1).split()):
+            if word in _COMMON_TR or not word.isalpha() or len(word) < 2 or _TR_VERB.search(word):
+                break
+            words.insert(0, word)
+        if words:
+            return " ".join(_title(w, "tr") for w in words)
+    return None
+
+
 def find_person_name(plain: str, language: str) -> str | None:
-    """A name after an introduction phrase, title-cased, or None."""
+    """A name after an introduction phrase (or, in Turkish, before "adına"), title-cased, or None."""
     plain = (_TR_SURNAME if language == "tr" else _EN_SURNAME).sub(" ", plain)
     plain = re.sub(r"\bmy first name is\b", "my name is", plain)
     common = _COMMON_TR if language == "tr" else _COMMON_EN
@@ -78,10 +103,13 @@ def find_person_name(plain: str, language: str) -> str | None:
             if word in common or not word.isalpha() or len(word) < 2 or word.endswith("ing"):
                 break
             words.append(word)
+        after = plain[m.end() :].split()[: len(words) + 1]
+        if any(w in _PLACES for w in after):
+            continue  # "this is dr lees office": a place answering, not a caller's name
         # "i am …" is as often "i am afraid" as a name: there we want a first and a last name.
-        strict = m.group(0).strip() in {"i am", "im", "ben"}
+        strict = m.group(0).strip() in {"i am", "im", "its", "ben"}
         if strict and language == "tr" and any(_TR_VERB.search(w) for w in words):
             continue
         if len(words) >= (2 if strict else 1):
             return " ".join(_title(w, language) for w in words)
-    return None
+    return _name_before(plain) if language == "tr" else None

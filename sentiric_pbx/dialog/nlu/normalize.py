@@ -36,7 +36,10 @@ _TR_TENS = {
     "on": 10, "yirmi": 20, "otuz": 30, "kirk": 40, "elli": 50, "altmis": 60, "yetmis": 70, "seksen": 80, "doksan": 90,
 }  # fmt: skip
 # Turkish glues case endings to numbers: "üçte" (at three), "dörde" (to four), "beşi" (the fifth).
-_TR_SUFFIX = r"(?:'?(?:de|da|te|ta|e|a|ye|ya|i|u|si|su|inde|unda|sinde|sunda|nde|nda))?"
+# "ikiyi çeyrek geçe" (-yi), "dörtten sonra" (-ten), "ikiyle üç arası" (-yle) too.
+_TR_SUFFIX = (
+    r"(?:'?(?:de|da|te|ta|e|a|ye|ya|i|u|yi|yu|si|su|inde|unda|sinde|sunda|nde|nda|den|dan|ten|tan|yle|yla|le|la))?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +133,16 @@ def _tr_hundreds(text: str) -> str:
     return _TR_HUNDRED.sub(sub, text)
 
 
+# Words that only look like a number and a case ending: "ondan sonra" is "after that", "onla" "with him".
+_TR_NOT_NUMBERS = frozenset({"ondan", "onla", "onunla"})
+
+
 def _tr_digits(text: str) -> str:
     """ "on beşte" → "15te", "üç buçuk" → "3 buçuk": the case ending stays, the times rules read it."""
 
     def sub(m: re.Match[str]) -> str:
+        if m.group(0) in _TR_NOT_NUMBERS:
+            return m.group(0)
         unit = m["unit"] or m["alone"]
         value = (_TR_TENS[m["tens"]] if m["tens"] else 0) + (_TR_UNITS[unit] if unit else 0)
         return f"{value}{m['suffix'] or ''}"

@@ -70,6 +70,8 @@ _EN: tuple[tuple[str, _Handler], ...] = (
     ),
     (r"\b(?P<h>\d{1,2})(?: (?P<m>[0-5]\d))? (?P<mer>am|pm)\b", _hm),
     (r"\b(?P<h>\d{1,2}) oclock\b", _hm),
+    # "10 in the morning", "8 tonight": the daypart says which half of the day
+    (r"\b(?P<h>\d{1,2})(?: (?P<m>[0-5]\d))? (?:in the (?:morning|afternoon|evening)|tonight)\b", _hm),
     (r"\b(?:noon|midday)\b", lambda m: (12, 0, None)),
     (
         r"\b(?:at|around|about|by|from|till|until|to|after|before|say|make it|between|and|or) "
@@ -83,7 +85,7 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)(?:de|da|te|ta|e|a|ye|ya|den|dan|ten|tan)?\b", _hm),  # "14:30'da"
     (r"\b(?:saat )?(?P<h>\d{1,2})\w* (?P<q>ceyrek|[1-5]?[05]) (?P<dir>kala|var|gece)\b", _quarter_tr),
     (
-        r"\bsaat (?P<h>\d{1,2})(?: ?(?:de|da|te|ta|ye|ya|e|a))?"
+        r"\bsaat (?P<h>\d{1,2})(?: ?(?:den|dan|ten|tan|de|da|te|ta|ye|ya|e|a))?"
         r"(?: (?P<m>[0-5]\d)(?: ?(?:de|da|te|ta))?| (?P<half>bucuk)\w*)?\b",
         _hm,
     ),
@@ -91,16 +93,26 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>\d{1,2}) (?P<m>[0-5]\d) ?(?:de|da|te|ta)\b", _hm),  # "on beş otuzda" → "15 30da"
     (r"\b(?P<h>\d{1,2}) ?(?:de|da|te|ta)\b", _hm),
     (r"\boglen(?:de|e)?\b", lambda m: (12, 0, None)),
+    (r"\bsaat yarim(?:da|a)?\b", lambda m: (12, 30, None)),  # "saat yarımda": half past twelve
+    (r"\b(?P<h>1[3-9]|2[0-3]) (?P<m>00|15|30|45)\b(?! ?\d)", _hm),  # "on dört otuz": a 24-hour clock
+    (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?(?:\d|dakika|dk|gun|kisi|yas|lira|tl|saat))", _hm),  # "on bir otuz"
+    (r"\b(?P<h>\d{1,2}) ?(?:den|dan|ten|tan) (?:sonra|once|itibaren)\b", _hm),  # "dörtten sonra"
+    (r"\b(?P<h>\d{1,2}) ?(?:yle|yla|le|la|ile) \d{1,2}\w* arasi\w*", _hm),  # "ikiyle üç arası": the start
+    (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a)? dogru\b", _hm),  # "dörde doğru"
     # "sabah 9 gibi", "akşam 7'de", "10 civarı": a daypart or an "about" makes a bare number a time
     (r"\b(?:sabah|ogle|ogleden sonra|aksam|gece)\w* (?P<h>\d{1,2})\b(?! ?\d)", _hm),
     (r"\b(?P<h>\d{1,2}) (?:gibi|civari|civarinda|sularinda|suralarinda)\b", _hm),
 )
 
 _DAYPARTS_EN = r"\b(?<!good )(?P<p>morning|afternoon|evening|tonight|night)s?\b"
-_DAYPARTS_TR = r"\b(?<!iyi )(?P<p>sabah|ogleden sonra|oglenden sonra|aksamustu|aksam|(?<!ceyrek )(?<!\d )gece)\w*"
+_DAYPARTS_TR = (
+    r"\b(?<!iyi )(?P<p>sabah|ogleden once|oglenden once|ogleden sonra|oglenden sonra|aksamustu|aksam ustu|aksam"
+    r"|(?<!ceyrek )(?<!\d )gece)\w*"
+)
 _DAYPART_NAMES = {
-    "tonight": "evening", "night": "evening", "sabah": "morning", "ogleden sonra": "afternoon",
-    "oglenden sonra": "afternoon", "aksamustu": "afternoon", "aksam": "evening", "gece": "evening",
+    "tonight": "evening", "night": "evening", "sabah": "morning", "ogleden once": "morning",
+    "oglenden once": "morning", "ogleden sonra": "afternoon", "oglenden sonra": "afternoon",
+    "aksamustu": "afternoon", "aksam ustu": "afternoon", "aksam": "evening", "gece": "evening",
 }  # fmt: skip
 
 
