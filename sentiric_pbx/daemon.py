@@ -46,6 +46,8 @@ class Daemon:
         self._agent = agent
         self.metrics_port: int | None = None
         self._metrics: MetricsServer | None = None
+        self.console: Any = None
+        """The web console (`[console] enabled`), once started: its `port` and `url()`."""
         self.listening: dict[str, tuple[str, int]] = {}
         """Every TCP listener this process holds (real ports), by the name `doctor` checks it under."""
         self._started_at = time.monotonic()
@@ -122,6 +124,10 @@ class Daemon:
             self._metrics = MetricsServer(m.host, m.port, self.health).start()
             self.metrics_port = self._metrics.port
             log.info("metrics_listening", host=m.host, port=self.metrics_port)
+        if self.settings.console.enabled:
+            from sentiric_pbx.console.server import ConsoleServer
+
+            self.console = await ConsoleServer(self.settings, self).start()
         self.listening = self._listeners()
         self._started_at = time.monotonic()
         # Everything loaded so far (models, dateparser's tables, engines) lives as long as the process.
@@ -181,6 +187,8 @@ class Daemon:
                 out.update(ingress.listeners())
         if self.metrics_port is not None:
             out["metrics"] = (self.settings.metrics.host, self.metrics_port)
+        if self.console is not None:
+            out.update(self.console.listeners())
         return out
 
     @property
@@ -205,6 +213,9 @@ class Daemon:
 
     async def stop(self) -> None:
         """Every ingress closed in reverse start order (ARI/AMI before the AudioSocket they attach to)."""
+        if self.console is not None:
+            with contextlib.suppress(Exception):
+                await self.console.close()
         for ingress in reversed(list(self.ingresses.values())):
             with contextlib.suppress(Exception):
                 await ingress.close()

@@ -66,6 +66,8 @@ class Assistant:
         self.tts = CachedTts(services.engines.tts)  # type: ignore[arg-type]
         self.brain = AssistantBrain(settings, services.calendar, default_registry(), services.engines.llm)
         self._lookups: dict[str, asyncio.Task[CustomerProfile | None]] = {}
+        self.sessions: dict[str, CallSession] = {}
+        """The calls in conversation now, by call id (the web console's live view reads them)."""
 
     async def start(self) -> None:
         from sentiric_pbx.dialog import nlu
@@ -155,7 +157,11 @@ class Assistant:
             session.ctx.customer = asdict(profile)
             session.ctx.language = (profile.language or session.ctx.language).split("_")[0]
         log.info("assistant_call", known_caller=profile is not None, language=session.ctx.language)
-        await session.run()
+        self.sessions[info.call_id] = session
+        try:
+            await session.run()
+        finally:
+            self.sessions.pop(info.call_id, None)
 
     async def _finish(self, ctx: CallContext) -> None:
         """Make the record durable first, then queue the post-call work (seed §5)."""
