@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import socket
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -353,3 +354,23 @@ async def test_with_a_token_every_request_needs_it(tmp_path: Path) -> None:
     finally:
         await daemon.stop()
 
+
+
+async def test_the_demo_prints_the_console_page_of_its_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SENTIRIC_CONSOLE__ENABLED", raising=False)  # the admin's default: the console is on
+    config = tmp_path / "pbx.toml"
+    config.write_text(
+        f'[storage]\ndb_path = "{tmp_path / "sentiric.db"}"\narchive_dir = "{tmp_path / "archive"}"\n'
+        f'[models]\ndir = "{tmp_path / "models"}"\n[dialog]\nno_input_reprompt_s = 30.0\n'
+    )
+    args = ["demo", "--config", str(config), "--record", str(tmp_path / "demo.wav")]
+    # A running daemon's console holds 8095: the demo's own short-lived daemon must not try to take it.
+    with socket.create_server(("127.0.0.1", 8095)):
+        shown = await asyncio.to_thread(CliRunner().invoke, app, [*args, "--json"])
+    assert shown.exit_code == 0, shown.output
+    out = json.loads(shown.output.strip().splitlines()[-1])
+    call_id = out["call"]["call_id"]
+    assert out["console_url"] == f"http://127.0.0.1:8095/calls/{call_id}"
+    listed = ["calls", "list", "--json", "--db", str(tmp_path / "sentiric.db")]
+    stored = json.loads((await asyncio.to_thread(CliRunner().invoke, app, listed)).output)
+    assert [c["call_id"] for c in stored] == [call_id]
