@@ -240,6 +240,19 @@ async def test_health_and_live_answer(console: Daemon) -> None:
     assert live == {"active_calls": 0, "draining": False, "calls": []}
 
 
+async def test_the_overview_counts_the_stored_call_per_hour(console: Daemon, demo: Any) -> None:
+    ctx = demo[0].context
+    data = json.loads((await get(console.console.url("/api/overview?days=1")))[2])
+    [hour] = data["hours"]
+    assert hour["calls"] == 1 and hour["by_status"] == {"completed": 1} and hour["busy_rejections"] == 0
+    latencies = sorted(ctx.timings["reply_latency_ms"])
+    assert hour["latency_p50_ms"] == latencies[(len(latencies) + 1) // 2 - 1]
+    assert hour["latency_p95_ms"] == latencies[-1]
+    assert hour["engine_p95_ms"]["stt_ms"] == max(ctx.timings["stt_ms"])
+    assert data["outcomes"] == {ctx.outcome or "completed": 1}
+    assert set(data["process"]) >= {"llm_fallbacks", "barge_ins", "uptime_s"}
+
+
 # -- the pages, in Chromium ---------------------------------------------------------------------------
 async def test_the_call_page_shows_transcript_waveform_player_and_one_bar_per_turn(console: Daemon, demo: Any) -> None:
     from playwright.async_api import async_playwright
@@ -259,6 +272,13 @@ async def test_the_call_page_shows_transcript_waveform_player_and_one_bar_per_tu
             await row.wait_for()
             assert DEMO_PHONE in await row.inner_text()
             await page.screenshot(path=str(ARTIFACTS / "console-calls.png"), full_page=True)
+            # The filters: unfinished calls only → none; back → the call again.
+            await page.select_option("select[name=status]", "unfinished_call")
+            await page.click("#filters button[type=submit]")
+            await page.get_by_text("No calls match.").wait_for()
+            assert page.url.endswith("/calls?status=unfinished_call")
+            await page.go_back()
+            await row.wait_for()
             await row.locator("a").click()
             await page.wait_for_url(f"**/calls/{call_id}")
             await until(page, "window.consoleState.waveform !== 'pending'", 30)
@@ -285,6 +305,11 @@ async def test_the_call_page_shows_transcript_waveform_player_and_one_bar_per_tu
             stacked = await page.evaluate("window.consoleState.chart.data.datasets.map(d => d.data.length)")
             assert set(stacked) == {len(replies)}
             await page.screenshot(path=str(ARTIFACTS / "console-call.png"), full_page=True)
+            await page.set_viewport_size({"width": 390, "height": 844})  # a phone
+            await asyncio.sleep(0.5)  # the waveform and the chart redraw for the new width
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+            await page.screenshot(path=str(ARTIFACTS / "console-call-phone.png"), full_page=True)
+            await page.set_viewport_size({"width": 1100, "height": 900})
             # Clicking a turn plays the recording from that turn.
             turn = result.context.turns[2]
             await items.nth(2).click()
@@ -374,3 +399,12 @@ async def test_the_demo_prints_the_console_page_of_its_call(tmp_path: Path, monk
     listed = ["calls", "list", "--json", "--db", str(tmp_path / "sentiric.db")]
     stored = json.loads((await asyncio.to_thread(CliRunner().invoke, app, listed)).output)
     assert [c["call_id"] for c in stored] == [call_id]
+
+
+async def test_a_taken_console_port_names_the_setting(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        settings = console_on(Settings())
+        settings.console.port = taken.getsockname()[1]
+        settings.storage.db_path = tmp_path / "empty.db"
+        with pytest.raises(OSError, match=r"\[console\] 127\.0\.0\.1:\d+: .*\[console\] port"):
+            await ConsoleServer(settings, None).start()

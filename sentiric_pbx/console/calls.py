@@ -209,14 +209,19 @@ def reply_latencies(turns: list[dict[str, Any]], timings: dict[str, list[float]]
     return out
 
 
+ENGINE_STAGES = ("stt_ms", "think_ms", "tts_first_audio_ms")
+"""The engines' share of a reply, per hour in the overview: when they slow down, the host is loaded."""
+
+
 def overview(path: Path, days: int = 7) -> dict[str, Any]:
-    """Calls per hour and outcome, and reply latency p50/p95 per hour, over the last `days` days."""
+    """Per hour over the last `days` days, from the stored calls: calls by status (busy rejections among
+    them), reply latency p50/p95, and the engines' p95 (STT, thinking, TTS first audio); outcomes in all."""
     since = (datetime.now().astimezone() - timedelta(days=days)).timestamp()
     with connect(path) as conn:
         if conn is None or "calls" not in _tables(conn):
             return {"hours": [], "outcomes": {}, "since": since}
         rows = conn.execute(
-            "SELECT started_at, status, outcome, json_extract(context, '$.timings.reply_latency_ms') AS lat "
+            "SELECT started_at, status, outcome, json_extract(context, '$.timings') AS timings "
             "FROM calls WHERE started_at >= ? ORDER BY started_at",
             (since,),
         ).fetchall()
@@ -224,17 +229,24 @@ def overview(path: Path, days: int = 7) -> dict[str, Any]:
     outcomes: dict[str, int] = {}
     for r in rows:
         hour = int(r["started_at"] // 3600 * 3600)
-        h = hours.setdefault(hour, {"hour": hour, "calls": 0, "by_status": {}, "latencies": []})
+        h = hours.setdefault(hour, {"hour": hour, "calls": 0, "by_status": {}, "_ms": {}})
         h["calls"] += 1
         h["by_status"][r["status"]] = h["by_status"].get(r["status"], 0) + 1
         key = r["outcome"] or r["status"]
         outcomes[key] = outcomes.get(key, 0) + 1
-        with contextlib.suppress(TypeError, json.JSONDecodeError):
-            h["latencies"] += [float(v) for v in json.loads(r["lat"] or "[]")]
+        try:
+            timings = json.loads(r["timings"] or "{}")
+        except json.JSONDecodeError:
+            timings = {}
+        for stage in ("reply_latency_ms", *ENGINE_STAGES):
+            h["_ms"].setdefault(stage, []).extend(float(v) for v in timings.get(stage) or [])
     for h in hours.values():
-        lat = sorted(h.pop("latencies"))
+        ms = {stage: sorted(values) for stage, values in h.pop("_ms").items()}
+        lat = ms.get("reply_latency_ms", [])
+        h["busy_rejections"] = h["by_status"].get("rejected_busy", 0)
         h["latency_p50_ms"] = _percentile(lat, 0.50)
         h["latency_p95_ms"] = _percentile(lat, 0.95)
+        h["engine_p95_ms"] = {stage: _percentile(ms.get(stage, []), 0.95) for stage in ENGINE_STAGES}
     return {"hours": sorted(hours.values(), key=lambda h: h["hour"]), "outcomes": outcomes, "since": since}
 
 

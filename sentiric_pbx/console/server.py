@@ -126,7 +126,12 @@ class ConsoleServer:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            where = f"[console] {self.cfg.host}:{self.cfg.port}"
+            raise OSError(exc.errno, f"{where}: {exc.strerror} (set [console] port, or enabled = false)") from exc
         self.port = int(self._runner.addresses[0][1])
         log.info("console_listening", host=self.cfg.host, port=self.port, token_required=self._token is not None)
         return self
@@ -265,7 +270,31 @@ class ConsoleServer:
             days = max(1, min(90, int(request.query.get("days", "7"))))
         except ValueError as exc:
             return _bad_request(f"bad query: {exc}")
-        return _json(await asyncio.to_thread(store.overview, self.db_path, days))
+        data = await asyncio.to_thread(store.overview, self.db_path, days)
+        data["process"] = _process_counters()
+        data["process"]["uptime_s"] = self.daemon.health()["uptime_s"] if self.daemon is not None else None
+        return _json(data)
+
+
+PROCESS_COUNTERS = {
+    "llm_fallbacks": "sentiric_llm_fallbacks_total",
+    "reply_fillers": "sentiric_reply_fillers_total",
+    "responder_templates": "sentiric_responder_templates_total",
+    "barge_ins": "sentiric_barge_ins_total",
+}
+"""What only this process knows (Prometheus counters since it started): no call record keeps these yet."""
+
+
+def _process_counters() -> dict[str, float | None]:
+    """Each counter summed over its labels."""
+    from prometheus_client import REGISTRY
+
+    totals = dict.fromkeys(PROCESS_COUNTERS.values(), 0.0)
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            if sample.name in totals:
+                totals[sample.name] += sample.value
+    return {key: totals[name] for key, name in PROCESS_COUNTERS.items()}
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
