@@ -408,3 +408,15 @@ async def test_a_taken_console_port_names_the_setting(tmp_path: Path) -> None:
         settings.storage.db_path = tmp_path / "empty.db"
         with pytest.raises(OSError, match=r"\[console\] 127\.0\.0\.1:\d+: .*\[console\] port"):
             await ConsoleServer(settings, None).start()
+
+
+async def test_doctor_checks_the_console_port() -> None:
+    from sentiric_pbx.doctor.ports import check_ports
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        settings = console_on(Settings())
+        settings.console.port = taken.getsockname()[1]
+        [check] = [c for c in check_ports(settings) if c.name == "port console"]
+    assert check.status == "fail" and "[console]" in check.hint
+    settings.console.enabled = False
+    assert not [c for c in check_ports(settings) if c.name == "port console"]
