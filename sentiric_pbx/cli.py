@@ -23,7 +23,7 @@ from sentiric_pbx.cli_crm import crm_app
 from sentiric_pbx.cli_models import models_app
 from sentiric_pbx.cli_nlu import nlu_command
 from sentiric_pbx.cli_selftest import selftest_command
-from sentiric_pbx.config import Settings
+from sentiric_pbx.config import ConsoleConfig, Settings
 from sentiric_pbx.doctor import doctor_command
 from sentiric_pbx.logging import configure_logging
 
@@ -150,6 +150,8 @@ def demo(
         return
     settings = _settings(config)
     configure_logging("warning", "console", stream=sys.stderr)
+    console = settings.console.model_copy()
+    settings.console.enabled = False  # the demo's daemon lives for one call; `run`'s console shows it after
     if echo:
         report = asyncio.run(_echo_demo(settings, record))
         if as_json:
@@ -176,11 +178,22 @@ def demo(
                     "booking": result.booking,
                     "status": ctx.status if ctx else None,
                     "transcript": [{"who": t.who, "text": t.text} for t in ctx.turns] if ctx else [],
+                    "console_url": _console_url(console, result.report.call_id),
                 }
             )
         )
         return
     _print_demo(result, record)
+    url = _console_url(console, result.report.call_id)
+    if url:
+        typer.echo(f"  console: {url} (served while the daemon runs: sentiric-pbx run)")
+
+
+def _console_url(console: ConsoleConfig, call_id: str) -> str | None:
+    """The call's page in the web console, or None with `[console] enabled = false`."""
+    from sentiric_pbx.console.server import console_url
+
+    return console_url(console, f"/calls/{call_id}") if console.enabled else None
 
 
 def _print_demo(result: object, record: Path) -> None:

@@ -48,6 +48,8 @@ class Daemon:
         self._agent = agent
         self.metrics_port: int | None = None
         self._metrics: MetricsServer | None = None
+        self.console: Any = None
+        """The web console (`[console] enabled`), once started: its `port` and `url()`."""
         self.listening: dict[str, tuple[str, int]] = {}
         """Every TCP listener this process holds (real ports), by the name `doctor` checks it under."""
         self._started_at = time.monotonic()
@@ -131,6 +133,10 @@ class Daemon:
             ).start()
             self.metrics_port = self._metrics.port
             log.info("metrics_listening", host=m.host, port=self.metrics_port)
+        if self.settings.console.enabled:
+            from sentiric_pbx.console.server import ConsoleServer
+
+            self.console = await ConsoleServer(self.settings, self).start()
         self.listening = self._listeners()
         self._started_at = time.monotonic()
         # Everything loaded so far (models, dateparser's tables, engines) lives as long as the process.
@@ -190,6 +196,8 @@ class Daemon:
                 out.update(ingress.listeners())
         if self.metrics_port is not None:
             out["metrics"] = (self.settings.metrics.host, self.metrics_port)
+        if self.console is not None:
+            out.update(self.console.listeners())
         return out
 
     @property
@@ -214,6 +222,9 @@ class Daemon:
 
     async def stop(self) -> None:
         """Every ingress closed in reverse start order (ARI/AMI before the AudioSocket they attach to)."""
+        if self.console is not None:
+            with contextlib.suppress(Exception):
+                await self.console.close()
         for ingress in reversed(list(self.ingresses.values())):
             with contextlib.suppress(Exception):
                 await ingress.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.logging import set_log_transcripts
 from tests.asterisk_peer import AGI_SECRET
+
+# Tests start many daemons at once: none of them serves the web console on its fixed port 8095 unless the
+# test asks for it (tests/test_console.py sets `console.enabled` and port 0 itself).
+os.environ.setdefault("SENTIRIC_CONSOLE__ENABLED", "false")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "asterisk"
 

@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"engines", "storage"},
     {"integrations"},
     {"postcall"},
-    {"dialog", "telephony"},
+    {"dialog", "telephony", "console"},
     {"daemon", "doctor"},
     {"tools"},
     {"selftest"},

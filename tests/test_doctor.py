@@ -50,7 +50,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     for key in [k for k in os.environ if k.startswith("SENTIRIC_")]:
         monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
-    for section in ("AUDIOSOCKET", "FASTAGI", "METRICS"):
+    for section in ("AUDIOSOCKET", "FASTAGI", "METRICS", "CONSOLE"):
         monkeypatch.setenv(f"SENTIRIC_{section}__PORT", str(free_port()))
     monkeypatch.setenv("SENTIRIC_STORAGE__ARCHIVE_DIR", str(tmp_path / "archive"))
     config = tmp_path / "config.toml"
@@ -76,7 +76,7 @@ def test_all_ok_on_defaults_with_the_bundled_models(env: Path, models_dir: Path,
     assert [c["status"] for c in report["checks"]] == ["ok"] * len(report["checks"])
     assert set(checks) == {
         "config", "secrets", "model stt.default", "model stt.ko", "model tts", "model tts.tr", "model llm",
-        "port audiosocket", "port fastagi", "port metrics", "fastagi secret", "disk",
+        "port audiosocket", "port fastagi", "port metrics", "port console", "fastagi secret", "disk",
     }  # fmt: skip
     assert checks["model tts"]["detail"] == "bundled:en_US-joe-medium: verified"
     # Checked only against their own package's hash: said so, not "verified" (issue 17).

@@ -176,6 +176,7 @@ def daemon_process(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
         "SENTIRIC_FASTAGI__PORT": str(fastagi_port),
         "SENTIRIC_FASTAGI__SECRET": AGI_SECRET,
         "SENTIRIC_METRICS__ENABLED": "false",
+        "SENTIRIC_CONSOLE__ENABLED": "false",
         "SENTIRIC_LOGGING__FORMAT": "json",
         "SENTIRIC_AGENT__MODE": "echo",
     }

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sentiric_pbx.config.base import DEFAULT_PATHS, ENV_PREFIX, ConfigError, EnvInt, SampleRate
+from sentiric_pbx.config.console import ConsoleConfig
 from sentiric_pbx.config.ingresses import (
     AmiConfig,
     AriConfig,
@@ -83,6 +84,7 @@ class Settings(BaseSettings):
     webrtc: WebRtcConfig = WebRtcConfig()
     freeswitch: FreeswitchConfig = FreeswitchConfig()
     metrics: MetricsConfig = MetricsConfig()
+    console: ConsoleConfig = ConsoleConfig()
     daemon: DaemonConfig = DaemonConfig()
     logging: LoggingConfig = LoggingConfig()
 
@@ -195,6 +197,7 @@ __all__ = [
     "BusinessConfig",
     "CalendarConfig",
     "ConfigError",
+    "ConsoleConfig",
     "CrmConfig",
     "DaemonConfig",
     "DialogConfig",

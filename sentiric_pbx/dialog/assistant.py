@@ -71,6 +71,8 @@ class Assistant:
         self.voices = {lang: CachedTts(v) for lang, v in services.engines.voices.items()}  # type: ignore[arg-type]
         self.brain = AssistantBrain(settings, services.calendar, default_registry(), services.engines.llm)
         self._lookups: dict[str, asyncio.Task[CustomerProfile | None]] = {}
+        self.sessions: dict[str, CallSession] = {}
+        """The calls in conversation now, by call id (the web console's live view reads them)."""
 
     async def start(self) -> None:
         from sentiric_pbx.dialog import nlu
@@ -181,7 +183,11 @@ class Assistant:
             session.ctx.customer = asdict(profile)
         log.info("assistant_call", known_caller=profile is not None, language=language.code,
                  language_from=language.source)  # fmt: skip
-        await session.run()
+        self.sessions[info.call_id] = session
+        try:
+            await session.run()
+        finally:
+            self.sessions.pop(info.call_id, None)
 
     async def _finish(self, ctx: CallContext) -> None:
         """Make the record durable first, then queue the post-call work (seed §5)."""

@@ -128,6 +128,8 @@ def check_ports(s: Settings, daemon: RunningDaemon | None = None) -> list[Check]
     ports = [("audiosocket", s.audiosocket.host, s.audiosocket.port), ("fastagi", s.fastagi.host, s.fastagi.port)]
     if s.metrics.enabled:
         ports.append(("metrics", s.metrics.host, s.metrics.port))
+    if s.console.enabled:
+        ports.append(("console", s.console.host, s.console.port))
     return [check_port(*p, daemon=daemon) for p in ports]
 
 
