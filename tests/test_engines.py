@@ -112,12 +112,16 @@ async def test_model_threads_run_below_the_audio_path(pool: EnginePool) -> None:
     assert isinstance(stt, WhisperStt) and pool.tts is not None
     assert await stt.runner.run(_nice_of_thread) == loop_nice + 5
     assert await pool.tts.runner.run(_nice_of_thread) == loop_nice + 5
-    # The runtimes' own pools (created while loading, in those threads) inherited it: no thread of this
-    # process other than the ones Python started itself runs at the loop's priority any more.
-    tasks = _P(f"/proc/{os.getpid()}/task").iterdir()
+    # The runtimes' own pools (created while loading, in those threads) inherited it. Threads Python
+    # started (the loop, executors other tests of this process left behind) are not the runtimes': only
+    # native threads are counted, so the test order cannot change the answer.
+    import threading
+
+    python_threads = {t.native_id for t in threading.enumerate()}
+    tasks = [t for t in _P(f"/proc/{os.getpid()}/task").iterdir() if int(t.name) not in python_threads]
     nices = [int((t / "stat").read_text().rsplit(")", 1)[1].split()[16]) for t in tasks]
     niced = sum(n == loop_nice + 5 for n in nices)  # field 19 of /proc/…/stat: nice
-    assert niced >= 6 and len(nices) - niced <= 3, nices  # left at the loop's: the loop and Python's own helpers
+    assert niced >= 6 and len(nices) - niced <= 2, nices  # one here: a runtime's thread made at import
 
 
 async def test_whisper_decodes_a_turn_in_a_window_sized_to_it(pool: EnginePool) -> None:
