@@ -38,7 +38,8 @@ async def first_voiced(tap, after: float, within_s: float = 20.0) -> float:
     return at
 
 
-@pytest.mark.parametrize(("exten", "codec"), [("100", "PCMU"), ("101", "G722")])
+# 101/G.722 keys are exercised by the typed order number below; one codec suffices for "0" (CI time).
+@pytest.mark.parametrize(("exten", "codec"), [("100", "PCMU")])
 async def test_zero_pressed_during_the_agents_reply_transfers_the_call(
     pbx, ami, engines, speech, models_dir, phones, tmp_path: Path, exten: str, codec: str
 ) -> None:
