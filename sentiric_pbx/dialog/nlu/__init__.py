@@ -28,7 +28,7 @@ import structlog
 
 from sentiric_pbx.dialog.nlu import classifier, combine
 from sentiric_pbx.dialog.nlu.entities import extract
-from sentiric_pbx.dialog.nlu.intents import INTENTS, classify
+from sentiric_pbx.dialog.nlu.intents import INTENTS, RulesVerdict, classify
 from sentiric_pbx.dialog.nlu.llm import LLM_CONFIDENCE, ask_llm
 from sentiric_pbx.dialog.nlu.normalize import Normalized, normalize
 from sentiric_pbx.dialog.nlu.options import NluOptions
@@ -73,13 +73,29 @@ def understand_rules(
 ) -> NluResult:
     """The rules' answer alone: synchronous, deterministic, a few milliseconds."""
     started = time.perf_counter()
-    opts = options or NluOptions()
+    rules = _apply_rules(text, now, language, options or NluOptions())
+    elapsed = round((time.perf_counter() - started) * 1000, 2)
+    return NluResult(rules.intent, rules.entities, rules.confidence, "rules", elapsed)
+
+
+@dataclass(slots=True)
+class _Rules:
+    """The rules' pass over one turn: what `understand_local` goes on from (the model reads `norm`)."""
+
+    norm: Normalized
+    verdict: RulesVerdict
+    entities: dict[str, str]
+    intent: str
+    confidence: float
+
+
+def _apply_rules(text: str, now: dt.datetime, language: str, opts: NluOptions) -> _Rules:
+    """Normalise, classify, extract, and let a plug-in claim the turn."""
     norm = normalize(text, language)
     verdict = classify(norm)
     entities = extract(norm, _local(now, opts.timezone), opts)
     intent, confidence = _plugin_intent(norm, text, verdict.intent, verdict.confidence, entities, opts)
-    elapsed = round((time.perf_counter() - started) * 1000, 2)
-    return NluResult(intent, entities, confidence, "rules", elapsed)
+    return _Rules(norm, verdict, entities, intent, confidence)
 
 
 def _plugin_intent(
@@ -107,20 +123,17 @@ def understand_local(
     """Rules, and the learned model where they are unsure (`combine`): synchronous, ~1 ms, no LLM."""
     started = time.perf_counter()
     opts = options or NluOptions()
-    norm = normalize(text, language)
-    verdict = classify(norm)
-    entities = extract(norm, _local(now, opts.timezone), opts)
-    intent, confidence = _plugin_intent(norm, text, verdict.intent, verdict.confidence, entities, opts)
-    source = "rules"
+    rules = _apply_rules(text, now, language, opts)
+    verdict, intent, confidence, source = rules.verdict, rules.intent, rules.confidence, "rules"
     # Digits alone (a keypad string, a number said on its own) carry no intent: the model, which must
     # spread its probability over the intents it knows, would still name one ("12" came out "affirm").
     worded = any(ch.isalpha() for ch in text)
     if opts.use_model and worded and verdict.confidence < combine.RULES_SURE and intent == verdict.intent:
-        guess = classifier.predict(norm)
+        guess = classifier.predict(rules.norm)
         if guess is not None:
             intent, confidence, source = combine.choose(verdict, guess.intent, guess.probability)
     elapsed = round((time.perf_counter() - started) * 1000, 2)
-    return NluResult(intent, entities, confidence, source, elapsed)  # type: ignore[arg-type]
+    return NluResult(intent, rules.entities, confidence, source, elapsed)  # type: ignore[arg-type]
 
 
 async def understand(
