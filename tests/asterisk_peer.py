@@ -17,11 +17,15 @@ import uuid
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sentiric_pbx.audio.frames import frame_bytes, rms_dbfs
 from sentiric_pbx.telephony.asterisk.registration import registration_key
 from sentiric_pbx.telephony.audiosocket.protocol import KIND_BY_RATE, Frame, FrameParser, encode, encode_uuid
 from sentiric_pbx.tools.caller import load_turn
+
+if TYPE_CHECKING:
+    from sentiric_pbx.daemon import Daemon
 
 FIXTURES = Path(__file__).parent / "fixtures" / "asterisk"
 FRAME_S = 0.020
@@ -314,3 +318,23 @@ async def register(
     await peer.serve({"UUID": call_id})
     peer.close()
     return peer
+
+
+async def answers_a_real_call(
+    daemon: Daemon, logs: list[dict[str, object]], call_id: str | None = None
+) -> dict[str, object]:
+    """A call as Asterisk places it through the project's dialplan — a keyed FastAGI registration (or, with
+    `call_id`, one made already), AudioSocket, a turn the echo agent plays back. Returns its `call_started`
+    line, which must show it registered, with its caller."""
+    peer = await AudioSocketPeer.connect(daemon.audiosocket.port)
+    if call_id is None:
+        await register(daemon.fastagi.port, str(peer.call_id))
+    else:
+        peer.call_id = uuid.UUID(call_id)
+    peer.send_uuid()
+    peer.talk(demo_turn(8000))
+    await peer.wait_echo()
+    started = await wait_log(logs, "call_started", call_id=str(peer.call_id))
+    assert (started["caller_id"], started["registered"]) == ("+905551112233", True)
+    await peer.close()
+    return started

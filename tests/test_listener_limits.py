@@ -29,27 +29,14 @@ from tests.asterisk_peer import (
     AgiPeer,
     AudioSocketPeer,
     agi_env_block,
-    demo_turn,
+    answers_a_real_call,
     eventually,
     log_lines,
-    register,
     wait_log,
 )
 
 Logs = list[dict[str, object]]
 PASSWORD = "sentiric-test"
-
-
-async def answers_a_real_call(daemon: Daemon, logs: Logs) -> None:
-    """A call as Asterisk places it: keyed registration, AudioSocket, a turn the echo agent plays back."""
-    peer = await AudioSocketPeer.connect(daemon.audiosocket.port)
-    await register(daemon.fastagi.port, str(peer.call_id))
-    peer.send_uuid()
-    peer.talk(demo_turn(8000))
-    await peer.wait_echo()
-    started = await wait_log(logs, "call_started", call_id=str(peer.call_id))
-    assert (started["caller_id"], started["registered"]) == ("+905551112233", True)
-    await peer.close()
 
 
 async def closed_by_server(reader: asyncio.StreamReader, within_s: float = 5.0) -> bool:

@@ -25,24 +25,15 @@ from tests.asterisk_peer import (
     AgiPeer,
     AudioSocketPeer,
     agi_env_block,
+    answers_a_real_call,
     demo_turn,
     log_lines,
     register,
     wait_log,
 )
+from tests.test_fastagi import knobs, settings  # noqa: F401 (the [fastagi] knobs fixture)
 
 Logs = list[dict[str, object]]
-
-
-@pytest.fixture
-def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
-    for key, value in getattr(request, "param", {}).items():
-        setattr(settings.fastagi, key, value)
-    return settings
-
-
-def knobs(**values: object) -> pytest.MarkDecorator:
-    return pytest.mark.parametrize("settings", [values], indirect=True, ids=[str(values)])
 
 
 def anonymous_calls(reason: str) -> float:
@@ -56,20 +47,6 @@ async def send_registration(port: int, block: bytes, call_id: str) -> AgiPeer:
     await peer.serve({"UUID": call_id})
     peer.close()
     return peer
-
-
-async def answers_a_real_call(daemon: Daemon, logs: Logs) -> dict[str, object]:
-    """A call as Asterisk places it through the project's dialplan: keyed registration, AudioSocket, a turn
-    the echo agent plays back. Returns its `call_started` line (it must be registered, with its caller)."""
-    peer = await AudioSocketPeer.connect(daemon.audiosocket.port)
-    await register(daemon.fastagi.port, str(peer.call_id))
-    peer.send_uuid()
-    peer.talk(demo_turn(8000))
-    await peer.wait_echo()
-    started = await wait_log(logs, "call_started", call_id=str(peer.call_id))
-    assert (started["caller_id"], started["registered"]) == ("+905551112233", True)
-    await peer.close()
-    return started
 
 
 def test_the_key_is_what_asterisks_sha1_of_secret_and_uuid_gives() -> None:
@@ -158,7 +135,7 @@ async def test_registrations_beyond_the_cap_are_refused_and_never_push_a_waiting
     assert sum(call_id in daemon.registry for call_id in junk) == 4  # the cap is 5 waiting in all
     refused = log_lines(logs, "fastagi_registration_refused")
     assert [(r["reason"], r["call_id"]) for r in refused] == [("full", junk[-1])]
-    await answers_a_real_call_for(daemon, logs, real)
+    await answers_a_real_call(daemon, logs, real)
 
 
 @knobs(max_pending=100, max_pending_per_peer=3)
@@ -174,20 +151,8 @@ async def test_one_peer_cannot_hold_more_than_its_share(daemon: Daemon, logs: Lo
     assert ids[3] in daemon.registry
 
 
-async def answers_a_real_call_for(daemon: Daemon, logs: Logs, call_id: str) -> None:
-    """The AudioSocket leg of an already registered call: it takes its caller, and the agent answers."""
-    peer = await AudioSocketPeer.connect(daemon.audiosocket.port)
-    peer.call_id = uuid.UUID(call_id)
-    peer.send_uuid()
-    peer.talk(demo_turn(8000))
-    await peer.wait_echo()
-    started = await wait_log(logs, "call_started", call_id=call_id)
-    assert (started["caller_id"], started["registered"]) == ("+905551112233", True)
-    await peer.close()
-
-
 # -- probe: the peer's script name became a Prometheus label --------------------------------------------
-async def test_unknown_script_names_share_one_metric_label(settings: Settings, logs: Logs) -> None:
+async def test_unknown_script_names_share_one_metric_label(settings: Settings, logs: Logs) -> None:  # noqa: F811
     settings.metrics.enabled = True
     settings.metrics.port = 0
     daemon = Daemon(settings)
@@ -240,7 +205,7 @@ async def test_without_a_secret_registrations_are_unverified_and_start_up_says_h
 
 
 @knobs(secret=None)
-async def test_the_start_up_warning_names_the_fix(settings: Settings, logs: Logs) -> None:
+async def test_the_start_up_warning_names_the_fix(settings: Settings, logs: Logs) -> None:  # noqa: F811
     daemon = Daemon(settings)
     await daemon.start()
     await daemon.stop()
