@@ -155,6 +155,19 @@ async def test_whisper_hears_a_turkish_call_in_turkish_with_the_same_weights(poo
     assert re.search(r"\blütfen\b", heard.lower()), heard  # espeak-ng's "evet" is often heard as "emeh"
 
 
+async def test_the_shipped_turkish_fallback_is_said_once_at_info_not_warned(tmp_path: Path, logs) -> None:
+    """Out of the box tr_TR-dfki-medium is not installed and espeak-ng speaks Turkish: that is how it ships,
+    so a daemon start must not warn about it (an admin who sees a warning on every start learns to ignore them)."""
+    settings = Settings()
+    settings.models.dir = tmp_path
+    engines = EnginePool(settings)
+    await engines.start(stt=False, tts=True, llm=False)
+    missing = [e for e in logs if e["event"] == "tts_voice_missing"]
+    assert [(e["log_level"], e["language"], e["using"]) for e in missing] == [("info", "tr", "espeak-ng")]
+    assert "models pull tr_TR-dfki-medium" in str(missing[0]["fix"])
+    assert not [e for e in logs if e["log_level"] in ("warning", "error")], logs
+
+
 def test_doctor_says_turkish_calls_use_espeak_until_the_piper_voice_is_pulled(tmp_path: Path) -> None:
     settings = Settings()
     settings.models.dir = tmp_path

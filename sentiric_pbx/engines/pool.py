@@ -127,8 +127,11 @@ class EnginePool:
                     built.append(self.voices[lang])
                     continue
                 except LookupError as exc:  # ModelNotFoundError: its message is the command that installs it
-                    log.warning("tts_voice_missing", language=lang, voice=ref, fix=str(exc),
-                                using="espeak-ng" if lang in espeak else "default voice")  # fmt: skip
+                    # Out of the box the Turkish voice is not installed and espeak-ng speaks instead: that is
+                    # how it ships, not a fault, so it is said at info level; a language nobody can speak warns.
+                    say = log.info if lang in espeak else log.warning
+                    say("tts_voice_missing", language=lang, voice=ref, fix=str(exc),
+                        using="espeak-ng" if lang in espeak else "default voice")  # fmt: skip
             if lang in espeak:
                 self.voices[lang] = EspeakTts(lang, speed_wpm=cfg.espeak_speed_wpm)
                 built.append(self.voices[lang])
