@@ -104,12 +104,6 @@ def test_the_config_path_variable_is_not_mistaken_for_a_setting(
     assert Settings.source == str(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="load_config(environ=...) uses `environ` only to find the file; the SENTIRIC_<SECTION>__<KEY> "
-    "overrides are read by pydantic-settings from os.environ regardless",
-)
 def test_an_explicit_environ_is_the_whole_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SENTIRIC_AUDIOSOCKET__PORT", "19092")
     assert load_config(None, environ={}).audiosocket.port == 9092

@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sentiric_pbx.config.base import DEFAULT_PATHS, ENV_PREFIX, ConfigError, EnvInt, SampleRate
 from sentiric_pbx.config.console import ConsoleConfig
@@ -50,6 +51,21 @@ from sentiric_pbx.config.sections import (
     TtsConfig,
     VadConfig,
 )
+
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("sentiric_config_environ", default=None)
+"""The environment `load_config(environ=...)` was given, for the one `Settings` it builds."""
+
+
+class _GivenEnvironment(EnvSettingsSource):
+    """pydantic-settings reads `os.environ` itself; this reads the mapping a caller passed instead, so
+    `load_config(environ=...)` means the same for finding the file and for the SENTIRIC_* overrides."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._given = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {(k if self.case_sensitive else k.lower()): v for k, v in self._given.items()}
 
 
 class Settings(BaseSettings):
@@ -100,6 +116,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the file; the file arrives as init kwargs.
+        environ = _ENVIRON.get()
+        if environ is not None:
+            env_settings = _GivenEnvironment(settings_cls, environ)
         return (env_settings, init_settings)
 
 
@@ -179,10 +198,13 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     if found is not None:
         check_secret_permissions(found, data)
     origin = f"{found} (and SENTIRIC_* environment)" if found else "SENTIRIC_* environment"
+    given = _ENVIRON.set(environ)
     try:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, origin)) from None
+    finally:
+        _ENVIRON.reset(given)
     type(settings).source = str(found) if found else "defaults"
     return settings
 
