@@ -33,6 +33,8 @@ from types import TracebackType
 
 import pytest
 
+from sentiric_pbx.storage.db import Database
+
 USER = "sentiric"
 PASSWORD = "site-store-test-password"
 START_TIMEOUT_S = 30
@@ -166,3 +168,16 @@ def postgres_server() -> object:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """A fresh database of the session's server: postgresql://sentiric:…@127.0.0.1:PORT/test_N."""
     return postgres_server.create_database()
+
+
+BACKENDS = ["sqlite", "postgresql"]
+"""`@pytest.fixture(params=BACKENDS)`: a store test run on the one-host SQLite file and on the site store."""
+
+
+async def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """The migrated database of `request.param`: a SQLite file in tmp_path, or a fresh PostgreSQL database."""
+    if request.param == "postgresql":
+        from sentiric_pbx.storage.postgres import PostgresDatabase
+
+        return await PostgresDatabase.connect(request.getfixturevalue("postgres_url"))
+    return await Database.open(tmp_path / "sentiric.db")
