@@ -24,6 +24,7 @@ from sentiric_pbx.integrations.crm.http import HttpCrm
 from sentiric_pbx.integrations.crm.sqlite import SqliteCrm
 from sentiric_pbx.storage.db import Database
 from tests.crm_server import FakeCrm
+from tests.postgres_server import BACKENDS, open_backend
 from tests.redis_server import free_port
 
 SECRET = "Bearer s3cr3t-crm-token"
@@ -39,9 +40,9 @@ def _structlog_defaults() -> Iterator[None]:
     structlog.configure(**saved)
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "sentiric.db")
+@pytest.fixture(params=BACKENDS)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    database = await open_backend(request, tmp_path)
     yield database
     await database.aclose()
 
