@@ -94,7 +94,7 @@ class Daemon:
         db = await open_database(s)
         store = await build_context_store(s, db)
         crm = build_crm(s, db)
-        calendar = build_calendar(s, db_path(s))
+        calendar = build_calendar(s, db_path(s), db)
         queue, fallback = open_queues(s, db_path(s))
         personal = PersonalData.from_settings(s, db)
         self._closers += [queue, fallback, calendar, crm, store, personal, db]
