@@ -269,7 +269,7 @@ def worker(
 async def _serve(settings: Settings, concurrency: int) -> None:
     from sentiric_pbx.dialog.next_greeting import NextGreeting
     from sentiric_pbx.integrations.crm.factory import build_crm
-    from sentiric_pbx.postcall.erasure import PersonalData
+    from sentiric_pbx.postcall.erasure import PersonalData, open_local_store
     from sentiric_pbx.postcall.jobs import build_handlers
     from sentiric_pbx.postcall.retention import sweep_daily
     from sentiric_pbx.postcall.runtime import open_queues, serve_workers
@@ -295,9 +295,11 @@ async def _serve(settings: Settings, concurrency: int) -> None:
         crm=crm,
         llm=llm,
         after_summary=NextGreeting(llm, greetings, settings.business.name) if llm is not None else None,
+        site=db,
     )
     # The archive is written where the worker runs: its sweep runs here too (twice on one host is harmless).
-    personal = PersonalData.from_settings(settings, db)
+    local = await open_local_store(settings, db)
+    personal = PersonalData.from_settings(settings, db, local)
     try:
         await asyncio.gather(
             serve_workers(queue, handlers, stop, concurrency=concurrency, fallback=fallback),
@@ -309,6 +311,8 @@ async def _serve(settings: Settings, concurrency: int) -> None:
                 with contextlib.suppress(Exception):
                     await closable.aclose()
         await db.aclose()
+        if local is not None:
+            await local.aclose()
 
 
 def _summary_llm(settings: Settings) -> Any:

@@ -391,10 +391,7 @@ def database_url(settings: Settings) -> str | None:
 
 async def open_database(settings: Settings) -> Database:
     """The daemon's database, migrated: the PostgreSQL site store when [storage] database_url names one,
-    else the SQLite file at [storage] db_path (default <data dir>/sentiric.db).
-
-    The default data directory is ours alone, so it is made 0750 even if the model store created it
-    first under a loose umask; an explicit db_path's directory is the admin's and keeps its mode."""
+    else the SQLite file at [storage] db_path (default <data dir>/sentiric.db)."""
     url = database_url(settings)
     if url is not None:
         from sentiric_pbx.storage.postgres import PostgresDatabase, redact
@@ -402,6 +399,15 @@ async def open_database(settings: Settings) -> Database:
         db = await PostgresDatabase.connect(url)
         log.info("db_opened", dialect="postgresql", database=redact(url))
         return db
+    return await open_sqlite_database(settings)
+
+
+async def open_sqlite_database(settings: Settings) -> Database:
+    """The SQLite file at [storage] db_path (default <data dir>/sentiric.db), migrated: the whole store of a
+    one-host install, and beside the site store what stays per host (the post-call queue, archive records).
+
+    The default data directory is ours alone, so it is made 0750 even if the model store created it
+    first under a loose umask; an explicit db_path's directory is the admin's and keeps its mode."""
     path = db_path(settings)
     if settings.storage.db_path is None:
         try:
