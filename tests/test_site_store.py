@@ -6,17 +6,33 @@ Every test talks to a real PostgreSQL started for the session (tests/postgres_se
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
 import structlog
+from typer.testing import CliRunner
 
+from sentiric_pbx.call.record import CallContext, Turn
+from sentiric_pbx.cli import app
 from sentiric_pbx.config import ConfigError, Settings, load_config
+from sentiric_pbx.console import calls as console_calls
+from sentiric_pbx.dialog.tasks.registry import default_registry
+from sentiric_pbx.integrations.calendar.factory import build_calendar
+from sentiric_pbx.integrations.calendar.site import SiteCalendar
+from sentiric_pbx.integrations.crm.factory import lookup_caller
+from sentiric_pbx.integrations.crm.sqlite import SqliteCrm
+from sentiric_pbx.postcall.analytics import analyze_call, save_analytics
 from sentiric_pbx.storage import db as dbmod
+from sentiric_pbx.storage.call_reader import CallFilter
+from sentiric_pbx.storage.context_sqlite import SqliteContextStore
 from sentiric_pbx.storage.db import DatabaseError, Migration, database_url, open_database
 from sentiric_pbx.storage.paths import db_path
 from sentiric_pbx.storage.postgres import PostgresDatabase, redact, to_pyformat
 from tests.postgres_server import PASSWORD, PostgresServer
+from tests.test_tasks import CALLER_ID, TOMORROW, Conversation, caller
+
+runner = CliRunner()
 
 
 def site(url: str) -> Settings:
@@ -130,3 +146,85 @@ def test_placeholders_become_psycopg_ones_outside_quotes() -> None:
     assert to_pyformat("SELECT '?', x FROM t WHERE a = ? AND b LIKE '%z'") == (
         "SELECT '?', x FROM t WHERE a = %s AND b LIKE '%%z'"
     )
+
+
+# --- two PBX hosts, one site store ----------------------------------------------------------------------
+
+
+async def test_the_same_slot_booked_through_two_hosts_gets_one_booking_and_one_taken(postgres_url: str) -> None:
+    """The issue's probe: one booking call placed to host A and one to host B, both confirmed at 3 pm and
+    both saying "yes" at once. On SQLite files per host both were booked; the site store books one."""
+    a, b = await asyncio.gather(PostgresDatabase.connect(postgres_url), PostgresDatabase.connect(postgres_url))
+    try:
+        talks = []
+        for db, call_id in ((a, "call-on-a"), (b, "call-on-b")):
+            calendar = build_calendar(site(postgres_url), Path("/nonexistent/unused.db"), db)
+            assert isinstance(calendar, SiteCalendar)
+            talk = Conversation(calendar, default_registry(plugins=False), CallContext(call_id, caller_id=CALLER_ID))
+            first = await talk.turn(caller("create_appointment", "tomorrow at 3 pm", date=TOMORROW, time="15:00"))
+            assert first is not None and first.template == "Shall I book you for tomorrow at 3 pm?"
+            talks.append(talk)
+        results = await asyncio.gather(*(talk.turn(caller("affirm", "yes")) for talk in talks))
+        said = sorted(r.template for r in results if r is not None)
+        assert said == [
+            "Done. You're booked for tomorrow at 3 pm.",
+            "I'm sorry, tomorrow at 3 pm was just taken. Would tomorrow at 3:30 pm or 4 pm suit you instead?",
+        ]
+        rows = await a.fetchall("SELECT call_id FROM calendar_bookings WHERE cancelled_at IS NULL")
+        assert len(rows) == 1
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+def host_config(tmp_path: Path, name: str, url: str) -> Path:
+    """Host `name`'s config: its own data directory (SQLite file, recordings), the shared site store."""
+    config = tmp_path / f"{name}.toml"
+    config.write_text(f'[storage]\ndb_path = "{tmp_path / name / "sentiric.db"}"\ndatabase_url = "{url}"\n')
+    config.chmod(0o600)
+    return config
+
+
+async def test_two_hosts_share_customers_and_calls(tmp_path: Path, postgres_url: str) -> None:
+    """A customer added on host A is greeted by name on host B; `calls list` (and the console) on either
+    host shows both hosts' calls, `calls show` on B shows A's call with its analytics."""
+    a, b = await asyncio.gather(PostgresDatabase.connect(postgres_url), PostgresDatabase.connect(postgres_url))
+    try:
+        await SqliteCrm(a).add_customer("0555 111 22 33", "Ahmet Yılmaz", title="Bay")
+        found = await lookup_caller(SqliteCrm(b), "+905551112233")
+        assert found is not None and found.name == "Ahmet Yılmaz"
+        for db, call_id, started in ((a, "call-on-a", 1_765_000_000.0), (b, "call-on-b", 1_765_000_100.0)):
+            ctx = CallContext(call_id, caller_id="+905551112233", caller_name=found.name, started_at=started,
+                              ended_at=started + 30)  # fmt: skip
+            ctx.add_turn(Turn("agent", "Hello!", 0.0, 1.0))
+            ctx.add_turn(Turn("caller", f"this is {call_id}", 1.5, 3.0))
+            await SqliteContextStore(db).finish(ctx, "completed")
+            await save_analytics(db, analyze_call(ctx))
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+    for host in ("a", "b"):
+        config = host_config(tmp_path, host, postgres_url)
+        listed = await asyncio.to_thread(runner.invoke, app, ["calls", "list", "--json", "--config", str(config)])
+        assert listed.exit_code == 0, listed.output
+        assert [c["call_id"] for c in json.loads(listed.stdout)] == ["call-on-b", "call-on-a"]
+        assert postgres_url.split("@")[0] not in listed.output
+        # the console's search, as on SQLite: any case of a part of the caller's name
+        page = console_calls.list_calls(tmp_path / host / "sentiric.db", CallFilter(caller="ahmet"), postgres_url)
+        assert [c["call_id"] for c in page["calls"]] == ["call-on-b", "call-on-a"] and page["total"] == 2
+        assert page["calls"][0]["turns"] == 2 and page["calls"][0]["caller_name"] == "Ahmet Yılmaz"
+    on_b = str(host_config(tmp_path, "b", postgres_url))
+    shown = await asyncio.to_thread(runner.invoke, app, ["calls", "show", "call-on-a", "--json", "--config", on_b])
+    assert shown.exit_code == 0, shown.output
+    details = json.loads(shown.stdout)
+    assert details["context"]["turns"][1]["text"] == "this is call-on-a"
+    assert details["analytics"]["caller_turns"] == 1 and details["jobs"] == []
+
+
+async def test_calls_list_says_clearly_when_the_site_store_is_unreachable(tmp_path: Path) -> None:
+    config = host_config(tmp_path, "a", f"postgresql://pbx:{PASSWORD}@127.0.0.1:1/site")
+    listed = await asyncio.to_thread(runner.invoke, app, ["calls", "list", "--config", str(config)])
+    assert listed.exit_code != 0
+    assert "cannot read calls: cannot connect to postgresql://127.0.0.1:1/site: unreachable" in listed.output
+    assert PASSWORD not in listed.output
