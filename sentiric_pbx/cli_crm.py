@@ -24,7 +24,7 @@ from sentiric_pbx.config import ConfigError, Settings, load_config
 from sentiric_pbx.integrations.crm.base import CrmError, CustomerProfile
 from sentiric_pbx.integrations.crm.sqlite import SqliteCrm
 from sentiric_pbx.logging import configure_logging
-from sentiric_pbx.storage.db import Database, DatabaseError
+from sentiric_pbx.storage.db import Database, DatabaseError, database_url, open_database
 from sentiric_pbx.storage.paths import db_path
 
 T = TypeVar("T")
@@ -62,7 +62,8 @@ def _run(settings: Settings, action: Callable[[SqliteCrm], Awaitable[T]]) -> T:
     """Open the database (migrating it if this is its first use), act, close."""
 
     async def main() -> T:
-        db = await Database.open(db_path(settings))
+        # The site store when [storage] database_url names one (the customers every host greets), else the file.
+        db = await (open_database(settings) if database_url(settings) else Database.open(db_path(settings)))
         try:
             b = settings.business
             return await action(SqliteCrm(db, timezone=b.timezone, default_country_code=b.default_country_code))
