@@ -18,6 +18,7 @@ from sentiric_pbx.cli import app
 from sentiric_pbx.config import ConfigError, Settings, load_config
 from sentiric_pbx.console import calls as console_calls
 from sentiric_pbx.dialog.tasks.registry import default_registry
+from sentiric_pbx.doctor import Check, _site_store_url, check_database
 from sentiric_pbx.integrations.calendar.factory import build_calendar
 from sentiric_pbx.integrations.calendar.site import SiteCalendar
 from sentiric_pbx.integrations.crm.factory import lookup_caller
@@ -228,3 +229,36 @@ async def test_calls_list_says_clearly_when_the_site_store_is_unreachable(tmp_pa
     assert listed.exit_code != 0
     assert "cannot read calls: cannot connect to postgresql://127.0.0.1:1/site: unreachable" in listed.output
     assert PASSWORD not in listed.output
+
+
+# --- doctor -------------------------------------------------------------------------------------------
+
+
+async def test_doctor_names_what_is_wrong_with_the_site_store(postgres_server: PostgresServer) -> None:
+    refused = await check_database(f"postgresql://pbx:{PASSWORD}@127.0.0.1:1/site")
+    assert refused.status == "fail" and "unreachable" in refused.detail and PASSWORD not in refused.detail
+    wrong = await check_database(postgres_server.url(password="not-it"))
+    assert wrong.status == "fail" and "authentication failed" in wrong.detail and "not-it" not in wrong.detail
+
+    url = postgres_server.create_database()
+    empty = await check_database(url)
+    assert empty.status == "ok"
+    assert empty.detail == f"{redact(url)}: reachable, empty (the daemon creates its tables at start)"
+    db = await PostgresDatabase.connect(url)
+    try:
+        current = await check_database(url)
+        assert (current.status, current.detail) == ("ok", f"{redact(url)}: reachable, schema core 3")
+        await db.execute("DELETE FROM schema_version WHERE component = 'core' AND version = 3")
+        older = await check_database(url)
+        assert older.status == "warn" and older.detail.endswith("schema older than this version: core 2 of 3")
+        await db.execute("INSERT INTO schema_version VALUES ('core', 99, 'from_the_future', 0)")
+        newer = await check_database(url)
+        assert newer.status == "fail" and "newer than this version: core 99 (this version knows 3)" in newer.detail
+        assert "upgrade" in newer.hint
+    finally:
+        await db.aclose()
+
+
+def test_doctor_refuses_a_database_url_it_does_not_know() -> None:
+    check = _site_store_url(site("mysql://u:p@h/db"))
+    assert isinstance(check, Check) and check.status == "fail" and "unknown kind 'mysql'" in check.detail
