@@ -270,19 +270,12 @@ def _why(exc: psycopg.Error) -> str:
 
 
 
-async def site_schema(db: PostgresDatabase) -> tuple[dict[str, int], dict[str, int]]:
-    """(component → version in the database, component → version this code knows), for `doctor`.
-
-    "Known" covers the registered components and those migrated on first use (calendar, analytics)."""
-    from sentiric_pbx.integrations.calendar.site import CALENDAR_MIGRATIONS
-    from sentiric_pbx.postcall.analytics import ANALYTICS_MIGRATIONS
-
-    known = {c: len(m) for c, m in _REGISTRY.items()}
-    known |= {"calendar": len(CALENDAR_MIGRATIONS), "analytics": len(ANALYTICS_MIGRATIONS)}
+async def site_schema(db: PostgresDatabase) -> dict[str, int]:
+    """component → its schema version in the database ({} before the first start), for `doctor`."""
     try:
         if await db.fetchone("SELECT to_regclass('schema_version') IS NOT NULL AS present") == (False,):
-            return {}, known
+            return {}
         rows = await db.fetchall("SELECT component, MAX(version) AS version FROM schema_version GROUP BY component")
     except psycopg.Error as exc:
         raise DatabaseError(_why(exc)) from None
-    return {r["component"]: int(r["version"]) for r in rows}, known
+    return {r["component"]: int(r["version"]) for r in rows}
