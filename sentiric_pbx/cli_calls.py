@@ -185,7 +185,7 @@ def delete_call(
 
     from sentiric_pbx.logging import configure_logging
     from sentiric_pbx.postcall.erasure import describe, open_personal_data
-    from sentiric_pbx.storage.db import DatabaseError
+    from sentiric_pbx.storage.db import DB_ERRORS, DatabaseError
 
     settings = _settings(config)
     if db is not None:
@@ -205,7 +205,7 @@ def delete_call(
 
     try:
         removed = asyncio.run(erase())
-    except (DatabaseError, sqlite3.Error, RedisError, OSError) as exc:  # unreachable, locked: one line
+    except (DatabaseError, *DB_ERRORS, RedisError, OSError) as exc:  # unreachable, locked: one line
         _fail(f"could not delete call {call_id}: {exc}")
     if removed is None:
         _fail(f"no call with id {call_id!r} (see: sentiric-pbx calls list)", code=1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,11 @@ from typer.testing import CliRunner
 
 from sentiric_pbx.call.record import CallContext, Turn
 from sentiric_pbx.cli import app
-from sentiric_pbx.config import ConfigError, Settings, load_config
+from sentiric_pbx.config import BusinessConfig, ConfigError, Settings, load_config
 from sentiric_pbx.console import calls as console_calls
 from sentiric_pbx.dialog.tasks.registry import default_registry
 from sentiric_pbx.doctor import Check, _site_store_url, check_database
+from sentiric_pbx.integrations.calendar.base import CalendarError
 from sentiric_pbx.integrations.calendar.factory import build_calendar
 from sentiric_pbx.integrations.calendar.site import SiteCalendar
 from sentiric_pbx.integrations.crm.factory import lookup_caller
@@ -262,3 +264,27 @@ async def test_doctor_names_what_is_wrong_with_the_site_store(postgres_server: P
 def test_doctor_refuses_a_database_url_it_does_not_know() -> None:
     check = _site_store_url(site("mysql://u:p@h/db"))
     assert isinstance(check, Check) and check.status == "fail" and "unknown kind 'mysql'" in check.detail
+
+
+async def test_a_site_store_restart_costs_the_calls_meanwhile_a_lookup_not_the_connection() -> None:
+    """PostgreSQL stopped under a running daemon: the lookup greets the caller as a stranger (one warning, no
+    password in it), a booking is a calendar error the task answers; back up, the same connection object
+    reconnects on the next statement."""
+    with PostgresServer() as server:
+        url = server.create_database()
+        db = await PostgresDatabase.connect(url)
+        crm, calendar = SqliteCrm(db), SiteCalendar(db, BusinessConfig())
+        try:
+            await crm.add_customer("+905551112233", "Ahmet Yılmaz")
+            await calendar.free_slots(datetime.now(UTC), datetime.now(UTC) + timedelta(days=1))
+            server.stop()
+            with structlog.testing.capture_logs() as logs:
+                assert await lookup_caller(crm, "+905551112233") is None
+            assert [e["event"] for e in logs] == ["crm_lookup_failed"] and PASSWORD not in repr(logs)
+            with pytest.raises(CalendarError):
+                await calendar.free_slots(datetime.now(UTC), datetime.now(UTC) + timedelta(days=1))
+            server.start()
+            found = await lookup_caller(crm, "+905551112233")
+            assert found is not None and found.name == "Ahmet Yılmaz"
+        finally:
+            await db.aclose()

@@ -26,7 +26,7 @@ import structlog
 
 from sentiric_pbx.call.phone import normalize_e164
 from sentiric_pbx.integrations.crm.base import CallSummary, CrmError, CustomerProfile
-from sentiric_pbx.storage.db import DB_ERRORS, INTEGRITY_ERRORS, Database
+from sentiric_pbx.storage.db import DB_ERRORS, INTEGRITY_ERRORS, Database, DatabaseError
 
 log = structlog.get_logger("sentiric_pbx.crm")
 
@@ -62,7 +62,7 @@ def _summary(row: Any) -> CallSummary:
 async def _crm_errors(what: str) -> AsyncIterator[None]:
     try:
         yield
-    except DB_ERRORS as exc:
+    except (*DB_ERRORS, DatabaseError) as exc:  # DatabaseError: the site store could not be reached
         raise CrmError(f"built-in CRM: {what} failed: {exc}") from exc
 
 
