@@ -32,6 +32,7 @@ from sentiric_pbx.storage.context_sqlite import SqliteContextStore
 from sentiric_pbx.storage.db import DatabaseError, Migration, database_url, open_database
 from sentiric_pbx.storage.paths import db_path
 from sentiric_pbx.storage.postgres import PostgresDatabase, redact, to_pyformat
+from tests import postgres_server
 from tests.postgres_server import PASSWORD, PostgresServer
 from tests.test_tasks import CALLER_ID, TOMORROW, Conversation, caller
 
@@ -288,3 +289,13 @@ async def test_a_site_store_restart_costs_the_calls_meanwhile_a_lookup_not_the_c
             assert found is not None and found.name == "Ahmet Yılmaz"
         finally:
             await db.aclose()
+
+
+def test_without_postgresql_the_tests_skip_saying_why_and_under_ci_they_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgres_server, "find_bindir", lambda: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"initdb/pg_ctl not found.*apt-get install postgresql"):
+        PostgresServer()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true: a missing PostgreSQL is a failure"):
+        PostgresServer()
