@@ -31,6 +31,11 @@ How another module adds its tables (calendar, post-call outbox, ...)::
 
 Rules: versions start at 1 and only grow; never edit a released migration, add the next one;
 prefix your tables with the component name; the SQL may hold several statements but no BEGIN/COMMIT.
+
+The PostgreSQL site store ([storage] database_url, `storage/postgres.py`) runs the same migrations: a
+`Migration` carries its PostgreSQL text as `postgresql=` where the SQL differs (REAL → DOUBLE PRECISION,
+constraints), and stores ask `db.dialect` where a statement must differ. Catch `DB_ERRORS` /
+`INTEGRITY_ERRORS`, not sqlite3's alone.
 """
 
 from __future__ import annotations
