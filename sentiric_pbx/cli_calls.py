@@ -1,7 +1,9 @@
 """`sentiric-pbx calls list|show|delete` and `sentiric-pbx worker`: past calls, and post-call work.
 
-`calls list|show` read the daemon's SQLite file and never write to it: an admin may point them at a live
-service's database (WAL lets the reader and the daemon coexist) or at a copy. A database without a
+`calls list|show` read the daemon's SQLite file — and with [storage] database_url the PostgreSQL site store,
+so any host lists every host's calls — through the one call reader (storage/call_reader.py), and never
+write: an admin may point them at a live service's database (WAL lets the reader and the daemon coexist)
+or at a copy (`--db FILE`). A database without a
 `calls` table (the daemon never ran) is not an error: there are simply no calls yet. `calls delete`
 erases one call everywhere the configuration says calls are kept (postcall/erasure.py).
 
@@ -18,6 +20,7 @@ import signal
 import sqlite3
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -28,6 +31,7 @@ from sentiric_pbx.call.record import CallStatus
 from sentiric_pbx.cli_common import fail as _fail
 from sentiric_pbx.cli_common import load_settings as _settings
 from sentiric_pbx.config import Settings
+from sentiric_pbx.storage.call_reader import CallFilter, CallReader, CallReaderError
 
 calls_app = typer.Typer(
     add_completion=False,
@@ -49,22 +53,29 @@ def _db_file(config: Path | None, db: Path | None) -> Path:
     return db_path(_settings(config))
 
 
-def _connect(path: Path) -> sqlite3.Connection | None:
-    """The database if the file exists (never created here), rows as dicts."""
-    if not path.is_file():
-        return None
+def _where(config: Path | None, db: Path | None) -> tuple[Path, str | None]:
+    """(the host's SQLite file, the PostgreSQL site store's URL or None). `--db FILE` reads that file alone."""
+    if db is not None:
+        return db, None
+    from sentiric_pbx.storage.db import DatabaseError, database_url
+    from sentiric_pbx.storage.paths import db_path
+
+    settings = _settings(config)
     try:
-        conn = sqlite3.connect(path)
-        conn.execute("PRAGMA busy_timeout = 5000")
-    except sqlite3.Error as exc:
-        _fail(f"cannot open database {path}: {exc}")
-    conn.row_factory = lambda cur, row: {d[0]: v for d, v in zip(cur.description, row, strict=True)}
-    return conn
+        return db_path(settings), database_url(settings)
+    except DatabaseError as exc:
+        _fail(str(exc))
 
 
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    row = conn.execute("SELECT 1 AS ok FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
-    return row is not None
+@contextlib.contextmanager
+def _reader(config: Path | None, db: Path | None) -> Iterator[CallReader]:
+    """The one call reader (storage/call_reader.py) over the configured stores; one clear line if it fails."""
+    path, url = _where(config, db)
+    try:
+        with CallReader.open(path, url, read_only=False) as reader:
+            yield reader
+    except (CallReaderError, sqlite3.Error) as exc:
+        _fail(f"cannot read calls: {exc}")
 
 
 def _iso(ts: float | None) -> str | None:
@@ -94,17 +105,13 @@ def list_calls(
     """The newest calls: id, start, duration, status, caller, outcome."""
     if status is not None and status not in STATUSES:
         _fail(f"--status must be one of {', '.join(STATUSES)}, got {status!r}")
-    conn = _connect(_db_file(config, db))
-    if conn is None or not _has_table(conn, "calls"):
-        typer.echo("[]" if as_json else "no calls yet")
-        return
-    with contextlib.closing(conn):
-        where, params = ("WHERE status = ?", [status]) if status else ("", [])
-        rows = conn.execute(
-            "SELECT call_id, status, caller_id, started_at, ended_at, outcome FROM calls "
-            f"{where} ORDER BY started_at DESC LIMIT ?",
-            [*params, limit],
-        ).fetchall()
+    with _reader(config, db) as reader:
+        if not reader.has("calls"):
+            typer.echo("[]" if as_json else "no calls yet")
+            return
+        found, _ = reader.list_calls(CallFilter(status=status, limit=limit))
+    keys = ("call_id", "status", "caller_id", "started_at", "ended_at", "outcome")
+    rows = [{k: r[k] for k in keys} for r in found]
     if as_json:
         out = [{**r, "started_at": _iso(r["started_at"]), "ended_at": _iso(r["ended_at"]), "duration_s": _duration(r)}
                for r in rows]  # fmt: skip
@@ -122,30 +129,21 @@ def list_calls(
         )
 
 
-def _call_details(conn: sqlite3.Connection, call_id: str) -> dict[str, Any] | None:
+def _call_details(reader: CallReader, call_id: str) -> dict[str, Any] | None:
     """Everything known about one call: the row, its context, archive, analytics and post-call jobs."""
-    row = conn.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone()
-    if row is None:
+    record = reader.call_record(call_id)
+    if record is None:
         return None
-    try:
-        context = json.loads(row.pop("context") or "{}")
-    except json.JSONDecodeError:
-        context = {}
-    details: dict[str, Any] = {"call": row, "context": context, "archive": None, "analytics": None, "jobs": []}
-    if _has_table(conn, "postcall_archive"):
-        details["archive"] = conn.execute(
-            "SELECT wav_path, transcript_path, archived_at FROM postcall_archive WHERE call_id = ?", (call_id,)
-        ).fetchone()
-    if _has_table(conn, "analytics_calls"):
-        analytics = conn.execute("SELECT * FROM analytics_calls WHERE call_id = ?", (call_id,)).fetchone()
-        if analytics is not None:
-            analytics["turns"] = json.loads(analytics.pop("turns_json") or "[]")
-        details["analytics"] = analytics
-    if _has_table(conn, "postcall_jobs"):
-        details["jobs"] = conn.execute(
-            "SELECT kind, status, attempts, last_error FROM postcall_jobs WHERE call_id = ? ORDER BY created_at",
-            (call_id,),
-        ).fetchall()
+    row, context, analytics = record["call"], record["context"], record["analytics"]
+    if analytics is not None:
+        analytics["turns"] = json.loads(analytics.pop("turns_json") or "[]")
+    details: dict[str, Any] = {
+        "call": row,
+        "context": context,
+        "archive": record["archive"],
+        "analytics": analytics,
+        "jobs": [{k: j[k] for k in ("kind", "status", "attempts", "last_error")} for j in record["jobs"]],
+    }
     archive = details["archive"] or {}
     details["recording_path"] = archive.get("wav_path") or context.get("recording_path")
     details["summary"] = row.get("summary") or context.get("summary")
@@ -160,12 +158,11 @@ def show_call(
     db: DbOpt = None,
 ) -> None:
     """One call: caller, times, outcome, summary, recording, analytics and the transcript."""
-    conn = _connect(_db_file(config, db))
-    if conn is None or not _has_table(conn, "calls"):
-        typer.echo("no calls yet", err=True)
-        raise typer.Exit(1)
-    with contextlib.closing(conn):
-        details = _call_details(conn, call_id)
+    with _reader(config, db) as reader:
+        if not reader.has("calls"):
+            typer.echo("no calls yet", err=True)
+            raise typer.Exit(1)
+        details = _call_details(reader, call_id)
     if details is None:
         _fail(f"no call with id {call_id!r} (see: sentiric-pbx calls list)", code=1)
     if as_json:
@@ -188,12 +185,15 @@ def delete_call(
 
     from sentiric_pbx.logging import configure_logging
     from sentiric_pbx.postcall.erasure import describe, open_personal_data
-    from sentiric_pbx.storage.db import DatabaseError
+    from sentiric_pbx.storage.db import DB_ERRORS, DatabaseError
 
     settings = _settings(config)
     if db is not None:
         settings.storage.db_path = db
-    if not _db_file(config, settings.storage.db_path).is_file():
+    if db is not None:
+        settings.storage.database_url = None  # --db FILE: that file alone
+    site = _where(config, db)[1]
+    if site is None and not _db_file(config, settings.storage.db_path).is_file():
         _fail(f"no call with id {call_id!r}: there is no database yet", code=1)  # and none is created
     configure_logging("warning", "console", stream=sys.stderr)
 
@@ -205,7 +205,7 @@ def delete_call(
 
     try:
         removed = asyncio.run(erase())
-    except (DatabaseError, sqlite3.Error, RedisError, OSError) as exc:  # unreachable, locked: one line
+    except (DatabaseError, *DB_ERRORS, RedisError, OSError) as exc:  # unreachable, locked: one line
         _fail(f"could not delete call {call_id}: {exc}")
     if removed is None:
         _fail(f"no call with id {call_id!r} (see: sentiric-pbx calls list)", code=1)
@@ -269,7 +269,7 @@ def worker(
 async def _serve(settings: Settings, concurrency: int) -> None:
     from sentiric_pbx.dialog.next_greeting import NextGreeting
     from sentiric_pbx.integrations.crm.factory import build_crm
-    from sentiric_pbx.postcall.erasure import PersonalData
+    from sentiric_pbx.postcall.erasure import PersonalData, open_local_store
     from sentiric_pbx.postcall.jobs import build_handlers
     from sentiric_pbx.postcall.retention import sweep_daily
     from sentiric_pbx.postcall.runtime import open_queues, serve_workers
@@ -295,9 +295,11 @@ async def _serve(settings: Settings, concurrency: int) -> None:
         crm=crm,
         llm=llm,
         after_summary=NextGreeting(llm, greetings, settings.business.name) if llm is not None else None,
+        site=db,
     )
     # The archive is written where the worker runs: its sweep runs here too (twice on one host is harmless).
-    personal = PersonalData.from_settings(settings, db)
+    local = await open_local_store(settings, db)
+    personal = PersonalData.from_settings(settings, db, local)
     try:
         await asyncio.gather(
             serve_workers(queue, handlers, stop, concurrency=concurrency, fallback=fallback),
@@ -309,6 +311,8 @@ async def _serve(settings: Settings, concurrency: int) -> None:
                 with contextlib.suppress(Exception):
                     await closable.aclose()
         await db.aclose()
+        if local is not None:
+            await local.aclose()
 
 
 def _summary_llm(settings: Settings) -> Any:

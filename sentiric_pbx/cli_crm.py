@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -24,7 +23,7 @@ from sentiric_pbx.config import ConfigError, Settings, load_config
 from sentiric_pbx.integrations.crm.base import CrmError, CustomerProfile
 from sentiric_pbx.integrations.crm.sqlite import SqliteCrm
 from sentiric_pbx.logging import configure_logging
-from sentiric_pbx.storage.db import Database, DatabaseError
+from sentiric_pbx.storage.db import DB_ERRORS, Database, DatabaseError, database_url, open_database
 from sentiric_pbx.storage.paths import db_path
 
 T = TypeVar("T")
@@ -62,7 +61,8 @@ def _run(settings: Settings, action: Callable[[SqliteCrm], Awaitable[T]]) -> T:
     """Open the database (migrating it if this is its first use), act, close."""
 
     async def main() -> T:
-        db = await Database.open(db_path(settings))
+        # The site store when [storage] database_url names one (the customers every host greets), else the file.
+        db = await (open_database(settings) if database_url(settings) else Database.open(db_path(settings)))
         try:
             b = settings.business
             return await action(SqliteCrm(db, timezone=b.timezone, default_country_code=b.default_country_code))
@@ -133,7 +133,7 @@ def forget(
         removed = asyncio.run(erase())
     except ValueError as exc:
         _fail(str(exc))
-    except (DatabaseError, sqlite3.Error, RedisError, OSError) as exc:
+    except (DatabaseError, *DB_ERRORS, RedisError, OSError) as exc:
         _fail(f"could not forget {phone}: {exc}")
     if as_json:
         typer.echo(json.dumps(removed))

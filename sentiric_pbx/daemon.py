@@ -76,7 +76,7 @@ class Daemon:
         from sentiric_pbx.engines.pool import EnginePool
         from sentiric_pbx.integrations.calendar.factory import build_calendar
         from sentiric_pbx.integrations.crm.factory import build_crm
-        from sentiric_pbx.postcall.erasure import PersonalData
+        from sentiric_pbx.postcall.erasure import PersonalData, open_local_store
         from sentiric_pbx.postcall.jobs import build_handlers
         from sentiric_pbx.postcall.retention import sweep_daily
         from sentiric_pbx.postcall.runtime import open_queues, serve_workers
@@ -94,10 +94,11 @@ class Daemon:
         db = await open_database(s)
         store = await build_context_store(s, db)
         crm = build_crm(s, db)
-        calendar = build_calendar(s, db_path(s))
+        calendar = build_calendar(s, db_path(s), db)
         queue, fallback = open_queues(s, db_path(s))
-        personal = PersonalData.from_settings(s, db)
-        self._closers += [queue, fallback, calendar, crm, store, personal, db]
+        local = await open_local_store(s, db)  # beside the site store: this host's queue and archive records
+        personal = PersonalData.from_settings(s, db, local)
+        self._closers += [queue, fallback, calendar, crm, store, personal, db, local]
         self._retention = asyncio.create_task(sweep_daily(personal, s.storage.retention_days, self._stop_workers))
         greetings = GreetingStore(db)
         services = Services(s, engines, store, crm, calendar, queue, fallback, recordings_dir(s), greetings)
@@ -113,6 +114,7 @@ class Daemon:
                 crm=crm,
                 llm=llm,
                 after_summary=NextGreeting(llm, greetings, s.business.name) if llm is not None else None,
+                site=db,
             )
             self._workers = asyncio.create_task(
                 serve_workers(queue, handlers, self._stop_workers, concurrency=s.postcall.workers, fallback=fallback)

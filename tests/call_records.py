@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import redis
+from pydantic import SecretStr
 
 from sentiric_pbx.call.record import CallContext, Turn
 from sentiric_pbx.config import Settings
-from sentiric_pbx.integrations.calendar.sqlite import SqliteCalendar
+from sentiric_pbx.integrations.calendar.factory import build_calendar
 from sentiric_pbx.integrations.crm.base import CallSummary
 from sentiric_pbx.integrations.crm.sqlite import SqliteCrm
 from sentiric_pbx.postcall.analytics import analyze_call, save_analytics
@@ -30,7 +32,7 @@ from sentiric_pbx.postcall.sqlite_outbox import SqliteOutbox
 from sentiric_pbx.postcall.worker import enqueue_postcall
 from sentiric_pbx.storage.context_redis import RedisContextStore
 from sentiric_pbx.storage.context_sqlite import SqliteContextStore
-from sentiric_pbx.storage.db import Database
+from sentiric_pbx.storage.db import open_database
 from sentiric_pbx.storage.greetings import GreetingStore
 from sentiric_pbx.storage.paths import archive_dir, recordings_dir
 from sentiric_pbx.storage.recording import CallRecorder
@@ -38,21 +40,26 @@ from sentiric_pbx.storage.recording import CallRecorder
 AHMET, AYSE = "+905551112233", "+905559998877"
 
 
-def settings_for(tmp: Path, redis_url: str | None = None) -> Settings:
+def settings_for(tmp: Path, redis_url: str | None = None, database_url: str | None = None) -> Settings:
+    """`database_url`: a PostgreSQL site store; the SQLite file then keeps only the host's queue and archive."""
     s = Settings()
     s.storage.db_path = tmp / "data" / "sentiric.db"
     s.storage.archive_dir = tmp / "data" / "archive"
     s.storage.redis_url = redis_url
+    s.storage.database_url = SecretStr(database_url) if database_url else None
     return s
 
 
 def config_file(tmp: Path, settings: Settings) -> Path:
     path = tmp / "config.toml"
     redis_line = f'redis_url = "{settings.storage.redis_url}"\n' if settings.storage.redis_url else ""
+    if settings.storage.database_url is not None:
+        redis_line += f'database_url = "{settings.storage.database_url.get_secret_value()}"\n'
     path.write_text(
         f'[storage]\ndb_path = "{settings.storage.db_path}"\narchive_dir = "{settings.storage.archive_dir}"\n'
         + redis_line
     )
+    path.chmod(0o640)  # a database_url carries its password: the config must not be world-readable
     return path
 
 
@@ -75,13 +82,15 @@ def a_call(call_id: str, caller_id: str | None, started_at: float, words: str, c
     return ctx
 
 
-async def store_calls(tmp: Path, redis_url: str | None, plan: list[tuple[str, str | None, float, str]]) -> Stored:
+async def store_calls(
+    tmp: Path, redis_url: str | None, plan: list[tuple[str, str | None, float, str]], database_url: str | None = None
+) -> Stored:
     """Store each (call_id, caller_id, started_at, words) call everywhere a real call leaves data."""
-    settings = settings_for(tmp, redis_url)
+    settings = settings_for(tmp, redis_url, database_url)
     stored = Stored(settings)
     db_file = settings.storage.db_path
     assert db_file is not None
-    db = await Database.open(db_file)
+    db = await open_database(settings)
     crm = SqliteCrm(db)
     ahmet = await crm.add_customer(AHMET, "Ahmet Yilmaz", title="Mr.")
     await crm.add_customer("+905550000001", "Someone Else")
@@ -89,7 +98,7 @@ async def store_calls(tmp: Path, redis_url: str | None, plan: list[tuple[str, st
     store = RedisContextStore.from_url(redis_url, 86_400, durable=durable) if redis_url else durable
     outbox = SqliteOutbox(db_file)
     queue = RedisStreamsQueue(redis_url, max_attempts=1) if redis_url else None
-    calendar = SqliteCalendar(db_file, settings.business)
+    calendar = build_calendar(settings, db_file, db)
     try:
         for call_id, caller_id, started_at, words in plan:
             customer = ahmet.customer_id if caller_id == AHMET else None
@@ -99,7 +108,7 @@ async def store_calls(tmp: Path, redis_url: str | None, plan: list[tuple[str, st
             ctx.recording_path = str(recorder.write(recordings_dir(settings) / f"{call_id}.wav"))
             await store.finish(ctx, "completed")
             await archive_call(ctx, archive_dir(settings), db_file)  # moves the recording into the archive
-            await save_analytics(db_file, analyze_call(ctx))
+            await save_analytics(db if database_url else db_file, analyze_call(ctx))
             summary = f"{words} (note)"
             ctx.summary = summary
             await crm.save_call_summary(
@@ -154,6 +163,13 @@ def leftovers(settings: Settings, needle: str) -> list[str]:
             needle in path.name or needle.encode() in path.read_bytes()
         ):
             found.append(f"file:{path.relative_to(db_file.parent)}")
+    if settings.storage.database_url is not None:
+        with psycopg.connect(settings.storage.database_url.get_secret_value()) as conn:
+            tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+            for table in tables:
+                for row in conn.execute(f"SELECT * FROM {table}"):  # type: ignore[call-overload]
+                    if needle in json.dumps(row, default=str, ensure_ascii=False):
+                        found.append(f"site:{table}")
     if settings.storage.redis_url:
         client = redis.Redis.from_url(settings.storage.redis_url, decode_responses=True)
         try:

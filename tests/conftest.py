@@ -13,6 +13,7 @@ from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.logging import set_log_transcripts
 from tests.asterisk_peer import AGI_SECRET
+from tests.postgres_server import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 # Tests start many daemons at once: none of them serves the web console on its fixed port 8095 unless the
 # test asks for it (tests/test_console.py sets `console.enabled` and port 0 itself).

@@ -224,6 +224,25 @@ async def test_the_daemon_sweeps_calls_older_than_retention_days_at_start(engine
     assert leftovers(settings, "old words") == [] and "db:crm_customers" in leftovers(settings, "Ahmet Yilmaz")
 
 
+async def test_a_daemon_on_the_site_store_sweeps_it_and_its_own_file_at_start(
+    engines, models_dir, tmp_path, postgres_url: str
+) -> None:
+    """With [storage] database_url the daemon's start-up wiring (site store, its own SQLite file beside it
+    for the queue and archive records) reaches both: the old call leaves PostgreSQL and the host's file."""
+    settings = assistant_settings(tmp_path, models_dir)
+    old = [("call-from-last-year", AHMET, now_minus_days(400), "old words")]
+    stored = await store_calls(tmp_path, None, old, database_url=postgres_url)
+    settings.storage = stored.settings.storage
+    assert {"site:calls", "db:postcall_jobs"} <= set(leftovers(settings, "call-from-last-year"))
+    daemon = Daemon(settings, engines=engines)
+    await daemon.start()
+    try:
+        await until(lambda: not leftovers(settings, "call-from-last-year"), within_s=10)
+    finally:
+        await daemon.stop()
+    assert leftovers(settings, "old words") == [] and "site:crm_customers" in leftovers(settings, "Ahmet Yilmaz")
+
+
 # -- hangups (seed §4.1) --------------------------------------------------------------------------
 async def test_hangup_during_the_greeting_is_an_unfinished_call(daemon) -> None:
     caller = Caller(daemon)

@@ -25,7 +25,11 @@ from sentiric_pbx.config import BusinessConfig, CalendarConfig, ConfigError, Set
 from sentiric_pbx.integrations.calendar.base import Booking, CalendarError, Slot, SlotTaken
 from sentiric_pbx.integrations.calendar.factory import build_calendar
 from sentiric_pbx.integrations.calendar.http import HttpCalendar
+from sentiric_pbx.integrations.calendar.site import SiteCalendar
 from sentiric_pbx.integrations.calendar.sqlite import SqliteCalendar
+from sentiric_pbx.storage.db import Database
+from sentiric_pbx.storage.postgres import PostgresDatabase
+from tests.postgres_server import BACKENDS, open_backend
 
 TZ = ZoneInfo("Europe/Istanbul")
 NOW = datetime(2030, 1, 2, 10, 7, tzinfo=TZ)  # a Wednesday
@@ -42,12 +46,18 @@ def slot(day: int, hour: int, minute: int = 0, minutes: int = 30) -> Slot:
     return Slot(start, start + timedelta(minutes=minutes))
 
 
-async def book(cal: SqliteCalendar | HttpCalendar, s: Slot, phone: str | None = PHONE) -> Booking:
+async def book(cal: SqliteCalendar | SiteCalendar | HttpCalendar, s: Slot, phone: str | None = PHONE) -> Booking:
     return await cal.book(s, customer_id=None, phone=phone, name="Ayşe Demir", call_id="call-1")
 
 
-@pytest.fixture
-async def calendar(tmp_path: Path) -> Any:
+@pytest.fixture(params=BACKENDS)
+async def calendar(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The built-in calendar on its SQLite file, or in the PostgreSQL site store (`SiteCalendar`)."""
+    if request.param == "postgresql":
+        db = await open_backend(request, tmp_path)
+        yield SiteCalendar(db, BusinessConfig(), clock=lambda: NOW)
+        await db.aclose()
+        return
     cal = SqliteCalendar(tmp_path / "sentiric.db", BusinessConfig(), clock=lambda: NOW)
     yield cal
     await cal.aclose()
@@ -191,6 +201,88 @@ async def test_a_cancelled_booking_call_leaves_no_transaction_open(tmp_path: Pat
     finally:
         await cal.aclose()
         await other.aclose()
+
+
+# --- PostgreSQL: one site store, several hosts -----------------------------------------------------------
+
+
+async def hosts(url: str, n: int) -> list[Database]:
+    """`n` daemon-side stores, each with its own connection, as `n` PBX hosts would have."""
+    return list(await asyncio.gather(*(PostgresDatabase.connect(url) for _ in range(n))))
+
+
+async def test_twenty_hosts_race_for_one_slot_in_the_site_store(postgres_url: str) -> None:
+    """20 hosts (20 connections) book 15:00 at once → 1 booking, 19 SlotTaken: the database decides."""
+    dbs = await hosts(postgres_url, 20)
+    calendars = [SiteCalendar(db, BusinessConfig(), clock=lambda: NOW) for db in dbs]
+    try:
+        results = await asyncio.gather(
+            *(book(cal, slot(3, 15), phone=f"+9055500000{i:02d}") for i, cal in enumerate(calendars)),
+            return_exceptions=True,
+        )
+        rows = await dbs[0].fetchall("SELECT phone FROM calendar_bookings WHERE cancelled_at IS NULL")
+    finally:
+        await asyncio.gather(*(db.aclose() for db in dbs))
+    bookings = [r for r in results if isinstance(r, Booking)]
+    taken = [r for r in results if isinstance(r, SlotTaken)]
+    assert (len(bookings), len(taken)) == (1, 19), [r for r in results if not isinstance(r, Booking | SlotTaken)]
+    assert [tuple(r) for r in rows] == [(bookings[0].phone,)]
+
+
+async def test_the_constraint_alone_refuses_an_overlapping_booking(postgres_url: str) -> None:
+    """An admin's script (or a host that skipped the check) inserting straight into the table: an overlap
+    of another length or start is refused by the database; a cancelled booking's time is free."""
+    (db,) = await hosts(postgres_url, 1)
+    cal = SiteCalendar(db, BusinessConfig(), clock=lambda: NOW)
+    try:
+        first = await book(cal, slot(3, 15))
+        start = int(slot(3, 15, 15).start.timestamp())
+        insert = "INSERT INTO calendar_bookings (booking_id, start_ts, end_ts, created_at) VALUES (?, ?, ?, 0)"
+        with pytest.raises(Exception, match="calendar_bookings_no_overlap"):
+            await db.execute(insert, ("script", start, start + 3600))
+        await cal.cancel(first.booking_id)
+        assert await db.execute(insert, ("script", start, start + 3600)) == 1
+        with pytest.raises(SlotTaken):
+            await book(cal, slot(3, 16))
+    finally:
+        await db.aclose()
+
+
+async def test_a_booking_made_on_one_host_is_seen_and_cancelled_from_another(postgres_url: str) -> None:
+    a, b = await hosts(postgres_url, 2)
+    on_a, on_b = (SiteCalendar(db, BusinessConfig(), clock=lambda: NOW) for db in (a, b))
+    try:
+        friday = await book(on_a, slot(4, 10))
+        thursday = await book(on_b, slot(3, 15))
+        await book(on_a, slot(2, 9))  # this morning, already over at 10:07
+        assert [x.booking_id for x in await on_b.bookings_for(PHONE)] == [thursday.booking_id, friday.booking_id]
+        assert (await on_a.bookings_for(PHONE))[1] == friday
+        assert slot(4, 10) not in await on_b.free_slots(at(4, 9), at(4, 12))
+        await on_b.cancel(friday.booking_id)
+        assert slot(4, 10) in await on_a.free_slots(at(4, 9), at(4, 12))
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_a_cancelled_booking_call_leaves_no_transaction_open_in_the_site_store(postgres_url: str) -> None:
+    """A caller hanging up mid-booking cancels book(); the host's next bookings (and another host's) go through."""
+    a, b = await hosts(postgres_url, 2)
+    cal, other = (SiteCalendar(db, BusinessConfig(), clock=lambda: NOW) for db in (a, b))
+    try:
+        await cal.free_slots(at(3, 0), at(4, 0))  # migrated and connected first
+        for i in range(10):  # cancel at different points of the transaction
+            attempt = asyncio.create_task(book(cal, slot(3, 9 + i // 2, 30 * (i % 2))))
+            await asyncio.sleep(i * 0.0005)
+            attempt.cancel()
+            with contextlib.suppress(asyncio.CancelledError, SlotTaken):
+                await attempt
+        async with asyncio.timeout(10):
+            await book(other, slot(3, 16))
+            await book(cal, slot(3, 16, 30))
+    finally:
+        await a.aclose()
+        await b.aclose()
 
 
 # --- HTTP: a booking system on 127.0.0.1 --------------------------------------------------------------

@@ -22,6 +22,7 @@ from sentiric_pbx.storage.context_resilient import ResilientContextStore
 from sentiric_pbx.storage.context_sqlite import SqliteContextStore
 from sentiric_pbx.storage.context_store import ContextStore, MemoryContextStore, build_context_store
 from sentiric_pbx.storage.db import Database
+from sentiric_pbx.storage.postgres import PostgresDatabase
 from tests.redis_server import RedisServer, free_port
 
 TTL_S = 600
@@ -43,17 +44,24 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "sentiric.db")
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """The SQLite file; the PostgreSQL site store when the test's store is one of the `…postgresql` kinds."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and str(callspec.params.get("store", "")).endswith("postgresql"):
+        database: Database = await PostgresDatabase.connect(request.getfixturevalue("postgres_url"))
+    else:
+        database = await Database.open(tmp_path / "sentiric.db")
     yield database
     await database.aclose()
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgresql", "redis+postgresql"])
 async def store(request: pytest.FixtureRequest, db: Database, tmp_path: Path) -> AsyncIterator[ContextStore]:
+    """"postgresql": the calls table of the site store (the same `SqliteContextStore` code on the other
+    dialect); "redis+postgresql": Redis in front of it, as on a site with several hosts."""
     if request.param == "memory":
         made: ContextStore = MemoryContextStore()
-    elif request.param == "sqlite":
+    elif request.param in ("sqlite", "postgresql"):
         made = SqliteContextStore(db)
     else:
         server = request.getfixturevalue("redis_server")

@@ -5,6 +5,7 @@ The HTTP CRM is a real server on 127.0.0.1 (tests/crm_server.py) that can answer
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +24,9 @@ from sentiric_pbx.integrations.crm.factory import build_crm, lookup_caller
 from sentiric_pbx.integrations.crm.http import HttpCrm
 from sentiric_pbx.integrations.crm.sqlite import SqliteCrm
 from sentiric_pbx.storage.db import Database
+from sentiric_pbx.storage.postgres import PostgresDatabase
 from tests.crm_server import FakeCrm
+from tests.postgres_server import BACKENDS, open_backend
 from tests.redis_server import free_port
 
 SECRET = "Bearer s3cr3t-crm-token"
@@ -39,9 +42,9 @@ def _structlog_defaults() -> Iterator[None]:
     structlog.configure(**saved)
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "sentiric.db")
+@pytest.fixture(params=BACKENDS)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    database = await open_backend(request, tmp_path)
     yield database
     await database.aclose()
 
@@ -295,6 +298,26 @@ def test_cli_an_admin_adds_a_customer_and_lists_them(cli_env: dict[str, str], tm
         "language": "tr",
     }
     assert (tmp_path / "data" / "sentiric.db").is_file()
+
+
+def test_cli_adds_to_the_site_store_when_database_url_names_one(
+    cli_env: dict[str, str], tmp_path: Path, postgres_url: str
+) -> None:
+    """`crm add` on one host, with the password only in the environment: every host's calls now find him."""
+    env = cli_env | {"SENTIRIC_STORAGE__DATABASE_URL": postgres_url}
+    added = CliRunner().invoke(crm_app, ["add", "--phone", "0555 111 22 33", "--name", "Ahmet Yılmaz"], env=env)
+    assert added.exit_code == 0, added.output
+    assert not (tmp_path / "data" / "sentiric.db").exists(), "the host's file is not where customers go"
+
+    async def look_up() -> str | None:
+        db = await PostgresDatabase.connect(postgres_url)
+        try:
+            found = await SqliteCrm(db).lookup("+905551112233")
+        finally:
+            await db.aclose()
+        return None if found is None else found.name
+
+    assert asyncio.run(look_up()) == "Ahmet Yılmaz"
 
 
 def test_cli_a_number_already_taken_is_one_line_and_exit_2(cli_env: dict[str, str]) -> None:

@@ -137,3 +137,28 @@ async def test_erased_words_are_not_left_in_the_database_files_free_pages(tmp_pa
         assert stored.words["call-ayse-1"].encode() in db_file.read_bytes(), "the other calls are intact"
     finally:
         await daemon.aclose()
+
+
+async def test_erasure_reaches_the_site_store_and_the_hosts_own_file(tmp_path: Path, postgres_url: str) -> None:
+    """With [storage] database_url, calls, notes, analytics, greetings and bookings are in PostgreSQL and the
+    post-call queue and archive records in the host's SQLite file: `calls delete` and `crm forget` clear both."""
+    stored = await store_calls(tmp_path, None, PLAN, database_url=postgres_url)
+    config = config_file(tmp_path, stored.settings)
+    assert "site:calls" in leftovers(stored.settings, "call-ahmet-1")
+    assert "db:postcall_jobs" in leftovers(stored.settings, "call-ahmet-1"), "the queue stays on the host"
+
+    deleted = await cli("calls", "delete", "call-ayse-1", "--config", str(config), "--json")
+    assert deleted.exit_code == 0, deleted.output
+    removed = json.loads(deleted.stdout)
+    assert (removed["calls"], removed["summaries"], removed["analytics"], removed["greetings"]) == (1, 1, 1, 1)
+    assert (removed["queued jobs"], removed["archive records"], removed["recordings"]) == (3, 1, 2)
+    assert leftovers(stored.settings, "call-ayse-1") == []
+
+    forgot = await cli("crm", "forget", "0555 111 22 33", "--config", str(config), "--json")
+    assert forgot.exit_code == 0, forgot.output
+    removed = json.loads(forgot.stdout)
+    assert removed["customers"] == 1 and removed["calls"] == 2 and removed["bookings"] == 1
+    assert removed["greetings"] == 2 and removed["queued jobs"] == 6 and removed["analytics"] == 2
+    for needle in (AHMET, "05551112233", "Ahmet Yilmaz", "call-ahmet-1", "call-ahmet-2", *PLAN_WORDS[:2]):
+        assert leftovers(stored.settings, needle) == [], needle
+    assert leftovers(stored.settings, "Someone Else") == ["site:crm_customers"]

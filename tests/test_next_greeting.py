@@ -24,6 +24,7 @@ from sentiric_pbx.storage.greetings import GreetingStore
 from sentiric_pbx.tools.demo import DEMO_PHONE, run_demo
 from tests.asterisk_peer import log_lines
 from tests.openai_server import FakeOpenAI
+from tests.postgres_server import BACKENDS, open_backend
 
 AHMET = CustomerProfile("c1", "Ahmet Yilmaz", "+905551112233", title="Mr.")
 NOTES = "Caller booked an appointment. Booked: Tue 08 Dec 2026 15:00."
@@ -49,8 +50,14 @@ def test_a_written_greeting_is_kept_only_if_it_names_the_caller_briefly_and_inve
     assert check_greeting(written, AHMET, "en", NOTES, "the clinic") == (stored, why)
 
 
-async def test_the_store_keeps_one_greeting_per_number_in_its_language_while_it_is_fresh(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "sentiric.db")
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """The greetings table on the SQLite file or in the PostgreSQL site store (closed by the test)."""
+    return await open_backend(request, tmp_path)
+
+
+async def test_the_store_keeps_one_greeting_per_number_in_its_language_while_it_is_fresh(backend: Database) -> None:
+    db = backend
     try:
         store = GreetingStore(db)
         assert await store.get(AHMET.phone, "en") is None

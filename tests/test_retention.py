@@ -21,10 +21,10 @@ import pytest
 
 from sentiric_pbx.config import Settings
 from sentiric_pbx.postcall.archive import archive_call, archive_paths
-from sentiric_pbx.postcall.erasure import PersonalData
+from sentiric_pbx.postcall.erasure import PersonalData, open_local_store
 from sentiric_pbx.postcall.redis_streams import RedisStreamsQueue
 from sentiric_pbx.postcall.retention import sweep, sweep_archive
-from sentiric_pbx.storage.db import Database
+from sentiric_pbx.storage.db import Database, open_database
 from tests.call_records import AHMET, AYSE, a_call, config_file, leftovers, now_minus_days, store_calls
 from tests.redis_server import RedisServer
 
@@ -177,3 +177,26 @@ async def test_dead_letters_older_than_retention_go_from_redis(tmp_path: Path) -
             assert await queue.dead_letters() == []
         finally:
             await queue.aclose()
+
+
+async def test_sweep_reaches_the_site_store_and_the_hosts_own_file(tmp_path: Path, postgres_url: str) -> None:
+    """With [storage] database_url the sweep clears old calls from PostgreSQL and their jobs and archive
+    records from the host's SQLite file, as the daemon's daily sweep does (`open_local_store`)."""
+    stored = await store_calls(tmp_path, None, PLAN, database_url=postgres_url)
+    db = await open_database(stored.settings)
+    local = await open_local_store(stored.settings, db)
+    assert local is not None
+    data = PersonalData.from_settings(stored.settings, db, local)
+    try:
+        removed = await sweep(data, retention_days=90)
+    finally:
+        await data.aclose()
+        await db.aclose()
+        await local.aclose()
+    for call_id in ("call-old", "call-older-than-90"):
+        assert leftovers(stored.settings, call_id) == [], call_id
+        assert leftovers(stored.settings, stored.words[call_id]) == [], call_id
+    assert "site:calls" in leftovers(stored.settings, "call-recent")
+    assert "db:postcall_jobs" in leftovers(stored.settings, "call-recent")
+    assert removed["calls"] == 2 and removed["summaries"] == 2 and removed["analytics"] == 2
+    assert removed["queued jobs"] == 6 and removed["archive records"] == 2 and removed["greetings"] == 1

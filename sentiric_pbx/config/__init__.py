@@ -12,6 +12,7 @@ reading it is on a PBX console, not in a debugger. `load_config` raises `ConfigE
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -162,6 +163,8 @@ def _describe(exc: ValidationError, origin: str) -> str:
 
 
 _SECRET_SUFFIXES = ("password", "secret", "token", "api_key")
+_URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]+@", re.IGNORECASE)
+"""`postgresql://user:password@host/db`: a URL that carries its password is a secret too."""
 
 
 def _secret_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -170,7 +173,9 @@ def _secret_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             found += _secret_keys(value, name + ".")
-        elif value and key.lower().endswith(_SECRET_SUFFIXES):
+        elif value and (
+            key.lower().endswith(_SECRET_SUFFIXES) or (isinstance(value, str) and _URL_WITH_PASSWORD.match(value))
+        ):
             found.append(name)
     return found
 

@@ -278,6 +278,10 @@ class StorageConfig(_Section):
 
     db_path: Path | None = None
     """SQLite database (calls, CRM, calendar, outbox). Default: <data dir>/sentiric.db."""
+    database_url: SecretStr | None = None
+    """The site store several PBX hosts share: `postgresql://user:password@host:5432/db` (calls, CRM,
+    calendar, greetings). Unset or `sqlite:///path`: the one-host SQLite file (`db_path`). Prefer
+    SENTIRIC_STORAGE__DATABASE_URL for the password; only the host and database name are ever logged."""
     redis_url: str | None = None
     """redis://host:port/db. When set, call contexts and post-call jobs go through Redis."""
     context_ttl_s: int = Field(86_400, ge=60)

@@ -35,6 +35,7 @@ from sentiric_pbx.config import ConfigError, Settings
 from sentiric_pbx.config.console import LOOPBACK_NAMES, is_loopback
 from sentiric_pbx.console import calls as store
 from sentiric_pbx.console.live import snapshot
+from sentiric_pbx.storage.call_reader import CallReaderError
 
 log = structlog.get_logger("sentiric_pbx.console")
 
@@ -88,12 +89,15 @@ class ConsoleServer:
     """The console on `[console] host:port`. `daemon` gives the health, the live calls and the settings."""
 
     def __init__(self, settings: Settings, daemon: Any) -> None:
+        from sentiric_pbx.storage.db import database_url
         from sentiric_pbx.storage.paths import db_path
 
         self.settings = settings
         self.cfg = settings.console
         self.daemon = daemon
         self.db_path = db_path(settings)
+        self.database_url = database_url(settings)
+        """The PostgreSQL site store, when configured: the calls pages then show every host's calls."""
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
@@ -209,14 +213,19 @@ class ConsoleServer:
                 limit=max(1, min(500, int(q.get("limit", "50")))),
                 offset=max(0, int(q.get("offset", "0"))),
             )
-            result = await asyncio.to_thread(store.list_calls, self.db_path, f)
+            result = await asyncio.to_thread(store.list_calls, self.db_path, f, self.database_url)
         except ValueError as exc:
             return _bad_request(f"bad query: {exc}")
+        except CallReaderError as exc:  # the site store is unreachable: say so, without its password
+            return _json({"error": str(exc)}, status=503)
         return _json(result)
 
     async def _call(self, request: web.Request) -> web.Response:
         call_id = request.match_info["call_id"]
-        details = await asyncio.to_thread(store.call_details, self.db_path, call_id)
+        try:
+            details = await asyncio.to_thread(store.call_details, self.db_path, call_id, self.database_url)
+        except CallReaderError as exc:
+            return _json({"error": str(exc)}, status=503)
         if details is None:
             return _json({"error": f"no call {call_id}"}, status=404)
         details.pop("_recording_path", None)
@@ -227,7 +236,7 @@ class ConsoleServer:
 
     async def _recording(self, request: web.Request) -> web.StreamResponse:
         call_id = request.match_info["call_id"]
-        details = await asyncio.to_thread(store.call_details, self.db_path, call_id)
+        details = await asyncio.to_thread(store.call_details, self.db_path, call_id, self.database_url)
         path = details.get("_recording_path") if details and details["recording"] else None
         if not path:
             return _json({"error": f"no recording for call {call_id}"}, status=404)
@@ -270,7 +279,7 @@ class ConsoleServer:
             days = max(1, min(90, int(request.query.get("days", "7"))))
         except ValueError as exc:
             return _bad_request(f"bad query: {exc}")
-        data = await asyncio.to_thread(store.overview, self.db_path, days)
+        data = await asyncio.to_thread(store.overview, self.db_path, days, self.database_url)
         data["process"] = _process_counters()
         data["process"]["uptime_s"] = self.daemon.health()["uptime_s"] if self.daemon is not None else None
         return _json(data)

@@ -25,6 +25,7 @@ from sentiric_pbx.doctor.check import MIB, NET_TIMEOUT_S, Check, Status
 from sentiric_pbx.doctor.peers import (
     check_ami,
     check_ari,
+    check_database,
     check_freeswitch,
     check_freeswitch_esl,
     check_redis,
@@ -193,6 +194,16 @@ def check_disk(s: Settings) -> Check:
     return Check("disk", "ok", detail)
 
 
+def _site_store_url(s: Settings) -> str | Check | None:
+    """[storage] database_url when it names PostgreSQL; a failed check when it names nothing we know."""
+    from sentiric_pbx.storage.db import DatabaseError, database_url
+
+    try:
+        return database_url(s)
+    except DatabaseError as exc:
+        return Check("site store", "fail", str(exc), "postgresql://user@host:5432/db, or unset for SQLite")
+
+
 # -- all of it ------------------------------------------------------------------------------------
 async def run_checks(config: Path | None) -> list[Check]:
     config_check, settings = check_config(config)
@@ -219,6 +230,11 @@ async def run_checks(config: Path | None) -> list[Check]:
         checks += await check_freeswitch(settings, daemon)
     if settings.storage.redis_url:
         checks.append(await check_redis(settings.storage.redis_url))
+    site = _site_store_url(settings)
+    if isinstance(site, Check):
+        checks.append(site)
+    elif site is not None:
+        checks.append(await check_database(site))
     checks.append(check_disk(settings))
     return checks
 
@@ -227,7 +243,8 @@ def doctor_command(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config to check")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
-    """Check this host: config, secrets, models, ports, Asterisk AMI/ARI, Redis, disk. Non-zero on any fail."""
+    """Check this host: config, secrets, models, ports, Asterisk AMI/ARI, Redis, the site store, disk.
+    Non-zero on any fail."""
     checks = asyncio.run(run_checks(config))
     failed = any(c.status == "fail" for c in checks)
     if as_json:
@@ -251,6 +268,7 @@ __all__ = [
     "check_ari",
     "check_config",
     "check_daemon",
+    "check_database",
     "check_disk",
     "check_freeswitch",
     "check_freeswitch_esl",

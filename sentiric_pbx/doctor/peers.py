@@ -278,4 +278,47 @@ async def check_redis(url: str) -> Check:
     return Check("redis", "ok", f"{shown} answers PING")
 
 
+
+async def check_database(url: str) -> Check:
+    """The PostgreSQL site store ([storage] database_url): reachable, the password right, and its schema the
+    one this version writes. Read only: migrations are the daemon's, at its start."""
+    from sentiric_pbx.integrations.calendar.site import CALENDAR_MIGRATIONS
+    from sentiric_pbx.postcall.analytics import ANALYTICS_MIGRATIONS
+    from sentiric_pbx.storage.db import _REGISTRY, DatabaseError
+    from sentiric_pbx.storage.postgres import PostgresDatabase, redact, site_schema
+
+    # What this version writes: the components every start migrates, and those migrated on first use.
+    known = {c: len(m) for c, m in _REGISTRY.items()}
+    known |= {"calendar": len(CALENDAR_MIGRATIONS), "analytics": len(ANALYTICS_MIGRATIONS)}
+
+    shown = redact(url)
+    try:
+        db = await PostgresDatabase.connect(url, migrate=False)
+    except DatabaseError as exc:
+        return Check("site store", "fail", str(exc), "is PostgreSQL running and [storage] database_url right?")
+    try:
+        stored = await site_schema(db)
+    except DatabaseError as exc:
+        return Check("site store", "fail", f"{shown}: {exc}", "the user needs to read the database's tables")
+    finally:
+        await db.aclose()
+    if not stored:
+        return Check("site store", "ok", f"{shown}: reachable, empty (the daemon creates its tables at start)")
+    versions = ", ".join(f"{c} {v}" for c, v in sorted(stored.items()))
+    newer = [f"{c} {v} (this version knows {known.get(c, 0)})" for c, v in stored.items() if v > known.get(c, 0)]
+    if newer:
+        return Check(
+            "site store", "fail", f"{shown}: schema newer than this version: {', '.join(newer)}",
+            "another host runs a newer sentiric-pbx: upgrade this one (every host must run the same version)",
+        )  # fmt: skip
+    older = [f"{c} {v} of {known[c]}" for c, v in stored.items() if c in known and v < known[c]]
+    if "core" not in stored:
+        older.append(f"core 0 of {known['core']}")
+    if older:
+        return Check(
+            "site store", "warn", f"{shown}: schema older than this version: {', '.join(older)}",
+            "the daemon migrates it at its next start (stop the other hosts' older versions first)",
+        )  # fmt: skip
+    return Check("site store", "ok", f"{shown}: reachable, schema {versions}")
+
 # -- disk -----------------------------------------------------------------------------------------

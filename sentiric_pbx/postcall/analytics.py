@@ -27,7 +27,8 @@ import numpy as np
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from sentiric_pbx.call.record import CallContext, Turn
-from sentiric_pbx.postcall.db import connect
+from sentiric_pbx.postcall.db import connect, ensure_tables
+from sentiric_pbx.storage.db import Database, Migration
 
 POSITIVE_AT = 0.05
 NEGATIVE_AT = -0.05
@@ -56,6 +57,16 @@ CREATE TABLE IF NOT EXISTS analytics_calls (
     turns_json             TEXT NOT NULL
 );
 """
+
+ANALYTICS_MIGRATIONS = (
+    Migration(
+        1,
+        "calls",
+        SCHEMA,
+        SCHEMA.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE").replace(" REAL", " DOUBLE PRECISION"),
+    ),
+)
+"""`analytics_calls` in the daemon's `Database` (the site store): REAL is 4 bytes in PostgreSQL."""
 
 
 NEUTRAL_IN_CALLS = ("want", "number")
@@ -195,22 +206,47 @@ def analyze_call(context: CallContext) -> CallAnalytics:
     )
 
 
-async def save_analytics(db_path: Path | str, result: CallAnalytics) -> None:
-    """Upsert one call's row in `analytics_calls` (running the job twice leaves one row)."""
+async def _save_in(db: Database, row: dict[str, Any]) -> None:
+    await ensure_tables(db, "analytics", ANALYTICS_MIGRATIONS)
+    updates = ", ".join(f"{k} = excluded.{k}" for k in row if k != "call_id")
+    await db.execute(
+        f"INSERT INTO analytics_calls ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
+        f" ON CONFLICT (call_id) DO UPDATE SET {updates}",
+        tuple(row.values()),
+    )
+
+
+async def _load_from(db: Database, call_id: str) -> dict[str, Any] | None:
+    await ensure_tables(db, "analytics", ANALYTICS_MIGRATIONS)
+    found = await db.fetchone("SELECT * FROM analytics_calls WHERE call_id = ?", (call_id,))
+    return None if found is None else dict(found)
+
+
+async def save_analytics(store: Path | str | Database, result: CallAnalytics) -> None:
+    """Upsert one call's row in `analytics_calls` (running the job twice leaves one row).
+
+    `store`: the host's SQLite file, or the daemon's open `Database` (the site store every host reads)."""
     row = asdict(result)
     row["turns_json"] = json.dumps(row.pop("turns"), ensure_ascii=False)
     row["computed_at"] = time.time()
     columns = ", ".join(row)
+    if isinstance(store, Database):
+        await _save_in(store, row)
+        return
     marks = ", ".join(f":{k}" for k in row)
-    async with connect(db_path, SCHEMA) as db:
+    async with connect(store, SCHEMA) as db:
         await db.execute(f"INSERT OR REPLACE INTO analytics_calls ({columns}) VALUES ({marks})", row)
 
 
-async def load_analytics(db_path: Path | str, call_id: str) -> dict[str, Any] | None:
-    async with connect(db_path, SCHEMA) as db:
-        db.row_factory = lambda cur, r: {d[0]: v for d, v in zip(cur.description, r, strict=True)}
-        cur = await db.execute("SELECT * FROM analytics_calls WHERE call_id = ?", (call_id,))
-        row = await cur.fetchone()
+async def load_analytics(store: Path | str | Database, call_id: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None
+    if isinstance(store, Database):
+        row = await _load_from(store, call_id)
+    else:
+        async with connect(store, SCHEMA) as db:
+            db.row_factory = lambda cur, r: {d[0]: v for d, v in zip(cur.description, r, strict=True)}
+            cur = await db.execute("SELECT * FROM analytics_calls WHERE call_id = ?", (call_id,))
+            row = await cur.fetchone()
     if row is None:
         return None
     row["turns"] = json.loads(row.pop("turns_json"))

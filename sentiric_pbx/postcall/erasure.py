@@ -32,7 +32,7 @@ from sentiric_pbx.config import Settings
 from sentiric_pbx.postcall.archive import archive_paths
 from sentiric_pbx.postcall.redis_streams import RedisStreamsQueue
 from sentiric_pbx.storage.context_redis import RedisContextStore
-from sentiric_pbx.storage.db import Database, open_database
+from sentiric_pbx.storage.db import Database, open_database, open_sqlite_database
 from sentiric_pbx.storage.paths import archive_dir, recordings_dir
 
 log = structlog.get_logger("sentiric_pbx.erasure")
@@ -88,8 +88,12 @@ class PersonalData:
         contexts: RedisContextStore | None = None,
         queue: RedisStreamsQueue | None = None,
         default_country_code: str = "90",
+        local: Database | None = None,
     ) -> None:
         self.db = db
+        self.local = local
+        """The host's own SQLite file when `db` is the PostgreSQL site store: the post-call queue and the
+        archive records stay per host (they name this host's files), and must be erased too."""
         self.archive = archive
         self.recordings = recordings
         self.contexts = contexts
@@ -97,7 +101,7 @@ class PersonalData:
         self.default_country_code = default_country_code
 
     @classmethod
-    def from_settings(cls, settings: Settings, db: Database) -> PersonalData:
+    def from_settings(cls, settings: Settings, db: Database, local: Database | None = None) -> PersonalData:
         url = settings.storage.redis_url
         return cls(
             db,
@@ -106,6 +110,7 @@ class PersonalData:
             contexts=RedisContextStore.from_url(url, settings.storage.context_ttl_s) if url else None,
             queue=RedisStreamsQueue.from_config(url, settings.postcall) if url else None,
             default_country_code=settings.business.default_country_code,
+            local=local,
         )
 
     async def aclose(self) -> None:
@@ -114,16 +119,23 @@ class PersonalData:
                 await client.aclose()
 
     async def tables(self) -> set[str]:
-        rows = await self.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
-        return {row["name"] for row in rows}
+        """The tables of the site store (or the one SQLite file)."""
+        return await _tables(self.db)
+
+    async def stores(self) -> list[tuple[Database, set[str]]]:
+        """Every database holding callers' data, with its tables: the site store, then this host's file."""
+        found = [(self.db, await _tables(self.db))]
+        if self.local is not None:
+            found.append((self.local, await _tables(self.local)))
+        return found
 
     # -- one or more calls ------------------------------------------------------------------------------
     async def known_call(self, call_id: str) -> bool:
         """Whether anything of this call is stored (the database or Redis): `calls delete` of a typo fails."""
-        tables = await self.tables()
-        for table, _ in BY_CALL:
-            if table in tables and await self.db.fetchone(f"SELECT 1 FROM {table} WHERE call_id = ?", (call_id,)):
-                return True
+        for db, tables in await self.stores():
+            for table, _ in BY_CALL:
+                if table in tables and await db.fetchone(f"SELECT 1 FROM {table} WHERE call_id = ?", (call_id,)):
+                    return True
         if self.contexts is not None and await self.contexts.client.exists(self.contexts.key(call_id)):
             return True
         return bool(await asyncio.to_thread(self._archived_files, [call_id]))
@@ -138,23 +150,28 @@ class PersonalData:
         record is already gone); retention skips it, since it drops the old days whole anyway."""
         removed: Counter[str] = Counter()
         ids = set(call_ids)
-        tables = await self.tables()
+        stores = await self.stores()
         files: list[Path] = []
-        for chunk in _chunks(ids):
-            files += await self._files_of(chunk, tables)
+        for db, tables in stores:
+            for chunk in _chunks(ids):
+                files += await self._files_of(db, chunk, tables)
         if search_archive:
             files += await asyncio.to_thread(self._archived_files, ids)
-        for chunk in _chunks(ids):
-            async with self.db.transaction() as conn:
-                for table, what in BY_CALL:
-                    if table in tables:
-                        cursor = await conn.execute(f"DELETE FROM {table} WHERE call_id IN ({_marks(chunk)})", chunk)
-                        removed[what] += cursor.rowcount
-                        await cursor.close()
-        if caller_id is not None and "postcall_jobs" in tables:
-            removed["queued jobs"] += await self.db.execute(
-                "DELETE FROM postcall_jobs WHERE json_extract(payload, '$.context.caller_id') = ?", (caller_id,)
-            )
+        for db, tables in stores:
+            for chunk in _chunks(ids):
+                async with db.transaction() as conn:
+                    for table, what in BY_CALL:
+                        if table in tables:
+                            cursor = await conn.execute(
+                                f"DELETE FROM {table} WHERE call_id IN ({_marks(chunk)})", chunk
+                            )
+                            removed[what] += cursor.rowcount
+                            await cursor.close()
+            if caller_id is not None and "postcall_jobs" in tables:
+                removed["queued jobs"] += await db.execute(
+                    f"DELETE FROM postcall_jobs WHERE {_json_text(db, 'payload', 'context', 'caller_id')} = ?",
+                    (caller_id,),
+                )
         wavs = [f for f in files if f.suffix != ".json"]
         removed["recordings"] += await asyncio.to_thread(_unlink, wavs)
         removed["transcripts"] += await asyncio.to_thread(_unlink, [f for f in files if f.suffix == ".json"])
@@ -170,19 +187,26 @@ class PersonalData:
         page, but in WAL mode the page with the rows is still in the main file until a checkpoint copies
         the new one over it, and old WAL frames keep them until overwritten: checkpoint and truncate now.
         A reader in the middle of a long read blocks it: the rows then go at the next checkpoint."""
-        row = await self.db.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
-        if row is not None and row[0]:
-            log.warning("erasure_checkpoint_busy", path=self.db.path, hint="deleted rows leave the file later")
+        for db, _ in await self.stores():
+            if db.dialect != "sqlite":
+                # PostgreSQL keeps a deleted row's old version until VACUUM reuses its space; autovacuum
+                # does, in its own time. Nothing here may rewrite a shared table under the other hosts.
+                continue
+            row = await db.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+            if row is not None and row[0]:
+                log.warning("erasure_checkpoint_busy", path=db.path, hint="deleted rows leave the file later")
 
-    async def _files_of(self, chunk: list[str], tables: set[str]) -> list[Path]:
+    async def _files_of(self, db: Database, chunk: list[str], tables: set[str]) -> list[Path]:
         """The files the database says these calls have: the archive's, and the recording in the context."""
         files: list[Path] = []
         if "postcall_archive" in tables:
-            for row in await self.db.fetchall(
+            for row in await db.fetchall(
                 f"SELECT wav_path, transcript_path FROM postcall_archive WHERE call_id IN ({_marks(chunk)})", chunk
             ):
                 files += [Path(p) for p in (row["wav_path"], row["transcript_path"]) if p]
-        for row in await self.db.fetchall(
+        if "calls" not in tables:
+            return files
+        for row in await db.fetchall(
             f"SELECT call_id, started_at, context FROM calls WHERE call_id IN ({_marks(chunk)})", chunk
         ):
             files += archive_paths(self.archive, row["call_id"], row["started_at"])
@@ -234,9 +258,8 @@ class PersonalData:
         """Every call id linked to this number anywhere: caller IDs are compared after normalising, since
         a trunk may have sent "0555…" for a call the CRM knows as "+90555…"."""
         calls: set[str] = set()
-        for row in await self.db.fetchall(
-            "SELECT call_id, caller_id, json_extract(context, '$.customer.customer_id') AS customer_id FROM calls"
-        ):
+        customer_of = _json_text(self.db, "context", "customer", "customer_id")
+        for row in await self.db.fetchall(f"SELECT call_id, caller_id, {customer_of} AS customer_id FROM calls"):
             if self.normalize(row["caller_id"]) == number or (row["customer_id"] in customers and customers):
                 calls.add(row["call_id"])
         marks = _marks(customers) if customers else "NULL"
@@ -244,16 +267,38 @@ class PersonalData:
             f"SELECT call_id FROM crm_call_summaries WHERE phone = ? OR customer_id IN ({marks})", (number, *customers)
         ):
             calls.add(row["call_id"])
-        if "postcall_jobs" in tables:
-            for row in await self.db.fetchall(
-                "SELECT DISTINCT call_id, json_extract(payload, '$.context.caller_id') AS caller FROM postcall_jobs"
-                " WHERE payload != '{}'"
+        for db, tables in await self.stores():
+            if "postcall_jobs" not in tables:
+                continue
+            caller_of = _json_text(db, "payload", "context", "caller_id")
+            for row in await db.fetchall(
+                f"SELECT DISTINCT call_id, {caller_of} AS caller FROM postcall_jobs WHERE payload != '{{}}'"
             ):
                 if self.normalize(row["caller"]) == number:
                     calls.add(row["call_id"])
         if self.contexts is not None:
             calls |= await self.contexts.calls_from(number, self.normalize)
         return calls
+
+
+async def _tables(db: Database) -> set[str]:
+    if db.dialect == "postgresql":
+        rows = await db.fetchall("SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()")
+    else:
+        rows = await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    return {row["name"] for row in rows}
+
+
+def _json_text(db: Database, column: str, *path: str) -> str:
+    """SQL for the text at `path` inside a JSON text column, in the database's dialect."""
+    if db.dialect == "postgresql":
+        return f"({column}::json #>> '{{{','.join(path)}}}')"
+    return f"json_extract({column}, '$.{'.'.join(path)}')"
+
+
+async def open_local_store(settings: Settings, db: Database) -> Database | None:
+    """This host's SQLite file beside the PostgreSQL site store (None when `db` is that file already)."""
+    return None if db.dialect == "sqlite" else await open_sqlite_database(settings)
 
 
 def _recording_of(context: str | None) -> Path | None:
@@ -268,12 +313,19 @@ def _recording_of(context: str | None) -> Path | None:
 async def open_personal_data(settings: Settings) -> AsyncIterator[PersonalData]:
     """The configured daemon's stores, for a CLI command: its database (migrated) and its Redis."""
     db = await open_database(settings)
-    data = PersonalData.from_settings(settings, db)
+    try:
+        local = await open_local_store(settings, db)
+    except BaseException:
+        await db.aclose()
+        raise
+    data = PersonalData.from_settings(settings, db, local)
     try:
         yield data
     finally:
         await data.aclose()
         await db.aclose()
+        if local is not None:
+            await local.aclose()
 
 
 _ORDER = (
@@ -294,4 +346,4 @@ def describe(removed: Counter[str]) -> str:
     return ", ".join(_counted(removed[k], k) for k in keys) or "nothing"
 
 
-__all__ = ["BY_CALL", "PersonalData", "describe", "open_personal_data"]
+__all__ = ["BY_CALL", "PersonalData", "describe", "open_local_store", "open_personal_data"]

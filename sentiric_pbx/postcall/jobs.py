@@ -25,6 +25,7 @@ from sentiric_pbx.postcall.archive import archive_call
 from sentiric_pbx.postcall.queue import Job
 from sentiric_pbx.postcall.summary import write_summary
 from sentiric_pbx.storage.context_store import ContextStore
+from sentiric_pbx.storage.db import Database
 
 log = structlog.get_logger("sentiric_pbx.postcall.jobs")
 
@@ -133,7 +134,7 @@ class ArchiveJob:
 class AnalyticsJob:
     """Sentiment, durations, talk time, silence, interruptions, latency → `analytics_calls`."""
 
-    def __init__(self, db_path: Path, contexts: ContextStore | None = None) -> None:
+    def __init__(self, db_path: Path | Database, contexts: ContextStore | None = None) -> None:
         self.db_path = db_path
         self.contexts = contexts
 
@@ -160,10 +161,15 @@ def build_handlers(
     llm: LlmEngine | None = None,
     llm_budget_s: float = 10.0,
     after_summary: AfterSummary | None = None,
+    site: Database | None = None,
 ) -> dict[str, Handler]:
-    """The kind → handler map a `PostcallWorker` runs."""
+    """The kind → handler map a `PostcallWorker` runs.
+
+    `site`: the daemon's database; when it is the PostgreSQL site store, analytics go there (every host
+    reads them), while the archive records stay in the host's file at `db_path` with the files they name."""
+    analytics: Path | Database = site if site is not None and site.dialect == "postgresql" else db_path
     return {
         SUMMARY: SummaryJob(contexts, crm, llm, llm_budget_s, after_summary),
         ARCHIVE: ArchiveJob(archive_dir, db_path, contexts),
-        ANALYTICS: AnalyticsJob(db_path, contexts),
+        ANALYTICS: AnalyticsJob(analytics, contexts),
     }

@@ -89,10 +89,10 @@ async def sweep(data: PersonalData, retention_days: int, now: float | None = Non
     before = now - retention_days * DAY_S
     rows = await data.db.fetchall("SELECT call_id FROM calls WHERE started_at < ?", (before,))
     removed = await data.delete_calls([row["call_id"] for row in rows], search_archive=False)
-    tables = await data.tables()
-    for table, column, what in BY_AGE:
-        if table in tables:
-            removed[what] += await data.db.execute(f"DELETE FROM {table} WHERE {column} < ?", (before,))
+    for db, tables in await data.stores():
+        for table, column, what in BY_AGE:
+            if table in tables:
+                removed[what] += await db.execute(f"DELETE FROM {table} WHERE {column} < ?", (before,))
     today = datetime.fromtimestamp(now, UTC).date()
     removed += await asyncio.to_thread(sweep_archive, data.archive, retention_days, today)
     removed["recordings"] += await asyncio.to_thread(sweep_recordings, data.recordings, before)

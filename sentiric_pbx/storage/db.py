@@ -31,6 +31,11 @@ How another module adds its tables (calendar, post-call outbox, ...)::
 
 Rules: versions start at 1 and only grow; never edit a released migration, add the next one;
 prefix your tables with the component name; the SQL may hold several statements but no BEGIN/COMMIT.
+
+The PostgreSQL site store ([storage] database_url, `storage/postgres.py`) runs the same migrations: a
+`Migration` carries its PostgreSQL text as `postgresql=` where the SQL differs (REAL → DOUBLE PRECISION,
+constraints), and stores ask `db.dialect` where a statement must differ. Catch `DB_ERRORS` /
+`INTEGRITY_ERRORS`, not sqlite3's alone.
 """
 
 from __future__ import annotations
@@ -64,15 +69,21 @@ class DatabaseError(Exception):
 
 
 class Migration(NamedTuple):
+    """One schema step. `postgresql`: its text for the site store where the SQL differs (else `sql`)."""
+
     version: int
     name: str
     sql: str
+    postgresql: str | None = None
+
+    def sql_for(self, dialect: str) -> str:
+        return self.postgresql if dialect == "postgresql" and self.postgresql is not None else self.sql
 
 
 _REGISTRY: dict[str, tuple[Migration, ...]] = {}
 
 
-def _checked(component: str, migrations: Iterable[Migration | tuple[int, str, str]]) -> tuple[Migration, ...]:
+def _checked(component: str, migrations: Iterable[Migration | tuple[Any, ...]]) -> tuple[Migration, ...]:
     if not _NAME_RE.match(component):
         raise ValueError(f"migration component {component!r}: use lowercase letters, digits and '_'")
     checked = tuple(Migration(*m) for m in migrations)
@@ -85,7 +96,7 @@ def _checked(component: str, migrations: Iterable[Migration | tuple[int, str, st
     return checked
 
 
-def register_migrations(component: str, migrations: Sequence[Migration | tuple[int, str, str]]) -> None:
+def register_migrations(component: str, migrations: Sequence[Migration | tuple[Any, ...]]) -> None:
     """Declare a component's migrations; every later `Database.open()` applies them."""
     _REGISTRY[component] = _checked(component, migrations)
 
@@ -110,6 +121,22 @@ CORE_MIGRATIONS = (
             summary    TEXT,
             outcome    TEXT,
             updated_at REAL NOT NULL
+        );
+        CREATE INDEX calls_status_started ON calls(status, started_at DESC);
+        CREATE INDEX calls_started ON calls(started_at DESC);
+        CREATE INDEX calls_caller ON calls(caller_id);
+        """,
+        """
+        CREATE TABLE calls (
+            call_id    TEXT PRIMARY KEY,
+            status     TEXT NOT NULL,
+            caller_id  TEXT,
+            started_at DOUBLE PRECISION NOT NULL,
+            ended_at   DOUBLE PRECISION,
+            context    TEXT NOT NULL,
+            summary    TEXT,
+            outcome    TEXT,
+            updated_at DOUBLE PRECISION NOT NULL
         );
         CREATE INDEX calls_status_started ON calls(status, started_at DESC);
         CREATE INDEX calls_started ON calls(started_at DESC);
@@ -144,6 +171,31 @@ CORE_MIGRATIONS = (
         CREATE INDEX crm_call_summaries_customer ON crm_call_summaries(customer_id, started_at DESC);
         CREATE INDEX crm_call_summaries_phone ON crm_call_summaries(phone, started_at DESC);
         """,
+        """
+        CREATE TABLE crm_customers (
+            customer_id      TEXT PRIMARY KEY,
+            phone            TEXT NOT NULL UNIQUE,
+            name             TEXT NOT NULL,
+            title            TEXT,
+            language         TEXT,
+            last_interaction TEXT,
+            extra            TEXT NOT NULL DEFAULT '{}',
+            created_at       DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE crm_call_summaries (
+            call_id     TEXT PRIMARY KEY,
+            customer_id TEXT REFERENCES crm_customers(customer_id) ON DELETE SET NULL,
+            phone       TEXT,
+            started_at  DOUBLE PRECISION NOT NULL,
+            ended_at    DOUBLE PRECISION,
+            outcome     TEXT NOT NULL,
+            summary     TEXT NOT NULL,
+            intents     TEXT NOT NULL DEFAULT '[]',
+            created_at  DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX crm_call_summaries_customer ON crm_call_summaries(customer_id, started_at DESC);
+        CREATE INDEX crm_call_summaries_phone ON crm_call_summaries(phone, started_at DESC);
+        """,
     ),
     Migration(
         3,
@@ -156,6 +208,16 @@ CORE_MIGRATIONS = (
             call_id    TEXT,               -- the call after which it was written
             engine     TEXT,               -- the model that wrote it
             written_at REAL NOT NULL
+        );
+        """,
+        """
+        CREATE TABLE greetings (
+            phone      TEXT PRIMARY KEY,
+            language   TEXT NOT NULL,
+            text       TEXT NOT NULL,
+            call_id    TEXT,
+            engine     TEXT,
+            written_at DOUBLE PRECISION NOT NULL
         );
         """,
     ),
@@ -189,8 +251,26 @@ async def enable_wal(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
             await asyncio.sleep(0.02)
 
 
+def _error_classes() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency; a broken install keeps SQLite working
+        return (sqlite3.Error,), (sqlite3.IntegrityError,)
+    return (sqlite3.Error, psycopg.Error), (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
+DB_ERRORS, INTEGRITY_ERRORS = _error_classes()
+"""What a statement may raise in either dialect (`except DB_ERRORS`); a constraint violation alone."""
+
+
 class Database:
-    """An open database. Use `Database.open()` (or `open_database(settings)`), close with `aclose()`."""
+    """An open database. Use `Database.open()` (or `open_database(settings)`), close with `aclose()`.
+
+    This class is the SQLite file; `storage.postgres.PostgresDatabase` is the site store with the same
+    methods. `dialect` tells a store which SQL to use where the two differ.
+    """
+
+    dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self.conn = conn
@@ -228,7 +308,7 @@ class Database:
         row = await self.fetchone("SELECT MAX(version) FROM schema_version WHERE component = ?", (component,))
         return int(row[0]) if row and row[0] is not None else 0
 
-    async def migrate(self, component: str, migrations: Sequence[Migration | tuple[int, str, str]]) -> int:
+    async def migrate(self, component: str, migrations: Sequence[Migration | tuple[Any, ...]]) -> int:
         """Apply the component's migrations newer than its current version, in order; return the version."""
         checked = _checked(component, migrations)
         current = await self.schema_version(component)
@@ -245,7 +325,7 @@ class Database:
             "BEGIN IMMEDIATE;\n"
             f"INSERT INTO schema_version (component, version, name, applied_at) "
             f"VALUES ('{component}', {int(m.version)}, '{m.name}', {time.time()!r});\n"
-            f"{m.sql}\n;\nCOMMIT;"
+            f"{m.sql_for(self.dialect)}\n;\nCOMMIT;"
         )
         async with self._lock:
             try:
@@ -299,8 +379,37 @@ class Database:
             await self.conn.close()
 
 
+def database_url(settings: Settings) -> str | None:
+    """[storage] database_url when it names PostgreSQL (`postgresql://…`, `postgres://…`), else None (SQLite).
+
+    `sqlite:///path` is accepted as a spelling of the SQLite file and overrides db_path."""
+    if settings.storage.database_url is None:
+        return None
+    url = settings.storage.database_url.get_secret_value().strip()
+    if url.startswith(("postgresql://", "postgres://")):
+        return url
+    if url.startswith("sqlite:///") or not url:
+        return None
+    scheme = url.split("://", 1)[0] if "://" in url else url[:12]
+    raise DatabaseError(f"[storage] database_url: unknown kind {scheme!r} (use postgresql://… or sqlite:///path)")
+
+
 async def open_database(settings: Settings) -> Database:
-    """The daemon's database at [storage] db_path (default <data dir>/sentiric.db), migrated.
+    """The daemon's database, migrated: the PostgreSQL site store when [storage] database_url names one,
+    else the SQLite file at [storage] db_path (default <data dir>/sentiric.db)."""
+    url = database_url(settings)
+    if url is not None:
+        from sentiric_pbx.storage.postgres import PostgresDatabase, redact
+
+        db = await PostgresDatabase.connect(url)
+        log.info("db_opened", dialect="postgresql", database=redact(url))
+        return db
+    return await open_sqlite_database(settings)
+
+
+async def open_sqlite_database(settings: Settings) -> Database:
+    """The SQLite file at [storage] db_path (default <data dir>/sentiric.db), migrated: the whole store of a
+    one-host install, and beside the site store what stays per host (the post-call queue, archive records).
 
     The default data directory is ours alone, so it is made 0750 even if the model store created it
     first under a loose umask; an explicit db_path's directory is the admin's and keeps its mode."""

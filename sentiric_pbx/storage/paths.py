@@ -40,7 +40,10 @@ def data_dir(
 
 
 def db_path(settings: Settings, *, environ: Mapping[str, str] | None = None, euid: int | None = None) -> Path:
-    """[storage] db_path, or <data dir>/sentiric.db."""
+    """[storage] database_url's `sqlite:///path`, else [storage] db_path, or <data dir>/sentiric.db."""
+    url = settings.storage.database_url
+    if url is not None and url.get_secret_value().startswith("sqlite:///"):
+        return Path(url.get_secret_value()[len("sqlite:///") :]).expanduser()
     if settings.storage.db_path is not None:
         return settings.storage.db_path.expanduser()
     return data_dir(settings, environ=environ, euid=euid) / DB_FILENAME

@@ -64,6 +64,20 @@ def _ts(dt: datetime) -> int:
     return int(dt.timestamp())
 
 
+def free_of(
+    hours: BusinessHours, start: datetime, end: datetime, taken: list[tuple[int, int]], limit: int
+) -> list[Slot]:
+    """The grid slots of [start, end] that overlap none of the `taken` (start_ts, end_ts), at most `limit`."""
+    free: list[Slot] = []
+    for slot in hours.slots_between(start, end):
+        s, e = _ts(slot.start), _ts(slot.end)
+        if not any(ts < e and te > s for ts, te in taken):
+            free.append(slot)
+            if len(free) >= limit:
+                break
+    return free
+
+
 async def _rollback(db: aiosqlite.Connection) -> None:
     # Fails harmlessly when SQLite already rolled back (or BEGIN never ran); the original error matters.
     with contextlib.suppress(sqlite3.Error):
@@ -156,14 +170,7 @@ class SqliteCalendar:
                     taken = [(int(s), int(e)) for s, e in await cur.fetchall()]
             except sqlite3.Error as exc:
                 raise CalendarError(f"calendar database error: {exc}") from exc
-        free: list[Slot] = []
-        for slot in self.hours.slots_between(start, end):
-            s, e = _ts(slot.start), _ts(slot.end)
-            if not any(ts < e and te > s for ts, te in taken):
-                free.append(slot)
-                if len(free) >= limit:
-                    break
-        return free
+        return free_of(self.hours, start, end, taken, limit)
 
     async def book(
         self, slot: Slot, *, customer_id: str | None, phone: str | None, name: str | None, call_id: str | None

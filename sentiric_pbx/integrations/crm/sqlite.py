@@ -1,5 +1,8 @@
 """`SqliteCrm`: the built-in CRM — customers and call summaries in the daemon's own database.
 
+"Own database" is the SQLite file of one host or, with [storage] database_url, the PostgreSQL site store
+every host shares: a customer added on one host is greeted by name on all of them.
+
 For a clinic or a small office with no CRM of its own: `sentiric-pbx crm add` enters customers, a
 call looks the caller up by number (the seed's step 2.1), and after the call its summary is stored and
 the customer's `last_interaction` moves to the call's date (step 5).
@@ -11,7 +14,6 @@ Phone numbers are stored and looked up in E.164 only: a lookup with "0555 111 22
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -24,14 +26,14 @@ import structlog
 
 from sentiric_pbx.call.phone import normalize_e164
 from sentiric_pbx.integrations.crm.base import CallSummary, CrmError, CustomerProfile
-from sentiric_pbx.storage.db import Database
+from sentiric_pbx.storage.db import DB_ERRORS, INTEGRITY_ERRORS, Database, DatabaseError
 
 log = structlog.get_logger("sentiric_pbx.crm")
 
 _COLUMNS = "customer_id, phone, name, title, language, last_interaction, extra"
 
 
-def _profile(row: sqlite3.Row) -> CustomerProfile:
+def _profile(row: Any) -> CustomerProfile:
     return CustomerProfile(
         customer_id=row["customer_id"],
         name=row["name"],
@@ -43,7 +45,7 @@ def _profile(row: sqlite3.Row) -> CustomerProfile:
     )
 
 
-def _summary(row: sqlite3.Row) -> CallSummary:
+def _summary(row: Any) -> CallSummary:
     return CallSummary(
         call_id=row["call_id"],
         customer_id=row["customer_id"],
@@ -60,7 +62,7 @@ def _summary(row: sqlite3.Row) -> CallSummary:
 async def _crm_errors(what: str) -> AsyncIterator[None]:
     try:
         yield
-    except sqlite3.Error as exc:
+    except (*DB_ERRORS, DatabaseError) as exc:  # DatabaseError: the site store could not be reached
         raise CrmError(f"built-in CRM: {what} failed: {exc}") from exc
 
 
@@ -124,7 +126,7 @@ class SqliteCrm:
                     time.time(),
                 ),
             )
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             existing = await self.lookup(profile.phone)
             if existing is not None:
                 raise CrmError(f"{profile.phone} already belongs to {existing.name} ({existing.customer_id})") from exc
@@ -134,10 +136,15 @@ class SqliteCrm:
 
     async def list_customers(self, limit: int | None = None) -> list[CustomerProfile]:
         async with _crm_errors("listing customers"):
-            rows = await self.db.fetchall(
-                f"SELECT {_COLUMNS} FROM crm_customers ORDER BY name COLLATE NOCASE, phone LIMIT ?",
-                (-1 if limit is None else limit,),
-            )
+            if self.db.dialect == "postgresql":  # no COLLATE NOCASE there; LIMIT NULL is "no limit"
+                rows = await self.db.fetchall(
+                    f"SELECT {_COLUMNS} FROM crm_customers ORDER BY lower(name), phone LIMIT ?", (limit,)
+                )
+            else:
+                rows = await self.db.fetchall(
+                    f"SELECT {_COLUMNS} FROM crm_customers ORDER BY name COLLATE NOCASE, phone LIMIT ?",
+                    (-1 if limit is None else limit,),
+                )
         return [_profile(row) for row in rows]
 
     def _interaction_date(self, summary: CallSummary) -> str:
@@ -159,8 +166,11 @@ class SqliteCrm:
             await cursor.close()
             customer_id = row["customer_id"] if row else None
             await conn.execute(
-                "INSERT OR REPLACE INTO crm_call_summaries (call_id, customer_id, phone, started_at, ended_at, "
-                "outcome, summary, intents, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO crm_call_summaries (call_id, customer_id, phone, started_at, ended_at, "
+                "outcome, summary, intents, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (call_id) DO UPDATE SET customer_id = excluded.customer_id, phone = excluded.phone, "
+                "started_at = excluded.started_at, ended_at = excluded.ended_at, outcome = excluded.outcome, "
+                "summary = excluded.summary, intents = excluded.intents, created_at = excluded.created_at",
                 (
                     summary.call_id,
                     customer_id,
@@ -175,9 +185,10 @@ class SqliteCrm:
             )
             if customer_id is not None:
                 await conn.execute(
-                    "UPDATE crm_customers SET last_interaction = MAX(COALESCE(last_interaction, ''), ?) "
-                    "WHERE customer_id = ?",
-                    (day, customer_id),
+                    # "never back": a CASE, as SQLite's two-argument MAX() is GREATEST() in PostgreSQL
+                    "UPDATE crm_customers SET last_interaction = CASE WHEN last_interaction IS NULL "
+                    "OR last_interaction < ? THEN ? ELSE last_interaction END WHERE customer_id = ?",
+                    (day, day, customer_id),
                 )
         log.info("crm_summary_saved", call_id=summary.call_id, customer_id=customer_id, outcome=summary.outcome)
 
