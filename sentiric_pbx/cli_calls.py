@@ -32,6 +32,7 @@ from sentiric_pbx.cli_common import fail as _fail
 from sentiric_pbx.cli_common import load_settings as _settings
 from sentiric_pbx.config import Settings
 from sentiric_pbx.storage.call_reader import CallFilter, CallReader, CallReaderError
+from sentiric_pbx.storage.recording_store import RecordingStore, call_recording, recording_readable
 
 calls_app = typer.Typer(
     add_completion=False,
@@ -64,6 +65,18 @@ def _where(config: Path | None, db: Path | None) -> tuple[Path, str | None]:
     try:
         return db_path(settings), database_url(settings)
     except DatabaseError as exc:
+        _fail(str(exc))
+
+
+def _recordings(config: Path | None, db: Path | None) -> RecordingStore | None:
+    """The shared recordings store the configuration names (`--db FILE` alone reads no configuration)."""
+    if db is not None:
+        return None
+    from sentiric_pbx.storage.recording_store import recording_store
+
+    try:
+        return recording_store(_settings(config))
+    except ValueError as exc:
         _fail(str(exc))
 
 
@@ -129,7 +142,9 @@ def list_calls(
         )
 
 
-def _call_details(reader: CallReader, call_id: str) -> dict[str, Any] | None:
+def _call_details(
+    reader: CallReader, call_id: str, recordings: RecordingStore | None = None
+) -> dict[str, Any] | None:
     """Everything known about one call: the row, its context, archive, analytics and post-call jobs."""
     record = reader.call_record(call_id)
     if record is None:
@@ -145,7 +160,8 @@ def _call_details(reader: CallReader, call_id: str) -> dict[str, Any] | None:
         "jobs": [{k: j[k] for k in ("kind", "status", "attempts", "last_error")} for j in record["jobs"]],
     }
     archive = details["archive"] or {}
-    details["recording_path"] = archive.get("wav_path") or context.get("recording_path")
+    details["recording_path"] = call_recording(archive, context)
+    details["recording_readable"] = recording_readable(details["recording_path"], recordings)
     details["summary"] = row.get("summary") or context.get("summary")
     return details
 
@@ -162,7 +178,7 @@ def show_call(
         if not reader.has("calls"):
             typer.echo("no calls yet", err=True)
             raise typer.Exit(1)
-        details = _call_details(reader, call_id)
+        details = _call_details(reader, call_id, _recordings(config, db))
     if details is None:
         _fail(f"no call with id {call_id!r} (see: sentiric-pbx calls list)", code=1)
     if as_json:
@@ -226,7 +242,8 @@ def _describe(d: dict[str, Any]) -> list[str]:
         f"summary   {d['summary'] or '-'}",
     ]
     rec = d["recording_path"]
-    lines.append(f"recording {rec if rec else '-'}" + ("" if not rec or Path(rec).is_file() else "  (file missing)"))
+    missing = "  (not readable from this host)" if "://" in (rec or "") else "  (file missing)"
+    lines.append(f"recording {rec if rec else '-'}" + ("" if not rec or d["recording_readable"] else missing))
     if d["archive"]:
         lines.append(f"archived  {d['archive']['transcript_path']}")
     a = d["analytics"]
@@ -277,6 +294,7 @@ async def _serve(settings: Settings, concurrency: int) -> None:
     from sentiric_pbx.storage.db import open_database
     from sentiric_pbx.storage.greetings import GreetingStore
     from sentiric_pbx.storage.paths import archive_dir, db_path
+    from sentiric_pbx.storage.recording_store import recording_store
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -296,6 +314,7 @@ async def _serve(settings: Settings, concurrency: int) -> None:
         llm=llm,
         after_summary=NextGreeting(llm, greetings, settings.business.name) if llm is not None else None,
         site=db,
+        recordings=recording_store(settings),
     )
     # The archive is written where the worker runs: its sweep runs here too (twice on one host is harmless).
     local = await open_local_store(settings, db)

@@ -62,6 +62,8 @@ class Daemon:
         self._workers: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
         """The daily `[storage] retention_days` sweep (postcall/retention.py), stopped with the workers."""
+        self.uploader: Any = None
+        """With `[storage] recordings_url`: the `RecordingUploader` of this host's finished recordings."""
 
     async def _build_agent(self) -> Agent:
         if self._agent is not None:
@@ -84,6 +86,8 @@ class Daemon:
         from sentiric_pbx.storage.db import open_database
         from sentiric_pbx.storage.greetings import GreetingStore
         from sentiric_pbx.storage.paths import archive_dir, db_path, recordings_dir
+        from sentiric_pbx.storage.recording_store import recording_store
+        from sentiric_pbx.storage.recording_upload import RecordingUploader
 
         s = self.settings
         engines = self._engines
@@ -101,7 +105,13 @@ class Daemon:
         self._closers += [queue, fallback, calendar, crm, store, personal, db, local]
         self._retention = asyncio.create_task(sweep_daily(personal, s.storage.retention_days, self._stop_workers))
         greetings = GreetingStore(db)
-        services = Services(s, engines, store, crm, calendar, queue, fallback, recordings_dir(s), greetings)
+        recordings = recording_store(s)
+        if recordings is not None:
+            self.uploader = RecordingUploader(recordings, recordings_dir(s))
+            self.uploader.start()  # also the recordings a previous run left before their upload was confirmed
+        services = Services(
+            s, engines, store, crm, calendar, queue, fallback, recordings_dir(s), greetings, uploader=self.uploader
+        )
         assistant = Assistant(services)
         await assistant.start()
         self.assistant = assistant
@@ -115,6 +125,7 @@ class Daemon:
                 llm=llm,
                 after_summary=NextGreeting(llm, greetings, s.business.name) if llm is not None else None,
                 site=db,
+                recordings=recordings,
             )
             self._workers = asyncio.create_task(
                 serve_workers(queue, handlers, self._stop_workers, concurrency=s.postcall.workers, fallback=fallback)
@@ -235,6 +246,11 @@ class Daemon:
             if task is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, 10)
+        if self.uploader is not None:
+            # A few seconds for the last calls' uploads; what is left is uploaded at the next start.
+            with contextlib.suppress(Exception):
+                await self.uploader.wait_idle(5.0)
+            await self.uploader.aclose()
         for closable in self._closers:
             if closable is not None:
                 with contextlib.suppress(Exception):

@@ -54,6 +54,9 @@ class CallContext:
     outcome: str | None = None
     summary: str | None = None
     recording_path: str | None = None
+    """The recording as written on the answering host (gone from there once uploaded)."""
+    recording_url: str | None = None
+    """With `[storage] recordings_url`: where every host reads the recording (s3://… or file://…)."""
 
     def add_turn(self, turn: Turn) -> None:
         self.turns.append(turn)

@@ -285,6 +285,15 @@ class StorageConfig(_Section):
     redis_url: str | None = None
     """redis://host:port/db. When set, call contexts and post-call jobs go through Redis."""
     context_ttl_s: int = Field(86_400, ge=60)
+    recordings_url: str | None = None
+    """Where finished recordings go so every host of a site can read them: `s3://bucket/prefix` (an
+    S3-compatible bucket; credentials from the standard AWS variables or profile, never from here) or an
+    absolute directory, typically a shared mount. The answering host uploads each recording and removes
+    its own copy once the store holds it. Unset: recordings stay on the answering host (one-host default)."""
+    recordings_endpoint_url: str | None = None
+    """The S3 API's URL for a non-AWS store (MinIO, Ceph RGW): `http://minio.local:9000`. Unset: AWS."""
+    recordings_region: str | None = None
+    """The bucket's region. Unset: AWS_DEFAULT_REGION, else us-east-1."""
     archive_dir: Path | None = None
     """Recordings and transcripts. Default: <data dir>/archive."""
     retention_days: int = Field(90, ge=1)

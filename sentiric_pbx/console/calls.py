@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sentiric_pbx.storage.call_reader import CallFilter, CallReader
+from sentiric_pbx.storage.recording_store import RecordingStore, call_recording, recording_readable
 
 STAGES = ("end_of_turn_ms", "stt_ms", "nlu_ms", "task", "llm_ms", "tts_first_audio_ms")
 """The parts of a reply's latency, in the order they happen. `llm_ms` is the thinking time (`think_ms`)
@@ -42,7 +43,9 @@ def _duration(row: dict[str, Any]) -> float | None:
     return round(row["ended_at"] - row["started_at"], 1)
 
 
-def call_details(path: Path, call_id: str, database_url: str | None = None) -> dict[str, Any] | None:
+def call_details(
+    path: Path, call_id: str, database_url: str | None = None, recordings: RecordingStore | None = None
+) -> dict[str, Any] | None:
     """Everything stored about one call, or None if there is no such call."""
     with CallReader.open(path, database_url) as reader:
         record = reader.call_record(call_id)
@@ -52,7 +55,7 @@ def call_details(path: Path, call_id: str, database_url: str | None = None) -> d
     if analytics is not None:
         analytics.pop("turns_json", None)
     row["duration_s"] = _duration(row)
-    recording = (archive or {}).get("wav_path") or context.get("recording_path")
+    recording = call_recording(archive, context)
     turns = context.get("turns") or []
     return {
         "call": row,
@@ -67,7 +70,7 @@ def call_details(path: Path, call_id: str, database_url: str | None = None) -> d
         "analytics": analytics,
         "jobs": record["jobs"],
         "booking": record["booking"],
-        "recording": bool(recording and Path(recording).is_file()),
+        "recording": recording_readable(recording, recordings),
         "_recording_path": recording,
     }
 

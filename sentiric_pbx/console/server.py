@@ -26,7 +26,7 @@ import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlparse, urlsplit
 
 import structlog
 from aiohttp import web
@@ -36,6 +36,7 @@ from sentiric_pbx.config.console import LOOPBACK_NAMES, is_loopback
 from sentiric_pbx.console import calls as store
 from sentiric_pbx.console.live import snapshot
 from sentiric_pbx.storage.call_reader import CallReaderError
+from sentiric_pbx.storage.recording_store import read_recording
 
 log = structlog.get_logger("sentiric_pbx.console")
 
@@ -98,6 +99,10 @@ class ConsoleServer:
         self.db_path = db_path(settings)
         self.database_url = database_url(settings)
         """The PostgreSQL site store, when configured: the calls pages then show every host's calls."""
+        from sentiric_pbx.storage.recording_store import recording_store
+
+        self.recordings = recording_store(settings)
+        """`[storage] recordings_url`: recordings of any host's calls are played from there."""
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
@@ -223,7 +228,7 @@ class ConsoleServer:
     async def _call(self, request: web.Request) -> web.Response:
         call_id = request.match_info["call_id"]
         try:
-            details = await asyncio.to_thread(store.call_details, self.db_path, call_id, self.database_url)
+            details = await asyncio.to_thread(self._details, call_id)
         except CallReaderError as exc:
             return _json({"error": str(exc)}, status=503)
         if details is None:
@@ -234,14 +239,24 @@ class ConsoleServer:
             details["recording_url"] = f"/api/calls/{call_id}/recording.wav"
         return _json(details)
 
+    def _details(self, call_id: str) -> dict[str, Any] | None:
+        return store.call_details(self.db_path, call_id, self.database_url, self.recordings)
+
     async def _recording(self, request: web.Request) -> web.StreamResponse:
         call_id = request.match_info["call_id"]
-        details = await asyncio.to_thread(store.call_details, self.db_path, call_id, self.database_url)
+        details = await asyncio.to_thread(self._details, call_id)
         path = details.get("_recording_path") if details and details["recording"] else None
         if not path:
             return _json({"error": f"no recording for call {call_id}"}, status=404)
+        if urlparse(path).scheme == "s3":  # in the shared bucket: fetched whole (a call's WAV is a few MB)
+            try:
+                data = await asyncio.to_thread(read_recording, path, self.recordings)
+            except Exception as exc:
+                log.warning("console_recording_unreadable", call_id=call_id, error=type(exc).__name__)
+                return _json({"error": f"the recording of call {call_id} cannot be read now"}, status=503)
+            return web.Response(body=data, headers={"Content-Type": "audio/wav"})
         # FileResponse answers Range requests (206) itself: the audio element seeks without the whole file.
-        return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+        return web.FileResponse(urlparse(path).path, headers={"Content-Type": "audio/wav"})
 
     def _live_now(self) -> dict[str, Any]:
         return {

@@ -41,6 +41,7 @@ from sentiric_pbx.postcall.queue import JobQueue
 from sentiric_pbx.postcall.worker import enqueue_postcall
 from sentiric_pbx.storage.context_store import ContextStore
 from sentiric_pbx.storage.greetings import GreetingStore
+from sentiric_pbx.storage.recording_upload import RecordingUploader
 
 log = structlog.get_logger("sentiric_pbx.assistant")
 
@@ -59,6 +60,8 @@ class Services:
     recordings_dir: Path
     greetings: GreetingStore | None = None
     """Greetings written for known callers after their last call (dialog/next_greeting.py)."""
+    uploader: RecordingUploader | None = None
+    """With `[storage] recordings_url`: copies each finished recording to the store every host reads."""
 
 
 class Assistant:
@@ -190,8 +193,18 @@ class Assistant:
             self.sessions.pop(info.call_id, None)
 
     async def _finish(self, ctx: CallContext) -> None:
-        """Make the record durable first, then queue the post-call work (seed §5)."""
+        """Make the record durable first, then queue the post-call work (seed §5).
+
+        With a shared recordings store the record names the recording by its URL there before the
+        upload starts: a job on another host then knows what to wait for (the upload is in the background,
+        retried until the store has it; the local file goes only then)."""
+        uploader = self.s.uploader
+        local = Path(ctx.recording_path) if ctx.recording_path else None
+        if uploader is not None and local is not None and local.is_file():
+            ctx.recording_url = uploader.url_of(ctx.call_id)
         await self.s.store.finish(ctx, ctx.status)
+        if uploader is not None and local is not None and ctx.recording_url:
+            uploader.submit(local)
         if self.s.queue is not None:
             with contextlib.suppress(Exception):
                 await enqueue_postcall(self.s.queue, ctx, self.s.fallback_queue)

@@ -32,6 +32,7 @@ import structlog
 from sentiric_pbx.call.record import CallContext, Turn
 from sentiric_pbx.postcall.db import connect
 from sentiric_pbx.storage.private import FILE_MODE, create_private_dirs, make_private_dir
+from sentiric_pbx.storage.recording_store import RecordingStore
 
 log = structlog.get_logger("sentiric_pbx.postcall.archive")
 
@@ -48,8 +49,9 @@ CREATE TABLE IF NOT EXISTS postcall_archive (
 @dataclass(frozen=True, slots=True)
 class ArchivedCall:
     call_id: str
-    wav_path: Path | None
-    transcript_path: Path
+    wav_path: Path | str | None
+    """A path in this host's archive, or the recording's URL in the shared store."""
+    transcript_path: Path | str
 
 
 def archive_paths(archive_dir: Path, call_id: str, started_at: float) -> tuple[Path, Path]:
@@ -178,6 +180,34 @@ def _write_files(
     document = transcript_document(context, wav.name if wav else None)
     _atomic_write(json_dest, json.dumps(document, ensure_ascii=False, indent=1).encode())
     return wav
+
+
+class RecordingNotUploaded(Exception):
+    """The call's recording is not in the shared store yet (its host is still uploading it, or the store
+    is down): the job waits, with capped backoff and without using up its attempts, instead of archiving
+    a call without its recording."""
+
+    transient = True
+
+
+async def archive_stored_call(context: CallContext, store: RecordingStore, db_path: Path | str) -> ArchivedCall:
+    """Archive a call whose recording is in the shared store: only once the store holds it (this job may
+    run on any host, before the answering host's upload is done), with the transcript put beside it.
+    Rerunning it rewrites the same transcript object and the same row."""
+    url = context.recording_url or ""
+    if await asyncio.to_thread(store.size, url) is None:
+        raise RecordingNotUploaded(f"{url} is not in the recordings store yet")
+    name = url.rsplit("/", 1)[-1]
+    document = transcript_document(context, name)
+    data = json.dumps(document, ensure_ascii=False, indent=1).encode()
+    transcript = await asyncio.to_thread(store.put_bytes, data, f"{context.call_id}.json")
+    async with connect(db_path, SCHEMA) as db:
+        await db.execute(
+            "INSERT OR REPLACE INTO postcall_archive (call_id, wav_path, transcript_path, archived_at)"
+            " VALUES (?, ?, ?, ?)",
+            (context.call_id, url, transcript, time.time()),
+        )
+    return ArchivedCall(context.call_id, url, transcript)
 
 
 async def archive_call(context: CallContext, archive_dir: Path, db_path: Path | str, move: bool = True) -> ArchivedCall:

@@ -23,6 +23,8 @@ def is_transient(exc: BaseException) -> bool:
     Such a job must not use up its attempts and be parked as dead while the disk is full for an hour;
     it waits (backoff capped at `TRANSIENT_CAP_S`) and succeeds once space is back.
     """
+    if getattr(exc, "transient", False):  # e.g. archive.RecordingNotUploaded: waiting for another host
+        return True
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 

@@ -34,6 +34,7 @@ from sentiric_pbx.postcall.redis_streams import RedisStreamsQueue
 from sentiric_pbx.storage.context_redis import RedisContextStore
 from sentiric_pbx.storage.db import Database, open_database, open_sqlite_database
 from sentiric_pbx.storage.paths import archive_dir, recordings_dir
+from sentiric_pbx.storage.recording_store import RecordingStore, recording_store
 
 log = structlog.get_logger("sentiric_pbx.erasure")
 
@@ -89,8 +90,11 @@ class PersonalData:
         queue: RedisStreamsQueue | None = None,
         default_country_code: str = "90",
         local: Database | None = None,
+        store: RecordingStore | None = None,
     ) -> None:
         self.db = db
+        self.store = store
+        """`[storage] recordings_url`: the shared store holding the calls' recordings and transcripts."""
         self.local = local
         """The host's own SQLite file when `db` is the PostgreSQL site store: the post-call queue and the
         archive records stay per host (they name this host's files), and must be erased too."""
@@ -111,6 +115,7 @@ class PersonalData:
             queue=RedisStreamsQueue.from_config(url, settings.postcall) if url else None,
             default_country_code=settings.business.default_country_code,
             local=local,
+            store=recording_store(settings),
         )
 
     async def aclose(self) -> None:
@@ -150,6 +155,10 @@ class PersonalData:
         record is already gone); retention skips it, since it drops the old days whole anyway."""
         removed: Counter[str] = Counter()
         ids = set(call_ids)
+        if self.store is not None:
+            # First: with the store down nothing is deleted yet, and the erasure can simply be run again
+            # (deleting the records first would leave objects no record names any more).
+            removed += await asyncio.to_thread(_delete_stored, self.store, ids)
         stores = await self.stores()
         files: list[Path] = []
         for db, tables in stores:
@@ -299,6 +308,21 @@ def _json_text(db: Database, column: str, *path: str) -> str:
 async def open_local_store(settings: Settings, db: Database) -> Database | None:
     """This host's SQLite file beside the PostgreSQL site store (None when `db` is that file already)."""
     return None if db.dialect == "sqlite" else await open_sqlite_database(settings)
+
+
+def _delete_stored(store: RecordingStore, ids: Collection[str]) -> Counter[str]:
+    """The calls' objects in the shared store (`<call_id>.wav` and `.json`: their names follow from the id)."""
+    removed: Counter[str] = Counter()
+    for call_id in ids:
+        for key, what in ((f"{call_id}.wav", "recordings"), (f"{call_id}.json", "transcripts")):
+            try:
+                url = store.url_for(key)
+            except ValueError:  # not a name a call of ours can have
+                continue
+            if store.size(url) is not None:
+                store.delete(url)
+                removed[what] += 1
+    return removed
 
 
 def _recording_of(context: str | None) -> Path | None:

@@ -21,11 +21,12 @@ from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.engines.base import LlmEngine
 from sentiric_pbx.integrations.crm.base import CallSummary, Crm
 from sentiric_pbx.postcall.analytics import analyze_call, save_analytics
-from sentiric_pbx.postcall.archive import archive_call
+from sentiric_pbx.postcall.archive import archive_call, archive_stored_call
 from sentiric_pbx.postcall.queue import Job
 from sentiric_pbx.postcall.summary import write_summary
 from sentiric_pbx.storage.context_store import ContextStore
 from sentiric_pbx.storage.db import Database
+from sentiric_pbx.storage.recording_store import RecordingStore
 
 log = structlog.get_logger("sentiric_pbx.postcall.jobs")
 
@@ -118,16 +119,26 @@ class ArchiveJob:
     sweep (retention.py), which runs whether or not calls are being archived."""
 
     def __init__(
-        self, archive_dir: Path, db_path: Path, contexts: ContextStore | None = None, move: bool = True
+        self,
+        archive_dir: Path,
+        db_path: Path,
+        contexts: ContextStore | None = None,
+        move: bool = True,
+        recordings: RecordingStore | None = None,
     ) -> None:
         self.archive_dir = archive_dir
         self.db_path = db_path
         self.contexts = contexts
         self.move = move
+        self.recordings = recordings
+        """`[storage] recordings_url`: a call recorded into it is archived there, on whatever host runs this."""
 
     async def __call__(self, job: Job) -> None:
         context = await load_context(job, self.contexts)
-        result = await archive_call(context, self.archive_dir, self.db_path, move=self.move)
+        if context.recording_url and self.recordings is not None:
+            result = await archive_stored_call(context, self.recordings, self.db_path)
+        else:
+            result = await archive_call(context, self.archive_dir, self.db_path, move=self.move)
         log.info("call_archived", wav=str(result.wav_path) if result.wav_path else None, turns=len(context.turns))
 
 
@@ -162,14 +173,17 @@ def build_handlers(
     llm_budget_s: float = 10.0,
     after_summary: AfterSummary | None = None,
     site: Database | None = None,
+    recordings: RecordingStore | None = None,
 ) -> dict[str, Handler]:
     """The kind → handler map a `PostcallWorker` runs.
 
     `site`: the daemon's database; when it is the PostgreSQL site store, analytics go there (every host
-    reads them), while the archive records stay in the host's file at `db_path` with the files they name."""
+    reads them), while the archive records stay in the host's file at `db_path` with the files they name.
+    `recordings`: the shared recordings store ([storage] recordings_url), where calls recorded into it are
+    archived."""
     analytics: Path | Database = site if site is not None and site.dialect == "postgresql" else db_path
     return {
         SUMMARY: SummaryJob(contexts, crm, llm, llm_budget_s, after_summary),
-        ARCHIVE: ArchiveJob(archive_dir, db_path, contexts),
+        ARCHIVE: ArchiveJob(archive_dir, db_path, contexts, recordings=recordings),
         ANALYTICS: AnalyticsJob(analytics, contexts),
     }
