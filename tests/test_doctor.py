@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+import redis
 from typer.testing import CliRunner
 
 from sentiric_pbx.cli import app
@@ -255,8 +256,11 @@ async def test_redis_closed_port_fails_and_a_real_one_passes(tmp_path: Path) -> 
     closed = await check_redis(f"redis://:pw@127.0.0.1:{free_port()}/0")
     assert closed.status == "fail" and "redis-server" in closed.hint and "pw" not in closed.detail
     with RedisServer(tmp_path / "redis") as server:
+        bare = await check_redis(server.url)  # the test server keeps nothing on disk
+        redis.Redis.from_url(server.url).config_set("appendonly", "yes")
         ok = await check_redis(server.url)
-    assert ok.status == "ok"
+    assert bare.status == "warn" and "keeps nothing on disk" in bare.detail and "appendonly yes" in bare.hint
+    assert ok.status == "ok" and "AOF" in ok.detail
 
 
 def test_disk_thresholds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

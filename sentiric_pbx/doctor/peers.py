@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Any
 
 import httpx
 
@@ -271,11 +272,35 @@ async def check_redis(url: str) -> Check:
     shown = url.split("@")[-1]  # never print a password from redis://:pw@host
     try:
         await client.ping()
+        persistence = await _redis_persistence(client)
     except Exception as exc:
         return Check("redis", "fail", f"{shown}: {exc}", "is redis-server running? fix [storage] redis_url")
     finally:
         await client.aclose()
-    return Check("redis", "ok", f"{shown} answers PING")
+    if persistence == "none":
+        # A restart then empties the post-call stream: each daemon reruns its standby copies of the last
+        # 10 minutes' jobs (nothing is lost), but older retries waiting in Redis are gone with it.
+        return Check(
+            "redis", "warn", f"{shown} answers PING, but keeps nothing on disk (appendonly no, save \"\")",
+            "a Redis restart loses the queued post-call jobs older than 10 min: set appendonly yes (redis.conf)",
+        )
+    return Check("redis", "ok", f"{shown} answers PING ({persistence})")
+
+
+async def _redis_persistence(client: Any) -> str:
+    """"AOF", "RDB snapshots", "AOF + RDB snapshots" or "none" (CONFIG GET appendonly / save); "unknown"
+    when CONFIG is renamed away (managed Redis): then there is nothing to warn about for sure."""
+    from redis.exceptions import ResponseError
+
+    try:
+        aof = (await client.config_get("appendonly")).get("appendonly", b"no")
+        save = (await client.config_get("save")).get("save", b"")
+    except ResponseError:
+        return "persistence unknown"
+    aof_on = (aof.decode() if isinstance(aof, bytes) else str(aof)) == "yes"
+    rdb_on = bool((save.decode() if isinstance(save, bytes) else str(save)).strip())
+    found = [name for name, on in (("AOF", aof_on), ("RDB snapshots", rdb_on)) if on]
+    return " + ".join(found) if found else "none"
 
 
 
