@@ -288,6 +288,7 @@ async def _serve(settings: Settings, concurrency: int) -> None:
     from sentiric_pbx.integrations.crm.factory import build_crm
     from sentiric_pbx.postcall.erasure import PersonalData, open_local_store
     from sentiric_pbx.postcall.jobs import build_handlers
+    from sentiric_pbx.postcall.ledger import DoneLedger
     from sentiric_pbx.postcall.retention import sweep_daily
     from sentiric_pbx.postcall.runtime import open_queues, serve_workers
     from sentiric_pbx.storage.context_store import build_context_store
@@ -321,7 +322,7 @@ async def _serve(settings: Settings, concurrency: int) -> None:
     personal = PersonalData.from_settings(settings, db, local)
     try:
         await asyncio.gather(
-            serve_workers(queue, handlers, stop, concurrency=concurrency, fallback=fallback),
+            serve_workers(queue, handlers, stop, concurrency=concurrency, fallback=fallback, ledger=DoneLedger(db)),
             sweep_daily(personal, settings.storage.retention_days, stop),
         )
     finally:

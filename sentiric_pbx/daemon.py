@@ -80,6 +80,7 @@ class Daemon:
         from sentiric_pbx.integrations.crm.factory import build_crm
         from sentiric_pbx.postcall.erasure import PersonalData, open_local_store
         from sentiric_pbx.postcall.jobs import build_handlers
+        from sentiric_pbx.postcall.ledger import DoneLedger
         from sentiric_pbx.postcall.retention import sweep_daily
         from sentiric_pbx.postcall.runtime import open_queues, serve_workers
         from sentiric_pbx.storage.context_store import build_context_store
@@ -115,7 +116,9 @@ class Daemon:
         assistant = Assistant(services)
         await assistant.start()
         self.assistant = assistant
-        if s.postcall.workers > 0:
+        # With Redis, a daemon with `workers = 0` still runs this host's own jobs (its outbox, its standby
+        # copies after a Redis restart, archive jobs of recordings only it has): nobody else can.
+        if s.postcall.workers > 0 or fallback is not None:
             llm = engines.llm if s.dialog.llm_capable else None
             handlers = build_handlers(
                 db_path=db_path(s),
@@ -128,7 +131,14 @@ class Daemon:
                 recordings=recordings,
             )
             self._workers = asyncio.create_task(
-                serve_workers(queue, handlers, self._stop_workers, concurrency=s.postcall.workers, fallback=fallback)
+                serve_workers(
+                    queue,
+                    handlers,
+                    self._stop_workers,
+                    concurrency=s.postcall.workers,
+                    fallback=fallback,
+                    ledger=DoneLedger(db),
+                )
             )
         return assistant
 

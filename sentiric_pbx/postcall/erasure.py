@@ -46,6 +46,7 @@ BY_CALL: tuple[tuple[str, str], ...] = (
     ("analytics_calls", "analytics"),
     ("greetings", "greetings"),
     ("postcall_jobs", "queued jobs"),
+    ("postcall_done", "job records"),
     ("postcall_archive", "archive records"),
     ("calls", "calls"),
 )

@@ -15,6 +15,7 @@ import structlog
 
 from sentiric_pbx.config import Settings
 from sentiric_pbx.postcall.jobs import Handler
+from sentiric_pbx.postcall.ledger import DoneLedger
 from sentiric_pbx.postcall.queue import Job, JobQueue
 from sentiric_pbx.postcall.redis_streams import RedisStreamsQueue
 from sentiric_pbx.postcall.sqlite_outbox import SqliteOutbox
@@ -38,21 +39,25 @@ async def serve_workers(
     *,
     concurrency: int = 1,
     fallback: JobQueue | None = None,
+    ledger: DoneLedger | None = None,
 ) -> None:
     """Run `concurrency` workers on `queue` (plus one on `fallback`) until `stop_event` is set.
 
     With Redis and the outbox, also the guard that runs the standby copies of jobs a restarted Redis
-    lost (`guard_redis_restarts`); a job done here drops its copy at once.
+    lost (`guard_redis_restarts`); a job done here drops its copy at once, one done on another host
+    when the guard sees it in the `ledger`. `concurrency` 0 (a daemon with `[postcall] workers = 0`)
+    runs no worker on the shared queue, but still this host's own: the outbox (jobs queued while Redis
+    was down, archive jobs of recordings only this host has) and the recovered standby copies.
     """
     runs = []
     if isinstance(queue, RedisStreamsQueue) and isinstance(fallback, SqliteOutbox):
         outbox = fallback
         handlers = {kind: _forgetting(handler, outbox) for kind, handler in handlers.items()}
-        runs.append(guard_redis_restarts(queue, outbox, stop_event))
-    workers = [PostcallWorker(queue, handlers) for _ in range(max(1, concurrency))]
+        runs.append(guard_redis_restarts(queue, outbox, stop_event, ledger=ledger))
+    workers = [PostcallWorker(queue, handlers, ledger=ledger) for _ in range(max(0, concurrency))]
     runs += [w.run(stop_event) for w in workers]
     if fallback is not None:
-        runs.append(PostcallWorker(fallback, handlers).run(stop_event))
+        runs.append(PostcallWorker(fallback, handlers, ledger=ledger).run(stop_event))
     log.info("postcall_workers_running", workers=len(workers) + (fallback is not None), queue=type(queue).__name__)
     await asyncio.gather(*runs)
 
@@ -68,14 +73,34 @@ def _forgetting(handler: Handler, outbox: SqliteOutbox) -> Handler:
 
 
 async def guard_redis_restarts(
-    queue: RedisStreamsQueue, outbox: SqliteOutbox, stop_event: asyncio.Event, every_s: float = 1.0
+    queue: RedisStreamsQueue,
+    outbox: SqliteOutbox,
+    stop_event: asyncio.Event,
+    every_s: float = 1.0,
+    ledger: DoneLedger | None = None,
 ) -> None:
-    """Every `every_s`, ask Redis its run_id; the standby copies of jobs a previous run was given are
-    queued locally (`SqliteOutbox.redis_restarted`). While Redis is down there is nothing to compare."""
+    """Every `every_s`, drop the standby copies of jobs the `ledger` says some host has done, then ask
+    Redis its run_id; the remaining copies of jobs a previous run was given are queued locally
+    (`SqliteOutbox.redis_restarted`). While Redis is down there is nothing to compare."""
     while not stop_event.is_set():
         try:
+            if ledger is not None:
+                await drop_done_copies(outbox, ledger)
             await outbox.redis_restarted(await queue.run_id())
         except Exception as exc:  # Redis unreachable (the workers log that) or the file busy: next round
             log.debug("postcall_redis_guard_skipped", error=repr(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop_event.wait(), timeout=every_s)
+
+
+async def drop_done_copies(outbox: SqliteOutbox, ledger: DoneLedger) -> int:
+    """Delete the standby copies of jobs any host has recorded done (the ack that died with Redis is in
+    the ledger, in the site store). Returns how many went."""
+    copies = await outbox.standby_jobs()
+    if not copies:
+        return 0
+    done = await ledger.done_of({call_id for _job, call_id, _kind in copies})
+    gone = [job_id for job_id, call_id, kind in copies if (call_id, kind) in done]
+    if gone:
+        await outbox.forget(*gone)
+    return len(gone)

@@ -262,11 +262,20 @@ class SqliteOutbox:
                 (job_id, kind, call_id, json.dumps(payload, ensure_ascii=False), redis_run, now + STANDBY_S, now, now),
             )
 
-    async def forget(self, job_id: str) -> None:
-        """Drop the standby copy of a job that has been done (by a worker of this host)."""
+    async def forget(self, *job_ids: str) -> None:
+        """Drop the standby copies of jobs that have been done (here, or by any host: runtime.py)."""
         async with self._lock:
             db = await self._conn()
-            await db.execute("DELETE FROM postcall_jobs WHERE job_id = ? AND status = 'standby'", (job_id,))
+            await db.executemany(
+                "DELETE FROM postcall_jobs WHERE job_id = ? AND status = 'standby'", [(j,) for j in job_ids]
+            )
+
+    async def standby_jobs(self) -> list[tuple[str, str, str]]:
+        """(job_id, call_id, kind) of every standby copy."""
+        async with self._lock:
+            db = await self._conn()
+            cur = await db.execute("SELECT job_id, call_id, kind FROM postcall_jobs WHERE status = 'standby'")
+            return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
 
     async def redis_restarted(self, current_run: str) -> int:
         """Redis now runs as `current_run`: queue the standby copies it may have lost; drop expired ones.

@@ -22,7 +22,8 @@ import structlog
 
 from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.postcall.backoff import is_transient
-from sentiric_pbx.postcall.jobs import KINDS, Handler
+from sentiric_pbx.postcall.jobs import ARCHIVE, KINDS, Handler
+from sentiric_pbx.postcall.ledger import DoneLedger
 from sentiric_pbx.postcall.queue import Job, JobQueue
 
 log = structlog.get_logger("sentiric_pbx.postcall.worker")
@@ -54,8 +55,11 @@ class PostcallWorker:
         block_s: float = 1.0,
         job_timeout_s: float = 600.0,
         heartbeat_s: float | None = None,
+        ledger: DoneLedger | None = None,
     ) -> None:
         self.queue = queue
+        self.ledger = ledger
+        """Site-wide record of done jobs: a job some worker already did is settled without running again."""
         self.handlers = dict(handlers)
         self.name = name or worker_name()
         self.block_s = block_s
@@ -93,6 +97,10 @@ class PostcallWorker:
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind!r}")
+            if self.ledger is not None and await self.ledger.is_done(job.call_id, job.kind):
+                await self.queue.complete(job)
+                log.info("postcall_job_skipped", reason="done already (by this or another worker)", **fields)
+                return
             await self._run_leased(job, handler)
         except _LeaseLost:
             log.warning("postcall_job_abandoned", reason="lease lost to another worker", **fields)
@@ -109,6 +117,14 @@ class PostcallWorker:
             else:
                 log.warning("postcall_job_retry", error=error, ms=elapsed, **fields)
             return
+        if self.ledger is not None:
+            try:
+                first = await self.ledger.record(job.call_id, job.kind, job.job_id, self.name)
+            except Exception as exc:  # done all the same; a later copy of it may run again (idempotent)
+                log.warning("postcall_ledger_unavailable", error=repr(exc), **fields)
+            else:
+                if not first:
+                    log.warning("postcall_job_ran_twice", reason="another worker finished it meanwhile", **fields)
         await self.queue.complete(job)
         log.info("postcall_job_done", ms=round((time.monotonic() - started) * 1000, 1), **fields)
 
@@ -154,12 +170,19 @@ async def enqueue_postcall(queue: JobQueue, context: CallContext, fallback: JobQ
     hang-up time costs nothing: the jobs wait in the file until a local worker runs them; and each
     job handed to Redis leaves a standby copy there, run locally if that Redis restarts (SIGKILL,
     OOM: an unpersisted stream is gone) before the copy expires — see `guard_redis_restarts`.
+    The archive job of a recording that is on this host's disk alone (no `[storage] recordings_url`)
+    goes to `fallback`, this host's own queue: a worker on another host could not read the file.
     """
     payload = {"context": context.to_dict()}
     ids = []
     guard = getattr(fallback, "stand_by", None)
     run_id = getattr(queue, "run_id", None)
     for kind in KINDS:
+        if kind == ARCHIVE and fallback is not None and context.recording_path and not context.recording_url:
+            # The recording is on this host's disk only (no [storage] recordings_url): a worker elsewhere
+            # cannot archive it, so the job stays in this host's queue, run by this daemon's own worker.
+            ids.append(await fallback.enqueue(kind, context.call_id, payload))
+            continue
         try:
             # The run_id before the job is handed over: a restart in between then reruns, never loses it.
             run = await run_id() if guard is not None and run_id is not None else None
