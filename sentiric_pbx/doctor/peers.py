@@ -309,12 +309,14 @@ async def check_database(url: str) -> Check:
     one this version writes. Read only: migrations are the daemon's, at its start."""
     from sentiric_pbx.integrations.calendar.site import CALENDAR_MIGRATIONS
     from sentiric_pbx.postcall.analytics import ANALYTICS_MIGRATIONS
+    from sentiric_pbx.postcall.ledger import LEDGER_MIGRATIONS
     from sentiric_pbx.storage.db import _REGISTRY, DatabaseError
     from sentiric_pbx.storage.postgres import PostgresDatabase, redact, site_schema
 
     # What this version writes: the components every start migrates, and those migrated on first use.
     known = {c: len(m) for c, m in _REGISTRY.items()}
     known |= {"calendar": len(CALENDAR_MIGRATIONS), "analytics": len(ANALYTICS_MIGRATIONS)}
+    known["postcall_ledger"] = len(LEDGER_MIGRATIONS)
 
     shown = redact(url)
     try:
