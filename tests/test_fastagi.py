@@ -69,6 +69,23 @@ async def test_recorded_registration_fills_the_registry_and_the_server_closes(da
     peer.close()
 
 
+async def test_a_daemon_with_every_line_taken_tells_the_dialplan_it_is_busy(daemon: Daemon, logs: Logs) -> None:
+    """SENTIRIC_BUSY=1 lets a site's dialplan try the next daemon ([sentiric-site] in extensions.conf)."""
+    daemon.settings.agent.max_calls = 1
+    assert daemon.capacity.claim()  # the one line is taken by a call in progress
+    try:
+        peer = await AgiPeer.connect(daemon.fastagi.port)
+        await peer.send(agi_env_block(secret=AGI_SECRET))
+        variables = {"UUID": RECORDED_ID}
+        commands = await peer.serve(variables)
+    finally:
+        daemon.capacity.release()
+    assert commands == [f"SET VARIABLE SENTIRIC_CALL_ID {RECORDED_ID}", "SET VARIABLE SENTIRIC_BUSY 1"]
+    assert variables["SENTIRIC_BUSY"] == "1" and peer.closed_by_server
+    await wait_log(logs, "fastagi_busy", call_id=RECORDED_ID)
+    peer.close()
+
+
 async def test_unprompted_hangup_line_is_handled(daemon: Daemon, logs: Logs) -> None:
     """fastagi-hangup.txt: Asterisk says HANGUP by itself, keeps the socket open and still answers."""
     peer = await AgiPeer.connect(daemon.fastagi.port)

@@ -163,12 +163,19 @@ class FastAgiServer:
     calls_active = 0
 
     def __init__(
-        self, cfg: FastAgiConfig, registry: CallRegistry, on_registered: Callable[[CallInfo], None] | None = None
+        self,
+        cfg: FastAgiConfig,
+        registry: CallRegistry,
+        on_registered: Callable[[CallInfo], None] | None = None,
+        is_full: Callable[[], bool] | None = None,
     ) -> None:
         self.cfg = cfg
         self.registry = registry
         self.on_registered = on_registered
         """Called with each verified registration (the assistant starts its CRM lookup here, before the audio)."""
+        self.is_full = is_full
+        """Every line taken (`[agent] max_calls`): the channel is told SENTIRIC_BUSY=1, so a site's dialplan
+        can send the call to the next daemon instead (asterisk/extensions.conf, [sentiric-site])."""
         self._server: asyncio.Server | None = None
         self.reading: OrderedDict[asyncio.StreamWriter, tuple[str, int]] = OrderedDict()
         """Connections still sending their environment, oldest first (`cfg.max_connections` at most)."""
@@ -298,6 +305,10 @@ class FastAgiServer:
             except Exception as exc:
                 bound.warning("fastagi_hook_failed", error=repr(exc))
         await session.command(f"SET VARIABLE SENTIRIC_CALL_ID {call_id}")
+        if self.is_full is not None and self.is_full():
+            # A hint, not a refusal: a dialplan without failover still connects and hears "all lines are busy".
+            await session.command("SET VARIABLE SENTIRIC_BUSY 1")
+            bound.info("fastagi_busy", call_id=call_id, hint="told the dialplan SENTIRIC_BUSY=1")
         if refused is not None:
             return refused
         bound.info(
@@ -342,4 +353,11 @@ def build(ctx: IngressContext) -> FastAgiServer:
     forget = getattr(ctx.agent, "forget", None)
     if forget is not None:
         ctx.registry.on_expire.append(forget)
-    return FastAgiServer(ctx.settings.fastagi, ctx.registry, on_registered=getattr(ctx.agent, "prefetch", None))
+    capacity = ctx.capacity
+
+    def is_full() -> bool:
+        return bool(capacity.limit) and capacity.in_use >= capacity.limit
+
+    return FastAgiServer(
+        ctx.settings.fastagi, ctx.registry, on_registered=getattr(ctx.agent, "prefetch", None), is_full=is_full
+    )
