@@ -91,8 +91,10 @@ class SummaryJob:
             context.summary = text
             context.outcome = context.outcome or context.status
             if self.contexts is not None:
-                # Saved before the CRM call so a CRM outage's retries do not ask the LLM again.
-                await self.contexts.save(context)
+                # Saved before the CRM call so a CRM outage's retries do not ask the LLM again. `finish`, not
+                # `save`: the call is over, and with Redis in front a save reaches Redis alone (its TTL), while
+                # `calls list|show` on every host read the durable record (the site store).
+                await self.contexts.finish(context, context.status)
             if self.after is not None:
                 try:
                     await self.after(context, text)
