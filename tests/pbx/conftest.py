@@ -161,14 +161,15 @@ async def dial(
     rate: int = 8000,
     silent_frames: bool = True,
     caller_id: str = '"Ahmet Yilmaz" <+905551112233>',
+    context: str = "sentiric",
 ):
-    """Originate Local/<exten>@sentiric/n with the caller's side on `farend`; return the answered call."""
+    """Originate Local/<exten>@<context>/n with the caller's side on `farend`; return the answered call."""
     call_id = farend.expect()
     fields = {"Context": "sentiric-selftest", "Exten": "wideband" if rate == 16000 else "s", "Priority": "1"}
     if rate == 16000:
         fields["Codecs"] = "slin16"
     await ami.originate(
-        f"Local/{exten}@sentiric/n",
+        f"Local/{exten}@{context}/n",
         CallerID=caller_id,
         variables={"SENTIRIC_SELFTEST_UUID": call_id, "SENTIRIC_SELFTEST_ADDR": farend.address},
         **fields,
