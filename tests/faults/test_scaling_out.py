@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import io
 import json
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from pydantic import SecretStr
@@ -107,7 +110,9 @@ async def test_two_hosts_one_worker_one_site(
         "recordings_endpoint_url": s3.endpoint,
     }
     a = Daemon(host_settings(tmp_path / "host-a", models_dir, **shared), engines=engines)
-    b = Daemon(host_settings(tmp_path / "host-b", models_dir, **shared), engines=engines)
+    settings_b = host_settings(tmp_path / "host-b", models_dir, **shared)
+    settings_b.console.enabled, settings_b.console.host, settings_b.console.port = True, "127.0.0.1", 0
+    b = Daemon(settings_b, engines=engines)
     worker = Process(
         ["worker"],
         clean_env(
@@ -194,6 +199,15 @@ async def test_two_hosts_one_worker_one_site(
                 details = json.loads(shown.stdout)
                 assert details["summary"] and details["recording_readable"], details
                 assert details["recording_path"].startswith(f"s3://{BUCKET}/site/")
+        # B's console plays A's call from the bucket (A's disk no longer has it).
+        async with aiohttp.ClientSession() as http:
+            async with http.get(b.console.url(f"/api/calls/{calls['a']}")) as r:
+                assert r.status == 200 and (await r.json())["recording"] is True
+            async with http.get(b.console.url(f"/api/calls/{calls['a']}/recording.wav")) as r:
+                wav = await r.read()
+                assert r.status == 200 and r.headers["Content-Type"] == "audio/wav"
+        with wave.open(io.BytesIO(wav)) as w:
+            assert w.getnchannels() == 2 and w.getnframes() > w.getframerate() * 5  # the whole call, stereo
         # The answering hosts' disks hold no recording once uploaded.
         assert not list(recordings_dir(a.settings).glob("*.wav")) and not list(recordings_dir(b.settings).glob("*.wav"))
     finally:
