@@ -232,3 +232,20 @@ async def test_erasing_a_call_deletes_its_recording_and_transcript_from_the_stor
     assert removed["recordings"] == 1 and removed["transcripts"] == 1 and removed["calls"] == 1
     assert await asyncio.to_thread(store.size, ctx.recording_url) is None
     assert await asyncio.to_thread(store.size, other) == 4  # only that call's objects
+
+
+async def test_a_worker_without_the_recordings_store_does_not_archive_a_call_recorded_into_it(
+    tmp_path: Path, logs: list[dict[str, object]]
+) -> None:
+    """Misconfigured worker: one clear error per attempt naming the setting, never a call archived without
+    its recording (the job ends dead after its attempts, as any failing job)."""
+    ctx = booking_call()
+    ctx.recording_url = "s3://site-recordings/site/c0ffee-0001.wav"
+    async with SqliteOutbox(tmp_path / "sentiric.db", max_attempts=1) as outbox:
+        await enqueue_postcall(outbox, ctx)
+        worker = PostcallWorker(outbox, {"archive": ArchiveJob(tmp_path / "archive", tmp_path / "sentiric.db")})
+        while await worker.run_once(block_s=0):
+            pass
+        archive = next(j for j in await outbox.jobs_for(ctx.call_id) if j["kind"] == "archive")
+    assert archive["status"] == "dead" and "[storage] recordings_url" in archive["last_error"]
+    assert not (tmp_path / "archive").exists()

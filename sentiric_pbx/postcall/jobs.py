@@ -137,7 +137,12 @@ class ArchiveJob:
 
     async def __call__(self, job: Job) -> None:
         context = await load_context(job, self.contexts)
-        if context.recording_url and self.recordings is not None:
+        if context.recording_url:
+            if self.recordings is None:  # the answering host uploaded it; this one cannot read it
+                raise LookupError(
+                    f"the recording is in {context.recording_url.split('://')[0]}:// but this host has no"
+                    " [storage] recordings_url: set the site's on every worker"
+                )
             result = await archive_stored_call(context, self.recordings, self.db_path)
         else:
             result = await archive_call(context, self.archive_dir, self.db_path, move=self.move)
