@@ -19,7 +19,9 @@ import pytest
 from typer.testing import CliRunner
 
 from sentiric_pbx.cli import app
+from sentiric_pbx.config import Settings
 from sentiric_pbx.console.calls import call_details
+from sentiric_pbx.doctor import check_recordings_store
 from sentiric_pbx.postcall.erasure import PersonalData
 from sentiric_pbx.postcall.jobs import ArchiveJob
 from sentiric_pbx.postcall.sqlite_outbox import SqliteOutbox
@@ -249,3 +251,23 @@ async def test_a_worker_without_the_recordings_store_does_not_archive_a_call_rec
         archive = next(j for j in await outbox.jobs_for(ctx.call_id) if j["kind"] == "archive")
     assert archive["status"] == "dead" and "[storage] recordings_url" in archive["last_error"]
     assert not (tmp_path / "archive").exists()
+
+
+async def test_doctor_writes_reads_and_deletes_a_probe_in_the_store(s3: S3Server, tmp_path: Path) -> None:
+    settings = Settings()
+    settings.storage.recordings_url = f"s3://{BUCKET}/site"
+    settings.storage.recordings_endpoint_url = s3.endpoint
+    ok = await check_recordings_store(settings)
+    assert ok.status == "ok", ok
+    store = open_recording_store(settings.storage.recordings_url, endpoint_url=s3.endpoint)
+    assert store is not None and await asyncio.to_thread(store.size, store.url_for("doctor-probe.wav")) is None
+    settings.storage.recordings_url = "s3://no-such-bucket/site"
+    missing = await check_recordings_store(settings)
+    assert missing.status == "fail" and "NoSuchBucket" in missing.detail and "bucket" in missing.hint
+    assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in missing.detail
+    s3.stop()
+    settings.storage.recordings_url = f"s3://{BUCKET}/site"
+    down = await check_recordings_store(settings)
+    assert down.status == "fail" and "Connect" in down.detail
+    settings.storage.recordings_url = "relative/dir"
+    assert (await check_recordings_store(settings)).status == "fail"

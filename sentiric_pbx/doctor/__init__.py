@@ -28,6 +28,7 @@ from sentiric_pbx.doctor.peers import (
     check_database,
     check_freeswitch,
     check_freeswitch_esl,
+    check_recordings_store,
     check_redis,
     check_twilio,
     check_webrtc,
@@ -235,6 +236,8 @@ async def run_checks(config: Path | None) -> list[Check]:
         checks.append(site)
     elif site is not None:
         checks.append(await check_database(site))
+    if settings.storage.recordings_url:
+        checks.append(await check_recordings_store(settings))
     checks.append(check_disk(settings))
     return checks
 
@@ -276,6 +279,7 @@ __all__ = [
     "check_models",
     "check_port",
     "check_ports",
+    "check_recordings_store",
     "check_redis",
     "check_secrets",
     "check_twilio",

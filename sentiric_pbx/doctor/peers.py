@@ -349,3 +349,34 @@ async def check_database(url: str) -> Check:
     return Check("site store", "ok", f"{shown}: reachable, schema {versions}")
 
 # -- disk -----------------------------------------------------------------------------------------
+
+
+async def check_recordings_store(s: Settings) -> Check:
+    """`[storage] recordings_url`: can this host write a recording there, read it back and delete it? The
+    probe is a small object (`doctor-probe.wav`); the error is the store's own (no credentials are shown)."""
+    from sentiric_pbx.storage.recording_store import recording_store
+
+    url = s.storage.recordings_url or ""
+    try:
+        store = recording_store(s)
+    except ValueError as exc:
+        return Check("recordings store", "fail", str(exc), "use s3://bucket/prefix or an absolute directory")
+    assert store is not None
+
+    def probe() -> None:
+        written = store.put_bytes(b"sentiric-pbx doctor", "doctor-probe.wav")
+        if store.read(written) != b"sentiric-pbx doctor":
+            raise OSError("what was read back differs from what was written")
+        store.delete(written)
+
+    try:
+        await asyncio.wait_for(asyncio.to_thread(probe), 15.0)
+    except Exception as exc:
+        detail = f"{url}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        hint = (
+            "is the bucket there, recordings_endpoint_url right, and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY set?"
+            if url.startswith("s3://")
+            else "is the directory mounted and writable by the daemon's user?"
+        )
+        return Check("recordings store", "fail", detail, hint)
+    return Check("recordings store", "ok", f"{url}: written, read back and deleted")
