@@ -630,6 +630,23 @@ MORE_ENTITIES += [
 ]
 
 
+# Forms found with bench/nlu_tr_entities.jsonl (the Turkish entity dev set): "bir de" is "and also",
+# a range asks for its start, day-first numeric dates, habits ("pazar günleri", "her cuma").
+MORE_ENTITIES += [
+    ("tr", "bir de fiyatları soracaktım", {}),
+    ("tr", "bir de adresinizi alabilir miyim", {}),
+    ("tr", "saat bir de", {"time": "13:00"}),
+    ("tr", "10:00-12:00 arası", {"time": "10:00"}),
+    ("tr", "10.00 ile 12.00 arasında", {"time": "10:00"}),
+    ("tr", "25.12.2026", {"date": "2026-12-25"}),
+    ("tr", "25/12 saat 14:00", {"date": "2026-12-25", "time": "14:00"}),
+    ("tr", "1/2 saat sürer mi", {}),
+    ("tr", "pazar günleri açık mısınız", {}),
+    ("tr", "her cumartesi çalışıyor musunuz", {}),
+    ("tr", "bugünlerde çok yoğunum", {}),
+]
+
+
 @pytest.mark.parametrize(("language", "text", "expected"), MORE_ENTITIES)
 def test_more_entity_phrasings(language: str, text: str, expected: dict[str, str]) -> None:
     got = rules(text, language).entities
