@@ -631,7 +631,8 @@ MORE_ENTITIES += [
 
 
 # Forms found with bench/nlu_tr_entities.jsonl (the Turkish entity dev set): "bir de" is "and also",
-# a range asks for its start, day-first numeric dates, habits ("pazar günleri", "her cuma").
+# a range asks for its start, day-first numeric dates, habits ("pazar günleri", "her cuma"), and names
+# after "ben" alone, with the "I am" ending, and before "'in randevusu".
 MORE_ENTITIES += [
     ("tr", "bir de fiyatları soracaktım", {}),
     ("tr", "bir de adresinizi alabilir miyim", {}),
@@ -644,6 +645,18 @@ MORE_ENTITIES += [
     ("tr", "pazar günleri açık mısınız", {}),
     ("tr", "her cumartesi çalışıyor musunuz", {}),
     ("tr", "bugünlerde çok yoğunum", {}),
+    ("tr", "ben Zeynep", {"person_name": "Zeynep"}),
+    ("tr", "Ben Ahmet, randevum vardı.", {"person_name": "Ahmet"}),
+    ("tr", "Ben Mehmet Bey, yarınki randevum için arıyorum", {"person_name": "Mehmet", "date": "2026-11-26"}),
+    ("tr", "ben Fatma Şahin'im", {"person_name": "Fatma Şahin"}),
+    ("tr", "ben ayşe kaya'yım", {"person_name": "Ayşe Kaya"}),
+    ("tr", "ben selim", {"person_name": "Selim"}),  # -im here is the name, not "I am"
+    ("tr", "Ahmet Yılmaz'ın randevusunu iptal etmek istiyorum", {"person_name": "Ahmet Yılmaz"}),
+    ("tr", "oğlum Ali'nin randevusu için arıyorum", {"person_name": "Ali"}),
+    ("tr", "kardeşimin randevusu vardı", {}),
+    ("tr", "ben umut ediyorum", {}),
+    ("tr", "ben tekrar arayacağım", {}),
+    ("tr", "ben dün aramıştım", {}),
 ]
 
 
