@@ -657,6 +657,11 @@ MORE_ENTITIES += [
     ("tr", "ben umut ediyorum", {}),
     ("tr", "ben tekrar arayacağım", {}),
     ("tr", "ben dün aramıştım", {}),
+    # "geçen" (last) folds to "gecen": neither the night nor a day to come
+    ("tr", "geçen cuma geldim", {}),
+    ("tr", "geçen hafta salı aradım", {}),
+    ("tr", "geçen sefer on dakika bekledim", {}),
+    ("tr", "cuma gecesi", {"date": "2026-11-27", "daypart": "evening"}),
 ]
 
 

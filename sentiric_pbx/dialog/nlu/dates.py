@@ -126,7 +126,8 @@ _TR_PATTERNS = (
     ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)})(?:in|nin|un|nun| ayinin) (?P<d>\d{{1,2}})\w*"),
     (
         "wd",
-        rf"\b(?P<mod>haftaya |gelecek hafta |gelecek haftaki |onumuzdeki hafta |gelecek |bu |onumuzdeki )?"
+        rf"\b(?P<mod>haftaya |gelecek hafta |gelecek haftaki |onumuzdeki hafta |gelecek |bu |onumuzdeki "
+        rf"|gecen hafta |gecen haftaki |gecen )?"
         rf"(?P<wd>{_TR_WD})(?P<pl>leri|lari| gunleri)?{_TR_SUFFIX}\b",
     ),
     ("dom", r"\b(?P<pre>ayin )(?P<d>\d{1,2})\w*"),
@@ -145,7 +146,7 @@ def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt
         if m["pl"] or (language == "tr" and re.search(r"\bher $", m.string[: m.start()])):
             return None  # "on fridays", "cumaları", "cuma günleri", "her cuma": a habit, not a day
         mod = (m["mod"] or "").strip()
-        if mod == "last":
+        if mod == "last" or mod.startswith("gecen"):  # "geçen cuma": last Friday, gone
             return None
         names = WEEKDAYS_TR if language == "tr" else WEEKDAYS_EN
         next_week = mod in _NEXT_WEEK or bool(m.groupdict().get("nw"))

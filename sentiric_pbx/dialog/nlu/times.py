@@ -102,15 +102,15 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>\d{1,2}) ?(?:yle|yla|le|la|ile) \d{1,2}\w* arasi\w*", _hm),  # "ikiyle üç arası": the start
     (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a)? dogru\b", _hm),  # "dörde doğru"
     # "sabah 9 gibi", "akşam 7'de", "10 civarı": a daypart or an "about" makes a bare number a time
-    (r"\b(?:sabah|ogle|ogleden sonra|aksam|gece)\w* (?P<h>\d{1,2})\b(?! ?\d)", _hm),
+    (r"\b(?:sabah|ogle|ogleden sonra|aksam|gece(?!n\b))\w* (?P<h>\d{1,2})\b(?! ?\d)", _hm),
     (r"\b(?P<h>\d{1,2}) (?:gibi|civari|civarinda|sularinda|suralarinda)\b", _hm),
 )
 
 _DAYPARTS_EN = r"\b(?<!good )(?P<p>morning|afternoon|evening|tonight|night)s?\b"
 _DAYPARTS_TR = (
     r"\b(?<!iyi )(?P<p>sabah|ogleden once|oglenden once|ogleden sonra|oglenden sonra|aksamustu|aksam ustu|aksam"
-    r"|(?<!ceyrek )(?<!\d )gece)\w*"
-)
+    r"|(?<!ceyrek )(?<!\d )gece(?!n\b))\w*"
+)  # "geçen" (last, passing) folds to "gecen": not the night
 _DAYPART_NAMES = {
     "tonight": "evening", "night": "evening", "sabah": "morning", "ogleden once": "morning",
     "oglenden once": "morning", "ogleden sonra": "afternoon", "oglenden sonra": "afternoon",
