@@ -662,6 +662,14 @@ MORE_ENTITIES += [
     ("tr", "geçen hafta salı aradım", {}),
     ("tr", "geçen sefer on dakika bekledim", {}),
     ("tr", "cuma gecesi", {"date": "2026-11-27", "daypart": "evening"}),
+    # a number in the dative before a booking verb, a day and a bare number, a range with its dash gone
+    ("tr", "üçe alabilir miyiz", {"time": "15:00"}),
+    ("tr", "randevumu dörde alalım", {"time": "16:00"}),
+    ("tr", "perşembe 11", {"date": "2026-11-26", "time": "11:00"}),
+    ("tr", "yarın 9 olur mu", {"date": "2026-11-26", "time": "09:00"}),
+    ("tr", "yarın 2 kişi geleceğiz", {"date": "2026-11-26"}),
+    ("tr", "10-11 arası", {"time": "10:00"}),
+    ("tr", "ayın beşine alalım", {"date": "2026-12-05"}),
 ]
 
 
