@@ -432,6 +432,22 @@ def test_the_model_answers_only_where_the_rules_are_unsure() -> None:
     assert understand_rules(text, now=NOW).intent == "other"
 
 
+def test_each_language_has_its_own_thresholds_for_the_model() -> None:
+    """English rules answer up to 0.8 and the model needs 0.7 to overrule them; Turkish 0.7 and 0.3
+    (combine.py says how each was chosen)."""
+    from sentiric_pbx.dialog.nlu import combine
+    from sentiric_pbx.dialog.nlu.intents import RulesVerdict
+
+    weak = RulesVerdict("create_appointment", 0.75, {})
+    en, tr = combine.thresholds("en"), combine.thresholds("tr")
+    assert combine.choose(weak, "other", 0.9, *en)[2] == "model"
+    assert combine.choose(weak, "other", 0.5, *en)[:3:2] == ("create_appointment", "rules")
+    assert combine.choose(weak, "other", 0.9, *tr)[2] == "rules"  # 0.75 is sure enough in Turkish
+    guess = RulesVerdict("other", 0.3, {})
+    assert combine.choose(guess, "affirm", 0.4, *tr)[:3:2] == ("affirm", "model")
+    assert combine.choose(guess, "affirm", 0.4, *en)[:3:2] == ("other", "rules")
+
+
 def test_the_model_reads_numbers_and_turkish_letters_in_one_shape() -> None:
     from sentiric_pbx.dialog.nlu.classifier import features, predict
     from sentiric_pbx.dialog.nlu.normalize import normalize
