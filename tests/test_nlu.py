@@ -687,6 +687,10 @@ MORE_ENTITIES += [
     ("tr", "yarın 2 kişi geleceğiz", {"date": "2026-11-26"}),
     ("tr", "10-11 arası", {"time": "10:00"}),
     ("tr", "ayın beşine alalım", {"date": "2026-12-05"}),
+    # a span of weekdays is when a place is open or full, not a day; a move from one day to another is
+    ("tr", "pazartesiden cumaya kadar açık mısınız", {}),
+    ("tr", "Pazartesi-Cuma arası kaçta açılıyorsunuz", {}),
+    ("tr", "randevumu salıdan perşembeye alalım", {"date": "2026-11-26"}),
 ]
 
 

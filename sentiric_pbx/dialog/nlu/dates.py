@@ -124,6 +124,8 @@ _TR_PATTERNS = (
     ("month", rf"\b(?P<d>\d{{1,2}})\w* (?P<mon>{'|'.join(MONTHS_TR)})\w*(?: (?P<y>20\d\d))?(?: (?:{_TR_WD})\w*)?"),
     # "aralığın 15'i", "ocak ayının beşinde"
     ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)})(?:in|nin|un|nun| ayinin) (?P<d>\d{{1,2}})\w*"),
+    # "pazartesiden cumaya kadar", "pazartesi-cuma arası": the days a place is open or full, not a day
+    ("range", rf"\b(?:{_TR_WD})\w* (?:{_TR_WD})\w* (?:kadar|arasi)\w*"),
     (
         "wd",
         rf"\b(?P<mod>haftaya |gelecek hafta |gelecek haftaki |onumuzdeki hafta |gelecek |bu |onumuzdeki "
@@ -140,6 +142,8 @@ _NEXT_WEEK = frozenset({"next", "haftaya", "gelecek hafta", "gelecek haftaki", "
 
 def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt.date | None:
     today = now.date()
+    if kind == "range":
+        return None
     if kind.startswith("rel"):
         return today + dt.timedelta(days=int(kind[3]))
     if kind == "wd":
