@@ -189,6 +189,10 @@ class LlmConfig(_Section):
     chat_format: str | None = "gemma"
     n_ctx: int = Field(2048, ge=256)
     n_threads: int = Field(2, ge=1)
+    prefix_cache_mb: int = Field(256, ge=0)
+    """Memory for the in-process model's saved conversation prefixes (LRU; engines/llm/prefix_cache.py), so a
+    call's next turn need not re-read its whole prompt after another call's turn. Every byte a saved state
+    holds counts. 0: none. Defaults to 256 MB."""
     max_tokens: int = Field(96, ge=1)
     temperature: float = Field(0.3, ge=0.0, le=2.0)
     fallback_url: str | None = None

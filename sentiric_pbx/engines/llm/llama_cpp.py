@@ -7,8 +7,8 @@ it with `CMAKE_ARGS="-DGGML_NATIVE=OFF"`.
 One `Llama` holds one KV cache, and llama.cpp's high-level API is not safe to call from two threads,
 so generations are serialised (runner concurrency 1). Between turns of the same call the prompt
 grows by one exchange; llama.cpp reuses the longest common token prefix of the KV cache, and a
-`LlamaRAMCache` keeps each recent conversation's state so that another call's turn in between does
-not throw that prefix away.
+`PrefixCache` (prefix_cache.py: LRU, bounded by the bytes it really holds, `[llm] prefix_cache_mb`) keeps
+each recent conversation's state so that another call's turn in between does not throw that prefix away.
 
 Cancellation (barge-in): the generating thread checks a flag between tokens and stops; closing the
 async iterator sets it.
@@ -76,7 +76,9 @@ class LlamaCppLlm:
         self.load_s: float | None = None
 
     def load(self) -> None:
-        from llama_cpp import Llama, LlamaRAMCache
+        from llama_cpp import Llama
+
+        from sentiric_pbx.engines.llm.prefix_cache import PrefixCache
 
         if not self.model_path.is_file():
             raise FileNotFoundError(f"GGUF model {self.model_path} does not exist")
@@ -89,7 +91,7 @@ class LlamaCppLlm:
             verbose=False,
         )
         if self.cache_bytes:
-            self._llm.set_cache(LlamaRAMCache(capacity_bytes=self.cache_bytes))
+            self._llm.set_cache(PrefixCache(self.cache_bytes))
         self.load_s = time.perf_counter() - started
         log.info("llm_loaded", engine=self.name, model=str(self.model_path), load_s=round(self.load_s, 2))
 
