@@ -195,6 +195,7 @@ class LlmConfig(_Section):
     holds counts. 0: none. Defaults to 256 MB."""
     max_tokens: int = Field(96, ge=1)
     temperature: float = Field(0.3, ge=0.0, le=2.0)
+    """Sampling temperature of the in-call rephrasing (0: greedy, the same words every time). Defaults to 0.3."""
     fallback_url: str | None = None
     """Base URL of an OpenAI-compatible server (…/v1) used when the primary is slow or failing. None: no
     fallback."""
