@@ -75,11 +75,19 @@ def check_greeting(
 class NextGreeting:
     """The post-call step that writes and stores a known caller's next greeting (the summary job calls it)."""
 
-    def __init__(self, llm: LlmEngine, store: GreetingStore, business: str, budget_s: float = 20.0) -> None:
+    def __init__(
+        self,
+        llm: LlmEngine,
+        store: GreetingStore,
+        business: str,
+        budget_s: float = 20.0,
+        temperature: float | None = None,
+    ) -> None:
         self.llm = llm
         self.store = store
         self.business = business
         self.budget_s = budget_s
+        self.temperature = 0.5 if temperature is None else temperature
 
     async def __call__(self, context: CallContext, notes: str) -> str | None:
         """Write, check and store the greeting for the caller of `context`; the stored text, or None."""
@@ -94,7 +102,7 @@ class NextGreeting:
                 {"role": "user", "content": f"Caller: {name}\nNotes from their last call: {notes}"},
             ],
             max_tokens=80,
-            temperature=0.5,
+            temperature=self.temperature,
         )
         try:
             async with asyncio.timeout(self.budget_s):

@@ -73,19 +73,21 @@ class SummaryJob:
         llm: LlmEngine | None = None,
         llm_budget_s: float = 10.0,
         after: AfterSummary | None = None,
+        temperature: float | None = None,
     ) -> None:
         self.contexts = contexts
         self.crm = crm
         self.llm = llm
         self.llm_budget_s = llm_budget_s
         self.after = after
+        self.temperature = temperature
 
     async def __call__(self, job: Job) -> None:
         context = await load_context(job, self.contexts)
         if context.summary:
             text, method = context.summary, "reused"  # a rerun: the CRM gets the same text again
         else:
-            text, method = await write_summary(context, self.llm, self.llm_budget_s)
+            text, method = await write_summary(context, self.llm, self.llm_budget_s, self.temperature)
             context.summary = text
             context.outcome = context.outcome or context.status
             if self.contexts is not None:
@@ -160,10 +162,11 @@ def build_handlers(
     llm: LlmEngine | None = None,
     llm_budget_s: float = 10.0,
     after_summary: AfterSummary | None = None,
+    temperature: float | None = None,
 ) -> dict[str, Handler]:
     """The kind → handler map a `PostcallWorker` runs."""
     return {
-        SUMMARY: SummaryJob(contexts, crm, llm, llm_budget_s, after_summary),
+        SUMMARY: SummaryJob(contexts, crm, llm, llm_budget_s, after_summary, temperature),
         ARCHIVE: ArchiveJob(archive_dir, db_path, contexts),
         ANALYTICS: AnalyticsJob(db_path, contexts),
     }

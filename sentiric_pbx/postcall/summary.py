@@ -115,7 +115,7 @@ def extractive_summary(context: CallContext) -> str:
     return " ".join(parts)
 
 
-def _llm_request(context: CallContext) -> LlmRequest:
+def _llm_request(context: CallContext, temperature: float | None = None) -> LlmRequest:
     lines = [f"{'Caller' if t.who == 'caller' else 'Agent'}: {t.text}" for t in context.turns if t.text.strip()]
     transcript = "\n".join(lines)[-_MAX_TRANSCRIPT_CHARS:]
     facts = extractive_summary(context)
@@ -128,7 +128,7 @@ def _llm_request(context: CallContext) -> LlmRequest:
         },
         {"role": "user", "content": f"Facts: {facts}\n\nTranscript:\n{transcript}\n\nCRM note:"},
     ]
-    return LlmRequest(messages=messages, max_tokens=160, temperature=0.2)
+    return LlmRequest(messages=messages, max_tokens=160, temperature=0.2 if temperature is None else temperature)
 
 
 def _copies(text: str, context: CallContext) -> bool:
@@ -139,10 +139,13 @@ def _copies(text: str, context: CallContext) -> bool:
     return any(len(t.text) >= 40 and t.text.strip() in text for t in context.turns)
 
 
-async def llm_summary(llm: LlmEngine, context: CallContext, budget_s: float) -> str | None:
+async def llm_summary(
+    llm: LlmEngine, context: CallContext, budget_s: float, temperature: float | None = None
+) -> str | None:
     """The LLM's note, or None if it is slow, fails or says nothing (the caller falls back)."""
     try:
-        text = (await asyncio.wait_for(llm.complete(_llm_request(context)), timeout=budget_s)).strip()
+        request = _llm_request(context, temperature)
+        text = (await asyncio.wait_for(llm.complete(request), timeout=budget_s)).strip()
     except TimeoutError:
         log.warning("summary_llm_timeout", engine=getattr(llm, "name", "?"), budget_s=budget_s)
         return None
@@ -163,11 +166,11 @@ async def llm_summary(llm: LlmEngine, context: CallContext, budget_s: float) -> 
 
 
 async def write_summary(
-    context: CallContext, llm: LlmEngine | None = None, llm_budget_s: float = 10.0
+    context: CallContext, llm: LlmEngine | None = None, llm_budget_s: float = 10.0, temperature: float | None = None
 ) -> tuple[str, str]:
     """(summary text, method): "llm" when the model answered in time, else "extractive"."""
     if llm is not None:
-        text = await llm_summary(llm, context, llm_budget_s)
+        text = await llm_summary(llm, context, llm_budget_s, temperature)
         if text:
             return text, "llm"
     return extractive_summary(context), "extractive"

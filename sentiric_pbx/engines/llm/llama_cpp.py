@@ -63,14 +63,18 @@ class LlamaCppLlm:
         n_threads: int = 2,
         fold_system: bool | None = None,
         cache_bytes: int = 256 * 1024 * 1024,
+        nice: int | None = None,
+        name: str = "llama_cpp",
     ) -> None:
+        """`nice`: how much lower than the event loop its thread runs (default `[daemon] engine_nice`)."""
         self.model_path = model_path
         self.chat_format = chat_format
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.fold_system = chat_format == "gemma" if fold_system is None else fold_system
         self.cache_bytes = cache_bytes
-        self.runner = BoundedRunner("llm", 1)
+        self.name = name
+        self.runner = BoundedRunner(name, 1, nice)
         self._llm: Any = None
         self._stopping: set[asyncio.Task[None]] = set()
         self.load_s: float | None = None
@@ -94,6 +98,19 @@ class LlamaCppLlm:
             self._llm.set_cache(PrefixCache(self.cache_bytes))
         self.load_s = time.perf_counter() - started
         log.info("llm_loaded", engine=self.name, model=str(self.model_path), load_s=round(self.load_s, 2))
+
+    def unload(self) -> None:
+        """Free the model, its context and its prefix cache (engine thread); `load()` brings it back."""
+        if self._llm is None:
+            return
+        self._llm.set_cache(None)
+        self._llm.close()
+        log.info("llm_unloaded", engine=self.name, model=str(self.model_path))
+        self._llm = None  # last: `loaded` turns false once the memory is back
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
 
     def warmup(self) -> None:
         self._generate(LlmRequest([{"role": "user", "content": "Hi"}], max_tokens=1), threading.Event(), None)
