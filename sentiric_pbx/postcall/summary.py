@@ -15,6 +15,7 @@ dict whose `status` is done/completed/booked/confirmed, or a name listed in `tas
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -159,10 +160,19 @@ async def llm_summary(
         return None
     for booking in bookings(context):
         moment, label = _when(booking["start"])
-        mentioned = moment is not None and moment.strftime("%H:%M") in text
-        if not mentioned:
+        if moment is None or not _says_time(text, moment):
             text += f" Booked: {label}."
     return text
+
+
+def _says_time(text: str, moment: datetime) -> bool:
+    """The note names the booked time: "14:00", or as people write it, "2 PM" / "2:00 p.m." (Qwen2.5 does)."""
+    if moment.strftime("%H:%M") in text:
+        return True
+    hour, minute = moment.hour % 12 or 12, f":{moment.minute:02d}"
+    optional = f"(?:{minute})?" if moment.minute == 0 else minute
+    half = "a" if moment.hour < 12 else "p"
+    return re.search(rf"\b{hour}{optional}\s*{half}\.?\s?m\b", text, re.IGNORECASE) is not None
 
 
 async def write_summary(
