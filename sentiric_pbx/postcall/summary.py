@@ -124,8 +124,8 @@ def _llm_request(context: CallContext, temperature: float | None = None) -> LlmR
         {
             "role": "system",
             "content": "Write a note for the CRM about this phone call in two or three sentences of your own: who "
-            "called, what they wanted, what was agreed (with the exact date and time), and any follow-up. Do not "
-            "copy the transcript. Plain text only.",
+            "called, what they wanted, what was agreed (with the exact date and time as the facts give them, not "
+            "'tomorrow'), and any follow-up. Do not copy the transcript. Plain text only.",
         },
         {"role": "user", "content": f"Facts: {facts}\n\nTranscript:\n{transcript}\n\nCRM note:"},
     ]
