@@ -78,6 +78,7 @@ class Daemon:
         from sentiric_pbx.integrations.crm.factory import build_crm
         from sentiric_pbx.postcall.erasure import PersonalData, open_local_store
         from sentiric_pbx.postcall.jobs import build_handlers
+        from sentiric_pbx.postcall.model import postcall_llm
         from sentiric_pbx.postcall.retention import sweep_daily
         from sentiric_pbx.postcall.runtime import open_queues, serve_workers
         from sentiric_pbx.storage.context_store import build_context_store
@@ -106,14 +107,18 @@ class Daemon:
         await assistant.start()
         self.assistant = assistant
         if s.postcall.workers > 0:
-            llm = engines.llm if s.dialog.llm_capable else None
+            llm, on_demand = postcall_llm(s, engines)
+            self._closers.append(on_demand)
+            budget, temperature = s.postcall.llm_budget_s, s.postcall.llm_temperature
             handlers = build_handlers(
                 db_path=db_path(s),
                 archive_dir=archive_dir(s),
                 contexts=store,
                 crm=crm,
                 llm=llm,
-                after_summary=NextGreeting(llm, greetings, s.business.name) if llm is not None else None,
+                llm_budget_s=budget,
+                temperature=temperature,
+                after_summary=NextGreeting(llm, greetings, s.business.name, budget, temperature) if llm else None,
                 site=db,
             )
             self._workers = asyncio.create_task(
