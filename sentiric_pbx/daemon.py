@@ -247,6 +247,9 @@ class Daemon:
         if self._metrics is not None:
             await asyncio.to_thread(self._metrics.close)
             self._metrics = None
+        # What start() froze goes back to the collector: a process that starts another daemon after this one
+        # (the demo's two calls, the tests) would otherwise keep every stopped daemon's models resident.
+        gc.unfreeze()
         log.info("daemon_stopped")
 
     async def run_forever(self) -> None:
