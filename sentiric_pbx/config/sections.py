@@ -189,8 +189,13 @@ class LlmConfig(_Section):
     chat_format: str | None = "gemma"
     n_ctx: int = Field(2048, ge=256)
     n_threads: int = Field(2, ge=1)
+    prefix_cache_mb: int = Field(256, ge=0)
+    """Memory for the in-process model's saved conversation prefixes (LRU; engines/llm/prefix_cache.py), so a
+    call's next turn need not re-read its whole prompt after another call's turn. Every byte a saved state
+    holds counts. 0: none. Defaults to 256 MB."""
     max_tokens: int = Field(96, ge=1)
     temperature: float = Field(0.3, ge=0.0, le=2.0)
+    """Sampling temperature of the in-call rephrasing (0: greedy, the same words every time). Defaults to 0.3."""
     fallback_url: str | None = None
     """Base URL of an OpenAI-compatible server (…/v1) used when the primary is slow or failing. None: no
     fallback."""
@@ -326,6 +331,31 @@ class PostcallConfig(_Section):
     lease_s: float = Field(60.0, gt=0)
     """How long a worker's claim on a job holds before another worker takes the job over (its worker died
     mid-job: SIGKILL, OOM, power). Running jobs renew it every third. Defaults to 60 s."""
+    llm_model: str | None = None
+    """The model that writes the CRM note and a known caller's next greeting, after the call (catalog id,
+    `bundled:` id or a GGUF path), e.g. `bundled:qwen2.5-coder-1.5b-instruct`: calls can keep the templates
+    (`[dialog] llm_capable = false`) while a better model than they could afford writes the off-call text. Loaded
+    by the worker on its first job, on `llm_n_threads` thread(s) at `llm_nice`, freed after `llm_idle_unload_s`;
+    the same file as a loaded `[llm] model` is shared instead. `[llm] fallback_url` stands behind it under the
+    `fallback_timeout_s` (5 s) rule, and the extractive note behind both. None: the in-call model writes them
+    when `llm_capable`, the worker process (`sentiric-pbx worker`) only a remote `[llm] url`."""
+    llm_chat_format: str | None = "chatml"
+    """llama.cpp chat format of `llm_model` (chatml: Qwen2.5; gemma: gemma 3)."""
+    llm_n_ctx: int = Field(2048, ge=256)
+    llm_n_threads: int = Field(1, ge=1)
+    """Threads `llm_model` computes on. Defaults to 1: on a 2-core PBX host the other core stays the calls'."""
+    llm_nice: int = Field(10, ge=0, le=19)
+    """How much lower than the event loop `llm_model`'s thread runs (the in-call models run `[daemon]
+    engine_nice` lower): live calls' STT and TTS take the CPU first. Defaults to 10."""
+    llm_idle_unload_s: float = Field(300.0, gt=0)
+    """`llm_model` is freed this long after its last job, so the daemon's memory returns to what calls need.
+    Defaults to 300 s."""
+    llm_budget_s: float = Field(60.0, gt=0)
+    """The longest one note or one greeting may take the model before the extractive note / the template is
+    kept. Defaults to 60 s (Qwen2.5-Coder-1.5B on one thread writes a note in ~10–20 s)."""
+    llm_temperature: float | None = None
+    """Sampling temperature for the note and the greeting (0: greedy, the same words every time). None: each
+    job's own (note 0.2, greeting 0.5)."""
 
 
 class MetricsConfig(_Section):

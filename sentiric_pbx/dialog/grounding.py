@@ -6,7 +6,9 @@ ways a rephrasing lies, both checked before a word of it reaches the caller:
   * it drops a fact: every `spoken` string in the facts must appear in what the model wrote, verbatim
     (case and punctuation aside) — "3 pm" rephrased as "in the afternoon" is not the same promise;
   * it invents one: a time, a date, a weekday, a month or a number that is in neither the template nor the
-    facts ("… at 4 pm", "… on Wednesday").
+    facts ("… at 4 pm", "… on Wednesday");
+  * it says the caller's booking as the speaker's ("I'm booked for 2 pm"): every fact is there, but the
+    caller hears that someone else got the slot.
 
 `GroundedText` checks a stream sentence by sentence, so the reply can still be spoken as it is written:
 sentences are held back only until every fact has appeared (and, when the template asks the caller
@@ -32,6 +34,13 @@ _CLAIMS = re.compile(
     re.IGNORECASE,
 )
 """What a sentence may claim that only a task can know: times, numbers, days, months (en, tr)."""
+
+_WRONG_PERSON = re.compile(
+    r"\b(?:i'?m|i am|i've been|i have been|we'?re|we are)\s+(?:now\s+|all\s+)?(?:booked|scheduled|confirmed)\b",
+    re.IGNORECASE,
+)
+"""A booking said of the speaker ("Sure, I'm booked for tomorrow at 2 PM.": Qwen2.5-Coder-1.5B in the demo): the
+caller was booked, not us. The facts are all there, so only this check keeps it from being spoken."""
 
 
 def spoken_facts(facts: Any) -> list[str]:
@@ -124,6 +133,9 @@ class GroundedText:
             extra = invented(sentence, self.facts, self.template)
             if extra:
                 raise Ungrounded("invented", extra)
+            wrong = _WRONG_PERSON.search(sentence)
+            if wrong and not _WRONG_PERSON.search(self.template):
+                raise Ungrounded("wrong_person", [wrong.group()])
             self._held.append(sentence)
         if not self.released:
             text = _norm(" ".join(self._held))
@@ -136,8 +148,8 @@ class GroundedText:
 
 
 class Ungrounded(Exception):
-    """A model's reply that must not be spoken: `why` is "dropped", "invented" or "not_a_question", `claims`
-    the facts at issue."""
+    """A model's reply that must not be spoken: `why` is "dropped", "invented", "not_a_question" or
+    "wrong_person" (the caller's booking said as the speaker's), `claims` the words at issue."""
 
     def __init__(self, why: str, claims: list[str]) -> None:
         super().__init__(f"{why}: {claims}")

@@ -14,7 +14,9 @@ on a PBX's CPU is fine here. What it wrote is stored only if it is safe to say t
     must not promise an appointment that does not exist.
 
 Otherwise nothing is stored and the next call gets the template. A leading "Hello"/"Hi"/"Merhaba" is
-dropped: the cached "Hello!" already said it.
+dropped: the cached "Hello!" already said it. The English prompt carries two examples: without them
+Qwen2.5-Coder-1.5B wrote four sentences ("Hello Mr. Yilmaz! Welcome back! We're glad you were able to book…")
+and every greeting was refused as too long.
 """
 
 from __future__ import annotations
@@ -41,9 +43,16 @@ _OPENER = re.compile(r"^\s*(hello|hi|hey|good (morning|afternoon|evening)|merhab
 
 PROMPT = {
     "en": "You are the receptionist of {business}. Write what you will say when this caller phones next time, "
-    "right after 'Hello!': welcome them back by name, as '{address}', and you may mention their last call. "
-    "One or two short spoken sentences, ending by asking how you can help. Mention no date, time or number "
-    "that is not in the notes.",
+    "right after 'Hello!': welcome them back by name, as '{address}', in one short sentence that may mention their "
+    "last call, then ask how you can help. Two sentences in all, under 30 words. Mention no date, time or number "
+    "that is not in the notes.\n\n"
+    "Examples:\n"
+    "Caller: Ms. Lopez\n"
+    "Notes from their last call: Maria Lopez booked a cleaning for Friday at 10:30 am.\n"
+    "You say: Ms. Lopez, welcome back, and thank you for booking your cleaning with us. How can I help you today?\n"
+    "Caller: Mr. Carter\n"
+    "Notes from their last call: John Carter asked about opening hours.\n"
+    "You say: Good to hear from you again, Mr. Carter. What can I do for you today?",
     "tr": "{business} resepsiyonistisin. Bu kişi bir dahaki sefere aradığında 'Merhaba!' dedikten hemen sonra "
     "söyleyeceğin sözleri yaz: ona '{address}' diye hitap ederek tekrar hoş geldin de, son aramasından söz "
     "edebilirsin. Bir veya iki kısa cümle, sonunda nasıl yardımcı olabileceğini sor. Notlarda olmayan tarih, "
@@ -75,11 +84,19 @@ def check_greeting(
 class NextGreeting:
     """The post-call step that writes and stores a known caller's next greeting (the summary job calls it)."""
 
-    def __init__(self, llm: LlmEngine, store: GreetingStore, business: str, budget_s: float = 20.0) -> None:
+    def __init__(
+        self,
+        llm: LlmEngine,
+        store: GreetingStore,
+        business: str,
+        budget_s: float = 20.0,
+        temperature: float | None = None,
+    ) -> None:
         self.llm = llm
         self.store = store
         self.business = business
         self.budget_s = budget_s
+        self.temperature = 0.5 if temperature is None else temperature
 
     async def __call__(self, context: CallContext, notes: str) -> str | None:
         """Write, check and store the greeting for the caller of `context`; the stored text, or None."""
@@ -94,7 +111,7 @@ class NextGreeting:
                 {"role": "user", "content": f"Caller: {name}\nNotes from their last call: {notes}"},
             ],
             max_tokens=80,
-            temperature=0.5,
+            temperature=self.temperature,
         )
         try:
             async with asyncio.timeout(self.budget_s):

@@ -95,7 +95,10 @@ def _model_refs(s: Settings) -> list[tuple[str, str]]:
         ref = s.stt.whisper_model if kind == "whisper" else s.stt.vosk_models.get(language)
         if ref is not None:
             refs.append((f"stt.{language}", ref))
-    return [*refs, ("tts", s.tts.voice), ("llm", s.llm.model)]
+    refs += [("tts", s.tts.voice), ("llm", s.llm.model)]
+    if s.postcall.llm_model is not None:  # the post-call model: loaded at the first job, missing found now
+        refs.append(("postcall.llm", s.postcall.llm_model))
+    return refs
 
 
 def check_model(what: str, ref: str, s: Settings, store: ModelStore, echo: bool) -> Check:
@@ -124,7 +127,8 @@ def check_model(what: str, ref: str, s: Settings, store: ModelStore, echo: bool)
         path = Path(ref).expanduser()
         if path.exists():
             return Check(name, "ok", f"{path} (a path: no manifest to verify)")
-        return Check(name, missing, f"model path {path} does not exist", "fix [stt]/[tts]/[llm] in the config")
+        fix = "fix [stt]/[tts]/[llm]/[postcall] in the config"
+        return Check(name, missing, f"model path {path} does not exist", fix)
     else:
         manifest = store.manifest(ref)
         if manifest is None:

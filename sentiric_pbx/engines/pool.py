@@ -180,7 +180,11 @@ class EnginePool:
             log.info("llm_remote_primary", host=host, model=cfg.url_model, fallback=bool(fallback))
             return []
         local = LlamaCppLlm(
-            resolve(cfg.model, self.settings), chat_format=cfg.chat_format, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads
+            resolve(cfg.model, self.settings),
+            chat_format=cfg.chat_format,
+            n_ctx=cfg.n_ctx,
+            n_threads=cfg.n_threads,
+            cache_bytes=cfg.prefix_cache_mb * 1024 * 1024,
         )
         self.local_llm = local
         self.llm = FallbackLlm(local, fallback, cfg.fallback_timeout_s)

@@ -41,13 +41,15 @@ def set_engine_nice(nice: int) -> None:
     _engine_nice = nice
 
 
-def lower_thread_priority() -> None:
-    """Raise this thread's nice value by `engine_nice` (lowering needs no privilege; raising back would)."""
-    if _engine_nice <= 0 or not hasattr(os, "setpriority"):
+def lower_thread_priority(by: int | None = None) -> None:
+    """Raise this thread's nice value by `by` (default `engine_nice`); lowering needs no privilege, raising back
+    would."""
+    step = _engine_nice if by is None else by
+    if step <= 0 or not hasattr(os, "setpriority"):
         return
     tid = threading.get_native_id()
     try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + _engine_nice))
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + step))
     except OSError:
         pass  # a sandbox that forbids it: the engines then simply share the CPU equally
 
@@ -59,11 +61,15 @@ class BoundedRunner:
     waiting on (no due time) come after all others, in arrival order.
     """
 
-    def __init__(self, name: str, max_concurrency: int) -> None:
+    def __init__(self, name: str, max_concurrency: int, nice: int | None = None) -> None:
+        """`nice`: how much lower than the loop its threads run; default `[daemon] engine_nice`."""
         self.name = name
         self.max_concurrency = max_concurrency
         self._executor = ThreadPoolExecutor(
-            max_workers=max_concurrency, thread_name_prefix=f"engine-{name}", initializer=lower_thread_priority
+            max_workers=max_concurrency,
+            thread_name_prefix=f"engine-{name}",
+            initializer=lower_thread_priority,
+            initargs=(nice,),
         )
         self._free = max_concurrency
         self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []

@@ -75,19 +75,21 @@ class SummaryJob:
         llm: LlmEngine | None = None,
         llm_budget_s: float = 10.0,
         after: AfterSummary | None = None,
+        temperature: float | None = None,
     ) -> None:
         self.contexts = contexts
         self.crm = crm
         self.llm = llm
         self.llm_budget_s = llm_budget_s
         self.after = after
+        self.temperature = temperature
 
     async def __call__(self, job: Job) -> None:
         context = await load_context(job, self.contexts)
         if context.summary:
             text, method = context.summary, "reused"  # a rerun: the CRM gets the same text again
         else:
-            text, method = await write_summary(context, self.llm, self.llm_budget_s)
+            text, method = await write_summary(context, self.llm, self.llm_budget_s, self.temperature)
             context.summary = text
             context.outcome = context.outcome or context.status
             if self.contexts is not None:
@@ -180,6 +182,7 @@ def build_handlers(
     llm_budget_s: float = 10.0,
     after_summary: AfterSummary | None = None,
     site: Database | None = None,
+    temperature: float | None = None,
     recordings: RecordingStore | None = None,
 ) -> dict[str, Handler]:
     """The kind → handler map a `PostcallWorker` runs.
@@ -190,7 +193,7 @@ def build_handlers(
     archived."""
     analytics: Path | Database = site if site is not None and site.dialect == "postgresql" else db_path
     return {
-        SUMMARY: SummaryJob(contexts, crm, llm, llm_budget_s, after_summary),
+        SUMMARY: SummaryJob(contexts, crm, llm, llm_budget_s, after_summary, temperature),
         ARCHIVE: ArchiveJob(archive_dir, db_path, contexts, recordings=recordings),
         ANALYTICS: AnalyticsJob(analytics, contexts),
     }

@@ -15,6 +15,7 @@ dict whose `status` is done/completed/booked/confirmed, or a name listed in `tas
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,7 +116,7 @@ def extractive_summary(context: CallContext) -> str:
     return " ".join(parts)
 
 
-def _llm_request(context: CallContext) -> LlmRequest:
+def _llm_request(context: CallContext, temperature: float | None = None) -> LlmRequest:
     lines = [f"{'Caller' if t.who == 'caller' else 'Agent'}: {t.text}" for t in context.turns if t.text.strip()]
     transcript = "\n".join(lines)[-_MAX_TRANSCRIPT_CHARS:]
     facts = extractive_summary(context)
@@ -123,12 +124,12 @@ def _llm_request(context: CallContext) -> LlmRequest:
         {
             "role": "system",
             "content": "Write a note for the CRM about this phone call in two or three sentences of your own: who "
-            "called, what they wanted, what was agreed (with the exact date and time), and any follow-up. Do not "
-            "copy the transcript. Plain text only.",
+            "called, what they wanted, what was agreed (with the exact date and time as the facts give them, not "
+            "'tomorrow'), and any follow-up. Do not copy the transcript. Plain text only.",
         },
         {"role": "user", "content": f"Facts: {facts}\n\nTranscript:\n{transcript}\n\nCRM note:"},
     ]
-    return LlmRequest(messages=messages, max_tokens=160, temperature=0.2)
+    return LlmRequest(messages=messages, max_tokens=160, temperature=0.2 if temperature is None else temperature)
 
 
 def _copies(text: str, context: CallContext) -> bool:
@@ -139,10 +140,13 @@ def _copies(text: str, context: CallContext) -> bool:
     return any(len(t.text) >= 40 and t.text.strip() in text for t in context.turns)
 
 
-async def llm_summary(llm: LlmEngine, context: CallContext, budget_s: float) -> str | None:
+async def llm_summary(
+    llm: LlmEngine, context: CallContext, budget_s: float, temperature: float | None = None
+) -> str | None:
     """The LLM's note, or None if it is slow, fails or says nothing (the caller falls back)."""
     try:
-        text = (await asyncio.wait_for(llm.complete(_llm_request(context)), timeout=budget_s)).strip()
+        request = _llm_request(context, temperature)
+        text = (await asyncio.wait_for(llm.complete(request), timeout=budget_s)).strip()
     except TimeoutError:
         log.warning("summary_llm_timeout", engine=getattr(llm, "name", "?"), budget_s=budget_s)
         return None
@@ -156,18 +160,27 @@ async def llm_summary(llm: LlmEngine, context: CallContext, budget_s: float) -> 
         return None
     for booking in bookings(context):
         moment, label = _when(booking["start"])
-        mentioned = moment is not None and moment.strftime("%H:%M") in text
-        if not mentioned:
+        if moment is None or not _says_time(text, moment):
             text += f" Booked: {label}."
     return text
 
 
+def _says_time(text: str, moment: datetime) -> bool:
+    """The note names the booked time: "14:00", or as people write it, "2 PM" / "2:00 p.m." (Qwen2.5 does)."""
+    if moment.strftime("%H:%M") in text:
+        return True
+    hour, minute = moment.hour % 12 or 12, f":{moment.minute:02d}"
+    optional = f"(?:{minute})?" if moment.minute == 0 else minute
+    half = "a" if moment.hour < 12 else "p"
+    return re.search(rf"\b{hour}{optional}\s*{half}\.?\s?m\b", text, re.IGNORECASE) is not None
+
+
 async def write_summary(
-    context: CallContext, llm: LlmEngine | None = None, llm_budget_s: float = 10.0
+    context: CallContext, llm: LlmEngine | None = None, llm_budget_s: float = 10.0, temperature: float | None = None
 ) -> tuple[str, str]:
     """(summary text, method): "llm" when the model answered in time, else "extractive"."""
     if llm is not None:
-        text = await llm_summary(llm, context, llm_budget_s)
+        text = await llm_summary(llm, context, llm_budget_s, temperature)
         if text:
             return text, "llm"
     return extractive_summary(context), "extractive"

@@ -93,11 +93,14 @@ async def _wait_stored(daemon: Daemon, call_id: str, timeout_s: float = 15.0) ->
             await asyncio.sleep(0.2)
 
 
-async def _wait_postcall(daemon: Daemon, call_id: str, timeout_s: float = 30.0) -> None:
-    """Let the in-process workers finish summary, archive and analytics before the daemon stops."""
+async def _wait_postcall(daemon: Daemon, call_id: str, timeout_s: float | None = None) -> None:
+    """Let the in-process workers finish summary, archive and analytics before the daemon stops: at most 30 s
+    plus the note's and the greeting's model budgets (`[postcall] llm_budget_s` each)."""
     queue = daemon.assistant.s.queue
     if not hasattr(queue, "jobs_for") or daemon.settings.postcall.workers == 0:
         return
+    if timeout_s is None:
+        timeout_s = 30.0 + 2 * daemon.settings.postcall.llm_budget_s
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(timeout_s):
             while True:
@@ -151,6 +154,8 @@ async def run_demo(
         opts = CallerOptions(
             caller_id=DEMO_PHONE, caller_name=DEMO_NAME, record=record, greeting_wait_s=3.0, language=language
         )
+        if settings.dialog.llm_capable:  # the caller waits as long as the daemon may think (the in-call limit)
+            opts.reply_timeout_s = max(opts.reply_timeout_s, settings.llm.call_limit_s + 5.0)
         report = await dial(daemon, turns, opts)
         ctx = await _wait_stored(daemon, report.call_id)
         await _wait_postcall(daemon, report.call_id)

@@ -128,10 +128,13 @@ def understand_local(
     # Digits alone (a keypad string, a number said on its own) carry no intent: the model, which must
     # spread its probability over the intents it knows, would still name one ("12" came out "affirm").
     worded = any(ch.isalpha() for ch in text)
-    if opts.use_model and worded and verdict.confidence < combine.RULES_SURE and intent == verdict.intent:
+    rules_sure, model_sure = combine.thresholds(rules.norm.language)
+    if opts.use_model and worded and verdict.confidence < rules_sure and intent == verdict.intent:
         guess = classifier.predict(rules.norm)
         if guess is not None:
-            intent, confidence, source = combine.choose(verdict, guess.intent, guess.probability)
+            intent, confidence, source = combine.choose(
+                verdict, guess.intent, guess.probability, rules_sure, model_sure
+            )
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return NluResult(intent, rules.entities, confidence, source, elapsed)  # type: ignore[arg-type]
 

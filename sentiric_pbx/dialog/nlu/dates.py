@@ -8,7 +8,7 @@ dates, "in 3 weeks"), because on phone phrasing it guesses: measured with datepa
 What the words mean (the tests hold us to it; `now` is the business's local time):
 
 - "friday", "on friday", "this friday", "cuma": the first Friday *after* today ("this friday" said on
-  a Friday is today). "fridays" / "cumaları" is a habit, not a date: no date.
+  a Friday is today). "fridays" / "cumaları" / "cuma günleri" / "her cuma" is a habit, not a date: no date.
 - "next friday", "friday next week", "haftaya cuma", "gelecek cuma": Friday of *next calendar week*
   (weeks start on Monday). From Wed 25 Nov, "friday" is 27 Nov and "next friday" is 4 Dec. English
   speakers split on this; we pick the reading that makes "next" mean something, and the dialog reads
@@ -118,16 +118,19 @@ _TR_WD = "cumartesi|pazartesi|carsamba|persembe|sali|cuma|pazar"
 _TR_SUFFIX = r"(?:ya|ye|a|e|yi|i|ki|dan|den|ndan|nden|si|sine|sina| gunu(?:ne)?)?"
 _TR_PATTERNS = (
     ("rel2", r"\b(?:yarindan sonra\w*|obur gun\w*|ertesi gun\w*)"),
-    ("rel0", r"\b(?:bugun\w*|bu (?:sabah|aksam|ogleden sonra)\w*)"),
+    ("rel0", r"\b(?:bugun(?!ler)\w*|bu (?:sabah|aksam|ogleden sonra)\w*)"),  # "bugünlerde": these days
     ("rel1", r"\byarin\w*"),
     # month dates first: in "3 aralık perşembe" the weekday names the same day, it is not a second date
     ("month", rf"\b(?P<d>\d{{1,2}})\w* (?P<mon>{'|'.join(MONTHS_TR)})\w*(?: (?P<y>20\d\d))?(?: (?:{_TR_WD})\w*)?"),
     # "aralığın 15'i", "ocak ayının beşinde"
     ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)})(?:in|nin|un|nun| ayinin) (?P<d>\d{{1,2}})\w*"),
+    # "pazartesiden cumaya kadar", "pazartesi-cuma arası": the days a place is open or full, not a day
+    ("range", rf"\b(?:{_TR_WD})\w* (?:{_TR_WD})\w* (?:kadar|arasi)\w*"),
     (
         "wd",
-        rf"\b(?P<mod>haftaya |gelecek hafta |gelecek haftaki |onumuzdeki hafta |gelecek |bu |onumuzdeki )?"
-        rf"(?P<wd>{_TR_WD})(?P<pl>leri|lari)?{_TR_SUFFIX}\b",
+        rf"\b(?P<mod>haftaya |gelecek hafta |gelecek haftaki |onumuzdeki hafta |gelecek |bu |onumuzdeki "
+        rf"|gecen hafta |gecen haftaki |gecen )?"
+        rf"(?P<wd>{_TR_WD})(?P<pl>leri|lari| gunleri)?{_TR_SUFFIX}\b",
     ),
     ("dom", r"\b(?P<pre>ayin )(?P<d>\d{1,2})\w*"),
     ("offset", r"\b(?P<n>\d{1,2}) (?P<unit>gun|hafta) sonra\w*"),  # "iki gün sonra", "bir hafta sonra"
@@ -139,13 +142,15 @@ _NEXT_WEEK = frozenset({"next", "haftaya", "gelecek hafta", "gelecek haftaki", "
 
 def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt.date | None:
     today = now.date()
+    if kind == "range":
+        return None
     if kind.startswith("rel"):
         return today + dt.timedelta(days=int(kind[3]))
     if kind == "wd":
-        if m["pl"]:
-            return None  # "on fridays", "cumaları": a habit, not a day
+        if m["pl"] or (language == "tr" and re.search(r"\bher $", m.string[: m.start()])):
+            return None  # "on fridays", "cumaları", "cuma günleri", "her cuma": a habit, not a day
         mod = (m["mod"] or "").strip()
-        if mod == "last":
+        if mod == "last" or mod.startswith("gecen"):  # "geçen cuma": last Friday, gone
             return None
         names = WEEKDAYS_TR if language == "tr" else WEEKDAYS_EN
         next_week = mod in _NEXT_WEEK or bool(m.groupdict().get("nw"))

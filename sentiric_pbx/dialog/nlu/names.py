@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from sentiric_pbx.dialog.nlu.tr_first_names import TR_FIRST_NAMES
+
 _EN_TRIGGERS = (
     r"(?:^names|\b(?:(?:its|it is|is|booked|book it|put it) under(?: the name)?(?: of)?|under the name(?: of)?"
     r"|my name is|my names|the name is|the names|name is|this is|i am|im|its"
@@ -91,6 +93,63 @@ def _name_before(plain: str) -> str | None:
     return None
 
 
+# "ben fatma şahin'im" → "şahinim" once the apostrophe is gone: the "I am" ending is not part of the name.
+_TR_COPULA = re.compile(r"^(?P<stem>\w{3,}?)(?:y[ıiuü]m|[ıiuü]m)$")
+_TR_VERB_STEM = re.compile(r"(?:yor|aca[kğ]|ece[kğ]|[mdt][ıiuü]|m[ıiuü]ş|m[ıiuü]şt|mal[ıi]|abil|ebil)$")
+
+
+def _without_copula(word: str) -> str:
+    m = _TR_COPULA.match(word)
+    if m is None or word in TR_FIRST_NAMES or _TR_VERB_STEM.search(m["stem"]) or m["stem"] in _COMMON_TR:
+        return word
+    return m["stem"]
+
+
+def _name_word_tr(word: str) -> bool:
+    return word.isalpha() and len(word) >= 2 and word not in _COMMON_TR and not _TR_VERB.search(word)
+
+
+def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
+    """After "ben": a first and a last name ("ben ayşe demir", "ben fatma şahin'im"), or one given name
+    from the list when what follows is not the rest of a verb ("ben ahmet, randevum vardı"; not "ben umut
+    ediyorum")."""
+    if len(words) >= 2 and words[0] in TR_FIRST_NAMES and _without_copula(words[-1]) != words[-1]:
+        words = [*words[:-1], _without_copula(words[-1])]  # "ben ayşe kaya'yım": -yım is "I am", no verb
+    if len(words) >= 2 and not any(_TR_VERB.search(w) for w in words):
+        return [*words[:-1], _without_copula(words[-1])]
+    words = words[:1]
+    following = after[1] if len(after) > 1 else ""
+    if len(words) == 1 and words[0] in TR_FIRST_NAMES and not following.startswith(("et", "ed", "ol")):
+        return words
+    return None
+
+
+# "ahmet yılmaz'ın randevusu", "oğlum ali'nin randevusunu": the person whose appointment it is.
+_TR_GENITIVE = re.compile(r"\b(\w+) randevus")
+
+
+def _genitive_stem(word: str) -> str | None:
+    """ "yılmazın" → "yılmaz", "ayşenin" → "ayşe"; None when the word has no genitive ending."""
+    vowels = "aeıioöuü"
+    if re.search(r"n[ıiuü]n$", word) and len(word) > 4 and word[-4] in vowels:
+        return word[:-3]
+    if re.search(r"[ıiuü]n$", word) and len(word) > 3 and word[-3] not in vowels:
+        return word[:-2]
+    return None
+
+
+def _name_of_owner(plain: str) -> str | None:
+    for m in _TR_GENITIVE.finditer(plain):
+        stem = _genitive_stem(m[1])
+        if stem is None or not _name_word_tr(stem):
+            continue
+        before = plain[: m.start(1)].split()
+        words = [before[-1], stem] if before and _name_word_tr(before[-1]) else [stem]
+        if words[0] in TR_FIRST_NAMES:  # one known given name at least: "kardeşimin randevusu" is no name
+            return " ".join(_title(w, "tr") for w in words)
+    return None
+
+
 def find_person_name(plain: str, language: str) -> str | None:
     """A name after an introduction phrase (or, in Turkish, before "adına"), title-cased, or None."""
     plain = (_TR_SURNAME if language == "tr" else _EN_SURNAME).sub(" ", plain)
@@ -108,8 +167,11 @@ def find_person_name(plain: str, language: str) -> str | None:
             continue  # "this is dr lees office": a place answering, not a caller's name
         # "i am …" is as often "i am afraid" as a name: there we want a first and a last name.
         strict = m.group(0).strip() in {"i am", "im", "its", "ben"}
-        if strict and language == "tr" and any(_TR_VERB.search(w) for w in words):
+        if m.group(0).strip() == "ben":
+            found = _ben_name(words, after)
+            if found:
+                return " ".join(_title(w, language) for w in found)
             continue
         if len(words) >= (2 if strict else 1):
             return " ".join(_title(w, language) for w in words)
-    return _name_before(plain) if language == "tr" else None
+    return (_name_before(plain) or _name_of_owner(plain)) if language == "tr" else None

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sentiric_pbx.dialog.nlu.dates import MONTHS_TR
+
 _TR_FOLD = str.maketrans("çğıöşüâîû", "cgiosuaiu")
 _FILLERS = re.compile(r"\b(?:uh+|um+|uhm+|erm?|hmm+|ah+|eh+|ehm+|yani|sey|ıı+)\b")
 
@@ -36,9 +38,10 @@ _TR_TENS = {
     "on": 10, "yirmi": 20, "otuz": 30, "kirk": 40, "elli": 50, "altmis": 60, "yetmis": 70, "seksen": 80, "doksan": 90,
 }  # fmt: skip
 # Turkish glues case endings to numbers: "üçte" (at three), "dörde" (to four), "beşi" (the fifth).
-# "ikiyi çeyrek geçe" (-yi), "dörtten sonra" (-ten), "ikiyle üç arası" (-yle) too.
+# "ikiyi çeyrek geçe" (-yi), "dörtten sonra" (-ten), "ikiyle üç arası" (-yle), "ayın beşine" (-ine) too.
 _TR_SUFFIX = (
-    r"(?:'?(?:de|da|te|ta|e|a|ye|ya|i|u|yi|yu|si|su|inde|unda|sinde|sunda|nde|nda|den|dan|ten|tan|yle|yla|le|la))?"
+    r"(?:'?(?:de|da|te|ta|e|a|ye|ya|i|u|yi|yu|si|su|inde|unda|sinde|sunda|ine|una|sine|suna|nde|nda"
+    r"|den|dan|ten|tan|yle|yla|le|la))?"
 )
 
 
@@ -67,8 +70,29 @@ def _lower(text: str, language: str) -> str:
     return text.lower()
 
 
+_NUMERIC_DATE = re.compile(
+    r"\b(?P<d>[0-3]?\d)(?:(?P<sep>[./])(?P<m>[01]?\d)(?P=sep)(?P<y>20\d\d)|/(?P<m2>[01]\d)|(?<=\d\d)/(?P<m3>[1-9]))\b"
+)
+
+
+def _tr_numeric_dates(text: str) -> str:
+    """ "25.03.2026", "25/03/2026", "25/03" → "25 mart 2026", "25 mart": Turkish writes day first. A dotted
+    pair without a year ("14.30") is a time, and is left for the time rules; a slash between two single
+    digits ("1/2 saat") is a fraction."""
+
+    def sub(m: re.Match[str]) -> str:
+        day, month = int(m["d"]), int(m["m"] or m["m2"] or m["m3"])
+        if not (1 <= day <= 31 and 1 <= month <= 12):
+            return m.group(0)
+        return f"{day} {MONTHS_TR[month - 1]}" + (f" {m['y']}" if m["y"] else "")
+
+    return _NUMERIC_DATE.sub(sub, text)
+
+
 def _clean(text: str, language: str, fold: bool = True) -> str:
     text = _lower(text, language).replace("\u0307", "")
+    if language == "tr":
+        text = _tr_numeric_dates(text)
     if language == "tr" and fold:
         text = text.translate(_TR_FOLD)
     text = re.sub(r"\b([ap])\.\s?m\b\.?", r"\1m", text)  # "p.m." → "pm"
@@ -137,11 +161,19 @@ def _tr_hundreds(text: str) -> str:
 _TR_NOT_NUMBERS = frozenset({"ondan", "onla", "onunla"})
 
 
+def _also(m: re.Match[str]) -> bool:
+    """ "bir de fiyatları soracaktım": "bir de" / "bir da" is "and also", not "at one" (that is "birde",
+    one word). Only after "saat" is a separate "de" read as the time's ending ("saat bir de")."""
+    if m.group(0) != "bir":
+        return False
+    return bool(re.match(r" d[ae]\b", m.string[m.end() :])) and not m.string[: m.start()].endswith("saat ")
+
+
 def _tr_digits(text: str) -> str:
     """ "on beşte" → "15te", "üç buçuk" → "3 buçuk": the case ending stays, the times rules read it."""
 
     def sub(m: re.Match[str]) -> str:
-        if m.group(0) in _TR_NOT_NUMBERS:
+        if m.group(0) in _TR_NOT_NUMBERS or _also(m):
             return m.group(0)
         unit = m["unit"] or m["alone"]
         value = (_TR_TENS[m["tens"]] if m["tens"] else 0) + (_TR_UNITS[unit] if unit else 0)

@@ -81,7 +81,10 @@ _EN: tuple[tuple[str, _Handler], ...] = (
     (rf"\b(?:{_WD_OR_DAY}|morning|afternoon|evening) (?P<h>\d{{1,2}})\b{_NOT_A_TIME}", _hm),
     (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?\d)", _hm),
 )
+_TR_DAYS = "pazartesi|sali|carsamba|persembe|cumartesi|cuma|pazar|yarin|bugun"
 _TR: tuple[tuple[str, _Handler], ...] = (
+    # "10:00-12:00 arası", "10.00 ile 12.00 arasında": a range asks for its start, as "ikiyle üç arası" does
+    (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)\w* (?:ile |ve )?\d{1,2}(?::\d\d)?\w* arasi\w*", _hm),
     (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)(?:de|da|te|ta|e|a|ye|ya|den|dan|ten|tan)?\b", _hm),  # "14:30'da"
     (r"\b(?:saat )?(?P<h>\d{1,2})\w* (?P<q>ceyrek|[1-5]?[05]) (?P<dir>kala|var|gece)\b", _quarter_tr),
     (
@@ -98,17 +101,28 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?(?:\d|dakika|dk|gun|kisi|yas|lira|tl|saat))", _hm),  # "on bir otuz"
     (r"\b(?P<h>\d{1,2}) ?(?:den|dan|ten|tan) (?:sonra|once|itibaren)\b", _hm),  # "dörtten sonra"
     (r"\b(?P<h>\d{1,2}) ?(?:yle|yla|le|la|ile) \d{1,2}\w* arasi\w*", _hm),  # "ikiyle üç arası": the start
+    (r"\b(?P<h>\d{1,2}) \d{1,2} arasi\w*", _hm),  # "10-11 arası" (the dash is gone)
+    # "üçe alabilir miyiz", "dörde alalım", "beni ikiye yazın": a number in the dative before a booking verb
+    (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a) (?:al|kaydir|cek|yaz|ayarla|koy|ertele|tasi|randevu)\w*", _hm),
+    # "perşembe 11", "yarın 9 olur mu": a day and a bare number, with nothing after it or a word that
+    # makes it a time ("yarın 2 kişi" is not one)
+    (
+        rf"\b(?:{_TR_DAYS})\w* (?P<h>\d{{1,2}})"
+        r"(?=$| (?:olur|olsun|uygun|musait|gibi|civari|olabilir|m[iu]|m[iu]s[iu]n\w*|ya|yada|veya|ve|icin|iyi"
+        r"|randevu\w*|gel\w*))",
+        _hm,
+    ),
     (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a)? dogru\b", _hm),  # "dörde doğru"
     # "sabah 9 gibi", "akşam 7'de", "10 civarı": a daypart or an "about" makes a bare number a time
-    (r"\b(?:sabah|ogle|ogleden sonra|aksam|gece)\w* (?P<h>\d{1,2})\b(?! ?\d)", _hm),
+    (r"\b(?:sabah|ogle|ogleden sonra|aksam|gece(?!n\b))\w* (?P<h>\d{1,2})\b(?! ?\d)", _hm),
     (r"\b(?P<h>\d{1,2}) (?:gibi|civari|civarinda|sularinda|suralarinda)\b", _hm),
 )
 
 _DAYPARTS_EN = r"\b(?<!good )(?P<p>morning|afternoon|evening|tonight|night)s?\b"
 _DAYPARTS_TR = (
     r"\b(?<!iyi )(?P<p>sabah|ogleden once|oglenden once|ogleden sonra|oglenden sonra|aksamustu|aksam ustu|aksam"
-    r"|(?<!ceyrek )(?<!\d )gece)\w*"
-)
+    r"|(?<!ceyrek )(?<!\d )gece(?!n\b))\w*"
+)  # "geçen" (last, passing) folds to "gecen": not the night
 _DAYPART_NAMES = {
     "tonight": "evening", "night": "evening", "sabah": "morning", "ogleden once": "morning",
     "oglenden once": "morning", "ogleden sonra": "afternoon", "oglenden sonra": "afternoon",

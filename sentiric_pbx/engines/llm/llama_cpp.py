@@ -7,8 +7,8 @@ it with `CMAKE_ARGS="-DGGML_NATIVE=OFF"`.
 One `Llama` holds one KV cache, and llama.cpp's high-level API is not safe to call from two threads,
 so generations are serialised (runner concurrency 1). Between turns of the same call the prompt
 grows by one exchange; llama.cpp reuses the longest common token prefix of the KV cache, and a
-`LlamaRAMCache` keeps each recent conversation's state so that another call's turn in between does
-not throw that prefix away.
+`PrefixCache` (prefix_cache.py: LRU, bounded by the bytes it really holds, `[llm] prefix_cache_mb`) keeps
+each recent conversation's state so that another call's turn in between does not throw that prefix away.
 
 Cancellation (barge-in): the generating thread checks a flag between tokens and stops; closing the
 async iterator sets it.
@@ -63,20 +63,26 @@ class LlamaCppLlm:
         n_threads: int = 2,
         fold_system: bool | None = None,
         cache_bytes: int = 256 * 1024 * 1024,
+        nice: int | None = None,
+        name: str = "llama_cpp",
     ) -> None:
+        """`nice`: how much lower than the event loop its thread runs (default `[daemon] engine_nice`)."""
         self.model_path = model_path
         self.chat_format = chat_format
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.fold_system = chat_format == "gemma" if fold_system is None else fold_system
         self.cache_bytes = cache_bytes
-        self.runner = BoundedRunner("llm", 1)
+        self.name = name
+        self.runner = BoundedRunner(name, 1, nice)
         self._llm: Any = None
         self._stopping: set[asyncio.Task[None]] = set()
         self.load_s: float | None = None
 
     def load(self) -> None:
-        from llama_cpp import Llama, LlamaRAMCache
+        from llama_cpp import Llama
+
+        from sentiric_pbx.engines.llm.prefix_cache import PrefixCache
 
         if not self.model_path.is_file():
             raise FileNotFoundError(f"GGUF model {self.model_path} does not exist")
@@ -89,9 +95,22 @@ class LlamaCppLlm:
             verbose=False,
         )
         if self.cache_bytes:
-            self._llm.set_cache(LlamaRAMCache(capacity_bytes=self.cache_bytes))
+            self._llm.set_cache(PrefixCache(self.cache_bytes))
         self.load_s = time.perf_counter() - started
         log.info("llm_loaded", engine=self.name, model=str(self.model_path), load_s=round(self.load_s, 2))
+
+    def unload(self) -> None:
+        """Free the model, its context and its prefix cache (engine thread); `load()` brings it back."""
+        if self._llm is None:
+            return
+        self._llm.set_cache(None)
+        self._llm.close()
+        log.info("llm_unloaded", engine=self.name, model=str(self.model_path))
+        self._llm = None  # last: `loaded` turns false once the memory is back
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
 
     def warmup(self) -> None:
         self._generate(LlmRequest([{"role": "user", "content": "Hi"}], max_tokens=1), threading.Event(), None)
