@@ -50,11 +50,6 @@ def settings_for(tmp: Path, models_dir: Path, primary: FakeOpenAI, fallback: Fak
     return s
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
-
-
 async def test_a_hung_primary_in_a_call_is_heard_as_the_fallbacks_words(
     models: dict[str, FakeOpenAI], models_dir: Path, tmp_path: Path, logs
 ) -> None:
