@@ -47,6 +47,11 @@ def settings_for(tmp: Path, models_dir: Path, primary: FakeOpenAI, fallback: Fak
     s.dialog.llm_capable = True
     s.llm.url = primary.base_url
     s.llm.fallback_url = fallback.base_url
+    # The call's budget is what these tests are about, nothing after it. With post-call workers in the daemon
+    # the demo also waited for the summary job: the primary's 5 s off-call timeout, and with both models hung
+    # its retries, until the demo gave up on them after 30 s. (The post-call worker's own fallback is
+    # tests/test_llm_fallback.py's.)
+    s.postcall.workers = 0
     return s
 
 
