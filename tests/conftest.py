@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 import structlog
 
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
+from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.logging import set_log_transcripts
 from tests.asterisk_peer import AGI_SECRET
 from tests.postgres_server import postgres_server, postgres_url  # noqa: F401 (fixtures)
@@ -25,6 +27,28 @@ FIXTURES = Path(__file__).parent / "fixtures" / "asterisk"
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where every daemon and engine pool of the session imports the bundled models, once: an import copies
+    and hashes ~460 MB (seconds, far more on a busy host), and a fresh directory per module paid it a dozen
+    times a run. Only that import writes here; a test that damages a model does it in a store of its own."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def engines(models_dir: Path) -> EnginePool:
+    """The bundled models on the default engine settings, loaded once for the session (each load took ~10 s,
+    and five modules loaded their own). For the daemons of every test that leaves `[stt]`, `[tts]`, `[vad]`,
+    `[language]` and `[llm]` alone: `Daemon(settings, engines=engines)`, `run_demo(..., engines=engines)`.
+    Nothing a call leaves behind lives here (the TTS cache is the daemon's Assistant's), and a test that
+    swaps an engine does it with monkeypatch, which puts it back."""
+    settings = Settings()
+    settings.models.dir = models_dir
+    pool = EnginePool(settings)
+    await pool.start()
+    return pool
 
 
 @pytest.fixture

@@ -54,19 +54,6 @@ def assistant_settings(tmp: Path, models_dir: Path, redis_url: str | None = None
     return s
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def engines(models_dir: Path) -> EnginePool:
-    settings = assistant_settings(Path("/nonexistent"), models_dir)
-    pool = EnginePool(settings)
-    await pool.start()
-    return pool
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=["sqlite", "redis"])
 async def daemon(request, engines, models_dir, tmp_path_factory) -> AsyncIterator[Daemon]:
     tmp = tmp_path_factory.mktemp(f"assistant-{request.param}")
@@ -165,7 +152,7 @@ def agent_channel(path: Path) -> tuple[bytes, int]:
 # -- the booking call (the README's demo, with its daemon) ----------------------------------------
 async def test_known_caller_books_an_appointment_end_to_end(engines, models_dir, tmp_path, logs) -> None:
     settings = assistant_settings(tmp_path, models_dir)
-    result = await run_demo(settings, tmp_path / "caller-side.wav")
+    result = await run_demo(settings, tmp_path / "caller-side.wav", engines=engines)
     ctx = result.context
     assert ctx is not None
     agent_lines = [t.text for t in ctx.turns if t.who == "agent"]

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from sentiric_pbx.audio.resample import resample
 from sentiric_pbx.config import LanguageConfig, Settings
@@ -125,12 +124,11 @@ def test_espeak_refuses_a_language_it_has_no_voice_for() -> None:
 # -- the pool: a voice and an ear per language -----------------------------------------------------
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def pool(tmp_path_factory: pytest.TempPathFactory) -> EnginePool:
-    settings = Settings()
-    settings.models.dir = tmp_path_factory.mktemp("models")  # no Turkish Piper voice installed here
-    engines = EnginePool(settings)
-    await engines.start(stt=True, tts=True, llm=False)
+@pytest.fixture
+def pool(engines: EnginePool) -> EnginePool:
+    """The session's pool on the default settings: [tts] voices.tr names the Turkish Piper voice, which is in
+    no package and so not installed (replaced by the fallback engine)."""
+    assert engines.settings.tts.voices == {"tr": "tr_TR-dfki-medium"}
     return engines
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import os
 import socket
@@ -30,6 +31,7 @@ from sentiric_pbx.cli import app
 from sentiric_pbx.config import ConfigError, Settings, load_config
 from sentiric_pbx.console.server import ConsoleServer
 from sentiric_pbx.daemon import Daemon
+from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.tools.caller import CallerOptions, CallReport
 from sentiric_pbx.tools.demo import DEMO_PHONE, DemoResult, dial_audiosocket, run_demo
 from tests.browser import QUIET_FLAGS, chromium_or_skip
@@ -114,21 +116,21 @@ def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def demo(tmp: Path) -> tuple[DemoResult, WatchingDialer]:
+async def demo(tmp: Path, models_dir: Path, engines: EnginePool) -> tuple[DemoResult, WatchingDialer]:
     chromium_or_skip()
     pytest.importorskip("playwright")
-    settings = console_on(assistant_settings(tmp, tmp / "models"))
+    settings = console_on(assistant_settings(tmp, models_dir))
     (ARTIFACTS / "console-live.png").unlink(missing_ok=True)
     dialer = WatchingDialer()
-    result = await run_demo(settings, tmp / "caller-side.wav", dial=dialer)
+    result = await run_demo(settings, tmp / "caller-side.wav", dial=dialer, engines=engines)
     assert result.context is not None and result.context.status == "completed", result.context
     return result, dialer
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def console(tmp: Path, demo: Any) -> AsyncIterator[Daemon]:
+async def console(tmp: Path, models_dir: Path, demo: Any) -> AsyncIterator[Daemon]:
     """A daemon restarted on the demo's database: echo mode, console on, no token (loopback)."""
-    settings = console_on(assistant_settings(tmp, tmp / "models"))
+    settings = console_on(assistant_settings(tmp, models_dir))
     settings.agent.mode = "echo"
     daemon = Daemon(settings)
     await daemon.start()
@@ -381,12 +383,17 @@ async def test_with_a_token_every_request_needs_it(tmp_path: Path) -> None:
 
 
 
-async def test_the_demo_prints_the_console_page_of_its_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_demo_prints_the_console_page_of_its_call(
+    tmp_path: Path, models_dir: Path, engines: EnginePool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SENTIRIC_CONSOLE__ENABLED", raising=False)  # the admin's default: the console is on
+    # The command's daemon on the session's loaded models instead of loading them again (what is tested is
+    # what it prints and stores, not the model load: every `sentiric-pbx run` of tests/faults does that).
+    monkeypatch.setattr("sentiric_pbx.tools.demo.run_demo", functools.partial(run_demo, engines=engines))
     config = tmp_path / "pbx.toml"
     config.write_text(
         f'[storage]\ndb_path = "{tmp_path / "sentiric.db"}"\narchive_dir = "{tmp_path / "archive"}"\n'
-        f'[models]\ndir = "{tmp_path / "models"}"\n[dialog]\nno_input_reprompt_s = 30.0\n'
+        f'[models]\ndir = "{models_dir}"\n[dialog]\nno_input_reprompt_s = 30.0\n'
     )
     args = ["demo", "--config", str(config), "--record", str(tmp_path / "demo.wav")]
     # A running daemon's console holds 8095: the demo's own short-lived daemon must not try to take it.

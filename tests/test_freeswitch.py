@@ -17,6 +17,7 @@ import pytest
 from sentiric_pbx.call.transport import CallTransport, Dtmf, Hangup
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
+from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.telephony.freeswitch.esl import EslParser, EslProtocolError, parse_event
 from sentiric_pbx.telephony.freeswitch.ingress import FreeswitchIngress
 from sentiric_pbx.tools.caller import Wire
@@ -466,7 +467,9 @@ async def test_doctor_says_freeswitch_is_unreachable(tmp_path) -> None:
 
 
 # -- the seed's conversation, end to end, over FreeSWITCH -------------------------------------------
-async def test_known_caller_books_an_appointment_over_freeswitch(tmp_path: Path) -> None:
+async def test_known_caller_books_an_appointment_over_freeswitch(
+    tmp_path: Path, models_dir: Path, engines: EnginePool
+) -> None:
     """The demo call of tests/test_assistant_call.py, placed through the fake FreeSWITCH at 16 kHz."""
     from sentiric_pbx.tools.demo import run_demo
     from tests.test_assistant_call import assistant_settings
@@ -483,10 +486,9 @@ async def test_known_caller_books_an_appointment_over_freeswitch(tmp_path: Path)
         heard["text"] = (await daemon.engines.stt_for("en").transcribe(ear)).text.lower()
         return report
 
-    (tmp_path / "models").mkdir()
-    settings = fs_settings(assistant_settings(tmp_path, tmp_path / "models"), fake)
+    settings = fs_settings(assistant_settings(tmp_path, models_dir), fake)
     try:
-        result = await run_demo(settings, tmp_path / "caller-side.wav", dial=dial)
+        result = await run_demo(settings, tmp_path / "caller-side.wav", dial=dial, engines=engines)
     finally:
         await fake.close()
     ctx = result.context

@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from sentiric_pbx.config import Settings
+from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.tools.demo import run_demo
 from tests.asterisk_peer import log_lines
 from tests.openai_server import FakeOpenAI
@@ -27,16 +29,35 @@ HANGOVER_MS = 400
 on the wire by webrtcvad's hangover and a tick or two (~150-300 ms measured here)."""
 
 
-@pytest.fixture
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def models() -> AsyncIterator[dict[str, FakeOpenAI]]:
+    """The primary, which never answers, and the fallback, which each test makes rephrase or hang."""
     made = {
         "hung": await FakeOpenAI(mode="hang").start(),
-        "hung2": await FakeOpenAI(mode="hang").start(),
-        "rephrases": await FakeOpenAI(mode="rephrase", prefix="Certainly.").start(),
+        "fallback": await FakeOpenAI(mode="rephrase", prefix="Certainly.").start(),
     }
     yield made
     for server in made.values():
         await server.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def engines(models: dict[str, FakeOpenAI], models_dir: Path) -> EnginePool:
+    """The call's models loaded once for both tests, with this module's [llm] (the session's pool has the local
+    model): the same two URLs for both, the fallback's behaviour being the test's."""
+    pool = EnginePool(settings_for(Path("/nonexistent"), models_dir, models["hung"], models["fallback"]))
+    await pool.start()
+    return pool
+
+
+def fallback_that(models: dict[str, FakeOpenAI], mode: str) -> FakeOpenAI:
+    fallback = models["fallback"]
+    fallback.mode = mode
+    fallback.requests.clear()  # only this test's
+    return fallback
 
 
 def settings_for(tmp: Path, models_dir: Path, primary: FakeOpenAI, fallback: FakeOpenAI) -> Settings:
@@ -47,20 +68,21 @@ def settings_for(tmp: Path, models_dir: Path, primary: FakeOpenAI, fallback: Fak
     s.dialog.llm_capable = True
     s.llm.url = primary.base_url
     s.llm.fallback_url = fallback.base_url
+    # The call's budget is what these tests are about, nothing after it. With post-call workers in the daemon
+    # the demo also waited for the summary job: the primary's 5 s off-call timeout, and with both models hung
+    # its retries, until the demo gave up on them after 30 s. (The post-call worker's own fallback is
+    # tests/test_llm_fallback.py's.)
+    s.postcall.workers = 0
     return s
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
-
-
 async def test_a_hung_primary_in_a_call_is_heard_as_the_fallbacks_words(
-    models: dict[str, FakeOpenAI], models_dir: Path, tmp_path: Path, logs
+    models: dict[str, FakeOpenAI], engines: EnginePool, models_dir: Path, tmp_path: Path, logs
 ) -> None:
-    settings = settings_for(tmp_path, models_dir, models["hung"], models["rephrases"])
+    rephrases = fallback_that(models, "rephrase")
+    settings = settings_for(tmp_path, models_dir, models["hung"], rephrases)
     budget = settings.llm
-    result = await run_demo(settings, tmp_path / "caller.wav")
+    result = await run_demo(settings, tmp_path / "caller.wav", engines=engines)
     ctx = result.context
     assert ctx is not None and ctx.status == "completed" and result.booking is not None
 
@@ -72,7 +94,7 @@ async def test_a_hung_primary_in_a_call_is_heard_as_the_fallbacks_words(
     assert re.search(r"booked for .*\b\d{1,2}(:\d\d)? ?[ap]m\b", agent[1]), agent[1]  # the task's slot, verbatim
 
     warnings = log_lines(logs, "llm_fallback")
-    asked = len(models["rephrases"].requests)
+    asked = len(rephrases.requests)
     assert asked >= 3 and len(warnings) == asked  # one warning per request the primary left unanswered
     assert all((w["primary"], w["reason"]) == ("remote", "no_first_token") for w in warnings)
     assert not log_lines(logs, "responder_template_used")
@@ -89,10 +111,10 @@ async def test_a_hung_primary_in_a_call_is_heard_as_the_fallbacks_words(
 
 
 async def test_both_models_hung_is_the_template_within_the_in_call_limit(
-    models: dict[str, FakeOpenAI], models_dir: Path, tmp_path: Path, logs
+    models: dict[str, FakeOpenAI], engines: EnginePool, models_dir: Path, tmp_path: Path, logs
 ) -> None:
-    settings = settings_for(tmp_path, models_dir, models["hung"], models["hung2"])
-    result = await run_demo(settings, tmp_path / "caller.wav")
+    settings = settings_for(tmp_path, models_dir, models["hung"], fallback_that(models, "hang"))
+    result = await run_demo(settings, tmp_path / "caller.wav", engines=engines)
     ctx = result.context
     assert ctx is not None and ctx.status == "completed" and result.booking is not None
 

@@ -18,6 +18,7 @@ from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.next_greeting import NextGreeting, check_greeting
 from sentiric_pbx.engines.llm.openai_compat import OpenAICompatLlm
+from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.integrations.crm.base import CustomerProfile
 from sentiric_pbx.storage.db import Database
 from sentiric_pbx.storage.greetings import GreetingStore
@@ -113,17 +114,19 @@ async def test_the_post_call_step_stores_what_passes_and_nothing_else(writers, t
 
 
 async def test_a_known_callers_second_call_opens_with_the_greeting_written_after_the_first(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, logs
+    tmp_path: Path, models_dir: Path, logs
 ) -> None:
     model = await FakeOpenAI(mode="rephrase", answers={"phones next time": WRITTEN}).start()
     try:
         settings = Settings()
-        settings.models.dir = tmp_path_factory.mktemp("models")
+        settings.models.dir = models_dir
         settings.storage.db_path = tmp_path / "sentiric.db"
         settings.storage.archive_dir = tmp_path / "archive"
         settings.dialog.llm_capable = True
         settings.llm.url = model.base_url
-        first = await run_demo(settings, tmp_path / "first.wav")
+        engines = EnginePool(settings)  # both calls on one load of the models, as one running daemon would
+        await engines.start()
+        first = await run_demo(settings, tmp_path / "first.wav", engines=engines)
         assert first.context is not None
         assert first.context.turns[0].text.startswith("Hello! Mr. Yilmaz, welcome back to")  # the template
 
@@ -134,7 +137,7 @@ async def test_a_known_callers_second_call_opens_with_the_greeting_written_after
             await db.aclose()
         assert stored is not None and stored.text == WRITTEN and stored.call_id == first.context.call_id
 
-        second = await run_demo(settings, tmp_path / "second.wav")
+        second = await run_demo(settings, tmp_path / "second.wav", engines=engines)
         assert second.context is not None
         assert second.context.turns[0].text == f"Hello! {WRITTEN}"
         assert second.report.greeting_latency_ms is not None and second.report.greeting_latency_ms < 300

@@ -20,7 +20,7 @@ from sentiric_pbx.audio.resample import resample
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.engines.pool import EnginePool
 from tests.order_api import ASKED, monkeypatch_module, order_api, order_plugin_installed  # noqa: F401 (fixtures)
-from tests.test_assistant_call import Caller, assistant_settings, engines, models_dir, say, stored  # noqa: F401
+from tests.test_assistant_call import Caller, assistant_settings, say, stored
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -29,8 +29,8 @@ PARKING = "Yes, there is free parking behind the building."
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def daemon(
-    engines: EnginePool,  # noqa: F811
-    models_dir: Path,  # noqa: F811
+    engines: EnginePool,
+    models_dir: Path,
     tmp_path_factory: pytest.TempPathFactory,
     order_plugin_installed: Path,  # noqa: F811
     order_api: Any,  # noqa: F811
@@ -44,7 +44,7 @@ async def daemon(
     await d.stop()
 
 
-async def ask(caller: Caller, engines: EnginePool, text: str) -> str:  # noqa: F811
+async def ask(caller: Caller, engines: EnginePool, text: str) -> str:
     """Say `text`, wait for the agent's whole answer, and return what Whisper hears in it."""
     assert caller.peer is not None
     await caller.agent_goes_quiet()
@@ -53,7 +53,7 @@ async def ask(caller: Caller, engines: EnginePool, text: str) -> str:  # noqa: F
     return await heard_since(caller, engines, start)
 
 
-async def heard_since(caller: Caller, engines: EnginePool, start: int) -> str:  # noqa: F811
+async def heard_since(caller: Caller, engines: EnginePool, start: int) -> str:
     assert caller.peer is not None
     await caller.agent_starts_speaking(after=caller.voiced_count())
     await caller.agent_goes_quiet(quiet_s=1.5)
@@ -61,7 +61,7 @@ async def heard_since(caller: Caller, engines: EnginePool, start: int) -> str:  
     return (await engines.stt_for("en").transcribe(resample(pcm, 8000, 16000))).text.lower()  # type: ignore[attr-defined]
 
 
-async def test_a_question_from_the_faq_is_answered_from_the_config(daemon: Daemon, engines: EnginePool) -> None:  # noqa: F811
+async def test_a_question_from_the_faq_is_answered_from_the_config(daemon: Daemon, engines: EnginePool) -> None:
     caller = Caller(daemon)
     await caller.dial()
     words = await ask(caller, engines, "Is there somewhere to park my car?")

@@ -30,7 +30,6 @@ from sentiric_pbx.call.transport import CallTransport
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
 from sentiric_pbx.doctor import check_twilio
-from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.telephony.registry import CallRegistry
 from sentiric_pbx.telephony.twilio import ingress as twilio_ingress
 from sentiric_pbx.telephony.twilio.ingress import TwilioIngress
@@ -513,25 +512,10 @@ def assistant_settings(tmp: Path, models_dir: Path) -> Settings:
     return with_twilio(s)
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def engines(models_dir: Path) -> EnginePool:
-    pool = EnginePool(assistant_settings(Path("/nonexistent"), models_dir))
-    await pool.start()
-    return pool
-
-
 async def test_known_caller_books_an_appointment_over_twilio(engines, models_dir, tmp_path, logs) -> None:
     settings = assistant_settings(tmp_path, models_dir)
     dialer = TwilioDialer()
-    with pytest.MonkeyPatch.context() as mp:
-        # run_demo builds its own Daemon; hand it the module's loaded engines instead of loading them again.
-        mp.setattr("sentiric_pbx.tools.demo.Daemon", lambda s: Daemon(s, engines=engines))
-        result = await run_demo(settings, tmp_path / "caller-side.wav", dial=dialer)
+    result = await run_demo(settings, tmp_path / "caller-side.wav", dial=dialer, engines=engines)
     ctx = result.context
     assert ctx is not None and ctx.call_id == dialer.peer.call_sid  # type: ignore[union-attr]
     agent_lines = [t.text for t in ctx.turns if t.who == "agent"]

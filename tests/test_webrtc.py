@@ -36,6 +36,7 @@ from sentiric_pbx.audio.resample import resample
 from sentiric_pbx.cli import app
 from sentiric_pbx.config import Settings, WebRtcConfig
 from sentiric_pbx.daemon import Daemon
+from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.telephony.webrtc.ice import host_addresses, ice_addresses
 from sentiric_pbx.telephony.webrtc.ingress import WebRtcIngress
 from sentiric_pbx.tools.caller import CallerOptions, CallReport
@@ -121,9 +122,10 @@ class BrowserDialer:
 
 
 # -- the booking call, in Chromium ----------------------------------------------------------------
-async def test_browser_caller_is_greeted_by_name_books_and_sees_the_transcript(tmp_path: Path) -> None:
+async def test_browser_caller_is_greeted_by_name_books_and_sees_the_transcript(
+    tmp_path: Path, models_dir: Path, engines: EnginePool
+) -> None:
     chromium_or_skip()
-    models_dir = tmp_path / "models"
     settings = assistant_settings(tmp_path, models_dir)
     settings.webrtc.enabled = True
     settings.webrtc.port = 0
@@ -131,7 +133,7 @@ async def test_browser_caller_is_greeted_by_name_books_and_sees_the_transcript(t
     settings.webrtc.page_caller_id = True  # the demo's page names the CRM's caller (off by default)
     dialer = BrowserDialer(tmp_path)
 
-    result = await run_demo(settings, tmp_path / "caller-side.wav", dial=dialer)
+    result = await run_demo(settings, tmp_path / "caller-side.wav", dial=dialer, engines=engines)
 
     ctx = result.context
     assert ctx is not None, dialer.page_state

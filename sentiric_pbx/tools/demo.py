@@ -128,10 +128,17 @@ async def dial_audiosocket(daemon: Daemon, turns: list[bytes], opts: CallerOptio
 
 
 async def run_demo(
-    settings: Settings, record: Path, on_progress: Any = None, dial: Dialer = dial_audiosocket, language: str = "en"
+    settings: Settings,
+    record: Path,
+    on_progress: Any = None,
+    dial: Dialer = dial_audiosocket,
+    language: str = "en",
+    engines: Any = None,
 ) -> DemoResult:
     """The demo conversation on `dial`'s ingress (AudioSocket unless a test passes another), in `language`
-    ("en" or "tr"): the channel language the caller's PBX reports, and the language the caller speaks."""
+    ("en" or "tr"): the channel language the caller's PBX reports, and the language the caller speaks.
+    `engines`: an already started `EnginePool` for the demo's daemon (a test placing several demo calls
+    loads the models once); by default the daemon loads its own."""
     settings.agent.mode = "assistant"
     settings.audiosocket.port = 0
     settings.fastagi.port = 0
@@ -141,7 +148,7 @@ async def run_demo(
     say = on_progress or (lambda _msg: None)
     llm = f"remote {settings.llm.url_model}" if settings.llm.url else settings.llm.model
     say(f"loading the models (STT {settings.stt.whisper_model}, TTS {settings.tts.voice}, LLM {llm})…")
-    daemon = Daemon(settings)
+    daemon = Daemon(settings, engines=engines)
     await daemon.start()
     try:
         now = daemon.assistant.brain.clock()

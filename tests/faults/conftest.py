@@ -1,4 +1,5 @@
-"""Fixtures shared by the fault modules: one models directory per session, a tiny real filesystem."""
+"""Fixtures shared by the fault modules: a tiny real filesystem (the models directory is the session's,
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,6 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-
-
-@pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the daemons import the bundled models (once per session; nothing is downloaded)."""
-    return tmp_path_factory.mktemp("fault-models")
 
 
 @contextlib.contextmanager

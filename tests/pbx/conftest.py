@@ -86,11 +86,6 @@ async def ami(pbx: Asterisk) -> AsyncIterator[PbxAmi]:
 
 
 # -- the daemon -----------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pbx-models")
-
-
 def agent_settings(tmp: Path, models_dir: Path, pbx: Asterisk | None = None, *, ami: bool = False) -> Settings:
     """The assistant on the dialplan's addresses, data under `tmp`; AMI/ARI pointed at `pbx` (off by default)."""
     s = Settings()
@@ -111,13 +106,6 @@ def agent_settings(tmp: Path, models_dir: Path, pbx: Asterisk | None = None, *, 
         s.ari.url = pbx.ari_url
         s.ari.password = SECRET  # type: ignore[assignment]
     return s
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def engines(models_dir: Path) -> EnginePool:
-    pool = EnginePool(agent_settings(Path("/nonexistent"), models_dir))
-    await pool.start()
-    return pool
 
 
 def _check_free(port: int) -> None:
