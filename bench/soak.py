@@ -1,7 +1,8 @@
 """Fault soak: the fault suite's faults at scale, against real `sentiric-pbx run` subprocesses, loopback only.
 
     python bench/soak.py [--hangup-calls 200] [--redis-flaps 3] [--garbage-frames 100000]
-                         [--garbage-clients 50] [--calls 6] [--turns 3] [--skip-hangups] [--skip-flood] [--json]
+                         [--garbage-clients 50] [--calls 6] [--turns 3] [--skip-hangups] [--skip-flood]
+                         [--event-loop uvloop|asyncio] [--json]
 
 Two phases, each with its own daemon:
 
@@ -148,11 +149,18 @@ async def _echo_calls(daemon: DaemonProcess, calls: int, turns: int) -> list[Cal
     return list(await asyncio.gather(*(place_call([turn] * turns, opts) for _ in range(calls))))
 
 
-async def _flood(workdir: Path, calls: int, turns: int, frames: int, clients: int) -> dict[str, Any]:
+async def _flood(
+    workdir: Path, calls: int, turns: int, frames: int, clients: int, event_loop: str = "uvloop"
+) -> dict[str, Any]:
     # No line limit: a garbage client that sends a valid UUID is a call and takes one of `[agent] max_calls`
     # lines until its bad frame, so with the default 8 the real calls were often refused as busy (hung up at
     # once, their turns never measured). This measures what the flood costs the loop, not the line policy.
-    env = clean_env(SENTIRIC_AGENT__MODE="echo", SENTIRIC_LOGGING__LEVEL="warning", SENTIRIC_AGENT__MAX_CALLS="0")
+    env = clean_env(
+        SENTIRIC_AGENT__MODE="echo",
+        SENTIRIC_LOGGING__LEVEL="warning",
+        SENTIRIC_AGENT__MAX_CALLS="0",
+        SENTIRIC_DAEMON__EVENT_LOOP=event_loop,
+    )
     daemon = DaemonProcess(workdir, env, ready_within_s=60)
     try:
         await asyncio.to_thread(daemon.start)
@@ -222,7 +230,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         result["hangups"] = await _hangups(workdir / "hangups", args.hangup_calls, args.redis_flaps, args.seed)
     if not args.skip_flood:
         result["flood"] = await _flood(
-            workdir / "flood", args.calls, args.turns, args.garbage_frames, args.garbage_clients
+            workdir / "flood", args.calls, args.turns, args.garbage_frames, args.garbage_clients, args.event_loop
         )
     return result
 
@@ -246,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=6, help="real echo calls in each flood run")
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--skip-hangups", action="store_true")
+    parser.add_argument(
+        "--event-loop", choices=("uvloop", "asyncio"), default="uvloop", help="the flood daemon's [daemon] event_loop"
+    )
     parser.add_argument("--skip-flood", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the daemons' logs and databases")
     parser.add_argument("--json", action="store_true")

@@ -19,6 +19,7 @@ from sentiric_pbx.cli_ami import originate_command
 from sentiric_pbx.cli_calls import calls_app, worker
 from sentiric_pbx.cli_common import fail as _fail
 from sentiric_pbx.cli_common import load_settings as _settings
+from sentiric_pbx.cli_common import run_event_loop
 from sentiric_pbx.cli_crm import crm_app
 from sentiric_pbx.cli_models import models_app
 from sentiric_pbx.cli_nlu import nlu_command
@@ -57,7 +58,7 @@ def run(config: ConfigOpt = None) -> None:
     settings = _settings(config)
     configure_logging(settings.logging.level, settings.logging.format, log_transcripts=settings.logging.log_transcripts)
     try:
-        asyncio.run(Daemon(settings).run_forever())
+        run_event_loop(Daemon(settings).run_forever(), settings.daemon.event_loop)
     except OSError as exc:
         _fail(f"cannot start listeners: {exc} (is another sentiric-pbx running? check [audiosocket]/[fastagi] ports)")
 
@@ -153,7 +154,7 @@ def demo(
     console = settings.console.model_copy()
     settings.console.enabled = False  # the demo's daemon lives for one call; `run`'s console shows it after
     if echo:
-        report = asyncio.run(_echo_demo(settings, record))
+        report = run_event_loop(_echo_demo(settings, record), settings.daemon.event_loop)
         if as_json:
             typer.echo(json.dumps(report.to_dict()))  # type: ignore[attr-defined]
         else:
@@ -163,8 +164,9 @@ def demo(
     from sentiric_pbx.tools.demo import run_demo
 
     try:
-        result = asyncio.run(
-            run_demo(settings, record, lambda msg: typer.echo(f"demo: {msg}", err=True), language=language)
+        result = run_event_loop(
+            run_demo(settings, record, lambda msg: typer.echo(f"demo: {msg}", err=True), language=language),
+            settings.daemon.event_loop,
         )
     except EngineLoadError as exc:
         _fail(str(exc))

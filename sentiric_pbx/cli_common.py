@@ -6,12 +6,16 @@ integrity failure) — never a traceback.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
 from sentiric_pbx.config import ConfigError, Settings, load_config
+
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -25,3 +29,18 @@ def load_settings(config: Path | None) -> Settings:
         return load_config(config)
     except ConfigError as exc:
         fail(str(exc))
+
+
+def run_event_loop(main: Coroutine[Any, Any, T], kind: str = "asyncio") -> T:
+    """Run `main` on the `[daemon] event_loop` the admin chose (uvloop unless set to asyncio)."""
+    factory = None
+    if kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            main.close()
+            fail('[daemon] event_loop = "uvloop" but uvloop is not installed: pip install uvloop, '
+                 'or set event_loop = "asyncio"')  # fmt: skip
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)

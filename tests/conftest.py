@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import structlog
+import uvloop
 
 from sentiric_pbx.config import Settings
 from sentiric_pbx.daemon import Daemon
@@ -90,3 +91,9 @@ def _restore_structlog() -> Iterator[None]:
     yield
     structlog.configure(**saved)
     set_log_transcripts(False)  # a test that turned [logging] log_transcripts on leaves it off again
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+    """Every async test runs on the loop the daemon runs on by default ([daemon] event_loop = "uvloop"), so
+    the suite proves the daemon on the loop admins get."""
+    return {"uvloop": uvloop.new_event_loop}

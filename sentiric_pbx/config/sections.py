@@ -375,6 +375,10 @@ class DaemonConfig(_Section):
     drain_timeout_s: float = Field(20.0, ge=0)
     """On SIGTERM, calls in progress may go on this long (no new ones are accepted); the rest are then
     ended and stored as unfinished. Keep systemd's TimeoutStopSec above it. Defaults to 20 s."""
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    """The daemon's event loop. `uvloop` (libuv's, the default) accepts, reads and closes sockets in C: under a
+    flood of garbage connections beside real calls it kept the calls' audio steadier than the standard
+    library's loop (bench/soak.py). `asyncio`: the standard library's, where uvloop cannot be installed."""
     engine_nice: int = Field(5, ge=0, le=19)
     """How much lower the CPU priority of the model threads (STT, TTS, LLM) is than the thread that paces
     every call's audio: a busy host then answers a little later instead of putting holes in the audio.
