@@ -52,6 +52,11 @@ class Transferring:
 
     async def __call__(self, transport: CallTransport) -> None:
         self.infos.append(transport.info)
+        # After the caller's first frame, as any real agent (it greets first): the leg's kind of audio is
+        # what tells Dial(AudioSocket/…) from AudioSocket() when AMI has not said, and on uvloop the agent
+        # could otherwise run before that frame was read.
+        async for _ in transport.frames():
+            break
         await transport.transfer(self.target)
 
 
