@@ -1,8 +1,8 @@
 """A known caller's next greeting, written by the model after their call, checked, stored, and said.
 
 The model is a real HTTP server on 127.0.0.1 speaking the OpenAI streaming protocol (tests/openai_server.py),
-the store the daemon's real SQLite file; the last test runs the demo call twice through a daemon with the
-real Whisper and Piper: the second call opens with the greeting written after the first.
+the store the daemon's real SQLite file. The whole thing on real audio (two demo calls, the second opening with
+the greeting the real model wrote after the first) is tests/test_qwen_demo_call.py.
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ import pytest
 
 from sentiric_pbx import metrics
 from sentiric_pbx.call.record import CallContext
-from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.next_greeting import NextGreeting, check_greeting
 from sentiric_pbx.engines.llm.openai_compat import OpenAICompatLlm
-from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.integrations.crm.base import CustomerProfile
 from sentiric_pbx.storage.db import Database
 from sentiric_pbx.storage.greetings import GreetingStore
-from sentiric_pbx.tools.demo import DEMO_PHONE, run_demo
 from tests.asterisk_peer import log_lines
 from tests.openai_server import FakeOpenAI
 from tests.postgres_server import BACKENDS, open_backend
@@ -111,35 +108,3 @@ async def test_the_post_call_step_stores_what_passes_and_nothing_else(writers, t
         assert await good(unknown, NOTES) is None  # an unknown caller: the template, whoever they turn out to be
     finally:
         await db.aclose()
-
-
-async def test_a_known_callers_second_call_opens_with_the_greeting_written_after_the_first(
-    tmp_path: Path, models_dir: Path, logs
-) -> None:
-    model = await FakeOpenAI(mode="rephrase", answers={"phones next time": WRITTEN}).start()
-    try:
-        settings = Settings()
-        settings.models.dir = models_dir
-        settings.storage.db_path = tmp_path / "sentiric.db"
-        settings.storage.archive_dir = tmp_path / "archive"
-        settings.dialog.llm_capable = True
-        settings.llm.url = model.base_url
-        engines = EnginePool(settings)  # both calls on one load of the models, as one running daemon would
-        await engines.start()
-        first = await run_demo(settings, tmp_path / "first.wav", engines=engines)
-        assert first.context is not None
-        assert first.context.turns[0].text.startswith("Hello! Mr. Yilmaz, welcome back to")  # the template
-
-        db = await Database.open(settings.storage.db_path)
-        try:
-            stored = await GreetingStore(db).get(DEMO_PHONE, "en")
-        finally:
-            await db.aclose()
-        assert stored is not None and stored.text == WRITTEN and stored.call_id == first.context.call_id
-
-        second = await run_demo(settings, tmp_path / "second.wav", engines=engines)
-        assert second.context is not None
-        assert second.context.turns[0].text == f"Hello! {WRITTEN}"
-        assert second.report.greeting_latency_ms is not None and second.report.greeting_latency_ms < 300
-    finally:
-        await model.stop()

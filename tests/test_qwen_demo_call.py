@@ -100,6 +100,7 @@ async def test_qwen_greets_the_known_caller_in_its_own_words_books_in_its_own_wo
     first = await run_demo(settings, tmp_path / "first.wav")
     print("\n" + transcript("first call", first))
     assert first.context is not None and first.context.status == "completed" and first.booking is not None
+    assert first.context.turns[0].text.startswith("Hello! Mr. Yilmaz, welcome back to")  # nothing stored yet
     call_id = first.context.call_id
     note = await stored_summary(settings, call_id)
     db = await Database.open(settings.storage.db_path)
