@@ -297,3 +297,20 @@ async def test_worker_logs_one_line_per_outcome_with_the_call_id(
     ]
     dead = next(e for e in logs if e["event"] == "postcall_job_dead")
     assert dead["error"] == "OSError: archive disk is read-only" and dead["attempt"] == 2
+
+
+async def test_a_stopping_worker_does_not_sit_out_its_claims_wait(make_queue: QueueFactory) -> None:
+    """Nothing queued, the worker waits inside its claim (an hour here); the daemon stops: the worker returns
+    at once instead of at the end of the wait (every daemon stop used to take up to `block_s` longer), and a
+    job queued afterwards is still there for the next worker."""
+    queue = make_queue()
+    stop = asyncio.Event()
+    running = asyncio.create_task(PostcallWorker(queue, {}, name="w", block_s=3600).run(stop))
+    await asyncio.sleep(0.3)
+    assert not running.done()
+    stop.set()
+    async with asyncio.timeout(10):
+        await running
+    await make_queue().enqueue("summary", "call-after-stop", {})
+    job = await make_queue().claim("next", 1.0)
+    assert job is not None and job.call_id == "call-after-stop"

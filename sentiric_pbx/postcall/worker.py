@@ -72,7 +72,9 @@ class PostcallWorker:
         pause = 0.5
         while not stop_event.is_set():
             try:
-                await self.run_once()
+                job = await self._claim_unless_stopped(stop_event)
+                if job is not None:
+                    await self._run_claimed(job)
                 pause = 0.5
             except Exception as exc:  # queue unreachable (Redis restarting, disk full): wait, retry
                 log.warning("postcall_queue_unavailable", worker=self.name, error=repr(exc), retry_in_s=pause)
@@ -86,9 +88,31 @@ class PostcallWorker:
         job = await self.queue.claim(self.name, self.block_s if block_s is None else block_s)
         if job is None:
             return False
+        await self._run_claimed(job)
+        return True
+
+    async def _claim_unless_stopped(self, stop_event: asyncio.Event) -> Job | None:
+        """The next job, or None as soon as `stop_event` is set: a stopping daemon does not sit out the rest of
+        the claim's wait (up to `block_s`, for every daemon stop). A job the claim took just as the stop came is
+        still returned, to be finished; one cut off inside the claim is the queue's like a crashed worker's
+        (taken again after its lease)."""
+        claim = asyncio.ensure_future(self.queue.claim(self.name, self.block_s))
+        stopped = asyncio.ensure_future(stop_event.wait())
+        try:
+            await asyncio.wait({claim, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if not claim.done():
+            claim.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await claim
+        if claim.cancelled():
+            return None
+        return claim.result()
+
+    async def _run_claimed(self, job: Job) -> None:
         with structlog.contextvars.bound_contextvars(call_id=job.call_id):
             await self._process(job)
-        return True
 
     async def _process(self, job: Job) -> None:
         fields = {"kind": job.kind, "job_id": job.job_id, "attempt": job.attempts, "worker": self.name}
