@@ -17,21 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import tempfile
 import time
 import wave
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
 from sentiric_pbx.call.record import CallContext, Turn
 from sentiric_pbx.postcall.db import connect
-from sentiric_pbx.storage.private import FILE_MODE, create_private_dirs, make_private_dir
+from sentiric_pbx.storage.private import create_private_dirs, make_private_dir, write_private_atomically
 from sentiric_pbx.storage.recording_store import RecordingStore
 
 log = structlog.get_logger("sentiric_pbx.postcall.archive")
@@ -116,31 +114,15 @@ def transcript_document(context: CallContext, wav_name: str | None) -> dict[str,
 
 
 def _atomic_write(dest: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private_atomically(dest, lambda out: out.write(data))
 
 
 def _atomic_copy(src: Path, dest: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
+    def fill(out: IO[bytes]) -> None:
+        with src.open("rb") as inp:
             shutil.copyfileobj(inp, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_private_atomically(dest, fill)
 
 
 def _check_stereo(path: Path, call_id: str) -> None:

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import structlog
 
@@ -83,4 +86,28 @@ def open_private(path: Path) -> int:
     return fd
 
 
-__all__ = ["DIR_MODE", "FILE_MODE", "create_private_dirs", "create_private_file", "make_private_dir", "open_private"]
+def write_private_atomically(dest: Path, fill: Callable[[IO[bytes]], object]) -> None:
+    """`fill` writes `dest`'s bytes into a private temp file beside it, synced, then renamed over `dest`: a
+    reader (or a crash) sees the old file or the whole new one, never half of it."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as out:
+            fill(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+__all__ = [
+    "DIR_MODE",
+    "FILE_MODE",
+    "create_private_dirs",
+    "create_private_file",
+    "make_private_dir",
+    "open_private",
+    "write_private_atomically",
+]

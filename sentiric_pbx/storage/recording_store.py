@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from sentiric_pbx.config import Settings
-from sentiric_pbx.storage.private import FILE_MODE, create_private_dirs
+from sentiric_pbx.storage.private import create_private_dirs, write_private_atomically
 
 
 class RecordingStore(Protocol):
@@ -75,17 +74,7 @@ class DirectoryStore:
     def _write(self, key: str, fill: Any) -> str:
         create_private_dirs(self.root)
         dest = self.root / _check_key(key)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{key}.", suffix=".tmp")
-        try:
-            os.fchmod(fd, FILE_MODE)
-            with os.fdopen(fd, "wb") as out:
-                fill(out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_private_atomically(dest, fill)
         return dest.as_uri()
 
     def put_file(self, source: Path, key: str) -> str:
