@@ -698,3 +698,26 @@ MORE_ENTITIES += [
 def test_more_entity_phrasings(language: str, text: str, expected: dict[str, str]) -> None:
     got = rules(text, language).entities
     assert {k: v for k, v in got.items() if k != "datetime"} == expected
+
+
+# Forms found with the dev_b split of bench/nlu_tr_entities.jsonl (turns from public Turkish files by others).
+# The relative "-ki" makes a time an adjective ("the one at two"): still the time asked about.
+MORE_ENTITIES_B = [
+    ("saat 2'deki randevum ne", {"time": "14:00"}),
+    ("perşembe saat 10'daki toplantıya Ahmet'i ekle", {"date": "2026-11-26", "time": "10:00"}),
+    ("üçteki randevumu iptal edin", {"time": "15:00"}),
+    ("14:00'teki müşteri sunumu", {"time": "14:00"}),
+    ("yarınki randevum", {"date": "2026-11-26"}),
+    ("on ikideki randevu", {"time": "12:00"}),
+    # ordinals name a day of the month; other ordinals stay words
+    ("beşinci nisan günü", {"date": "2027-04-05"}),
+    ("ayın on beşinci günü", {"date": "2026-12-15"}),
+    ("ikinci kattayım", {}),
+    ("üçüncü kez arıyorum", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MORE_ENTITIES_B)
+def test_turkish_entity_phrasings_from_public_files(text: str, expected: dict[str, str]) -> None:
+    got = rules(text, "tr").entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected

@@ -24,6 +24,7 @@ from sentiric_pbx.dialog.nlu.names import find_person_name
 from sentiric_pbx.dialog.nlu.normalize import Normalized
 from sentiric_pbx.dialog.nlu.options import NluOptions
 from sentiric_pbx.dialog.nlu.times import TimeMention, find_dayparts, find_times, to_clock
+from sentiric_pbx.dialog.nlu.tr_entity_text import entity_digits
 
 _DIGIT = r"(?:\d+|oh|double \d|triple \d)"
 _PHONE_RUN = re.compile(rf"(?:(?:\+|plus )\s?)?{_DIGIT}(?: {_DIGIT})*")
@@ -75,6 +76,8 @@ def temporal(digits: str, now: dt.datetime, language: str, options: NluOptions) 
 def extract(norm: Normalized, now: dt.datetime, options: NluOptions) -> dict[str, str]:
     """All entities of one turn; `now` must already be in the business timezone."""
     phone, digits = take_phone(norm.digits, options.default_country_code)
+    if norm.language == "tr":
+        digits = entity_digits(digits)
     out = temporal(digits, now, norm.language, options)
     name = find_person_name(norm.plain, norm.language)
     if name:

@@ -1,0 +1,54 @@
+"""Turkish number forms that only the entity rules read: "üçteki", "saat 2'deki", "beşinci".
+
+Why apart from `normalize`: the learned intent model's features come from `Normalized.digits`, so any
+change there changes the shipped weights. These forms matter for days and times only, so they are
+read here, on the digit string the entity rules get, and the intent model never sees them.
+
+The entity rules compare positions only within the string they are given, so the result need not keep
+the offsets of its input.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sentiric_pbx.dialog.nlu.normalize import _TR_TENS, _TR_UNITS
+
+_TENS = "|".join([*_TR_TENS, "[1-9]0"])  # "on ikideki" arrives as "10 ikideki"
+_UNITS = "|".join(_TR_UNITS)
+
+# "üçteki randevum", "ikideki": the relative "-ki" turns "at three" into "the one at three" — still a time.
+_WORD_KI = re.compile(rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS})?(?P<case>de|da|te|ta)ki\b")
+# "saat 2'deki", "14:00'teki", "10 daki": the same after digits (the apostrophe is already gone).
+_DIGIT_KI = re.compile(r"(?<=\d)(?P<case> ?(?:de|da|te|ta))ki\b")
+# "beşinci nisan", "on ikinci gün", "üçüncü": ordinals, read as "5inci" so the day-of-month rules see 5.
+# "dördüncü" keeps its softened d ("dord"), "altıncı"/"yedinci"/"ikinci"/"yirminci" drop the suffix's vowel.
+_ORDINAL = re.compile(
+    rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS}|dord)?(?P<suffix>(?:inci|nci|uncu|ncu)\w*)\b"
+)
+
+
+def _value(m: re.Match[str]) -> int | None:
+    tens, unit = m["tens"], m["unit"]
+    if not tens and not unit:
+        return None
+    tens_value = (int(tens) if tens.isdigit() else _TR_TENS[tens]) if tens else 0
+    return tens_value + (_TR_UNITS["dort" if unit == "dord" else unit] if unit else 0)
+
+
+def entity_digits(digits: str) -> str:
+    """`Normalized.digits` with the forms above read as numbers."""
+
+    def word_ki(m: re.Match[str]) -> str:
+        value = _value(m)
+        return m.group(0) if value is None else f"{value}{m['case']}"
+
+    def ordinal(m: re.Match[str]) -> str:
+        value = _value(m)
+        if value is None or not m["suffix"].startswith(("inci", "nci", "uncu", "ncu")):
+            return m.group(0)
+        return f"{value}inci"
+
+    digits = _WORD_KI.sub(word_ki, digits)
+    digits = _DIGIT_KI.sub(lambda m: m["case"], digits)
+    return _ORDINAL.sub(ordinal, digits)
