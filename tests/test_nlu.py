@@ -714,6 +714,14 @@ MORE_ENTITIES_B = [
     ("ayın on beşinci günü", {"date": "2026-12-15"}),
     ("ikinci kattayım", {}),
     ("üçüncü kez arıyorum", {}),
+    # the night runs into the small hours: 1-5 and 12 are after midnight, 6-11 before it
+    ("gece 2'de sunucu bakımı", {"time": "02:00"}),
+    ("gece 12'de", {"time": "00:00"}),
+    ("gece yarısı", {"time": "00:00"}),
+    ("sabaha karşı 4'te", {"time": "04:00"}),
+    ("gece 1 buçukta", {"time": "01:30"}),
+    ("gece onda", {"time": "22:00"}),
+    ("cuma gecesi", {"date": "2026-11-27", "daypart": "evening"}),
 ]
 
 

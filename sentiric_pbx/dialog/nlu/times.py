@@ -59,6 +59,15 @@ def _quarter_tr(m: re.Match[str]) -> tuple[int, int, str | None] | None:
     return ((hour - 1) or 12, 60 - minutes, None) if m["dir"] in {"kala", "var"} else (hour, minutes, None)
 
 
+def _night_tr(m: re.Match[str]) -> tuple[int, int, str | None]:
+    """ "gece 2'de" 02:00, "gece 12'de" 00:00, "sabaha karşı 4" 04:00, but "gece 10'da" 22:00: the night runs
+    from the evening into the small hours, so 1-5 and 12 are after midnight and 6-11 before it."""
+    hour, minute = int(m["h"]), 30 if m["half"] else int(m["m"] or 0)
+    if 1 <= hour <= 5 or hour == 12:
+        return hour, minute, "am"
+    return hour, minute, "pm" if 6 <= hour <= 11 else None
+
+
 _Handler = Callable[[re.Match[str]], "tuple[int, int, str | None] | None"]
 _WD_OR_DAY = "today|tomorrow|tonight|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 _EN: tuple[tuple[str, _Handler], ...] = (
@@ -83,6 +92,13 @@ _EN: tuple[tuple[str, _Handler], ...] = (
 )
 _TR_DAYS = "pazartesi|sali|carsamba|persembe|cumartesi|cuma|pazar|yarin|bugun"
 _TR: tuple[tuple[str, _Handler], ...] = (
+    # the night and the small hours first, before the generic "akşam/gece + number" reading makes them p.m.
+    (
+        r"\b(?:gece(?:si|leri)?|sabaha karsi) (?:saat )?(?P<h>\d{1,2})(?::(?P<m>\d\d))?(?: (?P<half>bucu[kg])\w*)?"
+        r"(?! ?(?:kisi|gun|saat|dakika|dk))",
+        _night_tr,
+    ),
+    (r"\bgece yarisi\w*", lambda m: (0, 0, None)),  # midnight
     # "10:00-12:00 arası", "10.00 ile 12.00 arasında": a range asks for its start, as "ikiyle üç arası" does
     (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)\w* (?:ile |ve )?\d{1,2}(?::\d\d)?\w* arasi\w*", _hm),
     (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)(?:de|da|te|ta|e|a|ye|ya|den|dan|ten|tan)?\b", _hm),  # "14:30'da"
