@@ -722,6 +722,15 @@ MORE_ENTITIES_B = [
     ("gece 1 buçukta", {"time": "01:30"}),
     ("gece onda", {"time": "22:00"}),
     ("cuma gecesi", {"date": "2026-11-27", "daypart": "evening"}),
+    # a bare hour in the dative with what is booked before the verb, "buçuk" softened, a daypart's hour in a case
+    ("yarın üçe toplantı koy", {"date": "2026-11-26", "time": "15:00"}),
+    ("beşe toplantı koy", {"time": "17:00"}),
+    ("iki buçuğa randevu", {"time": "14:30"}),
+    ("saat üç buçuğa olur mu", {"time": "15:30"}),
+    ("akşam 7'ye olur mu", {"time": "19:00"}),
+    ("sabah 9'a yazabilir misiniz", {"time": "09:00"}),
+    ("ikiye bölelim", {}),
+    ("iki kişiye masa ayırın", {}),
 ]
 
 

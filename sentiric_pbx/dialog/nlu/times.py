@@ -105,10 +105,10 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?:saat )?(?P<h>\d{1,2})\w* (?P<q>ceyrek|[1-5]?[05]) (?P<dir>kala|var|gece)\b", _quarter_tr),
     (
         r"\bsaat (?P<h>\d{1,2})(?: ?(?:den|dan|ten|tan|de|da|te|ta|ye|ya|e|a))?"
-        r"(?: (?P<m>[0-5]\d)(?: ?(?:de|da|te|ta))?| (?P<half>bucuk)\w*)?\b",
+        r"(?: (?P<m>[0-5]\d)(?: ?(?:de|da|te|ta))?| (?P<half>bucu[kg])\w*)?\b",
         _hm,
     ),
-    (r"\b(?P<h>\d{1,2}) (?P<half>bucuk)\w*", _hm),
+    (r"\b(?P<h>\d{1,2}) (?P<half>bucu[kg])\w*", _hm),  # "üç buçukta", and softened "üç buçuğa"
     (r"\b(?P<h>\d{1,2}) (?P<m>[0-5]\d) ?(?:de|da|te|ta)\b", _hm),  # "on beş otuzda" → "15 30da"
     (r"\b(?P<h>\d{1,2}) ?(?:de|da|te|ta)\b", _hm),
     (r"\boglen(?:de|e)?\b", lambda m: (12, 0, None)),
@@ -119,7 +119,12 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>\d{1,2}) ?(?:yle|yla|le|la|ile) \d{1,2}\w* arasi\w*", _hm),  # "ikiyle üç arası": the start
     (r"\b(?P<h>\d{1,2}) \d{1,2} arasi\w*", _hm),  # "10-11 arası" (the dash is gone)
     # "üçe alabilir miyiz", "dörde alalım", "beni ikiye yazın": a number in the dative before a booking verb
-    (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a) (?:al|kaydir|cek|yaz|ayarla|koy|ertele|tasi|randevu)\w*", _hm),
+    # and "beşe toplantı koy", "üçe randevu ayarlayın": with what is booked between the two
+    (
+        r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a) (?:(?:toplanti|gorusme|randevu|rezervasyon|masa|yer|kayit)\w* )?"
+        r"(?:al|kaydir|cek|yaz|ayarla|koy|ertele|tasi|randevu|ekle|olustur|planla)\w*",
+        _hm,
+    ),
     # "perşembe 11", "yarın 9 olur mu": a day and a bare number, with nothing after it or a word that
     # makes it a time ("yarın 2 kişi" is not one)
     (
@@ -130,7 +135,12 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     ),
     (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a)? dogru\b", _hm),  # "dörde doğru"
     # "sabah 9 gibi", "akşam 7'de", "10 civarı": a daypart or an "about" makes a bare number a time
-    (r"\b(?:sabah|ogle|ogleden sonra|aksam|gece(?!n\b))\w* (?P<h>\d{1,2})\b(?! ?\d)", _hm),
+    # "akşam 7'ye", "sabah 9'a", "öğleden sonra 3'ten sonra": the case ending does not change the hour
+    (
+        r"\b(?:sabah|ogle|ogleden sonra|aksam|gece(?!n\b))\w* (?P<h>\d{1,2})"
+        r"(?:ye|ya|e|a|den|dan|ten|tan)?\b(?! ?\d)",
+        _hm,
+    ),
     (r"\b(?P<h>\d{1,2}) (?:gibi|civari|civarinda|sularinda|suralarinda)\b", _hm),
 )
 
