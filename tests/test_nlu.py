@@ -731,6 +731,19 @@ MORE_ENTITIES_B = [
     ("sabah 9'a yazabilir misiniz", {"time": "09:00"}),
     ("ikiye bölelim", {}),
     ("iki kişiye masa ayırın", {}),
+    # the first or last weekday of a month, the month before its day, a day of the month without "ayın"
+    ("ayın son cuma günü", {"date": "2026-11-27"}),
+    ("ayın ilk pazartesi", {"date": "2026-12-07"}),  # this month's is gone: next month's
+    ("gelecek ayın son cuma", {"date": "2026-12-25"}),
+    ("nisan beşinde", {"date": "2027-04-05"}),
+    ("15'inde gelebilir miyim", {"date": "2026-12-15"}),
+    ("yirmisine alalım", {"date": "2026-12-20"}),
+    ("ikisine de randevu", {}),
+    ("beş yaşında oğlum için", {}),
+    ("gelecek haftanın salısı", {"date": "2026-12-01"}),
+    ("bu haftanın cuması", {"date": "2026-11-27"}),
+    ("pazar alışverişi", {}),
+    ("randevumu pazara alalım", {"date": "2026-11-29"}),
 ]
 
 

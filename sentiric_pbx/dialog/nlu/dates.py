@@ -13,7 +13,8 @@ What the words mean (the tests hold us to it; `now` is the business's local time
   (weeks start on Monday). From Wed 25 Nov, "friday" is 27 Nov and "next friday" is 4 Dec. English
   speakers split on this; we pick the reading that makes "next" mean something, and the dialog reads
   the date back ("Friday the 4th of December?") before booking, so a wrong guess costs one turn.
-- "the 5th", "ayın beşi": the next 5th of a month on or after today.
+- "the 5th", "ayın beşi", "15'inde": the next 5th of a month on or after today.
+- "ayın son cuması", "gelecek ayın ilk pazartesi": that weekday of this month (of the next, once it is gone).
 - "march 24th", "24 mart": the next 24 March on or after today (dateparser, future preferred).
 - "in 2 days", "in a week": dateparser. "a week from today", "2 days from tomorrow": counted from that day.
 - Several dates in one turn: the last one wins, unless it follows "not"/"from"/"instead of" — callers
@@ -57,6 +58,26 @@ def _weekday_date(today: dt.date, weekday: int, next_week: bool, this: bool) -> 
     if ahead == 0 and not this:
         ahead = 7
     return today + dt.timedelta(days=ahead)
+
+
+def _nth_weekday(today: dt.date, weekday: int, last: bool, next_month: bool) -> dt.date:
+    """The first or last `weekday` of this month (of the next one if that day has passed, or if asked)."""
+
+    def month_after(year: int, month: int) -> tuple[int, int]:
+        return (year + 1, 1) if month == 12 else (year, month + 1)
+
+    this = (today.year, today.month)
+    months = [month_after(*this)] if next_month else [this, month_after(*this)]
+    for year, month in months:
+        if last:
+            following = dt.date(*month_after(year, month), 1)
+            day = following - dt.timedelta(days=(following.weekday() - weekday - 1) % 7 + 1)
+        else:
+            first = dt.date(year, month, 1)
+            day = first + dt.timedelta(days=(weekday - first.weekday()) % 7)
+        if day >= today:
+            return day
+    return day
 
 
 def _day_of_month(today: dt.date, day: int) -> dt.date | None:
@@ -124,20 +145,36 @@ _TR_PATTERNS = (
     ("month", rf"\b(?P<d>\d{{1,2}})\w* (?P<mon>{'|'.join(MONTHS_TR)})\w*(?: (?P<y>20\d\d))?(?: (?:{_TR_WD})\w*)?"),
     # "aralığın 15'i", "ocak ayının beşinde"
     ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)})(?:in|nin|un|nun| ayinin) (?P<d>\d{{1,2}})\w*"),
+    # "nisan beşinde", "mart 20'sine": the month first, the day with its ending
+    (
+        "month",
+        rf"\b(?P<mon>{'|'.join(MONTHS_TR)}) (?P<d>\d{{1,2}})(?:inde|unda|sinde|sunda|ine|une|sine|sune|inci\w*)\b",
+    ),
+    # "ayın son cuma günü", "gelecek ayın ilk pazartesi": the first or last such weekday of the month
+    ("nth", rf"\b(?P<next>gelecek |onumuzdeki )?ayin (?P<which>ilk|son) (?P<wd>{_TR_WD})\w*"),
     # "pazartesiden cumaya kadar", "pazartesi-cuma arası": the days a place is open or full, not a day
     ("range", rf"\b(?:{_TR_WD})\w* (?:{_TR_WD})\w* (?:kadar|arasi)\w*"),
     (
         "wd",
-        rf"\b(?P<mod>haftaya |gelecek hafta |gelecek haftaki |onumuzdeki hafta |gelecek |bu |onumuzdeki "
+        rf"\b(?P<mod>haftaya |gelecek hafta |gelecek haftaki |gelecek haftanin |onumuzdeki hafta "
+        rf"|onumuzdeki haftanin |bu haftanin |gelecek |bu |onumuzdeki "
         rf"|gecen hafta |gecen haftaki |gecen )?"
         rf"(?P<wd>{_TR_WD})(?P<pl>leri|lari| gunleri)?{_TR_SUFFIX}\b",
     ),
     ("dom", r"\b(?P<pre>ayin )(?P<d>\d{1,2})\w*"),
+    # "15'inde gelebilir miyim", "yirmisine": a day of the month in the locative or dative needs no "ayın"
+    # (from the 5th: "ikisine", "dördünde" are "to both", "in all four" as often)
+    ("dom", r"(?<!saat )\b(?P<pre>)(?P<d>[5-9]|[12]\d|3[01]) ?(?:inde|unda|sinde|sunda|ine|una|sine|suna)\b(?! yas)"),
     ("offset", r"\b(?P<n>\d{1,2}) (?P<unit>gun|hafta) sonra\w*"),  # "iki gün sonra", "bir hafta sonra"
 )
 
 
-_NEXT_WEEK = frozenset({"next", "haftaya", "gelecek hafta", "gelecek haftaki", "onumuzdeki hafta", "gelecek"})
+_NEXT_WEEK = frozenset(
+    {"next", "haftaya", "gelecek hafta", "gelecek haftaki", "gelecek haftanin", "onumuzdeki hafta",
+     "onumuzdeki haftanin", "gelecek"}
+)  # fmt: skip
+# "pazar alışverişi", "pazar yeri": the market, not Sunday
+_MARKET = re.compile(r" (?:alisveris|yeri\b|yerine\b|tezgah|esnaf)")
 
 
 def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt.date | None:
@@ -149,12 +186,16 @@ def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt
     if kind == "wd":
         if m["pl"] or (language == "tr" and re.search(r"\bher $", m.string[: m.start()])):
             return None  # "on fridays", "cumaları", "cuma günleri", "her cuma": a habit, not a day
+        if m["wd"] == "pazar" and _MARKET.match(m.string, m.end()):
+            return None
         mod = (m["mod"] or "").strip()
         if mod == "last" or mod.startswith("gecen"):  # "geçen cuma": last Friday, gone
             return None
         names = WEEKDAYS_TR if language == "tr" else WEEKDAYS_EN
         next_week = mod in _NEXT_WEEK or bool(m.groupdict().get("nw"))
-        return _weekday_date(today, names.index(m["wd"]), next_week, this=mod in {"this", "bu"})
+        return _weekday_date(today, names.index(m["wd"]), next_week, this=mod in {"this", "bu", "bu haftanin"})
+    if kind == "nth":
+        return _nth_weekday(today, WEEKDAYS_TR.index(m["wd"]), m["which"] == "son", bool(m["next"]))
     if kind == "month":
         names = MONTHS_TR if language == "tr" else MONTHS_EN
         month = _EN_MONTH_SHORT.get(m["mon"]) or MONTHS_EN[names.index(m["mon"])]
