@@ -744,6 +744,10 @@ MORE_ENTITIES_B = [
     ("bu haftanın cuması", {"date": "2026-11-27"}),
     ("pazar alışverişi", {}),
     ("randevumu pazara alalım", {"date": "2026-11-29"}),
+    # "geçeyim", "geçelim" (let me move on) fold to "gece…" too: only the noun's endings are the night
+    ("aslında Kapadokya turuna geçeyim", {}),
+    ("başka konuya geçelim", {}),
+    ("geceleri açık mısınız", {"daypart": "evening"}),
 ]
 
 

@@ -147,8 +147,8 @@ _TR: tuple[tuple[str, _Handler], ...] = (
 _DAYPARTS_EN = r"\b(?<!good )(?P<p>morning|afternoon|evening|tonight|night)s?\b"
 _DAYPARTS_TR = (
     r"\b(?<!iyi )(?P<p>sabah|ogleden once|oglenden once|ogleden sonra|oglenden sonra|aksamustu|aksam ustu|aksam"
-    r"|(?<!ceyrek )(?<!\d )gece(?!n\b))\w*"
-)  # "geçen" (last, passing) folds to "gecen": not the night
+    r"|(?<!ceyrek )(?<!\d )gece(?=(?:si|sinde|leri|ler|de|ye|yi|den|yarisi)?\b))\w*"
+)  # "geçen" (last), "geçeyim", "geçelim" (let me move on) fold to "gece…": only the noun's own endings are the night
 _DAYPART_NAMES = {
     "tonight": "evening", "night": "evening", "sabah": "morning", "ogleden once": "morning",
     "oglenden once": "morning", "ogleden sonra": "afternoon", "oglenden sonra": "afternoon",
