@@ -748,6 +748,23 @@ MORE_ENTITIES_B = [
     ("aslında Kapadokya turuna geçeyim", {}),
     ("başka konuya geçelim", {}),
     ("geceleri açık mısınız", {"daypart": "evening"}),
+    # names: one said alone (two words, opening with a given name), before "ben", typed without Turkish
+    # letters, and cut where a verb or the copula starts
+    ("Ayşe Yılmaz", {"person_name": "Ayşe Yılmaz"}),
+    ("ayse yilmaz", {"person_name": "Ayse Yilmaz"}),
+    ("Ayşe ben, randevum vardı", {"person_name": "Ayşe"}),
+    ("merhaba Ahmet Bey ben", {"person_name": "Ahmet"}),
+    ("ismim Mehmet Demir demiştim", {"person_name": "Mehmet Demir"}),
+    ("Merhaba, benim adım Ayşe. Hemşireyim, size yardımcı olacağım.", {"person_name": "Ayşe"}),
+    ("adım Ayşe'dir", {"person_name": "Ayşe"}),
+    ("benim adım Kadir", {"person_name": "Kadir"}),
+    ("ben Burak Yıldız", {"person_name": "Burak Yıldız"}),
+    ("adım Ayşe Güler", {"person_name": "Ayşe Güler"}),
+    ("Merhaba Mehmet Bey.", {}),
+    ("Ayşe Hanım", {}),
+    ("evet Deniz", {}),
+    ("Umut ediyorum", {}),
+    ("Fatma teyze geliyor", {}),
 ]
 
 

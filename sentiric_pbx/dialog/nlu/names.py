@@ -105,6 +105,30 @@ def _without_copula(word: str) -> str:
     return m["stem"]
 
 
+_FOLD = str.maketrans("çğıöşüâîû", "cgiosuaiu")
+_FOLDED_FIRST_NAMES = frozenset(n.translate(_FOLD) for n in TR_FIRST_NAMES)
+
+
+def _is_first_name(word: str) -> bool:
+    """In the given-name list, with or without Turkish letters ("ayse", "tulay" typed on any keyboard)."""
+    return word in TR_FIRST_NAMES or word.translate(_FOLD) in _FOLDED_FIRST_NAMES
+
+
+# A verb after the name ("ismim Mehmet Demir demiştim", "adım Ayşe. Hemşireyim, …"): the name is over. Read
+# from the second word on only, and only clear first-person and past endings: surnames end in -ız, -ler too
+# (Yıldız, Güler), which is why `_TR_VERB` cannot be used here.
+_TR_AFTER_NAME_VERB = re.compile(
+    r"(?:yorum|yordum|m[ıiuü]şt[ıiuü]m|d[ıiuü]m|t[ıiuü]m|y[ıiuü]m|acağım|eceğim|acagim|ecegim|s[ıi]n[ıi]z|s[uü]n[uü]z)$"
+)
+# "adım Ayşe'dir", "benim adım Mehmet Yılmaz'dır": the copula "is" on the last name word (Kadir keeps his).
+_TR_NAME_COPULA = re.compile(r"^(?P<stem>\w{3,}?)(?:d[ıiuü]r|t[ıiuü]r)$")
+
+
+def _without_name_copula(word: str) -> str:
+    m = _TR_NAME_COPULA.match(word)
+    return m["stem"] if m and not _is_first_name(word) else word
+
+
 def _name_word_tr(word: str) -> bool:
     return word.isalpha() and len(word) >= 2 and word not in _COMMON_TR and not _TR_VERB.search(word)
 
@@ -113,13 +137,21 @@ def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
     """After "ben": a first and a last name ("ben ayşe demir", "ben fatma şahin'im"), or one given name
     from the list when what follows is not the rest of a verb ("ben ahmet, randevum vardı"; not "ben umut
     ediyorum")."""
-    if len(words) >= 2 and words[0] in TR_FIRST_NAMES and _without_copula(words[-1]) != words[-1]:
+    if len(words) >= 2 and _is_first_name(words[0]) and _without_copula(words[-1]) != words[-1]:
         words = [*words[:-1], _without_copula(words[-1])]  # "ben ayşe kaya'yım": -yım is "I am", no verb
     if len(words) >= 2 and not any(_TR_VERB.search(w) for w in words):
         return [*words[:-1], _without_copula(words[-1])]
+    if len(words) >= 2 and _is_first_name(words[0]):  # "ben Burak Yıldız": a given name vouches for the rest
+        named = [words[0]]
+        for word in words[1:]:
+            if _TR_AFTER_NAME_VERB.search(word) or _TR_VERB_STEM.search(word):
+                break
+            named.append(word)
+        if len(named) >= 2:
+            return [*named[:-1], _without_copula(named[-1])]
     words = words[:1]
     following = after[1] if len(after) > 1 else ""
-    if len(words) == 1 and words[0] in TR_FIRST_NAMES and not following.startswith(("et", "ed", "ol")):
+    if len(words) == 1 and _is_first_name(words[0]) and not following.startswith(("et", "ed", "ol")):
         return words
     return None
 
@@ -145,7 +177,7 @@ def _name_of_owner(plain: str) -> str | None:
             continue
         before = plain[: m.start(1)].split()
         words = [before[-1], stem] if before and _name_word_tr(before[-1]) else [stem]
-        if words[0] in TR_FIRST_NAMES:  # one known given name at least: "kardeşimin randevusu" is no name
+        if _is_first_name(words[0]):  # one known given name at least: "kardeşimin randevusu" is no name
             return " ".join(_title(w, "tr") for w in words)
     return None
 
@@ -161,7 +193,11 @@ def find_person_name(plain: str, language: str) -> str | None:
         for word in plain[m.end() :].split()[:3]:
             if word in common or not word.isalpha() or len(word) < 2 or word.endswith("ing"):
                 break
+            if language == "tr" and words and m.group(0).strip() != "ben" and _TR_AFTER_NAME_VERB.search(word):
+                break  # (after "ben", `_ben_name` reads "kaya'yım" as "I am Kaya")
             words.append(word)
+        if language == "tr" and words and m.group(0).strip() != "ben":
+            words[-1] = _without_name_copula(words[-1])
         after = plain[m.end() :].split()[: len(words) + 1]
         if any(w in _PLACES for w in after):
             continue  # "this is dr lees office": a place answering, not a caller's name
@@ -174,4 +210,36 @@ def find_person_name(plain: str, language: str) -> str | None:
             continue
         if len(words) >= (2 if strict else 1):
             return " ".join(_title(w, language) for w in words)
-    return (_name_before(plain) or _name_of_owner(plain)) if language == "tr" else None
+    return (_name_before(plain) or _name_of_owner(plain) or _name_at_start(plain)) if language == "tr" else None
+
+
+_TR_OPENERS = frozenset(
+    "merhaba merhabalar alo selam selamlar evet tamam iyi günler gunler akşamlar aksamlar günaydın gunaydin "
+    "efendim".split()
+)
+_TR_HONORIFICS = frozenset({"bey", "hanım", "hanim"})
+
+
+def _name_at_start(plain: str) -> str | None:
+    """A turn that is a name and nothing else ("Ayşe Yılmaz", the answer to "adınız?"), or a name followed by
+    "ben" ("Ayşe ben", "merhaba Ahmet Bey ben, randevum vardı"). It must open with a given name from the list,
+    and a name alone needs two words: one word ("Deniz", "Umut") is as often a word as a name, and "Mehmet
+    Bey" alone greets the person answering."""
+    words = plain.split()
+    while words and words[0] in _TR_OPENERS:
+        words = words[1:]
+    if not words or not _is_first_name(words[0]):
+        return None
+    named: list[str] = []
+    for word in words[:3]:
+        if word in _TR_HONORIFICS or word in _COMMON_TR or not word.isalpha() or len(word) < 2:
+            break
+        if named and (_TR_AFTER_NAME_VERB.search(word) or _TR_VERB_STEM.search(word)):
+            break
+        named.append(word)
+    rest = words[len(named) :]
+    if rest and rest[0] in _TR_HONORIFICS:
+        rest = rest[1:]
+    if (rest and rest[0] == "ben") or (not rest and len(named) >= 2):
+        return " ".join(_title(w, "tr") for w in [*named[:-1], _without_copula(named[-1])])
+    return None
