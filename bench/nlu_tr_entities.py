@@ -22,7 +22,7 @@ ATIS slot-filling set, chat-bot and voice-bot examples), each with its `"source"
 the same conventions before the extractors were measured on them, to find phrasings our own turns lack.
 The 24 `"split": "dev_c"` turns, mostly names, were copied the same way (a tour-booking chat bot's
 scenarios, chat and voice-bot examples) after dev_b's date and time fixes and before any name fix.
-`"split": "heldout_b"` turns were written after the fixes these batches led to and are, like "heldout",
+The 33 `"split": "heldout_b"` turns were written after the fixes these batches led to and are, like "heldout",
 never listed by `--errors`. Per entity kind: turns that expect one and got exactly it, and turns that got one
 they should not have; "whole turns" is every entity right and nothing extra.
 """
