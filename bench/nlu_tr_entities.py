@@ -2,13 +2,14 @@
 
     python bench/nlu_tr_entities.py [--json] [--errors]
 
-`bench/nlu_tr_entities.jsonl` holds 253 Turkish caller turns written for this (times in words and digits,
+`bench/nlu_tr_entities.jsonl` holds 286 Turkish caller turns written for this (times in words and digits,
 "üçü çeyrek geçe", "dörde çeyrek kala", "öğleden sonra ikide", "haftaya salı", "ayın 12'sinde", names
 after "ben"/"adım"/"ismim" and before "'in randevusu", phone numbers in digit groups and in spoken
 hundreds) and turns where a number is not a day or a time ("bir saniye", "iki kişi", "üç yıldır", "saat
 kaçta açılıyorsunuz"). They were labelled before the extractors were measured on them, with the clock
 at BENCH_NOW (Thursday 2026-03-12 10:00, Istanbul) and opening hours 09:00-17:00, labelled as the
-English turns of `nlu_labelled.jsonl` are ("today" is a date wherever it is said).
+English turns of `nlu_labelled.jsonl` are ("today" is a date wherever it is said), and 105
+more copied from public files by others (dev_b, dev_c below).
 
 The 208 `"split": "dev"` turns are what the Turkish extractors were tuned on (167 at first, then 36 typed
 the way chat users write and 5 spans of weekdays, each batch labelled before it was measured). 45
