@@ -1,4 +1,4 @@
-"""Turkish number forms that only the entity rules read: "üçteki", "saat 2'deki", "beşinci".
+"""Turkish number forms that only the entity rules read: "üçteki", "saat 2'deki", "beşinci", "17.00'den".
 
 Why apart from `normalize`: the learned intent model's features come from `Normalized.digits`, so any
 change there changes the shipped weights. These forms matter for days and times only, so they are
@@ -26,6 +26,14 @@ _DIGIT_KI = re.compile(r"(?<=\d)(?P<case> ?(?:de|da|te|ta))ki\b")
 _ORDINAL = re.compile(
     rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS}|dord)?(?P<suffix>(?:inci|nci|uncu|ncu)\w*)\b"
 )
+# "17.00'den sonra", "14.30'a", "9.30'da": `normalize` makes "15.00" "15:00" only when nothing is glued on, so
+# a dotted time with a case ending arrives as "17 00den" (and "on dört otuza" as "14 30a", the same time
+# said). An hour, two minute digits and a case ending are hours and minutes; a count in the ablative before
+# "more/less" or a unit ("5-10'dan fazla kişi") is not.
+_HOUR_MINUTE_CASE = re.compile(
+    r"\b(?P<h>[01]?\d|2[0-3]) (?P<m>[0-5]\d)(?P<case>de|da|te|ta|den|dan|ten|tan|ye|ya|e|a|yi|yu|i|u)\b"
+    r"(?! (?:fazla|az|cok|kisi\w*|tane|adet|dakika\w*|dk|gun\w*|saat\w*|hafta\w*|yas\w*|lira|tl|kez|defa|kere))"
+)
 
 
 def _value(m: re.Match[str]) -> int | None:
@@ -51,4 +59,5 @@ def entity_digits(digits: str) -> str:
 
     digits = _WORD_KI.sub(word_ki, digits)
     digits = _DIGIT_KI.sub(lambda m: m["case"], digits)
+    digits = _HOUR_MINUTE_CASE.sub(lambda m: f"{m['h']}:{m['m']}{m['case']}", digits)
     return _ORDINAL.sub(ordinal, digits)
