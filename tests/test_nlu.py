@@ -794,6 +794,12 @@ TR_TIME_FORMS = [
     ("gece 1.30'da", {"time": "01:30"}),
     ("5-10'dan fazla kişi", {}),  # a count, not 05:10
     ("10-15 dakika sürer", {}),
+    # the minutes may name their unit before "geçe"/"kala": a clock time, not "at night"
+    ("üçü on dakika geçe", {"time": "15:10"}),
+    ("dörde beş dakika kala", {"time": "15:55"}),
+    ("saat dördü yirmi beş dakika geçe", {"time": "16:25"}),
+    ("on dakika geçe geldim", {}),
+    ("randevuya yirmi dakika kala aradım", {}),
 ]
 
 

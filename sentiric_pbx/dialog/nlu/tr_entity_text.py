@@ -1,4 +1,5 @@
-"""Turkish number forms that only the entity rules read: "üçteki", "saat 2'deki", "beşinci", "17.00'den".
+"""Turkish number forms that only the entity rules read: "üçteki", "saat 2'deki", "beşinci", "17.00'den",
+"üçü on dakika geçe".
 
 Why apart from `normalize`: the learned intent model's features come from `Normalized.digits`, so any
 change there changes the shipped weights. These forms matter for days and times only, so they are
@@ -35,6 +36,10 @@ _HOUR_MINUTE_CASE = re.compile(
     r"(?! (?:fazla|az|cok|kisi\w*|tane|adet|dakika\w*|dk|gun\w*|saat\w*|hafta\w*|yas\w*|lira|tl|kez|defa|kere))"
 )
 
+# "üçü on dakika geçe" (3:10), "dörde beş dakika kala" (3:55): the minutes may name their unit; the clock
+# rules read "üçü on geçe", and "on dakika geçe" must not be read as "at night" ("gece").
+_MINUTES_PAST = re.compile(r"\b(?P<m>\d{1,2}) (?:dakika|dk) (?=(?:gece|kala|var)\b)")
+
 
 def _value(m: re.Match[str]) -> int | None:
     tens, unit = m["tens"], m["unit"]
@@ -59,5 +64,6 @@ def entity_digits(digits: str) -> str:
 
     digits = _WORD_KI.sub(word_ki, digits)
     digits = _DIGIT_KI.sub(lambda m: m["case"], digits)
+    digits = _MINUTES_PAST.sub(lambda m: f"{m['m']} ", digits)
     digits = _HOUR_MINUTE_CASE.sub(lambda m: f"{m['h']}:{m['m']}{m['case']}", digits)
     return _ORDINAL.sub(ordinal, digits)
