@@ -800,6 +800,25 @@ TR_TIME_FORMS = [
     ("saat dördü yirmi beş dakika geçe", {"time": "16:25"}),
     ("on dakika geçe geldim", {}),
     ("randevuya yirmi dakika kala aradım", {}),
+    # a number counting hours or minutes is a duration, never a clock time ("bir buçuk" alone is 13:30)
+    ("bir buçuk saat sürer mi", {}),
+    ("yarım saat sürer mi", {}),
+    ("bir saat", {}),
+    ("iki buçuk saat sürüyor", {}),
+    ("45 dakika", {}),
+    ("bir buçuk saatlik bir işlem", {}),
+    ("bir buçuk saatte biter", {}),
+    ("bir saat on beş dakika", {}),  # not "saat 15"
+    ("akşam iki saat açık mısınız", {"daypart": "evening"}),  # not 14:00
+    ("perşembe 1 buçuk saat", {"date": "2026-11-26"}),
+    ("cuma öğleden sonra bir saat bulunur mu", {"date": "2026-11-27", "daypart": "afternoon"}),  # a slot, not 13:00
+    ("saat üç buçukta iki saatlik randevu", {"time": "15:30"}),
+    ("saat bir buçukta", {"time": "13:30"}),
+    ("bir buçukta gelirim", {"time": "13:30"}),
+    # "3 saat sonra" is a time relative to now. No rule reads one, in Turkish or English ("in 3 hours"): no
+    # time rather than a guess, and the dialog asks for one.
+    ("3 saat sonra", {}),
+    ("yarım saat sonra gelebilir miyim", {}),
 ]
 
 

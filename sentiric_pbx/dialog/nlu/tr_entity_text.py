@@ -1,5 +1,5 @@
 """Turkish number forms that only the entity rules read: "üçteki", "saat 2'deki", "beşinci", "17.00'den",
-"üçü on dakika geçe".
+"üçü on dakika geçe", and durations ("bir buçuk saat") that are no clock time.
 
 Why apart from `normalize`: the learned intent model's features come from `Normalized.digits`, so any
 change there changes the shipped weights. These forms matter for days and times only, so they are
@@ -40,6 +40,12 @@ _HOUR_MINUTE_CASE = re.compile(
 # rules read "üçü on geçe", and "on dakika geçe" must not be read as "at night" ("gece").
 _MINUTES_PAST = re.compile(r"\b(?P<m>\d{1,2}) (?:dakika|dk) (?=(?:gece|kala|var)\b)")
 
+# "bir buçuk saat sürer mi", "iki saatlik", "45 dakika", "bir saat on beş dakika": a number counting hours or
+# minutes is a duration, never a clock time ("bir buçuk" alone is 13:30, "saat 15" is 15:00). The number is
+# blanked, so no clock rule reads it. "3 saat sonra" is a time relative to now, which no rule reads (nor
+# "in 3 hours" in English): it gives no time, and the dialog asks. "saat 3'e 10 dakika kala" is kept above.
+_DURATION = re.compile(r"\b\d{1,3}(?: bucuk)?(?= (?:saat|dakika|dk|saniye|sn)\w*\b)")
+
 
 def _value(m: re.Match[str]) -> int | None:
     tens, unit = m["tens"], m["unit"]
@@ -65,5 +71,6 @@ def entity_digits(digits: str) -> str:
     digits = _WORD_KI.sub(word_ki, digits)
     digits = _DIGIT_KI.sub(lambda m: m["case"], digits)
     digits = _MINUTES_PAST.sub(lambda m: f"{m['m']} ", digits)
+    digits = _DURATION.sub("sure", digits)
     digits = _HOUR_MINUTE_CASE.sub(lambda m: f"{m['h']}:{m['m']}{m['case']}", digits)
     return _ORDINAL.sub(ordinal, digits)
