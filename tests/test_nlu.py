@@ -826,3 +826,33 @@ TR_TIME_FORMS = [
 def test_turkish_time_forms(text: str, expected: dict[str, str]) -> None:
     got = rules(text, "tr").entities
     assert {k: v for k, v in got.items() if k != "datetime"} == expected
+
+
+# Names found with heldout_b and their neighbours. At the start of a turn, two words opening with a given
+# name are the caller's name when a phone number follows, or "numaram", or — written with capitals — a
+# comma and more; one word, or words in lower case run on into a sentence, are not sure to be a name.
+TR_NAME_FORMS = [
+    ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
+    ("Ahmet Kaya 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
+    ("ahmet kaya numaram 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
+    ("Ayşe Nur Yılmaz, 0532 111 22 33", {"person_name": "Ayşe Nur Yılmaz", "phone": "+905321112233"}),
+    (
+        "Ahmet Kaya beş yüz otuz iki yüz on iki otuz dört elli altı",
+        {"person_name": "Ahmet Kaya", "phone": "+905321123456"},
+    ),
+    ("Ahmet Kaya bir randevu almak istiyorum", {}),  # "bir" is "a", not the start of a number
+    ("Ahmet Kaya, randevumu iptal etmek istiyorum", {"person_name": "Ahmet Kaya"}),
+    ("Merhaba, Zeynep Arslan. Yarın gelebilir miyim?", {"person_name": "Zeynep Arslan", "date": "2026-11-26"}),
+    ("İyi günler, İbrahim Işık, randevum vardı", {"person_name": "İbrahim Işık"}),
+    ("ahmet kaya, randevumu iptal etmek istiyorum", {}),  # no capitals: not sure to be a name
+    ("Ahmet Kaya randevumu iptal etmek istiyorum", {}),  # no comma: the name could run on
+    ("Ahmet, randevum vardı", {}),  # one word
+    ("Ahmet Bey, randevum vardı", {}),  # greets the person answering
+    ("Deniz kenarında bir masa", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_FORMS)
+def test_turkish_name_forms(text: str, expected: dict[str, str]) -> None:
+    got = rules(text, "tr").entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected

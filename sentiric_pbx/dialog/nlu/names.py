@@ -182,8 +182,10 @@ def _name_of_owner(plain: str) -> str | None:
     return None
 
 
-def find_person_name(plain: str, language: str) -> str | None:
-    """A name after an introduction phrase (or, in Turkish, before "adına"), title-cased, or None."""
+def find_person_name(plain: str, language: str, said: str = "") -> str | None:
+    """A name after an introduction phrase (or, in Turkish, before "adına"), title-cased, or None. `said` is
+    the turn with its capitals and punctuation ("" when not known): in Turkish, "Ahmet Kaya, randevum
+    vardı" is a name where "ahmet kaya randevum vardı" is not sure to be one."""
     plain = (_TR_SURNAME if language == "tr" else _EN_SURNAME).sub(" ", plain)
     plain = re.sub(r"\bmy first name is\b", "my name is", plain)
     common = _COMMON_TR if language == "tr" else _COMMON_EN
@@ -210,7 +212,7 @@ def find_person_name(plain: str, language: str) -> str | None:
             continue
         if len(words) >= (2 if strict else 1):
             return " ".join(_title(w, language) for w in words)
-    return (_name_before(plain) or _name_of_owner(plain) or _name_at_start(plain)) if language == "tr" else None
+    return (_name_before(plain) or _name_of_owner(plain) or _name_at_start(plain, said)) if language == "tr" else None
 
 
 _TR_OPENERS = frozenset(
@@ -220,26 +222,64 @@ _TR_OPENERS = frozenset(
 _TR_HONORIFICS = frozenset({"bey", "hanım", "hanim"})
 
 
-def _name_at_start(plain: str) -> str | None:
+# "Ahmet Kaya 0532 111 22 33", "Ahmet Kaya numaram …", "… sıfır beş yüz otuz iki …": a phone number, or the word
+# for one, right after a name at the start ("bir" alone is "a": "Deniz kenarında bir masa" is no name).
+_TR_PHONE_NEXT = re.compile(
+    r"^(?:\d|s[ıi]f[ıi]r\b|(?:iki|üç|uc|dört|dort|beş|bes|altı|alti|yedi|sekiz|dokuz) y[üu]z\b"
+    r"|numara|telefon|tel\b|cep\b|cebim\b|gsm\b)"
+)
+_SAID_CLAUSE = re.compile(r"[,.;:!?]+")
+_SAID_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+
+
+def _lower_tr(word: str) -> str:
+    return word.replace("I", "ı").replace("İ", "i").lower().replace("\u0307", "")
+
+
+def _named_clause(said: str, named: list[str]) -> bool:
+    """Whether the turn as said opens (after a greeting) with `named` as a clause of its own, each word
+    capitalised, and goes on after it: "Ahmet Kaya, randevum vardı", "Merhaba. Zeynep Arslan; yarın…"."""
+    clauses = [c.strip() for c in _SAID_CLAUSE.split(said)]
+    while clauses and all(_lower_tr(w) in _TR_OPENERS for w in _SAID_WORD.findall(clauses[0])):
+        clauses = clauses[1:]  # "Merhaba," "İyi günler," and empty leading clauses
+    if len(clauses) < 2 or not any(clauses[1:]):
+        return False
+    words = clauses[0].split()
+    while words and _lower_tr(words[0]) in _TR_OPENERS:
+        words = words[1:]
+    # every word a capitalised name word, none in a case ("Ahmet Kaya'nın," is someone else)
+    return (
+        all(_SAID_WORD.fullmatch(w) and w[0].isupper() and "'" not in w and "’" not in w for w in words)
+        and [_lower_tr(w) for w in words] == named
+    )
+
+
+def _name_at_start(plain: str, said: str = "") -> str | None:
     """A turn that is a name and nothing else ("Ayşe Yılmaz", the answer to "adınız?"), or a name followed by
-    "ben" ("Ayşe ben", "merhaba Ahmet Bey ben, randevum vardı"). It must open with a given name from the list,
-    and a name alone needs two words: one word ("Deniz", "Umut") is as often a word as a name, and "Mehmet
-    Bey" alone greets the person answering."""
+    "ben" ("Ayşe ben", "merhaba Ahmet Bey ben, randevum vardı"), by a phone number ("Ahmet Kaya, 0532 111 22
+    33", "… numaram …") or, written with capitals, by a comma and more ("Ahmet Kaya, randevum vardı"). It must
+    open with a given name from the list, and a name without "ben" needs two words: one word ("Deniz", "Umut")
+    is as often a word as a name, and "Mehmet Bey" alone greets the person answering."""
     words = plain.split()
     while words and words[0] in _TR_OPENERS:
         words = words[1:]
     if not words or not _is_first_name(words[0]):
         return None
     named: list[str] = []
-    for word in words[:3]:
+    for i, word in enumerate(words[:3]):
         if word in _TR_HONORIFICS or word in _COMMON_TR or not word.isalpha() or len(word) < 2:
             break
         if named and (_TR_AFTER_NAME_VERB.search(word) or _TR_VERB_STEM.search(word)):
+            break
+        if named and _TR_PHONE_NEXT.match(" ".join(words[i:])):
             break
         named.append(word)
     rest = words[len(named) :]
     if rest and rest[0] in _TR_HONORIFICS:
         rest = rest[1:]
-    if (rest and rest[0] == "ben") or (not rest and len(named) >= 2):
+    alone = not rest or (
+        len(named) >= 2 and (_TR_PHONE_NEXT.match(" ".join(rest)) is not None or _named_clause(said, named))
+    )
+    if (rest and rest[0] == "ben") or (alone and len(named) >= 2):
         return " ".join(_title(w, "tr") for w in [*named[:-1], _without_copula(named[-1])])
     return None
