@@ -849,6 +849,24 @@ TR_NAME_FORMS = [
     ("Ahmet, randevum vardı", {}),  # one word
     ("Ahmet Bey, randevum vardı", {}),  # greets the person answering
     ("Deniz kenarında bir masa", {}),
+    # A name in a case or before a postposition is someone the caller speaks of. "Kemal Bey'in yerine ben
+    # geleceğim" (I'll come instead of Kemal Bey): the booking was Kemal's, the one coming is the caller,
+    # whose name is not said — no name, rather than greeting the caller as Kemal (or as "Kemal Beyin Yerine").
+    # "X adına" stays the booking's name ("kızım Zeynep adına randevu"): there the booking is made for X.
+    ("Kemal Bey'in yerine ben geleceğim", {}),
+    ("Kemal Bey'in yerine", {}),
+    ("Ahmet Kaya'nın yerine ben geleceğim", {}),
+    ("Ahmet Kaya yerine ben geleceğim", {}),
+    ("Ahmet Bey'e ben söylerim", {}),
+    ("Ahmet Kaya ile ben geleceğim", {}),
+    ("ben Ahmet Bey'in yerine geldim", {}),
+    ("ben Ahmet Kaya'nın eşiyim", {}),
+    ("ben Kemal Bey'in sekreteriyim", {}),
+    ("ben Ahmet Kaya ile geldim", {}),
+    ("benim adım Ahmet, Kemal Bey'in yerine geleceğim", {"person_name": "Ahmet"}),
+    ("ben Ahmet Yılmaz adına arıyorum", {"person_name": "Ahmet Yılmaz"}),
+    ("Ayşe Aydın ben", {"person_name": "Ayşe Aydın"}),  # a surname ending like a genitive is still a name
+    ("ben Fatma Şahin'im", {"person_name": "Fatma Şahin"}),  # the copula keeps a name the caller's
 ]
 
 

@@ -182,6 +182,35 @@ def _name_of_owner(plain: str) -> str | None:
     return None
 
 
+_SAID_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+
+
+def _lower_tr(word: str) -> str:
+    return word.replace("I", "ı").replace("İ", "i").lower().replace("\u0307", "")
+
+
+# "Kemal Bey'in yerine ben geleceğim", "Ahmet Kaya'nın yerine", "Ahmet Bey'e ben söylerim": a name in a case,
+# or before a postposition, is the person the caller speaks of (here, the booking's), not the caller. The
+# caller's own name is not said, so there is none: greeting them as Kemal would be wrong.
+_TR_HONORIFIC_CASE = re.compile(r"^(?:bey|han[ıi]m)(?:[ıi]n|e|a|i|ı|y?le|y?la|den|dan|de|da|ler|lar)\w*$")
+_TR_POSTPOSITIONS = frozenset(
+    "yerine için icin ile adına adina namına namina gibi hakkında hakkinda yüzünden yuzunden tarafından "
+    "tarafindan kadar".split()
+)
+_SAID_COPULA = re.compile(r"^(?:y?[ıiuü]m|y?[ıiuü]z|d[ıiuü]r|t[ıiuü]r)$")
+
+
+def _said_in_a_case(said: str) -> frozenset[str]:
+    """Words written with an apostrophe and a case ending ("Kaya'nın", "Ayşe'ye"), as `plain` spells them;
+    not the copula ("Şahin'im", "Ayşe'dir"), which keeps a name the caller's."""
+    cased = set()
+    for token in _SAID_WORD.findall(said):
+        stem, _, suffix = token.replace("’", "'").partition("'")
+        if suffix and not _SAID_COPULA.match(_lower_tr(suffix)):
+            cased.add(_lower_tr(stem + suffix))
+    return frozenset(cased)
+
+
 def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     """A name after an introduction phrase (or, in Turkish, before "adına"), title-cased, or None. `said` is
     the turn with its capitals and punctuation ("" when not known): in Turkish, "Ahmet Kaya, randevum
@@ -190,9 +219,15 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     plain = re.sub(r"\bmy first name is\b", "my name is", plain)
     common = _COMMON_TR if language == "tr" else _COMMON_EN
     trigger = _TR_TRIGGERS if language == "tr" else _EN_TRIGGERS
+    cased = _said_in_a_case(said) if language == "tr" else frozenset()
     for m in re.finditer(trigger, plain):
         words: list[str] = []
         for word in plain[m.end() :].split()[:3]:
+            if language == "tr" and (word in _TR_POSTPOSITIONS or _TR_HONORIFIC_CASE.match(word) or word in cased):
+                # "ben Ahmet Kaya yerine geldim", "ben Ahmet Kaya'nın eşiyim": those words are someone else;
+                # "adım Ahmet, Kemal Bey'in yerine …": the word before "Bey'in" is
+                words = words[:-1] if _TR_HONORIFIC_CASE.match(word) else []
+                break
             if word in common or not word.isalpha() or len(word) < 2 or word.endswith("ing"):
                 break
             if language == "tr" and words and m.group(0).strip() != "ben" and _TR_AFTER_NAME_VERB.search(word):
@@ -229,11 +264,6 @@ _TR_PHONE_NEXT = re.compile(
     r"|numara|telefon|tel\b|cep\b|cebim\b|gsm\b)"
 )
 _SAID_CLAUSE = re.compile(r"[,.;:!?]+")
-_SAID_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
-
-
-def _lower_tr(word: str) -> str:
-    return word.replace("I", "ı").replace("İ", "i").lower().replace("\u0307", "")
 
 
 def _named_clause(said: str, named: list[str]) -> bool:
@@ -269,6 +299,8 @@ def _name_at_start(plain: str, said: str = "") -> str | None:
     for i, word in enumerate(words[:3]):
         if word in _TR_HONORIFICS or word in _COMMON_TR or not word.isalpha() or len(word) < 2:
             break
+        if word in _TR_POSTPOSITIONS or _TR_HONORIFIC_CASE.match(word):
+            break
         if named and (_TR_AFTER_NAME_VERB.search(word) or _TR_VERB_STEM.search(word)):
             break
         if named and _TR_PHONE_NEXT.match(" ".join(words[i:])):
@@ -277,6 +309,10 @@ def _name_at_start(plain: str, said: str = "") -> str | None:
     rest = words[len(named) :]
     if rest and rest[0] in _TR_HONORIFICS:
         rest = rest[1:]
+    if rest and (_TR_HONORIFIC_CASE.match(rest[0]) or rest[0] in _TR_POSTPOSITIONS):
+        return None  # "Kemal Bey'in yerine", "Ahmet Kaya yerine": someone the caller speaks of
+    if any(w in _said_in_a_case(said) for w in named):
+        return None  # "Ahmet Kaya'nın yerine", "Ayşe Kaya'ya ben söylerim"
     alone = not rest or (
         len(named) >= 2 and (_TR_PHONE_NEXT.match(" ".join(rest)) is not None or _named_clause(said, named))
     )
