@@ -867,6 +867,12 @@ TR_NAME_FORMS = [
     ("ben Ahmet Yılmaz adına arıyorum", {"person_name": "Ahmet Yılmaz"}),
     ("Ayşe Aydın ben", {"person_name": "Ayşe Aydın"}),  # a surname ending like a genitive is still a name
     ("ben Fatma Şahin'im", {"person_name": "Fatma Şahin"}),  # the copula keeps a name the caller's
+    # one given name with the "I am" ending after "ben", as two names had it already
+    ("ben Ayşe'yim", {"person_name": "Ayşe"}),
+    ("Ben Mehmet'im, randevum vardı", {"person_name": "Mehmet"}),
+    ("ben Umut'um", {"person_name": "Umut"}),
+    ("ben Kerim", {"person_name": "Kerim"}),  # -im here is the name
+    ("ben iyiyim", {}),
 ]
 
 

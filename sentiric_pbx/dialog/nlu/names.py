@@ -151,8 +151,11 @@ def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
             return [*named[:-1], _without_copula(named[-1])]
     words = words[:1]
     following = after[1] if len(after) > 1 else ""
-    if len(words) == 1 and _is_first_name(words[0]) and not following.startswith(("et", "ed", "ol")):
-        return words
+    if len(words) == 1 and not following.startswith(("et", "ed", "ol")):
+        if _is_first_name(words[0]):
+            return words
+        if _is_first_name(_without_copula(words[0])):  # "ben Ayşe'yim", "ben Mehmet'im"
+            return [_without_copula(words[0])]
     return None
 
 
