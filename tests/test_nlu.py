@@ -873,6 +873,22 @@ TR_NAME_FORMS = [
     ("ben Umut'um", {"person_name": "Umut"}),
     ("ben Kerim", {"person_name": "Kerim"}),  # -im here is the name
     ("ben iyiyim", {}),
+    # One word after "ben" that the given-name list does not hold: a name only at the end of the turn and
+    # written with a capital, and not a verb, the copula, a number or a common word said there.
+    ("ben Menekşe", {"person_name": "Menekşe"}),
+    ("Merhaba, ben Menekşe.", {"person_name": "Menekşe"}),
+    ("İyi günler, ben Nihan", {"person_name": "Nihan"}),
+    ("merhaba ben menekşe", {}),  # no capital: not sure
+    ("Ben Menekşe, randevum vardı.", {}),  # not the end of the turn
+    ("Ben de.", {}),
+    ("Ben geliyorum.", {}),
+    ("Ben hastayım.", {}),
+    ("Ben Memnunum.", {}),
+    ("Ben Burada.", {}),
+    ("Ben Müşteri.", {}),
+    ("Ben Bekleyin.", {}),
+    ("Ben Beşte.", {"time": "17:00"}),
+    ("Evet, ben.", {}),
 ]
 
 

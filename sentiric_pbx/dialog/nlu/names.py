@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from sentiric_pbx.dialog.nlu.normalize import normalize
 from sentiric_pbx.dialog.nlu.tr_first_names import TR_FIRST_NAMES
 
 _EN_TRIGGERS = (
@@ -250,7 +251,9 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
             continue
         if len(words) >= (2 if strict else 1):
             return " ".join(_title(w, language) for w in words)
-    return (_name_before(plain) or _name_of_owner(plain) or _name_at_start(plain, said)) if language == "tr" else None
+    if language != "tr":
+        return None
+    return _name_before(plain) or _name_of_owner(plain) or _name_at_start(plain, said) or _name_ending_the_turn(said)
 
 
 _TR_OPENERS = frozenset(
@@ -322,3 +325,54 @@ def _name_at_start(plain: str, said: str = "") -> str | None:
     if (rest and rest[0] == "ben") or (alone and len(named) >= 2):
         return " ".join(_title(w, "tr") for w in [*named[:-1], _without_copula(named[-1])])
     return None
+
+
+# "Merhaba, ben Menekşe.": one word after "ben" that the given-name list does not hold is a name only at the
+# end of the turn and written with a capital (STT and a typing caller capitalise names, not words), and not a
+# word a caller says there about themselves: a verb, an order or the copula ("ben geliyorum", "ben hastayım",
+# "ben memnunum", "Bekleyin", "Olmaz"), a number ("Ben Beşte"), a common word ("ben de", "ben burada", "Ben
+# Nedir") or what they are ("ben doktor", "ben müşteri"). A surname alone ("Ben Aydın.") is a name too.
+_SAID_BEN_LAST = re.compile(r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})[\s.!?…]*$")
+_TR_NOT_A_NAME_AFTER_BEN = frozenset(
+    """
+    burada burda orada orda şurada içeride dışarıda yine gene hala hâlâ artık bizzat şahsen kendim yalnız
+    sadece yalnızca değil hazır misafir yabancı türk müdür öğretmen hoca avukat hemşire sekreter asistan
+    mühendis öğrenci veli sahibi sahip hastası danışan üye abone kurye polis şoför tamam evet hayır aynen
+    tabii peki olur yok var buyrun buyurun efendim sizin onun bunun şunun bana sana ona bize size
+    ne neden niçin nedir nerede neresi nereye nereden nerde kim kimdir kimim hangi hangisi kaç kaça kaçta acaba
+    için kadar gibi göre sonra önce beri diye olarak üzere rağmen dolayı ile
+    iyi kötü uygun doğru yanlış güzel harika süper mükemmel müsait boş dolu meşgul belli emin geç erken
+    maalesef elbette kesinlikle herhalde galiba zaten şimdi hemen yarın bugün dün sonra zaman saat gün
+    olsun olur olmaz olmuyor edin olun gelin bulun verin alın yazın koyun bakın ekle yaz koy yap sil al ver
+    gel git bekle ara sor söyle anlat tamamdır sağol sağolun teşekkürler mersi naber selam hey alo
+    öyle böyle şöyle açık kapalı lira para kişi dakika operatör yetkili temsilci pardon eyvallah güle
+    görüşürüz iptal uyar uymaz
+    """.split()
+)
+# an order, a wish, a negative or aorist, the copula, an adverb: verb and adverb endings no name has
+_TR_NOT_NAME_ENDING = re.compile(
+    r"(?:y[ıiuü]n|y[ıiuü]n[ıiuü]z|[dt][ıiuü]r[ıiuü]n|s[ıiuü]n|s[ıiuü]nlar|y?[ae]l[ıi]m|maz|mez|mam|mem|m[ıi]yor\w*|d[ıiuü]r|t[ıiuü]r"
+    r"|arak|erek|ken|madan|meden|ınca|ince|unca|ünce|mal[ıi]|meli)$"
+)
+
+_FOLDED_NOT_NAMES = frozenset(
+    w.translate(_FOLD) for w in (*_COMMON_TR, *_TR_OPENERS, *_TR_HONORIFICS, *_TR_NOT_A_NAME_AFTER_BEN)
+)
+
+
+def _name_ending_the_turn(said: str) -> str | None:
+    m = _SAID_BEN_LAST.search(said)
+    if m is None:
+        return None
+    word = _lower_tr(m["w"])
+    if (
+        word.translate(_FOLD) in _FOLDED_NOT_NAMES
+        or _TR_NOT_NAME_ENDING.search(word)
+        or _TR_VERB.search(word)
+        or _TR_VERB_STEM.search(word)
+        or _TR_AFTER_NAME_VERB.search(word)
+        or _TR_COPULA.match(word)  # "Ben Memnunum", "Ben Değilim" (and Nazım, Halim: not sure to be names)
+        or any(ch.isdigit() for ch in normalize(word, "tr").digits)  # "Beşte", "Onda", "Doksan"
+    ):
+        return None
+    return _title(word, "tr")
