@@ -819,6 +819,12 @@ TR_TIME_FORMS = [
     # time rather than a guess, and the dialog asks for one.
     ("3 saat sonra", {}),
     ("yarım saat sonra gelebilir miyim", {}),
+    # "from … until" is a range, and a range asks for its start, as "10:00-12:00 arası" does; a move is not one
+    ("10.00'dan 12.00'ye kadar", {"time": "10:00"}),
+    ("10:00'dan 12:00'ye kadar müsaitim", {"time": "10:00"}),
+    ("ikiden dörde kadar uygunum", {"time": "14:00"}),
+    ("akşam 6'dan 8'e kadar", {"time": "18:00"}),
+    ("randevumu üçten beşe alalım", {"time": "17:00"}),
 ]
 
 
