@@ -895,6 +895,9 @@ TR_NAME_FORMS = [
     ("Ben Bekleyin.", {}),
     ("Ben Beşte.", {"time": "17:00"}),
     ("Evet, ben.", {}),
+    ("Ben Menekşe'yim.", {"person_name": "Menekşe"}),
+    ("Merhaba ben Menekşe Hanım", {"person_name": "Menekşe"}),
+    ("Ben Doktor Bey.", {}),
 ]
 
 

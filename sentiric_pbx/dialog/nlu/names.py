@@ -332,7 +332,10 @@ def _name_at_start(plain: str, said: str = "") -> str | None:
 # word a caller says there about themselves: a verb, an order or the copula ("ben geliyorum", "ben hastayım",
 # "ben memnunum", "Bekleyin", "Olmaz"), a number ("Ben Beşte"), a common word ("ben de", "ben burada", "Ben
 # Nedir") or what they are ("ben doktor", "ben müşteri"). A surname alone ("Ben Aydın.") is a name too.
-_SAID_BEN_LAST = re.compile(r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})[\s.!?…]*$")
+# "Ben Menekşe'yim.", "Ben Menekşe Hanım." too: the copula and a title after the name keep it the caller's.
+_SAID_BEN_LAST = re.compile(
+    r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})(?:['’]y?[ıiuü]m|\s+(?:[Hh]an[ıi]m|[Bb]ey))?[\s.!?…]*$"
+)
 _TR_NOT_A_NAME_AFTER_BEN = frozenset(
     """
     burada burda orada orda şurada içeride dışarıda yine gene hala hâlâ artık bizzat şahsen kendim yalnız
