@@ -850,6 +850,10 @@ TR_NAME_FORMS = [
     ("Ahmet Kaya, randevumu iptal etmek istiyorum", {"person_name": "Ahmet Kaya"}),
     ("Merhaba, Zeynep Arslan. Yarın gelebilir miyim?", {"person_name": "Zeynep Arslan", "date": "2026-11-26"}),
     ("İyi günler, İbrahim Işık, randevum vardı", {"person_name": "İbrahim Işık"}),
+    ("Ahmet Kaya'yım", {"person_name": "Ahmet Kaya"}),  # "I am Ahmet Kaya"
+    ("Ahmet Kaya'yım, randevum vardı", {"person_name": "Ahmet Kaya"}),
+    ("Ahmet Kaya'yı arıyorum", {}),  # "I am looking for Ahmet Kaya"
+    ("Ahmet Kaya'yı, arıyorum", {}),
     ("ahmet kaya, randevumu iptal etmek istiyorum", {}),  # no capitals: not sure to be a name
     ("Ahmet Kaya randevumu iptal etmek istiyorum", {}),  # no comma: the name could run on
     ("Ahmet, randevum vardı", {}),  # one word

@@ -283,11 +283,27 @@ def _named_clause(said: str, named: list[str]) -> bool:
     words = clauses[0].split()
     while words and _lower_tr(words[0]) in _TR_OPENERS:
         words = words[1:]
-    # every word a capitalised name word, none in a case ("Ahmet Kaya'nın," is someone else)
+    # every word a capitalised name word, none in a case ("Ahmet Kaya'nın," is someone else; "Kaya'yım" is "I am")
+    cased = _said_in_a_case(said)
     return (
-        all(_SAID_WORD.fullmatch(w) and w[0].isupper() and "'" not in w and "’" not in w for w in words)
-        and [_lower_tr(w) for w in words] == named
+        all(_SAID_WORD.fullmatch(w) and w[0].isupper() and _said_stem(w) not in cased for w in words)
+        and [_said_stem(w) for w in words] == named
     )
+
+
+def _said_stem(word: str) -> str:
+    """A word as said, lower case, without an "I am" ending after an apostrophe: "Kaya'yım" → "kaya"."""
+    stem, _, suffix = word.replace("’", "'").partition("'")
+    return _lower_tr(stem if suffix and _SAID_COPULA.match(_lower_tr(suffix)) else stem + suffix)
+
+
+def _said_with_copula(said: str) -> dict[str, str]:
+    """Words written with an apostrophe and "I am" ("Kaya'yım"), as `plain` spells them → the name in them."""
+    return {
+        _lower_tr(t.replace("'", "").replace("’", "")): _said_stem(t)
+        for t in _SAID_WORD.findall(said)
+        if ("'" in t or "’" in t) and _said_stem(t) != _lower_tr(t.replace("'", "").replace("’", ""))
+    }
 
 
 def _name_at_start(plain: str, said: str = "") -> str | None:
@@ -302,7 +318,11 @@ def _name_at_start(plain: str, said: str = "") -> str | None:
     if not words or not _is_first_name(words[0]):
         return None
     named: list[str] = []
+    with_copula = _said_with_copula(said)
     for i, word in enumerate(words[:3]):
+        if named and word in with_copula:  # "Ahmet Kaya'yım": "I am Ahmet Kaya", the name ends there
+            named.append(with_copula[word])
+            break
         if word in _TR_HONORIFICS or word in _COMMON_TR or not word.isalpha() or len(word) < 2:
             break
         if word in _TR_POSTPOSITIONS or _TR_HONORIFIC_CASE.match(word):
