@@ -24,9 +24,10 @@ ATIS slot-filling set, chat-bot and voice-bot examples), each with its `"source"
 the same conventions before the extractors were measured on them, to find phrasings our own turns lack.
 The 24 `"split": "dev_c"` turns, mostly names, were copied the same way (a tour-booking chat bot's
 scenarios, chat and voice-bot examples) after dev_b's date and time fixes and before any name fix.
-The 33 `"split": "heldout_b"` turns were written after the fixes these batches led to and are, like "heldout",
-never listed by `--errors`. Per entity kind: turns that expect one and got exactly it, and turns that got one
-they should not have; "whole turns" is every entity right and nothing extra.
+The 33 `"split": "heldout_b"` turns were written after the fixes these batches led to and measured once
+(95.6 % of slots); their misses were then read and fixed, so heldout_b is no longer blind and `--errors`
+lists it with the tuned splits. Per entity kind: turns that expect one and got exactly it, and turns that got
+one they should not have; "whole turns" is every entity right and nothing extra.
 
 `--blind-b` scores only `bench/nlu_tr_entities_blind_b.jsonl` instead: 137 turns (146 slots) copied from 36
 other public files by a helper who never touched or ran the extractor, labelled with the same conventions
@@ -52,7 +53,8 @@ BLIND_B_SET = Path(__file__).with_name("nlu_tr_entities_blind_b.jsonl")
 BENCH_NOW = dt.datetime(2026, 3, 12, 10, 0, tzinfo=ZoneInfo("Europe/Istanbul"))  # a Thursday
 KINDS = ("date", "time", "daypart", "person_name", "phone")
 SPLITS = ("dev", "heldout", "dev_b", "dev_c", "heldout_b", "blind_b")
-TUNED = frozenset({"dev", "dev_b", "dev_c"})  # the splits `--errors` lists; the held-out ones are never listed
+# the splits `--errors` lists: never "heldout" or "blind_b"; "heldout_b" since its misses were read and fixed
+TUNED = frozenset({"dev", "dev_b", "dev_c", "heldout_b"})
 
 
 def score(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -93,7 +93,7 @@ def _apply_rules(text: str, now: dt.datetime, language: str, opts: NluOptions) -
     """Normalise, classify, extract, and let a plug-in claim the turn."""
     norm = normalize(text, language)
     verdict = classify(norm)
-    entities = extract(norm, _local(now, opts.timezone), opts)
+    entities = extract(norm, _local(now, opts.timezone), opts, text)
     intent, confidence = _plugin_intent(norm, text, verdict.intent, verdict.confidence, entities, opts)
     return _Rules(norm, verdict, entities, intent, confidence)
 

@@ -73,13 +73,15 @@ def temporal(digits: str, now: dt.datetime, language: str, options: NluOptions) 
     return out
 
 
-def extract(norm: Normalized, now: dt.datetime, options: NluOptions) -> dict[str, str]:
-    """All entities of one turn; `now` must already be in the business timezone."""
+def extract(norm: Normalized, now: dt.datetime, options: NluOptions, said: str = "") -> dict[str, str]:
+    """All entities of one turn; `now` must already be in the business timezone. `said` is the turn as STT
+    wrote it or the caller typed it: its capitals and commas tell a name from a word (see `names`), which
+    `norm` has folded away."""
     phone, digits = take_phone(norm.digits, options.default_country_code)
     if norm.language == "tr":
         digits = entity_digits(digits)
     out = temporal(digits, now, norm.language, options)
-    name = find_person_name(norm.plain, norm.language)
+    name = find_person_name(norm.plain, norm.language, said)
     if name:
         out["person_name"] = name
     if phone:

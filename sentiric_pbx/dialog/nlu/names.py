@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from sentiric_pbx.dialog.nlu.normalize import normalize
 from sentiric_pbx.dialog.nlu.tr_first_names import TR_FIRST_NAMES
 
 _EN_TRIGGERS = (
@@ -151,8 +152,11 @@ def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
             return [*named[:-1], _without_copula(named[-1])]
     words = words[:1]
     following = after[1] if len(after) > 1 else ""
-    if len(words) == 1 and _is_first_name(words[0]) and not following.startswith(("et", "ed", "ol")):
-        return words
+    if len(words) == 1 and not following.startswith(("et", "ed", "ol")):
+        if _is_first_name(words[0]):
+            return words
+        if _is_first_name(_without_copula(words[0])):  # "ben Ayşe'yim", "ben Mehmet'im"
+            return [_without_copula(words[0])]
     return None
 
 
@@ -182,15 +186,52 @@ def _name_of_owner(plain: str) -> str | None:
     return None
 
 
-def find_person_name(plain: str, language: str) -> str | None:
-    """A name after an introduction phrase (or, in Turkish, before "adına"), title-cased, or None."""
+_SAID_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+
+
+def _lower_tr(word: str) -> str:
+    return word.replace("I", "ı").replace("İ", "i").lower().replace("\u0307", "")
+
+
+# "Kemal Bey'in yerine ben geleceğim", "Ahmet Kaya'nın yerine", "Ahmet Bey'e ben söylerim": a name in a case,
+# or before a postposition, is the person the caller speaks of (here, the booking's), not the caller. The
+# caller's own name is not said, so there is none: greeting them as Kemal would be wrong.
+_TR_HONORIFIC_CASE = re.compile(r"^(?:bey|han[ıi]m)(?:[ıi]n|e|a|i|ı|y?le|y?la|den|dan|de|da|ler|lar)\w*$")
+_TR_POSTPOSITIONS = frozenset(
+    "yerine için icin ile adına adina namına namina gibi hakkında hakkinda yüzünden yuzunden tarafından "
+    "tarafindan kadar".split()
+)
+_SAID_COPULA = re.compile(r"^(?:y?[ıiuü]m|y?[ıiuü]z|d[ıiuü]r|t[ıiuü]r)$")
+
+
+def _said_in_a_case(said: str) -> frozenset[str]:
+    """Words written with an apostrophe and a case ending ("Kaya'nın", "Ayşe'ye"), as `plain` spells them;
+    not the copula ("Şahin'im", "Ayşe'dir"), which keeps a name the caller's."""
+    cased = set()
+    for token in _SAID_WORD.findall(said):
+        stem, _, suffix = token.replace("’", "'").partition("'")
+        if suffix and not _SAID_COPULA.match(_lower_tr(suffix)):
+            cased.add(_lower_tr(stem + suffix))
+    return frozenset(cased)
+
+
+def find_person_name(plain: str, language: str, said: str = "") -> str | None:
+    """A name after an introduction phrase (or, in Turkish, before "adına"), title-cased, or None. `said` is
+    the turn with its capitals and punctuation ("" when not known): in Turkish, "Ahmet Kaya, randevum
+    vardı" is a name where "ahmet kaya randevum vardı" is not sure to be one."""
     plain = (_TR_SURNAME if language == "tr" else _EN_SURNAME).sub(" ", plain)
     plain = re.sub(r"\bmy first name is\b", "my name is", plain)
     common = _COMMON_TR if language == "tr" else _COMMON_EN
     trigger = _TR_TRIGGERS if language == "tr" else _EN_TRIGGERS
+    cased = _said_in_a_case(said) if language == "tr" else frozenset()
     for m in re.finditer(trigger, plain):
         words: list[str] = []
         for word in plain[m.end() :].split()[:3]:
+            if language == "tr" and (word in _TR_POSTPOSITIONS or _TR_HONORIFIC_CASE.match(word) or word in cased):
+                # "ben Ahmet Kaya yerine geldim", "ben Ahmet Kaya'nın eşiyim": those words are someone else;
+                # "adım Ahmet, Kemal Bey'in yerine …": the word before "Bey'in" is
+                words = words[:-1] if _TR_HONORIFIC_CASE.match(word) else []
+                break
             if word in common or not word.isalpha() or len(word) < 2 or word.endswith("ing"):
                 break
             if language == "tr" and words and m.group(0).strip() != "ben" and _TR_AFTER_NAME_VERB.search(word):
@@ -210,7 +251,9 @@ def find_person_name(plain: str, language: str) -> str | None:
             continue
         if len(words) >= (2 if strict else 1):
             return " ".join(_title(w, language) for w in words)
-    return (_name_before(plain) or _name_of_owner(plain) or _name_at_start(plain)) if language == "tr" else None
+    if language != "tr":
+        return None
+    return _name_before(plain) or _name_of_owner(plain) or _name_at_start(plain, said) or _name_ending_the_turn(said)
 
 
 _TR_OPENERS = frozenset(
@@ -220,26 +263,139 @@ _TR_OPENERS = frozenset(
 _TR_HONORIFICS = frozenset({"bey", "hanım", "hanim"})
 
 
-def _name_at_start(plain: str) -> str | None:
+# "Ahmet Kaya 0532 111 22 33", "Ahmet Kaya numaram …", "… sıfır beş yüz otuz iki …": a phone number, or the word
+# for one, right after a name at the start ("bir" alone is "a": "Deniz kenarında bir masa" is no name).
+_TR_PHONE_NEXT = re.compile(
+    r"^(?:\d|s[ıi]f[ıi]r\b|(?:iki|üç|uc|dört|dort|beş|bes|altı|alti|yedi|sekiz|dokuz) y[üu]z\b"
+    r"|numara|telefon|tel\b|cep\b|cebim\b|gsm\b)"
+)
+_SAID_CLAUSE = re.compile(r"[,.;:!?]+")
+
+
+def _named_clause(said: str, named: list[str]) -> bool:
+    """Whether the turn as said opens (after a greeting) with `named` as a clause of its own, each word
+    capitalised, and goes on after it: "Ahmet Kaya, randevum vardı", "Merhaba. Zeynep Arslan; yarın…"."""
+    clauses = [c.strip() for c in _SAID_CLAUSE.split(said)]
+    while clauses and all(_lower_tr(w) in _TR_OPENERS for w in _SAID_WORD.findall(clauses[0])):
+        clauses = clauses[1:]  # "Merhaba," "İyi günler," and empty leading clauses
+    if len(clauses) < 2 or not any(clauses[1:]):
+        return False
+    words = clauses[0].split()
+    while words and _lower_tr(words[0]) in _TR_OPENERS:
+        words = words[1:]
+    # every word a capitalised name word, none in a case ("Ahmet Kaya'nın," is someone else; "Kaya'yım" is "I am")
+    cased = _said_in_a_case(said)
+    return (
+        all(_SAID_WORD.fullmatch(w) and w[0].isupper() and _said_stem(w) not in cased for w in words)
+        and [_said_stem(w) for w in words] == named
+    )
+
+
+def _said_stem(word: str) -> str:
+    """A word as said, lower case, without an "I am" ending after an apostrophe: "Kaya'yım" → "kaya"."""
+    stem, _, suffix = word.replace("’", "'").partition("'")
+    return _lower_tr(stem if suffix and _SAID_COPULA.match(_lower_tr(suffix)) else stem + suffix)
+
+
+def _said_with_copula(said: str) -> dict[str, str]:
+    """Words written with an apostrophe and "I am" ("Kaya'yım"), as `plain` spells them → the name in them."""
+    return {
+        _lower_tr(t.replace("'", "").replace("’", "")): _said_stem(t)
+        for t in _SAID_WORD.findall(said)
+        if ("'" in t or "’" in t) and _said_stem(t) != _lower_tr(t.replace("'", "").replace("’", ""))
+    }
+
+
+def _name_at_start(plain: str, said: str = "") -> str | None:
     """A turn that is a name and nothing else ("Ayşe Yılmaz", the answer to "adınız?"), or a name followed by
-    "ben" ("Ayşe ben", "merhaba Ahmet Bey ben, randevum vardı"). It must open with a given name from the list,
-    and a name alone needs two words: one word ("Deniz", "Umut") is as often a word as a name, and "Mehmet
-    Bey" alone greets the person answering."""
+    "ben" ("Ayşe ben", "merhaba Ahmet Bey ben, randevum vardı"), by a phone number ("Ahmet Kaya, 0532 111 22
+    33", "… numaram …") or, written with capitals, by a comma and more ("Ahmet Kaya, randevum vardı"). It must
+    open with a given name from the list, and a name without "ben" needs two words: one word ("Deniz", "Umut")
+    is as often a word as a name, and "Mehmet Bey" alone greets the person answering."""
     words = plain.split()
     while words and words[0] in _TR_OPENERS:
         words = words[1:]
     if not words or not _is_first_name(words[0]):
         return None
     named: list[str] = []
-    for word in words[:3]:
+    with_copula = _said_with_copula(said)
+    for i, word in enumerate(words[:3]):
+        if named and word in with_copula:  # "Ahmet Kaya'yım": "I am Ahmet Kaya", the name ends there
+            named.append(with_copula[word])
+            break
         if word in _TR_HONORIFICS or word in _COMMON_TR or not word.isalpha() or len(word) < 2:
             break
+        if word in _TR_POSTPOSITIONS or _TR_HONORIFIC_CASE.match(word):
+            break
         if named and (_TR_AFTER_NAME_VERB.search(word) or _TR_VERB_STEM.search(word)):
+            break
+        if named and _TR_PHONE_NEXT.match(" ".join(words[i:])):
             break
         named.append(word)
     rest = words[len(named) :]
     if rest and rest[0] in _TR_HONORIFICS:
         rest = rest[1:]
-    if (rest and rest[0] == "ben") or (not rest and len(named) >= 2):
+    if rest and (_TR_HONORIFIC_CASE.match(rest[0]) or rest[0] in _TR_POSTPOSITIONS):
+        return None  # "Kemal Bey'in yerine", "Ahmet Kaya yerine": someone the caller speaks of
+    if any(w in _said_in_a_case(said) for w in named):
+        return None  # "Ahmet Kaya'nın yerine", "Ayşe Kaya'ya ben söylerim"
+    alone = not rest or (
+        len(named) >= 2 and (_TR_PHONE_NEXT.match(" ".join(rest)) is not None or _named_clause(said, named))
+    )
+    if (rest and rest[0] == "ben") or (alone and len(named) >= 2):
         return " ".join(_title(w, "tr") for w in [*named[:-1], _without_copula(named[-1])])
     return None
+
+
+# "Merhaba, ben Menekşe.": one word after "ben" that the given-name list does not hold is a name only at the
+# end of the turn and written with a capital (STT and a typing caller capitalise names, not words), and not a
+# word a caller says there about themselves: a verb, an order or the copula ("ben geliyorum", "ben hastayım",
+# "ben memnunum", "Bekleyin", "Olmaz"), a number ("Ben Beşte"), a common word ("ben de", "ben burada", "Ben
+# Nedir") or what they are ("ben doktor", "ben müşteri"). A surname alone ("Ben Aydın.") is a name too.
+# "Ben Menekşe'yim.", "Ben Menekşe Hanım." too: the copula and a title after the name keep it the caller's.
+_SAID_BEN_LAST = re.compile(
+    r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})(?:['’]y?[ıiuü]m|\s+(?:[Hh]an[ıi]m|[Bb]ey))?[\s.!?…]*$"
+)
+_TR_NOT_A_NAME_AFTER_BEN = frozenset(
+    """
+    burada burda orada orda şurada içeride dışarıda yine gene hala hâlâ artık bizzat şahsen kendim yalnız
+    sadece yalnızca değil hazır misafir yabancı türk müdür öğretmen hoca avukat hemşire sekreter asistan
+    mühendis öğrenci veli sahibi sahip hastası danışan üye abone kurye polis şoför tamam evet hayır aynen
+    tabii peki olur yok var buyrun buyurun efendim sizin onun bunun şunun bana sana ona bize size
+    ne neden niçin nedir nerede neresi nereye nereden nerde kim kimdir kimim hangi hangisi kaç kaça kaçta acaba
+    için kadar gibi göre sonra önce beri diye olarak üzere rağmen dolayı ile
+    iyi kötü uygun doğru yanlış güzel harika süper mükemmel müsait boş dolu meşgul belli emin geç erken
+    maalesef elbette kesinlikle herhalde galiba zaten şimdi hemen yarın bugün dün sonra zaman saat gün
+    olsun olur olmaz olmuyor edin olun gelin bulun verin alın yazın koyun bakın ekle yaz koy yap sil al ver
+    gel git bekle ara sor söyle anlat tamamdır sağol sağolun teşekkürler mersi naber selam hey alo
+    öyle böyle şöyle açık kapalı lira para kişi dakika operatör yetkili temsilci pardon eyvallah güle
+    görüşürüz iptal uyar uymaz
+    """.split()
+)
+# an order, a wish, a negative or aorist, the copula, an adverb: verb and adverb endings no name has
+_TR_NOT_NAME_ENDING = re.compile(
+    r"(?:y[ıiuü]n|y[ıiuü]n[ıiuü]z|[dt][ıiuü]r[ıiuü]n|s[ıiuü]n|s[ıiuü]nlar|y?[ae]l[ıi]m|maz|mez|mam|mem|m[ıi]yor\w*|d[ıiuü]r|t[ıiuü]r"
+    r"|arak|erek|ken|madan|meden|ınca|ince|unca|ünce|mal[ıi]|meli)$"
+)
+
+_FOLDED_NOT_NAMES = frozenset(
+    w.translate(_FOLD) for w in (*_COMMON_TR, *_TR_OPENERS, *_TR_HONORIFICS, *_TR_NOT_A_NAME_AFTER_BEN)
+)
+
+
+def _name_ending_the_turn(said: str) -> str | None:
+    m = _SAID_BEN_LAST.search(said)
+    if m is None:
+        return None
+    word = _lower_tr(m["w"])
+    if (
+        word.translate(_FOLD) in _FOLDED_NOT_NAMES
+        or _TR_NOT_NAME_ENDING.search(word)
+        or _TR_VERB.search(word)
+        or _TR_VERB_STEM.search(word)
+        or _TR_AFTER_NAME_VERB.search(word)
+        or _TR_COPULA.match(word)  # "Ben Memnunum", "Ben Değilim" (and Nazım, Halim: not sure to be names)
+        or any(ch.isdigit() for ch in normalize(word, "tr").digits)  # "Beşte", "Onda", "Doksan"
+    ):
+        return None
+    return _title(word, "tr")

@@ -101,7 +101,13 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\bgece yarisi\w*", lambda m: (0, 0, None)),  # midnight
     # "10:00-12:00 arası", "10.00 ile 12.00 arasında": a range asks for its start, as "ikiyle üç arası" does
     (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)\w* (?:ile |ve )?\d{1,2}(?::\d\d)?\w* arasi\w*", _hm),
-    (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)(?:de|da|te|ta|e|a|ye|ya|den|dan|ten|tan)?\b", _hm),  # "14:30'da"
+    # "10:00'dan 12:00'ye kadar", "ikiden dörde kadar": a range said with "from … until", its start too
+    (
+        r"\b(?:saat )?(?P<h>\d{1,2})(?::(?P<m>\d\d))? ?(?:den|dan|ten|tan) (?:saat )?\d{1,2}(?::\d\d)?"
+        r" ?(?:ye|ya|e|a) kadar\b",
+        _hm,
+    ),
+    (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)(?:de|da|te|ta|e|a|ye|ya|den|dan|ten|tan|u|i|yu|yi)?\b", _hm),  # "14:30'da"
     (r"\b(?:saat )?(?P<h>\d{1,2})\w* (?P<q>ceyrek|[1-5]?[05]) (?P<dir>kala|var|gece)\b", _quarter_tr),
     (
         r"\bsaat (?P<h>\d{1,2})(?: ?(?:den|dan|ten|tan|de|da|te|ta|ye|ya|e|a))?"

@@ -1,4 +1,5 @@
-"""Turkish number forms that only the entity rules read: "üçteki", "saat 2'deki", "beşinci".
+"""Turkish number forms that only the entity rules read: "üçteki", "saat 2'deki", "beşinci", "17.00'den",
+"üçü on dakika geçe", and durations ("bir buçuk saat") that are no clock time.
 
 Why apart from `normalize`: the learned intent model's features come from `Normalized.digits`, so any
 change there changes the shipped weights. These forms matter for days and times only, so they are
@@ -26,6 +27,24 @@ _DIGIT_KI = re.compile(r"(?<=\d)(?P<case> ?(?:de|da|te|ta))ki\b")
 _ORDINAL = re.compile(
     rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS}|dord)?(?P<suffix>(?:inci|nci|uncu|ncu)\w*)\b"
 )
+# "17.00'den sonra", "14.30'a", "9.30'da": `normalize` makes "15.00" "15:00" only when nothing is glued on, so
+# a dotted time with a case ending arrives as "17 00den" (and "on dört otuza" as "14 30a", the same time
+# said). An hour, two minute digits and a case ending are hours and minutes; a count in the ablative before
+# "more/less" or a unit ("5-10'dan fazla kişi") is not.
+_HOUR_MINUTE_CASE = re.compile(
+    r"\b(?P<h>[01]?\d|2[0-3]) (?P<m>[0-5]\d)(?P<case>de|da|te|ta|den|dan|ten|tan|ye|ya|e|a|yi|yu|i|u)\b"
+    r"(?! (?:fazla|az|cok|kisi\w*|tane|adet|dakika\w*|dk|gun\w*|saat\w*|hafta\w*|yas\w*|lira|tl|kez|defa|kere))"
+)
+
+# "üçü on dakika geçe" (3:10), "dörde beş dakika kala" (3:55): the minutes may name their unit; the clock
+# rules read "üçü on geçe", and "on dakika geçe" must not be read as "at night" ("gece").
+_MINUTES_PAST = re.compile(r"\b(?P<m>\d{1,2}) (?:dakika|dk) (?=(?:gece|kala|var)\b)")
+
+# "bir buçuk saat sürer mi", "iki saatlik", "45 dakika", "bir saat on beş dakika": a number counting hours or
+# minutes is a duration, never a clock time ("bir buçuk" alone is 13:30, "saat 15" is 15:00). The number is
+# blanked, so no clock rule reads it. "3 saat sonra" is a time relative to now, which no rule reads (nor
+# "in 3 hours" in English): it gives no time, and the dialog asks. "saat 3'e 10 dakika kala" is kept above.
+_DURATION = re.compile(r"\b\d{1,3}(?: bucuk)?(?= (?:saat|dakika|dk|saniye|sn)\w*\b)")
 
 
 def _value(m: re.Match[str]) -> int | None:
@@ -51,4 +70,7 @@ def entity_digits(digits: str) -> str:
 
     digits = _WORD_KI.sub(word_ki, digits)
     digits = _DIGIT_KI.sub(lambda m: m["case"], digits)
+    digits = _MINUTES_PAST.sub(lambda m: f"{m['m']} ", digits)
+    digits = _DURATION.sub("sure", digits)
+    digits = _HOUR_MINUTE_CASE.sub(lambda m: f"{m['h']}:{m['m']}{m['case']}", digits)
     return _ORDINAL.sub(ordinal, digits)

@@ -3,7 +3,8 @@
 Why a list: after "ben" a single word is as often a name ("ben Ahmet") as anything else ("ben dün",
 "ben tekrar"), and a word before "'in randevusu" is as often a name as a thing. Where the rules would
 otherwise need two name-like words, one word from this list is enough. It is a help, not a gate: a name
-it does not hold is still found after "adım"/"ismim", or as a first and last name after "ben".
+it does not hold is still found after "adım"/"ismim", as a first and last name after "ben", or as one
+capitalised word after "ben" at the end of a turn ("Merhaba, ben Menekşe.").
 """
 
 from __future__ import annotations
