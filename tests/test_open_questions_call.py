@@ -66,7 +66,9 @@ async def test_a_question_from_the_faq_is_answered_from_the_config(daemon: Daemo
     await caller.dial()
     words = await ask(caller, engines, "Is there somewhere to park my car?")
     assert "parking" in words and "behind the building" in words, words
-    words = await ask(caller, engines, "Do you sell bicycles?")
+    # Piper speaks with noise, so each run's caller audio differs: Whisper heard "Do you sell bicycles?" as
+    # "diesel bicycles." in 2 of 12 syntheses (not a question); this one was right in 12 of 12.
+    words = await ask(caller, engines, "Can I buy a bicycle from you?")
     assert "don't know" in words and "put you through" in words, words
     ctx = await stored(daemon, await caller.hang_up())
     assert ctx.intents[:2] == ["ask_faq", "ask_unknown"], ctx.intents
