@@ -1,6 +1,6 @@
 """False cut-offs and end-of-turn latency: the silence and word rules alone vs. with the turn model.
 
-    python bench/turns.py [--json] [--stt-ms 400] [--model-ms 60] [--cache DIR]
+    python bench/turns.py [--json] [--stt-ms 400] [--model-ms 60] [--words reference|whisper] [--cache DIR]
 
 The utterances are `bench/turns_utterances.jsonl`, split into a tuning and a held-out set when the file was
 written, before any result was seen (even lines tune, odd lines held out):
@@ -16,10 +16,13 @@ the phone band (8 kHz μ-law and back to 16 kHz) with a −60 dBFS noise floor, 
 
 The turn-taking of dialog/listening.py then runs on every 20 ms frame: the real endpointer (webrtcvad), the
 real `may_end_turn` rule and the real turn model (bundled:smart-turn-v3), in simulated time. The STT's
-words arrive `--stt-ms` after the preview starts (Whisper base with the 10 s window on this host: 350–450 ms);
-they are the words spoken before the pause (the text, spread over the speech in proportion to its letters),
-so a recognition error never hides a turn-taking one. The model's answer arrives `--model-ms` after it is
-asked.
+words arrive `--stt-ms` after the preview starts (Whisper base with the 10 s window on this host: 200 ms
+alone, 350–450 ms on a busy host). With `--words reference` (the default) they are the words spoken before
+the pause (the text, spread over the speech in proportion to its letters), so a recognition error never hides
+a turn-taking one; with `--words whisper` they are what the daemon has: the bundled Whisper's transcript of
+the turn so far (the endpointer's turn audio at the preview, the same engine and mel window as the daemon),
+its punctuation included, each decode cached on disk under `--cache`. The model's answer arrives
+`--model-ms` after it is asked (its answers are cached on disk too).
 
 Reported, per set: the share of paused utterances cut before the caller finished, and the silence from the
 caller's last word to the end of the turn (median / p95) for the utterances that are complete at the end.
@@ -40,7 +43,7 @@ import time
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,6 +56,9 @@ from sentiric_pbx.audio.vad import Endpointer, SpeechStarted, TurnEnded
 from sentiric_pbx.config import Settings, VadConfig
 from sentiric_pbx.dialog.turntaking import may_end_turn
 from sentiric_pbx.engines.turn import WINDOW_S
+
+if TYPE_CHECKING:
+    from sentiric_pbx.engines.stt.whisper import WhisperStt
 
 DATA = Path(__file__).with_name("turns_utterances.jsonl")
 VOICES = ("piper-joe", "piper-joe-slow", "espeak-en-us", "espeak-en-gb")
@@ -187,21 +193,70 @@ def build_corpus(settings: Settings, cache: Path) -> list[Utt]:
 
 
 # -- the listening loop, in simulated time --------------------------------------------------------------
+def _audio_key(pcm: bytes) -> str:
+    return hashlib.sha256(pcm).hexdigest()[:24]
+
+
+@dataclass(slots=True)
+class DiskCache:
+    """Answers by the hash of the audio they are about, kept in a JSON file between runs (a Whisper decode or a
+    model inference is the slow part of a run; the turn-taking itself is simulated in moments)."""
+
+    path: Path
+    answers: dict[str, Any] = field(default_factory=dict)
+    fresh: int = 0
+
+    def __post_init__(self) -> None:
+        if self.path.exists():
+            self.answers = json.loads(self.path.read_text())
+
+    def save(self) -> None:
+        if self.fresh:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.answers))
+            tmp.replace(self.path)
+            self.fresh = 0
+
+
 @dataclass(slots=True)
 class TurnModelCache:
-    """The real model, each (utterance, frame) asked once however many settings are tried."""
+    """The real model, each heard window asked once however many settings are tried (and across runs)."""
 
     model: Any
-    answers: dict[tuple[str, str, int], float] = field(default_factory=dict)
+    disk: DiskCache
     times_ms: list[float] = field(default_factory=list)
 
     def __call__(self, utt: Utt, frame: int, heard: bytes) -> float:
-        key = (utt.id, utt.voice, frame)
-        if key not in self.answers:
+        key = _audio_key(heard)
+        if key not in self.disk.answers:
             started = time.perf_counter()
-            self.answers[key] = self.model.completion_blocking(heard)
+            self.disk.answers[key] = self.model.completion_blocking(heard)
             self.times_ms.append((time.perf_counter() - started) * 1000)
-        return self.answers[key]
+            self.disk.fresh += 1
+        return float(self.disk.answers[key])
+
+
+@dataclass(slots=True)
+class PreviewWords:
+    """The STT's words at a pause: the reference text said so far, or the bundled Whisper on the turn audio."""
+
+    whisper: WhisperStt | None = None
+    disk: DiskCache | None = None
+    times_ms: list[float] = field(default_factory=list)
+
+    def __call__(self, utt: Utt, turn_audio: bytes, until_ms: int) -> str:
+        if self.whisper is None or self.disk is None:
+            return utt.text_until(until_ms)
+        key = _audio_key(turn_audio)
+        if key not in self.disk.answers:
+            started = time.perf_counter()
+            self.disk.answers[key] = self.whisper.transcribe_blocking(turn_audio).text.strip()
+            self.times_ms.append((time.perf_counter() - started) * 1000)
+            self.disk.fresh += 1
+            if self.disk.fresh >= 50:
+                self.disk.save()
+        return str(self.disk.answers[key])
 
 
 @dataclass(slots=True)
@@ -227,7 +282,9 @@ def _verdicts(utt: Utt, pcm: bytes, aggressiveness: int) -> list[bool]:
     return _VERDICTS[key]
 
 
-def simulate(utt: Utt, vad: VadConfig, model: TurnModelCache | None, stt_ms: int, model_ms: int) -> Outcome:
+def simulate(
+    utt: Utt, vad: VadConfig, model: TurnModelCache | None, stt_ms: int, model_ms: int, stt: PreviewWords
+) -> Outcome:
     """What dialog/listening.py's turn-taking does with this utterance, frame by frame."""
     ceiling = max(vad.end_of_turn_silence_ms, vad.unfinished_end_of_turn_ms, vad.early_end_of_turn_ms)
     if model is not None:
@@ -258,7 +315,8 @@ def simulate(utt: Utt, vad: VadConfig, model: TurnModelCache | None, stt_ms: int
                 paused = asked = False
             else:
                 if not paused and silence >= vad.preview_after_ms:
-                    paused, words, words_at = True, utt.text_until(now - silence), now + stt_ms
+                    said = stt(utt, endpointer.turn_audio(), now - silence)
+                    paused, words, words_at = True, said, now + stt_ms
                 if model is not None and not asked and silence >= vad.turn_model_after_ms:
                     asked, asks = True, asks + 1
                     verdict, verdict_at = model(utt, i, b"".join(heard[-keep:])), now + model_ms
@@ -276,7 +334,7 @@ def simulate(utt: Utt, vad: VadConfig, model: TurnModelCache | None, stt_ms: int
 
 
 def score(utts: list[Utt], vad: VadConfig, model: TurnModelCache | None, args: argparse.Namespace) -> dict:
-    outcomes = [(u, simulate(u, vad, model, args.stt_ms, args.model_ms)) for u in utts]
+    outcomes = [(u, simulate(u, vad, model, args.stt_ms, args.model_ms, args.stt)) for u in utts]
     paused = [o for u, o in outcomes if u.kind == "paused"]
     complete = [o.latency_ms for u, o in outcomes if u.kind != "paused" and not o.cut]
     every = [o.latency_ms for _, o in outcomes]
@@ -313,6 +371,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--stt-ms", type=int, default=400, help="preview recognition time (default 400)")
     parser.add_argument("--model-ms", type=int, default=60, help="turn model answer time (default 60)")
+    parser.add_argument("--words", choices=("reference", "whisper"), default="reference",
+                        help="the preview words: reference text so far, or the bundled Whisper")  # fmt: skip
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sentiric-bench-turns")
     args = parser.parse_args()
 
@@ -327,7 +387,20 @@ def main() -> None:
     model = SmartTurn(resolve_model("bundled:smart-turn-v3", settings))
     model.load()
     model.warmup()
-    cache = TurnModelCache(model)
+    cache = TurnModelCache(model, DiskCache(args.cache / "smart-turn-v3-answers.json"))
+    args.stt = PreviewWords()
+    if args.words == "whisper":
+        from sentiric_pbx.engines.stt.whisper import WhisperStt
+
+        cfg = settings.stt
+        whisper = WhisperStt(
+            resolve_model(cfg.whisper_model, settings), cfg.default_language, compute_type=cfg.whisper_compute_type,
+            beam_size=cfg.whisper_beam_size, min_context_s=cfg.whisper_min_context_s,
+        )  # fmt: skip
+        whisper.load()
+        key = f"{cfg.whisper_model}-{cfg.whisper_compute_type}-{cfg.whisper_beam_size}-{cfg.whisper_min_context_s}"
+        name = f"whisper-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
+        args.stt = PreviewWords(whisper, DiskCache(args.cache / name))
     base = settings.vad
     sets = {name: [u for u in utts if u.set == name] for name in ("tune", "held")}
     grid = tune(sets["tune"], base, cache, args)
@@ -350,12 +423,19 @@ def main() -> None:
             for name, us in sets.items()
         },
         "model_inference_ms": {
-            "p50": round(float(np.percentile(cache.times_ms, 50)), 1),
-            "p95": round(float(np.percentile(cache.times_ms, 95)), 1),
+            "p50": round(float(np.percentile(cache.times_ms or [0.0], 50)), 1),
+            "p95": round(float(np.percentile(cache.times_ms or [0.0], 95)), 1),
             "n": len(cache.times_ms),
         },
         "grid": grid,
     }
+    report["words"] = args.words
+    if args.stt.times_ms:
+        report["whisper_decode_ms"] = {"p50": round(float(np.percentile(args.stt.times_ms, 50)), 1),
+                                       "n": len(args.stt.times_ms)}  # fmt: skip
+    for disk in (cache.disk, args.stt.disk):
+        if disk is not None:
+            disk.save()
     if args.json:
         print(json.dumps(report))
         return
@@ -370,7 +450,6 @@ def main() -> None:
             lat = r["latency_ms"]
             print(f"| {name} | {label} | {r['cut']}/{r['paused']} ({r['cut_share']:.1%}) | "
                   f"{lat['p50']:.0f} / {lat['p95']:.0f} ms |")  # fmt: skip
-
 
 if __name__ == "__main__":
     main()
