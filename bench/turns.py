@@ -54,7 +54,7 @@ from sentiric_pbx.audio.g711 import ulaw_decode, ulaw_encode
 from sentiric_pbx.audio.resample import resample
 from sentiric_pbx.audio.vad import Endpointer, SpeechStarted, TurnEnded
 from sentiric_pbx.config import Settings, VadConfig
-from sentiric_pbx.dialog.turntaking import may_end_turn
+from sentiric_pbx.dialog.turntaking import may_end_turn, sounds_unfinished
 from sentiric_pbx.engines.turn import WINDOW_S
 
 if TYPE_CHECKING:
@@ -72,6 +72,15 @@ GRID = {
     "turn_model_unfinished_below": (0.0, 0.3, 0.5, 0.7),
     "turn_model_wait_ms": (700, 1000),
 }
+CUES = {
+    "preview_after_ms": (60, 100),
+    "early_end_of_turn_ms": (400, 500, 600),
+    "turn_model_unfinished_below": (0.7, 0.8, 0.9, 0.95),
+    "confident_end_ms": (None, 200, 300),
+    "confident_above": (0.5, 0.9, 0.98),
+}
+"""`--cues`: the turn model's hold as chosen above, plus an end of turn when the words, the STT's punctuation
+and the model all say "finished" (`Cues`), tuned together with the daemon's own silences."""
 GOAL_CUT = 0.02
 
 
@@ -192,6 +201,39 @@ def build_corpus(settings: Settings, cache: Path) -> list[Utt]:
     return utts
 
 
+# -- a turn-ending policy tried here -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Cues:
+    """The daemon's rule (`may_end_turn`), plus a *confident* end: after `confident_end_ms` of silence when
+    every cue the daemon has says the caller has finished — the words so far are complete, the STT closed them
+    as a sentence ("." "?" "!", Whisper's own punctuation) and the turn model's P(complete) is at least
+    `confident_above` (and not under the model's hold). Any cue that says "unfinished" keeps the daemon's
+    longer waits. Tried with `--cues`; not in the daemon (it did not reach the cut-off goal, bench/README.md)."""
+
+    confident_end_ms: int | None = None
+    confident_above: float = 0.5
+
+    def may_end_turn(self, silence_ms: int, preview: str | None, vad: VadConfig, completion: float | None) -> bool:
+        if may_end_turn(silence_ms, preview, vad, "en", completion):
+            return True
+        if self.confident_end_ms is None or preview is None or silence_ms < self.confident_end_ms:
+            return False
+        if sounds_unfinished(preview) or not ends_sentence(preview):
+            return False
+        if completion is None:
+            return self.confident_above <= 0.0
+        return completion >= max(self.confident_above, vad.turn_model_unfinished_below)
+
+
+def ends_sentence(text: str) -> bool:
+    """Did the STT close the words as a sentence ("." "?" "!"; not "...", Whisper's trailing off)?"""
+    stripped = text.rstrip()
+    return stripped.endswith((".", "?", "!")) and not stripped.endswith(("...", "…"))
+
+
+NO_CUES = Cues()
+
+
 # -- the listening loop, in simulated time --------------------------------------------------------------
 def _audio_key(pcm: bytes) -> str:
     return hashlib.sha256(pcm).hexdigest()[:24]
@@ -283,7 +325,13 @@ def _verdicts(utt: Utt, pcm: bytes, aggressiveness: int) -> list[bool]:
 
 
 def simulate(
-    utt: Utt, vad: VadConfig, model: TurnModelCache | None, stt_ms: int, model_ms: int, stt: PreviewWords
+    utt: Utt,
+    vad: VadConfig,
+    model: TurnModelCache | None,
+    stt_ms: int,
+    model_ms: int,
+    stt: PreviewWords,
+    cues: Cues = NO_CUES,
 ) -> Outcome:
     """What dialog/listening.py's turn-taking does with this utterance, frame by frame."""
     ceiling = max(vad.end_of_turn_silence_ms, vad.unfinished_end_of_turn_ms, vad.early_end_of_turn_ms)
@@ -322,7 +370,7 @@ def simulate(
                     verdict, verdict_at = model(utt, i, b"".join(heard[-keep:])), now + model_ms
                 preview = words if paused and now >= words_at else None
                 completion = verdict if asked and now >= verdict_at else None
-                if may_end_turn(silence, preview, vad, "en", completion):
+                if cues.may_end_turn(silence, preview, vad, completion):
                     ended = endpointer.end_turn()
                     if ended is not None:
                         events.append(ended)
@@ -333,8 +381,10 @@ def simulate(
     return Outcome(cut, final - utt.speech_end_ms, asks)
 
 
-def score(utts: list[Utt], vad: VadConfig, model: TurnModelCache | None, args: argparse.Namespace) -> dict:
-    outcomes = [(u, simulate(u, vad, model, args.stt_ms, args.model_ms, args.stt)) for u in utts]
+def score(
+    utts: list[Utt], vad: VadConfig, model: TurnModelCache | None, args: argparse.Namespace, cues: Cues = NO_CUES
+) -> dict:
+    outcomes = [(u, simulate(u, vad, model, args.stt_ms, args.model_ms, args.stt, cues)) for u in utts]
     paused = [o for u, o in outcomes if u.kind == "paused"]
     complete = [o.latency_ms for u, o in outcomes if u.kind != "paused" and not o.cut]
     every = [o.latency_ms for _, o in outcomes]
@@ -350,12 +400,24 @@ def score(utts: list[Utt], vad: VadConfig, model: TurnModelCache | None, args: a
     }
 
 
-def tune(tuning: list[Utt], base: VadConfig, model: TurnModelCache, args: argparse.Namespace) -> list[dict]:
+def tune(
+    tuning: list[Utt], base: VadConfig, model: TurnModelCache, args: argparse.Namespace, grid: dict = GRID
+) -> list[dict]:
     rows = []
-    for values in itertools.product(*GRID.values()):
-        settings = dict(zip(GRID, values, strict=True))
-        rows.append({"settings": settings, **score(tuning, base.model_copy(update=settings), model, args)})
+    for values in itertools.product(*grid.values()):
+        settings = dict(zip(grid, values, strict=True))
+        if settings.get("confident_end_ms", 0) is None and settings["confident_above"] != NO_CUES.confident_above:
+            continue  # off: one row is enough
+        vad, cues = split(base, settings)
+        rows.append({"settings": settings, **score(tuning, vad, model, args, cues)})
     return rows
+
+
+def split(base: VadConfig, settings: dict[str, Any]) -> tuple[VadConfig, Cues]:
+    """A grid row's settings: the daemon's (`[vad]`) and the tried policy's (`Cues`)."""
+    tried = {k: v for k, v in settings.items() if k in Cues.__dataclass_fields__}
+    vad = base.model_copy(update={k: v for k, v in settings.items() if k not in tried})
+    return vad, Cues(**tried)
 
 
 def pick(rows: list[dict]) -> dict:
@@ -373,6 +435,8 @@ def main() -> None:
     parser.add_argument("--model-ms", type=int, default=60, help="turn model answer time (default 60)")
     parser.add_argument("--words", choices=("reference", "whisper"), default="reference",
                         help="the preview words: reference text so far, or the bundled Whisper")  # fmt: skip
+    parser.add_argument("--cues", action="store_true", help="also tune the confident end of turn (CUES)")
+    parser.add_argument("--tune-only", action="store_true", help="with --cues: score the choice on the tuning set only")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sentiric-bench-turns")
     args = parser.parse_args()
 
@@ -406,6 +470,14 @@ def main() -> None:
     grid = tune(sets["tune"], base, cache, args)
     chosen = pick(grid)
     tuned = base.model_copy(update=chosen["settings"])
+    cues: dict[str, Any] = {}
+    if args.cues:
+        cue_grid = tune(sets["tune"], tuned, cache, args, CUES)
+        cues_chosen = pick(cue_grid)
+        cued_vad, cued = split(tuned, cues_chosen["settings"])
+        cues = {"chosen": cues_chosen["settings"], "grid": cue_grid,
+                "results": {name: score(us, cued_vad, cache, args, cued) for name, us in sets.items()
+                            if name == "tune" or not args.tune_only}}  # fmt: skip
     report: dict[str, Any] = {
         "utterances": {
             name: {k: sum(u.kind == k for u in us) for k in ("paused", "whole", "short")} for name, us in sets.items()
@@ -430,6 +502,8 @@ def main() -> None:
         "grid": grid,
     }
     report["words"] = args.words
+    if cues:
+        report["cues"] = cues
     if args.stt.times_ms:
         report["whisper_decode_ms"] = {"p50": round(float(np.percentile(args.stt.times_ms, 50)), 1),
                                        "n": len(args.stt.times_ms)}  # fmt: skip
@@ -450,6 +524,13 @@ def main() -> None:
             lat = r["latency_ms"]
             print(f"| {name} | {label} | {r['cut']}/{r['paused']} ({r['cut_share']:.1%}) | "
                   f"{lat['p50']:.0f} / {lat['p95']:.0f} ms |")  # fmt: skip
+    if cues:
+        print(f"cues chosen on the tuning set: {cues['chosen']}")
+        for name, r in cues["results"].items():
+            lat = r["latency_ms"]
+            print(f"| {name} | rules+model+cues (tuned) | {r['cut']}/{r['paused']} ({r['cut_share']:.1%}) | "
+                  f"{lat['p50']:.0f} / {lat['p95']:.0f} ms |")  # fmt: skip
+
 
 if __name__ == "__main__":
     main()
