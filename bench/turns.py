@@ -1,6 +1,7 @@
 """False cut-offs and end-of-turn latency: the silence and word rules alone vs. with the turn model.
 
     python bench/turns.py [--json] [--stt-ms 400] [--model-ms 60] [--words reference|whisper] [--cache DIR]
+                          [--cues [--tune-only]]
 
 The utterances are `bench/turns_utterances.jsonl`, split into a tuning and a held-out set when the file was
 written, before any result was seen (even lines tune, odd lines held out):
@@ -27,7 +28,10 @@ its punctuation included, each decode cached on disk under `--cache`. The model'
 Reported, per set: the share of paused utterances cut before the caller finished, and the silence from the
 caller's last word to the end of the turn (median / p95) for the utterances that are complete at the end.
 The turn model's settings (`turn_model_after_ms`, `turn_model_threshold`, `turn_model_wait_ms`) are chosen
-on the tuning set only: the lowest median latency with at most 2 % cut-offs. A benchmark: no pass/fail.
+on the tuning set only: the lowest median latency with at most 2 % cut-offs. `--cues` then tunes what the
+daemon does not have (`Cues`: a confident end when every cue says "finished", the pause dated by its energy)
+with the daemon's silences, and scores two choices on both sets (`--tune-only`: the tuning set alone).
+A benchmark: no pass/fail.
 """
 
 from __future__ import annotations
