@@ -563,7 +563,11 @@ def main() -> None:
         return
     print(f"{len(utts)} utterances ({', '.join(VOICES)})")
     print(f"STT words {args.stt_ms} ms after the preview starts, the model's answer {args.model_ms} ms after asking")
-    print(f"model inference p50 {report['model_inference_ms']['p50']} ms, p95 {report['model_inference_ms']['p95']} ms")
+    if report["model_inference_ms"]["n"]:
+        print(f"model inference p50 {report['model_inference_ms']['p50']} ms, "
+              f"p95 {report['model_inference_ms']['p95']} ms")  # fmt: skip
+    else:
+        print(f"model answers all from the cache ({args.cache}): no inference timed")
     print(f"chosen on the tuning set: {chosen['settings']}")
     print("| set | turn-taking | cut before the caller finished | silence → end of turn p50 / p95 (complete) |")
     print("| --- | --- | --- | --- |")
