@@ -1,7 +1,7 @@
 """False cut-offs and end-of-turn latency: the silence and word rules alone vs. with the turn model.
 
     python bench/turns.py [--json] [--stt-ms 400] [--model-ms 60] [--words reference|whisper] [--cache DIR]
-                          [--cues [--tune-only]]
+                          [--cues [--tune-only]] [--separation]
 
 The utterances are `bench/turns_utterances.jsonl`, split into a tuning and a held-out set when the file was
 written, before any result was seen (even lines tune, odd lines held out):
@@ -473,6 +473,52 @@ def pick(rows: list[dict], most_cuts: int | None = None) -> dict:
     return min(rows, key=lambda r: (r["cut"], r["latency_ms"]["p50"]))
 
 
+SEPARATION_MS = (100, 200, 300, 400)
+
+
+def separation(utts: list[Utt], vad: VadConfig, model: TurnModelCache) -> dict[int, dict[str, float]]:
+    """`--separation`: how well the model's P(complete) tells a real end from a mid-sentence pause when it is
+    asked after 100–400 ms of (endpointer) silence — would asking it later in the pause help? ROC AUC, and the
+    share of each that P ≥ 0.5 / 0.9 would end."""
+    keep = WINDOW_S * 1000 // FRAME_MS
+    heard_p: dict[int, dict[str, list[float]]] = {ms: {"end": [], "pause": []} for ms in SEPARATION_MS}
+    for utt in utts:
+        pcm = utt.pcm.tobytes()
+        endpointer = _Replayed(vad.model_copy(update={"end_of_turn_silence_ms": 3000}))
+        endpointer.verdicts = _verdicts(utt, pcm, vad.aggressiveness)
+        heard: list[bytes] = []
+        for i in range(len(pcm) // FRAME_BYTES):
+            now = (i + 1) * FRAME_MS
+            frame = pcm[i * FRAME_BYTES : (i + 1) * FRAME_BYTES]
+            if any(isinstance(e, SpeechStarted) for e in endpointer.process(frame)):
+                audio = endpointer.turn_audio()
+                heard = [audio[j : j + FRAME_BYTES] for j in range(0, len(audio), FRAME_BYTES)]
+                continue
+            if not endpointer.in_turn:
+                continue
+            heard.append(frame)
+            silence = endpointer.trailing_silence_ms
+            if silence not in heard_p:
+                continue
+            if now - silence >= utt.speech_end_ms - 100:  # within webrtcvad's hangover of the real end
+                kind = "end"
+            elif utt.kind == "paused" and now < utt.speech_end_ms:
+                kind = "pause"
+            else:
+                continue
+            heard_p[silence][kind].append(model(utt, i, b"".join(heard[-keep:])))
+    out = {}
+    for ms, p in heard_p.items():
+        ends, pauses = np.array(p["end"]), np.array(p["pause"])
+        if not len(ends) or not len(pauses):
+            continue
+        above = (ends[:, None] > pauses[None, :]).mean() + 0.5 * (ends[:, None] == pauses[None, :]).mean()
+        share = {f"{name}_p{int(t * 100)}": round(float((xs >= t).mean()), 2)
+                 for name, xs in (("ends", ends), ("pauses", pauses)) for t in (0.5, 0.9)}  # fmt: skip
+        out[ms] = {"ends": len(ends), "pauses": len(pauses), "auc": round(float(above), 3), **share}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true")
@@ -480,6 +526,7 @@ def main() -> None:
     parser.add_argument("--model-ms", type=int, default=60, help="turn model answer time (default 60)")
     parser.add_argument("--words", choices=("reference", "whisper"), default="reference",
                         help="the preview words: reference text so far, or the bundled Whisper")  # fmt: skip
+    parser.add_argument("--separation", action="store_true", help="only the model's AUC asked later in a pause")
     parser.add_argument("--cues", action="store_true", help="also tune the confident end of turn (CUES)")
     parser.add_argument("--tune-only", action="store_true", help="with --cues: score the choice on the tuning set only")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sentiric-bench-turns")
@@ -512,6 +559,12 @@ def main() -> None:
         args.stt = PreviewWords(whisper, DiskCache(args.cache / name))
     base = settings.vad
     sets = {name: [u for u in utts if u.set == name] for name in ("tune", "held")}
+    if args.separation:
+        table = separation(sets["tune"], base, cache)
+        cache.disk.save()
+        print(json.dumps({str(ms): row for ms, row in table.items()}) if args.json else "\n".join(
+            f"asked at {ms} ms: {r}" for ms, r in table.items()))  # fmt: skip
+        return
     grid = tune(sets["tune"], base, cache, args)
     chosen = pick(grid)
     tuned = base.model_copy(update=chosen["settings"])
