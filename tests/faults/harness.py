@@ -48,7 +48,10 @@ READY_WITHIN_S = 240.0
 def clean_env(**settings: str) -> dict[str, str]:
     """This process's environment without any SENTIRIC_* / systemd variable, plus `settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIRIC_", "WATCHDOG_", "NOTIFY_SOCKET"))}
-    return env | {"SENTIRIC_LOGGING__FORMAT": "json", "SENTIRIC_METRICS__ENABLED": "false"} | settings
+    # No console either: its fixed port 8095 is one per host, and daemons of other tests run beside this one.
+    quiet = {"SENTIRIC_LOGGING__FORMAT": "json", "SENTIRIC_METRICS__ENABLED": "false",
+             "SENTIRIC_CONSOLE__ENABLED": "false"}  # fmt: skip
+    return env | quiet | settings
 
 
 def assistant_env(workdir: Path, models_dir: Path, **settings: str) -> dict[str, str]:
