@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Install the test dependencies into .venv/ and run the whole suite: lint, then pytest.
+# The suite runs on SENTIRIC_TEST_WORKERS pytest-xdist workers (default 3): most of its time is real-time
+# calls waiting on the wire, not CPU. Tests that need the daemon's fixed ports (tests/pbx, `fixed_ports`)
+# share one worker (--dist loadgroup; tests/conftest.py). SENTIRIC_TEST_WORKERS=0 runs it in one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh test
 .venv/bin/ruff check sentiric_pbx tests bench
-.venv/bin/python -m pytest "$@"
+workers="${SENTIRIC_TEST_WORKERS:-3}"
+if [ "$workers" = 0 ]; then
+    exec .venv/bin/python -m pytest "$@"
+fi
+exec .venv/bin/python -m pytest -n "$workers" --dist loadgroup "$@"

@@ -97,3 +97,15 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
     """Every async test runs on the loop the daemon runs on by default ([daemon] event_loop = "uvloop"), so
     the suite proves the daemon on the loop admins get."""
     return {"uvloop": uvloop.new_event_loop}
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Tests that need the daemon's fixed ports run one after another on one xdist worker.
+
+    The real Asterisk of tests/pbx dials 4573 (FastAGI) and 9092 (AudioSocket), and a test marked
+    `fixed_ports` holds a default port (the console's 8095) on purpose; with `--dist loadgroup` they share
+    one group, so parallel workers never race for those ports. Without xdist the mark is inert. (Marked
+    here, as each item is collected: xdist reads the group in its own `pytest_collection_modifyitems`.)
+    """
+    if Path(__file__).parent / "pbx" in item.path.parents or item.get_closest_marker("fixed_ports"):
+        item.add_marker(pytest.mark.xdist_group("fixed-ports"))

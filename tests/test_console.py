@@ -383,6 +383,7 @@ async def test_with_a_token_every_request_needs_it(tmp_path: Path) -> None:
 
 
 
+@pytest.mark.fixed_ports
 async def test_the_demo_prints_the_console_page_of_its_call(
     tmp_path: Path, models_dir: Path, engines: EnginePool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
