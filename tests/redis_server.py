@@ -30,11 +30,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _answers_ping(port: int) -> bool:
+def _answers_as(port: int, pid: int) -> bool:
+    """Does the Redis on `port` answer, and is it process `pid`? Tests run on several xdist workers: a port
+    probed free may have gone to another worker's Redis, which would answer PING just as well."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+            s.sendall(b"INFO server\r\n")
+            reply = b""
+            while b"process_id:" not in reply or not reply.endswith(b"\r\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+            return f"process_id:{pid}\r\n".encode() in reply
     except OSError:
         return False
 
@@ -61,7 +69,7 @@ class RedisServer:
         self.proc = subprocess.Popen(args, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers_ping(self.port):
+        while not _answers_as(self.port, self.proc.pid):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 tail = (self.workdir / "redis.log").read_text(errors="replace")[-2000:]
