@@ -107,17 +107,46 @@ class WordsSoFar:
         return Transcript(self.first if len(pcm) <= self.first_end_bytes else self.full, True)
 
 
-class Line:
-    """The caller's side: one 20 ms frame every 20 ms, in real time (the model answers from a thread)."""
+class Unhurried:
+    """The turn model, with the line holding its next frame while an answer is computed: to the listening
+    stage the model answers within the frame it was asked in. What these tests assert is which rule ends a
+    turn, not how fast the model is (bench/turns.py measures that): on a loaded host (the suite runs on
+    several workers) one answer took over 300 ms of wall time, and the words' rule ended the turn first."""
 
-    def __init__(self, pcm: bytes) -> None:
+    def __init__(self, model: SmartTurn) -> None:
+        self.model = model
+        self.busy = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    async def completion(self, pcm: bytes) -> float:
+        self.busy += 1
+        self.idle.clear()
+        try:
+            return await self.model.completion(pcm)
+        finally:
+            self.busy -= 1
+            if not self.busy:
+                self.idle.set()
+
+
+class Line:
+    """The caller's side: one 20 ms frame every 20 ms, in real time (the model answers from a thread); with
+    a `gate`, the clock stops while the gate's model is computing."""
+
+    def __init__(self, pcm: bytes, gate: Unhurried | None = None) -> None:
         self.pcm = pcm
+        self.gate = gate
 
     async def frames(self) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         start = loop.time()
         for i in range(len(self.pcm) // FRAME_BYTES):
             await asyncio.sleep(max(0.0, start + (i + 1) * FRAME_MS / 1000 - loop.time()))
+            if self.gate is not None and not self.gate.idle.is_set():
+                held = loop.time()
+                await self.gate.idle.wait()
+                start += loop.time() - held
             yield self.pcm[i * FRAME_BYTES : (i + 1) * FRAME_BYTES]
 
 
@@ -156,16 +185,17 @@ async def ended_after(pcm: bytes, vad: VadConfig, stt: WordsSoFar, model: SmartT
     """Run the listening stage over `pcm`: for each turn it ends, the silence it waited (endpointer ms)."""
     ctx = CallContext(call_id="turn-model")
     utterances: asyncio.Queue[Utterance | None] = asyncio.Queue()
+    gate = Unhurried(model) if model is not None else None
     listener = Listener(
         vad,
-        transport=Line(pcm),  # type: ignore[arg-type]
+        transport=Line(pcm, gate),  # type: ignore[arg-type]
         recognizer=TurnRecognizer(stt),  # type: ignore[arg-type]
         bargein=BargeInDetector(),
         playback=Quiet(),
         recorder=CallRecorder(),
         ctx=ctx,
         utterances=utterances,
-        turn_model=model,
+        turn_model=gate,  # type: ignore[arg-type]
     )
     await listener.run()
     return [int(ms) for ms in ctx.timings.get("end_of_turn_ms", [])]
