@@ -257,27 +257,40 @@ class Phone:
         """Start baresip, connect its control socket, and wait until Asterisk lists it as a contact."""
         binary = find_baresip()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.write_config()
-        with self.log_path.open("ab") as log:
-            self._proc = await asyncio.create_subprocess_exec(
-                *(binary, "-f", str(self.root), "-n", "127.0.0.1", "-4"),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
         self.recorder.start()
         async with asyncio.timeout(within_s):
-            while self._writer is None:
-                if self._proc.returncode is not None:
+            for attempt in range(3):
+                self.write_config()
+                with self.log_path.open("ab") as log:
+                    self._proc = await asyncio.create_subprocess_exec(
+                        *(binary, "-f", str(self.root), "-n", "127.0.0.1", "-4"),
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=log,
+                        start_new_session=True,
+                    )
+                reader = await self._connect_control()
+                if reader is not None:
+                    break
+                # Exit 98: a port probed free (or SIP/TLS on the SIP port + 1, which nobody probed) was taken
+                # before baresip bound it — by anything on the host, other xdist workers included.
+                if self._proc.returncode != 98 or attempt == 2:
                     raise RuntimeError(f"baresip exited with {self._proc.returncode}:\n{self.log_tail()}")
-                try:
-                    reader, self._writer = await asyncio.open_connection("127.0.0.1", self.ctrl_port)
-                except OSError:
-                    await asyncio.sleep(0.05)
+                self.sip_port, self.ctrl_port = free_port(), free_port()
             self._reader_task = asyncio.create_task(self._read(reader), name=f"baresip-ctrl-{self.user}")
             await self.wait_registered()
         return self
+
+    async def _connect_control(self) -> asyncio.StreamReader | None:
+        """The ctrl_tcp connection's reader once baresip listens; None if baresip exited first."""
+        assert self._proc is not None
+        while self._proc.returncode is None:
+            try:
+                reader, self._writer = await asyncio.open_connection("127.0.0.1", self.ctrl_port)
+                return reader
+            except OSError:
+                await asyncio.sleep(0.05)
+        return None
 
     async def wait_registered(self) -> None:
         """Asterisk's own view: `pjsip show contacts` lists this user's contact (so calls can reach it)."""
