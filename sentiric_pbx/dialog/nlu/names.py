@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from sentiric_pbx.dialog.nlu.normalize import normalize
+from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD, _lower, normalize
 from sentiric_pbx.dialog.nlu.tr_first_names import TR_FIRST_NAMES
 
 _EN_TRIGGERS = (
@@ -106,13 +106,12 @@ def _without_copula(word: str) -> str:
     return m["stem"]
 
 
-_FOLD = str.maketrans("çğıöşüâîû", "cgiosuaiu")
-_FOLDED_FIRST_NAMES = frozenset(n.translate(_FOLD) for n in TR_FIRST_NAMES)
+_FOLDED_FIRST_NAMES = frozenset(n.translate(_TR_FOLD) for n in TR_FIRST_NAMES)
 
 
 def _is_first_name(word: str) -> bool:
     """In the given-name list, with or without Turkish letters ("ayse", "tulay" typed on any keyboard)."""
-    return word in TR_FIRST_NAMES or word.translate(_FOLD) in _FOLDED_FIRST_NAMES
+    return word in TR_FIRST_NAMES or word.translate(_TR_FOLD) in _FOLDED_FIRST_NAMES
 
 
 # A verb after the name ("ismim Mehmet Demir demiştim", "adım Ayşe. Hemşireyim, …"): the name is over. Read
@@ -190,7 +189,7 @@ _SAID_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 
 
 def _lower_tr(word: str) -> str:
-    return word.replace("I", "ı").replace("İ", "i").lower().replace("\u0307", "")
+    return _lower(word, "tr").replace("\u0307", "")  # and a decomposed "i̇" loses its dot
 
 
 # "Kemal Bey'in yerine ben geleceğim", "Ahmet Kaya'nın yerine", "Ahmet Bey'e ben söylerim": a name in a case,
@@ -253,7 +252,10 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
             return " ".join(_title(w, language) for w in words)
     if language != "tr":
         return None
-    return _name_before(plain) or _name_of_owner(plain) or _name_at_start(plain, said) or _name_ending_the_turn(said)
+    return (
+        _name_before(plain) or _name_of_owner(plain) or _name_at_start(plain, said, cased)
+        or _name_ending_the_turn(said)
+    )  # fmt: skip
 
 
 _TR_OPENERS = frozenset(
@@ -272,7 +274,7 @@ _TR_PHONE_NEXT = re.compile(
 _SAID_CLAUSE = re.compile(r"[,.;:!?]+")
 
 
-def _named_clause(said: str, named: list[str]) -> bool:
+def _named_clause(said: str, named: list[str], cased: frozenset[str]) -> bool:
     """Whether the turn as said opens (after a greeting) with `named` as a clause of its own, each word
     capitalised, and goes on after it: "Ahmet Kaya, randevum vardı", "Merhaba. Zeynep Arslan; yarın…"."""
     clauses = [c.strip() for c in _SAID_CLAUSE.split(said)]
@@ -284,7 +286,6 @@ def _named_clause(said: str, named: list[str]) -> bool:
     while words and _lower_tr(words[0]) in _TR_OPENERS:
         words = words[1:]
     # every word a capitalised name word, none in a case ("Ahmet Kaya'nın," is someone else; "Kaya'yım" is "I am")
-    cased = _said_in_a_case(said)
     return (
         all(_SAID_WORD.fullmatch(w) and w[0].isupper() and _said_stem(w) not in cased for w in words)
         and [_said_stem(w) for w in words] == named
@@ -299,14 +300,16 @@ def _said_stem(word: str) -> str:
 
 def _said_with_copula(said: str) -> dict[str, str]:
     """Words written with an apostrophe and "I am" ("Kaya'yım"), as `plain` spells them → the name in them."""
-    return {
-        _lower_tr(t.replace("'", "").replace("’", "")): _said_stem(t)
-        for t in _SAID_WORD.findall(said)
-        if ("'" in t or "’" in t) and _said_stem(t) != _lower_tr(t.replace("'", "").replace("’", ""))
-    }
+    found = {}
+    for token in _SAID_WORD.findall(said):
+        if "'" in token or "’" in token:
+            as_plain, stem = _lower_tr(token.replace("'", "").replace("’", "")), _said_stem(token)
+            if stem != as_plain:
+                found[as_plain] = stem
+    return found
 
 
-def _name_at_start(plain: str, said: str = "") -> str | None:
+def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
     """A turn that is a name and nothing else ("Ayşe Yılmaz", the answer to "adınız?"), or a name followed by
     "ben" ("Ayşe ben", "merhaba Ahmet Bey ben, randevum vardı"), by a phone number ("Ahmet Kaya, 0532 111 22
     33", "… numaram …") or, written with capitals, by a comma and more ("Ahmet Kaya, randevum vardı"). It must
@@ -337,10 +340,10 @@ def _name_at_start(plain: str, said: str = "") -> str | None:
         rest = rest[1:]
     if rest and (_TR_HONORIFIC_CASE.match(rest[0]) or rest[0] in _TR_POSTPOSITIONS):
         return None  # "Kemal Bey'in yerine", "Ahmet Kaya yerine": someone the caller speaks of
-    if any(w in _said_in_a_case(said) for w in named):
+    if any(w in cased for w in named):
         return None  # "Ahmet Kaya'nın yerine", "Ayşe Kaya'ya ben söylerim"
     alone = not rest or (
-        len(named) >= 2 and (_TR_PHONE_NEXT.match(" ".join(rest)) is not None or _named_clause(said, named))
+        len(named) >= 2 and (_TR_PHONE_NEXT.match(" ".join(rest)) is not None or _named_clause(said, named, cased))
     )
     if (rest and rest[0] == "ben") or (alone and len(named) >= 2):
         return " ".join(_title(w, "tr") for w in [*named[:-1], _without_copula(named[-1])])
@@ -379,7 +382,7 @@ _TR_NOT_NAME_ENDING = re.compile(
 )
 
 _FOLDED_NOT_NAMES = frozenset(
-    w.translate(_FOLD) for w in (*_COMMON_TR, *_TR_OPENERS, *_TR_HONORIFICS, *_TR_NOT_A_NAME_AFTER_BEN)
+    w.translate(_TR_FOLD) for w in (*_COMMON_TR, *_TR_OPENERS, *_TR_HONORIFICS, *_TR_NOT_A_NAME_AFTER_BEN)
 )
 
 
@@ -389,7 +392,7 @@ def _name_ending_the_turn(said: str) -> str | None:
         return None
     word = _lower_tr(m["w"])
     if (
-        word.translate(_FOLD) in _FOLDED_NOT_NAMES
+        word.translate(_TR_FOLD) in _FOLDED_NOT_NAMES
         or _TR_NOT_NAME_ENDING.search(word)
         or _TR_VERB.search(word)
         or _TR_VERB_STEM.search(word)
