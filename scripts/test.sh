@@ -9,8 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh test
 .venv/bin/ruff check sentiric_pbx tests bench
+args=(--reruns 1 -raR)
 workers="${SENTIRIC_TEST_WORKERS:-3}"
-if [ "$workers" = 0 ]; then
-    exec .venv/bin/python -m pytest --reruns 1 -raR "$@"
+if [ "$workers" != 0 ]; then
+    args+=(-n "$workers" --dist loadgroup)
 fi
-exec .venv/bin/python -m pytest -n "$workers" --dist loadgroup --reruns 1 -raR "$@"
+exec .venv/bin/python -m pytest "${args[@]}" "$@"
