@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sentiric_pbx.audio.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
 from sentiric_pbx.audio.g711 import ulaw_decode, ulaw_encode
 from sentiric_pbx.audio.resample import resample
-from sentiric_pbx.audio.vad import Endpointer, SpeechStarted, TurnEnded, TurnEvent
+from sentiric_pbx.audio.vad import _HANGOVER_TAIL_FRAMES, Endpointer, SpeechStarted, TurnEnded, TurnEvent
 from sentiric_pbx.config import Settings, VadConfig
 from sentiric_pbx.dialog.turntaking import may_end_turn, sounds_unfinished
 from sentiric_pbx.engines.turn import WINDOW_S
@@ -260,6 +261,16 @@ class DiskCache:
         if self.path.exists():
             self.answers = json.loads(self.path.read_text())
 
+    def answer(self, pcm: bytes, compute: Callable[[bytes], Any], times_ms: list[float]) -> Any:
+        """The stored answer about `pcm`, or `compute(pcm)`'s, timed into `times_ms` and kept."""
+        key = _audio_key(pcm)
+        if key not in self.answers:
+            started = time.perf_counter()
+            self.answers[key] = compute(pcm)
+            times_ms.append((time.perf_counter() - started) * 1000)
+            self.fresh += 1
+        return self.answers[key]
+
     def save(self) -> None:
         if self.fresh:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -278,13 +289,7 @@ class TurnModelCache:
     times_ms: list[float] = field(default_factory=list)
 
     def __call__(self, utt: Utt, frame: int, heard: bytes) -> float:
-        key = _audio_key(heard)
-        if key not in self.disk.answers:
-            started = time.perf_counter()
-            self.disk.answers[key] = self.model.completion_blocking(heard)
-            self.times_ms.append((time.perf_counter() - started) * 1000)
-            self.disk.fresh += 1
-        return float(self.disk.answers[key])
+        return float(self.disk.answer(heard, self.model.completion_blocking, self.times_ms))
 
 
 @dataclass(slots=True)
@@ -298,20 +303,14 @@ class PreviewWords:
     def __call__(self, utt: Utt, turn_audio: bytes, until_ms: int) -> str:
         if self.whisper is None or self.disk is None:
             return utt.text_until(until_ms)
-        key = _audio_key(turn_audio)
-        if key not in self.disk.answers:
-            started = time.perf_counter()
-            self.disk.answers[key] = self.whisper.transcribe_blocking(turn_audio).text.strip()
-            self.times_ms.append((time.perf_counter() - started) * 1000)
-            self.disk.fresh += 1
-            if self.disk.fresh >= 50:
-                self.disk.save()
-        return str(self.disk.answers[key])
+        whisper = self.whisper
+        text = self.disk.answer(turn_audio, lambda pcm: whisper.transcribe_blocking(pcm).text.strip(), self.times_ms)
+        if self.disk.fresh >= 50:
+            self.disk.save()
+        return str(text)
 
 
 QUIET_ABOVE_NOISE_DB = 9.0
-_HANGOVER_FRAMES = {0: 9, 1: 9, 2: 7, 3: 7}
-"""The most of webrtcvad's trailing "voice" that energy dating gives back (audio/vad.py's hangover tail)."""
 
 
 @dataclass(slots=True)
@@ -352,7 +351,7 @@ class _Replayed(Endpointer):
         silence = self._trailing_silence * FRAME_MS if self._in_turn else 0
         if not self.dated or not silence:
             return silence
-        return silence + min(self._quiet, _HANGOVER_FRAMES[self.options.aggressiveness]) * FRAME_MS
+        return silence + min(self._quiet, _HANGOVER_TAIL_FRAMES[self.options.aggressiveness]) * FRAME_MS
 
 
 _VERDICTS: dict[tuple[str, str, int], list[bool]] = {}
