@@ -64,9 +64,7 @@ def entity_digits(digits: str) -> str:
 
     def ordinal(m: re.Match[str]) -> str:
         value = _value(m)
-        if value is None or not m["suffix"].startswith(("inci", "nci", "uncu", "ncu")):
-            return m.group(0)
-        return f"{value}inci"
+        return m.group(0) if value is None else f"{value}inci"
 
     digits = _WORD_KI.sub(word_ki, digits)
     digits = _DIGIT_KI.sub(lambda m: m["case"], digits)
