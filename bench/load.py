@@ -21,7 +21,10 @@ Measured on the wire, as a caller hears it (see tools/caller.py):
   * underruns: gaps > 40 ms inside the agent's replies; inter-arrival p99 of the agent's frames per call
     (the caller runs in this process's event loop, so its own scheduling is included: an upper bound);
   * the daemon's CPU (psutil) over each step, per call-minute, and its RSS at the end of the step,
-    minus its idle RSS, per call.
+    minus its idle RSS, per call;
+  * where the reply latency goes (`stages_ms`): the daemon's own stage timings from its call records
+    (silence waited, STT remainder, NLU, think, first TTS audio, its own reply latency), p50, and the
+    wire's p50 less the daemon's: the time before the endpointer's last voiced frame plus the playout tick.
 
 Unknown caller numbers (no CRM name lookup), no bookings made: the load is listening, recognising,
 answering. A benchmark that prints numbers (and JSON with --json); it has no pass/fail. Loopback only.
@@ -51,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.media import AGI_SECRET, HOST, _free_ports, _start_daemon, _stop_daemon, _wait_listening
 from sentiric_pbx.audio.resample import resample
+from sentiric_pbx.storage.call_reader import CallReader
 from sentiric_pbx.tools.caller import CallerOptions, CallReport, place_call
 
 TURNS = {
@@ -169,7 +173,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 # One warm-up call: first-use costs (caches, allocator growth) are not the steady state.
                 await place_call(turns[:1], CallerOptions(greeting_wait_s=5.0, **opts))
                 for n in steps:
+                    since = time.time()
                     step = await run_step(n, turns, opts, args.minutes, daemon, args.stagger)
+                    step["stages_ms"] = stages = stage_medians(workdir / "sentiric.db", since)
+                    if stages["reply_latency_ms"] is not None and step["reply_latency_ms"]["p50"] is not None:
+                        stages["wire_minus_daemon_ms"] = round(
+                            step["reply_latency_ms"]["p50"] - stages["reply_latency_ms"], 1
+                        )
                     step["rss_per_call_mb"] = round((step["daemon_rss_mb"] - result["daemon_idle_rss_mb"]) / n, 1)
                     result["steps"].append(step)
                     if not args.json:
@@ -182,6 +192,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+STAGES = ("end_of_turn_ms", "stt_ms", "nlu_ms", "think_ms", "tts_first_audio_ms", "reply_latency_ms")
+
+
+def stage_medians(db: Path, since: float) -> dict[str, float | None]:
+    """The daemon's own per-turn stage timings (the call records' `timings`), p50 over the step's calls.
+
+    The daemon dates a turn's end from the endpointer's last voiced frame, so its `reply_latency_ms` is
+    the wire's figure less the time webrtcvad still called the caller's fading voice and its hangover
+    "speech" (and less the ≤ 20 ms to the next playout tick): the wire minus the daemon is that part."""
+    with CallReader.open(db) as reader:
+        rows = reader.calls_since(since)
+    seen: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    for row in rows:
+        timings = json.loads(row["timings"] or "{}")
+        for stage in STAGES:
+            seen[stage].extend(timings.get(stage, []))
+    return {stage: _pct(values, 50) for stage, values in seen.items()}
+
+
 def _print_step(s: dict[str, Any]) -> None:
     r, g, j = s["reply_latency_ms"], s["greeting_latency_ms"], s["jitter_p99_ms"]
     print(
@@ -191,6 +220,8 @@ def _print_step(s: dict[str, Any]) -> None:
         f"cpu {s['daemon_cpu_pct']} %  {s['daemon_cpu_s_per_call_min']} cpu-s/call-min  rss {s['daemon_rss_mb']} MB",
         flush=True,
     )
+    stages = "  ".join(f"{k.removesuffix('_ms')} {v}" for k, v in s["stages_ms"].items())
+    print(f"       p50 ms by stage (the daemon's call records): {stages}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
