@@ -109,3 +109,24 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     """
     if Path(__file__).parent / "pbx" in item.path.parents or item.get_closest_marker("fixed_ports"):
         item.add_marker(pytest.mark.xdist_group("fixed-ports"))
+
+
+_rerun_failures: list[pytest.TestReport] = []
+_SECTION_TAIL = 4000
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Keep the failure behind each rerun (`--reruns`): a test that passes the second time still failed
+    once, and the summary's "RERUN" line alone does not say how, so a flaky test could not be diagnosed.
+    (Under xdist the workers' reports reach this hook in the controller, which prints the summary.)"""
+    if report.outcome == "rerun":
+        _rerun_failures.append(report)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for report in _rerun_failures:
+        terminalreporter.section(f"first failure of rerun test {report.nodeid}", sep="-")
+        terminalreporter.line(report.longreprtext)
+        for title, text in report.sections:  # what it logged and printed, the end of each (the daemon's last lines)
+            terminalreporter.line(f"--- {title} (last {_SECTION_TAIL} characters) ---")
+            terminalreporter.line(text[-_SECTION_TAIL:])
