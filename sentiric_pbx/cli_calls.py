@@ -295,7 +295,7 @@ async def _serve(settings: Settings, concurrency: int) -> None:
     from sentiric_pbx.storage.context_store import build_context_store
     from sentiric_pbx.storage.db import open_database
     from sentiric_pbx.storage.greetings import GreetingStore
-    from sentiric_pbx.storage.paths import archive_dir, db_path
+    from sentiric_pbx.storage.paths import db_path
     from sentiric_pbx.storage.recording_store import recording_store
 
     stop = asyncio.Event()
@@ -307,17 +307,12 @@ async def _serve(settings: Settings, concurrency: int) -> None:
     crm = build_crm(settings, db)
     llm, on_demand = postcall_llm(settings)
     queue, fallback = open_queues(settings, db_path(settings))
-    greetings = GreetingStore(db)
-    budget, temperature = settings.postcall.llm_budget_s, settings.postcall.llm_temperature
     handlers = build_handlers(
-        db_path=db_path(settings),
-        archive_dir=archive_dir(settings),
+        settings,
         contexts=contexts,
         crm=crm,
         llm=llm,
-        llm_budget_s=budget,
-        temperature=temperature,
-        after_summary=NextGreeting(llm, greetings, settings.business.name, budget, temperature) if llm else None,
+        after_summary=NextGreeting.configured(settings, llm, GreetingStore(db)),
         site=db,
         recordings=recording_store(settings),
     )

@@ -87,7 +87,7 @@ class Daemon:
         from sentiric_pbx.storage.context_store import build_context_store
         from sentiric_pbx.storage.db import open_database
         from sentiric_pbx.storage.greetings import GreetingStore
-        from sentiric_pbx.storage.paths import archive_dir, db_path, recordings_dir
+        from sentiric_pbx.storage.paths import db_path, recordings_dir
         from sentiric_pbx.storage.recording_store import recording_store
         from sentiric_pbx.storage.recording_upload import RecordingUploader
 
@@ -122,16 +122,12 @@ class Daemon:
         if s.postcall.workers > 0 or fallback is not None:
             llm, on_demand = postcall_llm(s, engines)
             self._closers.append(on_demand)
-            budget, temperature = s.postcall.llm_budget_s, s.postcall.llm_temperature
             handlers = build_handlers(
-                db_path=db_path(s),
-                archive_dir=archive_dir(s),
+                s,
                 contexts=store,
                 crm=crm,
                 llm=llm,
-                llm_budget_s=budget,
-                temperature=temperature,
-                after_summary=NextGreeting(llm, greetings, s.business.name, budget, temperature) if llm else None,
+                after_summary=NextGreeting.configured(s, llm, greetings),
                 site=db,
                 recordings=recordings,
             )

@@ -29,6 +29,7 @@ import structlog
 
 from sentiric_pbx import metrics
 from sentiric_pbx.call.record import CallContext
+from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.greeting import address, greeting_text
 from sentiric_pbx.dialog.grounding import invented
 from sentiric_pbx.engines.base import LlmEngine, LlmRequest
@@ -97,6 +98,15 @@ class NextGreeting:
         self.business = business
         self.budget_s = budget_s
         self.temperature = 0.5 if temperature is None else temperature
+
+    @classmethod
+    def configured(cls, settings: Settings, llm: LlmEngine | None, store: GreetingStore) -> NextGreeting | None:
+        """As `[postcall]` and `[business]` set it up, for the daemon's workers and `sentiric-pbx worker` alike;
+        None without a post-call model (the template greets every caller)."""
+        if llm is None:
+            return None
+        postcall = settings.postcall
+        return cls(llm, store, settings.business.name, postcall.llm_budget_s, postcall.llm_temperature)
 
     async def __call__(self, context: CallContext, notes: str) -> str | None:
         """Write, check and store the greeting for the caller of `context`; the stored text, or None."""

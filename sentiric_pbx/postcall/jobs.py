@@ -18,6 +18,7 @@ from pathlib import Path
 import structlog
 
 from sentiric_pbx.call.record import CallContext
+from sentiric_pbx.config import Settings
 from sentiric_pbx.engines.base import LlmEngine
 from sentiric_pbx.integrations.crm.base import CallSummary, Crm
 from sentiric_pbx.postcall.analytics import analyze_call, save_analytics
@@ -26,6 +27,7 @@ from sentiric_pbx.postcall.queue import Job
 from sentiric_pbx.postcall.summary import write_summary
 from sentiric_pbx.storage.context_store import ContextStore
 from sentiric_pbx.storage.db import Database
+from sentiric_pbx.storage.paths import archive_dir, db_path
 from sentiric_pbx.storage.recording_store import RecordingStore
 
 log = structlog.get_logger("sentiric_pbx.postcall.jobs")
@@ -173,27 +175,28 @@ class AnalyticsJob:
 
 
 def build_handlers(
+    settings: Settings,
     *,
-    db_path: Path,
-    archive_dir: Path,
     contexts: ContextStore | None,
     crm: Crm | None,
-    llm: LlmEngine | None = None,
-    llm_budget_s: float = 10.0,
-    after_summary: AfterSummary | None = None,
+    llm: LlmEngine | None,
+    after_summary: AfterSummary | None,
     site: Database | None = None,
-    temperature: float | None = None,
     recordings: RecordingStore | None = None,
 ) -> dict[str, Handler]:
-    """The kind → handler map a `PostcallWorker` runs.
+    """The kind → handler map a `PostcallWorker` runs, as `[postcall]` and `[storage]` configure it: built
+    here once for the daemon's in-process workers and for `sentiric-pbx worker`, so the two never differ.
 
+    `llm`: the post-call model (`postcall_llm`); `after_summary`: what runs on the note (the next greeting).
     `site`: the daemon's database; when it is the PostgreSQL site store, analytics go there (every host
     reads them), while the archive records stay in the host's file at `db_path` with the files they name.
     `recordings`: the shared recordings store ([storage] recordings_url), where calls recorded into it are
     archived."""
-    analytics: Path | Database = site if site is not None and site.dialect == "postgresql" else db_path
+    host_db = db_path(settings)
+    budget, temperature = settings.postcall.llm_budget_s, settings.postcall.llm_temperature
+    analytics: Path | Database = site if site is not None and site.dialect == "postgresql" else host_db
     return {
-        SUMMARY: SummaryJob(contexts, crm, llm, llm_budget_s, after_summary, temperature),
-        ARCHIVE: ArchiveJob(archive_dir, db_path, contexts, recordings=recordings),
+        SUMMARY: SummaryJob(contexts, crm, llm, budget, after_summary, temperature),
+        ARCHIVE: ArchiveJob(archive_dir(settings), host_db, contexts, recordings=recordings),
         ANALYTICS: AnalyticsJob(analytics, contexts),
     }
