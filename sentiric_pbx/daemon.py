@@ -144,6 +144,17 @@ class Daemon:
         return assistant
 
     async def start(self) -> None:
+        """Load the engines, open the stores, start the workers and every ingress; on any failure stop what
+        was started and raise. A start that failed must not leave the database thread, the post-call workers
+        or a listener running: the process would print its error ("cannot start listeners: …") and then
+        never exit, and systemd would wait for a daemon that is neither ready nor gone."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         agent = await self._build_agent()
         ctx = IngressContext(self.settings, agent, self.registry, self.capacity, self.ingresses)
         for spec in enabled_ingresses(self.settings):
