@@ -7,6 +7,7 @@ exit code 2, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import sys
 from importlib import resources
@@ -19,7 +20,7 @@ from sentiric_pbx.cli_ami import originate_command
 from sentiric_pbx.cli_calls import calls_app, worker
 from sentiric_pbx.cli_common import fail as _fail
 from sentiric_pbx.cli_common import load_settings as _settings
-from sentiric_pbx.cli_common import run_event_loop
+from sentiric_pbx.cli_common import run_event_loop, start_errors
 from sentiric_pbx.cli_crm import crm_app
 from sentiric_pbx.cli_models import models_app
 from sentiric_pbx.cli_nlu import nlu_command
@@ -60,7 +61,11 @@ def run(config: ConfigOpt = None) -> None:
     try:
         run_event_loop(Daemon(settings).run_forever(), settings.daemon.event_loop)
     except OSError as exc:
-        _fail(f"cannot start listeners: {exc} (is another sentiric-pbx running? check [audiosocket]/[fastagi] ports)")
+        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+            _fail(f"cannot start listeners: {exc} (is another sentiric-pbx running? check the ports in the config)")
+        _fail(f"cannot start: {exc}")  # a directory it may not create, a file it may not read: the path is in it
+    except start_errors() as exc:
+        _fail(f"cannot start: {exc}")
 
 
 @app.command()

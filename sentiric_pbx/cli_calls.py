@@ -23,16 +23,19 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, TypeVar, get_args
 
 import typer
 
 from sentiric_pbx.call.record import CallStatus
 from sentiric_pbx.cli_common import fail as _fail
 from sentiric_pbx.cli_common import load_settings as _settings
+from sentiric_pbx.cli_common import start_errors
 from sentiric_pbx.config import Settings
 from sentiric_pbx.storage.call_reader import CallFilter, CallReader, CallReaderError
 from sentiric_pbx.storage.recording_store import RecordingStore, call_recording, recording_readable
+
+T = TypeVar("T")
 
 calls_app = typer.Typer(
     add_completion=False,
@@ -280,7 +283,10 @@ def worker(
     settings = _settings(config)
     logging = settings.logging
     configure_logging(logging.level, logging.format, stream=sys.stderr, log_transcripts=logging.log_transcripts)
-    asyncio.run(_serve(settings, concurrency or max(1, settings.postcall.workers)))
+    try:
+        asyncio.run(_serve(settings, concurrency or max(1, settings.postcall.workers)))
+    except start_errors() as exc:
+        _fail(f"cannot start the worker: {exc}")
 
 
 async def _serve(settings: Settings, concurrency: int) -> None:
@@ -302,36 +308,43 @@ async def _serve(settings: Settings, concurrency: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    db = await open_database(settings)
-    contexts = await build_context_store(settings, db)
-    crm = build_crm(settings, db)
-    llm, on_demand = postcall_llm(settings)
-    queue, fallback = open_queues(settings, db_path(settings))
-    handlers = build_handlers(
-        settings,
-        contexts=contexts,
-        crm=crm,
-        llm=llm,
-        after_summary=NextGreeting.configured(settings, llm, GreetingStore(db)),
-        site=db,
-        recordings=recording_store(settings),
-    )
-    # The archive is written where the worker runs: its sweep runs here too (twice on one host is harmless).
-    local = await open_local_store(settings, db)
-    personal = PersonalData.from_settings(settings, db, local)
-    try:
+    # Each store is closed however the worker ends, a failed start included: an open database keeps its
+    # thread, and the process would print its error and never exit.
+    async with contextlib.AsyncExitStack() as opened:
+
+        def closed_at_exit(resource: T) -> T:
+            if resource is not None:
+                opened.push_async_callback(_close_quietly, resource)
+            return resource
+
+        db = closed_at_exit(await open_database(settings))
+        contexts = closed_at_exit(await build_context_store(settings, db))
+        crm = closed_at_exit(build_crm(settings, db))
+        llm, on_demand = postcall_llm(settings)
+        closed_at_exit(on_demand)
+        queue, fallback = open_queues(settings, db_path(settings))
+        closed_at_exit(queue), closed_at_exit(fallback)
+        handlers = build_handlers(
+            settings,
+            contexts=contexts,
+            crm=crm,
+            llm=llm,
+            after_summary=NextGreeting.configured(settings, llm, GreetingStore(db)),
+            site=db,
+            recordings=recording_store(settings),
+        )
+        # The archive is written where the worker runs: its sweep runs here too (twice on one host is harmless).
+        local = closed_at_exit(await open_local_store(settings, db))
+        personal = closed_at_exit(PersonalData.from_settings(settings, db, local))
         await asyncio.gather(
             serve_workers(queue, handlers, stop, concurrency=concurrency, fallback=fallback, ledger=DoneLedger(db)),
             sweep_daily(personal, settings.storage.retention_days, stop),
         )
-    finally:
-        for closable in (on_demand, queue, fallback, crm, contexts, personal):
-            if closable is not None:
-                with contextlib.suppress(Exception):
-                    await closable.aclose()
-        await db.aclose()
-        if local is not None:
-            await local.aclose()
+
+
+async def _close_quietly(resource: Any) -> None:
+    with contextlib.suppress(Exception):
+        await resource.aclose()
 
 
 def _summary_llm(settings: Settings) -> Any:

@@ -18,6 +18,17 @@ from sentiric_pbx.config import ConfigError, Settings, load_config
 T = TypeVar("T")
 
 
+def start_errors() -> tuple[type[Exception], ...]:
+    """What stops `run` or `worker` at start that the admin fixes — a model not installed (the message is the
+    command that installs it), an engine that cannot load, a database that cannot be opened or migrated: one
+    line each, not a traceback. (Imported when asked: the storage layer is not light, and `--help` needs none.)"""
+    from sentiric_pbx.engines.base import EngineLoadError
+    from sentiric_pbx.models.store import ModelError
+    from sentiric_pbx.storage.db import DatabaseError
+
+    return (EngineLoadError, ModelError, DatabaseError)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"sentiric-pbx: error: {message}", err=True)
     raise typer.Exit(code)

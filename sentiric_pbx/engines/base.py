@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypedDict
 
 
+class EngineLoadError(Exception):
+    """A model is missing or broken; the message says which and how to fix it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Word:
     word: str

@@ -19,7 +19,7 @@ import structlog
 
 from sentiric_pbx.audio.silero import SileroVad
 from sentiric_pbx.config import Settings
-from sentiric_pbx.engines.base import LlmEngine, SttEngine, TtsEngine
+from sentiric_pbx.engines.base import EngineLoadError, LlmEngine, SttEngine, TtsEngine
 from sentiric_pbx.engines.llm.fallback import FallbackLlm
 from sentiric_pbx.engines.llm.llama_cpp import LlamaCppLlm
 from sentiric_pbx.engines.llm.openai_compat import remote_models
@@ -31,10 +31,6 @@ from sentiric_pbx.engines.tts.piper import PiperTts
 from sentiric_pbx.engines.turn.smart_turn import SmartTurn
 
 log = structlog.get_logger("sentiric_pbx.engines")
-
-
-class EngineLoadError(Exception):
-    """A model is missing or broken; the message says which and how to fix it."""
 
 
 def resolve(ref: str, settings: Settings) -> Path:

@@ -33,7 +33,7 @@ def postcall_llm(settings: Settings, engines: Any = None) -> tuple[LlmEngine | N
     message is the command that installs the model) when `[postcall] llm_model` is missing: found at start,
     not at the first call's end.
     """
-    from sentiric_pbx.models import resolve_model
+    from sentiric_pbx.models import ModelNotFoundError, resolve_model
 
     cfg = settings.postcall
     remote, fallback = remote_models(settings.llm)
@@ -43,7 +43,10 @@ def postcall_llm(settings: Settings, engines: Any = None) -> tuple[LlmEngine | N
         if remote is None:
             return (None if fallback is None else FallbackLlm(fallback, None, settings.llm.fallback_timeout_s)), None
         return FallbackLlm(remote, fallback, settings.llm.fallback_timeout_s), None
-    path = resolve_model(cfg.llm_model, settings)
+    try:
+        path = resolve_model(cfg.llm_model, settings)
+    except ModelNotFoundError as exc:  # which setting names the missing model, with the store's fix
+        raise ModelNotFoundError(f"[postcall] llm_model: {exc}") from exc
     local = getattr(engines, "local_llm", None)
     if local is not None and local.loaded and local.model_path.resolve() == path.resolve():
         log.info("postcall_llm_shared", model=cfg.llm_model)  # one copy in memory, the calls' turns go first

@@ -1,4 +1,4 @@
-"""A daemon that cannot start says why in one line and exits: it must not linger half-started.
+"""A daemon or worker that cannot start says why in one line and exits: no traceback, no half-started process.
 
 The admin's most common start failure is a port someone else holds (a second sentiric-pbx, an old one
 that systemd has not reaped yet). By then the daemon has loaded its models, opened its database and started
@@ -11,6 +11,8 @@ from __future__ import annotations
 import socket
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from tests.faults.harness import READY_WITHIN_S, Process, assistant_env
 from tests.redis_server import free_port
@@ -40,3 +42,29 @@ def test_a_taken_audiosocket_port_ends_the_daemon_with_one_clear_line_and_exit_c
     # It had got as far as the post-call workers, and stopped them (and everything else) on its way out.
     assert daemon.events("postcall_worker_started") and daemon.events("postcall_worker_stopped"), daemon.tail()
     assert not daemon.events("daemon_ready")
+
+
+@pytest.mark.parametrize("command", ["run", "worker"])
+def test_a_postcall_model_that_is_not_installed_is_one_line_naming_the_setting(
+    tmp_path: Path, models_dir: Path, command: str
+) -> None:
+    absent = tmp_path / "absent.gguf"
+    env = assistant_env(
+        tmp_path,
+        models_dir,
+        SENTIRIC_POSTCALL__LLM_MODEL=str(absent),
+        SENTIRIC_AUDIOSOCKET__PORT=str(free_port()),
+        SENTIRIC_FASTAGI__PORT=str(free_port()),
+    )
+    with Process([command], env, tmp_path, f"{command}.log") as process:
+        process.start()
+        try:
+            code = process.wait(READY_WITHIN_S)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{command} did not exit:\n{process.tail()}") from None
+
+    said = process.log.read_text()
+    assert code == 2, said[-3000:]
+    [line] = [ln for ln in said.splitlines() if ln.startswith("sentiric-pbx: error:")]
+    assert "[postcall] llm_model" in line and str(absent) in line, line
+    assert "Traceback" not in said and "ModelNotFoundError" not in said, said[-3000:]
