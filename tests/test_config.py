@@ -293,3 +293,40 @@ def test_cli_run_bad_config_as_a_real_process(tmp_path: Path) -> None:
     assert len(proc.stderr.splitlines()) == 1, proc.stderr
     assert "audiosocket.port" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "secret"),
+    [
+        ('[fastagi]\nsecret = "has,a-comma-0123456789"\n', "fastagi.secret", "has,a-comma-0123456789"),
+        ("[crm]\nauth_header = 987654321987\n", "crm.auth_header", "987654321987"),
+        ('[storage]\nredis_url = "redus://:hunter2-pw@10.0.0.5:6379/0"\n', "storage.redis_url", "hunter2-pw"),
+    ],
+)
+def test_a_refused_secret_is_named_but_never_shown(tmp_path: Path, toml: str, key: str, secret: str) -> None:
+    path = _write(tmp_path / "bad.toml", toml)
+    path.chmod(0o640)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    message = str(info.value)
+    assert key in message and "not shown" in message, message
+    assert secret not in message, message
+
+
+def test_a_value_that_is_not_a_secret_is_still_shown_when_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path / "bad.toml", '[storage]\nredis_url = "htp://127.0.0.1:6379"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert "storage.redis_url" in str(info.value) and "redis://" in str(info.value)
+    assert "'htp://127.0.0.1:6379'" in str(info.value)
+
+
+@pytest.mark.parametrize("section", ["crm", "calendar"])
+def test_a_world_readable_file_with_an_auth_header_is_refused(tmp_path: Path, section: str) -> None:
+    """`auth_header` is declared a secret (`SecretStr`) though its name does not say so."""
+    path = _write(tmp_path / "loose.toml", f'[{section}]\nauth_header = "Bearer abc123"\n')
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match=rf"holds secrets \({section}\.auth_header\).*chmod 640"):
+        load_config(path, environ={})
+    path.chmod(0o640)
+    assert load_config(path, environ={}).model_dump()[section]["auth_header"] is not None

@@ -17,9 +17,9 @@ import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sentiric_pbx.config.base import DEFAULT_PATHS, ENV_PREFIX, ConfigError, EnvInt, SampleRate
@@ -157,14 +157,42 @@ def _describe(exc: ValidationError, origin: str) -> str:
             problems.append(f"{key}: unknown key (typo? see the sample config) [env {env_name}]")
             continue
         got = err.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        if isinstance(got, dict):
+            shown = ""
+        elif _is_secret(key, got):
+            shown = " (the value is a secret: not shown)"  # the error reaches terminals and journals
+        else:
+            shown = f" (got {got!r})"
         problems.append(f"{key}: {err['msg']}{shown}")
     return f"invalid configuration in {origin}: " + "; ".join(problems)
 
 
+def _secret_fields(model: type[BaseModel] = Settings, prefix: str = "") -> frozenset[str]:
+    """The dotted keys the configuration declares `SecretStr` ("ami.password", "crm.auth_header", …)."""
+    found: set[str] = set()
+    for name, field in model.model_fields.items():
+        kinds = (field.annotation, *get_args(field.annotation))
+        if SecretStr in kinds:
+            found.add(prefix + name)
+        for kind in kinds:
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                found |= _secret_fields(kind, f"{prefix}{name}.")
+    return frozenset(found)
+
+
+_SECRET_FIELDS = _secret_fields()
 _SECRET_SUFFIXES = ("password", "secret", "token", "api_key")
+"""Besides the declared fields: a key named like a secret (a plug-in's own section) is treated as one."""
 _URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]+@", re.IGNORECASE)
-"""`postgresql://user:password@host/db`: a URL that carries its password is a secret too."""
+"""`postgresql://user:password@host/db`, `redis://:password@host`: a URL that carries its password is a secret too."""
+
+
+def _is_secret(key: str, value: object) -> bool:
+    return (
+        key in _SECRET_FIELDS
+        or key.rsplit(".", 1)[-1].lower().endswith(_SECRET_SUFFIXES)
+        or (isinstance(value, str) and _URL_WITH_PASSWORD.match(value) is not None)
+    )
 
 
 def _secret_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -173,9 +201,7 @@ def _secret_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             found += _secret_keys(value, name + ".")
-        elif value and (
-            key.lower().endswith(_SECRET_SUFFIXES) or (isinstance(value, str) and _URL_WITH_PASSWORD.match(value))
-        ):
+        elif value and _is_secret(name, value):
             found.append(name)
     return found
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from sentiric_pbx.config.base import _Section
 from sentiric_pbx.config.faq import FaqEntry, read_faq_file
@@ -289,6 +289,15 @@ class StorageConfig(_Section):
     SENTIRIC_STORAGE__DATABASE_URL for the password; only the host and database name are ever logged."""
     redis_url: str | None = None
     """redis://host:port/db. When set, call contexts and post-call jobs go through Redis."""
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        """Found at load, in one line: the Redis client refuses any other scheme only when first used, with a
+        traceback, after the database and the workers have started."""
+        if value is not None and not value.strip().lower().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix:// (e.g. redis://127.0.0.1:6379/0)")
+        return value
     context_ttl_s: int = Field(86_400, ge=60)
     recordings_url: str | None = None
     """Where finished recordings go so every host of a site can read them: `s3://bucket/prefix` (an
