@@ -286,6 +286,22 @@ def test_disk_thresholds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         assert check_disk(s).status == status
 
 
+def test_an_archive_directory_that_cannot_be_created_or_written_fails_with_the_reason(tmp_path: Path) -> None:
+    """Not "0.0 GiB free": a file where a parent directory should be, or a directory that is a file."""
+    blocker = tmp_path / "data"
+    blocker.write_text("a file, not a directory")
+    s = Settings()
+    s.storage.archive_dir = blocker / "archive"
+    check = check_disk(s)
+    assert check.status == "fail", check
+    assert check.detail == f"{blocker / 'archive'} cannot be created: {blocker}: not a directory", check.detail
+    assert "archive_dir" in check.hint
+    s.storage.archive_dir = blocker
+    check = check_disk(s)
+    assert check.status == "fail" and check.detail.startswith(f"{blocker} cannot be written"), check
+    assert not list(tmp_path.glob("tmp*")), "doctor left its probe behind"
+
+
 # -- ports held by the running daemon, or by a stranger ----------------------------------------------
 def _wait_listening(proc: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + 60

@@ -11,8 +11,10 @@ work (and say "Asterisk unreachable") even when the AMI client itself is what is
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import shutil
+import tempfile
 import tomllib
 from dataclasses import asdict
 from pathlib import Path
@@ -189,6 +191,15 @@ def check_disk(s: Settings) -> Check:
     probe = path
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
+    # Free space means nothing where the daemon cannot write: the archive job would fail at every call's end.
+    try:
+        if not probe.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(probe))
+        tempfile.TemporaryFile(dir=probe).close()  # created and gone: doctor leaves nothing behind
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        detail = f"{path} cannot be written: {why}" if probe == path else f"{path} cannot be created: {probe}: {why}"
+        return Check("disk", "fail", detail, "create it, writable by the daemon's user, or move [storage] archive_dir")
     free = shutil.disk_usage(probe).free
     detail = f"{free / MIB / 1024:.1f} GiB free for {path}"
     hint = "free space, or move [storage] archive_dir / lower retention_days"
