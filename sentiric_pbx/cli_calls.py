@@ -323,7 +323,8 @@ async def _serve(settings: Settings, concurrency: int) -> None:
         llm, on_demand = postcall_llm(settings)
         closed_at_exit(on_demand)
         queue, fallback = open_queues(settings, db_path(settings))
-        closed_at_exit(queue), closed_at_exit(fallback)
+        closed_at_exit(queue)
+        closed_at_exit(fallback)
         handlers = build_handlers(
             settings,
             contexts=contexts,

@@ -137,6 +137,13 @@ class Process:
         assert self.proc is not None
         return self.proc.wait(within_s)
 
+    def exits(self, within_s: float) -> int:
+        """Its exit code; fail with the log's tail if it is still running after `within_s`."""
+        try:
+            return self.wait(within_s)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.args[0]} did not exit within {within_s} s:\n{self.tail()}") from None
+
     def kill(self) -> None:
         """SIGKILL: the process vanishes mid-whatever (OOM killer, power loss)."""
         if self.running():

@@ -9,7 +9,6 @@ held up by the database's thread, so systemd waited for a daemon that was neithe
 from __future__ import annotations
 
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,11 +28,7 @@ def test_a_taken_audiosocket_port_ends_the_daemon_with_one_clear_line_and_exit_c
             tmp_path, models_dir, SENTIRIC_AUDIOSOCKET__PORT=str(port), SENTIRIC_FASTAGI__PORT=str(free_port())
         )
         with Process(["run"], env, tmp_path, "daemon.log") as daemon:
-            daemon.start()
-            try:
-                code = daemon.wait(READY_WITHIN_S)
-            except subprocess.TimeoutExpired:
-                raise AssertionError(f"the daemon did not exit after failing to start:\n{daemon.tail()}") from None
+            code = daemon.start().exits(READY_WITHIN_S)
 
     assert code == 2, daemon.tail()
     said = daemon.log.read_text()
@@ -57,11 +52,7 @@ def test_a_postcall_model_that_is_not_installed_is_one_line_naming_the_setting(
         SENTIRIC_FASTAGI__PORT=str(free_port()),
     )
     with Process([command], env, tmp_path, f"{command}.log") as process:
-        process.start()
-        try:
-            code = process.wait(READY_WITHIN_S)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"{command} did not exit:\n{process.tail()}") from None
+        code = process.start().exits(READY_WITHIN_S)
 
     said = process.log.read_text()
     assert code == 2, said[-3000:]
