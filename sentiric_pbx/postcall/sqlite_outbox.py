@@ -31,6 +31,7 @@ import structlog
 from sentiric_pbx.config import PostcallConfig
 from sentiric_pbx.postcall.backoff import TRANSIENT_CAP_S, backoff_delay_s
 from sentiric_pbx.postcall.queue import Job
+from sentiric_pbx.storage.db import immediate_transaction
 from sentiric_pbx.storage.private import create_private_file
 
 log = structlog.get_logger("sentiric_pbx.postcall.outbox")
@@ -126,19 +127,12 @@ class SqliteOutbox:
     async def enqueue(self, kind: str, call_id: str, payload: dict[str, Any]) -> str:
         job_id = uuid.uuid4().hex
         now = self._clock()
-        async with self._lock:
-            db = await self._conn()
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                await db.execute(
-                    "INSERT INTO postcall_jobs (job_id, kind, call_id, payload, due_at, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (job_id, kind, call_id, json.dumps(payload, ensure_ascii=False), now, now, now),
-                )
-                await db.execute("COMMIT")
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
+        async with self._lock, immediate_transaction(await self._conn()) as db:
+            await db.execute(
+                "INSERT INTO postcall_jobs (job_id, kind, call_id, payload, due_at, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job_id, kind, call_id, json.dumps(payload, ensure_ascii=False), now, now, now),
+            )
         self._wakeup.set()
         return job_id
 
@@ -158,31 +152,24 @@ class SqliteOutbox:
 
     async def _claim_once(self, worker: str) -> Job | None:
         now = self._clock()
-        async with self._lock:
-            db = await self._conn()
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                await self._bury_crash_loops(db, now)
+        async with self._lock, immediate_transaction(await self._conn()) as db:
+            await self._bury_crash_loops(db, now)
+            cur = await db.execute(
+                "SELECT job_id, status, claimed_by FROM postcall_jobs"
+                " WHERE (status = 'pending' AND due_at <= ?) OR (status = 'claimed' AND lease_until <= ?)"
+                " ORDER BY due_at LIMIT 1",
+                (now, now),
+            )
+            picked = await cur.fetchone()
+            row = None
+            if picked is not None:
                 cur = await db.execute(
-                    "SELECT job_id, status, claimed_by FROM postcall_jobs"
-                    " WHERE (status = 'pending' AND due_at <= ?) OR (status = 'claimed' AND lease_until <= ?)"
-                    " ORDER BY due_at LIMIT 1",
-                    (now, now),
+                    "UPDATE postcall_jobs SET status = 'claimed', claimed_by = ?, lease_until = ?,"
+                    " attempts = attempts + 1, updated_at = ? WHERE job_id = ?"
+                    " RETURNING job_id, kind, call_id, payload, attempts",
+                    (worker, now + self.lease_s, now, picked[0]),
                 )
-                picked = await cur.fetchone()
-                row = None
-                if picked is not None:
-                    cur = await db.execute(
-                        "UPDATE postcall_jobs SET status = 'claimed', claimed_by = ?, lease_until = ?,"
-                        " attempts = attempts + 1, updated_at = ? WHERE job_id = ?"
-                        " RETURNING job_id, kind, call_id, payload, attempts",
-                        (worker, now + self.lease_s, now, picked[0]),
-                    )
-                    row = await cur.fetchone()
-                await db.execute("COMMIT")
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
+                row = await cur.fetchone()
         if row is None:
             return None
         if picked is not None and picked[1] == "claimed":

@@ -41,6 +41,7 @@ constraints), and stores ask `db.dialect` where a statement must differ. Catch `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 import time
@@ -62,6 +63,34 @@ BUSY_TIMEOUT_MS = 5000
 """How long a writer waits for another process's write lock before giving up. Defaults to 5 s."""
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@asynccontextmanager
+async def immediate_transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
+    """BEGIN IMMEDIATE … COMMIT on `conn` (opened with isolation_level=None); ROLLBACK on any error or
+    cancellation, the BEGIN's own included.
+
+    Why not "roll back if `conn.in_transaction`": a task cancelled while its BEGIN waits for another
+    connection's write lock (busy_timeout) stops awaiting, but aiosqlite's thread still runs the BEGIN,
+    which takes the lock a moment later — when `in_transaction` was still False. That connection then
+    held SQLite's one write lock for good: every other writer on the file got "database is locked" (a
+    stopping post-call worker did this to the queue), and its own later statements ran inside a
+    transaction nobody would commit. The ROLLBACK is therefore always queued behind the BEGIN on the
+    same thread, shielded from a second cancellation; with no transaction open it fails harmlessly."""
+    try:
+        await conn.execute("BEGIN IMMEDIATE")
+        yield conn
+        await conn.execute("COMMIT")
+    except BaseException:
+        await asyncio.shield(_rollback_quietly(conn))
+        raise
+
+
+async def _rollback_quietly(conn: aiosqlite.Connection) -> None:
+    # "no transaction is active" (BEGIN failed, or SQLite rolled back already), or the connection is closed:
+    # the error that brought us here is the one that matters.
+    with contextlib.suppress(sqlite3.Error, ValueError):
+        await conn.execute("ROLLBACK")
 
 
 class DatabaseError(Exception):
@@ -365,14 +394,8 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error). Use the yielded connection, not `execute()`
         (which would wait for this very lock), and await nothing but it inside: the lock is held."""
-        async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                await self._rollback()
-                raise
-            await self.conn.execute("COMMIT")
+        async with self._lock, immediate_transaction(self.conn) as conn:
+            yield conn
 
     async def aclose(self) -> None:
         async with self._lock:

@@ -18,7 +18,6 @@ calendar works on its own file or shares the daemon's database without a migrati
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import time
 import uuid
@@ -33,7 +32,7 @@ import structlog
 from sentiric_pbx.config import BusinessConfig
 from sentiric_pbx.integrations.calendar.base import Booking, CalendarError, Slot, SlotTaken
 from sentiric_pbx.integrations.calendar.hours import BusinessHours
-from sentiric_pbx.storage.db import enable_wal
+from sentiric_pbx.storage.db import enable_wal, immediate_transaction
 from sentiric_pbx.storage.private import create_private_file
 
 log = structlog.get_logger(__name__)
@@ -76,12 +75,6 @@ def free_of(
             if len(free) >= limit:
                 break
     return free
-
-
-async def _rollback(db: aiosqlite.Connection) -> None:
-    # Fails harmlessly when SQLite already rolled back (or BEGIN never ran); the original error matters.
-    with contextlib.suppress(sqlite3.Error):
-        await db.execute("ROLLBACK")
 
 
 class SqliteCalendar:
@@ -140,14 +133,9 @@ class SqliteCalendar:
         Inside BEGIN IMMEDIATE so the statements wait for the write lock under the busy timeout like a
         booking does, instead of starting as a reader that must later upgrade.
         """
-        try:
-            await db.execute("BEGIN IMMEDIATE")
+        async with immediate_transaction(db):
             for statement in _SCHEMA:
                 await db.execute(statement)
-            await db.execute("COMMIT")
-        except BaseException:
-            await asyncio.shield(_rollback(db))
-            raise
 
     def _slot(self, start_ts: int, end_ts: int) -> Slot:
         tz = self.hours.tz
@@ -196,8 +184,9 @@ class SqliteCalendar:
     async def _insert(
         db: aiosqlite.Connection, booking_id: str, start_ts: int, end_ts: int, who: tuple[str | None, ...]
     ) -> None:
-        try:
-            await db.execute("BEGIN IMMEDIATE")
+        # Rolled back on cancellation too (the caller hung up mid-booking): a transaction left open would hold
+        # the write lock and block every other call's booking.
+        async with immediate_transaction(db):
             async with db.execute(
                 "SELECT 1 FROM calendar_bookings WHERE cancelled_at IS NULL AND start_ts < ? AND end_ts > ? LIMIT 1",
                 (end_ts, start_ts),
@@ -211,12 +200,6 @@ class SqliteCalendar:
                 )
             except sqlite3.IntegrityError as exc:
                 raise SlotTaken(f"slot starting at {start_ts} is already booked") from exc
-            await db.execute("COMMIT")
-        except BaseException:
-            # Also on cancellation (the caller hung up mid-booking): a transaction left open would
-            # hold the write lock and block every other call's booking.
-            await asyncio.shield(_rollback(db))
-            raise
 
     async def bookings_for(self, phone: str) -> list[Booking]:
         """The caller's active bookings that have not ended yet, earliest first."""
