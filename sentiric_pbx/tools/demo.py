@@ -162,7 +162,12 @@ async def run_demo(
             caller_id=DEMO_PHONE, caller_name=DEMO_NAME, record=record, greeting_wait_s=3.0, language=language
         )
         if settings.dialog.llm_capable:  # the caller waits as long as the daemon may think (the in-call limit)
-            opts.reply_timeout_s = max(opts.reply_timeout_s, settings.llm.call_limit_s + 5.0)
+            llm = settings.llm
+            opts.reply_timeout_s = max(opts.reply_timeout_s, llm.call_limit_s + 5.0)
+            # … and through the pause between the filler ("Just a moment.") and the answer at the limit, which a
+            # loaded host lengthens by the answer's synthesis: at 1.5 s the caller took that pause for the end
+            # of the reply and talked over the answer.
+            opts.reply_silence_s = max(opts.reply_silence_s, llm.call_limit_s - llm.call_filler_after_s + 1.5)
         report = await dial(daemon, turns, opts)
         ctx = await _wait_stored(daemon, report.call_id)
         await _wait_postcall(daemon, report.call_id)
