@@ -26,7 +26,10 @@ from tests.pbx.conftest import agent_settings, finished_calls, heard, running
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-RECEPTION_SAYS = "Reception, Maria speaking."
+RECEPTION_SAYS = "Hello, this is the front desk."
+"""What the person at reception says on picking up; the caller must hear it. The bridge may clip its first
+100-160 ms, so its words come after a lead-in: "Reception, Maria speaking." cut there was heard as "section
+where you are speaking" (15 of 48 Piper syntheses, 0 of 48 for this sentence; and once in CI)."""
 GREETING_QUIET_S = 1.5
 
 
@@ -62,7 +65,7 @@ async def test_a_caller_who_asks_for_a_human_is_put_through_to_the_reception_pho
     [answered] = events(ami.events, "DialEnd", DestChannel="PJSIP/reception-")
     assert answered["DialStatus"] == "ANSWER", answered
     caller_heard = await heard(engines, caller.heard().pcm_between(picked_up, introduced + 0.1), caller.rate)
-    assert "maria" in caller_heard or "reception" in caller_heard, caller_heard
+    assert "front desk" in caller_heard, caller_heard
     reception_heard = await heard(engines, reception.heard().pcm_between(introduced, asked + 0.1), reception.rate)
     assert "opening" in reception_heard or "hours" in reception_heard, reception_heard
     assert ctx.status == "transferred", ctx.status
