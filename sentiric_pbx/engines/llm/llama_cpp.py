@@ -37,6 +37,36 @@ log = structlog.get_logger("sentiric_pbx.llm")
 _DONE = object()
 
 
+_GGML_LOG_ERROR = 4
+"""ggml's `ggml_log_level` today: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5."""
+_llama_log_callback: Any = None
+"""Our callback, kept referenced for as long as llama.cpp may call it (the process)."""
+
+
+def route_llama_logs() -> None:
+    """llama.cpp's own log lines into our structured log: debug, or warning for its errors.
+
+    llama-cpp-python's callback maps ggml's levels by an older enum, so with `verbose=False` it still prints
+    ggml's warnings — "llama_kv_cache_iswa: using full-size SWA cache" at every context — as bare text on
+    stderr, between the daemon's JSON lines (a log shipper's parse error at every start). Process-wide, once.
+    """
+    global _llama_log_callback
+    if _llama_log_callback is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback  # type: ignore[misc]
+    def callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+        message = text.decode("utf-8", "replace").strip()
+        if message:
+            (log.warning if level == _GGML_LOG_ERROR else log.debug)("llama_cpp_says", text=message)
+
+    _llama_log_callback = callback
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
 def fold_system_prompt(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
     """Gemma-style templates have no system role: prepend it to the first user message."""
     system = "\n".join(m["content"] for m in messages if m["role"] == "system")
@@ -86,6 +116,7 @@ class LlamaCppLlm:
 
         if not self.model_path.is_file():
             raise FileNotFoundError(f"GGUF model {self.model_path} does not exist")
+        route_llama_logs()
         started = time.perf_counter()
         self._llm = Llama(
             model_path=str(self.model_path),
