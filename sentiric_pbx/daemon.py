@@ -150,7 +150,9 @@ class Daemon:
         never exit, and systemd would wait for a daemon that is neither ready nor gone."""
         try:
             await self._start()
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, Exception):  # also as a log event: alerts read the JSON lines, not the CLI's text
+                log.error("daemon_start_failed", error=str(exc))
             await self.stop()
             raise
 

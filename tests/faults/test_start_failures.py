@@ -37,6 +37,8 @@ def test_a_taken_audiosocket_port_ends_the_daemon_with_one_clear_line_and_exit_c
     # It had got as far as the post-call workers, and stopped them (and everything else) on its way out.
     assert daemon.events("postcall_worker_started") and daemon.events("postcall_worker_stopped"), daemon.tail()
     assert not daemon.events("daemon_ready")
+    [failed] = daemon.events("daemon_start_failed")  # the same reason as a JSON line, for log-based alerts
+    assert failed["level"] == "error" and str(port) in failed["error"], failed
 
 
 @pytest.mark.parametrize("command", ["run", "worker"])
