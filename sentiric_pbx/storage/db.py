@@ -360,19 +360,15 @@ class Database:
             try:
                 await self.conn.executescript(script)
             except sqlite3.IntegrityError:
-                await self._rollback()
+                await _rollback_quietly(self.conn)
                 log.info("db_migration_raced", component=component, version=m.version, name=m.name)
                 return
             except sqlite3.Error as exc:
-                await self._rollback()
+                await _rollback_quietly(self.conn)
                 raise DatabaseError(
                     f"database {self.path}: migration {component}/{m.version} ({m.name}) failed: {exc}"
                 ) from exc
         log.info("db_migrated", component=component, version=m.version, name=m.name, path=self.path)
-
-    async def _rollback(self) -> None:
-        if self.conn.in_transaction:
-            await self.conn.execute("ROLLBACK")
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """One statement, committed on return. Returns the number of rows changed."""
