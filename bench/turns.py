@@ -1,7 +1,7 @@
 """False cut-offs and end-of-turn latency: the silence and word rules alone vs. with the turn model.
 
     python bench/turns.py [--json] [--stt-ms 400] [--model-ms 60] [--words reference|whisper] [--cache DIR]
-                          [--cues [--tune-only]] [--separation]
+                          [--cues [--tune-only]] [--separation] [--band phone|wide]
 
 The utterances are `bench/turns_utterances.jsonl`, split into a tuning and a held-out set when the file was
 written, before any result was seen (even lines tune, odd lines held out):
@@ -13,7 +13,8 @@ written, before any result was seen (even lines tune, odd lines held out):
   * short: complete short answers ("Yes, please.", "Tuesday at three.").
 
 Each is spoken by four voices (Piper en_US-joe-medium at two speeds, espeak-ng en-us and en-gb), put through
-the phone band (8 kHz μ-law and back to 16 kHz) with a −60 dBFS noise floor, between 0.8 s and 2.5 s of it.
+the phone band (8 kHz μ-law and back to 16 kHz) with a −60 dBFS noise floor, between 0.8 s and 2.5 s of it
+(`--band wide` leaves it at 16 kHz, as a G.722 or slin16 call delivers it).
 
 The turn-taking of dialog/listening.py then runs on every 20 ms frame: the real endpointer (webrtcvad), the
 real `may_end_turn` rule and the real turn model (bundled:smart-turn-v3), in simulated time. The STT's
@@ -152,20 +153,24 @@ def _spread(words: str, start_ms: int, end_ms: int) -> list[tuple[int, str]]:
     return out
 
 
-def phone_line(clean: np.ndarray, seed: int) -> np.ndarray:
-    """Lead and tail of line noise around `clean`, through the 8 kHz μ-law phone band, back at 16 kHz."""
+def phone_line(clean: np.ndarray, seed: int, band: str = "phone") -> np.ndarray:
+    """Lead and tail of line noise around `clean`, through the 8 kHz μ-law phone band, back at 16 kHz (or, with
+    `band="wide"`, left at 16 kHz: a G.722 or slin16 call, for comparing what the phone band costs)."""
     lead, tail = LEAD_MS * SAMPLE_RATE // 1000, TAIL_MS * SAMPLE_RATE // 1000
     track = np.concatenate([np.zeros(lead), clean.astype(np.float64), np.zeros(tail)])
     track += np.random.default_rng(seed).normal(0, 32768 * 10 ** (NOISE_DBFS / 20), len(track))
     pcm = np.clip(np.round(track), -32768, 32767).astype("<i2").tobytes()
+    if band == "wide":
+        return np.frombuffer(pcm, dtype="<i2")
     narrow = ulaw_decode(ulaw_encode(resample(pcm, SAMPLE_RATE, 8000)))
     return np.frombuffer(resample(narrow, 8000, SAMPLE_RATE), dtype="<i2")
 
 
-def build_corpus(settings: Settings, cache: Path) -> list[Utt]:
+def build_corpus(settings: Settings, cache: Path, band: str = "phone") -> list[Utt]:
     """Every utterance of the data file in every voice (cached on disk by the data file's hash)."""
     rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
-    key = hashlib.sha256(DATA.read_bytes() + repr((VOICES, LEAD_MS, TAIL_MS, NOISE_DBFS)).encode()).hexdigest()[:16]
+    line = (VOICES, LEAD_MS, TAIL_MS, NOISE_DBFS) + ((band,) if band != "phone" else ())  # phone: the old key
+    key = hashlib.sha256(DATA.read_bytes() + repr(line).encode()).hexdigest()[:16]
     path = cache / f"turns-{key}.npz"
     meta_path = cache / f"turns-{key}.json"
     if path.exists() and meta_path.exists():
@@ -197,7 +202,7 @@ def build_corpus(settings: Settings, cache: Path) -> list[Utt]:
             clean = voices.say(voice, row["text"])
             variants.append(("short", clean, _spread(row["text"], LEAD_MS, LEAD_MS + int(len(clean) * ms))))
         for kind, clean, words in variants:
-            pcm = phone_line(clean, seed)
+            pcm = phone_line(clean, seed, band)
             utts.append(Utt(f"{row['id']}-{kind}", row["set"], kind, voice, pcm, words, LEAD_MS + int(len(clean) * ms)))
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(path, **{f"u{i}": u.pcm for i, u in enumerate(utts)})
@@ -528,6 +533,8 @@ def main() -> None:
     parser.add_argument("--separation", action="store_true", help="only the model's AUC asked later in a pause")
     parser.add_argument("--cues", action="store_true", help="also tune the confident end of turn (CUES)")
     parser.add_argument("--tune-only", action="store_true", help="with --cues: score the choice on the tuning set only")
+    parser.add_argument("--band", choices=("phone", "wide"), default="phone",
+                        help="the line: 8 kHz μ-law (default) or 16 kHz wideband (G.722, slin16)")  # fmt: skip
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sentiric-bench-turns")
     args = parser.parse_args()
 
@@ -538,7 +545,7 @@ def main() -> None:
     from sentiric_pbx.models import resolve_model
 
     settings = Settings()
-    utts = build_corpus(settings, args.cache)
+    utts = build_corpus(settings, args.cache, args.band)
     model = SmartTurn(resolve_model("bundled:smart-turn-v3", settings))
     model.load()
     model.warmup()
