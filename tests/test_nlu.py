@@ -909,3 +909,31 @@ TR_NAME_FORMS = [
 def test_turkish_name_forms(text: str, expected: dict[str, str]) -> None:
     got = rules(text, "tr").entities
     assert {k: v for k, v in got.items() if k != "datetime"} == expected
+
+
+# Phones found with dev_d (public turns of others) and their neighbours. Said the Turkish way, a phone's
+# national part has 10 digits: an order code or an ID number that is all digits is no phone, and a number
+# said with its country code ("+44 …", "00 44 …") is one. Of two numbers given as alternatives, or one
+# corrected, the last is the caller's (the labelling convention of the bench).
+TR_PHONE_FORMS = [
+    ("ORD-202625502 siparişim ne durumda?", {}),
+    ("ORD-202625503 de benim, onu da göster", {}),
+    ("sipariş numaram 123456789", {}),
+    ("TCKN numaram 11111111110", {}),
+    ("T.C. kimlik numaram 12345678901", {}),
+    ("numaram 05321234567", {"phone": "+905321234567"}),
+    ("numaram 905321234567", {"phone": "+905321234567"}),
+    ("5328274926 numaramla kayıtlı siparişlerim neler?", {"phone": "+905328274926"}),
+    ("numaram +44 7700 900123", {"phone": "+447700900123"}),
+    ("numaram 0044 7700 900123", {"phone": "+447700900123"}),
+    ("numaram 0532 000 00 01 ya da 532 000 00 02", {"phone": "+905320000002"}),
+    ("numaram 0532 000 00 01 veya 0533 000 00 02", {"phone": "+905330000002"}),
+    ("0532 000 00 01, pardon, 0532 000 00 03", {"phone": "+905320000003"}),
+    ("0532 111 22 33, yarın saat 3'te", {"phone": "+905321112233", "date": "2026-11-26", "time": "15:00"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_PHONE_FORMS)
+def test_turkish_phone_forms(text: str, expected: dict[str, str]) -> None:
+    got = rules(text, "tr").entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected
