@@ -937,3 +937,29 @@ TR_PHONE_FORMS = [
 def test_turkish_phone_forms(text: str, expected: dict[str, str]) -> None:
     got = rules(text, "tr").entities
     assert {k: v for k, v in got.items() if k != "datetime"} == expected
+
+
+# Names found with dev_d (public turns of others) and their neighbours. The turn as said ends a name at a
+# comma or a full stop, which the folded text has lost: "Benim adım Mehmet Ali. Modern web…" was "Mehmet Ali
+# Modern", "Adım Zeynep, kaydet." "Zeynep Kaydet", and "Ayşe ben, sesimi duyan var mı?" named the caller
+# "Sesimi Duyan". A colon after the phrase does not end it, nor a comma before the surname phrase.
+TR_NAME_BREAK_FORMS = [
+    ("Adım Zeynep, kaydet.", {"person_name": "Zeynep"}),
+    ("Benim adım Mehmet Ali. Yarın gelebilir miyim?", {"person_name": "Mehmet Ali", "date": "2026-11-26"}),
+    ("Adım Zeynep, İstanbul'da yaşıyorum.", {"person_name": "Zeynep"}),
+    ("İsmim Ahmet. Randevum vardı.", {"person_name": "Ahmet"}),
+    ("Benim adım Ayşe Demir, randevumu iptal etmek istiyorum.", {"person_name": "Ayşe Demir"}),
+    ("İsmim Elif Kaya, numaram 0532 111 22 33", {"person_name": "Elif Kaya", "phone": "+905321112233"}),
+    ("Merhaba, benim ismim Ahmet soyismim Mehmet. Şuan 27 yaşımdayım.", {"person_name": "Ahmet Mehmet"}),
+    ("Ayşe ben, sesimi duyan var mı?", {"person_name": "Ayşe"}),
+    ("Ben, yarın gelemiyorum.", {"date": "2026-11-26"}),
+    ("Ad soyad: Zeynep Kaya", {"person_name": "Zeynep Kaya"}),
+    ("adım Hakan, soyadım Öztürk", {"person_name": "Hakan Öztürk"}),
+    ("saat 14.30, adım Can", {"time": "14:30", "person_name": "Can"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_BREAK_FORMS)
+def test_turkish_name_ends_at_a_comma_or_full_stop(text: str, expected: dict[str, str]) -> None:
+    got = rules(text, "tr").entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected

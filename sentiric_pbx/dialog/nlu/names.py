@@ -214,18 +214,40 @@ def _said_in_a_case(said: str) -> frozenset[str]:
     return frozenset(cased)
 
 
+# "Benim adım Mehmet Ali. Modern web…", "Adım Zeynep, kaydet.", "Ayşe ben, sesimi duyan var mı?": the turn as
+# said ends a name at a comma or a full stop, which `plain` has lost. A colon does not ("Ad soyad: Zeynep Kaya"),
+# nor a dot between digits ("14.30").
+_SAID_BREAK = re.compile(r"[,;!?…]+|(?<!\d)\.+|\.+(?!\d)")
+_BREAK = "|"
+
+
+def _with_breaks(plain: str, said: str, language: str) -> str:
+    """`plain` with "|" where a Turkish turn as said has a comma or a full stop; `plain` itself when the two do
+    not line up word for word (or nothing was said with punctuation)."""
+    if language != "tr" or not said or not _SAID_BREAK.search(said):
+        return plain  # English is read as before: its figures were measured without the breaks
+    parts = [normalize(c, language).plain for c in _SAID_BREAK.split(said)]
+    marked = f" {_BREAK} ".join(p for p in parts if p)
+    return marked if marked.replace(f" {_BREAK} ", " ") == plain else plain
+
+
 def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     """A name after an introduction phrase (or, in Turkish, before "adına"), title-cased, or None. `said` is
     the turn with its capitals and punctuation ("" when not known): in Turkish, "Ahmet Kaya, randevum
     vardı" is a name where "ahmet kaya randevum vardı" is not sure to be one."""
+    marked = _with_breaks(plain, said, language)
     plain = (_TR_SURNAME if language == "tr" else _EN_SURNAME).sub(" ", plain)
     plain = re.sub(r"\bmy first name is\b", "my name is", plain)
     common = _COMMON_TR if language == "tr" else _COMMON_EN
     trigger = _TR_TRIGGERS if language == "tr" else _EN_TRIGGERS
     cased = _said_in_a_case(said) if language == "tr" else frozenset()
-    for m in re.finditer(trigger, plain):
+    surname = _TR_SURNAME if language == "tr" else _EN_SURNAME
+    # "adım Hakan, soyadım Öztürk": the surname goes on with the name across the comma
+    marked = surname.sub(" ", re.sub(rf"\{_BREAK} (?=(?:{surname.pattern}))", "", marked))
+    marked = re.sub(r"\bmy first name is\b", "my name is", marked)
+    for m in re.finditer(trigger, marked):
         words: list[str] = []
-        for word in plain[m.end() :].split()[:3]:
+        for word in marked[m.end() :].split()[:3]:
             if language == "tr" and (word in _TR_POSTPOSITIONS or _TR_HONORIFIC_CASE.match(word) or word in cased):
                 # "ben Ahmet Kaya yerine geldim", "ben Ahmet Kaya'nın eşiyim": those words are someone else;
                 # "adım Ahmet, Kemal Bey'in yerine …": the word before "Bey'in" is
@@ -238,7 +260,7 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
             words.append(word)
         if language == "tr" and words and m.group(0).strip() != "ben":
             words[-1] = _without_name_copula(words[-1])
-        after = plain[m.end() :].split()[: len(words) + 1]
+        after = marked[m.end() :].split()[: len(words) + 1]
         if any(w in _PLACES for w in after):
             continue  # "this is dr lees office": a place answering, not a caller's name
         # "i am …" is as often "i am afraid" as a name: there we want a first and a last name.
