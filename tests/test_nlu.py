@@ -963,3 +963,23 @@ TR_NAME_BREAK_FORMS = [
 def test_turkish_name_ends_at_a_comma_or_full_stop(text: str, expected: dict[str, str]) -> None:
     got = rules(text, "tr").entities
     assert {k: v for k, v in got.items() if k != "datetime"} == expected
+
+
+# "ismim Ahmet değil" (dev_d): the name denied is no name; the one said instead, when it opens with a given
+# name, is the caller's.
+TR_NAME_DENIED_FORMS = [
+    ("ismim Ahmet değil", {}),
+    ("ben Ahmet değilim", {}),
+    ("ben Ahmet Yılmaz değilim", {}),
+    ("Adım Zeynep değil, Ayşe", {"person_name": "Ayşe"}),
+    ("adım zeynep değil ayşe", {"person_name": "Ayşe"}),
+    ("ismim Ahmet değil Mehmet Kaya", {"person_name": "Mehmet Kaya"}),
+    ("Ben Ahmet değilim, Mehmet'im", {"person_name": "Mehmet"}),
+    ("Adım Zeynep değil, yanlış yazmışsınız", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_DENIED_FORMS)
+def test_turkish_name_denied_or_corrected(text: str, expected: dict[str, str]) -> None:
+    got = rules(text, "tr").entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected

@@ -231,6 +231,26 @@ def _with_breaks(plain: str, said: str, language: str) -> str:
     return marked if marked.replace(f" {_BREAK} ", " ") == plain else plain
 
 
+# "ismim Ahmet değil" (my name is not Ahmet), "ben Ahmet değilim": no name, rather than the one denied; "Adım
+# Zeynep değil, Ayşe": the one said instead, when it opens with a given name.
+_TR_NOT = re.compile(r"^de[gğ]il(?:im|iz)?$")
+_TR_INSTEAD = frozenset({_BREAK, "ama", "aslında", "aslinda", "yani", "sadece", "benim", "adım", "adim", "ismim"})
+
+
+def _corrected_name(words: list[str]) -> list[str]:
+    while words and words[0] in _TR_INSTEAD:
+        words = words[1:]
+    if words and not _is_first_name(words[0]):
+        words = [_without_copula(words[0]), *words[1:]]  # "…, Mehmet'im"
+    if not words or not _is_first_name(words[0]):
+        return []
+    named = [words[0]]
+    for word in words[1:2]:
+        if _name_word_tr(word) and not _TR_AFTER_NAME_VERB.search(word) and not _TR_VERB_STEM.search(word):
+            named.append(word)
+    return named
+
+
 def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     """A name after an introduction phrase (or, in Turkish, before "adına"), title-cased, or None. `said` is
     the turn with its capitals and punctuation ("" when not known): in Turkish, "Ahmet Kaya, randevum
@@ -255,11 +275,20 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
                 break
             if word in common or not word.isalpha() or len(word) < 2 or word.endswith("ing"):
                 break
+            if language == "tr" and _TR_NOT.match(word):
+                break
             if language == "tr" and words and m.group(0).strip() != "ben" and _TR_AFTER_NAME_VERB.search(word):
                 break  # (after "ben", `_ben_name` reads "kaya'yım" as "I am Kaya")
             words.append(word)
         if language == "tr" and words and m.group(0).strip() != "ben":
             words[-1] = _without_name_copula(words[-1])
+        if language == "tr" and words:
+            rest = marked[m.end() :].split()[len(words) :]
+            if rest and _TR_NOT.match(rest[0]):
+                words = _corrected_name(rest[1:])
+                if not words:
+                    continue
+                return " ".join(_title(w, "tr") for w in words)
         after = marked[m.end() :].split()[: len(words) + 1]
         if any(w in _PLACES for w in after):
             continue  # "this is dr lees office": a place answering, not a caller's name
