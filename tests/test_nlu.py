@@ -983,3 +983,26 @@ TR_NAME_DENIED_FORMS = [
 def test_turkish_name_denied_or_corrected(text: str, expected: dict[str, str]) -> None:
     got = rules(text, "tr").entities
     assert {k: v for k, v in got.items() if k != "datetime"} == expected
+
+
+# "Ali Şahin'in siparişlerini göster" (dev_d): as with "…'in randevusu", the owner of an order, a booking, a
+# record, an application or a ticket is the name the call is about; the apostrophe as said tells where the
+# ending starts ("Şahin'in", not "Şahi'nin"). No given name, no name ("şirketin siparişi", "Kemal Bey'in").
+TR_NAME_OWNER_FORMS = [
+    ("Ali Şahin'in siparişlerini göster", {"person_name": "Ali Şahin"}),
+    ("Ayşe Kaya'nın rezervasyonu var mı", {"person_name": "Ayşe Kaya"}),
+    ("oğlum Ali'nin kaydı", {"person_name": "Ali"}),
+    ("Mehmet Demir'in başvurusu ne oldu", {"person_name": "Mehmet Demir"}),
+    ("Zeynep'in biletini iptal edin", {"person_name": "Zeynep"}),
+    ("Ayşe'nin randevusu", {"person_name": "Ayşe"}),
+    ("şirketin siparişi", {}),
+    ("kardeşimin rezervasyonu", {}),
+    ("bu siparişin durumu", {}),
+    ("Kemal Bey'in siparişi", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_OWNER_FORMS)
+def test_turkish_name_of_the_owner(text: str, expected: dict[str, str]) -> None:
+    got = rules(text, "tr").entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected

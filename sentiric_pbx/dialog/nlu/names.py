@@ -159,8 +159,9 @@ def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
     return None
 
 
-# "ahmet yılmaz'ın randevusu", "oğlum ali'nin randevusunu": the person whose appointment it is.
-_TR_GENITIVE = re.compile(r"\b(\w+) randevus")
+# "ahmet yılmaz'ın randevusu", "oğlum ali'nin randevusunu": the person whose appointment it is; and whose
+# order, booking, record or ticket ("Ali Şahin'in siparişlerini göster", "Ayşe Kaya'nın rezervasyonu").
+_TR_GENITIVE = re.compile(r"\b(\w+) (?:randevus|sipari[sş]|rezervasyon|kayd[ıi]|ba[sş]vurus|bilet)")
 
 
 def _genitive_stem(word: str) -> str | None:
@@ -173,9 +174,21 @@ def _genitive_stem(word: str) -> str | None:
     return None
 
 
-def _name_of_owner(plain: str) -> str | None:
+def _said_stems(said: str) -> dict[str, str]:
+    """Words written with an apostrophe, as `plain` spells them → the part before it: "Şahin'in" says where
+    the ending starts, which "şahinin" alone does not ("Şahin'in" or "Şahi'nin")."""
+    stems = {}
+    for token in _SAID_WORD.findall(said):
+        stem, apostrophe, suffix = token.replace("’", "'").partition("'")
+        if apostrophe:
+            stems[_lower_tr(stem + suffix)] = _lower_tr(stem)
+    return stems
+
+
+def _name_of_owner(plain: str, said: str = "") -> str | None:
+    said_stems = _said_stems(said)
     for m in _TR_GENITIVE.finditer(plain):
-        stem = _genitive_stem(m[1])
+        stem = said_stems.get(m[1]) or _genitive_stem(m[1])
         if stem is None or not _name_word_tr(stem):
             continue
         before = plain[: m.start(1)].split()
@@ -304,7 +317,7 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     if language != "tr":
         return None
     return (
-        _name_before(plain) or _name_of_owner(plain) or _name_at_start(plain, said, cased)
+        _name_before(plain) or _name_of_owner(plain, said) or _name_at_start(plain, said, cased)
         or _name_ending_the_turn(said)
     )  # fmt: skip
 
