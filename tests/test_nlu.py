@@ -1006,3 +1006,24 @@ TR_NAME_OWNER_FORMS = [
 def test_turkish_name_of_the_owner(text: str, expected: dict[str, str]) -> None:
     got = rules(text, "tr").entities
     assert {k: v for k, v in got.items() if k != "datetime"} == expected
+
+
+# "Filiz" (dev_d, the answer to "adınız?"): one given name alone, written with a capital, is the caller's; one
+# word is otherwise not enough, and a greeting before it ("Merhaba Filiz") or a question mark addresses someone.
+TR_NAME_ALONE_FORMS = [
+    ("Filiz", {"person_name": "Filiz"}),
+    ("Filiz.", {"person_name": "Filiz"}),
+    ("İbrahim.", {"person_name": "İbrahim"}),
+    ("filiz", {}),
+    ("Merhaba Filiz", {}),
+    ("Filiz?", {}),
+    ("Filiz'e", {}),
+    ("Evet.", {}),
+    ("Menekşe", {}),  # not in the list: "ben Menekşe." at the end of a turn is, one word alone is not
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_ALONE_FORMS)
+def test_turkish_given_name_alone(text: str, expected: dict[str, str]) -> None:
+    got = rules(text, "tr").entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected

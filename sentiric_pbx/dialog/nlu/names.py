@@ -318,8 +318,21 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
         return None
     return (
         _name_before(plain) or _name_of_owner(plain, said) or _name_at_start(plain, said, cased)
-        or _name_ending_the_turn(said)
+        or _name_ending_the_turn(said) or _given_name_alone(said)
     )  # fmt: skip
+
+
+def _given_name_alone(said: str) -> str | None:
+    """ "Filiz", "Filiz.": the whole turn one given name from the list, written with a capital — the answer to
+    "adınız?". One word is otherwise not enough ("Deniz kenarında", "Ahmet, randevum vardı"); alone and
+    capitalised, a caller says it as a name. A greeting before it ("Merhaba Filiz") addresses the agent."""
+    words = _SAID_WORD.findall(said)
+    if len(words) != 1 or "'" in words[0] or "’" in words[0] or not words[0][0].isupper():
+        return None
+    if re.sub(r"[\s.!…]+", "", said) != words[0]:
+        return None
+    word = _lower_tr(words[0])
+    return _title(word, "tr") if word in TR_FIRST_NAMES else None
 
 
 _TR_OPENERS = frozenset(
