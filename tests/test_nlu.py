@@ -1027,3 +1027,21 @@ TR_NAME_ALONE_FORMS = [
 def test_turkish_given_name_alone(text: str, expected: dict[str, str]) -> None:
     got = rules(text, "tr").entities
     assert {k: v for k, v in got.items() if k != "datetime"} == expected
+
+
+# Times found with dev_d and their neighbours: the clock said as "now" ("dördü on geçiyor", it is ten past
+# four) names the same time as "dördü on geçe"; "var" was read already.
+TR_TIME_FORMS_D = [
+    ("Saat dördü on geçiyor.", {"time": "16:10"}),
+    ("saat üçü çeyrek geçiyor", {"time": "15:15"}),
+    ("beşi yirmi geçiyor", {"time": "17:20"}),
+    ("Saat dörde çeyrek var.", {"time": "15:45"}),
+    ("on dakika geçiyor", {}),
+    ("zaman geçiyor", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_TIME_FORMS_D)
+def test_turkish_time_forms_d(text: str, expected: dict[str, str]) -> None:
+    got = rules(text, "tr").entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected

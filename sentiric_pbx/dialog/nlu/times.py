@@ -51,7 +51,7 @@ def _relative(m: re.Match[str]) -> tuple[int, int, str | None] | None:
 
 
 def _quarter_tr(m: re.Match[str]) -> tuple[int, int, str | None] | None:
-    """ "üçü çeyrek geçe" 3:15, "dörde çeyrek kala/var" 3:45, "üçü yirmi geçe" 3:20, "dörde on var" 3:50."""
+    """ "üçü çeyrek geçe" 3:15, "dörde çeyrek kala/var" 3:45, "üçü yirmi geçe/geçiyor" 3:20, "dörde on var" 3:50."""
     hour = int(m["h"])
     minutes = 15 if m["q"] == "ceyrek" else int(m["q"])
     if not 0 < minutes < 60:
@@ -108,7 +108,8 @@ _TR: tuple[tuple[str, _Handler], ...] = (
         _hm,
     ),
     (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)(?:de|da|te|ta|e|a|ye|ya|den|dan|ten|tan|u|i|yu|yi)?\b", _hm),  # "14:30'da"
-    (r"\b(?:saat )?(?P<h>\d{1,2})\w* (?P<q>ceyrek|[1-5]?[05]) (?P<dir>kala|var|gece)\b", _quarter_tr),
+    # "saat dördü on geçiyor" (it is ten past four), the clock said as now: the same time as "dördü on geçe"
+    (r"\b(?:saat )?(?P<h>\d{1,2})\w* (?P<q>ceyrek|[1-5]?[05]) (?P<dir>kala|var|gece|geciyor)\b", _quarter_tr),
     (
         r"\bsaat (?P<h>\d{1,2})(?: ?(?:den|dan|ten|tan|de|da|te|ta|ye|ya|e|a))?"
         r"(?: (?P<m>[0-5]\d)(?: ?(?:de|da|te|ta))?| (?P<half>bucu[kg])\w*)?\b",
