@@ -1045,3 +1045,32 @@ TR_TIME_FORMS_D = [
 def test_turkish_time_forms_d(text: str, expected: dict[str, str]) -> None:
     got = rules(text, "tr").entities
     assert {k: v for k, v in got.items() if k != "datetime"} == expected
+
+
+# A number before what it counts is no hour, and "bir" before a noun is the article (dev_d: "Yarın akşam 4
+# kişilik masa" was 16:00, "Bugün bir randevum olacaktı" 13:00; the training paraphrases showed the same in
+# "bu akşam iki kişilik masa" 14:00, "yarın sabah bir randevu var mı" 01:00, "yarın bir randevu almak
+# istiyorum" 13:00).
+TR_COUNTED_FORMS = [
+    ("Yarın akşam 4 kişilik masa arıyorum", {"date": "2026-11-26", "daypart": "evening"}),
+    ("bu akşam iki kişilik masa istiyorum", {"date": "2026-11-25", "daypart": "evening"}),
+    ("akşam 4 kişi gelebilir miyiz", {"daypart": "evening"}),
+    ("yarın sabah bir randevu var mı", {"date": "2026-11-26", "daypart": "morning"}),
+    ("öğleden sonraki bir güne alabilir misiniz", {"daypart": "afternoon"}),
+    ("yarın bir randevu almak istiyorum", {"date": "2026-11-26"}),
+    ("Bugün bir randevum olacaktı ama saati tam olarak kaçtaydı?", {"date": "2026-11-25"}),
+    ("cuma iki randevu", {"date": "2026-11-27"}),
+    # a number that is an hour keeps it
+    ("akşam 8'de 4 kişilik masa", {"time": "20:00"}),
+    ("yarın akşam 7'de iki kişilik masa", {"date": "2026-11-26", "time": "19:00"}),
+    ("akşam 4'te", {"time": "16:00"}),
+    ("sabah 9 gibi", {"time": "09:00"}),
+    ("yarın 10 olur mu", {"date": "2026-11-26", "time": "10:00"}),
+    ("perşembe 11", {"date": "2026-11-26", "time": "11:00"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_COUNTED_FORMS)
+def test_turkish_number_counting_something_is_no_hour(text: str, expected: dict[str, str]) -> None:
+    got = rules(text, "tr").entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected

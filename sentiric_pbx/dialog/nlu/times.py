@@ -91,6 +91,9 @@ _EN: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?\d)", _hm),
 )
 _TR_DAYS = "pazartesi|sali|carsamba|persembe|cumartesi|cuma|pazar|yarin|bugun"
+# "yarın akşam 4 kişilik masa", "yarın bir randevu": a number before what it counts (and "bir" before a noun,
+# the article) is no hour. The day-and-number rule below names the words that do make it one.
+_TR_COUNTED = r"(?! (?:kisi|tane|adet|randevu|masa|oda|gun|gece|hafta|ay\b|aylik|yil|yas|kez|kere|defa|lira|tl)\w*)"
 _TR: tuple[tuple[str, _Handler], ...] = (
     # the night and the small hours first, before the generic "akşam/gece + number" reading makes them p.m.
     (
@@ -133,11 +136,11 @@ _TR: tuple[tuple[str, _Handler], ...] = (
         _hm,
     ),
     # "perşembe 11", "yarın 9 olur mu": a day and a bare number, with nothing after it or a word that
-    # makes it a time ("yarın 2 kişi" is not one)
+    # makes it a time ("yarın 2 kişi" is not one, nor "yarın bir randevu": "a", an appointment tomorrow)
     (
         rf"\b(?:{_TR_DAYS})\w* (?P<h>\d{{1,2}})"
         r"(?=$| (?:olur|olsun|uygun|musait|gibi|civari|olabilir|m[iu]|m[iu]s[iu]n\w*|ya|yada|veya|ve|icin|iyi"
-        r"|randevu\w*|gel\w*))",
+        r"|gel\w*))",
         _hm,
     ),
     (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a)? dogru\b", _hm),  # "dörde doğru"
@@ -145,7 +148,7 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     # "akşam 7'ye", "sabah 9'a", "öğleden sonra 3'ten sonra": the case ending does not change the hour
     (
         r"\b(?:sabah|ogle|ogleden sonra|aksam|gece(?!n\b))\w* (?P<h>\d{1,2})"
-        r"(?:ye|ya|e|a|den|dan|ten|tan)?\b(?! ?\d)",
+        rf"(?:ye|ya|e|a|den|dan|ten|tan)?\b(?! ?\d){_TR_COUNTED}",
         _hm,
     ),
     (r"\b(?P<h>\d{1,2}) (?:gibi|civari|civarinda|sularinda|suralarinda)\b", _hm),
