@@ -1074,3 +1074,23 @@ TR_COUNTED_FORMS = [
 def test_turkish_number_counting_something_is_no_hour(text: str, expected: dict[str, str]) -> None:
     got = rules(text, "tr").entities
     assert {k: v for k, v in got.items() if k != "datetime"} == expected
+
+
+# "Ayın on beşindeki randevum" (dev_d) was 10 April: the relative "-ki" on a day of the month in the locative,
+# and "üçünde"/"dördünde", were not read as the day. "önünde" (in front of) folds to "onunde" and stays a word.
+TR_DAY_FORMS_D = [
+    ("Ayın on beşindeki randevumun saatini öğrenebilir miyim?", {"date": "2026-12-15"}),
+    ("ayın üçünde", {"date": "2026-12-03"}),
+    ("ayın dördündeki randevu", {"date": "2026-12-04"}),
+    ("ayın yirmisindeki", {"date": "2026-12-20"}),
+    ("ayın 15'indeki randevum", {"date": "2026-12-15"}),
+    ("ayın yirmi beşinde", {"date": "2026-11-25"}),
+    ("hastanenin önünde bekliyorum", {}),
+    ("günlerden birinde", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_DAY_FORMS_D)
+def test_turkish_day_of_month_forms_d(text: str, expected: dict[str, str]) -> None:
+    got = rules(text, "tr").entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected
