@@ -1094,3 +1094,24 @@ TR_DAY_FORMS_D = [
 def test_turkish_day_of_month_forms_d(text: str, expected: dict[str, str]) -> None:
     got = rules(text, "tr").entities
     assert {k: v for k, v in got.items() if k != "datetime"} == expected
+
+
+# "ORD-202625502 siparişim, Filiz Kaplan" (dev_d): a given name and a surname, capitalised, as the last clause
+# after a comma sign the turn, as they open it in "Ahmet Kaya, randevum vardı". One word, a title or a case
+# ending keeps it someone else.
+TR_NAME_CLOSING_FORMS = [
+    ("ORD-202625502 siparişim, Filiz Kaplan", {"person_name": "Filiz Kaplan"}),
+    ("Randevu için arıyorum, Ayşe Nur Yılmaz.", {"person_name": "Ayşe Nur Yılmaz"}),
+    ("Randevum vardı, Ahmet Kaya'yım", {"person_name": "Ahmet Kaya"}),
+    ("Teşekkürler, Ahmet Bey", {}),
+    ("Yarın gelirim, Ahmet", {"date": "2026-11-26"}),
+    ("Evet, Ayşe Kaya'ya söyleyin", {}),
+    ("Yarın, Cuma Günü", {"date": "2026-11-27"}),
+    ("randevum vardı, ahmet kaya", {}),  # no capitals: not sure to be a name
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_CLOSING_FORMS)
+def test_turkish_name_closing_the_turn(text: str, expected: dict[str, str]) -> None:
+    got = rules(text, "tr").entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected

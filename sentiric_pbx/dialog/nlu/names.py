@@ -318,8 +318,29 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
         return None
     return (
         _name_before(plain) or _name_of_owner(plain, said) or _name_at_start(plain, said, cased)
-        or _name_ending_the_turn(said) or _given_name_alone(said)
+        or _name_ending_the_turn(said) or _given_name_alone(said) or _name_closing_the_turn(said, cased)
     )  # fmt: skip
+
+
+def _name_closing_the_turn(said: str, cased: frozenset[str]) -> str | None:
+    """ "ORD-202625502 siparişim, Filiz Kaplan", "Randevu için arıyorum, Ayşe Nur Yılmaz.": a last clause after a
+    comma that is a given name and a surname, each capitalised, and nothing else — the caller signing the turn,
+    as "Ahmet Kaya, randevum vardı" opens it. One word ("…, Ahmet") or a title ("…, Ahmet Bey": the person
+    answering) is not enough, nor a name in a case ("…, Ayşe Kaya'ya")."""
+    clauses = [c.strip() for c in _SAID_CLAUSE.split(said)]
+    while clauses and not clauses[-1]:
+        clauses.pop()
+    if len(clauses) < 2 or "," not in said:
+        return None
+    words = clauses[-1].split()
+    if not 2 <= len(words) <= 3 or not all(_SAID_WORD.fullmatch(w) and w[0].isupper() for w in words):
+        return None
+    named = [_said_stem(w) for w in words]
+    if any(w in cased or w in _TR_HONORIFICS or w in _COMMON_TR or w in _TR_OPENERS for w in named):
+        return None
+    if not _is_first_name(named[0]) or any(_TR_VERB.search(w) or _TR_AFTER_NAME_VERB.search(w) for w in named[1:]):
+        return None
+    return " ".join(_title(w, "tr") for w in named)
 
 
 def _given_name_alone(said: str) -> str | None:
