@@ -15,6 +15,7 @@ the dialog's knowledge (the slot being confirmed), not this turn's.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from zoneinfo import ZoneInfo
 
@@ -48,6 +49,44 @@ def take_phone(digits: str, country_code: str) -> tuple[str | None, str]:
     return None, digits
 
 
+# "0532 … ya da 0533 …", "0532 …, pardon, 0533 …": of two numbers, the last alternative or the correction.
+_TR_ALTERNATIVE = re.compile(r"\b(?:ya da|yada|veya|yoksa|pardon|hayir|yani|degil)\b")
+
+
+def _turkish_phone(number: str, phone: str, country_code: str) -> bool:
+    """A number a Turkish caller says is a phone when it says its country ("+44 …", "00 44 …") or, said the
+    Turkish way, when its national part has the plan's 10 digits. An order code ("ORD-202625502", 9 digits)
+    and an ID number (TCKN "11111111110": 11 digits, no leading 0) are not phones."""
+    if number.startswith("+"):
+        return True
+    if not phone.startswith("+" + country_code):
+        return False
+    return country_code != "90" or len(phone) == 13
+
+
+def take_phone_tr(digits: str, country_code: str) -> tuple[str | None, str]:
+    """`take_phone` for a Turkish turn: only numbers `_turkish_phone` accepts, and of two separated by
+    "ya da"/"veya"/"pardon" the last; every number taken is blanked out, so none is read as a time."""
+    found: list[tuple[str, re.Match[str]]] = []
+    for m in _PHONE_RUN.finditer(digits):
+        number = _expand(m.group(0))
+        if number.startswith("00"):
+            number = "+" + number[2:]
+        if 7 <= len(number.lstrip("+")) <= 15:
+            phone = normalize_e164(number, country_code)
+            if phone and _turkish_phone(number, phone, country_code):
+                found.append((phone, m))
+    if not found:
+        return None, digits
+    chosen = found[0][0]
+    for (_, before), (phone, after) in itertools.pairwise(found):
+        if _TR_ALTERNATIVE.search(digits[before.end() : after.start()]):
+            chosen = phone
+    for _, m in reversed(found):
+        digits = digits[: m.start()] + " # " + digits[m.end() :]
+    return chosen, digits
+
+
 def _pick_time(times: list[TimeMention], text: str) -> TimeMention | None:
     kept = [t for t in times if not re.search(r"\b(?:from|not|instead of)\s*(?:at )?$", text[: t.start])]
     chosen = kept or times
@@ -77,9 +116,11 @@ def extract(norm: Normalized, now: dt.datetime, options: NluOptions, said: str =
     """All entities of one turn; `now` must already be in the business timezone. `said` is the turn as STT
     wrote it or the caller typed it: its capitals and commas tell a name from a word (see `names`), which
     `norm` has folded away."""
-    phone, digits = take_phone(norm.digits, options.default_country_code)
     if norm.language == "tr":
+        phone, digits = take_phone_tr(norm.digits, options.default_country_code)
         digits = entity_digits(digits)
+    else:
+        phone, digits = take_phone(norm.digits, options.default_country_code)
     out = temporal(digits, now, norm.language, options)
     name = find_person_name(norm.plain, norm.language, said)
     if name:

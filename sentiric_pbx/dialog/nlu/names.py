@@ -159,8 +159,9 @@ def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
     return None
 
 
-# "ahmet yılmaz'ın randevusu", "oğlum ali'nin randevusunu": the person whose appointment it is.
-_TR_GENITIVE = re.compile(r"\b(\w+) randevus")
+# "ahmet yılmaz'ın randevusu", "oğlum ali'nin randevusunu": the person whose appointment it is; and whose
+# order, booking, record or ticket ("Ali Şahin'in siparişlerini göster", "Ayşe Kaya'nın rezervasyonu").
+_TR_GENITIVE = re.compile(r"\b(\w+) (?:randevus|sipari[sş]|rezervasyon|kayd[ıi]|ba[sş]vurus|bilet)")
 
 
 def _genitive_stem(word: str) -> str | None:
@@ -173,9 +174,21 @@ def _genitive_stem(word: str) -> str | None:
     return None
 
 
-def _name_of_owner(plain: str) -> str | None:
+def _said_stems(said: str) -> dict[str, str]:
+    """Words written with an apostrophe, as `plain` spells them → the part before it: "Şahin'in" says where
+    the ending starts, which "şahinin" alone does not ("Şahin'in" or "Şahi'nin")."""
+    stems = {}
+    for token in _SAID_WORD.findall(said):
+        stem, apostrophe, suffix = token.replace("’", "'").partition("'")
+        if apostrophe:
+            stems[_lower_tr(stem + suffix)] = _lower_tr(stem)
+    return stems
+
+
+def _name_of_owner(plain: str, said: str = "") -> str | None:
+    said_stems = _said_stems(said)
     for m in _TR_GENITIVE.finditer(plain):
-        stem = _genitive_stem(m[1])
+        stem = said_stems.get(m[1]) or _genitive_stem(m[1])
         if stem is None or not _name_word_tr(stem):
             continue
         before = plain[: m.start(1)].split()
@@ -214,18 +227,60 @@ def _said_in_a_case(said: str) -> frozenset[str]:
     return frozenset(cased)
 
 
+# "Benim adım Mehmet Ali. Modern web…", "Adım Zeynep, kaydet.", "Ayşe ben, sesimi duyan var mı?": the turn as
+# said ends a name at a comma or a full stop, which `plain` has lost. A colon does not ("Ad soyad: Zeynep Kaya"),
+# nor a dot between digits ("14.30").
+_SAID_BREAK = re.compile(r"[,;!?…]+|(?<!\d)\.+|\.+(?!\d)")
+_BREAK = "|"
+
+
+def _with_breaks(plain: str, said: str, language: str) -> str:
+    """`plain` with "|" where a Turkish turn as said has a comma or a full stop; `plain` itself when the two do
+    not line up word for word (or nothing was said with punctuation)."""
+    if language != "tr" or not said or not _SAID_BREAK.search(said):
+        return plain  # English is read as before: its figures were measured without the breaks
+    parts = [normalize(c, language).plain for c in _SAID_BREAK.split(said)]
+    marked = f" {_BREAK} ".join(p for p in parts if p)
+    return marked if marked.replace(f" {_BREAK} ", " ") == plain else plain
+
+
+# "ismim Ahmet değil" (my name is not Ahmet), "ben Ahmet değilim": no name, rather than the one denied; "Adım
+# Zeynep değil, Ayşe": the one said instead, when it opens with a given name.
+_TR_NOT = re.compile(r"^de[gğ]il(?:im|iz)?$")
+_TR_INSTEAD = frozenset({_BREAK, "ama", "aslında", "aslinda", "yani", "sadece", "benim", "adım", "adim", "ismim"})
+
+
+def _corrected_name(words: list[str]) -> list[str]:
+    while words and words[0] in _TR_INSTEAD:
+        words = words[1:]
+    if words and not _is_first_name(words[0]):
+        words = [_without_copula(words[0]), *words[1:]]  # "…, Mehmet'im"
+    if not words or not _is_first_name(words[0]):
+        return []
+    named = [words[0]]
+    for word in words[1:2]:
+        if _name_word_tr(word) and not _TR_AFTER_NAME_VERB.search(word) and not _TR_VERB_STEM.search(word):
+            named.append(word)
+    return named
+
+
 def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     """A name after an introduction phrase (or, in Turkish, before "adına"), title-cased, or None. `said` is
     the turn with its capitals and punctuation ("" when not known): in Turkish, "Ahmet Kaya, randevum
     vardı" is a name where "ahmet kaya randevum vardı" is not sure to be one."""
+    marked = _with_breaks(plain, said, language)
     plain = (_TR_SURNAME if language == "tr" else _EN_SURNAME).sub(" ", plain)
     plain = re.sub(r"\bmy first name is\b", "my name is", plain)
     common = _COMMON_TR if language == "tr" else _COMMON_EN
     trigger = _TR_TRIGGERS if language == "tr" else _EN_TRIGGERS
     cased = _said_in_a_case(said) if language == "tr" else frozenset()
-    for m in re.finditer(trigger, plain):
+    surname = _TR_SURNAME if language == "tr" else _EN_SURNAME
+    # "adım Hakan, soyadım Öztürk": the surname goes on with the name across the comma
+    marked = surname.sub(" ", re.sub(rf"\{_BREAK} (?=(?:{surname.pattern}))", "", marked))
+    marked = re.sub(r"\bmy first name is\b", "my name is", marked)
+    for m in re.finditer(trigger, marked):
         words: list[str] = []
-        for word in plain[m.end() :].split()[:3]:
+        for word in marked[m.end() :].split()[:3]:
             if language == "tr" and (word in _TR_POSTPOSITIONS or _TR_HONORIFIC_CASE.match(word) or word in cased):
                 # "ben Ahmet Kaya yerine geldim", "ben Ahmet Kaya'nın eşiyim": those words are someone else;
                 # "adım Ahmet, Kemal Bey'in yerine …": the word before "Bey'in" is
@@ -233,12 +288,21 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
                 break
             if word in common or not word.isalpha() or len(word) < 2 or word.endswith("ing"):
                 break
+            if language == "tr" and _TR_NOT.match(word):
+                break
             if language == "tr" and words and m.group(0).strip() != "ben" and _TR_AFTER_NAME_VERB.search(word):
                 break  # (after "ben", `_ben_name` reads "kaya'yım" as "I am Kaya")
             words.append(word)
         if language == "tr" and words and m.group(0).strip() != "ben":
             words[-1] = _without_name_copula(words[-1])
-        after = plain[m.end() :].split()[: len(words) + 1]
+        if language == "tr" and words:
+            rest = marked[m.end() :].split()[len(words) :]
+            if rest and _TR_NOT.match(rest[0]):
+                words = _corrected_name(rest[1:])
+                if not words:
+                    continue
+                return " ".join(_title(w, "tr") for w in words)
+        after = marked[m.end() :].split()[: len(words) + 1]
         if any(w in _PLACES for w in after):
             continue  # "this is dr lees office": a place answering, not a caller's name
         # "i am …" is as often "i am afraid" as a name: there we want a first and a last name.
@@ -253,9 +317,43 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     if language != "tr":
         return None
     return (
-        _name_before(plain) or _name_of_owner(plain) or _name_at_start(plain, said, cased)
-        or _name_ending_the_turn(said)
+        _name_before(plain) or _name_of_owner(plain, said) or _name_at_start(plain, said, cased)
+        or _name_ending_the_turn(said) or _given_name_alone(said) or _name_closing_the_turn(said, cased)
     )  # fmt: skip
+
+
+def _name_closing_the_turn(said: str, cased: frozenset[str]) -> str | None:
+    """ "ORD-202625502 siparişim, Filiz Kaplan", "Randevu için arıyorum, Ayşe Nur Yılmaz.": a last clause after a
+    comma that is a given name and a surname, each capitalised, and nothing else — the caller signing the turn,
+    as "Ahmet Kaya, randevum vardı" opens it. One word ("…, Ahmet") or a title ("…, Ahmet Bey": the person
+    answering) is not enough, nor a name in a case ("…, Ayşe Kaya'ya")."""
+    clauses = [c.strip() for c in _SAID_CLAUSE.split(said)]
+    while clauses and not clauses[-1]:
+        clauses.pop()
+    if len(clauses) < 2 or "," not in said:
+        return None
+    words = clauses[-1].split()
+    if not 2 <= len(words) <= 3 or not all(_SAID_WORD.fullmatch(w) and w[0].isupper() for w in words):
+        return None
+    named = [_said_stem(w) for w in words]
+    if any(w in cased or w in _TR_HONORIFICS or w in _COMMON_TR or w in _TR_OPENERS for w in named):
+        return None
+    if not _is_first_name(named[0]) or any(_TR_VERB.search(w) or _TR_AFTER_NAME_VERB.search(w) for w in named[1:]):
+        return None
+    return " ".join(_title(w, "tr") for w in named)
+
+
+def _given_name_alone(said: str) -> str | None:
+    """ "Filiz", "Filiz.": the whole turn one given name from the list, written with a capital — the answer to
+    "adınız?". One word is otherwise not enough ("Deniz kenarında", "Ahmet, randevum vardı"); alone and
+    capitalised, a caller says it as a name. A greeting before it ("Merhaba Filiz") addresses the agent."""
+    words = _SAID_WORD.findall(said)
+    if len(words) != 1 or "'" in words[0] or "’" in words[0] or not words[0][0].isupper():
+        return None
+    if re.sub(r"[\s.!…]+", "", said) != words[0]:
+        return None
+    word = _lower_tr(words[0])
+    return _title(word, "tr") if word in TR_FIRST_NAMES else None
 
 
 _TR_OPENERS = frozenset(

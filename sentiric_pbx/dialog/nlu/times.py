@@ -51,7 +51,7 @@ def _relative(m: re.Match[str]) -> tuple[int, int, str | None] | None:
 
 
 def _quarter_tr(m: re.Match[str]) -> tuple[int, int, str | None] | None:
-    """ "üçü çeyrek geçe" 3:15, "dörde çeyrek kala/var" 3:45, "üçü yirmi geçe" 3:20, "dörde on var" 3:50."""
+    """ "üçü çeyrek geçe" 3:15, "dörde çeyrek kala/var" 3:45, "üçü yirmi geçe/geçiyor" 3:20, "dörde on var" 3:50."""
     hour = int(m["h"])
     minutes = 15 if m["q"] == "ceyrek" else int(m["q"])
     if not 0 < minutes < 60:
@@ -91,6 +91,9 @@ _EN: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?\d)", _hm),
 )
 _TR_DAYS = "pazartesi|sali|carsamba|persembe|cumartesi|cuma|pazar|yarin|bugun"
+# "yarın akşam 4 kişilik masa", "yarın bir randevu": a number before what it counts (and "bir" before a noun,
+# the article) is no hour. The day-and-number rule below names the words that do make it one.
+_TR_COUNTED = r"(?! (?:kisi|tane|adet|randevu|masa|oda|gun|gece|hafta|ay\b|aylik|yil|yas|kez|kere|defa|lira|tl)\w*)"
 _TR: tuple[tuple[str, _Handler], ...] = (
     # the night and the small hours first, before the generic "akşam/gece + number" reading makes them p.m.
     (
@@ -108,7 +111,8 @@ _TR: tuple[tuple[str, _Handler], ...] = (
         _hm,
     ),
     (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)(?:de|da|te|ta|e|a|ye|ya|den|dan|ten|tan|u|i|yu|yi)?\b", _hm),  # "14:30'da"
-    (r"\b(?:saat )?(?P<h>\d{1,2})\w* (?P<q>ceyrek|[1-5]?[05]) (?P<dir>kala|var|gece)\b", _quarter_tr),
+    # "saat dördü on geçiyor" (it is ten past four), the clock said as now: the same time as "dördü on geçe"
+    (r"\b(?:saat )?(?P<h>\d{1,2})\w* (?P<q>ceyrek|[1-5]?[05]) (?P<dir>kala|var|gece|geciyor)\b", _quarter_tr),
     (
         r"\bsaat (?P<h>\d{1,2})(?: ?(?:den|dan|ten|tan|de|da|te|ta|ye|ya|e|a))?"
         r"(?: (?P<m>[0-5]\d)(?: ?(?:de|da|te|ta))?| (?P<half>bucu[kg])\w*)?\b",
@@ -132,11 +136,11 @@ _TR: tuple[tuple[str, _Handler], ...] = (
         _hm,
     ),
     # "perşembe 11", "yarın 9 olur mu": a day and a bare number, with nothing after it or a word that
-    # makes it a time ("yarın 2 kişi" is not one)
+    # makes it a time ("yarın 2 kişi" is not one, nor "yarın bir randevu": "a", an appointment tomorrow)
     (
         rf"\b(?:{_TR_DAYS})\w* (?P<h>\d{{1,2}})"
         r"(?=$| (?:olur|olsun|uygun|musait|gibi|civari|olabilir|m[iu]|m[iu]s[iu]n\w*|ya|yada|veya|ve|icin|iyi"
-        r"|randevu\w*|gel\w*))",
+        r"|gel\w*))",
         _hm,
     ),
     (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a)? dogru\b", _hm),  # "dörde doğru"
@@ -144,7 +148,7 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     # "akşam 7'ye", "sabah 9'a", "öğleden sonra 3'ten sonra": the case ending does not change the hour
     (
         r"\b(?:sabah|ogle|ogleden sonra|aksam|gece(?!n\b))\w* (?P<h>\d{1,2})"
-        r"(?:ye|ya|e|a|den|dan|ten|tan)?\b(?! ?\d)",
+        rf"(?:ye|ya|e|a|den|dan|ten|tan)?\b(?! ?\d){_TR_COUNTED}",
         _hm,
     ),
     (r"\b(?P<h>\d{1,2}) (?:gibi|civari|civarinda|sularinda|suralarinda)\b", _hm),

@@ -1,4 +1,5 @@
 """Turkish number forms that only the entity rules read: "üçteki", "saat 2'deki", "beşinci", "17.00'den",
+"ayın on beşindeki",
 "üçü on dakika geçe", and durations ("bir buçuk saat") that are no clock time.
 
 Why apart from `normalize`: the learned intent model's features come from `Normalized.digits`, so any
@@ -22,6 +23,13 @@ _UNITS = "|".join(_TR_UNITS)
 _WORD_KI = re.compile(rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS})?(?P<case>de|da|te|ta)ki\b")
 # "saat 2'deki", "14:00'teki", "10 daki": the same after digits (the apostrophe is already gone).
 _DIGIT_KI = re.compile(r"(?<=\d)(?P<case> ?(?:de|da|te|ta))ki\b")
+# "ayın on beşindeki randevum", "ayın üçünde", "dördündeki": a day of the month in the possessive and the
+# locative, with the relative "-ki" or without it, read as "15inde" / "3unde" for the day-of-month rules.
+# (`normalize` reads "on beşinde" already, but not the "-ki" on it, nor "üçünde".)
+_DAY_LOCATIVE = re.compile(
+    rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS}|dord)?(?P<case>s?[iu]n(?:de|da))(?:ki)?\b"
+)
+_DIGIT_DAY_KI = re.compile(r"(?<=\d)(?P<case>s?[iu]n(?:de|da))ki\b")
 # "beşinci nisan", "on ikinci gün", "üçüncü": ordinals, read as "5inci" so the day-of-month rules see 5.
 # "dördüncü" keeps its softened d ("dord"), "altıncı"/"yedinci"/"ikinci"/"yirminci" drop the suffix's vowel.
 _ORDINAL = re.compile(
@@ -66,7 +74,15 @@ def entity_digits(digits: str) -> str:
         value = _value(m)
         return m.group(0) if value is None else f"{value}inci"
 
+    def day_locative(m: re.Match[str]) -> str:
+        value = _value(m)
+        if value is None or (m["tens"] == "on" and not m["unit"]):  # "önünde" folds to "onunde": in front of
+            return m.group(0)
+        return f"{value}{m['case']}"
+
     digits = _WORD_KI.sub(word_ki, digits)
+    digits = _DAY_LOCATIVE.sub(day_locative, digits)
+    digits = _DIGIT_DAY_KI.sub(lambda m: m["case"], digits)
     digits = _DIGIT_KI.sub(lambda m: m["case"], digits)
     digits = _MINUTES_PAST.sub(lambda m: f"{m['m']} ", digits)
     digits = _DURATION.sub("sure", digits)
