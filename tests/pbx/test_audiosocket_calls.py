@@ -11,10 +11,14 @@ voiced-frame timing) and what the daemon stored.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from sentiric_pbx.audio.resample import resample
+from sentiric_pbx.dialog.tasks.speech import spoken_day
 from sentiric_pbx.tools.caller import CallerOptions
 from tests.pbx.conftest import agent_settings, dial, finished_calls, heard, running
 
@@ -48,6 +52,41 @@ async def test_extension_100_greets_and_answers_a_booking_request(
     # The caller spoke after the greeting ended: on the call's clock, not at 0.2 s.
     greeting = next(t for t in ctx.turns if t.who == "agent")
     assert callers[0].start_s >= greeting.end_s - 0.5
+
+
+async def test_a_caller_cut_off_in_a_long_pause_goes_on_and_the_booking_takes_the_rest(
+    pbx, ami, farend, engines, models_dir, tmp_path: Path
+) -> None:
+    """The trade bench/turns.py measures (README, "End of turn"): a caller who pauses mid-sentence for longer
+    than the daemon waits has the turn ended there and hears the start of a reply. What must follow is a repair,
+    not a muddle: the caller goes on (over the reply, which stops, or just after it), the rest of the sentence
+    is heard as the next turn, and the booking the first half started takes the day and time from it."""
+    first = await engines.tts.synthesize_sentence("I would like to book an appointment,")
+    second = await engines.tts.synthesize_sentence("on Tuesday at 3 pm.")
+    # 1.1 s: longer than the daemon ever waits here (its longest hold, the turn model's, is ~800 ms of silence)
+    pause = bytes(2 * 16000 * 11 // 10)
+    utterance = resample(first + pause + second, 16000, 8000)
+    settings = agent_settings(tmp_path, models_dir, pbx)
+    async with running(settings, engines) as daemon:
+        call = await dial(ami, farend, "100")
+        report = await call.converse([utterance], options(8000))
+        await call.hang_up()
+        [ctx] = await finished_calls(daemon)
+    now = dt.datetime.now(ZoneInfo(settings.business.timezone))
+    tuesdays = [now + dt.timedelta(days=d) for d in range(15) if (now + dt.timedelta(days=d)).weekday() == 1]
+    # said as the agent says days: "tomorrow", "Tuesday", "Tuesday the 15th"
+    tuesday_at_3 = [f"{spoken_day(day, now)} at 3 pm" for day in tuesdays]
+
+    assert report.turns[0].latency_ms is not None, "the agent never answered the rest of the sentence"
+    turns = [t for t in ctx.turns if t.start_s > 0.5]  # after the greeting
+    said = [(t.who, t.text, t.interrupted) for t in turns]
+    cut_turn, reply, rest, answer = turns[:4]
+    assert cut_turn.who == "caller" and "appointment" in cut_turn.text.lower(), said
+    assert "tuesday" not in cut_turn.text.lower(), said  # the turn did end in the pause
+    assert reply.who == "agent" and reply.text.startswith("When"), said  # "When would you like to come in?"
+    assert rest.who == "caller" and "tuesday" in rest.text.lower(), said
+    assert answer.who == "agent" and any(when in answer.text for when in tuesday_at_3), (said, tuesday_at_3)
+    assert "create_appointment" in ctx.intents
 
 
 async def greeting_heard(call, engines) -> str:
