@@ -40,7 +40,8 @@ parser tests, a clock-time parser's tests, memory/PII tests where people state t
 no entity, and committed labelled before the extractors were first run on them: 85.2 % of slots before the
 fixes they led to (order codes read as phones, names running past a comma or full stop, "değil", "bir
 randevu" and "4 kişilik" read as hours), 97.5 % after. The 40 `"split": "heldout_c"` turns were written after
-those fixes in the style of dev_d's misses and measured once (91.8 % of slots); `--errors` never lists them.
+those fixes in the style of dev_d's misses and measured once (91.8 % of slots); their misses were then read
+and three of the forms fixed (98.0 % after), so heldout_c is no longer blind and `--errors` lists it.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ BLIND_B_SET = Path(__file__).with_name("nlu_tr_entities_blind_b.jsonl")
 BENCH_NOW = dt.datetime(2026, 3, 12, 10, 0, tzinfo=ZoneInfo("Europe/Istanbul"))  # a Thursday
 KINDS = ("date", "time", "daypart", "person_name", "phone")
 SPLITS = ("dev", "heldout", "dev_b", "dev_c", "heldout_b", "dev_d", "heldout_c", "blind_b")
-# the splits `--errors` lists: never "heldout", "heldout_c" or "blind_b" ("heldout_b" is: its misses were fixed)
-TUNED = frozenset({"dev", "dev_b", "dev_c", "heldout_b", "dev_d"})
+# the splits `--errors` lists: never "heldout" or "blind_b" ("heldout_b", "heldout_c" are: their misses were fixed)
+TUNED = frozenset({"dev", "dev_b", "dev_c", "heldout_b", "dev_d", "heldout_c"})
 
 
 def score(rows: list[dict[str, Any]]) -> dict[str, Any]:

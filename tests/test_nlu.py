@@ -1115,3 +1115,36 @@ TR_NAME_CLOSING_FORMS = [
 def test_turkish_name_closing_the_turn(text: str, expected: dict[str, str]) -> None:
     got = rules(text, "tr").entities
     assert {k: v for k, v in got.items() if k != "datetime"} == expected
+
+
+# heldout_c's misses (bench/nlu_tr_entities.py), each read as the general form it stands for: a day of the
+# month with any vowel of its ending once folded ("16'sındaki", "14'ünde"), the hour a caller comes at in the
+# dative before a verb of coming ("ikiye gelebilirim"; not "ona", to him), and the name a caller is registered
+# as ("Ali Rıza Kaya olarak kayıtlıyım"; not a role, a title or a lower-case phrase).
+TR_FORMS_HELDOUT_C = [
+    ("16'sındaki randevumu iptal et", {"date": "2026-12-16"}),
+    ("6'sında gelebilir miyim", {"date": "2026-12-06"}),
+    ("14'ünde", {"date": "2026-12-14"}),
+    ("26'sına alalım", {"date": "2026-11-26"}),
+    ("saat 5'inde", {}),
+    ("15 yaşındaki oğlum için", {}),
+    ("ikiye gelebilirim", {"time": "14:00"}),
+    ("yarın üçe gelirim", {"date": "2026-11-26", "time": "15:00"}),
+    ("dörde uğrarım", {"time": "16:00"}),
+    ("beşe yetişirim", {"time": "17:00"}),
+    ("ona gelebilirim", {}),
+    ("saat ona gelebilirim", {"time": "10:00"}),
+    ("eve gelirim", {}),
+    ("Ali Rıza Kaya olarak kayıtlıyım", {"person_name": "Ali Rıza Kaya"}),
+    ("sistemde Ayşe Yılmaz olarak görünüyorum", {"person_name": "Ayşe Yılmaz"}),
+    ("Misafir olarak geleceğim", {}),
+    ("Ahmet Bey olarak", {}),
+    ("Ahmet olarak", {}),
+    ("ahmet yılmaz olarak kayıtlıyım", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_FORMS_HELDOUT_C)
+def test_turkish_forms_heldout_c_missed(text: str, expected: dict[str, str]) -> None:
+    got = rules(text, "tr").entities
+    assert {k: v for k, v in got.items() if k != "datetime"} == expected

@@ -162,9 +162,10 @@ _TR_PATTERNS = (
         rf"(?P<wd>{_TR_WD})(?P<pl>leri|lari| gunleri)?{_TR_SUFFIX}\b",
     ),
     ("dom", r"\b(?P<pre>ayin )(?P<d>\d{1,2})\w*"),
-    # "15'inde gelebilir miyim", "yirmisine": a day of the month in the locative or dative needs no "ayın"
-    # (from the 5th: "ikisine", "dördünde" are "to both", "in all four" as often)
-    ("dom", r"(?<!saat )\b(?P<pre>)(?P<d>[5-9]|[12]\d|3[01]) ?(?:inde|unda|sinde|sunda|ine|una|sine|suna)\b(?! yas)"),
+    # "15'inde gelebilir miyim", "yirmisine", "16'sındaki": a day of the month in the locative or dative needs
+    # no "ayın" (from the 5th: "ikisine", "dördünde" are "to both", "in all four" as often). Every vowel of the
+    # ending, folded: "16'sında" → "16sinda", "14'ünde" → "14unde".
+    ("dom", r"(?<!saat )\b(?P<pre>)(?P<d>[5-9]|[12]\d|3[01]) ?s?[iu]n(?:de|da|e|a)\b(?! yas)"),
     ("offset", r"\b(?P<n>\d{1,2}) (?P<unit>gun|hafta) sonra\w*"),  # "iki gün sonra", "bir hafta sonra"
 )
 

@@ -56,7 +56,7 @@ _COMMON_TR = frozenset(
     haftaya ay pazartesi salı sali çarşamba carsamba perşembe persembe cuma cumartesi pazar memnun bey hanım hanim
     arıyorum ariyorum müşteri musteri hastanız hastaniz yeni eski ilk
     kızım kizim oğlum oglum annem babam eşim esim kendi kendim benim adıma adima başka baska birinin
-    birisinin şirket sirket şirketimiz firma firmamız firmamiz kurum hasta hastam
+    birisinin şirket sirket şirketimiz firma firmamız firmamiz kurum hasta hastam olarak
     """.split()
 )
 
@@ -319,7 +319,29 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     return (
         _name_before(plain) or _name_of_owner(plain, said) or _name_at_start(plain, said, cased)
         or _name_ending_the_turn(said) or _given_name_alone(said) or _name_closing_the_turn(said, cased)
+        or _name_registered_as(said, cased)
     )  # fmt: skip
+
+
+# "Ali Rıza Kaya olarak kayıtlıyım", "Filiz Kaplan olarak doğruluyorum": the name the caller is known under.
+_SAID_AS = re.compile(r"((?:[^\W\d_]+ ){1,2}[^\W\d_]+) olarak\b")
+
+
+def _name_registered_as(said: str, cased: frozenset[str]) -> str | None:
+    """A given name and a surname (two or three words, each capitalised) right before "olarak" (as): "Misafir
+    olarak", "Ahmet Bey olarak", "hasta olarak" are a role or someone else, so a name from the list must open it
+    and no word may be a title, a common word or in a case."""
+    for m in _SAID_AS.finditer(said):
+        words = m[1].split()
+        while len(words) > 2 and not (words[0][0].isupper() and _is_first_name(_lower_tr(words[0]))):
+            words = words[1:]  # "Kaydım Ali Rıza Kaya olarak": the name is the last words before "olarak"
+        named = [_lower_tr(w) for w in words]
+        if not all(w[0].isupper() for w in words) or not _is_first_name(named[0]):
+            continue
+        if any(w in cased or w in _TR_HONORIFICS or w in _COMMON_TR or w in _TR_OPENERS for w in named):
+            continue
+        return " ".join(_title(w, "tr") for w in named)
+    return None
 
 
 def _name_closing_the_turn(said: str, cased: frozenset[str]) -> str | None:
