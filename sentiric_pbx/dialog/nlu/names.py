@@ -328,20 +328,29 @@ _SAID_AS = re.compile(r"((?:[^\W\d_]+ ){1,2}[^\W\d_]+) olarak\b")
 
 
 def _name_registered_as(said: str, cased: frozenset[str]) -> str | None:
-    """A given name and a surname (two or three words, each capitalised) right before "olarak" (as): "Misafir
-    olarak", "Ahmet Bey olarak", "hasta olarak" are a role or someone else, so a name from the list must open it
-    and no word may be a title, a common word or in a case."""
+    """A full name (two or three words, `_said_full_name`) right before "olarak" (as): "Misafir olarak", "Ahmet Bey
+    olarak", "hasta olarak" are a role or someone else."""
     for m in _SAID_AS.finditer(said):
         words = m[1].split()
         while len(words) > 2 and not (words[0][0].isupper() and _is_first_name(_lower_tr(words[0]))):
             words = words[1:]  # "Kaydım Ali Rıza Kaya olarak": the name is the last words before "olarak"
-        named = [_lower_tr(w) for w in words]
-        if not all(w[0].isupper() for w in words) or not _is_first_name(named[0]):
-            continue
-        if any(w in cased or w in _TR_HONORIFICS or w in _COMMON_TR or w in _TR_OPENERS for w in named):
-            continue
-        return " ".join(_title(w, "tr") for w in named)
+        name = _said_full_name(words, cased)
+        if name:
+            return name
     return None
+
+
+def _said_full_name(words: list[str], cased: frozenset[str]) -> str | None:
+    """`words` as said, title-cased, when they are a full name: each capitalised, the first a given name from the
+    list, none a title, a common word, a greeting or a word in a case, and no verb after the first."""
+    if not all(_SAID_WORD.fullmatch(w) and w[0].isupper() for w in words):
+        return None
+    named = [_said_stem(w) for w in words]
+    if any(w in cased or w in _TR_HONORIFICS or w in _COMMON_TR or w in _TR_OPENERS for w in named):
+        return None
+    if not _is_first_name(named[0]) or any(_TR_VERB.search(w) or _TR_AFTER_NAME_VERB.search(w) for w in named[1:]):
+        return None
+    return " ".join(_title(w, "tr") for w in named)
 
 
 def _name_closing_the_turn(said: str, cased: frozenset[str]) -> str | None:
@@ -355,14 +364,7 @@ def _name_closing_the_turn(said: str, cased: frozenset[str]) -> str | None:
     if len(clauses) < 2 or "," not in said:
         return None
     words = clauses[-1].split()
-    if not 2 <= len(words) <= 3 or not all(_SAID_WORD.fullmatch(w) and w[0].isupper() for w in words):
-        return None
-    named = [_said_stem(w) for w in words]
-    if any(w in cased or w in _TR_HONORIFICS or w in _COMMON_TR or w in _TR_OPENERS for w in named):
-        return None
-    if not _is_first_name(named[0]) or any(_TR_VERB.search(w) or _TR_AFTER_NAME_VERB.search(w) for w in named[1:]):
-        return None
-    return " ".join(_title(w, "tr") for w in named)
+    return _said_full_name(words, cased) if 2 <= len(words) <= 3 else None
 
 
 def _given_name_alone(said: str) -> str | None:
