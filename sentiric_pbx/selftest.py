@@ -32,6 +32,7 @@ import structlog
 
 from sentiric_pbx.config import Settings
 from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiError, AmiEvent, AmiLoginError
+from sentiric_pbx.telephony.asterisk.registration import refusal_problem
 
 if TYPE_CHECKING:  # the far end pulls in numpy and soxr: loaded when a selftest runs, not with every command
     from sentiric_pbx.tools.caller import CallReport
@@ -220,33 +221,6 @@ def diagnose_dialplan(
     else:
         return None
     return f"AudioSocket unreachable: the agent's {how}; " + _daemon_hint(health, s, "audiosocket", dialled)
-
-
-def diagnose_registration(events: CallEvents, s: Settings) -> str | None:
-    """The daemon refused the dialplan's registration key: the call works, but every caller is anonymous.
-
-    The daemon tells the channel why (`SENTIRIC_REFUSED`, telephony/asterisk/agi.py); without this line a
-    selftest would PASS on a PBX whose AstDB secret differs from `[fastagi] secret` (its own caller ID is
-    empty, so nothing it hears is different) while no real caller is ever greeted by name.
-    """
-    refused = events.agent_var("SENTIRIC_REFUSED")
-    if refused not in ("wrong_key", "missing_key"):
-        return None
-    what = (
-        "the dialplan's key does not match [fastagi] secret (AstDB sentiric/agi_secret holds another secret)"
-        if refused == "wrong_key"
-        else "the dialplan passes no key: the AGI's third argument must be ${SHA1(${DB(sentiric/agi_secret)}${UUID})}"
-        " (asterisk/extensions.conf)"
-    )
-    effect = (
-        "calls take their caller ID from AMI instead, and every one logs fastagi_registration_refused"
-        if s.ami.enabled
-        else "calls are answered but anonymously (no caller ID, no greeting by name)"
-    )
-    return (
-        f"registration refused ({refused}): {what}; {effect}: set the same secret on both sides, "
-        "asterisk -rx 'database put sentiric agi_secret <the [fastagi] secret>'"
-    )
 
 
 _NUMBER_WORDS = dict(
@@ -499,8 +473,8 @@ async def _judge(
         )
     if cause is not None:
         result.problems.append(cause)
-    refused = diagnose_registration(events, s)
-    if refused is not None:
+    refused = refusal_problem(events.agent_var("SENTIRIC_REFUSED"), ami_enabled=s.ami.enabled)
+    if refused is not None:  # the call works, anonymously: without this line a wrong AstDB secret would PASS
         result.problems.append(refused)
     if wire is not None and report is not None:
         sent = [t for t, pcm in wire.sent if wire.voiced(pcm)]
