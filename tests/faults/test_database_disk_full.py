@@ -45,6 +45,8 @@ async def test_a_call_ending_on_a_full_database_disk_is_stored_once_space_is_bac
         assert unsaved["level"] == "error" and "full" in unsaved["error"], unsaved
         assert "db_path" in unsaved["fix"], unsaved
         assert daemon.records()[call_id]["status"] == "active"  # what the last mid-call save left
+        # The recording could not be written either: no half-written file is left in the spool for it.
+        assert not list((data_fs / "recordings").glob("*.tmp")), list((data_fs / "recordings").iterdir())
 
         await asyncio.to_thread(filler.unlink)  # the admin frees space
         await asyncio.to_thread(daemon.wait_for, "call_record_saved_late", 20.0, call_id=call_id)
