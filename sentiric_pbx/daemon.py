@@ -115,6 +115,8 @@ class Daemon:
             s, engines, store, crm, calendar, queue, fallback, recordings_dir(s), greetings, uploader=self.uploader
         )
         assistant = Assistant(services)
+        # First to close: its last try at records the database refused needs the store and the queue still open.
+        self._closers.insert(0, assistant.unsaved)
         await assistant.start()
         self.assistant = assistant
         # With Redis, a daemon with `workers = 0` still runs this host's own jobs (its outbox, its standby

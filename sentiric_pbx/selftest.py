@@ -32,6 +32,7 @@ import structlog
 
 from sentiric_pbx.config import Settings
 from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiError, AmiEvent, AmiLoginError
+from sentiric_pbx.telephony.asterisk.registration import refusal_problem
 
 if TYPE_CHECKING:  # the far end pulls in numpy and soxr: loaded when a selftest runs, not with every command
     from sentiric_pbx.tools.caller import CallReport
@@ -472,6 +473,9 @@ async def _judge(
         )
     if cause is not None:
         result.problems.append(cause)
+    refused = refusal_problem(events.agent_var("SENTIRIC_REFUSED"), ami_enabled=s.ami.enabled)
+    if refused is not None:  # the call works, anonymously: without this line a wrong AstDB secret would PASS
+        result.problems.append(refused)
     if wire is not None and report is not None:
         sent = [t for t, pcm in wire.sent if wire.voiced(pcm)]
         start, end = (sent[0], sent[-1]) if sent else (float("inf"), float("inf"))

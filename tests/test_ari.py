@@ -480,6 +480,11 @@ async def test_asterisk_restart_reconnects_and_resubscribes(
     assert fake.ws_connects == [{"app": "sentiric", "subscribeAll": "false"}] * 2
     states = [e["state"] for e in log_lines(logs, "ari_connection_state")]
     assert states == ["connected", "disconnected", "connected"]  # one line per change, not per attempt
+    # Asterisk going away is a warning naming where and why, as AMI's `ami_disconnected` is (it was an info
+    # line saying only "ConnectionClosedError").
+    [lost] = log_lines(logs, "ari_connection_state", state="disconnected")
+    assert lost["log_level"] == "warning" and lost["url"] == app.cfg.url, lost
+    assert str(lost["reason"]).startswith("closed by Asterisk"), lost
     # And the app works after the restart.
     caller = fake.start_call()
     await eventually(lambda: caller in app.calls and app.calls[caller].transport is not None, "call after restart")
@@ -504,7 +509,8 @@ async def test_wrong_password_is_reported_never_logged(
     await app.start()
     try:
         line = await wait_log(logs, "ari_connection_state", state="disconnected")
-        assert line["error"] == "http_401"
+        assert line["error"] == "http_401" and line["log_level"] == "warning"
+        assert line["reason"] == "Asterisk refused the ARI login: check [ari] username/password against ari.conf"
         await asyncio.sleep(0.8)  # a retry or two: still one line
         assert len(log_lines(logs, "ari_connection_state")) == 1
     finally:

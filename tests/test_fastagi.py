@@ -92,7 +92,8 @@ async def test_unprompted_hangup_line_is_handled(daemon: Daemon, logs: Logs) -> 
     await peer.send(agi_env_block("fastagi-hangup.txt") + b"HANGUP\n")
     commands = await peer.serve({"UUID": HANGUP_ID}, hung_up=True)
     assert peer.closed_by_server  # Asterisk never closes: if we did not, the channel would sit in AGI()
-    assert commands == [f"SET VARIABLE SENTIRIC_CALL_ID {HANGUP_ID}"]
+    # The recorded env block carries no registration key: refused, and the channel is told why.
+    assert commands == [f"SET VARIABLE SENTIRIC_CALL_ID {HANGUP_ID}", "SET VARIABLE SENTIRIC_REFUSED missing_key"]
     assert not log_lines(logs, "fastagi_error")
     peer.close()
 

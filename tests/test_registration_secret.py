@@ -76,9 +76,10 @@ async def test_a_forged_registration_gives_the_call_no_caller_and_one_log_line(
     block = agi_env_block(call_id=call_id, key=key) if key else agi_env_block(call_id=call_id)
     agi = await send_registration(daemon.fastagi.port, block, call_id)
 
-    assert agi.commands == [f"SET VARIABLE SENTIRIC_CALL_ID {call_id}"]  # the dialplan still goes on
-    assert call_id not in daemon.registry
     reason = "wrong_key" if key else "missing_key"
+    # The dialplan still goes on, and the channel says why it is anonymous (selftest reads it over AMI).
+    assert agi.commands == [f"SET VARIABLE SENTIRIC_CALL_ID {call_id}", f"SET VARIABLE SENTIRIC_REFUSED {reason}"]
+    assert call_id not in daemon.registry
     refused = log_lines(logs, "fastagi_registration_refused")
     assert [(r["reason"], r["call_id"]) for r in refused] == [(reason, call_id)]
     assert "secret" in str(refused[0]["detail"]) or "SHA1" in str(refused[0]["detail"])

@@ -32,6 +32,7 @@ from sentiric_pbx.dialog.greeting import WRITTEN, greeting_text
 from sentiric_pbx.dialog.language import CallLanguage, call_language
 from sentiric_pbx.dialog.session import CallSession
 from sentiric_pbx.dialog.tasks.registry import default_registry
+from sentiric_pbx.dialog.unsaved import UnsavedRecords
 from sentiric_pbx.engines.pool import EnginePool
 from sentiric_pbx.engines.tts.cache import CachedTts
 from sentiric_pbx.integrations.calendar.base import Calendar
@@ -76,6 +77,8 @@ class Assistant:
         self._lookups: dict[str, asyncio.Task[CustomerProfile | None]] = {}
         self.sessions: dict[str, CallSession] = {}
         """The calls in conversation now, by call id (the web console's live view reads them)."""
+        self.unsaved = UnsavedRecords(self._store_record)
+        """Finished records the database refused (disk full, read-only): kept, retried, then their jobs queued."""
 
     async def start(self) -> None:
         from sentiric_pbx.dialog import nlu
@@ -193,7 +196,12 @@ class Assistant:
             self.sessions.pop(info.call_id, None)
 
     async def _finish(self, ctx: CallContext) -> None:
-        """Make the record durable first, then queue the post-call work (seed §5).
+        """The call is over: store its record and queue its post-call work now, or as soon as the database
+        takes them (`UnsavedRecords`: a full or read-only disk must not leave the call `active` for good)."""
+        await self.unsaved.finish(ctx)
+
+    async def _store_record(self, ctx: CallContext) -> None:
+        """Make the record durable first, then queue the post-call work (seed §5); raise if either fails.
 
         With a shared recordings store the record names the recording by its URL there before the
         upload starts: a job on another host then knows what to wait for (the upload is in the background,
@@ -206,5 +214,4 @@ class Assistant:
         if uploader is not None and local is not None and ctx.recording_url:
             uploader.submit(local)
         if self.s.queue is not None:
-            with contextlib.suppress(Exception):
-                await enqueue_postcall(self.s.queue, ctx, self.s.fallback_queue)
+            await enqueue_postcall(self.s.queue, ctx, self.s.fallback_queue)

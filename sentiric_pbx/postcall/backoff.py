@@ -17,15 +17,26 @@ TRANSIENT_CAP_S = 300.0
 once the admin frees space, the archive catches up within five minutes."""
 
 
-def is_transient(exc: BaseException) -> bool:
-    """A failure of the host, not of the job: a full disk or an exhausted quota.
+HOST_ERRNOS = {
+    errno.ENOSPC: "disk space",
+    errno.EDQUOT: "disk space",
+    errno.EROFS: "a writable disk",
+    errno.EACCES: "write permission",
+}
+"""What a job held up by the host waits for, by the error it got: a full disk or quota, a disk mounted (or
+remounted after an error, as NFS and ext4 do) read-only, a directory the service user may not write
+(`[storage] archive_dir` created by root). Each lasts until the admin acts, and then the job must succeed."""
 
-    Such a job must not use up its attempts and be parked as dead while the disk is full for an hour;
-    it waits (backoff capped at `TRANSIENT_CAP_S`) and succeeds once space is back.
+
+def waiting_for(exc: BaseException) -> str | None:
+    """What a job that failed with `exc` waits for, if the failure is the host's and not the job's; else None.
+
+    Such a job must not use up its attempts and be parked as dead while the disk is full (or read-only) for
+    an hour; it waits (backoff capped at `TRANSIENT_CAP_S`) and succeeds once the admin has mended the disk.
     """
     if getattr(exc, "transient", False):  # e.g. archive.RecordingNotUploaded: waiting for another host
-        return True
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        return "the recording's upload"
+    return HOST_ERRNOS.get(exc.errno) if isinstance(exc, OSError) and exc.errno is not None else None
 
 
 def backoff_delay_s(

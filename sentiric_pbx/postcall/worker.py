@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import structlog
 
 from sentiric_pbx.call.record import CallContext
-from sentiric_pbx.postcall.backoff import is_transient
+from sentiric_pbx.postcall.backoff import waiting_for
 from sentiric_pbx.postcall.jobs import ARCHIVE, KINDS, Handler
 from sentiric_pbx.postcall.ledger import DoneLedger
 from sentiric_pbx.postcall.queue import Job, JobQueue
@@ -131,11 +131,11 @@ class PostcallWorker:
             return
         except Exception as exc:
             error = f"{type(exc).__name__}: {str(exc) or f'no result within {self.job_timeout_s} s'}"
-            transient = is_transient(exc)  # disk full: wait for space, however long, never dead
-            await self.queue.fail(job, error, transient=transient)
+            wait = waiting_for(exc)  # disk full or read-only: wait for the admin, however long, never dead
+            await self.queue.fail(job, error, transient=wait is not None)
             elapsed = round((time.monotonic() - started) * 1000, 1)
-            if transient:
-                log.warning("postcall_job_retry", error=error, ms=elapsed, waiting_for="disk space", **fields)
+            if wait is not None:
+                log.warning("postcall_job_retry", error=error, ms=elapsed, waiting_for=wait, **fields)
             elif job.attempts >= int(getattr(self.queue, "max_attempts", 1 << 30)):
                 log.error("postcall_job_dead", error=error, ms=elapsed, **fields)
             else:

@@ -65,10 +65,15 @@ class CallRecorder:
         stereo[0::2], stereo[1::2] = left, right
         make_private_dir(path.parent)
         tmp = path.with_suffix(".wav.tmp")
-        with os.fdopen(open_private(tmp), "wb") as fh, wave.open(fh, "wb") as out:
-            out.setnchannels(2)
-            out.setsampwidth(SAMPLE_WIDTH)
-            out.setframerate(self.rate)
-            out.writeframes(stereo.tobytes())
-        tmp.replace(path)
+        try:
+            with os.fdopen(open_private(tmp), "wb") as fh, wave.open(fh, "wb") as out:
+                out.setnchannels(2)
+                out.setsampwidth(SAMPLE_WIDTH)
+                out.setframerate(self.rate)
+                out.writeframes(stereo.tobytes())
+            tmp.replace(path)
+        except OSError:
+            # A full disk left the half-written file behind, one per call, in a spool nothing else cleans.
+            tmp.unlink(missing_ok=True)
+            raise
         return path

@@ -214,6 +214,26 @@ async def test_daemon_on_another_audiosocket_port_is_audiosocket_unreachable(
     assert f"listens for audiosocket on 127.0.0.1:{s.audiosocket.port}" in cause
 
 
+async def test_a_dialplan_secret_other_than_the_daemons_is_registration_refused(
+    pbx, engines, models_dir: Path, tmp_path: Path
+) -> None:
+    """The call itself works (answered, anonymously), which is why this used to PASS: the selftest's own
+    caller ID is empty, so nothing it heard was different, while no real caller was greeted by name."""
+    assert "Updated database successfully" in pbx.cli("database put sentiric agi_secret not-the-daemons-secret")
+    s = settings_for(tmp_path, models_dir, pbx)
+    async with running(s, engines):
+        code, result, _err = await selftest(config_file(tmp_path, s))
+    assert isinstance(result, dict)
+    assert code == 1 and result["ok"] is False
+    assert result["reply_ms"] is not None and "monday" in (result["heard"] or "").lower()  # the call worked
+    assert result["problems"] == [
+        "registration refused (wrong_key): the dialplan's key does not match [fastagi] secret (AstDB "
+        "sentiric/agi_secret holds another secret); calls are answered but anonymously (no caller ID, no greeting "
+        "by name): set the same secret on both sides, asterisk -rx 'database put sentiric agi_secret <the "
+        "[fastagi] secret>'"
+    ]
+
+
 class SilentAgent:
     """Answers and listens, never speaks: the transport still sends its 20 ms silence frames."""
 

@@ -63,6 +63,17 @@ log = structlog.get_logger("sentiric_pbx.ari")
 BACKOFF_START_S = 0.5
 
 
+def disconnect_reason(error: str, was_connected: bool) -> str:
+    """The events WebSocket's failure (`error`: `http_<status>` or an exception's name) in the admin's words."""
+    if error in ("http_401", "http_403"):
+        return "Asterisk refused the ARI login: check [ari] username/password against ari.conf"
+    if error.startswith("http_"):
+        return f"Asterisk answered the events WebSocket with HTTP {error[5:]}: check [ari] url and http.conf"
+    if was_connected:
+        return "closed by Asterisk (restarting or stopped?); reconnecting with backoff"
+    return "cannot reach Asterisk's ARI (is Asterisk running? http.conf enabled and bindport; [ari] url)"
+
+
 class AriApp:
     """The Stasis application: the events WebSocket, and one `AriCall` per caller channel."""
 
@@ -144,10 +155,17 @@ class AriApp:
             return
         self.state = state
         metrics.CONTROL_CONNECTED.labels(peer="ari").set(1 if state == "connected" else 0)
+        was_connected = self.connected.is_set()
         if state == "connected":
             self.connected.set()
         else:
             self.connected.clear()
+        if state == "disconnected":
+            # Asterisk gone or refusing us is what the admin must see (a warning, as AMI's), and why, in words.
+            error = str(fields.get("error", ""))
+            log.warning("ari_connection_state", state=state, app=self.cfg.app, url=self.cfg.url,
+                        reason=disconnect_reason(error, was_connected), **fields)  # fmt: skip
+            return
         log.info("ari_connection_state", state=state, app=self.cfg.app, **fields)
 
     async def _events_loop(self) -> None:

@@ -276,7 +276,8 @@ class FastAgiServer:
 
     async def _register(self, session: AgiSession, peer: tuple[str, int], bound: Any) -> str:
         """Register the call if its key checks out; return the metric's outcome. The channel is told
-        SENTIRIC_CALL_ID whatever the outcome, so the dialplan goes on to AudioSocket (anonymous if refused)."""
+        SENTIRIC_CALL_ID whatever the outcome, so the dialplan goes on to AudioSocket (anonymous if refused),
+        and SENTIRIC_REFUSED=<reason> when the registration was refused."""
         raw_id = session.env.get("agi_arg_1", "").strip()
         if not raw_id:
             reply = await session.command("GET VARIABLE UUID")
@@ -305,6 +306,10 @@ class FastAgiServer:
             except Exception as exc:
                 bound.warning("fastagi_hook_failed", error=repr(exc))
         await session.command(f"SET VARIABLE SENTIRIC_CALL_ID {call_id}")
+        if refused is not None:
+            # Why, on the channel: `selftest` reads it from AMI (a wrong key is otherwise a PASS whose callers
+            # are all anonymous), an admin from `core show channel`. The peer learns nothing it did not send.
+            await session.command(f"SET VARIABLE SENTIRIC_REFUSED {refused}")
         if self.is_full is not None and self.is_full():
             # A hint, not a refusal: a dialplan without failover still connects and hears "all lines are busy".
             await session.command("SET VARIABLE SENTIRIC_BUSY 1")

@@ -49,3 +49,26 @@ def check_registration(secret: SecretStr | None, call_uuid: str, key: str) -> Ve
         return Verdict.MISSING_KEY
     expected = registration_key(secret.get_secret_value(), call_uuid)
     return Verdict.VERIFIED if hmac.compare_digest(expected, key) else Verdict.WRONG_KEY
+
+
+def refusal_problem(refused: str | None, *, ami_enabled: bool) -> str | None:
+    """What `SENTIRIC_REFUSED` on a call's channel (set by FastAGI, agi.py) means for the admin, in one line;
+    None unless the key was refused. `selftest` reports it: the call itself works, anonymously, and its own
+    empty caller ID would otherwise let a PBX whose AstDB secret differs from `[fastagi] secret` PASS."""
+    if refused not in ("wrong_key", "missing_key"):
+        return None
+    what = (
+        "the dialplan's key does not match [fastagi] secret (AstDB sentiric/agi_secret holds another secret)"
+        if refused == "wrong_key"
+        else "the dialplan passes no key: the AGI's third argument must be ${SHA1(${DB(sentiric/agi_secret)}${UUID})}"
+        " (asterisk/extensions.conf)"
+    )
+    effect = (
+        "calls take their caller ID from AMI instead, and every one logs fastagi_registration_refused"
+        if ami_enabled
+        else "calls are answered but anonymously (no caller ID, no greeting by name)"
+    )
+    return (
+        f"registration refused ({refused}): {what}; {effect}: set the same secret on both sides, "
+        "asterisk -rx 'database put sentiric agi_secret <the [fastagi] secret>'"
+    )
