@@ -12,6 +12,11 @@ import re
 
 from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD, _lower, normalize
 from sentiric_pbx.dialog.nlu.tr_first_names import TR_FIRST_NAMES
+from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
+from sentiric_pbx.dialog.nlu.tr_name_words import HONORIFICS_TR as _TR_HONORIFICS
+from sentiric_pbx.dialog.nlu.tr_name_words import NOT_A_NAME_AFTER_BEN_TR as _TR_NOT_A_NAME_AFTER_BEN
+from sentiric_pbx.dialog.nlu.tr_name_words import OPENERS_TR as _TR_OPENERS
+from sentiric_pbx.dialog.nlu.tr_name_words import POSTPOSITIONS_TR as _TR_POSTPOSITIONS
 
 _EN_TRIGGERS = (
     r"(?:^names|\b(?:(?:its|it is|is|booked|book it|put it) under(?: the name)?(?: of)?|under the name(?: of)?"
@@ -44,19 +49,6 @@ _COMMON_EN = frozenset(
     which who why wife will with wondering work would wrong yeah yes yet you your later asap anytime sometime soon
     whenever maybe first review control warranty insurance pressure construction age stress
     tonight
-    """.split()
-)
-_COMMON_TR = frozenset(
-    """
-    ve ile ben benim biz randevu randevumu randevuyu randevum almak istiyorum istiyordum icin için yarin yarın
-    bugun bugün evet hayir hayır tamam merhaba iyi gunler günler lutfen lütfen de da bir bu su şu o
-    iptal etmek degistirmek değiştirmek saat çok cok daha hiç hic şimdi simdi sadece hasta doktor gelecek ne nasıl
-    nasil neden niye kim zaten aslında aslinda biraz az siz size sizi sizin onu ona bunu buna mi mı mu mü var yok
-    değil degil olur olmaz tabii peki şey sey hemen acil geç gec erken sabah öğle ogle akşam aksam gece hafta
-    haftaya ay pazartesi salı sali çarşamba carsamba perşembe persembe cuma cumartesi pazar memnun bey hanım hanim
-    arıyorum ariyorum müşteri musteri hastanız hastaniz yeni eski ilk
-    kızım kizim oğlum oglum annem babam eşim esim kendi kendim benim adıma adima başka baska birinin
-    birisinin şirket sirket şirketimiz firma firmamız firmamiz kurum hasta hastam olarak
     """.split()
 )
 
@@ -209,10 +201,6 @@ def _lower_tr(word: str) -> str:
 # or before a postposition, is the person the caller speaks of (here, the booking's), not the caller. The
 # caller's own name is not said, so there is none: greeting them as Kemal would be wrong.
 _TR_HONORIFIC_CASE = re.compile(r"^(?:bey|han[ıi]m)(?:[ıi]n|e|a|i|ı|y?le|y?la|den|dan|de|da|ler|lar)\w*$")
-_TR_POSTPOSITIONS = frozenset(
-    "yerine için icin ile adına adina namına namina gibi hakkında hakkinda yüzünden yuzunden tarafından "
-    "tarafindan kadar".split()
-)
 _SAID_COPULA = re.compile(r"^(?:y?[ıiuü]m|y?[ıiuü]z|d[ıiuü]r|t[ıiuü]r)$")
 
 
@@ -380,13 +368,6 @@ def _given_name_alone(said: str) -> str | None:
     return _title(word, "tr") if word in TR_FIRST_NAMES else None
 
 
-_TR_OPENERS = frozenset(
-    "merhaba merhabalar alo selam selamlar evet tamam iyi günler gunler akşamlar aksamlar günaydın gunaydin "
-    "efendim".split()
-)
-_TR_HONORIFICS = frozenset({"bey", "hanım", "hanim"})
-
-
 # "Ahmet Kaya 0532 111 22 33", "Ahmet Kaya numaram …", "… sıfır beş yüz otuz iki …": a phone number, or the word
 # for one, right after a name at the start ("bir" alone is "a": "Deniz kenarında bir masa" is no name).
 _TR_PHONE_NEXT = re.compile(
@@ -480,22 +461,6 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
 # "Ben Menekşe'yim.", "Ben Menekşe Hanım." too: the copula and a title after the name keep it the caller's.
 _SAID_BEN_LAST = re.compile(
     r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})(?:['’]y?[ıiuü]m|\s+(?:[Hh]an[ıi]m|[Bb]ey))?[\s.!?…]*$"
-)
-_TR_NOT_A_NAME_AFTER_BEN = frozenset(
-    """
-    burada burda orada orda şurada içeride dışarıda yine gene hala hâlâ artık bizzat şahsen kendim yalnız
-    sadece yalnızca değil hazır misafir yabancı türk müdür öğretmen hoca avukat hemşire sekreter asistan
-    mühendis öğrenci veli sahibi sahip hastası danışan üye abone kurye polis şoför tamam evet hayır aynen
-    tabii peki olur yok var buyrun buyurun efendim sizin onun bunun şunun bana sana ona bize size
-    ne neden niçin nedir nerede neresi nereye nereden nerde kim kimdir kimim hangi hangisi kaç kaça kaçta acaba
-    için kadar gibi göre sonra önce beri diye olarak üzere rağmen dolayı ile
-    iyi kötü uygun doğru yanlış güzel harika süper mükemmel müsait boş dolu meşgul belli emin geç erken
-    maalesef elbette kesinlikle herhalde galiba zaten şimdi hemen yarın bugün dün sonra zaman saat gün
-    olsun olur olmaz olmuyor edin olun gelin bulun verin alın yazın koyun bakın ekle yaz koy yap sil al ver
-    gel git bekle ara sor söyle anlat tamamdır sağol sağolun teşekkürler mersi naber selam hey alo
-    öyle böyle şöyle açık kapalı lira para kişi dakika operatör yetkili temsilci pardon eyvallah güle
-    görüşürüz iptal uyar uymaz
-    """.split()
 )
 # an order, a wish, a negative or aorist, the copula, an adverb: verb and adverb endings no name has
 _TR_NOT_NAME_ENDING = re.compile(
