@@ -28,18 +28,28 @@ def data_fs(tmp_path: Path) -> Iterator[Path]:
         yield mounted
 
 
+def on_disk(tmp_path: Path, models_dir: Path, data_fs: Path) -> dict[str, str]:
+    """The assistant's environment with its database (and so its outbox and recordings spool) on `data_fs`."""
+    return assistant_env(tmp_path, models_dir) | {"SENTIRIC_STORAGE__DB_PATH": str(data_fs / "sentiric.db")}
+
+
+async def call_ending_on_a_full_disk(daemon: DaemonProcess, data_fs: Path) -> tuple[str, Path]:
+    """Start the daemon, call it, fill `data_fs` to the last byte while the call is up, then hang up; return
+    the call's id and the file that fills the disk (unlink it to free the space)."""
+    daemon.start()
+    leave = asyncio.Event()
+    calling = asyncio.create_task(call_and_hang_up(daemon, 60.0, "close", hang_up_now=leave))
+    await asyncio.to_thread(daemon.wait_for, "call_started", 20.0)
+    filler = await asyncio.to_thread(fill, data_fs)
+    leave.set()
+    return await calling, filler
+
+
 async def test_a_call_ending_on_a_full_database_disk_is_stored_once_space_is_back(
     tmp_path: Path, models_dir: Path, data_fs: Path
 ) -> None:
-    env = assistant_env(tmp_path, models_dir) | {"SENTIRIC_STORAGE__DB_PATH": str(data_fs / "sentiric.db")}
-    with DaemonProcess(tmp_path, env) as daemon:
-        daemon.start()
-        leave = asyncio.Event()
-        calling = asyncio.create_task(call_and_hang_up(daemon, 60.0, "close", hang_up_now=leave))
-        await asyncio.to_thread(daemon.wait_for, "call_started", 20.0)
-        filler = await asyncio.to_thread(fill, data_fs)
-        leave.set()
-        call_id = await calling
+    with DaemonProcess(tmp_path, on_disk(tmp_path, models_dir, data_fs)) as daemon:
+        call_id, filler = await call_ending_on_a_full_disk(daemon, data_fs)
 
         [unsaved] = await asyncio.to_thread(daemon.wait_for, "call_record_unsaved", 20.0, call_id=call_id)
         assert unsaved["level"] == "error" and "full" in unsaved["error"], unsaved
@@ -63,15 +73,8 @@ async def test_a_call_ending_on_a_full_database_disk_is_stored_once_space_is_bac
 async def test_a_daemon_stopped_while_the_disk_is_still_full_says_which_record_it_could_not_store(
     tmp_path: Path, models_dir: Path, data_fs: Path
 ) -> None:
-    env = assistant_env(tmp_path, models_dir) | {"SENTIRIC_STORAGE__DB_PATH": str(data_fs / "sentiric.db")}
-    with DaemonProcess(tmp_path, env) as daemon:
-        daemon.start()
-        leave = asyncio.Event()
-        calling = asyncio.create_task(call_and_hang_up(daemon, 60.0, "close", hang_up_now=leave))
-        await asyncio.to_thread(daemon.wait_for, "call_started", 20.0)
-        await asyncio.to_thread(fill, data_fs)
-        leave.set()
-        call_id = await calling
+    with DaemonProcess(tmp_path, on_disk(tmp_path, models_dir, data_fs)) as daemon:
+        call_id, _filler = await call_ending_on_a_full_disk(daemon, data_fs)
         await asyncio.to_thread(daemon.wait_for, "call_record_unsaved", 20.0, call_id=call_id)
 
         assert daemon.stop() == 0  # systemd's stop: no hang on the record it cannot write
