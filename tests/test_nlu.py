@@ -36,6 +36,11 @@ def rules(text: str, language: str = "en", now: dt.datetime = NOW):
     return understand_rules(text, now=now, language=language)
 
 
+def slots(text: str, language: str = "en") -> dict[str, str]:
+    """The entities the rules read from `text`, without `datetime`: that one is derived from date and time."""
+    return {k: v for k, v in rules(text, language).entities.items() if k != "datetime"}
+
+
 INTENT_TABLE = [
     # create
     ("hi yeah i was wondering if i could book a filling", "en", "create_appointment"),
@@ -696,8 +701,7 @@ MORE_ENTITIES += [
 
 @pytest.mark.parametrize(("language", "text", "expected"), MORE_ENTITIES)
 def test_more_entity_phrasings(language: str, text: str, expected: dict[str, str]) -> None:
-    got = rules(text, language).entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, language) == expected
 
 
 # Forms found with the dev_b split of bench/nlu_tr_entities.jsonl (turns from public Turkish files by others).
@@ -770,8 +774,7 @@ MORE_ENTITIES_B = [
 
 @pytest.mark.parametrize(("text", "expected"), MORE_ENTITIES_B)
 def test_turkish_entity_phrasings_from_public_files(text: str, expected: dict[str, str]) -> None:
-    got = rules(text, "tr").entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, "tr") == expected
 
 
 # Forms found with the heldout_b split of bench/nlu_tr_entities.jsonl (no longer blind since), and their
@@ -830,8 +833,7 @@ TR_TIME_FORMS = [
 
 @pytest.mark.parametrize(("text", "expected"), TR_TIME_FORMS)
 def test_turkish_time_forms(text: str, expected: dict[str, str]) -> None:
-    got = rules(text, "tr").entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, "tr") == expected
 
 
 # Names found with heldout_b and their neighbours. At the start of a turn, two words opening with a given
@@ -907,8 +909,7 @@ TR_NAME_FORMS = [
 
 @pytest.mark.parametrize(("text", "expected"), TR_NAME_FORMS)
 def test_turkish_name_forms(text: str, expected: dict[str, str]) -> None:
-    got = rules(text, "tr").entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, "tr") == expected
 
 
 # Phones found with dev_d (public turns of others) and their neighbours. Said the Turkish way, a phone's
@@ -935,8 +936,7 @@ TR_PHONE_FORMS = [
 
 @pytest.mark.parametrize(("text", "expected"), TR_PHONE_FORMS)
 def test_turkish_phone_forms(text: str, expected: dict[str, str]) -> None:
-    got = rules(text, "tr").entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, "tr") == expected
 
 
 # Names found with dev_d (public turns of others) and their neighbours. The turn as said ends a name at a
@@ -961,8 +961,7 @@ TR_NAME_BREAK_FORMS = [
 
 @pytest.mark.parametrize(("text", "expected"), TR_NAME_BREAK_FORMS)
 def test_turkish_name_ends_at_a_comma_or_full_stop(text: str, expected: dict[str, str]) -> None:
-    got = rules(text, "tr").entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, "tr") == expected
 
 
 # "ismim Ahmet değil" (dev_d): the name denied is no name; the one said instead, when it opens with a given
@@ -981,8 +980,7 @@ TR_NAME_DENIED_FORMS = [
 
 @pytest.mark.parametrize(("text", "expected"), TR_NAME_DENIED_FORMS)
 def test_turkish_name_denied_or_corrected(text: str, expected: dict[str, str]) -> None:
-    got = rules(text, "tr").entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, "tr") == expected
 
 
 # "Ali Şahin'in siparişlerini göster" (dev_d): as with "…'in randevusu", the owner of an order, a booking, a
@@ -1004,8 +1002,7 @@ TR_NAME_OWNER_FORMS = [
 
 @pytest.mark.parametrize(("text", "expected"), TR_NAME_OWNER_FORMS)
 def test_turkish_name_of_the_owner(text: str, expected: dict[str, str]) -> None:
-    got = rules(text, "tr").entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, "tr") == expected
 
 
 # "Filiz" (dev_d, the answer to "adınız?"): one given name alone, written with a capital, is the caller's; one
@@ -1025,8 +1022,7 @@ TR_NAME_ALONE_FORMS = [
 
 @pytest.mark.parametrize(("text", "expected"), TR_NAME_ALONE_FORMS)
 def test_turkish_given_name_alone(text: str, expected: dict[str, str]) -> None:
-    got = rules(text, "tr").entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, "tr") == expected
 
 
 # Times found with dev_d and their neighbours: the clock said as "now" ("dördü on geçiyor", it is ten past
@@ -1043,8 +1039,7 @@ TR_TIME_FORMS_D = [
 
 @pytest.mark.parametrize(("text", "expected"), TR_TIME_FORMS_D)
 def test_turkish_time_forms_d(text: str, expected: dict[str, str]) -> None:
-    got = rules(text, "tr").entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, "tr") == expected
 
 
 # A number before what it counts is no hour, and "bir" before a noun is the article (dev_d: "Yarın akşam 4
@@ -1072,8 +1067,7 @@ TR_COUNTED_FORMS = [
 
 @pytest.mark.parametrize(("text", "expected"), TR_COUNTED_FORMS)
 def test_turkish_number_counting_something_is_no_hour(text: str, expected: dict[str, str]) -> None:
-    got = rules(text, "tr").entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, "tr") == expected
 
 
 # "Ayın on beşindeki randevum" (dev_d) was 10 April: the relative "-ki" on a day of the month in the locative,
@@ -1092,8 +1086,7 @@ TR_DAY_FORMS_D = [
 
 @pytest.mark.parametrize(("text", "expected"), TR_DAY_FORMS_D)
 def test_turkish_day_of_month_forms_d(text: str, expected: dict[str, str]) -> None:
-    got = rules(text, "tr").entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, "tr") == expected
 
 
 # "ORD-202625502 siparişim, Filiz Kaplan" (dev_d): a given name and a surname, capitalised, as the last clause
@@ -1113,8 +1106,7 @@ TR_NAME_CLOSING_FORMS = [
 
 @pytest.mark.parametrize(("text", "expected"), TR_NAME_CLOSING_FORMS)
 def test_turkish_name_closing_the_turn(text: str, expected: dict[str, str]) -> None:
-    got = rules(text, "tr").entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, "tr") == expected
 
 
 # heldout_c's misses (bench/nlu_tr_entities.py), each read as the general form it stands for: a day of the
@@ -1146,5 +1138,4 @@ TR_FORMS_HELDOUT_C = [
 
 @pytest.mark.parametrize(("text", "expected"), TR_FORMS_HELDOUT_C)
 def test_turkish_forms_heldout_c_missed(text: str, expected: dict[str, str]) -> None:
-    got = rules(text, "tr").entities
-    assert {k: v for k, v in got.items() if k != "datetime"} == expected
+    assert slots(text, "tr") == expected
