@@ -1139,3 +1139,23 @@ TR_FORMS_HELDOUT_C = [
 @pytest.mark.parametrize(("text", "expected"), TR_FORMS_HELDOUT_C)
 def test_turkish_forms_heldout_c_missed(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_e's names (bench/nlu_tr_entities.py): a caller answering "adınız ve müşteri numaranız?" says the name and,
+# after a comma, the rest, often numbers in words; the name at the start of the turn ends at that comma, as the
+# name after "adım" does ("Ali Vural Hizmet", "Kerem Aydın Üç" were read). Without capitals or a comma, not sure.
+TR_NAME_START_BREAK_FORMS = [
+    ("Ali Vural, hizmet numaram beş beş üç iki bir dokuz.", {"person_name": "Ali Vural"}),
+    ("Kerem Aydın, üç sıfır beş iki yedi dört.", {"person_name": "Kerem Aydın"}),
+    ("Fatma Şahin, bin dokuz yüz doksan.", {"person_name": "Fatma Şahin"}),
+    ("Hasan Yıldız, dört dört yedi sekiz iki bir.", {"person_name": "Hasan Yıldız"}),
+    ("Elif Kara, abone numaram altı bir üç.", {"person_name": "Elif Kara"}),
+    ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
+    ("merhaba, Gizem Tan ben", {"person_name": "Gizem Tan"}),
+    ("ahmet kaya, dört dört yedi", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_START_BREAK_FORMS)
+def test_turkish_name_at_the_start_ends_at_a_comma(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected

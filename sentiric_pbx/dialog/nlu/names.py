@@ -305,7 +305,7 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     if language != "tr":
         return None
     return (
-        _name_before(plain) or _name_of_owner(plain, said) or _name_at_start(plain, said, cased)
+        _name_before(plain) or _name_of_owner(plain, said) or _name_at_start(marked, said, cased)
         or _name_ending_the_turn(said) or _given_name_alone(said) or _name_closing_the_turn(said, cased)
         or _name_registered_as(said, cased)
     )  # fmt: skip
@@ -417,9 +417,11 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
     "ben" ("Ayşe ben", "merhaba Ahmet Bey ben, randevum vardı"), by a phone number ("Ahmet Kaya, 0532 111 22
     33", "… numaram …") or, written with capitals, by a comma and more ("Ahmet Kaya, randevum vardı"). It must
     open with a given name from the list, and a name without "ben" needs two words: one word ("Deniz", "Umut")
-    is as often a word as a name, and "Mehmet Bey" alone greets the person answering."""
+    is as often a word as a name, and "Mehmet Bey" alone greets the person answering. `plain` carries the
+    breaks of the turn as said: the name ends at its comma ("Ali Vural, hizmet numaram …", "Kerem Aydın, üç
+    sıfır beş …" are not "Ali Vural Hizmet", "Kerem Aydın Üç")."""
     words = plain.split()
-    while words and words[0] in _TR_OPENERS:
+    while words and (words[0] in _TR_OPENERS or words[0] == _BREAK):
         words = words[1:]
     if not words or not _is_first_name(words[0]):
         return None
