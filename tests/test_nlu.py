@@ -1159,3 +1159,20 @@ TR_NAME_START_BREAK_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_NAME_START_BREAK_FORMS)
 def test_turkish_name_at_the_start_ends_at_a_comma(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_e: the day of the month a thing starts from, in the ablative ("ayın on beşinden itibaren", from the 15th)
+# was read as "ayın on" and the 10th of next month; it is the 15th, as "ayın on beşinde" is. Without "ayın",
+# "birinden", "önünden" stay words.
+TR_DAY_FROM_FORMS = [
+    ("Ayın on beşinden itibaren olsun, o gün uçuşum var.", {"date": "2026-12-15"}),
+    ("ayın beşinden itibaren", {"date": "2026-12-05"}),
+    ("ayın yirmi ikisinden itibaren gelebilirim", {"date": "2026-12-22"}),
+    ("birinden duydum", {}),
+    ("önünden geçtim", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_DAY_FROM_FORMS)
+def test_turkish_day_of_month_in_the_ablative(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected

@@ -24,10 +24,11 @@ _WORD_KI = re.compile(rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS})?(?P<case>
 # "saat 2'deki", "14:00'teki", "10 daki": the same after digits (the apostrophe is already gone).
 _DIGIT_KI = re.compile(r"(?<=\d)(?P<case> ?(?:de|da|te|ta))ki\b")
 # "ayın on beşindeki randevum", "ayın üçünde", "dördündeki": a day of the month in the possessive and the
-# locative, with the relative "-ki" or without it, read as "15inde" / "3unde" for the day-of-month rules.
-# (`normalize` reads "on beşinde" already, but not the "-ki" on it, nor "üçünde".)
+# locative, with the relative "-ki" or without it, read as "15inde" / "3unde" for the day-of-month rules;
+# and in the ablative, the day something starts from ("ayın on beşinden itibaren" → "15inden").
+# (`normalize` reads "on beşinde" already, but not the "-ki" on it, nor "üçünde", nor "on beşinden".)
 _DAY_LOCATIVE = re.compile(
-    rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS}|dord)?(?P<case>s?[iu]n(?:de|da))(?:ki)?\b"
+    rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS}|dord)?(?P<case>s?[iu]n(?:de|da|den|dan))(?:ki)?\b"
 )
 _DIGIT_DAY_KI = re.compile(r"(?<=\d)(?P<case>s?[iu]n(?:de|da))ki\b")
 # "beşinci nisan", "on ikinci gün", "üçüncü": ordinals, read as "5inci" so the day-of-month rules see 5.
