@@ -1176,3 +1176,21 @@ TR_DAY_FROM_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_DAY_FROM_FORMS)
 def test_turkish_day_of_month_in_the_ablative(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_e: "ona randevu ver" (give him an appointment) was read as "at ten": the word "ona" before what is booked
+# is "to him". Said in digits ("10'a randevu"), or after "saat"/"sabah", it is still ten.
+TR_ONA_FORMS = [
+    ("ona randevu ver", {}),
+    ("ona bir randevu ayarlayın", {}),
+    ("ona toplantı ayarla", {}),
+    ("saat ona randevu ver", {"time": "10:00"}),
+    ("sabah ona randevu", {"time": "10:00"}),
+    ("Yarın 10’a randevu yazar mısın", {"date": "2026-11-26", "time": "10:00"}),
+    ("üçe randevu ayarlayın", {"time": "15:00"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_ONA_FORMS)
+def test_turkish_ona_before_what_is_booked_is_to_him(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected

@@ -54,6 +54,13 @@ _MINUTES_PAST = re.compile(r"\b(?P<m>\d{1,2}) (?:dakika|dk) (?=(?:gece|kala|var)
 # blanked, so no clock rule reads it. "3 saat sonra" is a time relative to now, which no rule reads (nor
 # "in 3 hours" in English): it gives no time, and the dialog asks. "saat 3'e 10 dakika kala" is kept above.
 _DURATION = re.compile(r"\b\d{1,3}(?: bucuk)?(?= (?:saat|dakika|dk|saniye|sn)\w*\b)")
+# "ona randevu ver", "ona bir toplantı ayarlayın": the word "ona" before what is booked is "to him", not "at
+# ten"; `normalize` made it "10a" as it makes "10'a" (said in digits, that is ten). "saat ona randevu",
+# "sabah ona" keep the hour.
+_PRONOUN_ONA = re.compile(
+    r"\b(?<!saat )(?<!sabah )(?<!aksam )10a(?= (?:1 )?(?:toplanti|gorusme|randevu|rezervasyon|masa|yer|kayit))"
+)
+_WORD_ONA = re.compile(r"\bona\b")
 
 
 def _value(m: re.Match[str]) -> int | None:
@@ -64,8 +71,10 @@ def _value(m: re.Match[str]) -> int | None:
     return tens_value + (_TR_UNITS["dort" if unit == "dord" else unit] if unit else 0)
 
 
-def entity_digits(digits: str) -> str:
-    """`Normalized.digits` with the forms above read as numbers."""
+def entity_digits(digits: str, plain: str = "") -> str:
+    """`Normalized.digits` with the forms above read as numbers; `plain` tells the word "ona" from "10'a"."""
+    if _WORD_ONA.search(plain):
+        digits = _PRONOUN_ONA.sub("ona", digits)
 
     def word_ki(m: re.Match[str]) -> str:
         value = _value(m)
