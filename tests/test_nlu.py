@@ -1194,3 +1194,18 @@ TR_ONA_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_ONA_FORMS)
 def test_turkish_ona_before_what_is_booked_is_to_him(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_e: "Ben on dört gün diye biliyordum" (I thought it was fourteen days) named the caller "On Dört Gün": after
+# "ben" or "adım", a number word ends the name, as it does at the end of a turn ("Ben Beşte").
+TR_NUMBER_NO_NAME_FORMS = [
+    ("Emin misiniz? Ben on dört gün diye biliyordum.", {}),
+    ("ben iki kişiyiz", {}),
+    ("ben yirmi yaşındayım", {}),
+    ("ben Ahmet Yılmaz", {"person_name": "Ahmet Yılmaz"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NUMBER_NO_NAME_FORMS)
+def test_turkish_number_words_are_no_name(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected

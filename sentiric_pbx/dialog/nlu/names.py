@@ -276,8 +276,8 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
                 break
             if word in common or not word.isalpha() or len(word) < 2 or word.endswith("ing"):
                 break
-            if language == "tr" and _TR_NOT.match(word):
-                break
+            if language == "tr" and (_TR_NOT.match(word) or _number_word(word)):
+                break  # "ben Ahmet değilim"; "Ben on dört gün diye biliyordum": a number is no name
             if language == "tr" and words and m.group(0).strip() != "ben" and _TR_AFTER_NAME_VERB.search(word):
                 break  # (after "ben", `_ben_name` reads "kaya'yım" as "I am Kaya")
             words.append(word)
@@ -487,7 +487,11 @@ def _name_ending_the_turn(said: str) -> str | None:
         or _TR_VERB_STEM.search(word)
         or _TR_AFTER_NAME_VERB.search(word)
         or _TR_COPULA.match(word)  # "Ben Memnunum", "Ben Değilim" (and Nazım, Halim: not sure to be names)
-        or any(ch.isdigit() for ch in normalize(word, "tr").digits)  # "Beşte", "Onda", "Doksan"
+        or _number_word(word)  # "Beşte", "Onda", "Doksan"
     ):
         return None
     return _title(word, "tr")
+
+
+def _number_word(word: str) -> bool:
+    return any(ch.isdigit() for ch in normalize(word, "tr").digits)
