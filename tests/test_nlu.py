@@ -1209,3 +1209,22 @@ TR_NUMBER_NO_NAME_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_NUMBER_NO_NAME_FORMS)
 def test_turkish_number_words_are_no_name(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_e: "Tuğrul ben, kısa bir fikir." (it is Tuğrul, a short idea): a capitalised word before "ben" and a comma
+# or a full stop opening the turn is the caller's name though the given-name list lacks it, as "Ben Menekşe."
+# closing one is; not the words that open a Turkish sentence ("Yani ben, …", "Bence ben, …").
+TR_NAME_BEFORE_BEN_FORMS = [
+    ("Tuğrul ben, kısa bir fikir.", {"person_name": "Tuğrul"}),
+    ("Merhaba, Menekşe ben.", {"person_name": "Menekşe"}),
+    ("Yani ben, randevu almak istiyorum.", {}),
+    ("Bence ben, haklıyım.", {}),
+    ("Belki ben, gelirim.", {}),
+    ("Aslında ben, iptal etmek istiyorum.", {}),
+    ("Yarın ben, gelemem.", {"date": "2026-11-26"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_BEFORE_BEN_FORMS)
+def test_turkish_name_before_ben_opening_the_turn(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected

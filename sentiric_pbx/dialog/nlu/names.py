@@ -464,6 +464,9 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
 _SAID_BEN_LAST = re.compile(
     r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})(?:['’]y?[ıiuü]m|\s+(?:[Hh]an[ıi]m|[Bb]ey))?[\s.!?…]*$"
 )
+# "Tuğrul ben, kısa bir fikir.", "Merhaba, Menekşe ben.": the same word opening the turn (after a greeting)
+# before "ben" and a comma, a full stop or the end, as "Ayşe ben, …" is read when the list holds the name.
+_SAID_FIRST_BEN = re.compile(r"(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})\s+ben(?:\s*[,;.!?…]|\s*$)")
 # an order, a wish, a negative or aorist, the copula, an adverb: verb and adverb endings no name has
 _TR_NOT_NAME_ENDING = re.compile(
     r"(?:y[ıiuü]n|y[ıiuü]n[ıiuü]z|[dt][ıiuü]r[ıiuü]n|s[ıiuü]n|s[ıiuü]nlar|y?[ae]l[ıi]m|maz|mez|mam|mem|m[ıi]yor\w*|d[ıiuü]r|t[ıiuü]r"
@@ -476,7 +479,10 @@ _FOLDED_NOT_NAMES = frozenset(
 
 
 def _name_ending_the_turn(said: str) -> str | None:
-    m = _SAID_BEN_LAST.search(said)
+    words = said.split()
+    while words and _lower_tr(words[0].strip(",.;!?…")) in _TR_OPENERS:
+        words = words[1:]
+    m = _SAID_BEN_LAST.search(said) or _SAID_FIRST_BEN.match(" ".join(words))
     if m is None:
         return None
     word = _lower_tr(m["w"])

@@ -37,7 +37,8 @@ POSTPOSITIONS_TR = frozenset(
     "tarafindan kadar".split()
 )
 
-# One capitalised word after "ben" at the end of a turn that is still no name ("Ben Müşteri.", "Ben de.").
+# One capitalised word after "ben" at the end of a turn that is still no name ("Ben Müşteri.", "Ben de."), or
+# before "ben" opening one ("Yani ben, …"): the last lines are the words that open a Turkish sentence.
 NOT_A_NAME_AFTER_BEN_TR = frozenset(
     """
     burada burda orada orda şurada içeride dışarıda yine gene hala hâlâ artık bizzat şahsen kendim yalnız
@@ -52,5 +53,8 @@ NOT_A_NAME_AFTER_BEN_TR = frozenset(
     gel git bekle ara sor söyle anlat tamamdır sağol sağolun teşekkürler mersi naber selam hey alo
     öyle böyle şöyle açık kapalı lira para kişi dakika operatör yetkili temsilci pardon eyvallah güle
     görüşürüz iptal uyar uymaz
+    yani mesela örneğin ayrıca hatta bazen işte hani hep asıl gerçekten açıkçası valla vallahi demin ancak
+    fakat ama çünkü dolayısıyla mecburen normalde genelde genellikle tamamen bence belki aslında şey halbuki
+    oysa yoksa sanki keşke lütfen özellikle tabi evde onlar biz siz herkes kimse biraz
     """.split()
 )
