@@ -1228,3 +1228,22 @@ TR_NAME_BEFORE_BEN_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_NAME_BEFORE_BEN_FORMS)
 def test_turkish_name_before_ben_opening_the_turn(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_e: "Yarın Zeynep Kara'ya randevu ver": the dative, written with its apostrophe, before "randevu" says whom
+# the appointment is for, as the genitive before "randevusu" says whose it is. A title ("Ahmet Bey'e"), a place
+# ("Kadıköy'e") or no known given name, no name; without the apostrophe, not sure.
+TR_NAME_FOR_WHOM_FORMS = [
+    ("Yarın Zeynep Kara’ya randevu ver", {"date": "2026-11-26", "person_name": "Zeynep Kara"}),
+    ("oğlum Ali'ye bir randevu almak istiyorum", {"person_name": "Ali"}),
+    ("Ayşe'ye randevu verebilir misiniz", {"person_name": "Ayşe"}),
+    ("Ahmet Bey'e randevu verin", {}),
+    ("Kadıköy'e randevu", {}),
+    ("kardeşime randevu", {}),
+    ("Ayşe Kaya'ya ben söylerim", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_FOR_WHOM_FORMS)
+def test_turkish_name_the_appointment_is_for(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected

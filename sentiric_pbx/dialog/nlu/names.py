@@ -177,10 +177,18 @@ def _said_stems(said: str) -> dict[str, str]:
     return stems
 
 
+# "Zeynep Kara'ya randevu ver", "oğlum Ali'ye bir randevu": the dative, with its apostrophe, says for whom.
+_TR_FOR_WHOM = re.compile(r"\b(\w+) (?:bir )?randevu\b")
+
+
 def _name_of_owner(plain: str, said: str = "") -> str | None:
     said_stems = _said_stems(said)
-    for m in _TR_GENITIVE.finditer(plain):
-        stem = said_stems.get(m[1]) or _genitive_stem(m[1])
+    owners = [(m, said_stems.get(m[1]) or _genitive_stem(m[1])) for m in _TR_GENITIVE.finditer(plain)]
+    for m in _TR_FOR_WHOM.finditer(plain):
+        stem = said_stems.get(m[1], "")
+        if stem and re.fullmatch(r"y?[ae]", m[1][len(stem) :]):
+            owners.append((m, stem))
+    for m, stem in sorted(owners, key=lambda found: found[0].start()):
         if stem is None or not _name_word_tr(stem):
             continue
         before = plain[: m.start(1)].split()
