@@ -48,7 +48,11 @@ more public files by others (a call-centre quality tool's synthetic calls, where
 and a spoken customer number; a doctor's voice assistant's appointment tests; a mail-to-calendar
 assistant's date tests with month names; clinic, cafe and salon bots' customer messages; PII-masking
 tests with phones beside IBANs, card and TC numbers), 42 of them with no entity, and committed labelled
-before the extractors were first run on them.
+before the extractors were first run on them: 86.5 % of slots before the fixes they led to (a name at the
+start of a turn running past its comma into the customer number, "ayın on beşinden" read as the 10th, "ona
+randevu ver" as ten o'clock, "Ben on dört gün" and "Tuğrul ben," misread, the person an appointment is for in
+the dative), 95.2 % after; the five left are names the given-name list lacks ("Umutcan Türkoğlu") or said
+before "için".
 """
 
 from __future__ import annotations
