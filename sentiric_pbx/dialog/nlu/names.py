@@ -12,6 +12,9 @@ import re
 
 from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD, _lower, normalize
 from sentiric_pbx.dialog.nlu.tr_first_names import TR_FIRST_NAMES
+from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR as _TR_AFTER_NAME_VERB
+from sentiric_pbx.dialog.nlu.tr_name_endings import NOT_NAME_ENDING_TR as _TR_NOT_NAME_ENDING
+from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
 from sentiric_pbx.dialog.nlu.tr_name_words import HONORIFICS_TR as _TR_HONORIFICS
 from sentiric_pbx.dialog.nlu.tr_name_words import NOT_A_NAME_AFTER_BEN_TR as _TR_NOT_A_NAME_AFTER_BEN
@@ -27,13 +30,6 @@ _TR_TRIGGERS = (
     r"\b(?:benim ad[ıi]m soyad[ıi]m|ad[ıi]m soyad[ıi]m|ad soyad[ıi]m|ad soyad|benim ad[ıi]m|ad[ıi]m|benim [ıi]smim"
     r"|[ıi]smim soy[ıi]smim|[ıi]smim|ben)\s+"
 )
-# "ben …" introduces a name as often as anything else ("ben de", "ben yarın gelemiyorum"): there, as after
-# "i am", a first and a last name are needed, and no word may look like a conjugated verb.
-_TR_VERB = re.compile(
-    r"(?:yorum|yorsun|acağım|eceğim|acagim|ecegim|mak|mek|dim|dım|dum|düm|tim|tım|tum|tüm|miş|mış|mis|mıs|sin|sın"
-    r"|siniz|sınız|yim|yım|yum|yüm|nizim|nızım|nuzum|nüzüm|ız|iz|uz|üz|lar|ler)$"
-)  # not a bare -im/-um: Selim, Kerim, İbrahim are names
-
 _COMMON_EN = frozenset(
     """
     a about actually again all also am an and any anyone appointment are as at available back bad be because
@@ -106,12 +102,6 @@ def _is_first_name(word: str) -> bool:
     return word in TR_FIRST_NAMES or word.translate(_TR_FOLD) in _FOLDED_FIRST_NAMES
 
 
-# A verb after the name ("ismim Mehmet Demir demiştim", "adım Ayşe. Hemşireyim, …"): the name is over. Read
-# from the second word on only, and only clear first-person and past endings: surnames end in -ız, -ler too
-# (Yıldız, Güler), which is why `_TR_VERB` cannot be used here.
-_TR_AFTER_NAME_VERB = re.compile(
-    r"(?:yorum|yordum|m[ıiuü]şt[ıiuü]m|d[ıiuü]m|t[ıiuü]m|y[ıiuü]m|acağım|eceğim|acagim|ecegim|s[ıi]n[ıi]z|s[uü]n[uü]z)$"
-)
 # "adım Ayşe'dir", "benim adım Mehmet Yılmaz'dır": the copula "is" on the last name word (Kadir keeps his).
 _TR_NAME_COPULA = re.compile(r"^(?P<stem>\w{3,}?)(?:d[ıiuü]r|t[ıiuü]r)$")
 
@@ -475,12 +465,6 @@ _SAID_BEN_LAST = re.compile(
 # "Tuğrul ben, kısa bir fikir.", "Merhaba, Menekşe ben.": the same word opening the turn (after a greeting)
 # before "ben" and a comma, a full stop or the end, as "Ayşe ben, …" is read when the list holds the name.
 _SAID_FIRST_BEN = re.compile(r"(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})\s+ben(?:\s*[,;.!?…]|\s*$)")
-# an order, a wish, a negative or aorist, the copula, an adverb: verb and adverb endings no name has
-_TR_NOT_NAME_ENDING = re.compile(
-    r"(?:y[ıiuü]n|y[ıiuü]n[ıiuü]z|[dt][ıiuü]r[ıiuü]n|s[ıiuü]n|s[ıiuü]nlar|y?[ae]l[ıi]m|maz|mez|mam|mem|m[ıi]yor\w*|d[ıiuü]r|t[ıiuü]r"
-    r"|arak|erek|ken|madan|meden|ınca|ince|unca|ünce|mal[ıi]|meli)$"
-)
-
 _FOLDED_NOT_NAMES = frozenset(
     w.translate(_TR_FOLD) for w in (*_COMMON_TR, *_TR_OPENERS, *_TR_HONORIFICS, *_TR_NOT_A_NAME_AFTER_BEN)
 )
