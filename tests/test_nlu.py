@@ -1247,3 +1247,23 @@ TR_NAME_FOR_WHOM_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_NAME_FOR_WHOM_FORMS)
 def test_turkish_name_the_appointment_is_for(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_e: "Umutcan Türkoğlu randevusunu cuma 15:00'e al": the owner of an appointment said without the genitive
+# ending, as callers often do. Then only a full name as said (capitals, a known given name) is one: "Diş
+# randevusu", "Kontrol randevusu" are kinds of appointment, lower case is not sure, a title is someone else.
+TR_NAME_BARE_OWNER_FORMS = [
+    ("Ahmet Yılmaz randevusunu iptal et", {"person_name": "Ahmet Yılmaz"}),
+    ("Yarın Zeynep Kara randevusu var mı", {"date": "2026-11-26", "person_name": "Zeynep Kara"}),
+    ("Ali Rıza Kaya randevusu", {"person_name": "Ali Rıza Kaya"}),
+    ("Ayşe Kaya rezervasyonu", {"person_name": "Ayşe Kaya"}),
+    ("Diş randevusu almak istiyorum", {}),
+    ("Göz Hastalıkları randevusu", {}),
+    ("Ahmet Bey randevusu", {}),
+    ("ahmet yılmaz randevusunu iptal et", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_BARE_OWNER_FORMS)
+def test_turkish_owner_without_the_genitive(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected

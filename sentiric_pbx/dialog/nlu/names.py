@@ -309,13 +309,15 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     )  # fmt: skip
 
 
-# "Ali Rıza Kaya olarak kayıtlıyım", "Filiz Kaplan olarak doğruluyorum": the name the caller is known under.
-_SAID_AS = re.compile(r"((?:[^\W\d_]+ ){1,2}[^\W\d_]+) olarak\b")
+# "Ali Rıza Kaya olarak kayıtlıyım", "Filiz Kaplan olarak doğruluyorum": the name the caller is known under;
+# "Ahmet Yılmaz randevusunu iptal et", "Ayşe Kaya rezervasyonu": the owner said without the genitive ending.
+_SAID_AS = re.compile(r"((?:[^\W\d_]+ ){1,2}[^\W\d_]+) (?:olarak\b|(?:randevus|rezervasyon|kayd)\w*)")
 
 
 def _name_registered_as(said: str, cased: frozenset[str]) -> str | None:
-    """A full name (two or three words, `_said_full_name`) right before "olarak" (as): "Misafir olarak", "Ahmet Bey
-    olarak", "hasta olarak" are a role or someone else."""
+    """A full name (two or three words, `_said_full_name`) right before "olarak" (as), or before "randevusu" with no
+    genitive ending: "Misafir olarak", "Ahmet Bey olarak", "hasta olarak" are a role or someone else, "Diş
+    randevusu", "Kontrol randevusu" a kind of appointment (a full name needs capitals and a known given name)."""
     for m in _SAID_AS.finditer(said):
         words = m[1].split()
         while len(words) > 2 and not (words[0][0].isupper() and _is_first_name(_lower_tr(words[0]))):
