@@ -1267,3 +1267,21 @@ TR_NAME_BARE_OWNER_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_NAME_BARE_OWNER_FORMS)
 def test_turkish_owner_without_the_genitive(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_e: "Umutcan Türkoğlu için yarın saat 14:30 randevu oluştur": a full name as said before "için" is whom the
+# booking is for, in a turn about an appointment or a reservation; elsewhere "X Y için" is as often a business
+# ("Ahmet Konağı için kısa bir fikir"), and a title, a kinship word or a kind of doctor is no name.
+TR_NAME_FOR_FORMS = [
+    ("Ali Yılmaz için randevu almak istiyorum", {"person_name": "Ali Yılmaz"}),
+    ("Ayşe Kaya için yarın saat 3'e randevu", {"date": "2026-11-26", "time": "15:00", "person_name": "Ayşe Kaya"}),
+    ("Merhaba, Ahmet Konağı için kısa bir fikir paylaşmak istedim.", {}),
+    ("Ahmet Bey için randevu", {}),
+    ("Göz Doktoru için randevu", {}),
+    ("oğlum için randevu", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_FOR_FORMS)
+def test_turkish_name_a_booking_is_for(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected

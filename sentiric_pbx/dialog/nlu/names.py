@@ -310,8 +310,12 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
 
 
 # "Ali Rıza Kaya olarak kayıtlıyım", "Filiz Kaplan olarak doğruluyorum": the name the caller is known under;
-# "Ahmet Yılmaz randevusunu iptal et", "Ayşe Kaya rezervasyonu": the owner said without the genitive ending.
-_SAID_AS = re.compile(r"((?:[^\W\d_]+ ){1,2}[^\W\d_]+) (?:olarak\b|(?:randevus|rezervasyon|kayd)\w*)")
+# "Ahmet Yılmaz randevusunu iptal et", "Ayşe Kaya rezervasyonu": the owner said without the genitive ending;
+# "Ali Yılmaz için randevu": whom a booking is for (only in a turn about one: "Ahmet Konağı için bir fikir").
+_SAID_AS = re.compile(
+    r"((?:[^\W\d_]+ ){1,2}[^\W\d_]+) (?:olarak\b|(?P<for>i[çc]in)\b|(?:randevus|rezervasyon|kayd)\w*)"
+)
+_BOOKING = re.compile(r"randevu|rezervasyon")
 
 
 def _name_registered_as(said: str, cased: frozenset[str]) -> str | None:
@@ -319,6 +323,8 @@ def _name_registered_as(said: str, cased: frozenset[str]) -> str | None:
     genitive ending: "Misafir olarak", "Ahmet Bey olarak", "hasta olarak" are a role or someone else, "Diş
     randevusu", "Kontrol randevusu" a kind of appointment (a full name needs capitals and a known given name)."""
     for m in _SAID_AS.finditer(said):
+        if m["for"] and not _BOOKING.search(_lower_tr(said)):
+            continue
         words = m[1].split()
         while len(words) > 2 and not (words[0][0].isupper() and _is_first_name(_lower_tr(words[0]))):
             words = words[1:]  # "Kaydım Ali Rıza Kaya olarak": the name is the last words before "olarak"
