@@ -1139,3 +1139,149 @@ TR_FORMS_HELDOUT_C = [
 @pytest.mark.parametrize(("text", "expected"), TR_FORMS_HELDOUT_C)
 def test_turkish_forms_heldout_c_missed(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_e's names (bench/nlu_tr_entities.py): a caller answering "adınız ve müşteri numaranız?" says the name and,
+# after a comma, the rest, often numbers in words; the name at the start of the turn ends at that comma, as the
+# name after "adım" does ("Ali Vural Hizmet", "Kerem Aydın Üç" were read). Without capitals or a comma, not sure.
+TR_NAME_START_BREAK_FORMS = [
+    ("Ali Vural, hizmet numaram beş beş üç iki bir dokuz.", {"person_name": "Ali Vural"}),
+    ("Kerem Aydın, üç sıfır beş iki yedi dört.", {"person_name": "Kerem Aydın"}),
+    ("Fatma Şahin, bin dokuz yüz doksan.", {"person_name": "Fatma Şahin"}),
+    ("Hasan Yıldız, dört dört yedi sekiz iki bir.", {"person_name": "Hasan Yıldız"}),
+    ("Elif Kara, abone numaram altı bir üç.", {"person_name": "Elif Kara"}),
+    ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
+    ("merhaba, Gizem Tan ben", {"person_name": "Gizem Tan"}),
+    ("ahmet kaya, dört dört yedi", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_START_BREAK_FORMS)
+def test_turkish_name_at_the_start_ends_at_a_comma(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
+# dev_e: the day of the month a thing starts from, in the ablative ("ayın on beşinden itibaren", from the 15th)
+# was read as "ayın on" and the 10th of next month; it is the 15th, as "ayın on beşinde" is. Without "ayın",
+# "birinden", "önünden" stay words.
+TR_DAY_FROM_FORMS = [
+    ("Ayın on beşinden itibaren olsun, o gün uçuşum var.", {"date": "2026-12-15"}),
+    ("ayın beşinden itibaren", {"date": "2026-12-05"}),
+    ("ayın yirmi ikisinden itibaren gelebilirim", {"date": "2026-12-22"}),
+    ("birinden duydum", {}),
+    ("önünden geçtim", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_DAY_FROM_FORMS)
+def test_turkish_day_of_month_in_the_ablative(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
+# dev_e: "ona randevu ver" (give him an appointment) was read as "at ten": the word "ona" before what is booked
+# is "to him". Said in digits ("10'a randevu"), or after "saat"/"sabah", it is still ten.
+TR_ONA_FORMS = [
+    ("ona randevu ver", {}),
+    ("ona bir randevu ayarlayın", {}),
+    ("ona toplantı ayarla", {}),
+    ("saat ona randevu ver", {"time": "10:00"}),
+    ("sabah ona randevu", {"time": "10:00"}),
+    ("Yarın 10’a randevu yazar mısın", {"date": "2026-11-26", "time": "10:00"}),
+    ("üçe randevu ayarlayın", {"time": "15:00"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_ONA_FORMS)
+def test_turkish_ona_before_what_is_booked_is_to_him(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
+# dev_e: "Ben on dört gün diye biliyordum" (I thought it was fourteen days) named the caller "On Dört Gün": after
+# "ben" or "adım", a number word ends the name, as it does at the end of a turn ("Ben Beşte").
+TR_NUMBER_NO_NAME_FORMS = [
+    ("Emin misiniz? Ben on dört gün diye biliyordum.", {}),
+    ("ben iki kişiyiz", {}),
+    ("ben yirmi yaşındayım", {}),
+    ("ben Ahmet Yılmaz", {"person_name": "Ahmet Yılmaz"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NUMBER_NO_NAME_FORMS)
+def test_turkish_number_words_are_no_name(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
+# dev_e: "Tuğrul ben, kısa bir fikir." (it is Tuğrul, a short idea): a capitalised word before "ben" and a comma
+# or a full stop opening the turn is the caller's name though the given-name list lacks it, as "Ben Menekşe."
+# closing one is; not the words that open a Turkish sentence ("Yani ben, …", "Bence ben, …").
+TR_NAME_BEFORE_BEN_FORMS = [
+    ("Tuğrul ben, kısa bir fikir.", {"person_name": "Tuğrul"}),
+    ("Merhaba, Menekşe ben.", {"person_name": "Menekşe"}),
+    ("Yani ben, randevu almak istiyorum.", {}),
+    ("Bence ben, haklıyım.", {}),
+    ("Belki ben, gelirim.", {}),
+    ("Aslında ben, iptal etmek istiyorum.", {}),
+    ("Yarın ben, gelemem.", {"date": "2026-11-26"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_BEFORE_BEN_FORMS)
+def test_turkish_name_before_ben_opening_the_turn(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
+# dev_e: "Yarın Zeynep Kara'ya randevu ver": the dative, written with its apostrophe, before "randevu" says whom
+# the appointment is for, as the genitive before "randevusu" says whose it is. A title ("Ahmet Bey'e"), a place
+# ("Kadıköy'e") or no known given name, no name; without the apostrophe, not sure.
+TR_NAME_FOR_WHOM_FORMS = [
+    ("Yarın Zeynep Kara’ya randevu ver", {"date": "2026-11-26", "person_name": "Zeynep Kara"}),
+    ("oğlum Ali'ye bir randevu almak istiyorum", {"person_name": "Ali"}),
+    ("Ayşe'ye randevu verebilir misiniz", {"person_name": "Ayşe"}),
+    ("Ahmet Bey'e randevu verin", {}),
+    ("Kadıköy'e randevu", {}),
+    ("kardeşime randevu", {}),
+    ("Ayşe Kaya'ya ben söylerim", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_FOR_WHOM_FORMS)
+def test_turkish_name_the_appointment_is_for(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
+# dev_e: "Umutcan Türkoğlu randevusunu cuma 15:00'e al": the owner of an appointment said without the genitive
+# ending, as callers often do. Then only a full name as said (capitals, a known given name) is one: "Diş
+# randevusu", "Kontrol randevusu" are kinds of appointment, lower case is not sure, a title is someone else.
+TR_NAME_BARE_OWNER_FORMS = [
+    ("Ahmet Yılmaz randevusunu iptal et", {"person_name": "Ahmet Yılmaz"}),
+    ("Yarın Zeynep Kara randevusu var mı", {"date": "2026-11-26", "person_name": "Zeynep Kara"}),
+    ("Ali Rıza Kaya randevusu", {"person_name": "Ali Rıza Kaya"}),
+    ("Ayşe Kaya rezervasyonu", {"person_name": "Ayşe Kaya"}),
+    ("Diş randevusu almak istiyorum", {}),
+    ("Göz Hastalıkları randevusu", {}),
+    ("Ahmet Bey randevusu", {}),
+    ("ahmet yılmaz randevusunu iptal et", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_BARE_OWNER_FORMS)
+def test_turkish_owner_without_the_genitive(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
+# dev_e: "Umutcan Türkoğlu için yarın saat 14:30 randevu oluştur": a full name as said before "için" is whom the
+# booking is for, in a turn about an appointment or a reservation; elsewhere "X Y için" is as often a business
+# ("Ahmet Konağı için kısa bir fikir"), and a title, a kinship word or a kind of doctor is no name.
+TR_NAME_FOR_FORMS = [
+    ("Ali Yılmaz için randevu almak istiyorum", {"person_name": "Ali Yılmaz"}),
+    ("Ayşe Kaya için yarın saat 3'e randevu", {"date": "2026-11-26", "time": "15:00", "person_name": "Ayşe Kaya"}),
+    ("Merhaba, Ahmet Konağı için kısa bir fikir paylaşmak istedim.", {}),
+    ("Ahmet Bey için randevu", {}),
+    ("Göz Doktoru için randevu", {}),
+    ("oğlum için randevu", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_NAME_FOR_FORMS)
+def test_turkish_name_a_booking_is_for(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected

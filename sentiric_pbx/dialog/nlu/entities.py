@@ -118,7 +118,7 @@ def extract(norm: Normalized, now: dt.datetime, options: NluOptions, said: str =
     `norm` has folded away."""
     if norm.language == "tr":
         phone, digits = take_phone_tr(norm.digits, options.default_country_code)
-        digits = entity_digits(digits)
+        digits = entity_digits(digits, norm.plain)
     else:
         phone, digits = take_phone(norm.digits, options.default_country_code)
     out = temporal(digits, now, norm.language, options)

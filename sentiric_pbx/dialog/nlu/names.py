@@ -12,6 +12,9 @@ import re
 
 from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD, _lower, normalize
 from sentiric_pbx.dialog.nlu.tr_first_names import TR_FIRST_NAMES
+from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR as _TR_AFTER_NAME_VERB
+from sentiric_pbx.dialog.nlu.tr_name_endings import NOT_NAME_ENDING_TR as _TR_NOT_NAME_ENDING
+from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
 from sentiric_pbx.dialog.nlu.tr_name_words import HONORIFICS_TR as _TR_HONORIFICS
 from sentiric_pbx.dialog.nlu.tr_name_words import NOT_A_NAME_AFTER_BEN_TR as _TR_NOT_A_NAME_AFTER_BEN
@@ -27,13 +30,6 @@ _TR_TRIGGERS = (
     r"\b(?:benim ad[ıi]m soyad[ıi]m|ad[ıi]m soyad[ıi]m|ad soyad[ıi]m|ad soyad|benim ad[ıi]m|ad[ıi]m|benim [ıi]smim"
     r"|[ıi]smim soy[ıi]smim|[ıi]smim|ben)\s+"
 )
-# "ben …" introduces a name as often as anything else ("ben de", "ben yarın gelemiyorum"): there, as after
-# "i am", a first and a last name are needed, and no word may look like a conjugated verb.
-_TR_VERB = re.compile(
-    r"(?:yorum|yorsun|acağım|eceğim|acagim|ecegim|mak|mek|dim|dım|dum|düm|tim|tım|tum|tüm|miş|mış|mis|mıs|sin|sın"
-    r"|siniz|sınız|yim|yım|yum|yüm|nizim|nızım|nuzum|nüzüm|ız|iz|uz|üz|lar|ler)$"
-)  # not a bare -im/-um: Selim, Kerim, İbrahim are names
-
 _COMMON_EN = frozenset(
     """
     a about actually again all also am an and any anyone appointment are as at available back bad be because
@@ -106,12 +102,6 @@ def _is_first_name(word: str) -> bool:
     return word in TR_FIRST_NAMES or word.translate(_TR_FOLD) in _FOLDED_FIRST_NAMES
 
 
-# A verb after the name ("ismim Mehmet Demir demiştim", "adım Ayşe. Hemşireyim, …"): the name is over. Read
-# from the second word on only, and only clear first-person and past endings: surnames end in -ız, -ler too
-# (Yıldız, Güler), which is why `_TR_VERB` cannot be used here.
-_TR_AFTER_NAME_VERB = re.compile(
-    r"(?:yorum|yordum|m[ıiuü]şt[ıiuü]m|d[ıiuü]m|t[ıiuü]m|y[ıiuü]m|acağım|eceğim|acagim|ecegim|s[ıi]n[ıi]z|s[uü]n[uü]z)$"
-)
 # "adım Ayşe'dir", "benim adım Mehmet Yılmaz'dır": the copula "is" on the last name word (Kadir keeps his).
 _TR_NAME_COPULA = re.compile(r"^(?P<stem>\w{3,}?)(?:d[ıiuü]r|t[ıiuü]r)$")
 
@@ -177,10 +167,18 @@ def _said_stems(said: str) -> dict[str, str]:
     return stems
 
 
+# "Zeynep Kara'ya randevu ver", "oğlum Ali'ye bir randevu": the dative, with its apostrophe, says for whom.
+_TR_FOR_WHOM = re.compile(r"\b(\w+) (?:bir )?randevu\b")
+
+
 def _name_of_owner(plain: str, said: str = "") -> str | None:
     said_stems = _said_stems(said)
-    for m in _TR_GENITIVE.finditer(plain):
-        stem = said_stems.get(m[1]) or _genitive_stem(m[1])
+    owners = [(m, said_stems.get(m[1]) or _genitive_stem(m[1])) for m in _TR_GENITIVE.finditer(plain)]
+    for m in _TR_FOR_WHOM.finditer(plain):
+        stem = said_stems.get(m[1], "")
+        if stem and re.fullmatch(r"y?[ae]", m[1][len(stem) :]):
+            owners.append((m, stem))
+    for m, stem in sorted(owners, key=lambda found: found[0].start()):
         if stem is None or not _name_word_tr(stem):
             continue
         before = plain[: m.start(1)].split()
@@ -276,8 +274,8 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
                 break
             if word in common or not word.isalpha() or len(word) < 2 or word.endswith("ing"):
                 break
-            if language == "tr" and _TR_NOT.match(word):
-                break
+            if language == "tr" and (_TR_NOT.match(word) or _number_word(word)):
+                break  # "ben Ahmet değilim"; "Ben on dört gün diye biliyordum": a number is no name
             if language == "tr" and words and m.group(0).strip() != "ben" and _TR_AFTER_NAME_VERB.search(word):
                 break  # (after "ben", `_ben_name` reads "kaya'yım" as "I am Kaya")
             words.append(word)
@@ -305,20 +303,28 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     if language != "tr":
         return None
     return (
-        _name_before(plain) or _name_of_owner(plain, said) or _name_at_start(plain, said, cased)
+        _name_before(plain) or _name_of_owner(plain, said) or _name_at_start(marked, said, cased)
         or _name_ending_the_turn(said) or _given_name_alone(said) or _name_closing_the_turn(said, cased)
         or _name_registered_as(said, cased)
     )  # fmt: skip
 
 
-# "Ali Rıza Kaya olarak kayıtlıyım", "Filiz Kaplan olarak doğruluyorum": the name the caller is known under.
-_SAID_AS = re.compile(r"((?:[^\W\d_]+ ){1,2}[^\W\d_]+) olarak\b")
+# "Ali Rıza Kaya olarak kayıtlıyım", "Filiz Kaplan olarak doğruluyorum": the name the caller is known under;
+# "Ahmet Yılmaz randevusunu iptal et", "Ayşe Kaya rezervasyonu": the owner said without the genitive ending;
+# "Ali Yılmaz için randevu": whom a booking is for (only in a turn about one: "Ahmet Konağı için bir fikir").
+_SAID_AS = re.compile(
+    r"((?:[^\W\d_]+ ){1,2}[^\W\d_]+) (?:olarak\b|(?P<for>i[çc]in)\b|(?:randevus|rezervasyon|kayd)\w*)"
+)
+_BOOKING = re.compile(r"randevu|rezervasyon")
 
 
 def _name_registered_as(said: str, cased: frozenset[str]) -> str | None:
-    """A full name (two or three words, `_said_full_name`) right before "olarak" (as): "Misafir olarak", "Ahmet Bey
-    olarak", "hasta olarak" are a role or someone else."""
+    """A full name (two or three words, `_said_full_name`) right before "olarak" (as), or before "randevusu" with no
+    genitive ending: "Misafir olarak", "Ahmet Bey olarak", "hasta olarak" are a role or someone else, "Diş
+    randevusu", "Kontrol randevusu" a kind of appointment (a full name needs capitals and a known given name)."""
     for m in _SAID_AS.finditer(said):
+        if m["for"] and not _BOOKING.search(_lower_tr(said)):
+            continue
         words = m[1].split()
         while len(words) > 2 and not (words[0][0].isupper() and _is_first_name(_lower_tr(words[0]))):
             words = words[1:]  # "Kaydım Ali Rıza Kaya olarak": the name is the last words before "olarak"
@@ -417,9 +423,11 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
     "ben" ("Ayşe ben", "merhaba Ahmet Bey ben, randevum vardı"), by a phone number ("Ahmet Kaya, 0532 111 22
     33", "… numaram …") or, written with capitals, by a comma and more ("Ahmet Kaya, randevum vardı"). It must
     open with a given name from the list, and a name without "ben" needs two words: one word ("Deniz", "Umut")
-    is as often a word as a name, and "Mehmet Bey" alone greets the person answering."""
+    is as often a word as a name, and "Mehmet Bey" alone greets the person answering. `plain` carries the
+    breaks of the turn as said: the name ends at its comma ("Ali Vural, hizmet numaram …", "Kerem Aydın, üç
+    sıfır beş …" are not "Ali Vural Hizmet", "Kerem Aydın Üç")."""
     words = plain.split()
-    while words and words[0] in _TR_OPENERS:
+    while words and (words[0] in _TR_OPENERS or words[0] == _BREAK):
         words = words[1:]
     if not words or not _is_first_name(words[0]):
         return None
@@ -462,19 +470,19 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
 _SAID_BEN_LAST = re.compile(
     r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})(?:['’]y?[ıiuü]m|\s+(?:[Hh]an[ıi]m|[Bb]ey))?[\s.!?…]*$"
 )
-# an order, a wish, a negative or aorist, the copula, an adverb: verb and adverb endings no name has
-_TR_NOT_NAME_ENDING = re.compile(
-    r"(?:y[ıiuü]n|y[ıiuü]n[ıiuü]z|[dt][ıiuü]r[ıiuü]n|s[ıiuü]n|s[ıiuü]nlar|y?[ae]l[ıi]m|maz|mez|mam|mem|m[ıi]yor\w*|d[ıiuü]r|t[ıiuü]r"
-    r"|arak|erek|ken|madan|meden|ınca|ince|unca|ünce|mal[ıi]|meli)$"
-)
-
+# "Tuğrul ben, kısa bir fikir.", "Merhaba, Menekşe ben.": the same word opening the turn (after a greeting)
+# before "ben" and a comma, a full stop or the end, as "Ayşe ben, …" is read when the list holds the name.
+_SAID_FIRST_BEN = re.compile(r"(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})\s+ben(?:\s*[,;.!?…]|\s*$)")
 _FOLDED_NOT_NAMES = frozenset(
     w.translate(_TR_FOLD) for w in (*_COMMON_TR, *_TR_OPENERS, *_TR_HONORIFICS, *_TR_NOT_A_NAME_AFTER_BEN)
 )
 
 
 def _name_ending_the_turn(said: str) -> str | None:
-    m = _SAID_BEN_LAST.search(said)
+    words = said.split()
+    while words and _lower_tr(words[0].strip(",.;!?…")) in _TR_OPENERS:
+        words = words[1:]
+    m = _SAID_BEN_LAST.search(said) or _SAID_FIRST_BEN.match(" ".join(words))
     if m is None:
         return None
     word = _lower_tr(m["w"])
@@ -485,7 +493,11 @@ def _name_ending_the_turn(said: str) -> str | None:
         or _TR_VERB_STEM.search(word)
         or _TR_AFTER_NAME_VERB.search(word)
         or _TR_COPULA.match(word)  # "Ben Memnunum", "Ben Değilim" (and Nazım, Halim: not sure to be names)
-        or any(ch.isdigit() for ch in normalize(word, "tr").digits)  # "Beşte", "Onda", "Doksan"
+        or _number_word(word)  # "Beşte", "Onda", "Doksan"
     ):
         return None
     return _title(word, "tr")
+
+
+def _number_word(word: str) -> bool:
+    return any(ch.isdigit() for ch in normalize(word, "tr").digits)

@@ -24,10 +24,11 @@ _WORD_KI = re.compile(rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS})?(?P<case>
 # "saat 2'deki", "14:00'teki", "10 daki": the same after digits (the apostrophe is already gone).
 _DIGIT_KI = re.compile(r"(?<=\d)(?P<case> ?(?:de|da|te|ta))ki\b")
 # "ayın on beşindeki randevum", "ayın üçünde", "dördündeki": a day of the month in the possessive and the
-# locative, with the relative "-ki" or without it, read as "15inde" / "3unde" for the day-of-month rules.
-# (`normalize` reads "on beşinde" already, but not the "-ki" on it, nor "üçünde".)
+# locative, with the relative "-ki" or without it, read as "15inde" / "3unde" for the day-of-month rules;
+# and in the ablative, the day something starts from ("ayın on beşinden itibaren" → "15inden").
+# (`normalize` reads "on beşinde" already, but not the "-ki" on it, nor "üçünde", nor "on beşinden".)
 _DAY_LOCATIVE = re.compile(
-    rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS}|dord)?(?P<case>s?[iu]n(?:de|da))(?:ki)?\b"
+    rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS}|dord)?(?P<case>s?[iu]n(?:de|da|den|dan))(?:ki)?\b"
 )
 _DIGIT_DAY_KI = re.compile(r"(?<=\d)(?P<case>s?[iu]n(?:de|da))ki\b")
 # "beşinci nisan", "on ikinci gün", "üçüncü": ordinals, read as "5inci" so the day-of-month rules see 5.
@@ -53,6 +54,13 @@ _MINUTES_PAST = re.compile(r"\b(?P<m>\d{1,2}) (?:dakika|dk) (?=(?:gece|kala|var)
 # blanked, so no clock rule reads it. "3 saat sonra" is a time relative to now, which no rule reads (nor
 # "in 3 hours" in English): it gives no time, and the dialog asks. "saat 3'e 10 dakika kala" is kept above.
 _DURATION = re.compile(r"\b\d{1,3}(?: bucuk)?(?= (?:saat|dakika|dk|saniye|sn)\w*\b)")
+# "ona randevu ver", "ona bir toplantı ayarlayın": the word "ona" before what is booked is "to him", not "at
+# ten"; `normalize` made it "10a" as it makes "10'a" (said in digits, that is ten). "saat ona randevu",
+# "sabah ona" keep the hour.
+_PRONOUN_ONA = re.compile(
+    r"\b(?<!saat )(?<!sabah )(?<!aksam )10a(?= (?:1 )?(?:toplanti|gorusme|randevu|rezervasyon|masa|yer|kayit))"
+)
+_WORD_ONA = re.compile(r"\bona\b")
 
 
 def _value(m: re.Match[str]) -> int | None:
@@ -63,8 +71,10 @@ def _value(m: re.Match[str]) -> int | None:
     return tens_value + (_TR_UNITS["dort" if unit == "dord" else unit] if unit else 0)
 
 
-def entity_digits(digits: str) -> str:
-    """`Normalized.digits` with the forms above read as numbers."""
+def entity_digits(digits: str, plain: str = "") -> str:
+    """`Normalized.digits` with the forms above read as numbers; `plain` tells the word "ona" from "10'a"."""
+    if _WORD_ONA.search(plain):
+        digits = _PRONOUN_ONA.sub("ona", digits)
 
     def word_ki(m: re.Match[str]) -> str:
         value = _value(m)

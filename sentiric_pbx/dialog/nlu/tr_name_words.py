@@ -10,7 +10,8 @@ from __future__ import annotations
 # Words that end a name after an introduction phrase, or are never its first word.
 COMMON_TR = frozenset(
     """
-    ve ile ben benim biz randevu randevumu randevuyu randevum almak istiyorum istiyordum icin için yarin yarın
+    ve ile ben benim biz randevu randevumu randevuyu randevum randevusu randevusunu rezervasyon rezervasyonu
+    rezervasyonum kaydı kaydım almak istiyorum istiyordum icin için yarin yarın
     bugun bugün evet hayir hayır tamam merhaba iyi gunler günler lutfen lütfen de da bir bu su şu o
     iptal etmek degistirmek değiştirmek saat çok cok daha hiç hic şimdi simdi sadece hasta doktor gelecek ne nasıl
     nasil neden niye kim zaten aslında aslinda biraz az siz size sizi sizin onu ona bunu buna mi mı mu mü var yok
@@ -37,7 +38,8 @@ POSTPOSITIONS_TR = frozenset(
     "tarafindan kadar".split()
 )
 
-# One capitalised word after "ben" at the end of a turn that is still no name ("Ben Müşteri.", "Ben de.").
+# One capitalised word after "ben" at the end of a turn that is still no name ("Ben Müşteri.", "Ben de."), or
+# before "ben" opening one ("Yani ben, …"): the last lines are the words that open a Turkish sentence.
 NOT_A_NAME_AFTER_BEN_TR = frozenset(
     """
     burada burda orada orda şurada içeride dışarıda yine gene hala hâlâ artık bizzat şahsen kendim yalnız
@@ -52,5 +54,8 @@ NOT_A_NAME_AFTER_BEN_TR = frozenset(
     gel git bekle ara sor söyle anlat tamamdır sağol sağolun teşekkürler mersi naber selam hey alo
     öyle böyle şöyle açık kapalı lira para kişi dakika operatör yetkili temsilci pardon eyvallah güle
     görüşürüz iptal uyar uymaz
+    yani mesela örneğin ayrıca hatta bazen işte hani hep asıl gerçekten açıkçası valla vallahi demin ancak
+    fakat ama çünkü dolayısıyla mecburen normalde genelde genellikle tamamen bence belki aslında şey halbuki
+    oysa yoksa sanki keşke lütfen özellikle tabi evde onlar biz siz herkes kimse biraz
     """.split()
 )

@@ -1,0 +1,29 @@
+"""The Turkish word endings that tell a name from a verb where the name rules look for one (names.py).
+
+Why apart: like tr_name_words.py, they are the rules' vocabulary, read and extended on their own, while
+names.py holds how a name is found. Matched against `Normalized.plain` words (lower case, Turkish letters).
+"""
+
+from __future__ import annotations
+
+import re
+
+# "ben …" introduces a name as often as anything else ("ben de", "ben yarın gelemiyorum"): there, as after
+# "i am", a first and a last name are needed, and no word may look like a conjugated verb.
+VERB_TR = re.compile(
+    r"(?:yorum|yorsun|acağım|eceğim|acagim|ecegim|mak|mek|dim|dım|dum|düm|tim|tım|tum|tüm|miş|mış|mis|mıs|sin|sın"
+    r"|siniz|sınız|yim|yım|yum|yüm|nizim|nızım|nuzum|nüzüm|ız|iz|uz|üz|lar|ler)$"
+)  # not a bare -im/-um: Selim, Kerim, İbrahim are names
+
+# A verb after the name ("ismim Mehmet Demir demiştim", "adım Ayşe. Hemşireyim, …"): the name is over. Read
+# from the second word on only, and only clear first-person and past endings: surnames end in -ız, -ler too
+# (Yıldız, Güler), which is why `VERB_TR` cannot be used there.
+AFTER_NAME_VERB_TR = re.compile(
+    r"(?:yorum|yordum|m[ıiuü]şt[ıiuü]m|d[ıiuü]m|t[ıiuü]m|y[ıiuü]m|acağım|eceğim|acagim|ecegim|s[ıi]n[ıi]z|s[uü]n[uü]z)$"
+)
+
+# An order, a wish, a negative or aorist, the copula, an adverb: verb and adverb endings no name has.
+NOT_NAME_ENDING_TR = re.compile(
+    r"(?:y[ıiuü]n|y[ıiuü]n[ıiuü]z|[dt][ıiuü]r[ıiuü]n|s[ıiuü]n|s[ıiuü]nlar|y?[ae]l[ıi]m|maz|mez|mam|mem|m[ıi]yor\w*|d[ıiuü]r|t[ıiuü]r"
+    r"|arak|erek|ken|madan|meden|ınca|ince|unca|ünce|mal[ıi]|meli)$"
+)
