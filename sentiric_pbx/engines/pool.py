@@ -23,6 +23,7 @@ from sentiric_pbx.engines.base import EngineLoadError, LlmEngine, SttEngine, Tts
 from sentiric_pbx.engines.llm.fallback import FallbackLlm
 from sentiric_pbx.engines.llm.llama_cpp import LlamaCppLlm
 from sentiric_pbx.engines.llm.openai_compat import remote_models
+from sentiric_pbx.engines.malloc_arenas import cap_malloc_arenas
 from sentiric_pbx.engines.runner import BoundedRunner, set_engine_nice
 from sentiric_pbx.engines.stt.vosk import VoskStt
 from sentiric_pbx.engines.stt.whisper import WhisperStt
@@ -189,6 +190,7 @@ class EnginePool:
     async def start(self, stt: bool = True, tts: bool = True, llm: bool = True) -> None:
         """Load and warm up the requested engines; raise `EngineLoadError` with a fix on failure."""
         set_engine_nice(self.settings.daemon.engine_nice)
+        cap_malloc_arenas(self.settings.daemon.malloc_arenas)
         builders = [
             (stt, "stt", self._build_stt),
             (stt, "vad", self._build_vad),  # the listening stage hears with it, as it asks the STT
