@@ -69,6 +69,9 @@ class SmartTurn:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
+        # ONNX Runtime's arena keeps the peak of every concurrent run for good (~40 MiB at 8 calls finishing
+        # together); without it a run at a pause costs ~3 ms more of its ~45 ms.
+        opts.enable_cpu_mem_arena = False
         self._session = ort.InferenceSession(str(self.model_path), opts, providers=["CPUExecutionProvider"])
         self._features = FeatureExtractor(feature_size=MEL_BINS, chunk_length=WINDOW_S)
         log.info("turn_model_loaded", model=str(self.model_path))
