@@ -1285,3 +1285,20 @@ TR_NAME_FOR_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_NAME_FOR_FORMS)
 def test_turkish_name_a_booking_is_for(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_e, then the public name lists: a given name the short list lacked ("Umutcan", "Berkay" is there) vouched for
+# no surname, so each rule needing one known given name missed it; the MIT-licensed lists of Faker and Mimesis now
+# add the rarer names, but not those that are also words a caller says for what they mean ("Sabah", "Nisan").
+TR_PUBLIC_GIVEN_NAME_FORMS = [
+    ("Umutcan Türkoğlu’nun randevusunu iptal et", {"person_name": "Umutcan Türkoğlu"}),
+    ("Ben Alperen Sarı, yarın gelebilir miyim", {"date": "2026-11-26", "person_name": "Alperen Sarı"}),
+    ("Yiğitcan", {"person_name": "Yiğitcan"}),
+    ("Sabah", {"daypart": "morning"}),
+    ("Nisan", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_PUBLIC_GIVEN_NAME_FORMS)
+def test_turkish_given_names_from_the_public_lists(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
