@@ -1302,3 +1302,20 @@ TR_PUBLIC_GIVEN_NAME_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_PUBLIC_GIVEN_NAME_FORMS)
 def test_turkish_given_names_from_the_public_lists(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_f: a Turkish clock time counts any number of minutes to or past the hour, not only fives ("üçe yedi kala" was
+# 15:00, "dördü on sekiz geçe" nothing), and may count them from the half hour ("beş buçuğa iki var" was 17:30).
+TR_ANY_MINUTES_FORMS = [
+    ("Saat üçe yedi kala.", {"time": "14:53"}),
+    ("dördü on sekiz geçe gelirim", {"time": "16:18"}),
+    ("Saat beş buçuğa iki var.", {"time": "17:28"}),
+    ("altı buçuğu iki geçiyor", {"time": "18:32"}),
+    ("dörde on kala", {"time": "15:50"}),
+    ("üç buçukta", {"time": "15:30"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_ANY_MINUTES_FORMS)
+def test_turkish_any_minutes_to_or_past(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
