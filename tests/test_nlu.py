@@ -1319,3 +1319,18 @@ TR_ANY_MINUTES_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_ANY_MINUTES_FORMS)
 def test_turkish_any_minutes_to_or_past(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# A compound verb after "ben" is no name: "Ben teşekkür ederim" was "Teşekkür Eder", "ben rica ederim" "Rica Eder".
+TR_LIGHT_VERB_FORMS = [
+    ("Ben teşekkür ederim", {}),
+    ("ben rica ederim", {}),
+    ("Ben özür dilerim, geç kaldım", {}),
+    ("ben Ali Ediz", {"person_name": "Ali Ediz"}),
+    ("ben Ahmet Yılmaz", {"person_name": "Ahmet Yılmaz"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_LIGHT_VERB_FORMS)
+def test_turkish_compound_verb_after_ben_is_no_name(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected

@@ -13,6 +13,7 @@ import re
 from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD, _lower, normalize
 from sentiric_pbx.dialog.nlu.tr_first_names import TR_FIRST_NAMES
 from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR as _TR_AFTER_NAME_VERB
+from sentiric_pbx.dialog.nlu.tr_name_endings import LIGHT_VERB_TR as _TR_LIGHT_VERB
 from sentiric_pbx.dialog.nlu.tr_name_endings import NOT_NAME_ENDING_TR as _TR_NOT_NAME_ENDING
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
@@ -119,6 +120,8 @@ def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
     """After "ben": a first and a last name ("ben ayşe demir", "ben fatma şahin'im"), or one given name
     from the list when what follows is not the rest of a verb ("ben ahmet, randevum vardı"; not "ben umut
     ediyorum")."""
+    if len(words) >= 2 and _TR_LIGHT_VERB.match(words[1]):
+        return None  # "ben teşekkür ederim", "ben rica ederim": a compound verb, no name
     if len(words) >= 2 and _is_first_name(words[0]) and _without_copula(words[-1]) != words[-1]:
         words = [*words[:-1], _without_copula(words[-1])]  # "ben ayşe kaya'yım": -yım is "I am", no verb
     if len(words) >= 2 and not any(_TR_VERB.search(w) for w in words):
