@@ -1334,3 +1334,20 @@ TR_LIGHT_VERB_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_LIGHT_VERB_FORMS)
 def test_turkish_compound_verb_after_ben_is_no_name(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_f: "ben de X" ("and I am X", answering an introduction) gives a name as "ben X" does, and "ben de" before
+# anything else ("Ben de memnun oldum", "ben de iyiyim", "ben de teşekkür ederim") stays "me too".
+TR_BEN_DE_FORMS = [
+    ("Merhaba Alice, ben de Ayla.", {"person_name": "Ayla"}),
+    ("ben de Ahmet Yılmaz", {"person_name": "Ahmet Yılmaz"}),
+    ("Ben de memnun oldum.", {}),
+    ("ben de iyiyim", {}),
+    ("Ben de teşekkür ederim", {}),
+    ("ben de yarın gelirim", {"date": "2026-11-26"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_BEN_DE_FORMS)
+def test_turkish_name_after_ben_de(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected

@@ -267,6 +267,8 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     # "adım Hakan, soyadım Öztürk": the surname goes on with the name across the comma
     marked = surname.sub(" ", re.sub(rf"\{_BREAK} (?=(?:{surname.pattern}))", "", marked))
     marked = re.sub(r"\bmy first name is\b", "my name is", marked)
+    if language == "tr":  # "Merhaba Alice, ben de Ayla.": "and I am Ayla", the name read as after "ben"
+        marked = re.sub(r"\bben d[ae] ", "ben ", marked)
     for m in re.finditer(trigger, marked):
         words: list[str] = []
         for word in marked[m.end() :].split()[:3]:
