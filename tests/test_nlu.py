@@ -1351,3 +1351,16 @@ TR_BEN_DE_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_BEN_DE_FORMS)
 def test_turkish_name_after_ben_de(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_f: a Turkish question word is never a name ("Rezervasyon kimin adına?" was a person called "Kimin").
+TR_QUESTION_WORD_FORMS = [
+    ("Rezervasyon kimin adına?", {}),
+    ("Randevu kimin adına alınacak", {}),
+    ("Ahmet Yılmaz adına randevu", {"person_name": "Ahmet Yılmaz"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_QUESTION_WORD_FORMS)
+def test_turkish_question_word_is_no_name(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
