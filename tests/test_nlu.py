@@ -1364,3 +1364,17 @@ TR_QUESTION_WORD_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_QUESTION_WORD_FORMS)
 def test_turkish_question_word_is_no_name(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_f: the Turkish locative with the past copula ("saat 6'daydı", "üçteydi": was at six, at three) is a clock time
+# as the locative alone is.
+TR_WAS_AT_FORMS = [
+    ("Son uçak saat 6'daydı, kaçırdım", {"time": "18:00"}),
+    ("randevum saat dörtteydi", {"time": "16:00"}),
+    ("randevum 3'teydi", {"time": "15:00"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_WAS_AT_FORMS)
+def test_turkish_was_at_a_time(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
