@@ -1378,3 +1378,18 @@ TR_WAS_AT_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_WAS_AT_FORMS)
 def test_turkish_was_at_a_time(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_f: one capitalised word after "ben" that closes a sentence, not only the turn, is the caller's name though the
+# given-name list lacks it ("Merhaba, ben Alice. Ya sen?"); a verb or the copula there stays none.
+TR_BEN_SENTENCE_END_FORMS = [
+    ("Merhaba, ben Alice. Ya sen?", {"person_name": "Alice"}),
+    ("Ben Tuğrul! Nasılsınız?", {"person_name": "Tuğrul"}),
+    ("Ben Geldim. Kapıdayım.", {}),
+    ("Ben Hastayım. Gelemem.", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_BEN_SENTENCE_END_FORMS)
+def test_turkish_name_closing_a_sentence_after_ben(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected

@@ -467,13 +467,14 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
 
 
 # "Merhaba, ben Menekşe.": one word after "ben" that the given-name list does not hold is a name only at the
-# end of the turn and written with a capital (STT and a typing caller capitalise names, not words), and not a
-# word a caller says there about themselves: a verb, an order or the copula ("ben geliyorum", "ben hastayım",
-# "ben memnunum", "Bekleyin", "Olmaz"), a number ("Ben Beşte"), a common word ("ben de", "ben burada", "Ben
-# Nedir") or what they are ("ben doktor", "ben müşteri"). A surname alone ("Ben Aydın.") is a name too.
+# end of the turn or of a sentence and written with a capital (STT and a typing caller capitalise names, not
+# words), and not a word a caller says there about themselves: a verb, an order or the copula ("ben geliyorum",
+# "ben hastayım", "ben memnunum", "Bekleyin", "Olmaz"), a number ("Ben Beşte"), a common word ("ben de", "ben
+# burada", "Ben Nedir") or what they are ("ben doktor", "ben müşteri"). A surname alone ("Ben Aydın.") is a name.
 # "Ben Menekşe'yim.", "Ben Menekşe Hanım." too: the copula and a title after the name keep it the caller's.
 _SAID_BEN_LAST = re.compile(
-    r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})(?:['’]y?[ıiuü]m|\s+(?:[Hh]an[ıi]m|[Bb]ey))?[\s.!?…]*$"
+    r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})(?:['’]y?[ıiuü]m|\s+(?:[Hh]an[ıi]m|[Bb]ey))?"
+    r"(?:[\s.!?…]*$|[.!?…]\s)"  # the end of the turn, or of its sentence: "Merhaba, ben Alice. Ya sen?"
 )
 # "Tuğrul ben, kısa bir fikir.", "Merhaba, Menekşe ben.": the same word opening the turn (after a greeting)
 # before "ben" and a comma, a full stop or the end, as "Ayşe ben, …" is read when the list holds the name.
