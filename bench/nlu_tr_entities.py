@@ -57,7 +57,14 @@ before the extractors were first run on them: 86.5 % of slots before the fixes t
 start of a turn running past its comma into the customer number, "ayın on beşinden" read as the 10th, "ona
 randevu ver" as ten o'clock, "Ben on dört gün" and "Tuğrul ben," misread, the person an appointment is for in
 the dative, before "için", before "randevusu" without the genitive), 96.2 % after; the four left are a name
-the given-name list lacks ("Umutcan Türkoğlu").
+the given-name list lacks ("Umutcan Türkoğlu"), three of them read since the list took in the rarer names of
+two MIT-licensed lists (99.0 %).
+
+The 75 `"split": "dev_f"` turns (2026-12-07, after blind_c was measured) were copied the same way from 16
+public web pages by others (Turkish lessons on telling the time, self-introduction and phone dialogues, a blog
+post on days and dates), 19 of them with no entity, and committed labelled before the extractors were first
+run on them: 80.4 % of slots before the fixes they led to (minutes other than fives to or past the hour, "beş
+buçuğa iki var", "ben de Ayla", "ben Alice. Ya sen?", "kimin adına" read as a name, "saat 6'daydı"), 96.4 % after.
 """
 
 from __future__ import annotations
@@ -79,9 +86,9 @@ BLIND_B_SET = Path(__file__).with_name("nlu_tr_entities_blind_b.jsonl")
 BLIND_C_SET = Path(__file__).with_name("nlu_tr_entities_blind_c.jsonl")
 BENCH_NOW = dt.datetime(2026, 3, 12, 10, 0, tzinfo=ZoneInfo("Europe/Istanbul"))  # a Thursday
 KINDS = ("date", "time", "daypart", "person_name", "phone")
-SPLITS = ("dev", "heldout", "dev_b", "dev_c", "heldout_b", "dev_d", "heldout_c", "dev_e", "blind_b", "blind_c")
+SPLITS = ("dev", "heldout", "dev_b", "dev_c", "heldout_b", "dev_d", "heldout_c", "dev_e", "dev_f", "blind_b", "blind_c")
 # the splits `--errors` lists: never "heldout" or a blind one ("heldout_b", "heldout_c" are: their misses were fixed)
-TUNED = frozenset({"dev", "dev_b", "dev_c", "heldout_b", "dev_d", "heldout_c", "dev_e"})
+TUNED = frozenset({"dev", "dev_b", "dev_c", "heldout_b", "dev_d", "heldout_c", "dev_e", "dev_f"})
 
 
 def score(rows: list[dict[str, Any]]) -> dict[str, Any]:

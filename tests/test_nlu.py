@@ -1285,3 +1285,111 @@ TR_NAME_FOR_FORMS = [
 @pytest.mark.parametrize(("text", "expected"), TR_NAME_FOR_FORMS)
 def test_turkish_name_a_booking_is_for(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected
+
+
+# dev_e, then the public name lists: a given name the short list lacked ("Umutcan", "Berkay" is there) vouched for
+# no surname, so each rule needing one known given name missed it; the MIT-licensed lists of Faker and Mimesis now
+# add the rarer names, but not those that are also words a caller says for what they mean ("Sabah", "Nisan").
+TR_PUBLIC_GIVEN_NAME_FORMS = [
+    ("Umutcan Türkoğlu’nun randevusunu iptal et", {"person_name": "Umutcan Türkoğlu"}),
+    ("Ben Alperen Sarı, yarın gelebilir miyim", {"date": "2026-11-26", "person_name": "Alperen Sarı"}),
+    ("Yiğitcan", {"person_name": "Yiğitcan"}),
+    ("Sabah", {"daypart": "morning"}),
+    ("Nisan", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_PUBLIC_GIVEN_NAME_FORMS)
+def test_turkish_given_names_from_the_public_lists(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
+# dev_f: a Turkish clock time counts any number of minutes to or past the hour, not only fives ("üçe yedi kala" was
+# 15:00, "dördü on sekiz geçe" nothing), and may count them from the half hour ("beş buçuğa iki var" was 17:30).
+TR_ANY_MINUTES_FORMS = [
+    ("Saat üçe yedi kala.", {"time": "14:53"}),
+    ("dördü on sekiz geçe gelirim", {"time": "16:18"}),
+    ("Saat beş buçuğa iki var.", {"time": "17:28"}),
+    ("altı buçuğu iki geçiyor", {"time": "18:32"}),
+    ("dörde on kala", {"time": "15:50"}),
+    ("üç buçukta", {"time": "15:30"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_ANY_MINUTES_FORMS)
+def test_turkish_any_minutes_to_or_past(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
+# A compound verb after "ben" is no name: "Ben teşekkür ederim" was "Teşekkür Eder", "ben rica ederim" "Rica Eder".
+TR_LIGHT_VERB_FORMS = [
+    ("Ben teşekkür ederim", {}),
+    ("ben rica ederim", {}),
+    ("Ben özür dilerim, geç kaldım", {}),
+    ("ben Ali Ediz", {"person_name": "Ali Ediz"}),
+    ("ben Ahmet Yılmaz", {"person_name": "Ahmet Yılmaz"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_LIGHT_VERB_FORMS)
+def test_turkish_compound_verb_after_ben_is_no_name(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
+# dev_f: "ben de X" ("and I am X", answering an introduction) gives a name as "ben X" does, and "ben de" before
+# anything else ("Ben de memnun oldum", "ben de iyiyim", "ben de teşekkür ederim") stays "me too".
+TR_BEN_DE_FORMS = [
+    ("Merhaba Alice, ben de Ayla.", {"person_name": "Ayla"}),
+    ("ben de Ahmet Yılmaz", {"person_name": "Ahmet Yılmaz"}),
+    ("Ben de memnun oldum.", {}),
+    ("ben de iyiyim", {}),
+    ("Ben de teşekkür ederim", {}),
+    ("ben de yarın gelirim", {"date": "2026-11-26"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_BEN_DE_FORMS)
+def test_turkish_name_after_ben_de(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
+# dev_f: a Turkish question word is never a name ("Rezervasyon kimin adına?" was a person called "Kimin").
+TR_QUESTION_WORD_FORMS = [
+    ("Rezervasyon kimin adına?", {}),
+    ("Randevu kimin adına alınacak", {}),
+    ("Ahmet Yılmaz adına randevu", {"person_name": "Ahmet Yılmaz"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_QUESTION_WORD_FORMS)
+def test_turkish_question_word_is_no_name(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
+# dev_f: the Turkish locative with the past copula ("saat 6'daydı", "üçteydi": was at six, at three) is a clock time
+# as the locative alone is.
+TR_WAS_AT_FORMS = [
+    ("Son uçak saat 6'daydı, kaçırdım", {"time": "18:00"}),
+    ("randevum saat dörtteydi", {"time": "16:00"}),
+    ("randevum 3'teydi", {"time": "15:00"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_WAS_AT_FORMS)
+def test_turkish_was_at_a_time(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
+# dev_f: one capitalised word after "ben" that closes a sentence, not only the turn, is the caller's name though the
+# given-name list lacks it ("Merhaba, ben Alice. Ya sen?"); a verb or the copula there stays none.
+TR_BEN_SENTENCE_END_FORMS = [
+    ("Merhaba, ben Alice. Ya sen?", {"person_name": "Alice"}),
+    ("Ben Tuğrul! Nasılsınız?", {"person_name": "Tuğrul"}),
+    ("Ben Geldim. Kapıdayım.", {}),
+    ("Ben Hastayım. Gelemem.", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_BEN_SENTENCE_END_FORMS)
+def test_turkish_name_closing_a_sentence_after_ben(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected

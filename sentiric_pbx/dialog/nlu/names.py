@@ -13,6 +13,7 @@ import re
 from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD, _lower, normalize
 from sentiric_pbx.dialog.nlu.tr_first_names import TR_FIRST_NAMES
 from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR as _TR_AFTER_NAME_VERB
+from sentiric_pbx.dialog.nlu.tr_name_endings import LIGHT_VERB_TR as _TR_LIGHT_VERB
 from sentiric_pbx.dialog.nlu.tr_name_endings import NOT_NAME_ENDING_TR as _TR_NOT_NAME_ENDING
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
@@ -119,6 +120,8 @@ def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
     """After "ben": a first and a last name ("ben ayşe demir", "ben fatma şahin'im"), or one given name
     from the list when what follows is not the rest of a verb ("ben ahmet, randevum vardı"; not "ben umut
     ediyorum")."""
+    if len(words) >= 2 and _TR_LIGHT_VERB.match(words[1]):
+        return None  # "ben teşekkür ederim", "ben rica ederim": a compound verb, no name
     if len(words) >= 2 and _is_first_name(words[0]) and _without_copula(words[-1]) != words[-1]:
         words = [*words[:-1], _without_copula(words[-1])]  # "ben ayşe kaya'yım": -yım is "I am", no verb
     if len(words) >= 2 and not any(_TR_VERB.search(w) for w in words):
@@ -264,6 +267,8 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     # "adım Hakan, soyadım Öztürk": the surname goes on with the name across the comma
     marked = surname.sub(" ", re.sub(rf"\{_BREAK} (?=(?:{surname.pattern}))", "", marked))
     marked = re.sub(r"\bmy first name is\b", "my name is", marked)
+    if language == "tr":  # "Merhaba Alice, ben de Ayla.": "and I am Ayla", the name read as after "ben"
+        marked = re.sub(r"\bben d[ae] ", "ben ", marked)
     for m in re.finditer(trigger, marked):
         words: list[str] = []
         for word in marked[m.end() :].split()[:3]:
@@ -462,13 +467,14 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
 
 
 # "Merhaba, ben Menekşe.": one word after "ben" that the given-name list does not hold is a name only at the
-# end of the turn and written with a capital (STT and a typing caller capitalise names, not words), and not a
-# word a caller says there about themselves: a verb, an order or the copula ("ben geliyorum", "ben hastayım",
-# "ben memnunum", "Bekleyin", "Olmaz"), a number ("Ben Beşte"), a common word ("ben de", "ben burada", "Ben
-# Nedir") or what they are ("ben doktor", "ben müşteri"). A surname alone ("Ben Aydın.") is a name too.
+# end of the turn or of a sentence and written with a capital (STT and a typing caller capitalise names, not
+# words), and not a word a caller says there about themselves: a verb, an order or the copula ("ben geliyorum",
+# "ben hastayım", "ben memnunum", "Bekleyin", "Olmaz"), a number ("Ben Beşte"), a common word ("ben de", "ben
+# burada", "Ben Nedir") or what they are ("ben doktor", "ben müşteri"). A surname alone ("Ben Aydın.") is a name.
 # "Ben Menekşe'yim.", "Ben Menekşe Hanım." too: the copula and a title after the name keep it the caller's.
 _SAID_BEN_LAST = re.compile(
-    r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})(?:['’]y?[ıiuü]m|\s+(?:[Hh]an[ıi]m|[Bb]ey))?[\s.!?…]*$"
+    r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})(?:['’]y?[ıiuü]m|\s+(?:[Hh]an[ıi]m|[Bb]ey))?"
+    r"(?:[\s.!?…]*$|[.!?…]\s)"  # the end of the turn, or of its sentence: "Merhaba, ben Alice. Ya sen?"
 )
 # "Tuğrul ben, kısa bir fikir.", "Merhaba, Menekşe ben.": the same word opening the turn (after a greeting)
 # before "ben" and a comma, a full stop or the end, as "Ayşe ben, …" is read when the list holds the name.

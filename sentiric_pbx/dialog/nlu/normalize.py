@@ -38,9 +38,10 @@ _TR_TENS = {
     "on": 10, "yirmi": 20, "otuz": 30, "kirk": 40, "elli": 50, "altmis": 60, "yetmis": 70, "seksen": 80, "doksan": 90,
 }  # fmt: skip
 # Turkish glues case endings to numbers: "üçte" (at three), "dörde" (to four), "beşi" (the fifth).
-# "ikiyi çeyrek geçe" (-yi), "dörtten sonra" (-ten), "ikiyle üç arası" (-yle), "ayın beşine" (-ine) too.
+# "ikiyi çeyrek geçe" (-yi), "dörtten sonra" (-ten), "ikiyle üç arası" (-yle), "ayın beşine" (-ine) too, and
+# "dörtteydi" (was at four).
 _TR_SUFFIX = (
-    r"(?:'?(?:de|da|te|ta|e|a|ye|ya|i|u|yi|yu|si|su|inde|unda|sinde|sunda|ine|una|sine|suna|nde|nda"
+    r"(?:'?(?:deydi|daydi|teydi|taydi|de|da|te|ta|e|a|ye|ya|i|u|yi|yu|si|su|inde|unda|sinde|sunda|ine|una|sine|suna|nde|nda"
     r"|den|dan|ten|tan|yle|yla|le|la))?"
 )
 

@@ -51,9 +51,14 @@ def _relative(m: re.Match[str]) -> tuple[int, int, str | None] | None:
 
 
 def _quarter_tr(m: re.Match[str]) -> tuple[int, int, str | None] | None:
-    """ "üçü çeyrek geçe" 3:15, "dörde çeyrek kala/var" 3:45, "üçü yirmi geçe/geçiyor" 3:20, "dörde on var" 3:50."""
+    """ "üçü çeyrek geçe" 3:15, "dörde çeyrek kala/var" 3:45, "üçü yirmi geçe/geçiyor" 3:20, "dörde on var" 3:50,
+    "beş buçuğa iki var" 5:28."""
     hour = int(m["h"])
     minutes = 15 if m["q"] == "ceyrek" else int(m["q"])
+    if m["half"]:  # counted from the half hour: "beş buçuğa iki var" 5:28
+        if not 0 < minutes < 30:
+            return None
+        return (hour, 30 - minutes, None) if m["dir"] in {"kala", "var"} else (hour, 30 + minutes, None)
     if not 0 < minutes < 60:
         return None
     return ((hour - 1) or 12, 60 - minutes, None) if m["dir"] in {"kala", "var"} else (hour, minutes, None)
@@ -112,15 +117,20 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     ),
     (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)(?:de|da|te|ta|e|a|ye|ya|den|dan|ten|tan|u|i|yu|yi)?\b", _hm),  # "14:30'da"
     # "saat dördü on geçiyor" (it is ten past four), the clock said as now: the same time as "dördü on geçe"
-    (r"\b(?:saat )?(?P<h>\d{1,2})\w* (?P<q>ceyrek|[1-5]?[05]) (?P<dir>kala|var|gece|geciyor)\b", _quarter_tr),
+    # any count of minutes ("üçe yedi kala" 2:53, "dördü on sekiz geçe" 4:18), and from the half hour ("beş buçuğa
+    # iki var" 5:28, "altı buçuğu iki geçiyor" 6:32)
     (
-        r"\bsaat (?P<h>\d{1,2})(?: ?(?:den|dan|ten|tan|de|da|te|ta|ye|ya|e|a))?"
+        r"\b(?:saat )?(?P<h>\d{1,2})\w*(?P<half> bucu[gk]\w*)? (?P<q>ceyrek|[1-5]?\d) (?P<dir>kala|var|gece|geciyor)\b",
+        _quarter_tr,
+    ),
+    (
+        r"\bsaat (?P<h>\d{1,2})(?: ?(?:den|dan|ten|tan|(?:de|da|te|ta)(?:yd[iu])?|ye|ya|e|a))?"
         r"(?: (?P<m>[0-5]\d)(?: ?(?:de|da|te|ta))?| (?P<half>bucu[kg])\w*)?\b",
         _hm,
     ),
     (r"\b(?P<h>\d{1,2}) (?P<half>bucu[kg])\w*", _hm),  # "üç buçukta", and softened "üç buçuğa"
     (r"\b(?P<h>\d{1,2}) (?P<m>[0-5]\d) ?(?:de|da|te|ta)\b", _hm),  # "on beş otuzda" → "15 30da"
-    (r"\b(?P<h>\d{1,2}) ?(?:de|da|te|ta)\b", _hm),
+    (r"\b(?P<h>\d{1,2}) ?(?:de|da|te|ta)(?:yd[iu])?\b", _hm),  # "3'teydi": was at three
     (r"\boglen(?:de|e)?\b", lambda m: (12, 0, None)),
     (r"\bsaat yarim(?:da|a)?\b", lambda m: (12, 30, None)),  # "saat yarımda": half past twelve
     (r"\b(?P<h>1[3-9]|2[0-3]) (?P<m>00|15|30|45)\b(?! ?\d)", _hm),  # "on dört otuz": a 24-hour clock

@@ -5,11 +5,16 @@ Why a list: after "ben" a single word is as often a name ("ben Ahmet") as anythi
 otherwise need two name-like words, one word from this list is enough. It is a help, not a gate: a name
 it does not hold is still found after "adım"/"ismim", as a first and last name after "ben", or as one
 capitalised word after "ben" at the end of a turn ("Merhaba, ben Menekşe.").
+
+The common names are written out here; `tr_given_names_public.py` adds the rarer ones ("Umutcan", "Berkay")
+from two MIT-licensed lists, without the ones that are also common words.
 """
 
 from __future__ import annotations
 
-TR_FIRST_NAMES = frozenset(
+from sentiric_pbx.dialog.nlu.tr_given_names_public import TR_GIVEN_NAMES_PUBLIC
+
+TR_FIRST_NAMES = TR_GIVEN_NAMES_PUBLIC | frozenset(
     """
     abdullah adem adnan ahmet akif alev ali alp alper altan arda arif arzu asiye aslı aslan ayla aylin aysel
     aysun ayşe ayşegül aytaç ayten baran barış başak batuhan bayram belgin belma berk berkay berna betül

@@ -27,3 +27,7 @@ NOT_NAME_ENDING_TR = re.compile(
     r"(?:y[ıiuü]n|y[ıiuü]n[ıiuü]z|[dt][ıiuü]r[ıiuü]n|s[ıiuü]n|s[ıiuü]nlar|y?[ae]l[ıi]m|maz|mez|mam|mem|m[ıi]yor\w*|d[ıiuü]r|t[ıiuü]r"
     r"|arak|erek|ken|madan|meden|ınca|ince|unca|ünce|mal[ıi]|meli)$"
 )
+
+# The verb of a compound verb said after its noun ("teşekkür ederim", "rica ederim", "özür dilerim", "kabul
+# ettim"): the word before it is no given name, and the two are no name ("Ben teşekkür ederim").
+LIGHT_VERB_TR = re.compile(r"^(?:ed(?:er|iyor|ecek|ece[gğ]|ebil)\w*|et(?:ti|mi[sş]|me)\w*|diler\w*)$")

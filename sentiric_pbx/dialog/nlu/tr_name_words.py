@@ -20,6 +20,7 @@ COMMON_TR = frozenset(
     arıyorum ariyorum müşteri musteri hastanız hastaniz yeni eski ilk
     kızım kizim oğlum oglum annem babam eşim esim kendi kendim benim adıma adima başka baska birinin
     birisinin şirket sirket şirketimiz firma firmamız firmamiz kurum hasta hastam olarak
+    kim kimin kime kimi kimden kiminle neyin hangi hangisi
     """.split()
 )
 
