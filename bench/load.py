@@ -24,8 +24,8 @@ Measured on the wire, as a caller hears it (see tools/caller.py):
   * the same gaps as the daemon saw them (`daemon_playout`, from its Prometheus metrics): ticks with no
     reply audio ready (`underruns`: TTS behind the playout), ticks a whole frame late (`late_ticks`: the
     daemon's event loop held up), and ticks over 40 ms late; a wire gap the daemon did not see is the
-    bench caller's own scheduling, which `bench_loop_stalls_over_40ms` counts (this process's event loop
-    waking over 40 ms late, so every call's frames arrive in a burst);
+    bench caller's own scheduling, which `bench_loop_stalls_over_20ms` counts (this process's event loop
+    waking over 20 ms late, a frame-time: every call's next frame then arrives over 40 ms after the last);
   * the daemon's CPU (psutil) over each step, per call-minute, and its RSS at the end of the step,
     minus its idle RSS, per call;
   * where the reply latency goes (`stages_ms`): the daemon's own stage timings from its call records
@@ -148,7 +148,7 @@ def _set_autogroup_nice(nice: int) -> int:
     return before
 
 
-async def loop_stalls(stop: asyncio.Event, over_s: float = 0.040) -> list[tuple[float, float]]:
+async def loop_stalls(stop: asyncio.Event, over_s: float = 0.020) -> list[tuple[float, float]]:
     """Each time this process's own event loop woke over `over_s` late (the caller's side of a gap): how late,
     and how much of it the thread spent waiting for a CPU (the rest is this process's own work)."""
     loop = asyncio.get_running_loop()
@@ -202,7 +202,7 @@ async def run_step(
         "underruns": sum(t.underruns for r in reports for t in r.turns),
         "jitter_p99_ms": {"median_call": _pct(jitter, 50), "worst_call": _pct(jitter, 100)},
         "daemon_playout": {k: int(playout1[k] - playout0[k]) for k in playout1},
-        "bench_loop_stalls_over_40ms": {
+        "bench_loop_stalls_over_20ms": {
             "count": len(stalls),
             "max_ms": round(max((late for late, _ in stalls), default=0) * 1000, 1),
             "waiting_for_cpu_ms": round(sum(queued for _, queued in stalls) * 1000, 1),
@@ -304,7 +304,7 @@ def _print_step(s: dict[str, Any]) -> None:
     print(
         f"N={s['calls']:>2}  calls={s['calls_placed']:>3} turns={s['turns']:>3} (unanswered {s['turns_unanswered']})  "
         f"reply p50 {r['p50']} / p95 {r['p95']} / max {r['max']} ms  greeting p50 {g['p50']} / p95 {g['p95']} ms  "
-        f"underruns {s['underruns']} (daemon: {s['daemon_playout']}; bench loop: {s['bench_loop_stalls_over_40ms']})  "
+        f"underruns {s['underruns']} (daemon: {s['daemon_playout']}; bench loop: {s['bench_loop_stalls_over_20ms']})  "
         f"jitter p99 {j['median_call']} (worst {j['worst_call']}) ms  "
         f"cpu {s['daemon_cpu_pct']} %  {s['daemon_cpu_s_per_call_min']} cpu-s/call-min  rss {s['daemon_rss_mb']} MB",
         flush=True,
