@@ -1188,6 +1188,11 @@ TR_ONA_FORMS = [
     ("sabah ona randevu", {"time": "10:00"}),
     ("Yarın 10’a randevu yazar mısın", {"date": "2026-11-26", "time": "10:00"}),
     ("üçe randevu ayarlayın", {"time": "15:00"}),
+    # before a verb of coming: typed in digits it is ten ("10'a gelirim"), the word alone "to him"
+    ("10'a gelirim", {"time": "10:00"}),
+    ("11'e uğrarım", {"time": "11:00"}),
+    ("ona gelirim", {}),
+    ("saat ona gelirim", {"time": "10:00"}),
 ]
 
 

@@ -145,9 +145,10 @@ _TR: tuple[tuple[str, _Handler], ...] = (
         r"(?:al|kaydir|cek|yaz|ayarla|koy|ertele|tasi|randevu|ekle|olustur|planla)\w*",
         _hm,
     ),
-    # "ikiye gelebilirim", "yarın üçe gelirim", "beşe uğrarım": the hour the caller comes at, in the dative before
-    # a verb of coming; not "ona" (to him: "saat ona" is read above), nor "bire bir" (one to one)
-    (r"\b(?!10 ?a\b)(?P<h>\d{1,2}) ?(?:ye|ya|e|a) (?:gel|ugra|yetis)\w*", _hm),
+    # "ikiye gelebilirim", "yarın üçe gelirim", "beşe uğrarım", "10'a gelirim": the hour the caller comes at, in the
+    # dative before a verb of coming; not the word "ona" (to him: `entity_digits` keeps it a word; "saat ona" is
+    # read above), nor "bire bir" (one to one)
+    (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a) (?:gel|ugra|yetis)\w*", _hm),
     # "perşembe 11", "yarın 9 olur mu": a day and a bare number, with nothing after it or a word that
     # makes it a time ("yarın 2 kişi" is not one, nor "yarın bir randevu": "a", an appointment tomorrow)
     (

@@ -54,11 +54,12 @@ _MINUTES_PAST = re.compile(r"\b(?P<m>\d{1,2}) (?:dakika|dk) (?=(?:gece|kala|var)
 # blanked, so no clock rule reads it. "3 saat sonra" is a time relative to now, which no rule reads (nor
 # "in 3 hours" in English): it gives no time, and the dialog asks. "saat 3'e 10 dakika kala" is kept above.
 _DURATION = re.compile(r"\b\d{1,3}(?: bucuk)?(?= (?:saat|dakika|dk|saniye|sn)\w*\b)")
-# "ona randevu ver", "ona bir toplantı ayarlayın": the word "ona" before what is booked is "to him", not "at
-# ten"; `normalize` made it "10a" as it makes "10'a" (said in digits, that is ten). "saat ona randevu",
-# "sabah ona" keep the hour.
+# "ona randevu ver", "ona bir toplantı ayarlayın", "ona gelirim": the word "ona" before what is booked or a verb
+# of coming is "to him", not "at ten"; `normalize` made it "10a" as it makes "10'a" (said in digits, that is
+# ten: "10'a gelirim"). "saat ona randevu", "sabah ona" keep the hour.
 _PRONOUN_ONA = re.compile(
-    r"\b(?<!saat )(?<!sabah )(?<!aksam )10a(?= (?:1 )?(?:toplanti|gorusme|randevu|rezervasyon|masa|yer|kayit))"
+    r"\b(?<!saat )(?<!sabah )(?<!aksam )10a(?= (?:1 )?(?:toplanti|gorusme|randevu|rezervasyon|masa|yer|kayit)"
+    r"| (?:gel|ugra|yetis))"
 )
 _WORD_ONA = re.compile(r"\bona\b")
 
