@@ -343,6 +343,15 @@ def proposals_at(rows: list[dict[str, Any]], probs: list[np.ndarray], threshold:
     return [decode(r["toks"], r["index"], p, threshold)[0] for r, p in zip(rows, probs, strict=True)]
 
 
+def changed(rows: list[dict[str, Any]], rules: list[dict[str, str]], both: list[dict[str, str]]) -> list[dict]:
+    """The turns whose entities the tagger changed: what was said, the name wanted, the name now given."""
+    return [
+        {"text": r["text"], "want": r["entities"].get("person_name"), "tagger": b.get("person_name")}
+        for r, ru, b in zip(rows, rules, both, strict=True)
+        if b != ru
+    ]
+
+
 def out_of_split(rows: list[dict[str, Any]], splits: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Each turn's word probabilities from a tagger trained on the other splits (keyed by turn id)."""
     probs: dict[str, np.ndarray] = {}
@@ -360,7 +369,7 @@ def choose_threshold(rows: list[dict[str, Any]], rules: dict[str, dict[str, str]
     probs = out_of_split(inside, splits)
     best, best_gain = 1.01, 0
     for t in THRESHOLDS:
-        proposals = [decode(r["toks"], r["index"], probs[r["id"]], t)[0] for r in inside]
+        proposals = proposals_at(inside, [probs[r["id"]] for r in inside], t)
         gain = net_gain(inside, [rules[r["id"]] for r in inside], proposals)
         if gain > best_gain or (gain == best_gain and best <= 1.0 and t > best):
             best, best_gain = t, gain
@@ -392,12 +401,10 @@ def evaluate() -> dict[str, Any]:
         threshold = choose_threshold(rows, today, others)
         tagger = Tagger([r for r in train_rows if r["split"] != held])
         part = [r for r in train_rows if r["split"] == held]
-        proposals = [decode(r["toks"], r["index"], tagger.probs(r["feats"]), min(threshold, 1.0))[0] for r in part]
-        if threshold > 1.0:
-            proposals = [None] * len(part)
+        probs = [tagger.probs(r["feats"]) for r in part]
         rules = [today[r["id"]] for r in part]
-        both = [combined(ru, p) for ru, p in zip(rules, proposals, strict=True)]
-        at_half = proposals_at(part, [tagger.probs(r["feats"]) for r in part], 0.5)
+        both = [combined(ru, p) for ru, p in zip(rules, proposals_at(part, probs, threshold), strict=True)]
+        at_half = proposals_at(part, probs, 0.5)
         alone = [
             {**{k: v for k, v in ru.items() if k != "person_name"}, **({"person_name": p} if p else {})}
             for ru, p in zip(rules, at_half, strict=True)
@@ -407,11 +414,7 @@ def evaluate() -> dict[str, Any]:
             "rules": score(part, rules),
             "rules+tagger": score(part, both),
             "tagger_alone_at_0.5": score(part, alone),
-            "changed": [
-                {"text": r["text"], "want": r["entities"].get("person_name"), "tagger": b.get("person_name")}
-                for r, ru, b in zip(part, rules, both, strict=True)
-                if b != ru
-            ],
+            "changed": changed(part, rules, both),
         }
         pooled_rows += part
         pooled_rules += rules
@@ -428,20 +431,14 @@ def evaluate() -> dict[str, Any]:
     threshold = choose_threshold(rows, today, TRAIN_SPLITS)
     tagger = Tagger(train_rows)
     test_probs = {r["id"]: tagger.probs(r["feats"]) for r in test_rows}
-    proposals = [decode(r["toks"], r["index"], test_probs[r["id"]], min(threshold, 1.0))[0] for r in test_rows]
-    if threshold > 1.0:
-        proposals = [None] * len(test_rows)
+    proposals = proposals_at(test_rows, [test_probs[r["id"]] for r in test_rows], threshold)
     rules = [today[r["id"]] for r in test_rows]
     both = [combined(ru, p) for ru, p in zip(rules, proposals, strict=True)]
     report["dev_f"] = {
         "threshold": threshold,
         "rules": score(test_rows, rules),
         "rules+tagger": score(test_rows, both),
-        "changed": [
-            {"text": r["text"], "want": r["entities"].get("person_name"), "tagger": b.get("person_name")}
-            for r, ru, b in zip(test_rows, rules, both, strict=True)
-            if b != ru
-        ],
+        "changed": changed(test_rows, rules, both),
         "tagger_proposals_at_0.5": [
             {"text": r["text"], "want": r["entities"].get("person_name"), "tagger": p}
             for r in test_rows
