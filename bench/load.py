@@ -259,9 +259,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for n in steps:
                     since = time.time()
                     step = await run_step(n, turns, opts, args.minutes, daemon, args.stagger, metrics_url)
-                    step["stages_ms"] = stages = stage_medians(workdir / "sentiric.db", since)
-                    # Each stage's own tail (not the stages of the tail turn): which stage the slow replies wait in.
-                    step["stages_p95_ms"] = stage_medians(workdir / "sentiric.db", since, 95)
+                    # p95: each stage's own tail (not the stages of the tail turn): which stage slow replies wait in.
+                    stages, p95 = stage_percentiles(workdir / "sentiric.db", since, (50, 95))
+                    step["stages_ms"], step["stages_p95_ms"] = stages, p95
                     if stages["reply_latency_ms"] is not None and step["reply_latency_ms"]["p50"] is not None:
                         stages["wire_minus_daemon_ms"] = round(
                             step["reply_latency_ms"]["p50"] - stages["reply_latency_ms"], 1
@@ -283,8 +283,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 STAGES = ("end_of_turn_ms", "stt_ms", "nlu_ms", "think_ms", "tts_first_audio_ms", "reply_latency_ms")
 
 
-def stage_medians(db: Path, since: float, q: float = 50) -> dict[str, float | None]:
-    """The daemon's own per-turn stage timings (the call records' `timings`), p50 (or `q`) over the step's calls.
+def stage_percentiles(db: Path, since: float, qs: tuple[float, ...]) -> list[dict[str, float | None]]:
+    """The daemon's own per-turn stage timings (the call records' `timings`), each percentile of `qs` over the
+    step's calls, from one read of the records.
 
     The daemon dates a turn's end from the endpointer's last voiced frame, so its `reply_latency_ms` is
     the wire's figure less the time webrtcvad still called the caller's fading voice and its hangover
@@ -296,7 +297,7 @@ def stage_medians(db: Path, since: float, q: float = 50) -> dict[str, float | No
         timings = json.loads(row["timings"] or "{}")
         for stage in STAGES:
             seen[stage].extend(timings.get(stage, []))
-    return {stage: _pct(values, q) for stage, values in seen.items()}
+    return [{stage: _pct(values, q) for stage, values in seen.items()} for q in qs]
 
 
 def _print_step(s: dict[str, Any]) -> None:
