@@ -4,6 +4,7 @@
     python bench/nlu_tr_entities.py --blind-b [--json]
     python bench/nlu_tr_entities.py --blind-c [--json]
     python bench/nlu_tr_entities.py --blind-d [--json]
+    python bench/nlu_tr_entities.py --blind-all [--json]   # every blind file, each and pooled
 
 `bench/nlu_tr_entities.jsonl` holds 286 Turkish caller turns written for this (times in words and digits,
 "üçü çeyrek geçe", "dörde çeyrek kala", "öğleden sonra ikide", "haftaya salı", "ayın 12'sinde", names
@@ -85,9 +86,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sentiric_pbx.dialog.nlu import understand_rules
 
 DEV_SET = Path(__file__).with_name("nlu_tr_entities.jsonl")
-BLIND_B_SET = Path(__file__).with_name("nlu_tr_entities_blind_b.jsonl")
-BLIND_C_SET = Path(__file__).with_name("nlu_tr_entities_blind_c.jsonl")
-BLIND_D_SET = Path(__file__).with_name("nlu_tr_entities_blind_d.jsonl")
+BLIND_SETS = {letter: Path(__file__).with_name(f"nlu_tr_entities_blind_{letter}.jsonl") for letter in "bcd"}
 BENCH_NOW = dt.datetime(2026, 3, 12, 10, 0, tzinfo=ZoneInfo("Europe/Istanbul"))  # a Thursday
 KINDS = ("date", "time", "daypart", "person_name", "phone")
 SPLITS = (
@@ -117,17 +116,15 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
-    source = DEV_SET
-    if getattr(args, "blind_b", False):
-        source = BLIND_B_SET
-    elif getattr(args, "blind_c", False):
-        source = BLIND_C_SET
-    elif getattr(args, "blind_d", False):
-        source = BLIND_D_SET
-    items = [json.loads(x) for x in source.read_text(encoding="utf-8").splitlines() if x.strip()]
+    every = getattr(args, "blind_all", False)
+    sources = [path for x, path in BLIND_SETS.items() if every or getattr(args, f"blind_{x}", False)]
+    lines = [x for src in sources or [DEV_SET] for x in src.read_text(encoding="utf-8").splitlines()]
+    items = [json.loads(x) for x in lines if x.strip()]
     rows = [{**i, "got": understand_rules(i["text"], now=BENCH_NOW, language="tr").entities} for i in items]
     present = [split for split in SPLITS if any(r["split"] == split for r in rows)]
     out = {split: score([r for r in rows if r["split"] == split]) for split in present}
+    if len(sources) > 1:
+        out["blind_pooled"] = score(rows)
     if args.errors:
         out["errors"] = [
             {"text": r["text"], "want": r["entities"], "got": {k: v for k, v in r["got"].items() if k in KINDS}}
@@ -141,19 +138,19 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--errors", action="store_true", help="list the turns that were not exactly right")
-    parser.add_argument(
-        "--blind-b",
-        action="store_true",
-        help="score only the blind_b file (public turns labelled by someone who never ran the extractor)",
-    )
-    parser.add_argument("--blind-c", action="store_true", help="score only the blind_c file (collected the same way)")
-    parser.add_argument("--blind-d", action="store_true", help="score only the blind_d file (collected the same way)")
+    for letter in BLIND_SETS:
+        parser.add_argument(
+            f"--blind-{letter}",
+            action="store_true",
+            help=f"score only the blind_{letter} file (public turns labelled by someone who never ran the extractor)",
+        )
+    parser.add_argument("--blind-all", action="store_true", help="score every blind file, each and pooled")
     args = parser.parse_args()
     result = main(args)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         sys.exit(0)
-    for split in (s for s in SPLITS if s in result):
+    for split in (s for s in (*SPLITS, "blind_pooled") if s in result):
         r = result[split]
         kinds = ", ".join(
             f"{k} {r[k]['correct']}/{r[k]['n']}"
