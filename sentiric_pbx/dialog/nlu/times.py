@@ -99,6 +99,9 @@ _TR_DAYS = "pazartesi|sali|carsamba|persembe|cumartesi|cuma|pazar|yarin|bugun"
 # "yarın akşam 4 kişilik masa", "yarın bir randevu": a number before what it counts (and "bir" before a noun,
 # the article) is no hour. The day-and-number rule below names the words that do make it one.
 _TR_COUNTED = r"(?! (?:kisi|tane|adet|randevu|masa|oda|gun|gece|hafta|ay\b|aylik|yil|yas|kez|kere|defa|lira|tl)\w*)"
+# "üç gibi", "saat beş civarında", "on sularında", "dört raddelerinde", "iki sıralarında": the Turkish ways of
+# saying "about", each after the bare number; any case of the noun ("civarı", "civarında", "sıralarına").
+_TR_ABOUT = r"gibi|civar\w*|sular\w*|siralar\w*|raddeler\w*|dolaylar\w*"
 _TR: tuple[tuple[str, _Handler], ...] = (
     # the night and the small hours first, before the generic "akşam/gece + number" reading makes them p.m.
     (
@@ -165,7 +168,9 @@ _TR: tuple[tuple[str, _Handler], ...] = (
         rf"(?:ye|ya|e|a|den|dan|ten|tan)?\b(?! ?\d){_TR_COUNTED}",
         _hm,
     ),
-    (r"\b(?P<h>\d{1,2}) (?:gibi|civari|civarinda|sularinda|suralarinda)\b", _hm),
+    (rf"\b(?P<h>\d{{1,2}}) (?:{_TR_ABOUT})\b", _hm),
+    # "beşe kadar gelirim", "3'e kadar müsait misiniz": the hour something is done by ("from … until" is above)
+    (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a) kadar\b", _hm),
 )
 
 _DAYPARTS_EN = r"\b(?<!good )(?P<p>morning|afternoon|evening|tonight|night)s?\b"
