@@ -64,13 +64,17 @@ def _quarter_tr(m: re.Match[str]) -> tuple[int, int, str | None] | None:
     return ((hour - 1) or 12, 60 - minutes, None) if m["dir"] in {"kala", "var"} else (hour, minutes, None)
 
 
-def _night_tr(m: re.Match[str]) -> tuple[int, int, str | None]:
+# "gece", "gecesi", "sabaha karşı" right before the hour (or before "saat" and the hour)
+_NIGHT_BEFORE = re.compile(r"\b(?:gece(?:si|leri)?|sabaha karsi) (?:saat )?$")
+
+
+def _night(hour: int) -> str | None:
     """ "gece 2'de" 02:00, "gece 12'de" 00:00, "sabaha karşı 4" 04:00, but "gece 10'da" 22:00: the night runs
-    from the evening into the small hours, so 1-5 and 12 are after midnight and 6-11 before it."""
-    hour, minute = int(m["h"]), 30 if m["half"] else int(m["m"] or 0)
+    from the evening into the small hours, so 1-5 and 12 are after midnight and 6-11 before it. It is the hour
+    read after the minutes are counted: "gece bire çeyrek kala" is 00:45, "gece on ikiye beş kala" 23:55."""
     if 1 <= hour <= 5 or hour == 12:
-        return hour, minute, "am"
-    return hour, minute, "pm" if 6 <= hour <= 11 else None
+        return "am"
+    return "pm" if 6 <= hour <= 11 else None
 
 
 _Handler = Callable[[re.Match[str]], "tuple[int, int, str | None] | None"]
@@ -104,10 +108,11 @@ _TR_COUNTED = r"(?! (?:kisi|tane|adet|randevu|masa|oda|gun|gece|hafta|ay\b|aylik
 _TR_ABOUT = r"gibi|civar\w*|sular\w*|siralar\w*|raddeler\w*|dolaylar\w*"
 _TR: tuple[tuple[str, _Handler], ...] = (
     # the night and the small hours first, before the generic "akşam/gece + number" reading makes them p.m.
+    # (`find_times` gives every hour said right after them its half of the night)
     (
         r"\b(?:gece(?:si|leri)?|sabaha karsi) (?:saat )?(?P<h>\d{1,2})(?::(?P<m>\d\d))?(?: (?P<half>bucu[kg])\w*)?"
-        r"(?! ?(?:kisi|gun|saat|dakika|dk))",
-        _night_tr,
+        r"(?! ?(?:kisi|gun|saat|dakika|dk))(?!\w* (?:ceyrek|[1-5]?\d) (?:kala|var|gece|geciyor)\b)",
+        _hm,
     ),
     (r"\bgece yarisi\w*", lambda m: (0, 0, None)),  # midnight
     # "10:00-12:00 arası", "10.00 ile 12.00 arasında": a range asks for its start, as "ikiyle üç arası" does
@@ -205,6 +210,8 @@ def find_times(digits: str, language: str) -> list[TimeMention]:
                 continue
             taken.append((m.start(), m.end()))
             hour, minute, meridiem = parsed
+            if language == "tr" and meridiem is None and _NIGHT_BEFORE.search(digits[:start]):
+                meridiem = _night(hour)
             if 0 <= hour <= 23 and 0 <= minute <= 59:
                 found.append(TimeMention(start, hour, minute, meridiem))
     return sorted(found, key=lambda t: t.start)
