@@ -62,6 +62,9 @@ _PRONOUN_ONA = re.compile(
     r"| (?:gel|ugra|yetis))"
 )
 _WORD_ONA = re.compile(r"\bona\b")
+# "saat ondan sonra", "saat ondan itibaren": `normalize` keeps the word "ondan" ("after that", "from him"), but
+# after "saat" it can only be "from ten".
+_SAAT_ONDAN = re.compile(r"(?<=\bsaat )ondan\b")
 
 
 def _value(m: re.Match[str]) -> int | None:
@@ -91,6 +94,7 @@ def entity_digits(digits: str, plain: str = "") -> str:
             return m.group(0)
         return f"{value}{m['case']}"
 
+    digits = _SAAT_ONDAN.sub("10dan", digits)
     digits = _WORD_KI.sub(word_ki, digits)
     digits = _DAY_LOCATIVE.sub(day_locative, digits)
     digits = _DIGIT_DAY_KI.sub(lambda m: m["case"], digits)
