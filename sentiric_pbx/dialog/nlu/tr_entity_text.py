@@ -45,9 +45,10 @@ _HOUR_MINUTE_CASE = re.compile(
     r"(?! (?:fazla|az|cok|kisi\w*|tane|adet|dakika\w*|dk|gun\w*|saat\w*|hafta\w*|yas\w*|lira|tl|kez|defa|kere))"
 )
 
-# "üçü on dakika geçe" (3:10), "dörde beş dakika kala" (3:55): the minutes may name their unit; the clock
-# rules read "üçü on geçe", and "on dakika geçe" must not be read as "at night" ("gece").
-_MINUTES_PAST = re.compile(r"\b(?P<m>\d{1,2}) (?:dakika|dk) (?=(?:gece|kala|var)\b)")
+# "üçü on dakika geçe" (3:10), "dörde beş dakika kala" (3:55), "saat üçü on dakika geçiyor": the minutes may
+# name their unit before any of the four words that count them; the clock rules read "üçü on geçe", and "on
+# dakika geçe" must not be read as "at night" ("gece").
+_MINUTES_PAST = re.compile(r"\b(?P<m>\d{1,2}) (?:dakika|dk) (?=(?:gece|geciyor|kala|var)\b)")
 
 # "bir buçuk saat sürer mi", "iki saatlik", "45 dakika", "bir saat on beş dakika": a number counting hours or
 # minutes is a duration, never a clock time ("bir buçuk" alone is 13:30, "saat 15" is 15:00). The number is
