@@ -44,6 +44,13 @@ _HOUR_MINUTE_CASE = re.compile(
     r"\b(?P<h>[01]?\d|2[0-3]) (?P<m>[0-5]\d)(?P<case>de|da|te|ta|den|dan|ten|tan|ye|ya|e|a|yi|yu|i|u)\b"
     r"(?! (?:fazla|az|cok|kisi\w*|tane|adet|dakika\w*|dk|gun\w*|saat\w*|hafta\w*|yas\w*|lira|tl|kez|defa|kere))"
 )
+# "dokuz sıfır beşte" (09:05), "saat on dört sıfır sıfır" (14:00): minutes under ten read digit by digit arrive
+# as "9 0 5te", "14 0 0". With a case ending on them, or "saat" before them, they are hours and minutes; a run
+# of single digits with neither (a code, a room) is left alone.
+_HOUR_ZERO_MINUTE = re.compile(
+    r"(?<!\d )\b(?P<h>[01]?\d|2[0-3]) 0 (?P<m>\d)(?P<case>de|da|te|ta|den|dan|ten|tan|ye|ya|e|a|yi|yu|i|u)\b"
+    r"|(?<=\bsaat )(?P<h2>[01]?\d|2[0-3]) 0 (?P<m2>\d)\b(?! \d)"
+)
 
 # "üçü on dakika geçe" (3:10), "dörde beş dakika kala" (3:55), "saat üçü on dakika geçiyor": the minutes may
 # name their unit before any of the four words that count them; the clock rules read "üçü on geçe", and "on
@@ -102,5 +109,8 @@ def entity_digits(digits: str, plain: str = "") -> str:
     digits = _DIGIT_KI.sub(lambda m: m["case"], digits)
     digits = _MINUTES_PAST.sub(lambda m: f"{m['m']} ", digits)
     digits = _DURATION.sub("sure", digits)
+    digits = _HOUR_ZERO_MINUTE.sub(
+        lambda m: f"{m['h'] or m['h2']}:0{m['m'] or m['m2']}{m['case'] or ''}", digits
+    )
     digits = _HOUR_MINUTE_CASE.sub(lambda m: f"{m['h']}:{m['m']}{m['case']}", digits)
     return _ORDINAL.sub(ordinal, digits)
