@@ -52,6 +52,11 @@ _HOUR_ZERO_MINUTE = re.compile(
     r"|(?<=\bsaat )(?P<h2>[01]?\d|2[0-3]) 0 (?P<m2>\d)\b(?! \d)"
 )
 
+# "saat yarımda", "öğlen yarıma doğru", "saat yarımı on geçe": after "saat" or "öğlen" the word "yarım" is half
+# past twelve, and takes the endings and the minutes to or past it that "on iki buçuk" takes, so it is read as
+# that ("12 bucukda", "12 bucuki 10 gece"); anywhere else it is a half ("yarım saat").
+_HALF_PAST_NOON = re.compile(r"\b(?P<pre>saat|oglen|ogleyin) yarim(?P<suffix>[a-z]*)\b")
+
 # "üçü on dakika geçe" (3:10), "dörde beş dakika kala" (3:55), "saat üçü on dakika geçiyor": the minutes may
 # name their unit before any of the four words that count them; the clock rules read "üçü on geçe", and "on
 # dakika geçe" must not be read as "at night" ("gece").
@@ -103,6 +108,7 @@ def entity_digits(digits: str, plain: str = "") -> str:
         return f"{value}{m['case']}"
 
     digits = _SAAT_ONDAN.sub("10dan", digits)
+    digits = _HALF_PAST_NOON.sub(lambda m: f"{m['pre']} 12 bucuk{m['suffix']}", digits)
     digits = _WORD_KI.sub(word_ki, digits)
     digits = _DAY_LOCATIVE.sub(day_locative, digits)
     digits = _DIGIT_DAY_KI.sub(lambda m: m["case"], digits)
