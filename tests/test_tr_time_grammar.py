@@ -337,6 +337,8 @@ def daypart_matrix() -> list[Cell]:
             # the word and the digits take turns, and so does "saat" after the daypart ("akşam saat yedide")
             phrases += [_with_saat(pair[k % 2], k % 4 >= 2) for k, pair in enumerate(zip(*said, strict=True))]
         cells += _sentences(iter(phrases), daypart, ("", "yarın "))
+    for noon in ("öğlen", "öğleyin", "öğlende"):  # noon itself
+        cells.append(Cell(f"yarın {noon} gelebilir miyim", "12:00"))
     for daypart in ("öğlen", "öğleyin"):  # half past twelve has its own word
         cells.append(Cell(f"{daypart} yarımda gelebilir miyim", "12:30"))
     cells += [Cell("saat yarımda gelebilir miyim", "12:30"), Cell("Saat yarımda", "12:30")]
