@@ -156,12 +156,13 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     # dative before a verb of coming; not the word "ona" (to him: `entity_digits` keeps it a word; "saat ona" is
     # read above), nor "bire bir" (one to one)
     (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a) (?:gel|ugra|yetis)\w*", _hm),
-    # "perşembe 11", "yarın 9 olur mu": a day and a bare number, with nothing after it or a word that
-    # makes it a time ("yarın 2 kişi" is not one, nor "yarın bir randevu": "a", an appointment tomorrow)
+    # "perşembe 11", "yarın 9 olur mu", "cuma günü 3 uygun mu": a day and a bare number, with nothing after it or
+    # a word that makes it a time, as a whole word ("yarın 2 kişi" is not one, nor "yarın 3 yaşında", nor "yarın
+    # bir randevu": "a", an appointment tomorrow)
     (
-        rf"\b(?:{_TR_DAYS})\w* (?P<h>\d{{1,2}})"
-        r"(?=$| (?:olur|olsun|uygun|musait|gibi|civari|olabilir|m[iu]|m[iu]s[iu]n\w*|ya|yada|veya|ve|icin|iyi"
-        r"|gel\w*))",
+        rf"\b(?:{_TR_DAYS})\w*(?: gunu?)? (?P<h>\d{{1,2}})"
+        r"(?=$| (?:olur\w*|olsun|uygun\w*|musait\w*|gibi|civari|olabilir\w*|m[iu]|m[iu]s[iu]n\w*|ya|yada|veya|ve"
+        r"|icin|iyi|gel\w*)\b)",
         _hm,
     ),
     (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a)? dogru\b", _hm),  # "dörde doğru"
