@@ -102,7 +102,9 @@ _EN: tuple[tuple[str, _Handler], ...] = (
 _TR_DAYS = "pazartesi|sali|carsamba|persembe|cumartesi|cuma|pazar|yarin|bugun"
 # "yarın akşam 4 kişilik masa", "yarın bir randevu": a number before what it counts (and "bir" before a noun,
 # the article) is no hour. The day-and-number rule below names the words that do make it one.
-_TR_COUNTED = r"(?! (?:kisi|tane|adet|randevu|masa|oda|gun|gece|hafta|ay\b|aylik|yil|yas|kez|kere|defa|lira|tl)\w*)"
+_TR_COUNTED = (
+    r"(?! (?:kisi|tane|adet|randevu|masa|oda|gun|gece|hafta|ay\b|aylik|yil|yas|kez|kere|defa|lira|tl|numara)\w*)"
+)
 # "üç gibi", "saat beş civarında", "on sularında", "dört raddelerinde", "iki sıralarında": the Turkish ways of
 # saying "about", each after the bare number; any case of the noun ("civarı", "civarında", "sıralarına").
 _TR_ABOUT = r"gibi|civar\w*|sular\w*|siralar\w*|raddeler\w*|dolaylar\w*"
