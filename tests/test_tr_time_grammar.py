@@ -185,6 +185,10 @@ def cased(n: Number, h: int, minute: int, *, strong: bool) -> Iterator[Phrase]:
         yield Phrase(n.case("abl") + " sonra", h, minute, "adv")
         yield Phrase(n.case("abl") + " itibaren", h, minute, "adv")
         yield Phrase(n.case("dat") + " kadar", h, minute, "adv")
+        yield Phrase(n.case("dat") + " doğru", h, minute, "adv")
+        yield Phrase(n.case("abl") + " önce", h, minute, "adv")
+    yield Phrase("tam " + n.case("loc"), h, minute, "adv")  # exactly at
+    yield Phrase("en geç " + n.case("loc"), h, minute, "adv")  # at the latest
     for post in POSTPOSITIONS:
         yield Phrase(f"{n.text} {post}", h, minute, "adv")
     if strong:
@@ -209,6 +213,9 @@ def with_minutes(n: Number, h: int) -> Iterator[Phrase]:
     yield Phrase(inflect(half.text, "dat"), h, 30, "dat")
     yield Phrase(inflect(half.text, "abl") + " sonra", h, 30, "adv")
     yield Phrase(f"{half.text} gibi", h, 30, "adv")
+    # minutes counted from the half hour: "beş buçuğu iki geçe" 5:32, "beş buçuğa iki kala" 5:28
+    yield Phrase(f"{inflect(half.text, 'acc')} {'5' if n.is_digits else 'beş'} geçe", h, 35, "adv")
+    yield Phrase(f"{inflect(half.text, 'dat')} {'5' if n.is_digits else 'beş'} kala", h, 25, "adv")
     yield Phrase(f"{n.case('acc')} çeyrek geçe", h, 15, "adv")
     yield Phrase(f"{n.case('dat')} çeyrek kala", h - 1 or 12, 45, "adv")
     yield Phrase(f"saat {n.case('acc')} çeyrek geçiyor", h, 15, "stmt")
@@ -246,9 +253,21 @@ def clock_spoken(h: int, minute: int) -> Iterator[Phrase]:
 # Sentences around a phrase
 
 FRAMES = {
-    "adv": ("{d}{t} gelebilir miyim", "{d}{t} uygun mu?", "{d}{t} müsait misiniz", "randevu {d}{t} olsun"),
-    "dat": ("{d}{t} gelebilir miyim", "{d}{t} randevu alabilir miyim"),
-    "nom": ("{d}{t} uygun mu?", "randevu {d}{t} olsun", "merhaba, {d}{t} için randevu almak istiyorum"),
+    "adv": (
+        "{d}{t} gelebilir miyim",
+        "{d}{t} uygun mu?",
+        "{d}{t} müsait misiniz",
+        "randevu {d}{t} olsun",
+        "{d}{t} boş musunuz?",
+        "randevumu {d}{t} alabilir miyiz",
+    ),
+    "dat": ("{d}{t} gelebilir miyim", "{d}{t} randevu alabilir miyim", "beni {d}{t} yazın"),
+    "nom": (
+        "{d}{t} uygun mu?",
+        "randevu {d}{t} olsun",
+        "merhaba, {d}{t} için randevu almak istiyorum",
+        "{d}{t} için yer var mı?",
+    ),
     "stmt": ("{t}.",),
 }
 
@@ -336,6 +355,10 @@ def daypart_matrix() -> list[Cell]:
             ]
             # the word and the digits take turns, and so does "saat" after the daypart ("akşam saat yedide")
             phrases += [_with_saat(pair[k % 2], k % 4 >= 2) for k, pair in enumerate(zip(*said, strict=True))]
+            # "akşam 7:30'da", "sabah 09.15'te", "akşam yedi otuzda", "sabah dokuz sıfır beşte"
+            minute = (15, 30, 45, 5)[h % 4]
+            phrases += [p for p in clock_digits(h, minute) if p.role == "adv"]
+            phrases += [_with_saat(p, p.role == "nom") for p in clock_spoken(h, minute)]
         cells += _sentences(iter(phrases), daypart, ("", "yarın "))
     for noon in ("öğlen", "öğleyin", "öğlende"):  # noon itself
         cells.append(Cell(f"yarın {noon} gelebilir miyim", "12:00"))
