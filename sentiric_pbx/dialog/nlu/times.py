@@ -64,8 +64,11 @@ def _quarter_tr(m: re.Match[str]) -> tuple[int, int, str | None] | None:
     return ((hour - 1) or 12, 60 - minutes, None) if m["dir"] in {"kala", "var"} else (hour, minutes, None)
 
 
-# "gece", "gecesi", "sabaha karşı" right before the hour (or before "saat" and the hour)
-_NIGHT_BEFORE = re.compile(r"\b(?:gece(?:si|leri)?|sabaha karsi) (?:saat )?$")
+# "gece", "gecesi", "sabaha karşı" right before the hour, or before "saat", "tam" (exactly), "en geç" (at the
+# latest), "en erken", "yaklaşık" and the hour: whatever rule reads the clock time, the night decides its half
+_NIGHT_BEFORE = re.compile(
+    r"\b(?:gece(?:si|leri)?|sabaha karsi) (?:(?:saat|tam|en|gec|erken|yaklasik|takriben) )*$"
+)
 
 
 def _night(hour: int) -> str | None:
@@ -109,13 +112,6 @@ _TR_COUNTED = (
 # saying "about", each after the bare number; any case of the noun ("civarı", "civarında", "sıralarına").
 _TR_ABOUT = r"gibi|civar\w*|sular\w*|siralar\w*|raddeler\w*|dolaylar\w*"
 _TR: tuple[tuple[str, _Handler], ...] = (
-    # the night and the small hours first, before the generic "akşam/gece + number" reading makes them p.m.
-    # (`find_times` gives every hour said right after them its half of the night)
-    (
-        r"\b(?:gece(?:si|leri)?|sabaha karsi) (?:saat )?(?P<h>\d{1,2})(?::(?P<m>\d\d))?(?: (?P<half>bucu[kg])\w*)?"
-        r"(?! ?(?:kisi|gun|saat|dakika|dk))(?!\w* (?:ceyrek|[1-5]?\d) (?:kala|var|gece|geciyor)\b)",
-        _hm,
-    ),
     (r"\bgece yarisi\w*", lambda m: (0, 0, None)),  # midnight
     # "10:00-12:00 arası", "10.00 ile 12.00 arasında": a range asks for its start, as "ikiyle üç arası" does
     (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)\w* (?:ile |ve )?\d{1,2}(?::\d\d)?\w* arasi\w*", _hm),
@@ -171,7 +167,7 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     # "sabah 9 gibi", "akşam 7'de", "10 civarı": a daypart or an "about" makes a bare number a time
     # "akşam 7'ye", "sabah 9'a", "öğleden sonra 3'ten sonra": the case ending does not change the hour
     (
-        r"\b(?:sabah|ogle|ogleden sonra|aksam|gece(?!n\b))\w* (?P<h>\d{1,2})"
+        r"\b(?:sabaha karsi|sabah|ogle|ogleden sonra|aksam|gece(?!n\b))\w* (?P<h>\d{1,2})"
         rf"(?:ye|ya|e|a|den|dan|ten|tan)?\b(?! ?\d){_TR_COUNTED}",
         _hm,
     ),
