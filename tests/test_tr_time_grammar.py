@@ -73,6 +73,7 @@ def suffix(w: str, case: str) -> str:
         "abl": f"{d}{two}n",
         "dat": ("y" if vowel_end else "") + two,
         "acc": ("y" if vowel_end else "") + four,
+        "ins": ("y" if vowel_end else "") + "l" + two,  # "ikiyle", "üçle", "dokuzla"
     }[case]
 
 
@@ -135,6 +136,7 @@ DAYPARTS: dict[str, tuple[set[int], int]] = {
     "akşamüstü": ({4, 5, 6, 7}, 12),
     "akşam": ({5, 6, 7, 8, 9, 10, 11}, 12),
     "gece": ({9, 10, 11, 12, 1, 2, 3, 4}, -1),  # 21-23, then 00-04
+    "sabaha karşı": ({3, 4, 5, 6}, 0),  # towards morning
 }
 
 
@@ -369,6 +371,26 @@ def daypart_matrix() -> list[Cell]:
     return cells
 
 
+def range_matrix() -> list[Cell]:
+    """A span of hours asks for its start: "üç ile beş arası", "ikiyle dört arasında", "3-5 arası", "üçten beşe
+    kadar", with and without "saat" (the start read as any bare hour is)."""
+    phrases = []
+    for (h, n), span, saat in itertools.product(hour_forms(range(1, 13)), (1, 2), (False, True)):
+        if n.is_digits and not n.apostrophe:
+            continue
+        end_h = (h + span - 1) % 12 + 1
+        end = Number(str(end_h), word(end_h), True) if n.is_digits else Number(word(end_h), word(end_h), False)
+        forms = [f"{n.text} ile {end.text} arası", f"{n.text} ile {end.text} arasında"]
+        if n.is_digits or n.text != "on" or saat:  # without "saat", "ondan" is "after that"
+            forms.append(f"{n.case('abl')} {end.case('dat')} kadar")
+        if n.is_digits:
+            forms.append(f"{n.text}-{end.text} arası")
+        elif n.text != "on":  # "onla" is "with him"
+            forms.append(f"{n.case('ins')} {end.text} arası")
+        phrases += [_with_saat(Phrase(f, h, 0, "adv"), saat) for f in forms]
+    return list(_sentences(iter(phrases), None, ("", "yarın ")))
+
+
 REPRESENTATIVE = (
     Phrase("üçte", 3, 0, "adv"),
     Phrase("saat 15'te", 15, 0, "adv"),
@@ -415,7 +437,9 @@ NOT_TIMES = (
     "iki saat sonra", "2 saat sonra", "yarım saat sonra", "bir saniye", "iki hafta sonra", "3 ay",
     "3 numaralı oda", "oda numaram 305", "ayın 3'ü", "ayın üçünde", "ayın 15'inde", "3 mart", "on beş mart",
     "2026 yılında", "1990 doğumluyum", "3 yaşında", "5 tane", "100 lira", "iki yüz lira", "iki kere",
-    "üç kez", "numaram 0532 123 45 67", "bir randevu", "bir de fiyat soracaktım",
+    "üç kez", "numaram 0532 123 45 67", "bir randevu", "bir de fiyat soracaktım", "2 ile 3 gün arası",
+    "haftada 3 gün", "günde iki kez", "üçüncü kat", "iki üç kişi", "bir iki gün içinde", "saat başı",
+    "her saat başı", "on beş dakikada bir", "iki saatte bir", "üç saatlik", "yarım saatlik", "saatte 60 km",
 )  # fmt: skip
 NEGATIVE_FRAMES = ("{d}{t}", "{d}{t} lütfen", "merhaba, {d}{t} için arıyorum", "{d}{t}, ne dersiniz?")
 
@@ -435,6 +459,7 @@ MATRICES = {
     "minutes": minutes_matrix,
     "daypart": daypart_matrix,
     "frame": frame_matrix,
+    "range": range_matrix,
     "negative": negative_matrix,
 }
 
@@ -459,6 +484,10 @@ def test_dayparts_decide_the_half_of_the_day() -> None:
 
 def test_times_in_sentences_and_after_a_day() -> None:
     _check("frame")
+
+
+def test_a_span_of_hours_asks_for_its_start() -> None:
+    _check("range")
 
 
 def test_numbers_that_are_not_clock_times() -> None:
