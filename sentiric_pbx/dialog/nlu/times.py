@@ -71,11 +71,12 @@ _NIGHT_BEFORE = re.compile(
 )
 
 
-def _night(hour: int) -> str | None:
-    """ "gece 2'de" 02:00, "gece 12'de" 00:00, "sabaha karşı 4" 04:00, but "gece 10'da" 22:00: the night runs
-    from the evening into the small hours, so 1-5 and 12 are after midnight and 6-11 before it. It is the hour
-    read after the minutes are counted: "gece bire çeyrek kala" is 00:45, "gece on ikiye beş kala" 23:55."""
-    if 1 <= hour <= 5 or hour == 12:
+def _night(hour: int, said: str) -> str | None:
+    """ "gece 2'de" 02:00, "gece 12'de" 00:00, but "gece 10'da" 22:00: the night runs from the evening into the
+    small hours, so 1-5 and 12 are after midnight and 6-11 before it; "sabaha karşı" (towards morning, `said`
+    ending in it) is only the small hours ("sabaha karşı altıda" 06:00). It is the hour read after the minutes
+    are counted: "gece bire çeyrek kala" is 00:45, "gece on ikiye beş kala" 23:55."""
+    if 1 <= hour <= 5 or hour == 12 or (hour <= 12 and "sabaha karsi" in said):
         return "am"
     return "pm" if 6 <= hour <= 11 else None
 
@@ -208,8 +209,9 @@ def find_times(digits: str, language: str) -> list[TimeMention]:
                 continue
             taken.append((m.start(), m.end()))
             hour, minute, meridiem = parsed
-            if language == "tr" and meridiem is None and _NIGHT_BEFORE.search(digits[:start]):
-                meridiem = _night(hour)
+            night = _NIGHT_BEFORE.search(digits[:start]) if language == "tr" and meridiem is None else None
+            if night:
+                meridiem = _night(hour, night.group(0))
             if 0 <= hour <= 23 and 0 <= minute <= 59:
                 found.append(TimeMention(start, hour, minute, meridiem))
     return sorted(found, key=lambda t: t.start)
