@@ -116,6 +116,9 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\bgece yarisi\w*", lambda m: (0, 0, None)),  # midnight
     # "10:00-12:00 arası", "10.00 ile 12.00 arasında": a range asks for its start, as "ikiyle üç arası" does
     (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)\w* (?:ile |ve )?\d{1,2}(?::\d\d)?\w* arasi\w*", _hm),
+    # "ikiyle üç arası", "saat 8-10 arası": before "saat 8 10" can be read as 8:10 (the dash is gone)
+    (r"\b(?P<h>\d{1,2}) ?(?:yle|yla|le|la|ile) \d{1,2}\w* arasi\w*", _hm),
+    (r"\b(?P<h>\d{1,2}) \d{1,2} arasi\w*", _hm),
     # "10:00'dan 12:00'ye kadar", "ikiden dörde kadar": a range said with "from … until", its start too
     (
         r"\b(?:saat )?(?P<h>\d{1,2})(?::(?P<m>\d\d))? ?(?:den|dan|ten|tan) (?:saat )?\d{1,2}(?::\d\d)?"
@@ -142,8 +145,6 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>1[3-9]|2[0-3]) (?P<m>00|15|30|45)\b(?! ?\d)", _hm),  # "on dört otuz": a 24-hour clock
     (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?(?:\d|dakika|dk|gun|kisi|yas|lira|tl|saat))", _hm),  # "on bir otuz"
     (r"\b(?P<h>\d{1,2}) ?(?:den|dan|ten|tan) (?:sonra|once|itibaren)\b", _hm),  # "dörtten sonra"
-    (r"\b(?P<h>\d{1,2}) ?(?:yle|yla|le|la|ile) \d{1,2}\w* arasi\w*", _hm),  # "ikiyle üç arası": the start
-    (r"\b(?P<h>\d{1,2}) \d{1,2} arasi\w*", _hm),  # "10-11 arası" (the dash is gone)
     # "üçe alabilir miyiz", "dörde alalım", "beni ikiye yazın": a number in the dative before a booking verb
     # and "beşe toplantı koy", "üçe randevu ayarlayın": with what is booked between the two
     (
