@@ -371,6 +371,36 @@ def daypart_matrix() -> list[Cell]:
     return cells
 
 
+def _four(w: str) -> str:
+    return {"a": "ı", "ı": "ı", "o": "u", "u": "u", "e": "i", "i": "i", "ö": "ü", "ü": "ü"}[_last_vowel(w)]
+
+
+def copula_matrix() -> list[Cell]:
+    """The locative as a predicate and a modifier: "randevum üçte mi?", "onda mıydı", "saat 3'teydi",
+    "dörttedir", "üçteki randevum"; and one time corrected by another ("üçte değil, dörtte" asks for four)."""
+    cells: list[Cell] = []
+    for h, n in hour_forms(range(1, 13)):
+        if n.is_digits and not n.apostrophe:
+            continue
+        at = n.case("loc")
+        v = _four(at)
+        want = clock(h, 0, None)
+        cells += [
+            Cell(f"Randevum yarın {at} m{v}?", want),
+            Cell(f"Randevum {at} m{v}yd{v}?", want),
+            Cell(f"Randevum saat {at}yd{v}.", want),
+            Cell(f"Toplantı {at}d{v}r.", want),
+            Cell(f"{at}ki randevumu iptal etmek istiyorum", want),
+        ]
+    for (_, n1), (h2, n2) in itertools.product(hour_forms([3, 9, 11]), hour_forms([4, 10, 2])):
+        if (n1.is_digits and not n1.apostrophe) or (n2.is_digits and not n2.apostrophe):
+            continue
+        want = clock(h2, 0, None)
+        cells.append(Cell(f"{n1.case('loc')} değil, {n2.case('loc')} gelebilir miyim?", want))
+        cells.append(Cell(f"saat {n1.text} olmaz, {n2.case('loc')} olur mu?", want))
+    return cells
+
+
 def range_matrix() -> list[Cell]:
     """A span of hours asks for its start: "üç ile beş arası", "ikiyle dört arasında", "3-5 arası", "üçten beşe
     kadar", with and without "saat" (the start read as any bare hour is)."""
@@ -460,6 +490,7 @@ MATRICES = {
     "daypart": daypart_matrix,
     "frame": frame_matrix,
     "range": range_matrix,
+    "copula": copula_matrix,
     "negative": negative_matrix,
 }
 
@@ -488,6 +519,10 @@ def test_times_in_sentences_and_after_a_day() -> None:
 
 def test_a_span_of_hours_asks_for_its_start() -> None:
     _check("range")
+
+
+def test_the_locative_as_a_predicate_and_a_correction() -> None:
+    _check("copula")
 
 
 def test_numbers_that_are_not_clock_times() -> None:
