@@ -19,10 +19,12 @@ from sentiric_pbx.dialog.nlu.normalize import _TR_TENS, _TR_UNITS
 _TENS = "|".join([*_TR_TENS, "[1-9]0"])  # "on ikideki" arrives as "10 ikideki"
 _UNITS = "|".join(_TR_UNITS)
 
-# "üçteki randevum", "ikideki": the relative "-ki" turns "at three" into "the one at three" — still a time.
-_WORD_KI = re.compile(rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS})?(?P<case>de|da|te|ta)ki\b")
-# "saat 2'deki", "14:00'teki", "10 daki": the same after digits (the apostrophe is already gone).
-_DIGIT_KI = re.compile(r"(?<=\d)(?P<case> ?(?:de|da|te|ta))ki\b")
+# What a locative time may carry after it and stay a time: the relative "-ki" ("üçteki randevum", the one at
+# three), the copula "-dir" ("toplantı üçtedir"), the past and reported copula ("ondaydı", "dörtteymiş").
+_AFTER_LOCATIVE = r"(?:ki|d[iu]r|yd[iu]|ym[iu]s)"
+_WORD_KI = re.compile(rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS})?(?P<case>de|da|te|ta){_AFTER_LOCATIVE}\b")
+# "saat 2'deki", "14:00'teki", "10 daki", "3'tedir": the same after digits (the apostrophe is already gone).
+_DIGIT_KI = re.compile(rf"(?<=\d)(?P<case> ?(?:de|da|te|ta)){_AFTER_LOCATIVE}\b")
 # "ayın on beşindeki randevum", "ayın üçünde", "dördündeki": a day of the month in the possessive and the
 # locative, with the relative "-ki" or without it, read as "15inde" / "3unde" for the day-of-month rules;
 # and in the ablative, the day something starts from ("ayın on beşinden itibaren" → "15inden").
