@@ -314,12 +314,13 @@ def _with_saat(p: Phrase, saat: bool) -> Phrase:
 
 
 def case_matrix() -> list[Cell]:
-    """Every hour 1-23, word or digits, with and without "saat", with every case ending and postposition."""
-    phrases = [
-        _with_saat(p, saat)
-        for (h, n), saat in itertools.product(hour_forms(range(1, 24)), (False, True))
-        for p in cased(n, h, 0, strong=saat)
-    ]
+    """Every hour 1-23, word or digits, with every case ending and postposition; "saat" before every other one
+    (by hour, so each ending meets both), and always where only "saat" makes it a time."""
+    phrases = []
+    for h, n in hour_forms(range(1, 24)):
+        bare = list(cased(n, h, 0, strong=False))
+        phrases += [_with_saat(p, k % 2 == h % 2) for k, p in enumerate(bare)]
+        phrases += [_with_saat(p, True) for p in cased(n, h, 0, strong=True) if p not in bare]
     return list(_sentences(iter(phrases), None, ("",)))
 
 
@@ -327,10 +328,10 @@ def minutes_matrix() -> list[Cell]:
     """Hours 1-12 with "buçuk", "çeyrek", minutes past and to, with and without "saat"; hours 0-23 with
     their minutes in digits ("14:30'da") and read out ("on dört otuzda", "dokuz sıfır beşte")."""
     phrases = [
-        _with_saat(p, saat)
-        for (h, n), saat in itertools.product(hour_forms(range(1, 13)), (False, True))
+        _with_saat(p, k % 2 == h % 2)  # "saat" before every other one, by hour, so each form meets both
+        for h, n in hour_forms(range(1, 13))
         if not n.is_digits or n.apostrophe  # nobody types "3ü çeyrek geçe"; bare endings are in case_matrix
-        for p in with_minutes(n, h)
+        for k, p in enumerate(with_minutes(n, h))
     ]
     phrases += [
         p for h, minute in itertools.product(range(24), (0, 5, 15, 30, 45, 50)) for p in clock_digits(h, minute)
@@ -390,6 +391,7 @@ def copula_matrix() -> list[Cell]:
             Cell(f"Randevum {at} m{v}yd{v}?", want),
             Cell(f"Randevum saat {at}yd{v}.", want),
             Cell(f"Toplantı {at}d{v}r.", want),
+            Cell(f"Randevusu {at}ym{v}ş.", want),
             Cell(f"{at}ki randevumu iptal etmek istiyorum", want),
         ]
     for (_, n1), (h2, n2) in itertools.product(hour_forms([3, 9, 11]), hour_forms([4, 10, 2])):
@@ -477,10 +479,10 @@ NEGATIVE_FRAMES = ("{d}{t}", "{d}{t} lütfen", "merhaba, {d}{t} için arıyorum"
 def negative_matrix() -> list[Cell]:
     """Numbers that are no clock time, alone, after a day or a daypart, in a sentence."""
     cells = []
-    for t, frame, d in itertools.product(NOT_TIMES, NEGATIVE_FRAMES, ("", "yarın ", "cuma günü ", "yarın akşam ")):
-        if d and t.startswith(("ayın", "3 mart", "on beş mart", "2026", "1990", "numaram")):
-            continue
-        cells.append(Cell(frame.format(d=d, t=t), None))
+    days = ("", "yarın ", "cuma günü ", "yarın akşam ")
+    for t, (k, frame) in itertools.product(NOT_TIMES, enumerate(NEGATIVE_FRAMES)):
+        dated = not t.startswith(("ayın", "3 mart", "on beş mart", "2026", "1990", "numaram"))
+        cells.append(Cell(frame.format(d=days[k % len(days)] if dated else "", t=t), None))
     return cells
 
 
