@@ -81,7 +81,8 @@ def inflect(phrase: str, case: str) -> str:
     """ "dört" + dat → "dörde", "on iki" + acc → "on ikiyi", "buçuk" + dat → "buçuğa"."""
     *head, last = phrase.split(" ")
     end = suffix(last, case)
-    stem = _SOFT.get(last, last) if end[0] in "aıoueiöü" else last
+    soft = next((last[: -len(k)] + v for k, v in _SOFT.items() if last.endswith(k)), last)  # "ondört" too
+    stem = soft if end[0] in "aıoueiöü" else last
     return " ".join([*head, stem + end])
 
 
@@ -93,22 +94,24 @@ class Number:
     reading: str  # the words it is read as: "3" → "üç", "14:30" → "on dört otuz"
     is_digits: bool
     apostrophe: bool = True
+    curly: bool = False  # "3’te": the typographic apostrophe phones and word processors put in
 
     def case(self, case: str) -> str:
         if not self.is_digits:
             return inflect(self.text, case)
         end = suffix(self.reading.split(" ")[-1], case)
-        mark = "'" if self.apostrophe else ""
+        mark = ("’" if self.curly else "'") if self.apostrophe else ""
         return f"{self.text}{mark}{end}"
 
 
 def hour_forms(hours: range | list[int]) -> Iterator[tuple[int, Number]]:
-    """Each hour as a word ("on üç"), in digits with an apostrophe before the ending ("13'te") and without
-    ("13te")."""
+    """Each hour as a word ("on üç", and every other compound written as one word: "onüç"), in digits with an
+    apostrophe before the ending ("13'te", every third one typographic: "12’de") and without ("13te")."""
     for h in hours:
-        yield h, Number(word(h), word(h), False)
-        yield h, Number(str(h), word(h), True, True)
-        yield h, Number(str(h), word(h), True, False)
+        said = word(h)
+        yield h, Number(said.replace(" ", "") if h % 2 else said, said, False)
+        yield h, Number(str(h), said, True, True, curly=h % 3 == 0)
+        yield h, Number(str(h), said, True, False)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -274,6 +277,11 @@ FRAMES = {
 }
 
 
+def _cap(text: str) -> str:
+    """Capitalised the Turkish way: "ikide" → "İkide", "ılık" → "Ilık"."""
+    return {"i": "İ", "ı": "I"}.get(text[0], text[0].upper()) + text[1:]
+
+
 @dataclass(frozen=True, slots=True)
 class Cell:
     text: str
@@ -302,7 +310,7 @@ def _sentences(phrases: Iterator[Phrase], daypart: str | None, dates: tuple[str,
         frame, d = FRAMES[p.role][i % len(FRAMES[p.role])], dates[i % len(dates)]
         lead = f"{daypart} " if daypart else ""
         text = frame.format(d=d + lead, t=p.text)
-        yield Cell(text[0].upper() + text[1:], want)
+        yield Cell(_cap(text), want)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -449,9 +457,9 @@ def frame_matrix() -> list[Cell]:
         want = clock(p.hour, p.minute, None)
         for frame in FRAMES[p.role]:
             text = frame.format(d=d, t=p.text)
-            cells.append(Cell(text[0].upper() + text[1:], want))
+            cells.append(Cell(_cap(text), want))
         if p.role == "adv":
-            cells.append(Cell(f"{p.text[0].upper()}{p.text[1:]}, {d}gelirim.", want))
+            cells.append(Cell(f"{_cap(p.text)}, {d}gelirim.", want))
             cells.append(Cell(f"Merhaba, {d}{p.text} gelmek istiyorum, olur mu?", want))
     # a day and the bare number: "yarın 3 olur mu", "cuma günü üç uygun mu"
     for (h, n), d in itertools.product(hour_forms([2, 3, 10, 11, 15]), DATES[1:]):
@@ -472,7 +480,8 @@ NOT_TIMES = (
     "üç kez", "numaram 0532 123 45 67", "bir randevu", "bir de fiyat soracaktım", "2 ile 3 gün arası",
     "haftada 3 gün", "günde iki kez", "üçüncü kat", "iki üç kişi", "bir iki gün içinde", "saat başı",
     "her saat başı", "on beş dakikada bir", "iki saatte bir", "üç saatlik", "yarım saatlik", "saatte 60 km",
-)  # fmt: skip
+    "üçte biri", "dörtte üçü", "onda biri", "üçte ikisi", "birden fazla kişi", "ikiden az",
+)  # not "ikide bir" (every so often): "ikide bir toplantım var" is a meeting at two  # fmt: skip
 NEGATIVE_FRAMES = ("{d}{t}", "{d}{t} lütfen", "merhaba, {d}{t} için arıyorum", "{d}{t}, ne dersiniz?")
 
 
@@ -538,6 +547,7 @@ def test_the_morphology_helper_agrees_with_the_grammar_book() -> None:
         ("on", "loc"): "onda", ("dokuz", "dat"): "dokuza", ("on iki", "acc"): "on ikiyi", ("beş", "abl"): "beşten",
         ("buçuk", "dat"): "buçuğa", ("buçuk", "loc"): "buçukta", ("yirmi bir", "loc"): "yirmi birde",
         ("yarım", "loc"): "yarımda", ("kırk beş", "loc"): "kırk beşte", ("sıfır", "loc"): "sıfırda",
+        ("ondört", "dat"): "ondörde", ("iki", "ins"): "ikiyle", ("üç", "ins"): "üçle",
     }  # fmt: skip
     assert {k: inflect(*k) for k in forms} == forms
     assert Number("3", "üç", True).case("loc") == "3'te"
