@@ -64,6 +64,11 @@ _HALF_PAST_NOON = re.compile(r"\b(?P<pre>saat|oglen|ogleyin) yarim(?P<suffix>[a-
 # dakika geçe" must not be read as "at night" ("gece").
 _MINUTES_PAST = re.compile(r"\b(?P<m>\d{1,2}) (?:dakika|dk) (?=(?:gece|geciyor|kala|var)\b)")
 
+# "üçte biri" (a third), "dörtte üçü" (three quarters), "onda ikisi": a locative number before a number in the
+# possessive is a fraction, never "at three"; it is blanked as a duration is. After "saat" the locative is the time
+# ("saat üçte biri arayın": call someone at three).
+_FRACTION = re.compile(r"(?<!saat )\b\d{1,2} ?(?:de|da|te|ta) \d{1,2}(?:i|u|si|su)\b")
+
 # "bir buçuk saat sürer mi", "iki saatlik", "45 dakika", "bir saat on beş dakika": a number counting hours or
 # minutes is a duration, never a clock time ("bir buçuk" alone is 13:30, "saat 15" is 15:00). The number is
 # blanked, so no clock rule reads it. "3 saat sonra" is a time relative to now, which no rule reads (nor
@@ -117,6 +122,7 @@ def entity_digits(digits: str, plain: str = "") -> str:
     digits = _DIGIT_KI.sub(lambda m: m["case"], digits)
     digits = _MINUTES_PAST.sub(lambda m: f"{m['m']} ", digits)
     digits = _DURATION.sub("sure", digits)
+    digits = _FRACTION.sub("kesir", digits)
     digits = _HOUR_ZERO_MINUTE.sub(
         lambda m: f"{m['h'] or m['h2']}:0{m['m'] or m['m2']}{m['case'] or ''}", digits
     )
