@@ -105,11 +105,12 @@ _EN: tuple[tuple[str, _Handler], ...] = (
 )
 _TR_DAYS = "pazartesi|sali|carsamba|persembe|cumartesi|cuma|pazar|yarin|bugun"
 # "yarın akşam 4 kişilik masa", "yarın bir randevu": a number before what it counts (and "bir" before a noun,
-# the article) is no hour, nor the first of a counted span ("akşam 2 ile 3 kişi", "2 veya 3 gün"). The
-# day-and-number rule below names the words that do make it one.
+# the article) is no hour, nor the first of a counted span ("akşam 2 ile 3 kişi", "2 veya 3 gün"), nor a number
+# compared ("birden fazla", "ikiden az"). The day-and-number rule below names the words that do make it one.
 _TR_COUNTED = (
     r"(?!(?: (?:ile|veya|ya da|yada) \d{1,3})?"
-    r" (?:kisi|tane|adet|randevu|masa|oda|gun|gece|hafta|ay\b|aylik|yil|yas|kez|kere|defa|lira|tl|numara)\w*)"
+    r" (?:kisi|tane|adet|randevu|masa|oda|gun|gece|hafta|ay\b|aylik|yil|yas|kez|kere|defa|lira|tl|numara|fazla"
+    r"|az\b)\w*)"
 )
 # "üç gibi", "saat beş civarında", "on sularında", "dört raddelerinde", "iki sıralarında": the Turkish ways of
 # saying "about", each after the bare number; any case of the noun ("civarı", "civarında", "sıralarına").
