@@ -133,8 +133,10 @@ def _en_digits(words: list[str]) -> list[str]:
     return out
 
 
+# A ten takes a unit after it ("on beş" 15), never "sıfır": "on sıfır beş" is 10:05 read out, not 10 and 5.
 _TR_NUMBER = re.compile(
-    rf"\b(?:(?P<tens>{'|'.join(_TR_TENS)})(?:\s?(?P<unit>{'|'.join(_TR_UNITS)}))?|(?P<alone>{'|'.join(_TR_UNITS)}))"
+    rf"\b(?:(?P<tens>{'|'.join(_TR_TENS)})(?:\s?(?P<unit>{'|'.join(k for k in _TR_UNITS if k != 'sifir')}))?"
+    rf"|(?P<alone>{'|'.join(_TR_UNITS)}))"
     rf"(?P<suffix>{_TR_SUFFIX})\b"
 )
 

@@ -64,13 +64,21 @@ def _quarter_tr(m: re.Match[str]) -> tuple[int, int, str | None] | None:
     return ((hour - 1) or 12, 60 - minutes, None) if m["dir"] in {"kala", "var"} else (hour, minutes, None)
 
 
-def _night_tr(m: re.Match[str]) -> tuple[int, int, str | None]:
-    """ "gece 2'de" 02:00, "gece 12'de" 00:00, "sabaha karşı 4" 04:00, but "gece 10'da" 22:00: the night runs
-    from the evening into the small hours, so 1-5 and 12 are after midnight and 6-11 before it."""
-    hour, minute = int(m["h"]), 30 if m["half"] else int(m["m"] or 0)
-    if 1 <= hour <= 5 or hour == 12:
-        return hour, minute, "am"
-    return hour, minute, "pm" if 6 <= hour <= 11 else None
+# "gece", "gecesi", "sabaha karşı" right before the hour, or before "saat", "tam" (exactly), "en geç" (at the
+# latest), "en erken", "yaklaşık" and the hour: whatever rule reads the clock time, the night decides its half
+_NIGHT_BEFORE = re.compile(
+    r"\b(?:gece(?:si|leri)?|sabaha karsi) (?:(?:saat|tam|en|gec|erken|yaklasik|takriben) )*$"
+)
+
+
+def _night(hour: int, said: str) -> str | None:
+    """ "gece 2'de" 02:00, "gece 12'de" 00:00, but "gece 10'da" 22:00: the night runs from the evening into the
+    small hours, so 1-5 and 12 are after midnight and 6-11 before it; "sabaha karşı" (towards morning, `said`
+    ending in it) is only the small hours ("sabaha karşı altıda" 06:00). It is the hour read after the minutes
+    are counted: "gece bire çeyrek kala" is 00:45, "gece on ikiye beş kala" 23:55."""
+    if 1 <= hour <= 5 or hour == 12 or (hour <= 12 and "sabaha karsi" in said):
+        return "am"
+    return "pm" if 6 <= hour <= 11 else None
 
 
 _Handler = Callable[[re.Match[str]], "tuple[int, int, str | None] | None"]
@@ -97,18 +105,23 @@ _EN: tuple[tuple[str, _Handler], ...] = (
 )
 _TR_DAYS = "pazartesi|sali|carsamba|persembe|cumartesi|cuma|pazar|yarin|bugun"
 # "yarın akşam 4 kişilik masa", "yarın bir randevu": a number before what it counts (and "bir" before a noun,
-# the article) is no hour. The day-and-number rule below names the words that do make it one.
-_TR_COUNTED = r"(?! (?:kisi|tane|adet|randevu|masa|oda|gun|gece|hafta|ay\b|aylik|yil|yas|kez|kere|defa|lira|tl)\w*)"
+# the article) is no hour, nor the first of a counted span ("akşam 2 ile 3 kişi", "2 veya 3 gün"), nor a number
+# compared ("birden fazla", "ikiden az"). The day-and-number rule below names the words that do make it one.
+_TR_COUNTED = (
+    r"(?!(?: (?:ile|veya|ya da|yada) \d{1,3})?"
+    r" (?:kisi|tane|adet|randevu|masa|oda|gun|gece|hafta|ay\b|aylik|yil|yas|kez|kere|defa|lira|tl|numara|fazla"
+    r"|az\b)\w*)"
+)
+# "üç gibi", "saat beş civarında", "on sularında", "dört raddelerinde", "iki sıralarında": the Turkish ways of
+# saying "about", each after the bare number; any case of the noun ("civarı", "civarında", "sıralarına").
+_TR_ABOUT = r"gibi|civar\w*|sular\w*|siralar\w*|raddeler\w*|dolaylar\w*"
 _TR: tuple[tuple[str, _Handler], ...] = (
-    # the night and the small hours first, before the generic "akşam/gece + number" reading makes them p.m.
-    (
-        r"\b(?:gece(?:si|leri)?|sabaha karsi) (?:saat )?(?P<h>\d{1,2})(?::(?P<m>\d\d))?(?: (?P<half>bucu[kg])\w*)?"
-        r"(?! ?(?:kisi|gun|saat|dakika|dk))",
-        _night_tr,
-    ),
     (r"\bgece yarisi\w*", lambda m: (0, 0, None)),  # midnight
     # "10:00-12:00 arası", "10.00 ile 12.00 arasında": a range asks for its start, as "ikiyle üç arası" does
     (r"\b(?P<h>\d{1,2}):(?P<m>\d\d)\w* (?:ile |ve )?\d{1,2}(?::\d\d)?\w* arasi\w*", _hm),
+    # "ikiyle üç arası", "saat 8-10 arası": before "saat 8 10" can be read as 8:10 (the dash is gone)
+    (r"\b(?P<h>\d{1,2}) ?(?:yle|yla|le|la|ile) \d{1,2}\w* arasi\w*", _hm),
+    (r"\b(?P<h>\d{1,2}) \d{1,2} arasi\w*", _hm),
     # "10:00'dan 12:00'ye kadar", "ikiden dörde kadar": a range said with "from … until", its start too
     (
         r"\b(?:saat )?(?P<h>\d{1,2})(?::(?P<m>\d\d))? ?(?:den|dan|ten|tan) (?:saat )?\d{1,2}(?::\d\d)?"
@@ -131,13 +144,10 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>\d{1,2}) (?P<half>bucu[kg])\w*", _hm),  # "üç buçukta", and softened "üç buçuğa"
     (r"\b(?P<h>\d{1,2}) (?P<m>[0-5]\d) ?(?:de|da|te|ta)\b", _hm),  # "on beş otuzda" → "15 30da"
     (r"\b(?P<h>\d{1,2}) ?(?:de|da|te|ta)(?:yd[iu])?\b", _hm),  # "3'teydi": was at three
-    (r"\boglen(?:de|e)?\b", lambda m: (12, 0, None)),
-    (r"\bsaat yarim(?:da|a)?\b", lambda m: (12, 30, None)),  # "saat yarımda": half past twelve
+    (r"\bogle(?:n|yin)(?:de|e)?\b", lambda m: (12, 0, None)),  # "öğlen", "öğleyin" ("saat yarım": `entity_digits`)
     (r"\b(?P<h>1[3-9]|2[0-3]) (?P<m>00|15|30|45)\b(?! ?\d)", _hm),  # "on dört otuz": a 24-hour clock
     (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?(?:\d|dakika|dk|gun|kisi|yas|lira|tl|saat))", _hm),  # "on bir otuz"
     (r"\b(?P<h>\d{1,2}) ?(?:den|dan|ten|tan) (?:sonra|once|itibaren)\b", _hm),  # "dörtten sonra"
-    (r"\b(?P<h>\d{1,2}) ?(?:yle|yla|le|la|ile) \d{1,2}\w* arasi\w*", _hm),  # "ikiyle üç arası": the start
-    (r"\b(?P<h>\d{1,2}) \d{1,2} arasi\w*", _hm),  # "10-11 arası" (the dash is gone)
     # "üçe alabilir miyiz", "dörde alalım", "beni ikiye yazın": a number in the dative before a booking verb
     # and "beşe toplantı koy", "üçe randevu ayarlayın": with what is booked between the two
     (
@@ -149,23 +159,26 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     # dative before a verb of coming; not the word "ona" (to him: `entity_digits` keeps it a word; "saat ona" is
     # read above), nor "bire bir" (one to one)
     (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a) (?:gel|ugra|yetis)\w*", _hm),
-    # "perşembe 11", "yarın 9 olur mu": a day and a bare number, with nothing after it or a word that
-    # makes it a time ("yarın 2 kişi" is not one, nor "yarın bir randevu": "a", an appointment tomorrow)
+    # "perşembe 11", "yarın 9 olur mu", "cuma günü 3 uygun mu": a day and a bare number, with nothing after it or
+    # a word that makes it a time, as a whole word ("yarın 2 kişi" is not one, nor "yarın 3 yaşında", nor "yarın
+    # bir randevu": "a", an appointment tomorrow)
     (
-        rf"\b(?:{_TR_DAYS})\w* (?P<h>\d{{1,2}})"
-        r"(?=$| (?:olur|olsun|uygun|musait|gibi|civari|olabilir|m[iu]|m[iu]s[iu]n\w*|ya|yada|veya|ve|icin|iyi"
-        r"|gel\w*))",
+        rf"\b(?:{_TR_DAYS})\w*(?: gunu?)? (?P<h>\d{{1,2}})"
+        r"(?=$| (?:olur\w*|olsun|uygun\w*|musait\w*|gibi|civari|olabilir\w*|m[iu]|m[iu]s[iu]n\w*|ya|yada|veya|ve"
+        r"|icin|iyi|gel\w*)\b)",
         _hm,
     ),
     (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a)? dogru\b", _hm),  # "dörde doğru"
     # "sabah 9 gibi", "akşam 7'de", "10 civarı": a daypart or an "about" makes a bare number a time
     # "akşam 7'ye", "sabah 9'a", "öğleden sonra 3'ten sonra": the case ending does not change the hour
     (
-        r"\b(?:sabah|ogle|ogleden sonra|aksam|gece(?!n\b))\w* (?P<h>\d{1,2})"
+        r"\b(?:sabaha karsi|sabah|ogle|ogleden sonra|aksam|gece(?!n\b))\w* (?P<h>\d{1,2})"
         rf"(?:ye|ya|e|a|den|dan|ten|tan)?\b(?! ?\d){_TR_COUNTED}",
         _hm,
     ),
-    (r"\b(?P<h>\d{1,2}) (?:gibi|civari|civarinda|sularinda|suralarinda)\b", _hm),
+    (rf"\b(?P<h>\d{{1,2}}) (?:{_TR_ABOUT})\b", _hm),
+    # "beşe kadar gelirim", "3'e kadar müsait misiniz": the hour something is done by ("from … until" is above)
+    (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a) kadar\b", _hm),
 )
 
 _DAYPARTS_EN = r"\b(?<!good )(?P<p>morning|afternoon|evening|tonight|night)s?\b"
@@ -200,6 +213,9 @@ def find_times(digits: str, language: str) -> list[TimeMention]:
                 continue
             taken.append((m.start(), m.end()))
             hour, minute, meridiem = parsed
+            night = _NIGHT_BEFORE.search(digits[:start]) if language == "tr" and meridiem is None else None
+            if night:
+                meridiem = _night(hour, night.group(0))
             if 0 <= hour <= 23 and 0 <= minute <= 59:
                 found.append(TimeMention(start, hour, minute, meridiem))
     return sorted(found, key=lambda t: t.start)

@@ -19,10 +19,12 @@ from sentiric_pbx.dialog.nlu.normalize import _TR_TENS, _TR_UNITS
 _TENS = "|".join([*_TR_TENS, "[1-9]0"])  # "on ikideki" arrives as "10 ikideki"
 _UNITS = "|".join(_TR_UNITS)
 
-# "üçteki randevum", "ikideki": the relative "-ki" turns "at three" into "the one at three" — still a time.
-_WORD_KI = re.compile(rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS})?(?P<case>de|da|te|ta)ki\b")
-# "saat 2'deki", "14:00'teki", "10 daki": the same after digits (the apostrophe is already gone).
-_DIGIT_KI = re.compile(r"(?<=\d)(?P<case> ?(?:de|da|te|ta))ki\b")
+# What a locative time may carry after it and stay a time: the relative "-ki" ("üçteki randevum", the one at
+# three), the copula "-dir" ("toplantı üçtedir"), the past and reported copula ("ondaydı", "dörtteymiş").
+_AFTER_LOCATIVE = r"(?:ki|d[iu]r|yd[iu]|ym[iu]s)"
+_WORD_KI = re.compile(rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS})?(?P<case>de|da|te|ta){_AFTER_LOCATIVE}\b")
+# "saat 2'deki", "14:00'teki", "10 daki", "3'tedir": the same after digits (the apostrophe is already gone).
+_DIGIT_KI = re.compile(rf"(?<=\d)(?P<case> ?(?:de|da|te|ta)){_AFTER_LOCATIVE}\b")
 # "ayın on beşindeki randevum", "ayın üçünde", "dördündeki": a day of the month in the possessive and the
 # locative, with the relative "-ki" or without it, read as "15inde" / "3unde" for the day-of-month rules;
 # and in the ablative, the day something starts from ("ayın on beşinden itibaren" → "15inden").
@@ -44,10 +46,28 @@ _HOUR_MINUTE_CASE = re.compile(
     r"\b(?P<h>[01]?\d|2[0-3]) (?P<m>[0-5]\d)(?P<case>de|da|te|ta|den|dan|ten|tan|ye|ya|e|a|yi|yu|i|u)\b"
     r"(?! (?:fazla|az|cok|kisi\w*|tane|adet|dakika\w*|dk|gun\w*|saat\w*|hafta\w*|yas\w*|lira|tl|kez|defa|kere))"
 )
+# "dokuz sıfır beşte" (09:05), "saat on dört sıfır sıfır" (14:00): minutes under ten read digit by digit arrive
+# as "9 0 5te", "14 0 0". With a case ending on them, or "saat" before them, they are hours and minutes; a run
+# of single digits with neither (a code, a room) is left alone.
+_HOUR_ZERO_MINUTE = re.compile(
+    r"(?<!\d )\b(?P<h>[01]?\d|2[0-3]) 0 (?P<m>\d)(?P<case>de|da|te|ta|den|dan|ten|tan|ye|ya|e|a|yi|yu|i|u)\b"
+    r"|(?<=\bsaat )(?P<h2>[01]?\d|2[0-3]) 0 (?P<m2>\d)\b(?! \d)"
+)
 
-# "üçü on dakika geçe" (3:10), "dörde beş dakika kala" (3:55): the minutes may name their unit; the clock
-# rules read "üçü on geçe", and "on dakika geçe" must not be read as "at night" ("gece").
-_MINUTES_PAST = re.compile(r"\b(?P<m>\d{1,2}) (?:dakika|dk) (?=(?:gece|kala|var)\b)")
+# "saat yarımda", "öğlen yarıma doğru", "saat yarımı on geçe": after "saat" or "öğlen" the word "yarım" is half
+# past twelve, and takes the endings and the minutes to or past it that "on iki buçuk" takes, so it is read as
+# that ("12 bucukda", "12 bucuki 10 gece"); anywhere else it is a half ("yarım saat").
+_HALF_PAST_NOON = re.compile(r"\b(?P<pre>saat|oglen|ogleyin) yarim(?P<suffix>[a-z]*)\b")
+
+# "üçü on dakika geçe" (3:10), "dörde beş dakika kala" (3:55), "saat üçü on dakika geçiyor": the minutes may
+# name their unit before any of the four words that count them; the clock rules read "üçü on geçe", and "on
+# dakika geçe" must not be read as "at night" ("gece").
+_MINUTES_PAST = re.compile(r"\b(?P<m>\d{1,2}) (?:dakika|dk) (?=(?:gece|geciyor|kala|var)\b)")
+
+# "üçte biri" (a third), "dörtte üçü" (three quarters), "onda ikisi": a locative number before a number in the
+# possessive is a fraction, never "at three"; it is blanked as a duration is. After "saat" the locative is the time
+# ("saat üçte biri arayın": call someone at three).
+_FRACTION = re.compile(r"(?<!saat )\b\d{1,2} ?(?:de|da|te|ta) \d{1,2}(?:i|u|si|su)\b")
 
 # "bir buçuk saat sürer mi", "iki saatlik", "45 dakika", "bir saat on beş dakika": a number counting hours or
 # minutes is a duration, never a clock time ("bir buçuk" alone is 13:30, "saat 15" is 15:00). The number is
@@ -62,6 +82,9 @@ _PRONOUN_ONA = re.compile(
     r"| (?:gel|ugra|yetis))"
 )
 _WORD_ONA = re.compile(r"\bona\b")
+# "saat ondan sonra", "saat ondan itibaren": `normalize` keeps the word "ondan" ("after that", "from him"), but
+# after "saat" it can only be "from ten".
+_SAAT_ONDAN = re.compile(r"(?<=\bsaat )ondan\b")
 
 
 def _value(m: re.Match[str]) -> int | None:
@@ -91,11 +114,17 @@ def entity_digits(digits: str, plain: str = "") -> str:
             return m.group(0)
         return f"{value}{m['case']}"
 
+    digits = _SAAT_ONDAN.sub("10dan", digits)
+    digits = _HALF_PAST_NOON.sub(lambda m: f"{m['pre']} 12 bucuk{m['suffix']}", digits)
     digits = _WORD_KI.sub(word_ki, digits)
     digits = _DAY_LOCATIVE.sub(day_locative, digits)
     digits = _DIGIT_DAY_KI.sub(lambda m: m["case"], digits)
     digits = _DIGIT_KI.sub(lambda m: m["case"], digits)
     digits = _MINUTES_PAST.sub(lambda m: f"{m['m']} ", digits)
     digits = _DURATION.sub("sure", digits)
+    digits = _FRACTION.sub("kesir", digits)
+    digits = _HOUR_ZERO_MINUTE.sub(
+        lambda m: f"{m['h'] or m['h2']}:0{m['m'] or m['m2']}{m['case'] or ''}", digits
+    )
     digits = _HOUR_MINUTE_CASE.sub(lambda m: f"{m['h']}:{m['m']}{m['case']}", digits)
     return _ORDINAL.sub(ordinal, digits)
