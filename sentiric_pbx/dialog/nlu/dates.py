@@ -136,7 +136,13 @@ _EN_PATTERNS = (
     ("offset", r"\bin (?:(?P<n>\d{1,2})|a|an) (?P<unit>days?|weeks?)\b"),
 )
 _TR_WD = "cumartesi|pazartesi|carsamba|persembe|sali|cuma|pazar"
-_TR_SUFFIX = r"(?:ya|ye|a|e|yi|i|ki|dan|den|ndan|nden|si|sine|sina| gunu(?:ne)?)?"
+# The possessive ("cuması", "ayın 15'i") and the case endings after it, vowels folded: -(s)I, -(s)InA (to),
+# -(s)InDA (on), -(s)InDAn (from). Vowel harmony leaves only i/u and e/a once ı, ü, ö are folded.
+_POSS_CASE = r"s?[iu](?:nd[ae]n?|n[ae])?"
+# A weekday's endings: the dative "cumaya", the accusative "salıyı", the ablative "pazardan" (and the colloquial
+# "pazartesinden"), possessed after "haftanın" ("gelecek haftanın cumasından"), "-ki", or "günü" in any case
+# ("cuma gününden itibaren", "cuma günkü"). Not the bare locative: "pazarda" is at the market.
+_TR_SUFFIX = rf"(?:y?[ae]|y?[iu]|[dt][ae]n|nd[ae]n|{_POSS_CASE}|ki| gun(?:{_POSS_CASE}|ku))?"
 _TR_PATTERNS = (
     ("rel2", r"\b(?:yarindan sonra\w*|obur gun\w*|ertesi gun\w*)"),
     ("rel0", r"\b(?:bugun(?!ler)\w*|bu (?:sabah|aksam|ogleden sonra)\w*)"),  # "bugünlerde": these days
