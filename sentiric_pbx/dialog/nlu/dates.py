@@ -151,11 +151,9 @@ _TR_PATTERNS = (
     ("month", rf"\b(?P<d>\d{{1,2}})\w* (?P<mon>{'|'.join(MONTHS_TR)})\w*(?: (?P<y>20\d\d))?(?: (?:{_TR_WD})\w*)?"),
     # "aralığın 15'i", "ocak ayının beşinde"
     ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)})(?:in|nin|un|nun| ayinin) (?P<d>\d{{1,2}})\w*"),
-    # "nisan beşinde", "mart 20'sine": the month first, the day with its ending
-    (
-        "month",
-        rf"\b(?P<mon>{'|'.join(MONTHS_TR)}) (?P<d>\d{{1,2}})(?:inde|unda|sinde|sunda|ine|une|sine|sune|inci\w*)\b",
-    ),
+    # "nisan beşinde", "mart 20'sine", "ağustos 6'sında", "aralık 3'ünde": the month first, the day possessed
+    # in any case (or an ordinal)
+    ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)}) (?P<d>\d{{1,2}})(?:{_POSS_CASE}|inci\w*)\b"),
     # "ayın son cuma günü", "gelecek ayın ilk pazartesi": the first or last such weekday of the month
     ("nth", rf"\b(?P<next>gelecek |onumuzdeki )?ayin (?P<which>ilk|son) (?P<wd>{_TR_WD})\w*"),
     # "pazartesiden cumaya kadar", "pazartesi-cuma arası": the days a place is open or full, not a day
