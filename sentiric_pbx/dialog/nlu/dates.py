@@ -13,7 +13,7 @@ What the words mean (the tests hold us to it; `now` is the business's local time
   (weeks start on Monday). From Wed 25 Nov, "friday" is 27 Nov and "next friday" is 4 Dec. English
   speakers split on this; we pick the reading that makes "next" mean something, and the dialog reads
   the date back ("Friday the 4th of December?") before booking, so a wrong guess costs one turn.
-- "the 5th", "ayın beşi", "15'inde": the next 5th of a month on or after today.
+- "the 5th", "ayın beşi", "15'inde": the next 5th of a month on or after today; "gelecek ayın beşi": next month's.
 - "ayın son cuması", "gelecek ayın ilk pazartesi": that weekday of this month (of the next, once it is gone).
 - "march 24th", "24 mart": the next 24 March on or after today (dateparser, future preferred).
 - "in 2 days", "in a week": dateparser. "a week from today", "2 days from tomorrow": counted from that day.
@@ -165,7 +165,8 @@ _TR_PATTERNS = (
         rf"|gecen hafta |gecen haftaki |gecen )?"
         rf"(?P<wd>{_TR_WD})(?P<pl>leri|lari| gunleri)?{_TR_SUFFIX}\b",
     ),
-    ("dom", r"\b(?P<pre>ayin )(?P<d>\d{1,2})\w*"),
+    # "ayın 15'i"; "gelecek ayın 15'i" is next month's even while this month's 15th is still ahead
+    ("dom", r"\b(?P<pre>(?P<next>gelecek |onumuzdeki |bir sonraki )?ayin )(?P<d>\d{1,2})\w*"),
     # "15'inde gelebilir miyim", "yirmisine", "16'sındaki": a day of the month in the locative or dative needs
     # no "ayın" (from the 5th: "ikisine", "dördünde" are "to both", "in all four" as often). Every vowel of the
     # ending, folded: "16'sında" → "16sinda", "14'ünde" → "14unde".
@@ -212,6 +213,8 @@ def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt
         day = int(m["d"])
         if day <= 3 and not (m["pre"] or m.groupdict().get("of")):
             return None  # "the first one", "the second option": not dates
+        if m.groupdict().get("next"):
+            today = (today.replace(day=1) + dt.timedelta(days=31)).replace(day=1)
         return _day_of_month(today, day)
     if kind == "from":  # "a week from today", "2 days from tomorrow"
         days = int(m["n"] or 1) * (7 if m["unit"].startswith("week") else 1)
