@@ -144,7 +144,10 @@ _POSS_CASE = r"s?[iu](?:nd[ae]n?|n[ae])?"
 # ("cuma gününden itibaren", "cuma günkü"). Not the bare locative: "pazarda" is at the market.
 _TR_SUFFIX = rf"(?:y?[ae]|y?[iu]|[dt][ae]n|nd[ae]n|{_POSS_CASE}|ki| gun(?:{_POSS_CASE}|ku))?"
 _TR_PATTERNS = (
-    ("rel2", r"\b(?:yarindan sonra\w*|obur gun\w*|ertesi gun\w*)"),
+    # "haftaya bugün" / "haftaya yarın": a week from today / from tomorrow, before "bugün" is read alone
+    ("rel7", r"\bhaftaya bugun\w*"),
+    ("rel8", r"\bhaftaya yarin\w*"),
+    ("rel2", r"\b(?:yarindan sonra\w*|obur(?:su)? gun\w*|ertesi gun\w*)"),  # "öbürsü gün": colloquial
     ("rel0", r"\b(?:bugun(?!ler)\w*|bu (?:sabah|aksam|ogleden sonra)\w*)"),  # "bugünlerde": these days
     ("rel1", r"\byarin\w*"),
     # month dates first: in "3 aralık perşembe" the weekday names the same day, it is not a second date
