@@ -182,8 +182,9 @@ _NEXT_WEEK = frozenset(
     {"next", "haftaya", "gelecek hafta", "gelecek haftaki", "gelecek haftanin", "onumuzdeki hafta",
      "onumuzdeki haftanin", "gelecek"}
 )  # fmt: skip
-# "pazar alışverişi", "pazar yeri": the market, not Sunday
-_MARKET = re.compile(r" (?:alisveris|yeri\b|yerine\b|tezgah|esnaf)")
+# "pazar alışverişi", "pazar yeri(nde/ne/nden)": the market, not Sunday ("pazar yerine cuma" — Friday instead of
+# Sunday — gives Friday either way)
+_MARKET = re.compile(r" (?:alisveris|yeri\w*|tezgah|esnaf)")
 
 
 def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt.date | None:
