@@ -18,7 +18,8 @@ What the words mean (the tests hold us to it; `now` is the business's local time
 - "march 24th", "24 mart": the next 24 March on or after today (dateparser, future preferred).
 - "in 2 days", "in a week": dateparser. "a week from today", "2 days from tomorrow": counted from that day.
 - Several dates in one turn: the last one wins, unless it follows "not"/"from"/"instead of" — callers
-  correct themselves at the end ("not tomorrow, monday"; "move it from friday to monday").
+  correct themselves at the end ("not tomorrow, monday"; "move it from friday to monday") — or, in Turkish,
+  which negates after the word, it comes before "değil"/"yerine"/"olmaz" ("pazartesi olsun, cuma değil").
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ def _dateparser(phrase: str, now: dt.datetime) -> dt.date | None:
 def _demoted(text: str, start: int) -> bool:
     before = text[max(0, start - 14) : start]
     return bool(re.search(r"\b(?:not|from|instead of|than|rather than|not on)\s*(?:on |the )?$", before))
+
+
+# Turkish negates after the word: "pazartesi olsun, cuma değil", "cuma yerine pazartesi", "yarın olmaz".
+_TR_NEGATED_AFTER = re.compile(r" (?:degil|yerine|olmaz|olmasin|olmuyor|uymaz|uymuyor)\b")
 
 
 _EN_WD = "|".join(WEEKDAYS_EN)
@@ -243,7 +248,8 @@ def find_dates(digits: str, now: dt.datetime, language: str) -> list[DateMention
             day = _resolve(kind, m, now, language)
             taken.append((m.start(), m.end()))
             if day is not None:
-                found.append(DateMention(m.start(), day, _demoted(digits, m.start())))
+                negated = language == "tr" and bool(_TR_NEGATED_AFTER.match(digits, m.end()))
+                found.append(DateMention(m.start(), day, negated or _demoted(digits, m.start())))
     return sorted(found, key=lambda d: d.start)
 
 
