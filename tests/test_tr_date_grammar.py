@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -120,6 +120,15 @@ def _word_numeral(n: int, case: str) -> str:
     if words[-1] == "dört" and last[4:5] in tuple(_VOWELS):
         last = "dörd" + last[4:]
     return " ".join([*words[:-1], last])
+
+
+def _ordinal(n: int) -> str:
+    """ "beşinci", "altıncı", "dördüncü", "on birinci": -(I)ncI on the last word, dört softened."""
+    words = _spoken(n).split()
+    last = words[-1]
+    i = _i(last)
+    ordinal = (last if last[-1] in _VOWELS else last + i) + "nc" + i
+    return " ".join([*words[:-1], ordinal.replace("dörtü", "dördü")])
 
 
 # -------------------------------------------------------------------------------------------- calendar
@@ -235,8 +244,8 @@ RELATIVE = (
     ("yarın", 1), ("yarına", 1), ("yarın için", 1), ("yarından itibaren", 1), ("yarın sabah", 1),
     ("yarınki randevum", 1),
     ("öbür gün", 2), ("öbürsü gün", 2), ("yarından sonra", 2), ("yarın değil öbür gün", 2),
-    ("haftaya bugün", 7), ("haftaya yarın", 8), ("bir hafta sonra", 7), ("bir hafta sonraya", 7), ("iki hafta sonra", 14),
-    ("2 hafta sonra", 14), ("üç hafta sonra", 21),
+    ("haftaya bugün", 7), ("haftaya yarın", 8), ("bir hafta sonra", 7), ("bir hafta sonraya", 7),
+    ("iki hafta sonra", 14), ("2 hafta sonra", 14), ("üç hafta sonra", 21),
 )  # fmt: skip
 
 
@@ -271,6 +280,9 @@ def _day_of_month_cells() -> Iterator[Cell]:
                 yield f"bu ayın {said}", now, expected
             if day >= 5 and case in {"possloc", "possdat"}:  # no "ayın": see the module docstring
                 yield said, now, expected
+        if case == "poss":  # ordinals: "ayın beşinci günü", "ayın 15. günü"
+            yield f"ayın {_ordinal(day)} günü", now, expected
+            yield f"ayın {day}. günü", now, expected
 
 
 def _month_forms(day: int, month: str, year: int | None, weekday: str) -> Iterator[str]:
@@ -362,6 +374,38 @@ def _nth_weekday_cells() -> Iterator[Cell]:
                 yield said, now, expected.isoformat()
 
 
+def _days(n: int) -> Callable[[dt.date], dt.date]:
+    return lambda today: today + dt.timedelta(days=n)
+
+
+# One expression of each kind and how its day follows from today, to put into frames (the forms above are
+# tried alone).
+EXPRESSIONS: dict[str, Callable[[dt.date], dt.date]] = {
+    "cuma": lambda today: _upcoming(today, 4),
+    "cumaya": lambda today: _upcoming(today, 4),
+    "pazartesi": lambda today: _upcoming(today, 0),
+    "pazartesiden itibaren": lambda today: _upcoming(today, 0),
+    "haftaya salı": lambda today: _next_week(today, 1),
+    "gelecek haftanın perşembesi": lambda today: _next_week(today, 3),
+    "bugün": _days(0),
+    "yarın": _days(1),
+    "öbür gün": _days(2),
+    "3 gün sonra": _days(3),
+    "ayın 15'i": lambda today: _next_day_of_month(today, 15),
+    "ayın 15'inde": lambda today: _next_day_of_month(today, 15),
+    "ayın 20'si": lambda today: _next_day_of_month(today, 20),
+    "ayın yirmi birine": lambda today: _next_day_of_month(today, 21),
+    "15 Nisan": lambda today: _next_month_day(today, 4, 15),
+    "15 Nisan'da": lambda today: _next_month_day(today, 4, 15),
+    "15/04": lambda today: _next_month_day(today, 4, 15),
+    "nisanın 20'si": lambda today: _next_month_day(today, 4, 20),
+    "nisanın 20'sinde": lambda today: _next_month_day(today, 4, 20),
+    "20.04.2026": lambda today: dt.date(2026, 4, 20),
+    "15 Nisan 2027": lambda today: dt.date(2027, 4, 15),
+}
+FRAMED = ("cuma", "cumaya", "haftaya salı", "gelecek haftanın perşembesi", "yarın", "öbür gün", "3 gün sonra",
+          "ayın 15'inde", "ayın yirmi birine", "15 Nisan'da", "nisanın 20'sinde", "20.04.2026", "pazartesiden itibaren",
+          "bugün")  # fmt: skip
 FRAMES = (
     "{x} gelebilir miyim",
     "{x} uygun mu?",
@@ -371,22 +415,34 @@ FRAMES = (
     "{x} saat 14:30'da",
     "Tamam, o zaman {x} görüşürüz.",
 )
-# One expression of each kind, each in every frame (the forms above are tried alone).
-FRAMED = ("cuma", "cumaya", "haftaya salı", "gelecek haftanın perşembesi", "yarın", "öbür gün", "3 gün sonra",
-          "ayın 15'inde", "ayın yirmi birine", "15 Nisan'da", "nisanın 20'sinde", "20.04.2026", "pazartesiden itibaren",
-          "bu cuma", "bugün")  # fmt: skip
+# A calendar date said formally: "15 Nisan tarihinde", "20.04.2026 tarihli randevum".
+DATED = ("15 Nisan", "20.04.2026", "15/04", "15 Nisan 2027", "nisanın 20'si")
+DATE_FRAMES = ("{x} tarihinde", "{x} tarihine randevu alabilir miyim", "{x} tarihli randevumu iptal edin", "{x} günü")
+# Turkish negates after the word: "cuma değil, pazartesi", "pazartesi olsun, cuma değil" — the day that is
+# not negated is the one asked for, wherever it stands; "cuma yerine pazartesi": Monday instead of Friday.
+CORRECTIONS = (
+    "{no} değil, {yes}", "{yes} olsun, {no} değil", "{yes}, {no} değil", "{no} yerine {yes} olsun",
+    "{no} değil de {yes} gelebilir miyim",
+)  # fmt: skip
+CORRECTED = (("cuma", "pazartesi"), ("yarın", "öbür gün"), ("ayın 15'i", "ayın 20'si"), ("haftaya salı", "yarın"))
+
+
+def _turkish_upper(text: str) -> str:
+    return text.replace("i", "İ").replace("ı", "I").upper()
 
 
 def _framed_cells() -> Iterator[Cell]:
-    # expected dates: computed by the same constructions as above, looked up by the expression
-    expected_by_text: dict[tuple[str, dt.datetime], str | None] = {}
-    for text, now, expected in itertools.chain(
-        _weekday_cells(), _relative_cells(), _day_of_month_cells(), _month_cells(), _numeric_cells()
-    ):
-        expected_by_text[(text, now)] = expected
+    def day(said: str, now: dt.datetime) -> str:
+        return EXPRESSIONS[said](now.date()).isoformat()
+
     for now, said, frame in itertools.product(NOWS, FRAMED, FRAMES):
-        if (said, now) in expected_by_text:
-            yield frame.format(x=said), now, expected_by_text[(said, now)]
+        yield frame.format(x=said), now, day(said, now)
+    for now, said in itertools.product(NOWS, FRAMED):  # typed in capitals, Turkish ones: "YARIN", "AYIN 15'İNDE"
+        yield _turkish_upper(FRAMES[0].format(x=said)), now, day(said, now)
+    for now, said, frame in itertools.product(NOWS, DATED, DATE_FRAMES):
+        yield frame.format(x=said), now, day(said, now)
+    for now, (no, yes), frame in itertools.product(NOWS, CORRECTED, CORRECTIONS):
+        yield frame.format(no=no, yes=yes), now, day(yes, now)
 
 
 # Not a day to book: counts, durations, past days, habits, spans, prices, phone numbers, a month alone.
@@ -445,5 +501,8 @@ def test_the_morphology_builds_the_forms_a_speaker_says() -> None:
         "1'inde", "2'sinde", "3'ünde", "6'sında", "9'unda", "10'unda", "20'sinde", "30'unda",
     ]  # fmt: skip
     assert [_word_numeral(n, "possdat") for n in (4, 15, 21)] == ["dördüne", "on beşine", "yirmi birine"]
+    assert [_ordinal(n) for n in (1, 4, 6, 9, 20, 23)] == [
+        "birinci", "dördüncü", "altıncı", "dokuzuncu", "yirminci", "yirmi üçüncü",
+    ]  # fmt: skip
     assert _numeral(2027, "loc") == "2027'de" and _suffix("cuma", "possabl") == "cumasından"
     assert len(CELLS) < 5000
