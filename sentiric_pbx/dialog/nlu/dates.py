@@ -14,7 +14,8 @@ What the words mean (the tests hold us to it; `now` is the business's local time
   speakers split on this; we pick the reading that makes "next" mean something, and the dialog reads
   the date back ("Friday the 4th of December?") before booking, so a wrong guess costs one turn.
 - "the 5th", "ayın beşi", "15'inde": the next 5th of a month on or after today; "gelecek ayın beşi": next month's.
-- "ayın son cuması", "gelecek ayın ilk pazartesi": that weekday of this month (of the next, once it is gone).
+- "ayın son cuması", "gelecek ayın ilk pazartesi", "ayın ikinci salısı", "nisanın son cuması": that weekday of
+  this month (of the next, once it is gone; of the named month, next year once it is gone).
 - "march 24th", "24 mart": the next 24 March on or after today (dateparser, future preferred).
 - "in 2 days", "in a week": dateparser. "a week from today", "2 days from tomorrow": counted from that day.
 - Several dates in one turn: the last one wins, unless it follows "not"/"from"/"instead of" — callers
@@ -61,24 +62,24 @@ def _weekday_date(today: dt.date, weekday: int, next_week: bool, this: bool) -> 
     return today + dt.timedelta(days=ahead)
 
 
-def _nth_weekday(today: dt.date, weekday: int, last: bool, next_month: bool) -> dt.date:
-    """The first or last `weekday` of this month (of the next one if that day has passed, or if asked)."""
+def _month_after(year: int, month: int) -> tuple[int, int]:
+    return (year + 1, 1) if month == 12 else (year, month + 1)
 
-    def month_after(year: int, month: int) -> tuple[int, int]:
-        return (year + 1, 1) if month == 12 else (year, month + 1)
 
-    this = (today.year, today.month)
-    months = [month_after(*this)] if next_month else [this, month_after(*this)]
+def _nth_weekday(today: dt.date, weekday: int | None, nth: int, months: list[tuple[int, int]]) -> dt.date | None:
+    """The `nth` `weekday` (1–5, or -1 for the last; a weekday of None is any day) of the first of `months`
+    in which it exists and is not yet past: "ayın ikinci salısı", "nisanın son cuması", "ayın son günü"."""
     for year, month in months:
-        if last:
-            following = dt.date(*month_after(year, month), 1)
+        first, following = dt.date(year, month, 1), dt.date(*_month_after(year, month), 1)
+        if weekday is None:
+            day = following - dt.timedelta(days=1) if nth < 0 else first + dt.timedelta(days=nth - 1)
+        elif nth < 0:
             day = following - dt.timedelta(days=(following.weekday() - weekday - 1) % 7 + 1)
         else:
-            first = dt.date(year, month, 1)
-            day = first + dt.timedelta(days=(weekday - first.weekday()) % 7)
-        if day >= today:
+            day = first + dt.timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1))
+        if day.month == month and day >= today:
             return day
-    return day
+    return None
 
 
 def _day_of_month(today: dt.date, day: int) -> dt.date | None:
@@ -155,6 +156,14 @@ _TR_PATTERNS = (
     ("rel2", r"\b(?:yarindan sonra\w*|obur(?:su)? gun\w*|ertesi gun\w*)"),  # "öbürsü gün": colloquial
     ("rel0", r"\b(?:bugun(?!ler)\w*|bu (?:sabah|aksam|ogleden sonra)\w*)"),  # "bugünlerde": these days
     ("rel1", r"\byarin\w*"),
+    # "ayın son cuma günü", "gelecek ayın ilk pazartesi", "ayın ikinci salısı", "nisanın son cuması", "ayın son
+    # günü": the nth such weekday (or day) of the month; before the month dates, which would read "nisanın 2."
+    (
+        "nth",
+        rf"\b(?:(?P<next>gelecek |onumuzdeki |bir sonraki )?ayin"
+        rf"|(?P<mon>{'|'.join(MONTHS_TR)})(?:in|nin|un|nun| ayinin))"
+        rf" (?P<which>ilk|son|[1-5](?:inci)?) (?P<wd>{_TR_WD}|gun)\w*",
+    ),
     # month dates first: in "3 aralık perşembe" the weekday names the same day, it is not a second date
     ("month", rf"\b(?P<d>\d{{1,2}})\w* (?P<mon>{'|'.join(MONTHS_TR)})\w*(?: (?P<y>20\d\d))?(?: (?:{_TR_WD})\w*)?"),
     # "aralığın 15'i", "ocak ayının beşinde"
@@ -162,8 +171,6 @@ _TR_PATTERNS = (
     # "nisan beşinde", "mart 20'sine", "ağustos 6'sında", "aralık 3'ünde": the month first, the day possessed
     # in any case (or an ordinal)
     ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)}) (?P<d>\d{{1,2}})(?:{_POSS_CASE}|inci\w*)\b"),
-    # "ayın son cuma günü", "gelecek ayın ilk pazartesi": the first or last such weekday of the month
-    ("nth", rf"\b(?P<next>gelecek |onumuzdeki )?ayin (?P<which>ilk|son) (?P<wd>{_TR_WD})\w*"),
     # "pazartesiden cumaya kadar", "pazartesi-cuma arası": the days a place is open or full, not a day
     ("range", rf"\b(?:{_TR_WD})\w* (?:{_TR_WD})\w* (?:kadar|arasi)\w*"),
     (
@@ -210,7 +217,14 @@ def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt
         next_week = mod in _NEXT_WEEK or bool(m.groupdict().get("nw"))
         return _weekday_date(today, names.index(m["wd"]), next_week, this=mod in {"this", "bu", "bu haftanin"})
     if kind == "nth":
-        return _nth_weekday(today, WEEKDAYS_TR.index(m["wd"]), m["which"] == "son", bool(m["next"]))
+        this = (today.year, today.month)
+        if m["mon"]:
+            month = MONTHS_TR.index(m["mon"]) + 1
+            months = [(today.year, month), (today.year + 1, month)]
+        else:
+            months = [_month_after(*this)] if m["next"] else [this, _month_after(*this)]
+        nth = {"ilk": 1, "son": -1}.get(m["which"]) or int(m["which"][0])
+        return _nth_weekday(today, WEEKDAYS_TR.index(m["wd"]) if m["wd"] != "gun" else None, nth, months)
     if kind == "month":
         names = MONTHS_TR if language == "tr" else MONTHS_EN
         month = _EN_MONTH_SHORT.get(m["mon"]) or MONTHS_EN[names.index(m["mon"])]
