@@ -353,25 +353,37 @@ def _numeric_cells() -> Iterator[Cell]:
             yield f"{day}.{month:02}'{_suffix(_spoken(month).split()[-1], 'loc')[-2:]}", now, expected
 
 
+def _nth_in_month(year: int, month: int, weekday: int | None, nth: int) -> dt.date | None:
+    """The nth (1–4, -1 the last) weekday of a month; None as weekday: the nth day."""
+    days = [dt.date(year, month, 1) + dt.timedelta(days=k) for k in range(31)]
+    days = [d for d in days if d.month == month and (weekday is None or d.weekday() == weekday)]
+    return days[nth - 1] if nth > 0 else days[-1]
+
+
+ORDINALS = (("ilk", 1), ("birinci", 1), ("ikinci", 2), ("üçüncü", 3), ("dördüncü", 4), ("son", -1))
+
+
 def _nth_weekday_cells() -> Iterator[Cell]:
-    """ "ayın ilk pazartesi(si)", "ayın son cuması": that weekday of this month, or next month's once gone."""
-    for now, (weekday, name) in itertools.product(NOWS, enumerate(WEEKDAYS)):
-        today = now.date()
-        for which in ("ilk", "son"):
-            expected = None
-            for year, month in ((today.year, today.month), (today.year, today.month + 1)):
-                first = dt.date(year, month, 1)
-                following = dt.date(year, month + 1, 1)
-                if which == "ilk":
-                    day = first + dt.timedelta(days=(weekday - first.weekday()) % 7)
-                else:
-                    day = following - dt.timedelta(days=(following.weekday() - weekday - 1) % 7 + 1)
-                if day >= today:
-                    expected = day
-                    break
-            assert expected is not None
-            for said in (f"ayın {which} {name}", f"ayın {which} {_suffix(name, 'poss')}", f"ayın {which} {name} günü"):
-                yield said, now, expected.isoformat()
+    """ "ayın ilk pazartesi(si)", "ayın ikinci salısı", "gelecek ayın son cuması", "nisanın ilk pazartesi",
+    "ayın son günü": that weekday of this month (next month's once gone), of next month, of the named month."""
+    for (n, now), (index, name), (o, (which, nth)) in itertools.product(
+        enumerate(NOWS), enumerate((*WEEKDAYS, None)), enumerate(ORDINALS)
+    ):
+        today, weekday = now.date(), None if name is None else index
+        following = (today.year + today.month // 12, today.month % 12 + 1)
+        this_month = _nth_in_month(today.year, today.month, weekday, nth)
+        next_month = _nth_in_month(*following, weekday, nth)
+        day = "günü" if name is None else [name, _suffix(name, "poss"), f"{name} günü"][(index + o) % 3]
+        assert this_month is not None and next_month is not None
+        yield f"ayın {which} {day}", now, (this_month if this_month >= today else next_month).isoformat()
+        yield f"gelecek ayın {which} {day}", now, next_month.isoformat()
+        month = (4, 1, 12)[(n + o) % 3]  # April, January (next year), December
+        named = _nth_in_month(today.year, month, weekday, nth)
+        assert named is not None
+        if named < today:
+            named = _nth_in_month(today.year + 1, month, weekday, nth)
+        assert named is not None
+        yield f"{_suffix(MONTHS[month - 1], 'gen')} {which} {day}", now, named.isoformat()
 
 
 def _days(n: int) -> Callable[[dt.date], dt.date]:
