@@ -171,8 +171,9 @@ _TR_PATTERNS = (
     # "nisan beşinde", "mart 20'sine", "ağustos 6'sında", "aralık 3'ünde": the month first, the day possessed
     # in any case (or an ordinal)
     ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)}) (?P<d>\d{{1,2}})(?:{_POSS_CASE}|inci\w*)\b"),
-    # "pazartesiden cumaya kadar", "pazartesi-cuma arası": the days a place is open or full, not a day
-    ("range", rf"\b(?:{_TR_WD})\w* (?:{_TR_WD})\w* (?:kadar|arasi)\w*"),
+    # "pazartesiden cumaya kadar", "pazartesi-cuma arası", "salı ile perşembe arası", "pazartesi ve cuma arasında":
+    # the days a place is open or full, not a day
+    ("range", rf"\b(?:{_TR_WD})\w*(?: ile| ve)? (?:{_TR_WD})\w* (?:kadar|arasi)\w*"),
     (
         "wd",
         rf"\b(?P<mod>haftaya |gelecek hafta |gelecek haftaki |gelecek haftanin |onumuzdeki hafta "
