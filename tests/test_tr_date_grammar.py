@@ -474,10 +474,26 @@ NOT_A_DATE = (
 )  # fmt: skip
 
 
+# A span of weekdays is when a place is open or full, not a day to book: "pazartesiden cumaya kadar",
+# "salı ile perşembe arası", "pazartesi-cuma arası", "cumayla pazartesi arasında".
+SPANS = ("{a:abl} {b:dat} kadar", "{a} ile {b} arası", "{a}-{b} arası", "{a:com} {b} arasında", "{a} ve {b} arası")
+
+
+def _with(word: str, case: str) -> str:
+    if case == "com":  # the comitative -(y)lA: "salıyla", "pazarla"
+        return word + ("y" if word[-1] in _VOWELS else "") + "l" + _a(word)
+    return _suffix(word, case) if case else word
+
+
 def _negative_cells() -> Iterator[Cell]:
     for now, said in itertools.product(NOWS, NOT_A_DATE):
         for text in dict.fromkeys(_spellings(said)):
             yield text, now, None
+    for now, (a, b), span in itertools.product(NOWS, itertools.permutations(WEEKDAYS, 2), SPANS):
+        if WEEKDAYS.index(a) % 3 == WEEKDAYS.index(b) % 2:  # a third of the pairs is enough
+            text = span.replace("{a:", "{a_").replace("{b:", "{b_")
+            yield text.format(a=a, b=b, **{f"{k}_{c}": _with(w, c) for k, w in (("a", a), ("b", b))
+                                             for c in ("abl", "dat", "com")}), now, None
 
 
 def _cells() -> list[Cell]:
