@@ -436,6 +436,8 @@ CORRECTIONS = (
     "{no} değil, {yes}", "{yes} olsun, {no} değil", "{yes}, {no} değil", "{no} yerine {yes} olsun",
     "{no} değil de {yes} gelebilir miyim",
 )  # fmt: skip
+# "... değil mi?" is a tag question: it confirms the day, it does not take it back.
+CONFIRMATIONS = ("{x} değil mi?", "randevum {x} değil miydi?", "{x} değil mi, {other} değil")
 CORRECTED = (("cuma", "pazartesi"), ("yarın", "öbür gün"), ("ayın 15'i", "ayın 20'si"), ("haftaya salı", "yarın"))
 
 
@@ -455,6 +457,8 @@ def _framed_cells() -> Iterator[Cell]:
         yield frame.format(x=said), now, day(said, now)
     for now, (no, yes), frame in itertools.product(NOWS, CORRECTED, CORRECTIONS):
         yield frame.format(no=no, yes=yes), now, day(yes, now)
+    for now, (other, said), frame in itertools.product(NOWS, CORRECTED, CONFIRMATIONS):
+        yield frame.format(x=said, other=other), now, day(said, now)
 
 
 # Not a day to book: counts, durations, past days, habits, spans, prices, phone numbers, a month alone.

@@ -122,7 +122,8 @@ def _demoted(text: str, start: int) -> bool:
 
 
 # Turkish negates after the word: "pazartesi olsun, cuma değil", "cuma yerine pazartesi", "yarın olmaz".
-_TR_NEGATED_AFTER = re.compile(r" (?:degil|yerine|olmaz|olmasin|olmuyor|uymaz|uymuyor)\b")
+# "cuma değil mi?" asks to confirm Friday: a tag question, not a correction.
+_TR_NEGATED_AFTER = re.compile(r" (?:degil(?! mi)|yerine|olmaz|olmasin|olmuyor|uymaz|uymuyor)\b")
 
 
 _EN_WD = "|".join(WEEKDAYS_EN)
