@@ -93,6 +93,8 @@ def _suffix(word: str, case: str, sound: str = "") -> str:
         "possloc": poss + "nd" + a,
         "possabl": poss + "nd" + a + "n",
         "plural": "l" + a + "r",
+        "cond": ("y" if vowel_end else "") + "s" + a,  # the copula: "cumaysa", "pazarsa"
+        "past": ("y" if vowel_end else "") + d + i,  # "salıydı", "pazardı"
     }[case]
     return f"{stem}'{ending}" if sound else stem + ending
 
@@ -196,6 +198,9 @@ WEEKDAY_FORMS = (
     ("", "{w} gününden itibaren"),
     ("acc", "{w} tercih ederim"),
     ("", "{w} günkü randevumu değiştirmek istiyorum"),
+    ("cond", "{w} gelebilirim"),
+    ("past", "randevum {w} değil mi?"),
+    ("", "{w} günüyse olur"),
 )
 # The same day after "haftanın" is possessed: "gelecek haftanın salısı / salısına / salı günü".
 POSSESSED_FORMS = (
@@ -216,18 +221,22 @@ def _weekday_cells() -> Iterator[Cell]:
         NOWS, enumerate(WEEKDAYS), enumerate(WEEKDAY_FORMS)
     ):
         today = now.date()
-        said = form.format(w=_suffix(name, case) if case else name)
+        day = _suffix(name, case) if case else name
+
+        def said(mod: str, day: str = day, form: str = form) -> str:
+            return form.format(w=f"{mod} {day}" if mod else day)
+
         upcoming, next_week = _upcoming(today, weekday), _next_week(today, weekday)
-        for text in _spellings(said):
+        for text in _spellings(said("")):
             yield text, now, upcoming.isoformat()
         if name in MISSPELT and not case:
             yield form.format(w=MISSPELT[name]), now, upcoming.isoformat()
         for mod in NEXT_WEEK if f in {0, 1, 7} else NEXT_WEEK[f % len(NEXT_WEEK) : f % len(NEXT_WEEK) + 1]:
-            yield f"{mod} {said}", now, next_week.isoformat()
+            yield said(mod), now, next_week.isoformat()
         if upcoming == next_week:
-            yield f"{COMING[f % 2]} {said}", now, upcoming.isoformat()
+            yield said(COMING[f % 2]), now, upcoming.isoformat()
         if weekday >= today.weekday():
-            yield f"bu {said}", now, (today + dt.timedelta(days=weekday - today.weekday())).isoformat()
+            yield said("bu"), now, (today + dt.timedelta(days=weekday - today.weekday())).isoformat()
     for now, (weekday, name), (case, form) in itertools.product(NOWS, enumerate(WEEKDAYS), POSSESSED_FORMS):
         today = now.date()
         said = form.format(w=_suffix(name, case) if case else name)
@@ -474,7 +483,7 @@ NOT_A_DATE = (
     "2 saat sonra", "25 yaşındayım", "3 yıldır geliyorum", "ikinci kat", "iki kişiyiz", "oda 305",
     "12 taksit", "Temmuz'da 1 hafta ne kadar?", "ocak ayında", "martta tatildeyiz", "bugünlerde çok yoğunuz",
     "pazar yerinde buluşalım", "3 gece konaklama", "1 haftalık tedavi", "2 hafta kalacağım",
-    "saat 15.30'da", "14.45 uygun", "25.10 TL", "fiyatı 24.12 lira", "saat 24.00'te kapanıyoruz",
+    "saat 15.30'da", "14.45 uygun", "bir salise", "25.10 TL", "fiyatı 24.12 lira", "saat 24.00'te kapanıyoruz",
 )  # fmt: skip
 
 
@@ -537,4 +546,7 @@ def test_the_morphology_builds_the_forms_a_speaker_says() -> None:
         "birinci", "dördüncü", "altıncı", "dokuzuncu", "yirminci", "yirmi üçüncü",
     ]  # fmt: skip
     assert _numeral(2027, "loc") == "2027'de" and _suffix("cuma", "possabl") == "cumasından"
-    assert len(CELLS) < 5000
+    assert [_suffix(w, c) for w, c in (("cuma", "cond"), ("pazar", "cond"), ("salı", "past"), ("pazar", "past"))] == [
+        "cumaysa", "pazarsa", "salıydı", "pazardı",
+    ]  # fmt: skip
+    assert len(CELLS) < 6000  # a few seconds

@@ -148,8 +148,13 @@ _TR_WD = "cumartesi|pazartesi|carsamba|persembe|sali|cuma|pazar"
 _POSS_CASE = r"s?[iu](?:nd[ae]n?|n[ae])?"
 # A weekday's endings: the dative "cumaya", the accusative "salıyı", the ablative "pazardan" (and the colloquial
 # "pazartesinden"), possessed after "haftanın" ("gelecek haftanın cumasından"), "-ki", or "günü" in any case
-# ("cuma gününden itibaren", "cuma günkü"). Not the bare locative: "pazarda" is at the market.
-_TR_SUFFIX = rf"(?:y?[ae]|y?[iu]|[dt][ae]n|nd[ae]n|{_POSS_CASE}|ki| gun(?:{_POSS_CASE}|ku))?"
+# ("cuma gününden itibaren", "cuma günkü"), or the copula alone. Not the bare locative: "pazarda" is at the
+# market.
+# The copula may follow, bare or on "günü": "cumaysa" (if it is Friday), "salıydı" (was), "pazartesidir",
+# "cuma günüyse". After a vowel the copula takes its buffer y ("salıysa"; "salise" is a split second), after
+# "pazar" it does not ("pazarsa").
+_TR_COPULA = r"(?:(?<=[aeiu])y(?:s[ae]|d[iu]|m[iu]s)|(?<=r)(?:s[ae]|d[iu]|m[iu]s)|[dt][iu]r)?"
+_TR_SUFFIX = rf"(?:y?[ae]|y?[iu]|[dt][ae]n|nd[ae]n|{_POSS_CASE}|ki| gun(?:{_POSS_CASE}|ku)?{_TR_COPULA}|{_TR_COPULA})"
 _TR_PATTERNS = (
     # "haftaya bugün" / "haftaya yarın": a week from today / from tomorrow, before "bugün" is read alone
     ("rel7", r"\bhaftaya bugun\w*"),
