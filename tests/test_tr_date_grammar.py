@@ -351,6 +351,7 @@ def _numeric_cells() -> Iterator[Cell]:
             yield f"{day:02}{sep}{month:02}{sep}{year}", now, expected
             yield f"{day}{sep}{month}{sep}{year}", now, expected
             yield f"{day}{sep}{month:02}{sep}{_numeral(year, 'loc')}", now, expected
+            yield f"{day:02}{sep}{month:02}{sep}{year % 100}", now, expected  # "15.01.27"
         yield f"{year}-{month:02}-{day:02}", now, expected
     for now, (day, month) in itertools.product(NOWS, ((25, 3), (28, 4), (30, 11), (15, 1), (31, 12))):
         expected = _next_month_day(now.date(), month, day).isoformat()
