@@ -451,6 +451,15 @@ CONFIRMATIONS = ("{x} değil mi?", "randevum {x} değil miydi?", "{x} değil mi,
 CORRECTED = (("cuma", "pazartesi"), ("yarın", "öbür gün"), ("ayın 15'i", "ayın 20'si"), ("haftaya salı", "yarın"))
 
 
+# "yarından iki gün sonra", "cumadan bir hafta sonra": an offset after a day in the ablative counts from it.
+COUNTED_FROM = (
+    ("yarın", _suffix("yarın", "abl")), ("bugün", _suffix("bugün", "abl")), ("cuma", _suffix("cuma", "abl")),
+    ("pazartesi", _suffix("pazartesi", "abl")), ("15 Nisan", "15 Nisan'" + _suffix("nisan", "abl")[5:]),
+    ("ayın 15'i", "ayın " + _numeral(15, "possabl")),
+)  # fmt: skip
+OFFSETS = (("2 gün sonra", 2), ("iki gün sonra", 2), ("bir hafta sonra", 7), ("3 gün sonraya", 3))
+
+
 def _turkish_upper(text: str) -> str:
     return text.replace("i", "İ").replace("ı", "I").upper()
 
@@ -467,6 +476,9 @@ def _framed_cells() -> Iterator[Cell]:
         yield frame.format(x=said), now, day(said, now)
     for now, (no, yes), frame in itertools.product(NOWS, CORRECTED, CORRECTIONS):
         yield frame.format(no=no, yes=yes), now, day(yes, now)
+    for now, (base, said), (offset, days) in itertools.product(NOWS, COUNTED_FROM, OFFSETS):
+        counted = EXPRESSIONS[base](now.date()) + dt.timedelta(days=days)
+        yield f"{said} {offset}", now, counted.isoformat()
     for now, (other, said), frame in itertools.product(NOWS, CORRECTED, CONFIRMATIONS):
         yield frame.format(x=said, other=other), now, day(said, now)
 

@@ -17,7 +17,8 @@ What the words mean (the tests hold us to it; `now` is the business's local time
 - "ayın son cuması", "gelecek ayın ilk pazartesi", "ayın ikinci salısı", "nisanın son cuması": that weekday of
   this month (of the next, once it is gone; of the named month, next year once it is gone).
 - "march 24th", "24 mart": the next 24 March on or after today (dateparser, future preferred).
-- "in 2 days", "in a week": dateparser. "a week from today", "2 days from tomorrow": counted from that day.
+- "in 2 days", "in a week": dateparser. "a week from today", "2 days from tomorrow", "yarından iki gün sonra",
+  "cumadan bir hafta sonra": counted from that day.
 - Several dates in one turn: the last one wins, unless it follows "not"/"from"/"instead of" — callers
   correct themselves at the end ("not tomorrow, monday"; "move it from friday to monday") — or, in Turkish,
   which negates after the word, it comes before "değil"/"yerine"/"olmaz" ("pazartesi olsun, cuma değil").
@@ -256,10 +257,27 @@ def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt
     return None
 
 
+_Raw = tuple[int, int, str, dt.date]  # start, end, kind, day
+
+
+def _counted_from(raw: list[_Raw], digits: str, today: dt.date) -> list[_Raw]:
+    """ "yarından iki gün sonra", "cumadan bir hafta sonra", "15 Ocak'tan 3 gün sonra": an offset right after a
+    day in the ablative counts from that day, not from today; the two make one mention."""
+    out: list[_Raw] = []
+    for start, end, kind, day in raw:
+        if kind == "offset" and out:
+            p_start, p_end, _, p_day = out[-1]
+            if not digits[p_end:start].strip() and re.search(r"[dt][ae]n$", digits[p_start:p_end]):
+                out[-1] = (p_start, end, kind, p_day + (day - today))
+                continue
+        out.append((start, end, kind, day))
+    return out
+
+
 def find_dates(digits: str, now: dt.datetime, language: str) -> list[DateMention]:
     """Every date said in `digits`, in order of appearance, overlapping phrases counted once."""
     taken: list[tuple[int, int]] = []
-    found: list[DateMention] = []
+    raw: list[_Raw] = []
     if language == "tr":  # "aralığın 15'i", "ocağın 3ü": k softens to ğ before a vowel (same length)
         digits = re.sub(r"\b(ocag|aralig)(?=in\b|a\b|i\b)", lambda m: m[1][:-1] + "k", digits)
     for kind, pattern in _TR_PATTERNS if language == "tr" else _EN_PATTERNS:
@@ -269,9 +287,16 @@ def find_dates(digits: str, now: dt.datetime, language: str) -> list[DateMention
             day = _resolve(kind, m, now, language)
             taken.append((m.start(), m.end()))
             if day is not None:
-                negated = language == "tr" and bool(_TR_NEGATED_AFTER.match(digits, m.end()))
-                found.append(DateMention(m.start(), day, negated or _demoted(digits, m.start())))
-    return sorted(found, key=lambda d: d.start)
+                raw.append((m.start(), m.end(), kind, day))
+    raw.sort()
+    if language == "tr":
+        raw = _counted_from(raw, digits, now.date())
+    return [
+        DateMention(
+            start, day, (language == "tr" and bool(_TR_NEGATED_AFTER.match(digits, end))) or _demoted(digits, start)
+        )
+        for start, end, _, day in raw
+    ]
 
 
 def pick(mentions: list[DateMention]) -> DateMention | None:
