@@ -476,6 +476,15 @@ def _framed_cells() -> Iterator[Cell]:
         yield frame.format(x=said), now, day(said, now)
     for now, (no, yes), frame in itertools.product(NOWS, CORRECTED, CORRECTIONS):
         yield frame.format(no=no, yes=yes), now, day(yes, now)
+    for now, (first, second), conj, month in itertools.product(
+        NOWS, ((5, 6), (15, 20), (29, 30), (2, 3)), ("ya da", "veya", "değil,"), (None, 1)
+    ):  # "ayın 5'i ya da 6'sı", "ocağın 15'i değil, 20'si": the month is said once, the last day is meant
+        today = now.date()
+        if month is None:
+            said, expected = "ayın", _next_day_of_month(today, second)
+        else:
+            said, expected = _suffix("ocak", "gen"), _next_month_day(today, month, second)
+        yield f"{said} {_numeral(first, 'poss')} {conj} {_numeral(second, 'poss')}", now, expected.isoformat()
     for now, (base, said), (offset, days) in itertools.product(NOWS, COUNTED_FROM, OFFSETS):
         counted = EXPRESSIONS[base](now.date()) + dt.timedelta(days=days)
         yield f"{said} {offset}", now, counted.isoformat()

@@ -155,6 +155,9 @@ _POSS_CASE = r"s?[iu](?:nd[ae]n?|n[ae])?"
 # "cuma günüyse". After a vowel the copula takes its buffer y ("salıysa"; "salise" is a split second), after
 # "pazar" it does not ("pazarsa").
 _TR_COPULA = r"(?:(?<=[aeiu])y(?:s[ae]|d[iu]|m[iu]s)|(?<=r)(?:s[ae]|d[iu]|m[iu]s)|[dt][iu]r)?"
+# "ayın 5'i ya da 6'sı", "ocağın 15'i değil, 16'sı": an alternative day of the same month, the month left unsaid;
+# the last alternative or the correction is the one asked for, as "pazartesi ya da salı" is Tuesday.
+_TR_ELIDED = rf"(?:\d{{1,2}}\w* (?:ya da|yada|veya|yahut|yoksa|degil) (?=\d{{1,2}}{_POSS_CASE}\b))?"
 _TR_SUFFIX = rf"(?:y?[ae]|y?[iu]|[dt][ae]n|nd[ae]n|{_POSS_CASE}|ki| gun(?:{_POSS_CASE}|ku)?{_TR_COPULA}|{_TR_COPULA})"
 _TR_PATTERNS = (
     # "haftaya bugün" / "haftaya yarın": a week from today / from tomorrow, before "bugün" is read alone
@@ -174,7 +177,7 @@ _TR_PATTERNS = (
     # month dates first: in "3 aralık perşembe" the weekday names the same day, it is not a second date
     ("month", rf"\b(?P<d>\d{{1,2}})\w* (?P<mon>{'|'.join(MONTHS_TR)})\w*(?: (?P<y>20\d\d))?(?: (?:{_TR_WD})\w*)?"),
     # "aralığın 15'i", "ocak ayının beşinde"
-    ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)})(?:in|nin|un|nun| ayinin) (?P<d>\d{{1,2}})\w*"),
+    ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)})(?:in|nin|un|nun| ayinin) {_TR_ELIDED}(?P<d>\d{{1,2}})\w*"),
     # "nisan beşinde", "mart 20'sine", "ağustos 6'sında", "aralık 3'ünde": the month first, the day possessed
     # in any case (or an ordinal)
     ("month", rf"\b(?P<mon>{'|'.join(MONTHS_TR)}) (?P<d>\d{{1,2}})(?:{_POSS_CASE}|inci\w*)\b"),
@@ -189,7 +192,7 @@ _TR_PATTERNS = (
         rf"(?P<wd>{_TR_WD})(?P<pl>leri|lari| gunleri)?{_TR_SUFFIX}\b",
     ),
     # "ayın 15'i"; "gelecek ayın 15'i" is next month's even while this month's 15th is still ahead
-    ("dom", r"\b(?P<pre>(?P<next>gelecek |onumuzdeki |bir sonraki )?ayin )(?P<d>\d{1,2})\w*"),
+    ("dom", rf"\b(?P<pre>(?P<next>gelecek |onumuzdeki |bir sonraki )?ayin ){_TR_ELIDED}(?P<d>\d{{1,2}})\w*"),
     # "15'inde gelebilir miyim", "yirmisine", "16'sındaki": a day of the month in the locative or dative needs
     # no "ayın" (from the 5th: "ikisine", "dördünde" are "to both", "in all four" as often). Every vowel of the
     # ending, folded: "16'sında" → "16sinda", "14'ünde" → "14unde".
