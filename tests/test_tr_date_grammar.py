@@ -457,7 +457,10 @@ COUNTED_FROM = (
     ("pazartesi", _suffix("pazartesi", "abl")), ("15 Nisan", "15 Nisan'" + _suffix("nisan", "abl")[5:]),
     ("ayın 15'i", "ayın " + _numeral(15, "possabl")),
 )  # fmt: skip
-OFFSETS = (("2 gün sonra", 2), ("iki gün sonra", 2), ("bir hafta sonra", 7), ("3 gün sonraya", 3))
+OFFSETS = (
+    ("2 gün sonra", 2), ("iki gün sonra", 2), ("bir hafta sonra", 7), ("3 gün sonraya", 3), ("sonraki gün", 1),
+    ("önceki gün", -1), ("bir gün önce", -1),  # from today or tomorrow these are gone or today: not used there
+)  # fmt: skip
 
 
 def _turkish_upper(text: str) -> str:
@@ -486,6 +489,8 @@ def _framed_cells() -> Iterator[Cell]:
             said, expected = _suffix("ocak", "gen"), _next_month_day(today, month, second)
         yield f"{said} {_numeral(first, 'poss')} {conj} {_numeral(second, 'poss')}", now, expected.isoformat()
     for now, (base, said), (offset, days) in itertools.product(NOWS, COUNTED_FROM, OFFSETS):
+        if days < 0 and base in {"bugün", "yarın"}:
+            continue
         counted = EXPRESSIONS[base](now.date()) + dt.timedelta(days=days)
         yield f"{said} {offset}", now, counted.isoformat()
     for now, (other, said), frame in itertools.product(NOWS, CORRECTED, CONFIRMATIONS):
@@ -505,7 +510,8 @@ NOT_A_DATE = (
     "2 saat sonra", "25 yaşındayım", "3 yıldır geliyorum", "ikinci kat", "iki kişiyiz", "oda 305",
     "12 taksit", "Temmuz'da 1 hafta ne kadar?", "ocak ayında", "martta tatildeyiz", "bugünlerde çok yoğunuz",
     "pazar yerinde buluşalım", "3 gece konaklama", "1 haftalık tedavi", "2 hafta kalacağım",
-    "saat 15.30'da", "14.45 uygun", "bir salise", "25.10 TL", "fiyatı 24.12 lira", "saat 24.00'te kapanıyoruz",
+    "saat 15.30'da", "14.45 uygun", "bir salise", "önceki gün geldim", "25.10 TL", "fiyatı 24.12 lira",
+    "saat 24.00'te kapanıyoruz",
 )  # fmt: skip
 
 

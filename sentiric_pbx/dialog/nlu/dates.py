@@ -198,6 +198,10 @@ _TR_PATTERNS = (
     # ending, folded: "16'sında" → "16sinda", "14'ünde" → "14unde".
     ("dom", r"(?<!saat )\b(?P<pre>)(?P<d>[5-9]|[12]\d|3[01]) ?s?[iu]n(?:de|da|e|a)\b(?! yas)"),
     ("offset", r"\b(?P<n>\d{1,2}) (?P<unit>gun|hafta) sonra\w*"),  # "iki gün sonra", "bir hafta sonra"
+    # "cumadan sonraki gün", "15 Ocak'tan bir gün önce", "cumadan önceki gün": only counted from a day said before
+    # them (see `_counted_from`); alone, "önceki gün" and "iki gün önce" are gone, "sonraki gün" is after what?
+    ("after", r"\b(?P<n>)sonraki (?P<unit>gun)\w*"),
+    ("before", r"\b(?:(?P<n>\d{1,2}) (?P<unit>gun|hafta) once|(?P<n1>)onceki (?P<u1>gun))\w*"),
 )
 
 
@@ -253,9 +257,10 @@ def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt
     if kind == "from":  # "a week from today", "2 days from tomorrow"
         days = int(m["n"] or 1) * (7 if m["unit"].startswith("week") else 1)
         return today + dt.timedelta(days=days + (m["base"] == "tomorrow"))
-    if kind == "offset":
+    if kind in {"offset", "after", "before"}:
         if language == "tr":
-            return today + dt.timedelta(days=int(m["n"]) * (7 if m["unit"] == "hafta" else 1))
+            days = int(m["n"] or 1) * (7 if m["unit"] == "hafta" else 1)
+            return today + dt.timedelta(days=-days if kind == "before" else days)
         return _dateparser(f"in {m['n'] or 1} {m['unit']}", now)
     return None
 
@@ -268,12 +273,13 @@ def _counted_from(raw: list[_Raw], digits: str, today: dt.date) -> list[_Raw]:
     day in the ablative counts from that day, not from today; the two make one mention."""
     out: list[_Raw] = []
     for start, end, kind, day in raw:
-        if kind == "offset" and out:
+        if kind in {"offset", "after", "before"} and out:
             p_start, p_end, _, p_day = out[-1]
             if not digits[p_end:start].strip() and re.search(r"[dt][ae]n$", digits[p_start:p_end]):
-                out[-1] = (p_start, end, kind, p_day + (day - today))
+                out[-1] = (p_start, end, "offset", p_day + (day - today))
                 continue
-        out.append((start, end, kind, day))
+        if kind not in {"after", "before"}:
+            out.append((start, end, kind, day))
     return out
 
 
