@@ -518,6 +518,9 @@ NOT_A_DATE = (
 # A span of weekdays is when a place is open or full, not a day to book: "pazartesiden cumaya kadar",
 # "salı ile perşembe arası", "pazartesi-cuma arası", "cumayla pazartesi arasında".
 SPANS = ("{a:abl} {b:dat} kadar", "{a} ile {b} arası", "{a}-{b} arası", "{a:com} {b} arasında", "{a} ve {b} arası")
+# A habit said once covers a list of days: "salı ve perşembe günleri", "cumartesi ve pazarları", "her salı ve cuma".
+HABITS = ("{a} ve {b} günleri", "{a} ve {b:plural}", "{a}, {b} günleri açık mısınız", "her {a} ve {b} gelirim",
+          "{a}, {c} ve {b} günleri kapalıyız")  # fmt: skip
 
 
 def _with(word: str, case: str) -> str:
@@ -535,6 +538,10 @@ def _negative_cells() -> Iterator[Cell]:
             text = span.replace("{a:", "{a_").replace("{b:", "{b_")
             yield text.format(a=a, b=b, **{f"{k}_{c}": _with(w, c) for k, w in (("a", a), ("b", b))
                                              for c in ("abl", "dat", "com")}), now, None
+    for now, (a, b), habit in itertools.product(NOWS, itertools.combinations(WEEKDAYS, 2), HABITS):
+        c = WEEKDAYS[(WEEKDAYS.index(a) + WEEKDAYS.index(b)) % 7]
+        plural = _suffix(b, "plural")  # "salıları", "pazarları": the plural as an adverb of time
+        yield habit.replace("{b:plural}", plural + _i(plural)).format(a=a, b=b, c=c), now, None
 
 
 def _cells() -> list[Cell]:

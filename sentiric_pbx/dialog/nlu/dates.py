@@ -184,6 +184,13 @@ _TR_PATTERNS = (
     # "pazartesiden cumaya kadar", "pazartesi-cuma arası", "salı ile perşembe arası", "pazartesi ve cuma arasında":
     # the days a place is open or full, not a day
     ("range", rf"\b(?:{_TR_WD})\w*(?: ile| ve)? (?:{_TR_WD})\w* (?:kadar|arasi)\w*"),
+    # "salı ve perşembe günleri", "cumartesi ve pazarları", "her salı ve perşembe": the habit said on the last
+    # day (or "her" on the first) covers every day of the list
+    (
+        "range",
+        rf"\b(?:(?:{_TR_WD})(?: ve| ile| veya| ya da)? )+(?:{_TR_WD})(?:leri|lari| gunleri)\b"
+        rf"|\bher (?:{_TR_WD})(?:(?: ve| ile| veya| ya da)? (?:{_TR_WD}))+\b",
+    ),
     (
         "wd",
         rf"\b(?P<mod>haftaya |gelecek hafta |gelecek haftaki |gelecek haftanin |onumuzdeki hafta "
