@@ -511,7 +511,8 @@ NOT_A_DATE = (
     "12 taksit", "Temmuz'da 1 hafta ne kadar?", "ocak ayında", "martta tatildeyiz", "bugünlerde çok yoğunuz",
     "pazar yerinde buluşalım", "3 gece konaklama", "1 haftalık tedavi", "2 hafta kalacağım",
     "saat 15.30'da", "14.45 uygun", "bir salise", "önceki gün geldim", "25.10 TL", "fiyatı 24.12 lira",
-    "saat 24.00'te kapanıyoruz",
+    "saat 24.00'te kapanıyoruz", "pazartesi hariç her gün açığız", "cuma dışında her gün",
+    "bayram günleri hariç", "15 Ocak hariç her gün", "ayın 15'i dışında",
 )  # fmt: skip
 
 

@@ -123,6 +123,8 @@ def _demoted(text: str, start: int) -> bool:
 
 
 # Turkish negates after the word: "pazartesi olsun, cuma değil", "cuma yerine pazartesi", "yarın olmaz".
+# "pazartesi hariç her gün", "15 Ocak dışında": the day excluded is no date at all.
+_TR_EXCEPT = re.compile(r" (?:haric|disinda)\b")
 # "cuma değil mi?" asks to confirm Friday: a tag question, not a correction.
 _TR_NEGATED_AFTER = re.compile(r" (?:degil(?! mi)|yerine|olmaz|olmasin|olmuyor|uymaz|uymuyor)\b")
 
@@ -302,7 +304,7 @@ def find_dates(digits: str, now: dt.datetime, language: str) -> list[DateMention
                 continue
             day = _resolve(kind, m, now, language)
             taken.append((m.start(), m.end()))
-            if day is not None:
+            if day is not None and not (language == "tr" and _TR_EXCEPT.match(digits, m.end())):
                 raw.append((m.start(), m.end(), kind, day))
     raw.sort()
     if language == "tr":
