@@ -249,7 +249,8 @@ def _weekday_cells() -> Iterator[Cell]:
 
 
 RELATIVE = (
-    ("bugün", 0), ("bugün için", 0), ("bugünden itibaren", 0), ("bugün akşam", 0),
+    ("bugün", 0), ("bugün için", 0), ("bugünden itibaren", 0), ("bugün akşam", 0), ("bu gün", 0), ("bu gece", 0),
+    ("bu öğlen", 0), ("bu akşam", 0), ("bu sabah", 0), ("öbürgün", 2), ("haftaya bu gün", 7),
     ("yarın", 1), ("yarına", 1), ("yarın için", 1), ("yarından itibaren", 1), ("yarın sabah", 1),
     ("yarınki randevum", 1),
     ("öbür gün", 2), ("öbürsü gün", 2), ("yarından sonra", 2), ("yarın değil öbür gün", 2),
@@ -509,7 +510,7 @@ NOT_A_DATE = (
     "numaram 0532 123 45 67", "0 555 444 33 22", "15 dakika sonra ararım", "yarım saat sonra",
     "2 saat sonra", "25 yaşındayım", "3 yıldır geliyorum", "ikinci kat", "iki kişiyiz", "oda 305",
     "12 taksit", "Temmuz'da 1 hafta ne kadar?", "ocak ayında", "martta tatildeyiz", "bugünlerde çok yoğunuz",
-    "pazar yerinde buluşalım", "3 gece konaklama", "1 haftalık tedavi", "2 hafta kalacağım",
+    "pazar yerinde buluşalım", "bu günlerde yoğunuz", "3 gece konaklama", "1 haftalık tedavi", "2 hafta kalacağım",
     "saat 15.30'da", "14.45 uygun", "bir salise", "önceki gün geldim", "25.10 TL", "fiyatı 24.12 lira",
     "saat 24.00'te kapanıyoruz", "pazartesi hariç her gün açığız", "cuma dışında her gün",
     "bayram günleri hariç", "15 Ocak hariç her gün", "ayın 15'i dışında",

@@ -161,12 +161,15 @@ _TR_COPULA = r"(?:(?<=[aeiu])y(?:s[ae]|d[iu]|m[iu]s)|(?<=r)(?:s[ae]|d[iu]|m[iu]s
 # the last alternative or the correction is the one asked for, as "pazartesi ya da salı" is Tuesday.
 _TR_ELIDED = rf"(?:\d{{1,2}}\w* (?:ya da|yada|veya|yahut|yoksa|degil) (?=\d{{1,2}}{_POSS_CASE}\b))?"
 _TR_SUFFIX = rf"(?:y?[ae]|y?[iu]|[dt][ae]n|nd[ae]n|{_POSS_CASE}|ki| gun(?:{_POSS_CASE}|ku)?{_TR_COPULA}|{_TR_COPULA})"
+_TODAY = r"bu ?gun(?!ler)"
 _TR_PATTERNS = (
     # "haftaya bugün" / "haftaya yarın": a week from today / from tomorrow, before "bugün" is read alone
-    ("rel7", r"\bhaftaya bugun\w*"),
+    # Compounds are typed as one word or two ("bugün" / "bu gün", "öbür gün" / "öbürgün"), and "öbürsü gün" is
+    # the colloquial "öbür gün"; "bu gece", "bu öğlen" are today as "bu akşam" is. "bugünlerde": these days.
+    ("rel7", rf"\bhaftaya {_TODAY}\w*"),
     ("rel8", r"\bhaftaya yarin\w*"),
-    ("rel2", r"\b(?:yarindan sonra\w*|obur(?:su)? gun\w*|ertesi gun\w*)"),  # "öbürsü gün": colloquial
-    ("rel0", r"\b(?:bugun(?!ler)\w*|bu (?:sabah|aksam|ogleden sonra)\w*)"),  # "bugünlerde": these days
+    ("rel2", r"\b(?:yarindan sonra\w*|obur(?:su)? ?gun\w*|ertesi gun\w*)"),
+    ("rel0", rf"\b(?:{_TODAY}\w*|bu (?:sabah|aksam|ogleden sonra|ogle|gece)\w*)"),
     ("rel1", r"\byarin\w*"),
     # "ayın son cuma günü", "gelecek ayın ilk pazartesi", "ayın ikinci salısı", "nisanın son cuması", "ayın son
     # günü": the nth such weekday (or day) of the month; before the month dates, which would read "nisanın 2."
