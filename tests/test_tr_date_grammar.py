@@ -290,6 +290,10 @@ def _day_of_month_cells() -> Iterator[Cell]:
                 yield f"bu ayın {said}", now, expected
             if day >= 5 and case in {"possloc", "possdat"}:  # no "ayın": see the module docstring
                 yield said, now, expected
+        if case in {"poss", "possloc"}:  # "ayın 20'si cuma", "ayın 20'sinde cuma günü": the same day, named
+            weekday = WEEKDAYS[_next_day_of_month(today, day).weekday()]
+            yield f"ayın {_numeral(day, case)} {weekday}", now, expected
+            yield f"ayın {_numeral(day, case)} {weekday} günü", now, expected
         if case == "poss":  # ordinals: "ayın beşinci günü", "ayın 15. günü"
             yield f"ayın {_ordinal(day)} günü", now, expected
             yield f"ayın {day}. günü", now, expected
@@ -318,6 +322,7 @@ def _month_forms(day: int, month: str, year: int | None, weekday: str) -> Iterat
     yield f"{month} {_numeral(day, 'possloc')}"
     yield f"{month} {_word_numeral(day, 'possdat')}"
     yield f"{num} {cap} {weekday}"
+    yield f"{_suffix(month, 'gen')} {_numeral(day, 'poss')} {weekday} günü"  # the weekday names the same day
     if year is not None:
         yield f"{num} {cap} {year}"
         yield f"{num} {month} {year}"

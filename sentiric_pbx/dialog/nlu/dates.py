@@ -295,6 +295,17 @@ def _counted_from(raw: list[_Raw], digits: str, today: dt.date) -> list[_Raw]:
     return out
 
 
+def _apposition(raw: list[_Raw], digits: str) -> list[_Raw]:
+    """ "ayın 20'si cuma", "Mart'ın 20'si Cuma günü": a weekday right after a day of the month names that same
+    day; it is not a second date (the month patterns read "20 Mart Cuma" whole already)."""
+    out: list[_Raw] = []
+    for start, end, kind, day in raw:
+        if kind == "wd" and out and out[-1][2] in {"dom", "month"} and not digits[out[-1][1] : start].strip():
+            continue
+        out.append((start, end, kind, day))
+    return out
+
+
 def find_dates(digits: str, now: dt.datetime, language: str) -> list[DateMention]:
     """Every date said in `digits`, in order of appearance, overlapping phrases counted once."""
     taken: list[tuple[int, int]] = []
@@ -311,7 +322,7 @@ def find_dates(digits: str, now: dt.datetime, language: str) -> list[DateMention
                 raw.append((m.start(), m.end(), kind, day))
     raw.sort()
     if language == "tr":
-        raw = _counted_from(raw, digits, now.date())
+        raw = _counted_from(_apposition(raw, digits), digits, now.date())
     return [
         DateMention(
             start, day, (language == "tr" and bool(_TR_NEGATED_AFTER.match(digits, end))) or _demoted(digits, start)
