@@ -24,8 +24,9 @@ Left out on purpose, because Turkish or our conventions do not settle them (no c
   today and the days still ahead this week; "bu haftanın X" likewise.
 - "öbür hafta" (next week, or the one after?), "ertesi gün" / "ertesi cuma" (the day after *which*
   day? it needs a day said before it), "N gün içinde" (within N days: a deadline, not a day).
-- "cumaya kadar" (until / by Friday: a deadline or the day?), and a bare locative "pazartesinde" (not
-  idiomatic alone; "ayın ilk pazartesinde" is, and is covered).
+- "cumaya kadar" (until / by Friday: a deadline or the day?).
+- "pazarda" (on Sunday, or at the market?). The other weekdays' bare locative ("Pazartesi'de görüşelim",
+  "salıda") is colloquial rather than standard ("pazartesi günü" is), but typed, and unambiguous: it is in.
 - "15.04" and "15.04'te" with no year: 15:04 as much as 15 April (`normalize` reads a dotted pair as a
   time); dotted pairs are tested only where the first number cannot be an hour ("25.03").
 - A day of the month under 5 without "ayın" ("ikisinde", "üçüne": "in both", "to all three").
@@ -198,6 +199,7 @@ WEEKDAY_FORMS = (
     ("", "{w} gününden itibaren"),
     ("acc", "{w} tercih ederim"),
     ("", "{w} günkü randevumu değiştirmek istiyorum"),
+    ("loc", "{w} görüşelim"),
     ("cond", "{w} gelebilirim"),
     ("past", "randevum {w} değil mi?"),
     ("", "{w} günüyse olur"),
@@ -221,6 +223,8 @@ def _weekday_cells() -> Iterator[Cell]:
         NOWS, enumerate(WEEKDAYS), enumerate(WEEKDAY_FORMS)
     ):
         today = now.date()
+        if (name, case) == ("pazar", "loc"):  # "pazarda": at the market (module docstring)
+            continue
         day = _suffix(name, case) if case else name
 
         def said(mod: str, day: str = day, form: str = form) -> str:
@@ -515,7 +519,8 @@ NOT_A_DATE = (
     "numaram 0532 123 45 67", "0 555 444 33 22", "15 dakika sonra ararım", "yarım saat sonra",
     "2 saat sonra", "25 yaşındayım", "3 yıldır geliyorum", "ikinci kat", "iki kişiyiz", "oda 305",
     "12 taksit", "Temmuz'da 1 hafta ne kadar?", "ocak ayında", "martta tatildeyiz", "bugünlerde çok yoğunuz",
-    "pazar yerinde buluşalım", "bu günlerde yoğunuz", "3 gece konaklama", "1 haftalık tedavi", "2 hafta kalacağım",
+    "pazar yerinde buluşalım", "bu günlerde yoğunuz", "pazarda buluşalım", "3 gece konaklama",
+    "1 haftalık tedavi", "2 hafta kalacağım",
     "saat 15.30'da", "14.45 uygun", "bir salise", "önceki gün geldim", "25.10 TL", "fiyatı 24.12 lira",
     "saat 24.00'te kapanıyoruz", "pazartesi hariç her gün açığız", "cuma dışında her gün",
     "bayram günleri hariç", "15 Ocak hariç her gün", "ayın 15'i dışında",

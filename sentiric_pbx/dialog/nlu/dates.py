@@ -151,8 +151,8 @@ _TR_WD = "cumartesi|pazartesi|carsamba|persembe|sali|cuma|pazar"
 _POSS_CASE = r"s?[iu](?:nd[ae]n?|n[ae])?"
 # A weekday's endings: the dative "cumaya", the accusative "salıyı", the ablative "pazardan" (and the colloquial
 # "pazartesinden"), possessed after "haftanın" ("gelecek haftanın cumasından"), "-ki", or "günü" in any case
-# ("cuma gününden itibaren", "cuma günkü"), or the copula alone. Not the bare locative: "pazarda" is at the
-# market.
+# ("cuma gününden itibaren", "cuma günkü"), or the copula alone. The bare locative is colloquial but typed
+# ("Pazartesi'de görüşelim", "cumada"); not for "pazar": "pazarda" is at the market.
 # The copula may follow, bare or on "günü": "cumaysa" (if it is Friday), "salıydı" (was), "pazartesidir",
 # "cuma günüyse". After a vowel the copula takes its buffer y ("salıysa"; "salise" is a split second), after
 # "pazar" it does not ("pazarsa").
@@ -160,7 +160,10 @@ _TR_COPULA = r"(?:(?<=[aeiu])y(?:s[ae]|d[iu]|m[iu]s)|(?<=r)(?:s[ae]|d[iu]|m[iu]s
 # "ayın 5'i ya da 6'sı", "ocağın 15'i değil, 16'sı": an alternative day of the same month, the month left unsaid;
 # the last alternative or the correction is the one asked for, as "pazartesi ya da salı" is Tuesday.
 _TR_ELIDED = rf"(?:\d{{1,2}}\w* (?:ya da|yada|veya|yahut|yoksa|degil) (?=\d{{1,2}}{_POSS_CASE}\b))?"
-_TR_SUFFIX = rf"(?:y?[ae]|y?[iu]|[dt][ae]n|nd[ae]n|{_POSS_CASE}|ki| gun(?:{_POSS_CASE}|ku)?{_TR_COPULA}|{_TR_COPULA})"
+_TR_SUFFIX = (
+    rf"(?:y?[ae]|y?[iu]|[dt][ae]n|nd[ae]n|(?<!pazar)n?d[ae]|{_POSS_CASE}|ki"
+    rf"| gun(?:{_POSS_CASE}|ku)?{_TR_COPULA}|{_TR_COPULA})"
+)
 _TODAY = r"bu ?gun(?!ler)"
 _TR_PATTERNS = (
     # "haftaya bugün" / "haftaya yarın": a week from today / from tomorrow, before "bugün" is read alone
