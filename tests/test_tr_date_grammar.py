@@ -13,9 +13,11 @@ Two clocks: BENCH_NOW (Thursday 2026-03-12 10:00 Istanbul, the bench's) and the 
 The conventions are those of `dates.py`'s docstring and of the labels in `bench/nlu_tr_entities.jsonl`:
 a bare weekday is the first such day *after* today; "haftaya / gelecek / gelecek hafta(nın) /
 önümüzdeki hafta(nın)" put it in the next calendar week (weeks start on Monday); "ayın 15'i" and
-"15 Ocak" are the next such day on or after today; "N gün sonra" counts from today; a habit
-("cumaları", "pazartesi günleri"), a span ("pazartesiden cumaya kadar"), a past day ("geçen cuma",
-"iki gün önce") and a month alone ("Temmuz'da") are no date.
+"15 Ocak" are the next such day on or after today; "N gün sonra" counts from today ("cumadan N gün
+sonra" from Friday); of several days the last is meant, unless negated after it ("pazartesi olsun, cuma
+değil"); a habit ("cumaları", "salı ve perşembe günleri"), a span ("pazartesiden cumaya kadar"), a day
+excluded ("pazartesi hariç"), a past day ("geçen cuma", "iki gün önce") and a month alone ("Temmuz'da")
+are no date.
 
 Left out on purpose, because Turkish or our conventions do not settle them (no cell guesses a label):
 - "önümüzdeki cuma" / "bir sonraki cuma" said before Friday of the same week: the coming Friday or next
@@ -29,7 +31,10 @@ Left out on purpose, because Turkish or our conventions do not settle them (no c
   "salıda") is colloquial rather than standard ("pazartesi günü" is), but typed, and unambiguous: it is in.
 - "15.04" and "15.04'te" with no year: 15:04 as much as 15 April (`normalize` reads a dotted pair as a
   time); dotted pairs are tested only where the first number cannot be an hour ("25.03").
-- A day of the month under 5 without "ayın" ("ikisinde", "üçüne": "in both", "to all three").
+- A day of the month under 5 without "ayın" ("ikisinde", "üçüne": "in both", "to all three"), and a bare
+  possessive without it ("15'i uygun": the 15th, or "it, fifteen"?).
+- "ay sonu", "ay başı", "hafta başı" (which day?), "bir ay sonra" (the same day next month, or ~30 days?),
+  "sonraki gün" alone (after which day?), "cumadan önce/sonra" (a deadline or a bound, not a day).
 """
 
 from __future__ import annotations
