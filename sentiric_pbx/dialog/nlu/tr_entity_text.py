@@ -27,10 +27,11 @@ _WORD_KI = re.compile(rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS})?(?P<case>
 _DIGIT_KI = re.compile(rf"(?<=\d)(?P<case> ?(?:de|da|te|ta)){_AFTER_LOCATIVE}\b")
 # "ayın on beşindeki randevum", "ayın üçünde", "dördündeki": a day of the month in the possessive and the
 # locative, with the relative "-ki" or without it, read as "15inde" / "3unde" for the day-of-month rules;
-# and in the ablative, the day something starts from ("ayın on beşinden itibaren" → "15inden").
-# (`normalize` reads "on beşinde" already, but not the "-ki" on it, nor "üçünde", nor "on beşinden".)
+# in the ablative, the day something starts from ("ayın on beşinden itibaren" → "15inden"); and in the
+# dative ("ayın üçüne", "altısına"). `normalize`'s ending list has some of these ("on beşinde") and not
+# others ("üçüne", "altısına", "onundan"): here every vowel harmony allows is read, folded to i/u and e/a.
 _DAY_LOCATIVE = re.compile(
-    rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS}|dord)?(?P<case>s?[iu]n(?:de|da|den|dan))(?:ki)?\b"
+    rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS}|dord)?(?P<case>s?[iu]n(?:de|da|den|dan|e|a))(?:ki)?\b"
 )
 _DIGIT_DAY_KI = re.compile(r"(?<=\d)(?P<case>s?[iu]n(?:de|da))ki\b")
 # "beşinci nisan", "on ikinci gün", "üçüncü": ordinals, read as "5inci" so the day-of-month rules see 5.
@@ -110,7 +111,9 @@ def entity_digits(digits: str, plain: str = "") -> str:
 
     def day_locative(m: re.Match[str]) -> str:
         value = _value(m)
-        if value is None or (m["tens"] == "on" and not m["unit"]):  # "önünde" folds to "onunde": in front of
+        # "önünde", "önüne", "önünden" fold to "onunde", "onune", "onunden" (in front of): "on" alone is the
+        # 10th only in the back-vowel endings its own harmony gives ("onunda", "onuna", "onundan")
+        if value is None or (m["tens"] == "on" and not m["unit"] and "e" in m["case"]):
             return m.group(0)
         return f"{value}{m['case']}"
 
