@@ -89,10 +89,11 @@ _TR_VERB_STEM = re.compile(r"(?:yor|aca[kğ]|ece[kğ]|[mdt][ıiuü]|m[ıiuü]ş|
 
 
 def _without_copula(word: str) -> str:
+    """ "şahinim" → "şahin"; not "yıldırım": a stem that already ends in the copula -dır takes no "I am" after it."""
     m = _TR_COPULA.match(word)
     if m is None or word in TR_FIRST_NAMES or _TR_VERB_STEM.search(m["stem"]) or m["stem"] in _COMMON_TR:
         return word
-    return m["stem"]
+    return word if _TR_NAME_COPULA.match(m["stem"]) else m["stem"]
 
 
 _FOLDED_FIRST_NAMES = frozenset(n.translate(_TR_FOLD) for n in TR_FIRST_NAMES)
