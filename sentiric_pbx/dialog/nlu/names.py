@@ -16,6 +16,8 @@ from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR as _TR_AF
 from sentiric_pbx.dialog.nlu.tr_name_endings import LIGHT_VERB_TR as _TR_LIGHT_VERB
 from sentiric_pbx.dialog.nlu.tr_name_endings import NOT_NAME_ENDING_TR as _TR_NOT_NAME_ENDING
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
+from sentiric_pbx.dialog.nlu.tr_name_phrase import is_first_name as _is_first_name
+from sentiric_pbx.dialog.nlu.tr_name_phrase import name_phrase_before
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
 from sentiric_pbx.dialog.nlu.tr_name_words import HONORIFICS_TR as _TR_HONORIFICS
 from sentiric_pbx.dialog.nlu.tr_name_words import NOT_A_NAME_AFTER_BEN_TR as _TR_NOT_A_NAME_AFTER_BEN
@@ -67,19 +69,14 @@ _EN_SURNAME = re.compile(r"\b(?:and )?(?:my )?(?:last name|surname|family name)(
 _TR_SURNAME = re.compile(r"\b(?:soyad[ıi]m|soy[ıi]smim)\b")
 
 
-# "ahmet yılmaz adına randevu": in Turkish the name can come before the phrase ("in the name of").
-_TR_ON_BEHALF = re.compile(r"((?:\w+ ){1,2})ad[ıi]na\b")
-
-
 def _name_before(plain: str) -> str | None:
-    for m in _TR_ON_BEHALF.finditer(plain):
-        words: list[str] = []
-        for word in reversed(m.group(1).split()):
-            if word in _COMMON_TR or not word.isalpha() or len(word) < 2 or _TR_VERB.search(word):
-                break
-            words.insert(0, word)
-        if words:
-            return " ".join(_title(w, "tr") for w in words)
+    """ "Ahmet Yılmaz adına randevu", "Kayıt Ayşe adına olsun": in Turkish the name comes before "adına" (in the
+    name of); a name the list lacks is taken there too ("Roman Mordovtsev adına")."""
+    words = plain.split()
+    for i, word in enumerate(words):
+        phrase = name_phrase_before(words[:i], listed=False) if word in ("adına", "adina") else None
+        if phrase:
+            return " ".join(_title(w, "tr") for w in phrase)
     return None
 
 
@@ -94,14 +91,6 @@ def _without_copula(word: str) -> str:
     if m is None or word in TR_FIRST_NAMES or _TR_VERB_STEM.search(m["stem"]) or m["stem"] in _COMMON_TR:
         return word
     return word if _TR_NAME_COPULA.match(m["stem"]) else m["stem"]
-
-
-_FOLDED_FIRST_NAMES = frozenset(n.translate(_TR_FOLD) for n in TR_FIRST_NAMES)
-
-
-def _is_first_name(word: str) -> bool:
-    """In the given-name list, with or without Turkish letters ("ayse", "tulay" typed on any keyboard)."""
-    return word in TR_FIRST_NAMES or word.translate(_TR_FOLD) in _FOLDED_FIRST_NAMES
 
 
 # "adım Ayşe'dir", "benim adım Mehmet Yılmaz'dır": the copula "is" on the last name word (Kadir keeps his).
@@ -183,12 +172,10 @@ def _name_of_owner(plain: str, said: str = "") -> str | None:
         if stem and re.fullmatch(r"y?[ae]", m[1][len(stem) :]):
             owners.append((m, stem))
     for m, stem in sorted(owners, key=lambda found: found[0].start()):
-        if stem is None or not _name_word_tr(stem):
-            continue
-        before = plain[: m.start(1)].split()
-        words = [before[-1], stem] if before and _name_word_tr(before[-1]) else [stem]
-        if _is_first_name(words[0]):  # one known given name at least: "kardeşimin randevusu" is no name
-            return " ".join(_title(w, "tr") for w in words)
+        # one known given name at least: "kardeşimin randevusu" is no name, "Doktor Ayşe'ye randevu" the doctor's
+        phrase = name_phrase_before([*plain[: m.start(1)].split(), stem]) if stem else None
+        if phrase:
+            return " ".join(_title(w, "tr") for w in phrase)
     return None
 
 
@@ -309,7 +296,8 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     if language != "tr":
         return None
     return (
-        _name_before(plain) or _name_of_owner(plain, said) or _name_at_start(marked, said, cased)
+        _name_before(marked) or _name_of_owner(plain, said)
+        or _name_at_start(marked, said, cased)
         or _name_ending_the_turn(said) or _given_name_alone(said) or _name_closing_the_turn(said, cased)
         or _name_registered_as(said, cased)
     )  # fmt: skip

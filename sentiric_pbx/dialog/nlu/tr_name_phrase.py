@@ -1,0 +1,74 @@
+"""The Turkish name said before the word that says whose it is: "Ayşe Nur Kılıç adına", "Eşim Ayşe için randevu",
+"Hatice Yıldız'ın randevusu", "Bana Ayşe diyebilirsiniz", "Ayşe olarak kaydedin".
+
+Why apart from names.py: Turkish puts the name before its marker (a postposition, a case ending, a verb of
+calling), so each of those frames reads the same way — backwards from the marker, up to three name words — and
+decides the same way whose the name is. Reading them all through one phrase reader is what makes a frame work for
+every name (three-word names, surnames that look like verbs such as "Yıldız") and not only for the sentences it was
+tuned on. Words are `Normalized.plain` words (lower case, Turkish letters), with "|" where the turn had a comma.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD
+from sentiric_pbx.dialog.nlu.tr_first_names import TR_FIRST_NAMES
+from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR, VERB_TR
+from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR, HONORIFICS_TR, OPENERS_TR, POSTPOSITIONS_TR
+
+_FOLDED_FIRST_NAMES = frozenset(n.translate(_TR_FOLD) for n in TR_FIRST_NAMES)
+
+# A verb ending no surname has, read on the words after a given name (the list vouches for the first word).
+_VERB_STEM_TR = re.compile(r"(?:yor|aca[kğ]|ece[kğ]|[mdt][ıiuü]|m[ıiuü]ş|m[ıiuü]şt|mal[ıi]|abil|ebil)$")
+
+# A word for a doctor or a professional before a name: the person asked for, never the caller or the patient
+# ("Doktor Ayşe'ye randevu", "doktor Ayşe Hanım'dan randevu alacaktım" is no name in the dev set).
+STAFF_TR = frozenset(
+    "doktor doktora doktorum dr doç doc prof profesör uzman uzm op operatör hoca hocam hocaya avukat öğretmen "
+    "hemşire diyetisyen psikolog fizyoterapist terapist veteriner eczacı usta kuaför berber".split()
+)
+
+
+def is_first_name(word: str) -> bool:
+    """In the given-name list, with or without Turkish letters ("ayse", "tulay" typed on any keyboard)."""
+    return word in TR_FIRST_NAMES or word.translate(_TR_FOLD) in _FOLDED_FIRST_NAMES
+
+
+def title_tr(word: str) -> str:
+    return {"i": "İ", "ı": "I"}.get(word[0], word[0].upper()) + word[1:]
+
+
+def _name_word(word: str) -> bool:
+    return (
+        word.isalpha()
+        and len(word) >= 2
+        and word not in COMMON_TR
+        and word not in OPENERS_TR
+        and word not in HONORIFICS_TR
+        and word not in POSTPOSITIONS_TR
+        and word not in STAFF_TR
+    )
+
+
+def name_phrase_before(words: list[str], listed: bool = True) -> list[str] | None:
+    """The name that ends `words` (its last word the marker's stem), read back up to three name words and trimmed to
+    start at a given name from the list ("kayıt ayşe" → "ayşe"); None after a staff word ("doktor ayşe"), or
+    when `listed` and no word is a listed given name. A verb ends the phrase: the first word may not look like
+    one (`VERB_TR`), the words after a given name may not be a first-person or past verb (surnames end in -ız,
+    -ler too: Yıldız, Güler)."""
+    phrase: list[str] = []
+    for word in reversed(words[-3:]):
+        if not _name_word(word):
+            break
+        phrase.insert(0, word)
+    start = next((i for i, w in enumerate(phrase) if is_first_name(w)), None)
+    if start is None:
+        if listed or not phrase or any(VERB_TR.search(w) for w in phrase):
+            return None
+        start = 0
+    phrase = phrase[start:]
+    if any(AFTER_NAME_VERB_TR.search(w) or _VERB_STEM_TR.search(w) for w in phrase[1:]):
+        return None
+    before = words[len(words) - len(phrase) - 1] if len(words) > len(phrase) else ""
+    return None if before in STAFF_TR else phrase
