@@ -136,7 +136,9 @@ FRAMES = (
     # alone does not say
     Frame("alone_first", "{N}.", "N", names="first", lower="none", unlisted=False),
     # the name the caller wants the record under, or the person the appointment is for
-    Frame("olarak_kaydedin", "{N} olarak kaydedin.", "N", lower="list"),
+    # lower case left out: tests/test_nlu.py holds "ahmet yılmaz olarak kayıtlıyım" to be no name (a phrase
+    # before "olarak" is as often a role: "misafir olarak"), a convention this matrix follows, not tests
+    Frame("olarak_kaydedin", "{N} olarak kaydedin.", "N", lower="none"),
     Frame("kayit_adina_olsun", "Kayıt {N} adına olsun.", "N"),
     Frame("adina_randevu", "{N} adına randevu almak istiyorum.", "N"),
     Frame("randevu_adina", "Randevu {N} adına.", "N"),
@@ -189,6 +191,10 @@ NO_NAME = (
     "Kontrol randevusu için arıyorum.",
     "Diş randevusu almak istiyorum.",
     "Hasta olarak kaydedin.",
+    "Kasım için randevu alabilir miyim?",
+    "Bayram için randevu almak istiyorum.",
+    "Deniz manzaralı oda için rezervasyon yapmak istiyorum.",
+    "Bana bir şey diyebilir misiniz?",
 )
 
 
@@ -272,8 +278,6 @@ def test_matrix_is_small_enough_to_run_in_seconds() -> None:
 
 # The cells the extractor still gets wrong, by (frame, spelling): a ratchet, lowered by each fix.
 KNOWN_WRONG = {
-    ("bana_diyebilirsiniz", "whisper"): 88,
-    ("bana_diyebilirsiniz", "lower"): 88,
     ("x_ben", "whisper"): 1,
     ("ben_randevu", "whisper"): 1,
     ("ben_date_time", "whisper"): 1,
@@ -286,19 +290,17 @@ KNOWN_WRONG = {
     ("full_then_phone", "lower"): 44,
     ("alone", "whisper"): 1,
     ("alone", "lower"): 1,
-    ("olarak_kaydedin", "whisper"): 86,
-    ("olarak_kaydedin", "lower"): 86,
+    ("olarak_kaydedin", "whisper"): 2,
     ("kayit_adina_olsun", "whisper"): 2,
     ("kayit_adina_olsun", "lower"): 2,
-    ("esim_icin", "whisper"): 45,
-    ("esim_icin", "lower"): 86,
-    ("icin_randevu", "whisper"): 45,
-    ("icin_randevu", "lower"): 86,
+    ("esim_icin", "whisper"): 2,
+    ("icin_randevu", "whisper"): 2,
     ("genitive_randevusu", "whisper"): 2,
     ("genitive_iptal", "whisper"): 2,
     ("dative_randevu", "whisper"): 2,
     ("merhaba_title", "whisper"): 2,
     ("merhaba_title", "lower"): 2,
+    ("no_name", "lower"): 1,
 }
 
 

@@ -17,7 +17,7 @@ from sentiric_pbx.dialog.nlu.tr_name_endings import LIGHT_VERB_TR as _TR_LIGHT_V
 from sentiric_pbx.dialog.nlu.tr_name_endings import NOT_NAME_ENDING_TR as _TR_NOT_NAME_ENDING
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
 from sentiric_pbx.dialog.nlu.tr_name_phrase import is_first_name as _is_first_name
-from sentiric_pbx.dialog.nlu.tr_name_phrase import name_phrase_before
+from sentiric_pbx.dialog.nlu.tr_name_phrase import name_in_frame, name_phrase_before
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
 from sentiric_pbx.dialog.nlu.tr_name_words import HONORIFICS_TR as _TR_HONORIFICS
 from sentiric_pbx.dialog.nlu.tr_name_words import NOT_A_NAME_AFTER_BEN_TR as _TR_NOT_A_NAME_AFTER_BEN
@@ -296,11 +296,26 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     if language != "tr":
         return None
     return (
-        _name_before(marked) or _name_of_owner(plain, said)
+        _name_before(marked) or _name_of_owner(plain, said) or _name_in_frame(marked, said)
         or _name_at_start(marked, said, cased)
         or _name_ending_the_turn(said) or _given_name_alone(said) or _name_closing_the_turn(said, cased)
         or _name_registered_as(said, cased)
     )  # fmt: skip
+
+
+def _name_in_frame(marked: str, said: str) -> str | None:
+    booking = _BOOKING.search(_lower_tr(said) or marked) is not None
+    phrase = name_in_frame(marked.split(), booking, _said_capitalised(said))
+    return " ".join(_title(w, "tr") for w in phrase) if phrase else None
+
+
+def _said_capitalised(said: str) -> frozenset[str] | None:
+    """The words said with a capital, as `plain` spells them and without their ending ("Kaya'ya" → "kayaya",
+    "kaya"); None for a turn said without capitals (STT that writes none), where no word can be told by one."""
+    if not any(ch.isupper() for ch in said):
+        return None
+    words = [w.replace("’", "'") for w in _SAID_WORD.findall(said) if w[0].isupper()]
+    return frozenset(_lower_tr(f) for w in words for f in (w.replace("'", ""), w.partition("'")[0]))
 
 
 # "Ali Rıza Kaya olarak kayıtlıyım", "Filiz Kaplan olarak doğruluyorum": the name the caller is known under;

@@ -51,15 +51,25 @@ def _name_word(word: str) -> bool:
     )
 
 
-def name_phrase_before(words: list[str], listed: bool = True) -> list[str] | None:
+# Given names that are also a month or a holiday: alone before "için" or "adına" they are the time ("Kasım için
+# randevu", "Bayram için"); with a surname ("Eylül Kaya için") they are a name.
+_TIME_NAMES_TR = frozenset(
+    "ocak şubat mart nisan mayıs haziran temmuz ağustos eylül ekim kasım aralık bayram ramazan".split()
+)
+
+
+def name_phrase_before(
+    words: list[str], listed: bool = True, capitalised: frozenset[str] | None = None
+) -> list[str] | None:
     """The name that ends `words` (its last word the marker's stem), read back up to three name words and trimmed to
     start at a given name from the list ("kayıt ayşe" → "ayşe"); None after a staff word ("doktor ayşe"), or
     when `listed` and no word is a listed given name. A verb ends the phrase: the first word may not look like
     one (`VERB_TR`), the words after a given name may not be a first-person or past verb (surnames end in -ız,
-    -ler too: Yıldız, Güler)."""
+    -ler too: Yıldız, Güler). `capitalised`, for a turn said with capitals, holds the words said with one: there a
+    name word must be one ("Deniz manzaralı oda için" is no name)."""
     phrase: list[str] = []
     for word in reversed(words[-3:]):
-        if not _name_word(word):
+        if not _name_word(word) or (capitalised is not None and word not in capitalised):
             break
         phrase.insert(0, word)
     start = next((i for i, w in enumerate(phrase) if is_first_name(w)), None)
@@ -70,5 +80,33 @@ def name_phrase_before(words: list[str], listed: bool = True) -> list[str] | Non
     phrase = phrase[start:]
     if any(AFTER_NAME_VERB_TR.search(w) or _VERB_STEM_TR.search(w) for w in phrase[1:]):
         return None
+    if len(phrase) == 1 and phrase[0] in _TIME_NAMES_TR:
+        return None
     before = words[len(words) - len(phrase) - 1] if len(words) > len(phrase) else ""
     return None if before in STAFF_TR else phrase
+
+
+# "Bana Ayşe diyebilirsiniz", "bana Mehmet Ali deyin": the name between "bana" and a verb of calling.
+_CALL_ME = re.compile(r"^(?:de|deyin|deyiniz|diyin|diyebilir\w*|hitap|seslen\w*)$")
+# "Ayşe olarak kaydedin", "Ayşe Yılmaz olarak kayıtlıyım": the name a record is to be, or is, under.
+_REGISTER = re.compile(r"^(?:kaydet\w*|kayded\w*|kay[ıi]t\w*|yaz\w*|ge[çc]iyor\w*|do[gğ]rul\w*)$")
+
+
+def name_in_frame(words: list[str], booking: bool, capitalised: frozenset[str] | None = None) -> list[str] | None:
+    """The name in a frame that says it is the caller's or the booking's: before "için" in a turn about a booking
+    (`booking`: "Eşim Ayşe için randevu", "Ayşe için randevu alabilir miyim?"), before "olarak" and a verb of
+    recording in a turn said with capitals (lower-case "ahmet yılmaz olarak kayıtlıyım" is left
+    alone), between "bana" and a verb of calling. A given name from the list must vouch, except after
+    "bana … diyebilirsiniz", which says outright that a name follows."""
+    for i, word in enumerate(words):
+        phrase = None
+        if booking and word in ("için", "icin"):
+            phrase = name_phrase_before(words[:i], capitalised=capitalised)
+        elif word == "olarak" and capitalised is not None and i + 1 < len(words) and _REGISTER.match(words[i + 1]):
+            phrase = name_phrase_before(words[:i], capitalised=capitalised)
+        elif word == "bana":
+            end = next((j for j in range(i + 2, min(i + 5, len(words))) if _CALL_ME.match(words[j])), None)
+            phrase = name_phrase_before(words[i + 1 : end], False, capitalised) if end else None
+        if phrase:
+            return phrase
+    return None
