@@ -462,9 +462,9 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
         return None  # "Kemal Bey'in yerine", "Ahmet Kaya yerine": someone the caller speaks of
     if any(w in cased for w in named):
         return None  # "Ahmet Kaya'nın yerine", "Ayşe Kaya'ya ben söylerim"
-    alone = not rest or (
-        len(named) >= 2 and (_TR_PHONE_NEXT.match(" ".join(rest)) is not None or _named_clause(said, named, cased))
-    )
+    tail = " ".join(rest).removeprefix(f"{_BREAK} ")  # "ayşe yılmaz, 0532 …", "…, müşteri numaram …" in lower case
+    numbered = _TR_PHONE_NEXT.match(tail) or re.match(r"[^\W\d_]+ numara", tail)
+    alone = not rest or (len(named) >= 2 and (numbered is not None or _named_clause(said, named, cased)))
     if (rest and rest[0] == "ben") or (alone and len(named) >= 2):
         return " ".join(_title(w, "tr") for w in [*named[:-1], _without_copula(named[-1])])
     return None
