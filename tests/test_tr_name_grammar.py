@@ -298,8 +298,6 @@ KNOWN_WRONG = {
     ("genitive_randevusu", "whisper"): 2,
     ("genitive_iptal", "whisper"): 2,
     ("dative_randevu", "whisper"): 2,
-    ("merhaba_title", "whisper"): 2,
-    ("merhaba_title", "lower"): 2,
     ("no_name", "lower"): 1,
 }
 

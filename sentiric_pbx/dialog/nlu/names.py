@@ -456,15 +456,17 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
             break
         named.append(word)
     rest = words[len(named) :]
-    if rest and rest[0] in _TR_HONORIFICS:
-        rest = rest[1:]
+    titled = bool(rest) and rest[0] in _TR_HONORIFICS  # "Mehmet Ali Bey." alone greets the person answering
+    rest = rest[1:] if titled else rest
     if rest and (_TR_HONORIFIC_CASE.match(rest[0]) or rest[0] in _TR_POSTPOSITIONS):
         return None  # "Kemal Bey'in yerine", "Ahmet Kaya yerine": someone the caller speaks of
     if any(w in cased for w in named):
         return None  # "Ahmet Kaya'nın yerine", "Ayşe Kaya'ya ben söylerim"
     tail = " ".join(rest).removeprefix(f"{_BREAK} ")  # "ayşe yılmaz, 0532 …", "…, müşteri numaram …" in lower case
     numbered = _TR_PHONE_NEXT.match(tail) or re.match(r"[^\W\d_]+ numara", tail)
-    alone = not rest or (len(named) >= 2 and (numbered is not None or _named_clause(said, named, cased)))
+    alone = (not rest and not titled) or (
+        len(named) >= 2 and (numbered is not None or _named_clause(said, named, cased))
+    )
     if (rest and rest[0] == "ben") or (alone and len(named) >= 2):
         return " ".join(_title(w, "tr") for w in [*named[:-1], _without_copula(named[-1])])
     return None
