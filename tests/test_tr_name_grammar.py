@@ -282,7 +282,6 @@ KNOWN_WRONG = {
     ("ben_randevu", "whisper"): 1,
     ("ben_date_time", "whisper"): 1,
     ("ben_copula", "whisper"): 1,
-    ("ben_copula", "lower"): 1,
     ("ben_title", "whisper"): 1,
     ("full_then_customer_no", "whisper"): 1,
     ("full_then_customer_no", "lower"): 1,

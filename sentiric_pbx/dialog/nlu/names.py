@@ -86,10 +86,13 @@ _TR_VERB_STEM = re.compile(r"(?:yor|aca[kğ]|ece[kğ]|[mdt][ıiuü]|m[ıiuü]ş|
 
 
 def _without_copula(word: str) -> str:
-    """ "şahinim" → "şahin"; not "yıldırım": a stem that already ends in the copula -dır takes no "I am" after it."""
+    """ "şahinim" → "şahin"; not "yıldırım": a stem that already ends in the copula -dır takes no "I am" after it.
+    "berkayım" is "berka" + "yım" or "berkay" + "ım": the given name decides."""
     m = _TR_COPULA.match(word)
     if m is None or word in TR_FIRST_NAMES or _TR_VERB_STEM.search(m["stem"]) or m["stem"] in _COMMON_TR:
         return word
+    if word[-3] == "y" and not _is_first_name(m["stem"]) and _is_first_name(word[:-2]):
+        return word[:-2]
     return word if _TR_NAME_COPULA.match(m["stem"]) else m["stem"]
 
 
