@@ -195,6 +195,9 @@ NO_NAME = (
     "Bayram için randevu almak istiyorum.",
     "Deniz manzaralı oda için rezervasyon yapmak istiyorum.",
     "Bana bir şey diyebilir misiniz?",
+    "Ramazan Bayramı için randevu alabilir miyim?",
+    "Yarın Kadıköy Şubesi için randevu alabilir miyim?",
+    "Türk Telekom için randevu almak istiyorum.",
 )
 
 
@@ -289,14 +292,13 @@ KNOWN_WRONG = {
     ("full_then_phone", "lower"): 1,
     ("alone", "whisper"): 1,
     ("alone", "lower"): 1,
-    ("olarak_kaydedin", "whisper"): 2,
+    ("olarak_kaydedin", "whisper"): 1,
     ("kayit_adina_olsun", "whisper"): 2,
     ("kayit_adina_olsun", "lower"): 2,
-    ("esim_icin", "whisper"): 2,
-    ("icin_randevu", "whisper"): 2,
-    ("genitive_randevusu", "whisper"): 2,
-    ("genitive_iptal", "whisper"): 2,
-    ("dative_randevu", "whisper"): 2,
+    ("icin_randevu", "whisper"): 1,
+    ("genitive_randevusu", "whisper"): 1,
+    ("genitive_iptal", "whisper"): 1,
+    ("dative_randevu", "whisper"): 1,
     ("no_name", "lower"): 1,
 }
 

@@ -16,8 +16,8 @@ from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR as _TR_AF
 from sentiric_pbx.dialog.nlu.tr_name_endings import LIGHT_VERB_TR as _TR_LIGHT_VERB
 from sentiric_pbx.dialog.nlu.tr_name_endings import NOT_NAME_ENDING_TR as _TR_NOT_NAME_ENDING
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
+from sentiric_pbx.dialog.nlu.tr_name_phrase import INSTITUTION_TR, name_in_frame, name_phrase_before, said_capitals
 from sentiric_pbx.dialog.nlu.tr_name_phrase import is_first_name as _is_first_name
-from sentiric_pbx.dialog.nlu.tr_name_phrase import name_in_frame, name_phrase_before
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
 from sentiric_pbx.dialog.nlu.tr_name_words import HONORIFICS_TR as _TR_HONORIFICS
 from sentiric_pbx.dialog.nlu.tr_name_words import NOT_A_NAME_AFTER_BEN_TR as _TR_NOT_A_NAME_AFTER_BEN
@@ -69,12 +69,12 @@ _EN_SURNAME = re.compile(r"\b(?:and )?(?:my )?(?:last name|surname|family name)(
 _TR_SURNAME = re.compile(r"\b(?:soyad[ıi]m|soy[ıi]smim)\b")
 
 
-def _name_before(plain: str) -> str | None:
+def _name_before(plain: str, said: str) -> str | None:
     """ "Ahmet Yılmaz adına randevu", "Kayıt Ayşe adına olsun": in Turkish the name comes before "adına" (in the
     name of); a name the list lacks is taken there too ("Roman Mordovtsev adına")."""
     words = plain.split()
     for i, word in enumerate(words):
-        phrase = name_phrase_before(words[:i], listed=False) if word in ("adına", "adina") else None
+        phrase = name_phrase_before(words[:i], False, said_capitals(said)) if word in ("adına", "adina") else None
         if phrase:
             return " ".join(_title(w, "tr") for w in phrase)
     return None
@@ -176,7 +176,7 @@ def _name_of_owner(plain: str, said: str = "") -> str | None:
             owners.append((m, stem))
     for m, stem in sorted(owners, key=lambda found: found[0].start()):
         # one known given name at least: "kardeşimin randevusu" is no name, "Doktor Ayşe'ye randevu" the doctor's
-        phrase = name_phrase_before([*plain[: m.start(1)].split(), stem]) if stem else None
+        phrase = name_phrase_before([*plain[: m.start(1)].split(), stem], caps=said_capitals(said)) if stem else None
         if phrase:
             return " ".join(_title(w, "tr") for w in phrase)
     return None
@@ -299,7 +299,7 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     if language != "tr":
         return None
     return (
-        _name_before(marked) or _name_of_owner(plain, said) or _name_in_frame(marked, said)
+        _name_before(marked, said) or _name_of_owner(plain, said) or _name_in_frame(marked, said)
         or _name_at_start(marked, said, cased)
         or _name_ending_the_turn(said) or _given_name_alone(said) or _name_closing_the_turn(said, cased)
         or _name_registered_as(said, cased)
@@ -308,17 +308,8 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
 
 def _name_in_frame(marked: str, said: str) -> str | None:
     booking = _BOOKING.search(_lower_tr(said) or marked) is not None
-    phrase = name_in_frame(marked.split(), booking, _said_capitalised(said))
+    phrase = name_in_frame(marked.split(), booking, said_capitals(said))
     return " ".join(_title(w, "tr") for w in phrase) if phrase else None
-
-
-def _said_capitalised(said: str) -> frozenset[str] | None:
-    """The words said with a capital, as `plain` spells them and without their ending ("Kaya'ya" → "kayaya",
-    "kaya"); None for a turn said without capitals (STT that writes none), where no word can be told by one."""
-    if not any(ch.isupper() for ch in said):
-        return None
-    words = [w.replace("’", "'") for w in _SAID_WORD.findall(said) if w[0].isupper()]
-    return frozenset(_lower_tr(f) for w in words for f in (w.replace("'", ""), w.partition("'")[0]))
 
 
 # "Ali Rıza Kaya olarak kayıtlıyım", "Filiz Kaplan olarak doğruluyorum": the name the caller is known under;
@@ -352,7 +343,10 @@ def _said_full_name(words: list[str], cased: frozenset[str]) -> str | None:
     if not all(_SAID_WORD.fullmatch(w) and w[0].isupper() for w in words):
         return None
     named = [_said_stem(w) for w in words]
-    if any(w in cased or w in _TR_HONORIFICS or w in _COMMON_TR or w in _TR_OPENERS for w in named):
+    if any(
+        w in cased or w in _TR_HONORIFICS or w in _COMMON_TR or w in _TR_OPENERS or INSTITUTION_TR.match(w)
+        for w in named
+    ):
         return None
     if not _is_first_name(named[0]) or any(_TR_VERB.search(w) or _TR_AFTER_NAME_VERB.search(w) for w in named[1:]):
         return None

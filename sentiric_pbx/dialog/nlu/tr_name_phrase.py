@@ -11,8 +11,9 @@ tuned on. Words are `Normalized.plain` words (lower case, Turkish letters), with
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD
+from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD, _lower
 from sentiric_pbx.dialog.nlu.tr_first_names import TR_FIRST_NAMES
 from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR, VERB_TR
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR, HONORIFICS_TR, OPENERS_TR, POSTPOSITIONS_TR
@@ -39,9 +40,14 @@ def title_tr(word: str) -> str:
     return {"i": "İ", "ı": "I"}.get(word[0], word[0].upper()) + word[1:]
 
 
+# The nouns of an institution's or a holiday's name ("Kadıköy Şubesi", "Ramazan Bayramı", "Acıbadem Hastanesi").
+INSTITUTION_TR = re.compile(r"^(?:[şs]ube|bayram|hastane|merkez|klini[kğ]|eczane|[üu]niversite|poliklini)")
+
+
 def _name_word(word: str) -> bool:
     return (
-        word.isalpha()
+        not INSTITUTION_TR.match(word)
+        and word.isalpha()
         and len(word) >= 2
         and word not in COMMON_TR
         and word not in OPENERS_TR
@@ -51,6 +57,48 @@ def _name_word(word: str) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Capitals:
+    """The words of a turn said with capitals, as `plain` spells them and without their ending ("Kaya'ya" →
+    "kayaya", "kaya"): `said` with a capital anywhere, `inside` with one inside a sentence, where Turkish writes
+    one only on a proper noun ("Eşim Öykü için", not the "Kontrol" of "Kontrol için randevu")."""
+
+    said: frozenset[str]
+    inside: frozenset[str]
+
+
+_SAID_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+_SENTENCE_OPEN = re.compile(r"(?:^|[.!?…:;])[\s\"“(]*$")
+
+
+def said_capitals(said: str) -> Capitals | None:
+    """None for a turn said without capitals (STT that writes none), where no word can be told by one."""
+    if not any(ch.isupper() for ch in said):
+        return None
+    words: dict[str, set[str]] = {"said": set(), "inside": set()}
+    for m in _SAID_WORD.finditer(said.replace("’", "'")):
+        if m[0][0].isupper():
+            forms = {_lower(f, "tr").replace("\u0307", "") for f in (m[0].replace("'", ""), m[0].partition("'")[0])}
+            words["said"] |= forms
+            if not _SENTENCE_OPEN.search(said[: m.start()]):
+                words["inside"] |= forms
+    return Capitals(frozenset(words["said"]), frozenset(words["inside"]))
+
+
+# "Eşim Öykü için", "kızım Nehir'in randevusu": a word for kin before a name says the name is that person's.
+KIN_TR = frozenset(
+    "eşim esim kızım kizim oğlum oglum annem babam kardeşim kardesim ablam abim ağabeyim dedem ninem anneannem "
+    "babaannem teyzem halam amcam dayım yeğenim torunum kocam karım nişanlım".split()
+)
+
+
+# How Turkish surnames end: a given name (Yılmaz, Doğan, Şahin) or a surname-making word or suffix (Karaoğlu,
+# Aksoy, Öztürk, Kaya, Altıntaş, Özdemir, Çelik, Yıldız, Kurt, Koç, Tekin, Akgül, Erhan, Özcan, Güler, Aktay).
+SURNAME_END_TR = re.compile(
+    r"(?:o[gğ]lu|soy|t[üu]rk|kaya|ta[şs]|demir|[çc]elik|y[ıi]ld[ıi]z|kurt|ko[çc]|tekin|g[üu]l|han|can|er|ay)$"
+)
+
+
 # Given names that are also a month or a holiday: alone before "için" or "adına" they are the time ("Kasım için
 # randevu", "Bayram için"); with a surname ("Eylül Kaya için") they are a name.
 _TIME_NAMES_TR = frozenset(
@@ -58,25 +106,32 @@ _TIME_NAMES_TR = frozenset(
 )
 
 
-def name_phrase_before(
-    words: list[str], listed: bool = True, capitalised: frozenset[str] | None = None
-) -> list[str] | None:
+def name_phrase_before(words: list[str], listed: bool = True, caps: Capitals | None = None) -> list[str] | None:
     """The name that ends `words` (its last word the marker's stem), read back up to three name words and trimmed to
     start at a given name from the list ("kayıt ayşe" → "ayşe"); None after a staff word ("doktor ayşe"), or
     when `listed` and no word is a listed given name. A verb ends the phrase: the first word may not look like
     one (`VERB_TR`), the words after a given name may not be a first-person or past verb (surnames end in -ız,
-    -ler too: Yıldız, Güler). `capitalised`, for a turn said with capitals, holds the words said with one: there a
-    name word must be one ("Deniz manzaralı oda için" is no name)."""
+    -ler too: Yıldız, Güler). In a turn said with capitals (`caps`) every name word must have one ("Deniz manzaralı
+    oda için" is no name), and a name the list lacks is taken where only a name has a capital: after a word for kin
+    ("Eşim Öykü"), or as two words, the last a surname by its form and capitalised inside a sentence ("Öykü Kaya
+    için"; not "Kadıköy Şubesi", "Türk Telekom", which a list of places and brands would be needed to tell)."""
     phrase: list[str] = []
     for word in reversed(words[-3:]):
-        if not _name_word(word) or (capitalised is not None and word not in capitalised):
+        if not _name_word(word) or (caps is not None and word not in caps.said):
             break
         phrase.insert(0, word)
     start = next((i for i, w in enumerate(phrase) if is_first_name(w)), None)
+    if start is None and phrase and caps is not None and not any(VERB_TR.search(w) for w in phrase):
+        kin = len(words) > len(phrase) and words[-len(phrase) - 1] in KIN_TR
+        surname = is_first_name(phrase[-1]) or SURNAME_END_TR.search(phrase[-1]) is not None
+        if kin or (len(phrase) >= 2 and phrase[-1] in caps.inside and surname):
+            start = 0
     if start is None:
         if listed or not phrase or any(VERB_TR.search(w) for w in phrase):
             return None
         start = 0
+    while start and caps is not None and phrase[start - 1] in caps.inside:
+        start -= 1  # "Yarın Öykü Polat için": a capital inside a sentence keeps the word before a given name
     phrase = phrase[start:]
     if any(AFTER_NAME_VERB_TR.search(w) or _VERB_STEM_TR.search(w) for w in phrase[1:]):
         return None
@@ -92,7 +147,7 @@ _CALL_ME = re.compile(r"^(?:de|deyin|deyiniz|diyin|diyebilir\w*|hitap|seslen\w*)
 _REGISTER = re.compile(r"^(?:kaydet\w*|kayded\w*|kay[ıi]t\w*|yaz\w*|ge[çc]iyor\w*|do[gğ]rul\w*)$")
 
 
-def name_in_frame(words: list[str], booking: bool, capitalised: frozenset[str] | None = None) -> list[str] | None:
+def name_in_frame(words: list[str], booking: bool, caps: Capitals | None = None) -> list[str] | None:
     """The name in a frame that says it is the caller's or the booking's: before "için" in a turn about a booking
     (`booking`: "Eşim Ayşe için randevu", "Ayşe için randevu alabilir miyim?"), before "olarak" and a verb of
     recording in a turn said with capitals (lower-case "ahmet yılmaz olarak kayıtlıyım" is left
@@ -101,12 +156,12 @@ def name_in_frame(words: list[str], booking: bool, capitalised: frozenset[str] |
     for i, word in enumerate(words):
         phrase = None
         if booking and word in ("için", "icin"):
-            phrase = name_phrase_before(words[:i], capitalised=capitalised)
-        elif word == "olarak" and capitalised is not None and i + 1 < len(words) and _REGISTER.match(words[i + 1]):
-            phrase = name_phrase_before(words[:i], capitalised=capitalised)
+            phrase = name_phrase_before(words[:i], caps=caps)
+        elif word == "olarak" and caps is not None and i + 1 < len(words) and _REGISTER.match(words[i + 1]):
+            phrase = name_phrase_before(words[:i], caps=caps)
         elif word == "bana":
             end = next((j for j in range(i + 2, min(i + 5, len(words))) if _CALL_ME.match(words[j])), None)
-            phrase = name_phrase_before(words[i + 1 : end], False, capitalised) if end else None
+            phrase = name_phrase_before(words[i + 1 : end], False, caps) if end else None
         if phrase:
             return phrase
     return None
