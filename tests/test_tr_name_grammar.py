@@ -126,6 +126,10 @@ FRAMES = (
     Frame("ben_copula", "Ben {N_cop}.", "N", lower="list"),
     # "ben ayşe hanım", "Ben Mehmet Bey, …": the caller with a title, which is dropped
     Frame("ben_title", "Ben {F} {T}, randevum için arıyorum.", "F", names="first", lower="list"),
+    # "merhaba Ahmet Bey ben, randevum vardı": the title before "ben" is the caller's own, and dropped
+    Frame("title_ben", "{F} {T} ben, randevum vardı.", "F", names="first", lower="list"),
+    # the copula on the name itself, no "ben": "Ayşe Kaya'yım, randevum vardı" (I am Ayşe Kaya)
+    Frame("copula_opening", "{N_cop}, randevum vardı.", "N", lower="list"),
     # a full name opening the turn, then a number ("Ahmet Kaya, 0532 …", "Mehmet Demir. Müşteri numaram …")
     Frame("full_then_customer_no", "{F} {S}, müşteri numaram 123456.", "N", names="full"),
     Frame("full_then_phone", "{F} {S}, 0532 111 22 33", "N", names="full"),
@@ -147,6 +151,9 @@ FRAMES = (
     Frame("genitive_randevusu", "{N_gen} randevusu var.", "N", lower="list"),
     Frame("genitive_iptal", "{N_gen} randevusunu iptal etmek istiyorum.", "N", lower="list"),
     Frame("dative_randevu", "Yarın {N_dat} randevu verin.", "N", lower="list"),
+    # the name of the patient or child the booking is for, said as "the name of": "oğlum Ali'nin randevusu" is Ali
+    Frame("hastanin_adi", "Hastanın adı {N}, randevu almak istiyorum.", "N"),
+    Frame("cocugumun_adi", "Çocuğumun adı {N}, yarın için randevu almak istiyorum.", "N"),
     # "Ben Filiz Kaplan'ın kocasıyım, onun siparişini sorguluyorum" is labelled no name in dev_d: the caller
     # names the person only to say who they are to them. The same frame with an appointment follows it.
     Frame("ben_x_annesiyim", "Ben {N_gen} annesiyim, onun için randevu almak istiyorum.", None),
@@ -157,6 +164,7 @@ FRAMES = (
     Frame("title_orada_mi", "{F} {T} orada mı?", None, names="first"),
     Frame("tesekkurler_title", "Teşekkürler {F} {T}.", None, names="first"),
     Frame("title_baglar", "{F} {T_dat} bağlar mısınız?", None, names="first"),
+    Frame("dative_baglar", "{N_dat} bağlar mısınız?", None),
     # the doctor asked for ("doktor Ayşe Hanım'dan randevu alacaktım" is no name in the dev set)
     Frame("doktor_dative", "Doktor {N_dat} randevu almak istiyorum.", None),
     Frame("doktor_title_abl", "Doktor {F} {T_abl} randevu alacaktım.", None, names="first"),
@@ -276,7 +284,7 @@ def test_suffixes_follow_vowel_harmony() -> None:
 
 
 def test_matrix_is_small_enough_to_run_in_seconds() -> None:
-    assert 2000 <= sum(1 for _ in cells()) <= 6000
+    assert 2000 <= sum(1 for _ in cells()) <= 7000
 
 
 # The cells the extractor still gets wrong, by (frame, spelling): a ratchet, lowered by each fix.
@@ -286,6 +294,9 @@ KNOWN_WRONG = {
     ("ben_date_time", "whisper"): 1,
     ("ben_copula", "whisper"): 1,
     ("ben_title", "whisper"): 1,
+    ("title_ben", "whisper"): 1,
+    ("copula_opening", "whisper"): 43,
+    ("copula_opening", "lower"): 86,
     ("full_then_customer_no", "whisper"): 1,
     ("full_then_customer_no", "lower"): 1,
     ("full_then_phone", "whisper"): 1,
@@ -299,6 +310,10 @@ KNOWN_WRONG = {
     ("genitive_randevusu", "whisper"): 1,
     ("genitive_iptal", "whisper"): 1,
     ("dative_randevu", "whisper"): 1,
+    ("hastanin_adi", "whisper"): 88,
+    ("hastanin_adi", "lower"): 88,
+    ("cocugumun_adi", "whisper"): 88,
+    ("cocugumun_adi", "lower"): 88,
     ("no_name", "lower"): 1,
 }
 
