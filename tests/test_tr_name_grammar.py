@@ -206,6 +206,7 @@ NO_NAME = (
     "Ramazan Bayramı için randevu alabilir miyim?",
     "Yarın Kadıköy Şubesi için randevu alabilir miyim?",
     "Türk Telekom için randevu almak istiyorum.",
+    "Hastanın adı nedir?",
 )
 
 
@@ -310,10 +311,6 @@ KNOWN_WRONG = {
     ("genitive_randevusu", "whisper"): 1,
     ("genitive_iptal", "whisper"): 1,
     ("dative_randevu", "whisper"): 1,
-    ("hastanin_adi", "whisper"): 88,
-    ("hastanin_adi", "lower"): 88,
-    ("cocugumun_adi", "whisper"): 88,
-    ("cocugumun_adi", "lower"): 88,
     ("no_name", "lower"): 1,
 }
 

@@ -23,6 +23,7 @@ from sentiric_pbx.dialog.nlu.tr_name_words import HONORIFICS_TR as _TR_HONORIFIC
 from sentiric_pbx.dialog.nlu.tr_name_words import NOT_A_NAME_AFTER_BEN_TR as _TR_NOT_A_NAME_AFTER_BEN
 from sentiric_pbx.dialog.nlu.tr_name_words import OPENERS_TR as _TR_OPENERS
 from sentiric_pbx.dialog.nlu.tr_name_words import POSTPOSITIONS_TR as _TR_POSTPOSITIONS
+from sentiric_pbx.dialog.nlu.tr_name_words import WHOSE_NAME_TR as _TR_WHOSE_NAME
 
 _EN_TRIGGERS = (
     r"(?:^names|\b(?:(?:its|it is|is|booked|book it|put it) under(?: the name)?(?: of)?|under the name(?: of)?"
@@ -31,7 +32,7 @@ _EN_TRIGGERS = (
 )
 _TR_TRIGGERS = (
     r"\b(?:benim ad[ıi]m soyad[ıi]m|ad[ıi]m soyad[ıi]m|ad soyad[ıi]m|ad soyad|benim ad[ıi]m|ad[ıi]m|benim [ıi]smim"
-    r"|[ıi]smim soy[ıi]smim|[ıi]smim|ben)\s+"
+    rf"|[ıi]smim soy[ıi]smim|[ıi]smim|{_TR_WHOSE_NAME}|ben)\s+"
 )
 _COMMON_EN = frozenset(
     """

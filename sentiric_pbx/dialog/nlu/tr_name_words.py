@@ -20,7 +20,7 @@ COMMON_TR = frozenset(
     arıyorum ariyorum müşteri musteri hastanız hastaniz yeni eski ilk
     kızım kizim oğlum oglum annem babam eşim esim kendi kendim benim adıma adima başka baska birinin
     birisinin şirket sirket şirketimiz firma firmamız firmamiz kurum hasta hastam olarak
-    kim kimin kime kimi kimden kiminle neyin hangi hangisi
+    kim kimin kime kimi kimden kiminle neyin hangi hangisi nedir neydi
     """.split()
 )
 
@@ -32,6 +32,13 @@ OPENERS_TR = frozenset(
 
 # Titles after a given name: "Ahmet Bey" is the person addressed or spoken of, not the caller signing.
 HONORIFICS_TR = frozenset({"bey", "hanım", "hanim"})
+
+# "Hastanın adı Ayşe Kaya", "Çocuğumun adı Ali", "Hasta adı soyadı …": the name of the person the booking is for
+# follows, as the caller's follows "adım" (a regular expression over `plain`, one of the name rules' triggers).
+WHOSE_NAME_TR = (
+    r"(?:hasta(?:n[ıi]n)?|(?:e[sş]im|k[ıi]z[ıi]m|o[gğ]lum|[çc]ocu[gğ]um|annem|babam|karde[sş]im)[ıiuü]n)"
+    r" ad[ıi](?: soyad[ıi])?"
+)
 
 # Postpositions after a name make it someone the caller speaks of ("Kemal Bey'in yerine").
 POSTPOSITIONS_TR = frozenset(
