@@ -436,12 +436,12 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
     words = plain.split()
     while words and (words[0] in _TR_OPENERS or words[0] == _BREAK):
         words = words[1:]
-    if not words or not _is_first_name(words[0]):
+    with_copula = _said_with_copula(said)
+    if not words or not _is_first_name(with_copula.get(words[0], words[0])):
         return None
     named: list[str] = []
-    with_copula = _said_with_copula(said)
     for i, word in enumerate(words[:3]):
-        if named and word in with_copula:  # "Ahmet Kaya'yım": "I am Ahmet Kaya", the name ends there
+        if word in with_copula:  # "Ahmet Kaya'yım", "Ayşe'yim, …": "I am Ahmet Kaya", the name ends there
             named.append(with_copula[word])
             break
         if word in _TR_HONORIFICS or word in _COMMON_TR or not word.isalpha() or len(word) < 2:
@@ -465,7 +465,7 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
     alone = (not rest and not titled) or (
         len(named) >= 2 and (numbered is not None or _named_clause(said, named, cased))
     )
-    if (rest and rest[0] == "ben") or (alone and len(named) >= 2):
+    if (rest and rest[0] == "ben") or (named and words[len(named) - 1] in with_copula) or (alone and len(named) >= 2):
         return " ".join(_title(w, "tr") for w in [*named[:-1], _without_copula(named[-1])])
     return None
 
