@@ -114,7 +114,9 @@ FRAMES = (
     Frame("ad_soyad_colon", "Ad soyad: {F} {S}", "N", names="full"),
     Frame("adim_comma_soyadim", "Adım {F}, soyadım {S}.", "N", names="full"),
     Frame("adim_dir", "Adım {N_dir}.", "N"),
-    Frame("bana_diyebilirsiniz", "Bana {N} diyebilirsiniz.", "N"),
+    # lower case: only listed names ("bana abla diyebilirsiniz" is a form of address, no name; "bana öykü …"
+    # cannot be told from it without capitals)
+    Frame("bana_diyebilirsiniz", "Bana {N} diyebilirsiniz.", "N", lower="list"),
     Frame("adim_then_number", "Adım {N}, numaram 0532 111 22 33.", "N"),
     # "ben" ("I [am]") before or after the name
     Frame("ben", "Ben {N}.", "N", lower="list"),
@@ -207,6 +209,7 @@ NO_NAME = (
     "Yarın Kadıköy Şubesi için randevu alabilir miyim?",
     "Türk Telekom için randevu almak istiyorum.",
     "Hastanın adı nedir?",
+    "Bana abla diyebilirsiniz.",
 )
 
 

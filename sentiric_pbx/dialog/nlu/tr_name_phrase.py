@@ -152,7 +152,7 @@ def name_in_frame(words: list[str], booking: bool, caps: Capitals | None = None)
     (`booking`: "Eşim Ayşe için randevu", "Ayşe için randevu alabilir miyim?"), before "olarak" and a verb of
     recording in a turn said with capitals (lower-case "ahmet yılmaz olarak kayıtlıyım" is left
     alone), between "bana" and a verb of calling. A given name from the list must vouch, except after
-    "bana … diyebilirsiniz", which says outright that a name follows."""
+    "bana … diyebilirsiniz" said with capitals ("bana abla diyebilirsiniz" is no name)."""
     for i, word in enumerate(words):
         phrase = None
         if booking and word in ("için", "icin"):
@@ -161,7 +161,7 @@ def name_in_frame(words: list[str], booking: bool, caps: Capitals | None = None)
             phrase = name_phrase_before(words[:i], caps=caps)
         elif word == "bana":
             end = next((j for j in range(i + 2, min(i + 5, len(words))) if _CALL_ME.match(words[j])), None)
-            phrase = name_phrase_before(words[i + 1 : end], False, caps) if end else None
+            phrase = name_phrase_before(words[i + 1 : end], caps is None, caps) if end else None
         if phrase:
             return phrase
     return None
