@@ -21,7 +21,7 @@ from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR, HONORIFICS_TR, OPEN
 _FOLDED_FIRST_NAMES = frozenset(n.translate(_TR_FOLD) for n in TR_FIRST_NAMES)
 
 # A verb ending no surname has, read on the words after a given name (the list vouches for the first word).
-_VERB_STEM_TR = re.compile(r"(?:yor|aca[kğ]|ece[kğ]|[mdt][ıiuü]|m[ıiuü]ş|m[ıiuü]şt|mal[ıi]|abil|ebil)$")
+VERB_STEM_TR = re.compile(r"(?:yor|aca[kğ]|ece[kğ]|[mdt][ıiuü]|m[ıiuü]ş|m[ıiuü]şt|mal[ıi]|abil|ebil)$")
 
 # A word for a doctor or a professional before a name: the person asked for, never the caller or the patient
 # ("Doktor Ayşe'ye randevu", "doktor Ayşe Hanım'dan randevu alacaktım" is no name in the dev set).
@@ -133,7 +133,7 @@ def name_phrase_before(words: list[str], listed: bool = True, caps: Capitals | N
     while start and caps is not None and phrase[start - 1] in caps.inside:
         start -= 1  # "Yarın Öykü Polat için": a capital inside a sentence keeps the word before a given name
     phrase = phrase[start:]
-    if any(AFTER_NAME_VERB_TR.search(w) or _VERB_STEM_TR.search(w) for w in phrase[1:]):
+    if any(AFTER_NAME_VERB_TR.search(w) or VERB_STEM_TR.search(w) for w in phrase[1:]):
         return None
     if len(phrase) == 1 and phrase[0] in _TIME_NAMES_TR:
         return None

@@ -1,0 +1,71 @@
+"""A Turkish name beside "ben" (I) that the given-name list lacks: "Merhaba, ben Menekşe.", "Tuğrul ben, …".
+
+Why apart from names.py: this rule reads the turn as said, capitals and punctuation, where names.py reads the
+plain words; it has its own vocabulary of what a caller says after "ben" about themselves, and names.py has no
+room left under its size limit. Matched against the turn as STT or a typing caller wrote it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD, _lower, normalize
+from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR as _TR_AFTER_NAME_VERB
+from sentiric_pbx.dialog.nlu.tr_name_endings import NOT_NAME_ENDING_TR as _TR_NOT_NAME_ENDING
+from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
+from sentiric_pbx.dialog.nlu.tr_name_phrase import VERB_STEM_TR as _TR_VERB_STEM
+from sentiric_pbx.dialog.nlu.tr_name_phrase import title_tr
+from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
+from sentiric_pbx.dialog.nlu.tr_name_words import HONORIFICS_TR as _TR_HONORIFICS
+from sentiric_pbx.dialog.nlu.tr_name_words import NOT_A_NAME_AFTER_BEN_TR as _TR_NOT_A_NAME_AFTER_BEN
+from sentiric_pbx.dialog.nlu.tr_name_words import OPENERS_TR as _TR_OPENERS
+
+# "ben fatma şahin'im" → "şahinim" once the apostrophe is gone: the "I am" ending is not part of the name.
+COPULA_TR = re.compile(r"^(?P<stem>\w{3,}?)(?:y[ıiuü]m|[ıiuü]m)$")
+
+
+def _lower_tr(word: str) -> str:
+    return _lower(word, "tr").replace("\u0307", "")  # and a decomposed "i̇" loses its dot
+
+
+# "Merhaba, ben Menekşe.": one word after "ben" that the given-name list does not hold is a name only at the
+# end of the turn or of a sentence and written with a capital (STT and a typing caller capitalise names, not
+# words), and not a word a caller says there about themselves: a verb, an order or the copula ("ben geliyorum",
+# "ben hastayım", "ben memnunum", "Bekleyin", "Olmaz"), a number ("Ben Beşte"), a common word ("ben de", "ben
+# burada", "Ben Nedir") or what they are ("ben doktor", "ben müşteri"). A surname alone ("Ben Aydın.") is a name.
+# "Ben Menekşe'yim.", "Ben Menekşe Hanım." too: the copula and a title after the name keep it the caller's.
+_SAID_BEN_LAST = re.compile(
+    r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})(?:['’]y?[ıiuü]m|\s+(?:[Hh]an[ıi]m|[Bb]ey))?"
+    r"(?:[\s.!?…]*$|[.!?…]\s)"  # the end of the turn, or of its sentence: "Merhaba, ben Alice. Ya sen?"
+)
+# "Tuğrul ben, kısa bir fikir.", "Merhaba, Menekşe ben.": the same word opening the turn (after a greeting)
+# before "ben" and a comma, a full stop or the end, as "Ayşe ben, …" is read when the list holds the name.
+_SAID_FIRST_BEN = re.compile(r"(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})\s+ben(?:\s*[,;.!?…]|\s*$)")
+_FOLDED_NOT_NAMES = frozenset(
+    w.translate(_TR_FOLD) for w in (*_COMMON_TR, *_TR_OPENERS, *_TR_HONORIFICS, *_TR_NOT_A_NAME_AFTER_BEN)
+)
+
+
+def name_ending_the_turn(said: str) -> str | None:
+    words = said.split()
+    while words and _lower_tr(words[0].strip(",.;!?…")) in _TR_OPENERS:
+        words = words[1:]
+    m = _SAID_BEN_LAST.search(said) or _SAID_FIRST_BEN.match(" ".join(words))
+    if m is None:
+        return None
+    word = _lower_tr(m["w"])
+    if (
+        word.translate(_TR_FOLD) in _FOLDED_NOT_NAMES
+        or _TR_NOT_NAME_ENDING.search(word)
+        or _TR_VERB.search(word)
+        or _TR_VERB_STEM.search(word)
+        or _TR_AFTER_NAME_VERB.search(word)
+        or COPULA_TR.match(word)  # "Ben Memnunum", "Ben Değilim" (and Nazım, Halim: not sure to be names)
+        or number_word(word)  # "Beşte", "Onda", "Doksan"
+    ):
+        return None
+    return title_tr(word)
+
+
+def number_word(word: str) -> bool:
+    return any(ch.isdigit() for ch in normalize(word, "tr").digits)
