@@ -123,11 +123,13 @@ FRAMES = (
     Frame("ben_full", "Ben {F} {S}.", "N", names="full"),
     Frame("x_ben", "{N} ben.", "N", lower="list"),
     Frame("merhaba_ben", "Merhaba, ben {N}.", "N", lower="list"),
-    Frame("ben_randevu", "Ben {N}, randevu almak istiyorum.", "N", lower="list"),
-    Frame("ben_date_time", "Ben {N}, yarın üçte gelebilir miyim?", "N", lower="list"),
+    # one name the list lacks after "ben" and before a comma is "not sure" by tests/test_nlu.py ("Ben Menekşe,
+    # randevum vardı." is no name): those cells are left out, as in the title frame below
+    Frame("ben_randevu", "Ben {N}, randevu almak istiyorum.", "N", lower="list", unlisted=False),
+    Frame("ben_date_time", "Ben {N}, yarın üçte gelebilir miyim?", "N", lower="list", unlisted=False),
     Frame("ben_copula", "Ben {N_cop}.", "N", lower="list"),
     # "ben ayşe hanım", "Ben Mehmet Bey, …": the caller with a title, which is dropped
-    Frame("ben_title", "Ben {F} {T}, randevum için arıyorum.", "F", names="first", lower="list"),
+    Frame("ben_title", "Ben {F} {T}, randevum için arıyorum.", "F", names="first", lower="list", unlisted=False),
     # "merhaba Ahmet Bey ben, randevum vardı": the title before "ben" is the caller's own, and dropped
     Frame("title_ben", "{F} {T} ben, randevum vardı.", "F", names="first", lower="list"),
     # the copula on the name itself, no "ben": "Ayşe Kaya'yım, randevum vardı" (I am Ayşe Kaya)
@@ -293,12 +295,6 @@ def test_matrix_is_small_enough_to_run_in_seconds() -> None:
 
 # The cells the extractor still gets wrong, by (frame, spelling): a ratchet, lowered by each fix.
 KNOWN_WRONG = {
-    ("x_ben", "whisper"): 1,
-    ("ben_randevu", "whisper"): 1,
-    ("ben_date_time", "whisper"): 1,
-    ("ben_copula", "whisper"): 1,
-    ("ben_title", "whisper"): 1,
-    ("title_ben", "whisper"): 1,
     ("copula_opening", "whisper"): 2,
     ("full_then_customer_no", "whisper"): 1,
     ("full_then_customer_no", "lower"): 1,

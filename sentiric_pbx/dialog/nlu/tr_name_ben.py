@@ -29,18 +29,22 @@ def _lower_tr(word: str) -> str:
 
 
 # "Merhaba, ben Menekşe.": one word after "ben" that the given-name list does not hold is a name only at the
-# end of the turn or of a sentence and written with a capital (STT and a typing caller capitalise names, not
-# words), and not a word a caller says there about themselves: a verb, an order or the copula ("ben geliyorum",
-# "ben hastayım", "ben memnunum", "Bekleyin", "Olmaz"), a number ("Ben Beşte"), a common word ("ben de", "ben
-# burada", "Ben Nedir") or what they are ("ben doktor", "ben müşteri"). A surname alone ("Ben Aydın.") is a name.
+# end of the turn or of a sentence ("Ben Menekşe, randevum vardı." is not sure) and written with a capital (STT
+# and a typing caller capitalise names, not words), and not a word a caller says there about themselves: a verb,
+# an order or the copula ("ben geliyorum", "ben hastayım", "ben memnunum", "Bekleyin", "Olmaz"), a number ("Ben
+# Beşte"), a common word ("ben de", "ben burada", "Ben Nedir") or what they are ("ben doktor", "ben müşteri"). A
+# surname alone ("Ben Aydın.") is a name, and a capitalised surname may follow the name ("Ben Öykü Kaya'yım.").
 # "Ben Menekşe'yim.", "Ben Menekşe Hanım." too: the copula and a title after the name keep it the caller's.
+_CAPITALISED = r"[A-ZÇĞİÖŞÜ][^\W\d_]{2,}"
+_TITLE = r"(?:[Hh]an[ıi]m|[Bb]ey)\b"
+_NAME = rf"(?P<w>{_CAPITALISED})(?:\s+(?!{_TITLE})(?P<s>{_CAPITALISED}))?"
 _SAID_BEN_LAST = re.compile(
-    r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})(?:['’]y?[ıiuü]m|\s+(?:[Hh]an[ıi]m|[Bb]ey))?"
+    rf"(?<![^\W\d_])[Bb]en\s+{_NAME}(?:['’]y?[ıiuü]m|\s+{_TITLE})?"
     r"(?:[\s.!?…]*$|[.!?…]\s)"  # the end of the turn, or of its sentence: "Merhaba, ben Alice. Ya sen?"
 )
-# "Tuğrul ben, kısa bir fikir.", "Merhaba, Menekşe ben.": the same word opening the turn (after a greeting)
+# "Tuğrul ben, kısa bir fikir.", "Merhaba, Menekşe Hanım ben.": the same name opening the turn (after a greeting)
 # before "ben" and a comma, a full stop or the end, as "Ayşe ben, …" is read when the list holds the name.
-_SAID_FIRST_BEN = re.compile(r"(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})\s+ben(?:\s*[,;.!?…]|\s*$)")
+_SAID_FIRST_BEN = re.compile(rf"{_NAME}(?:\s+{_TITLE})?\s+ben(?:\s*[,;.!?…]|\s*$)")
 _FOLDED_NOT_NAMES = frozenset(
     w.translate(_TR_FOLD) for w in (*_COMMON_TR, *_TR_OPENERS, *_TR_HONORIFICS, *_TR_NOT_A_NAME_AFTER_BEN)
 )
@@ -53,18 +57,20 @@ def name_ending_the_turn(said: str) -> str | None:
     m = _SAID_BEN_LAST.search(said) or _SAID_FIRST_BEN.match(" ".join(words))
     if m is None:
         return None
-    word = _lower_tr(m["w"])
-    if (
+    named = [_lower_tr(w) for w in (m["w"], m["s"]) if w]
+    return None if any(_not_a_name(w) for w in named) else " ".join(title_tr(w) for w in named)
+
+
+def _not_a_name(word: str) -> bool:
+    return (
         word.translate(_TR_FOLD) in _FOLDED_NOT_NAMES
-        or _TR_NOT_NAME_ENDING.search(word)
-        or _TR_VERB.search(word)
-        or _TR_VERB_STEM.search(word)
-        or _TR_AFTER_NAME_VERB.search(word)
-        or COPULA_TR.match(word)  # "Ben Memnunum", "Ben Değilim" (and Nazım, Halim: not sure to be names)
+        or _TR_NOT_NAME_ENDING.search(word) is not None
+        or _TR_VERB.search(word) is not None
+        or _TR_VERB_STEM.search(word) is not None
+        or _TR_AFTER_NAME_VERB.search(word) is not None
+        or COPULA_TR.match(word) is not None  # "Ben Memnunum", "Ben Değilim" (and Nazım, Halim: not sure to be names)
         or number_word(word)  # "Beşte", "Onda", "Doksan"
-    ):
-        return None
-    return title_tr(word)
+    )
 
 
 def number_word(word: str) -> bool:
