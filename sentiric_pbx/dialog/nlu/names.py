@@ -18,7 +18,13 @@ from sentiric_pbx.dialog.nlu.tr_name_ben import number_word as _number_word
 from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR as _TR_AFTER_NAME_VERB
 from sentiric_pbx.dialog.nlu.tr_name_endings import LIGHT_VERB_TR as _TR_LIGHT_VERB
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
-from sentiric_pbx.dialog.nlu.tr_name_phrase import INSTITUTION_TR, name_in_frame, name_phrase_before, said_capitals
+from sentiric_pbx.dialog.nlu.tr_name_phrase import (
+    INSTITUTION_TR,
+    name_in_frame,
+    name_phrase_before,
+    said_capitals,
+    unlisted_full_name,
+)
 from sentiric_pbx.dialog.nlu.tr_name_phrase import VERB_STEM_TR as _TR_VERB_STEM
 from sentiric_pbx.dialog.nlu.tr_name_phrase import is_first_name as _is_first_name
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
@@ -434,8 +440,9 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
     while words and (words[0] in _TR_OPENERS or words[0] == _BREAK):
         words = words[1:]
     with_copula = _said_with_copula(said)
-    if not words or not _is_first_name(with_copula.get(words[0], words[0])):
-        return None
+    listed = bool(words) and _is_first_name(with_copula.get(words[0], words[0]))
+    if not listed and not unlisted_full_name([with_copula.get(w, w) for w in words[:2]], said_capitals(said)):
+        return None  # "Öykü Kaya, 0532 …": a given name the list lacks, with a capitalised surname
     named: list[str] = []
     for i, word in enumerate(words[:3]):
         if word in with_copula:  # "Ahmet Kaya'yım", "Ayşe'yim, …": "I am Ahmet Kaya", the name ends there
@@ -443,8 +450,8 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
             break
         if word in _TR_HONORIFICS or word in _COMMON_TR or not word.isalpha() or len(word) < 2:
             break
-        if word in _TR_POSTPOSITIONS or _TR_HONORIFIC_CASE.match(word):
-            break
+        if word in _TR_POSTPOSITIONS or _TR_HONORIFIC_CASE.match(word) or INSTITUTION_TR.match(word):
+            break  # "… yerine", "… Bey'in", "Nur Hastanesi"
         if named and (_TR_AFTER_NAME_VERB.search(word) or _TR_VERB_STEM.search(word)):
             break
         if named and _TR_PHONE_NEXT.match(" ".join(words[i:])):

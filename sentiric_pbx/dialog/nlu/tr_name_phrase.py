@@ -92,10 +92,11 @@ KIN_TR = frozenset(
 )
 
 
-# How Turkish surnames end: a given name (Yılmaz, Doğan, Şahin) or a surname-making word or suffix (Karaoğlu,
-# Aksoy, Öztürk, Kaya, Altıntaş, Özdemir, Çelik, Yıldız, Kurt, Koç, Tekin, Akgül, Erhan, Özcan, Güler, Aktay).
+# How Turkish surnames end: a surname-making word or suffix (Karaoğlu, Aksoy, Öztürk, Kaya, Altıntaş, Özdemir,
+# Çelik, Yıldız, Kurt, Koç, Tekin, Akgül, Erhan, Özcan, Güler, Aktay, Doğan, Yılmaz, Şahin, Aydın).
 SURNAME_END_TR = re.compile(
-    r"(?:o[gğ]lu|soy|t[üu]rk|kaya|ta[şs]|demir|[çc]elik|y[ıi]ld[ıi]z|kurt|ko[çc]|tekin|g[üu]l|han|can|er|ay)$"
+    r"(?:o[gğ]lu|soy|t[üu]rk|kaya|ta[şs]|demir|[çc]elik|y[ıi]ld[ıi]z|kurt|ko[çc]|tekin|g[üu]l|han|can|er|ay"
+    r"|do[gğ]an|y[ıi]lmaz|[şs]ahin|ayd[ıi]n)$"
 )
 
 
@@ -123,8 +124,7 @@ def name_phrase_before(words: list[str], listed: bool = True, caps: Capitals | N
     start = next((i for i, w in enumerate(phrase) if is_first_name(w)), None)
     if start is None and phrase and caps is not None and not any(VERB_TR.search(w) for w in phrase):
         kin = len(words) > len(phrase) and words[-len(phrase) - 1] in KIN_TR
-        surname = is_first_name(phrase[-1]) or SURNAME_END_TR.search(phrase[-1]) is not None
-        if kin or (len(phrase) >= 2 and phrase[-1] in caps.inside and surname):
+        if kin or unlisted_full_name(phrase, caps):
             start = 0
     if start is None:
         if listed or not phrase or any(VERB_TR.search(w) for w in phrase):
@@ -139,6 +139,16 @@ def name_phrase_before(words: list[str], listed: bool = True, caps: Capitals | N
         return None
     before = words[len(words) - len(phrase) - 1] if len(words) > len(phrase) else ""
     return None if before in STAFF_TR else phrase
+
+
+def unlisted_full_name(words: list[str], caps: Capitals | None) -> bool:
+    """Whether `words` open with a given name the list lacks and a surname, told by their capitals: two words or
+    more, each said with a capital, the last inside a sentence and a surname by its form ("Öykü Kaya", "Öykü
+    Karaoğlu"; not "Kadıköy Şubesi", "Türk Telekom")."""
+    if caps is None or len(words) < 2 or not all(_name_word(w) and w in caps.said for w in words):
+        return False
+    surname = SURNAME_END_TR.search(words[-1]) is not None  # not any given name: "Canım Ayşe" greets
+    return surname and words[-1] in caps.inside and not any(VERB_TR.search(w) for w in words)
 
 
 # "Bana Ayşe diyebilirsiniz", "bana Mehmet Ali deyin": the name between "bana" and a verb of calling.

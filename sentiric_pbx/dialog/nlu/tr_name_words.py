@@ -21,6 +21,8 @@ COMMON_TR = frozenset(
     kızım kizim oğlum oglum annem babam eşim esim kendi kendim benim adıma adima başka baska birinin
     birisinin şirket sirket şirketimiz firma firmamız firmamiz kurum hasta hastam olarak
     kim kimin kime kimi kimden kiminle neyin hangi hangisi nedir neydi
+    adı adi ismi soyadı soyadi adınız adiniz isminiz
+    sayın sayin sevgili değerli degerli kıymetli tatlım güzel harika süper mükemmel
     """.split()
 )
 
