@@ -6,7 +6,8 @@ for. Here every frame ("Adım X", "X ben", "X için randevu", "Merhaba X Bey" �
 (common, rare, ones that are also words: Umut, Deniz, Gül, Can, Nur; compounds: Ayşe Nur, Mehmet Ali), alone
 and with one of ~20 surnames (Kaya and Doğan are words too; -oğlu), with the case endings Turkish spells
 after an apostrophe in vowel and consonant harmony (Ayşe'nin, Mehmet'in, Kaya'ya, Özlem'e, Gül'ün), as
-Whisper writes it (capitals, punctuation) and in lower case (STT without capitals).
+Whisper writes it (capitals, punctuation), in lower case (STT without capitals) and typed without Turkish letters
+("Ayse", "Ozlem'e"), where that differs.
 
 The expected name is computed from the construction, never from running the extractor. It follows the
 conventions of `bench/nlu_tr_entities.jsonl`: the caller's own name, or else the name of the person the
@@ -87,6 +88,17 @@ def suffixed(word: str, case: str) -> str:
 
 def lower_tr(text: str) -> str:
     return text.replace("İ", "i").replace("I", "ı").lower()
+
+
+_ASCII = str.maketrans("çğıöşüÇĞİÖŞÜ", "cgiosuCGIOSU")
+
+
+def ascii_tr(text: str) -> str:
+    """As a caller types on a keyboard without Turkish letters ("Ayse", "Ozlem'e"); the name comes back so."""
+    return text.translate(_ASCII)
+
+
+SPELLINGS = ("whisper", "lower", "ascii")
 
 
 @dataclass(frozen=True)
@@ -247,7 +259,7 @@ class Cell:
 def cells() -> Iterator[Cell]:
     """Every cell of the matrix: frame × given name × with or without a surname × spelling."""
     for frame, (i, (first, gender)), full, spelling in itertools.product(
-        FRAMES, enumerate(FIRST_NAMES), (False, True), ("whisper", "lower")
+        FRAMES, enumerate(FIRST_NAMES), (False, True), SPELLINGS
     ):
         if (frame.names == "full" and not full) or (frame.names == "first" and full):
             continue
@@ -256,10 +268,22 @@ def cells() -> Iterator[Cell]:
         if spelling == "lower" and (frame.lower == "none" or (frame.lower == "list" and first in NOT_IN_LIST)):
             continue
         surname = SURNAMES[i % len(SURNAMES)] if full else None
+        name = f"{first} {surname}" if surname else first
         text, expect = _fill(frame, first, gender, surname)
-        yield Cell(frame.id, spelling, lower_tr(text) if spelling == "lower" else text, expect)
-    for text, spelling in itertools.product(NO_NAME, ("whisper", "lower")):
-        yield Cell("no_name", spelling, lower_tr(text) if spelling == "lower" else text, None)
+        if spelling == "ascii" and (ascii_tr(name) == name or (full and frame.names == "any")):
+            continue  # the name typed without its Turkish letters ("Ayşe" → "Ayse"), not "Ahmet"; alone where it can be
+        yield Cell(
+            frame.id, spelling, _spelled(text, spelling), _spelled(expect, "ascii") if spelling == "ascii" else expect
+        )
+    for text, spelling in itertools.product(NO_NAME, SPELLINGS):
+        if spelling != "ascii" or ascii_tr(text) != text:
+            yield Cell("no_name", spelling, _spelled(text, spelling), None)
+
+
+def _spelled(text: str | None, spelling: str) -> str | None:
+    if text is None or spelling == "whisper":
+        return text
+    return lower_tr(text) if spelling == "lower" else ascii_tr(text)
 
 
 def name_of(text: str) -> str | None:
@@ -294,30 +318,41 @@ def test_suffixes_follow_vowel_harmony() -> None:
 
 
 def test_matrix_is_small_enough_to_run_in_seconds() -> None:
-    assert 2000 <= sum(1 for _ in cells()) <= 7000
+    assert 2000 <= sum(1 for _ in cells()) <= 7500
 
 
 # The cells the extractor still gets wrong, by (frame, spelling): a ratchet, lowered by each fix.
 KNOWN_WRONG = {
+    ("x_ben", "ascii"): 1,
+    ("title_ben", "ascii"): 1,
     ("copula_opening", "whisper"): 1,
+    ("copula_opening", "ascii"): 2,
     ("full_then_customer_no", "lower"): 1,
     ("full_then_phone", "lower"): 1,
     ("alone", "lower"): 1,
+    ("alone_first", "ascii"): 21,
     ("olarak_kaydedin", "whisper"): 1,
+    ("olarak_kaydedin", "ascii"): 1,
     ("kayit_adina_olsun", "whisper"): 2,
     ("kayit_adina_olsun", "lower"): 2,
+    ("kayit_adina_olsun", "ascii"): 1,
     ("icin_randevu", "whisper"): 1,
+    ("icin_randevu", "ascii"): 1,
     ("genitive_randevusu", "whisper"): 1,
+    ("genitive_randevusu", "ascii"): 1,
     ("genitive_iptal", "whisper"): 1,
+    ("genitive_iptal", "ascii"): 1,
     ("dative_randevu", "whisper"): 1,
+    ("dative_randevu", "ascii"): 1,
     ("no_name", "lower"): 1,
+    ("no_name", "ascii"): 1,
 }
 
 
 _FRAME_IDS = [f.id for f in FRAMES] + ["no_name"]
 
 
-@pytest.mark.parametrize(("frame", "spelling"), itertools.product(_FRAME_IDS, ("whisper", "lower")))
+@pytest.mark.parametrize(("frame", "spelling"), itertools.product(_FRAME_IDS, SPELLINGS))
 def test_frame(frame: str, spelling: str) -> None:
     """Exactly the known number of cells wrong: a fix must lower its count here, and a regression shows."""
     wrong = failures(frame, spelling)
