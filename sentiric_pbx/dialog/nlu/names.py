@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from sentiric_pbx.dialog.nlu.normalize import _lower, normalize
-from sentiric_pbx.dialog.nlu.tr_first_names import TR_FIRST_NAMES
 from sentiric_pbx.dialog.nlu.tr_name_ben import COPULA_TR as _TR_COPULA
 from sentiric_pbx.dialog.nlu.tr_name_ben import name_ending_the_turn as _name_ending_the_turn
 from sentiric_pbx.dialog.nlu.tr_name_ben import number_word as _number_word
@@ -93,7 +92,7 @@ def _without_copula(word: str) -> str:
     """ "şahinim" → "şahin"; not "yıldırım": a stem that already ends in the copula -dır takes no "I am" after it.
     "berkayım" is "berka" + "yım" or "berkay" + "ım": the given name decides."""
     m = _TR_COPULA.match(word)
-    if m is None or word in TR_FIRST_NAMES or _TR_VERB_STEM.search(m["stem"]) or m["stem"] in _COMMON_TR:
+    if m is None or _is_first_name(word) or _TR_VERB_STEM.search(m["stem"]) or m["stem"] in _COMMON_TR:
         return word
     if word[-3] == "y" and not _is_first_name(m["stem"]) and _is_first_name(word[:-2]):
         return word[:-2]
@@ -381,7 +380,7 @@ def _given_name_alone(said: str) -> str | None:
     if re.sub(r"[\s.!…]+", "", said) != words[0]:
         return None
     word = _lower_tr(words[0])
-    return _title(word, "tr") if word in TR_FIRST_NAMES else None
+    return _title(word, "tr") if _is_first_name(word) else None
 
 
 # "Ahmet Kaya 0532 111 22 33", "Ahmet Kaya numaram …", "… sıfır beş yüz otuz iki …": a phone number, or the word

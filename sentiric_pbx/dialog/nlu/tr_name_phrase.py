@@ -103,8 +103,8 @@ SURNAME_END_TR = re.compile(
 # Given names that are also a month or a holiday: alone before "için" or "adına" they are the time ("Kasım için
 # randevu", "Bayram için"); with a surname ("Eylül Kaya için") they are a name.
 _TIME_NAMES_TR = frozenset(
-    "ocak şubat mart nisan mayıs haziran temmuz ağustos eylül ekim kasım aralık bayram ramazan".split()
-)
+    "ocak subat mart nisan mayis haziran temmuz agustos eylul ekim kasim aralik bayram ramazan".split()
+)  # spelled as `_TR_FOLD` writes them ("Kasim" typed without Turkish letters is "Kasım")
 
 
 def name_phrase_before(words: list[str], listed: bool = True, caps: Capitals | None = None) -> list[str] | None:
@@ -135,7 +135,7 @@ def name_phrase_before(words: list[str], listed: bool = True, caps: Capitals | N
     phrase = phrase[start:]
     if any(AFTER_NAME_VERB_TR.search(w) or VERB_STEM_TR.search(w) for w in phrase[1:]):
         return None
-    if len(phrase) == 1 and phrase[0] in _TIME_NAMES_TR:
+    if len(phrase) == 1 and phrase[0].translate(_TR_FOLD) in _TIME_NAMES_TR:
         return None
     before = words[len(words) - len(phrase) - 1] if len(words) > len(phrase) else ""
     return None if before in STAFF_TR else phrase
