@@ -176,7 +176,7 @@ FRAMES = (
     Frame("ben_x_annesiyim", "Ben {N_gen} annesiyim, onun için randevu almak istiyorum.", None),
     # the caller's name beside someone else's ("Merhaba Alice, ben de Ayla." is Ayla in dev_f): the caller's wins
     Frame("greet_other_ben", "Merhaba {O} {OT}, ben {N}.", "N", lower="list"),
-    Frame("ben_then_other", "Ben {N}, {O} {OT_ins} görüşmek istiyorum.", "N", lower="list"),
+    Frame("ben_then_other", "Ben {N}, {O} {OT_ins} görüşmek istiyorum.", "N", lower="list", unlisted=False),
     Frame("other_then_ben", "{O} {OT_ins} görüşmek istiyorum, ben {N}.", "N", lower="list"),
     Frame("adim_doktor_other", "Adım {N}, Doktor {O} {OT_abl} randevum vardı.", "N"),
     # someone addressed, asked for or thanked: never the caller's name
@@ -237,6 +237,8 @@ NO_NAME = (
     "Sayın Ayşe Kaya, randevum vardı.",
     "Nur Hastanesi, 0532 111 22 33",
     "Canım Ayşe, yarın gelebilir miyim?",
+    "Samsung'um, bozuldu.",
+    "Türk'üm, randevum var.",
 )
 
 
@@ -351,14 +353,8 @@ KNOWN_WRONG = {
     ("kayit_adina_olsun", "ascii"): 1,
     ("icin_randevu", "whisper"): 1,
     ("icin_randevu", "ascii"): 1,
-    ("genitive_randevusu", "whisper"): 1,
-    ("genitive_randevusu", "ascii"): 1,
-    ("genitive_iptal", "whisper"): 1,
-    ("genitive_iptal", "ascii"): 1,
     ("dative_randevu", "whisper"): 1,
     ("dative_randevu", "ascii"): 1,
-    ("ben_then_other", "whisper"): 1,
-    ("ben_then_other", "ascii"): 1,
     ("no_name", "lower"): 1,
 }
 

@@ -178,8 +178,11 @@ def _name_of_owner(plain: str, said: str = "") -> str | None:
         if stem and re.fullmatch(r"y?[ae]", m[1][len(stem) :]):
             owners.append((m, stem))
     for m, stem in sorted(owners, key=lambda found: found[0].start()):
-        # one known given name at least: "kardeşimin randevusu" is no name, "Doktor Ayşe'ye randevu" the doctor's
-        phrase = name_phrase_before([*plain[: m.start(1)].split(), stem], caps=said_capitals(said)) if stem else None
+        # one known given name at least: "kardeşimin randevusu" is no name, "Doktor Ayşe'ye randevu" the doctor's;
+        # a proper noun in the genitive owns a booking though the list lacks it ("Öykü'nün randevusu": only a
+        # person has one, where "İstanbul'a randevu" in the dative is a place)
+        listed = m.re is not _TR_GENITIVE or m[1] not in said_stems
+        phrase = name_phrase_before([*plain[: m.start(1)].split(), stem], listed, said_capitals(said)) if stem else None
         if phrase:
             return " ".join(_title(w, "tr") for w in phrase)
     return None
