@@ -179,6 +179,13 @@ FRAMES = (
     Frame("ben_then_other", "Ben {N}, {O} {OT_ins} görüşmek istiyorum.", "N", lower="list", unlisted=False),
     Frame("other_then_ben", "{O} {OT_ins} görüşmek istiyorum, ben {N}.", "N", lower="list"),
     Frame("adim_doktor_other", "Adım {N}, Doktor {O} {OT_abl} randevum vardı.", "N"),
+    # the caller names themself and the person the booking is for ("Benim adım Ayşe, oğlum Kerem için" is Ayşe
+    # in dev_d): the caller's own name wins
+    # (lower case left out: a name opening a turn before a comma and words, no number, needs its capitals to be
+    # one by names.py's convention, "ahmet kaya, randevum vardı" not sure)
+    Frame("full_then_kin_icin", "{F} {S}, eşim {O} için randevu almak istiyorum.", "N", names="full", lower="none"),
+    Frame("x_ben_then_kin_icin", "{N} ben, eşim {O} için randevu almak istiyorum.", "N", lower="list"),
+    Frame("ben_then_kin_genitive", "Merhaba, ben {N}. Eşim {O_gen} randevusu vardı.", "N", lower="list"),
     # someone addressed, asked for or thanked: never the caller's name
     Frame("title_ile_separate", "{F} {T} ile görüşmek istiyorum.", None, names="first"),
     Frame("title_accusative", "{F} {T_acc} arıyorum.", None, names="first"),
@@ -250,6 +257,7 @@ def _fill(frame: Frame, first: str, gender: str, surname: str | None, other: tup
     fields = {
         "O": other[0],  # a second person in the turn: the agent greeted, the doctor or colleague asked for
         "OT": other_title,
+        "O_gen": " ".join([*other[0].split()[:-1], suffixed(other[0].split()[-1], "gen")]),
         **{f"OT_{case}": suffixed(other_title, case) for case in ("ins", "dat", "abl")},
         "N": name,
         "F": first,
@@ -336,7 +344,7 @@ def test_suffixes_follow_vowel_harmony() -> None:
 
 
 def test_matrix_is_small_enough_to_run_in_seconds() -> None:
-    assert 2000 <= sum(1 for _ in cells()) <= 7500
+    assert 2000 <= sum(1 for _ in cells()) <= 8000
 
 
 # The cells the extractor still gets wrong, by (frame, spelling): a ratchet, lowered by each fix.
@@ -355,6 +363,13 @@ KNOWN_WRONG = {
     ("icin_randevu", "ascii"): 1,
     ("dative_randevu", "whisper"): 1,
     ("dative_randevu", "ascii"): 1,
+    ("full_then_kin_icin", "whisper"): 44,
+    ("full_then_kin_icin", "ascii"): 39,
+    ("x_ben_then_kin_icin", "whisper"): 66,
+    ("x_ben_then_kin_icin", "lower"): 63,
+    ("x_ben_then_kin_icin", "ascii"): 23,
+    ("ben_then_kin_genitive", "whisper"): 1,
+    ("ben_then_kin_genitive", "ascii"): 1,
     ("no_name", "lower"): 1,
 }
 
