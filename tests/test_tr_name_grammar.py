@@ -363,13 +363,6 @@ KNOWN_WRONG = {
     ("icin_randevu", "ascii"): 1,
     ("dative_randevu", "whisper"): 1,
     ("dative_randevu", "ascii"): 1,
-    ("full_then_kin_icin", "whisper"): 44,
-    ("full_then_kin_icin", "ascii"): 39,
-    ("x_ben_then_kin_icin", "whisper"): 66,
-    ("x_ben_then_kin_icin", "lower"): 63,
-    ("x_ben_then_kin_icin", "ascii"): 23,
-    ("ben_then_kin_genitive", "whisper"): 1,
-    ("ben_then_kin_genitive", "ascii"): 1,
     ("no_name", "lower"): 1,
 }
 

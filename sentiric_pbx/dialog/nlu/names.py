@@ -304,11 +304,12 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
             return " ".join(_title(w, language) for w in words)
     if language != "tr":
         return None
+    # whose name: the caller's own ("Ayşe ben, …", "…, ben Menekşe.", "…, Ayşe Yılmaz.") before the name of the
+    # person a booking is for ("Ayşe ben, eşim Şule için randevu" is Ayşe, as "Benim adım Ayşe, oğlum Kerem için")
     return (
-        _name_before(marked, said) or _name_of_owner(plain, said) or _name_in_frame(marked, said)
-        or _name_at_start(marked, said, cased)
-        or _name_ending_the_turn(said) or _given_name_alone(said) or _name_closing_the_turn(said, cased)
-        or _name_registered_as(said, cased)
+        _name_at_start(marked, said, cased) or _name_ending_the_turn(said) or _name_closing_the_turn(said, cased)
+        or _name_before(marked, said) or _name_of_owner(plain, said) or _name_in_frame(marked, said)
+        or _given_name_alone(said) or _name_registered_as(said, cased)
     )  # fmt: skip
 
 
