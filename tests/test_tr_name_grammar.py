@@ -127,6 +127,9 @@ FRAMES = (
     Frame("ad_soyad_colon", "Ad soyad: {F} {S}", "N", names="full"),
     Frame("adim_comma_soyadim", "Adım {F}, soyadım {S}.", "N", names="full"),
     Frame("adim_dir", "Adım {N_dir}.", "N"),
+    Frame("soy_ismim_spaced", "İsmim {F}, soy ismim {S}.", "N", names="full"),
+    Frame("benim_adim_da", "Benim adım da {N}.", "N"),  # "my name is X too", as "ben de X" is "and I am X"
+    Frame("x_konusuyorum", "{N} konuşuyorum.", "N", lower="list"),  # "X speaking", the phone's "X ben"
     # lower case: only listed names ("bana abla diyebilirsiniz" is a form of address, no name; "bana öykü …"
     # cannot be told from it without capitals)
     Frame("bana_diyebilirsiniz", "Bana {N} diyebilirsiniz.", "N", lower="list"),
@@ -349,6 +352,15 @@ def test_matrix_is_small_enough_to_run_in_seconds() -> None:
 
 # The cells the extractor still gets wrong, by (frame, spelling): a ratchet, lowered by each fix.
 KNOWN_WRONG = {
+    ("soy_ismim_spaced", "whisper"): 44,
+    ("soy_ismim_spaced", "lower"): 44,
+    ("soy_ismim_spaced", "ascii"): 39,
+    ("benim_adim_da", "whisper"): 66,
+    ("benim_adim_da", "lower"): 66,
+    ("benim_adim_da", "ascii"): 23,
+    ("x_konusuyorum", "whisper"): 66,
+    ("x_konusuyorum", "lower"): 64,
+    ("x_konusuyorum", "ascii"): 23,
     ("copula_opening", "whisper"): 1,
     ("copula_opening", "ascii"): 1,
     ("full_then_customer_no", "lower"): 1,
