@@ -352,9 +352,6 @@ def test_matrix_is_small_enough_to_run_in_seconds() -> None:
 
 # The cells the extractor still gets wrong, by (frame, spelling): a ratchet, lowered by each fix.
 KNOWN_WRONG = {
-    ("soy_ismim_spaced", "whisper"): 44,
-    ("soy_ismim_spaced", "lower"): 44,
-    ("soy_ismim_spaced", "ascii"): 39,
     ("benim_adim_da", "whisper"): 66,
     ("benim_adim_da", "lower"): 66,
     ("benim_adim_da", "ascii"): 23,
