@@ -265,7 +265,7 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     marked = surname.sub(" ", re.sub(rf"\{_BREAK} (?=(?:{surname.pattern}))", "", marked))
     marked = re.sub(r"\bmy first name is\b", "my name is", marked)
     if language == "tr":  # "Merhaba Alice, ben de Ayla.": "and I am Ayla", the name read as after "ben"
-        marked = re.sub(r"\bben d[ae] ", "ben ", marked)
+        marked = re.sub(r"\b(ben|ad[ıi]m|[ıi]smim) d[ae] ", r"\1 ", marked)  # "benim adım da Ayşe" too
     for m in re.finditer(trigger, marked):
         words: list[str] = []
         for word in marked[m.end() :].split()[:3]:
