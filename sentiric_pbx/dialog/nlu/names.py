@@ -433,12 +433,12 @@ def _said_with_copula(said: str) -> dict[str, str]:
 
 def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
     """A turn that is a name and nothing else ("Ayşe Yılmaz", the answer to "adınız?"), or a name followed by
-    "ben" ("Ayşe ben", "merhaba Ahmet Bey ben, randevum vardı"), by a phone number ("Ahmet Kaya, 0532 111 22
-    33", "… numaram …") or, written with capitals, by a comma and more ("Ahmet Kaya, randevum vardı"). It must
-    open with a given name from the list, and a name without "ben" needs two words: one word ("Deniz", "Umut")
-    is as often a word as a name, and "Mehmet Bey" alone greets the person answering. `plain` carries the
-    breaks of the turn as said: the name ends at its comma ("Ali Vural, hizmet numaram …", "Kerem Aydın, üç
-    sıfır beş …" are not "Ali Vural Hizmet", "Kerem Aydın Üç")."""
+    "ben" or "konuşuyorum" ("Ayşe ben", "merhaba Ahmet Bey ben, randevum vardı", "Ayşe konuşuyorum"), by a phone
+    number ("Ahmet Kaya, 0532 111 22 33", "… numaram …") or, written with capitals, by a comma and more ("Ahmet
+    Kaya, randevum vardı"). It must open with a given name from the list, and a name without "ben" needs two
+    words: one word ("Deniz", "Umut") is as often a word as a name, and "Mehmet Bey" alone greets the person
+    answering. `plain` carries the breaks of the turn as said: the name ends at its comma ("Ali Vural, hizmet
+    numaram …", "Kerem Aydın, üç sıfır beş …" are not "Ali Vural Hizmet", "Kerem Aydın Üç")."""
     words = plain.split()
     while words and (words[0] in _TR_OPENERS or words[0] == _BREAK):
         words = words[1:]
@@ -472,6 +472,7 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
     alone = (not rest and not titled) or (
         len(named) >= 2 and (numbered is not None or _named_clause(said, named, cased))
     )
-    if (rest and rest[0] == "ben") or (named and words[len(named) - 1] in with_copula) or (alone and len(named) >= 2):
+    said_i_am = bool(rest) and rest[0] in ("ben", "konuşuyorum", "konusuyorum")  # "Ayşe ben", "Ayşe konuşuyorum"
+    if said_i_am or (named and words[len(named) - 1] in with_copula) or (alone and len(named) >= 2):
         return " ".join(_title(w, "tr") for w in [*named[:-1], _without_copula(named[-1])])
     return None
