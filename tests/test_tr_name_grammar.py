@@ -128,6 +128,7 @@ FRAMES = (
     Frame("adim_comma_soyadim", "Adım {F}, soyadım {S}.", "N", names="full"),
     Frame("adim_dir", "Adım {N_dir}.", "N"),
     Frame("soy_ismim_spaced", "İsmim {F}, soy ismim {S}.", "N", names="full"),
+    Frame("soyadim_da", "Adım {F}, soyadım da {S}.", "N", names="full"),
     Frame("benim_adim_da", "Benim adım da {N}.", "N"),  # "my name is X too", as "ben de X" is "and I am X"
     Frame("x_konusuyorum", "{N} konuşuyorum.", "N", lower="list"),  # "X speaking", the phone's "X ben"
     # lower case: only listed names ("bana abla diyebilirsiniz" is a form of address, no name; "bana öykü …"
@@ -170,6 +171,7 @@ FRAMES = (
     Frame("icin_randevu", "{N} için randevu alabilir miyim?", "N", lower="list"),
     Frame("genitive_randevusu", "{N_gen} randevusu var.", "N", lower="list"),
     Frame("genitive_iptal", "{N_gen} randevusunu iptal etmek istiyorum.", "N", lower="list"),
+    Frame("genitive_kind_randevusu", "{N_gen} kontrol randevusu vardı.", "N", lower="list"),  # "aşı randevusu" …
     Frame("dative_randevu", "Yarın {N_dat} randevu verin.", "N", lower="list"),
     # the name of the patient or child the booking is for, said as "the name of": "oğlum Ali'nin randevusu" is Ali
     Frame("hastanin_adi", "Hastanın adı {N}, randevu almak istiyorum.", "N"),
@@ -347,11 +349,14 @@ def test_suffixes_follow_vowel_harmony() -> None:
 
 
 def test_matrix_is_small_enough_to_run_in_seconds() -> None:
-    assert 2000 <= sum(1 for _ in cells()) <= 8000
+    assert 2000 <= sum(1 for _ in cells()) <= 8500
 
 
 # The cells the extractor still gets wrong, by (frame, spelling): a ratchet, lowered by each fix.
 KNOWN_WRONG = {
+    ("soyadim_da", "whisper"): 44,
+    ("soyadim_da", "lower"): 44,
+    ("soyadim_da", "ascii"): 39,
     ("x_konusuyorum", "whisper"): 1,
     ("x_konusuyorum", "ascii"): 1,
     ("copula_opening", "whisper"): 1,
@@ -366,6 +371,9 @@ KNOWN_WRONG = {
     ("kayit_adina_olsun", "ascii"): 1,
     ("icin_randevu", "whisper"): 1,
     ("icin_randevu", "ascii"): 1,
+    ("genitive_kind_randevusu", "whisper"): 66,
+    ("genitive_kind_randevusu", "lower"): 64,
+    ("genitive_kind_randevusu", "ascii"): 23,
     ("dative_randevu", "whisper"): 1,
     ("dative_randevu", "ascii"): 1,
     ("no_name", "lower"): 1,
