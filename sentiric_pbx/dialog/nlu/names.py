@@ -74,7 +74,7 @@ def _title(word: str, language: str) -> str:
 
 # "my first name is anna and my last name is kowalski", "adım mehmet soyadım kaya": one name in two parts.
 _EN_SURNAME = re.compile(r"\b(?:and )?(?:my )?(?:last name|surname|family name)(?: is)?\b")
-_TR_SURNAME = re.compile(r"\b(?:soy ?ad[ıi]m|soy ?[ıi]smim)\b")  # "soyadım", "soy ismim"
+_TR_SURNAME = re.compile(r"\b(?:soy ?ad[ıi]m|soy ?[ıi]smim)(?: d[ae])?\b")  # "soyadım", "soy ismim", "soyadım da"
 
 
 def _name_before(plain: str, said: str) -> str | None:
