@@ -143,6 +143,7 @@ def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
 # "ahmet yılmaz'ın randevusu", "oğlum ali'nin randevusunu": the person whose appointment it is; and whose
 # order, booking, record or ticket ("Ali Şahin'in siparişlerini göster", "Ayşe Kaya'nın rezervasyonu").
 _TR_GENITIVE = re.compile(r"\b(\w+) (?:randevus|sipari[sş]|rezervasyon|kayd[ıi]|ba[sş]vurus|bilet)")
+_TR_GENITIVE_KIND = re.compile(r"\b(\w+) \w+ (?:randevus|sipari[sş]|rezervasyon)")  # "Emir'in aşı randevusu"
 
 
 def _genitive_stem(word: str) -> str | None:
@@ -172,7 +173,8 @@ _TR_FOR_WHOM = re.compile(r"\b(\w+) (?:bir )?randevu\b")
 
 def _name_of_owner(plain: str, said: str = "") -> str | None:
     said_stems = _said_stems(said)
-    owners = [(m, said_stems.get(m[1]) or _genitive_stem(m[1])) for m in _TR_GENITIVE.finditer(plain)]
+    genitives = [*_TR_GENITIVE.finditer(plain), *_TR_GENITIVE_KIND.finditer(plain)]
+    owners = [(m, said_stems.get(m[1]) or _genitive_stem(m[1])) for m in genitives]
     for m in _TR_FOR_WHOM.finditer(plain):
         stem = said_stems.get(m[1], "")
         if stem and re.fullmatch(r"y?[ae]", m[1][len(stem) :]):
@@ -181,7 +183,7 @@ def _name_of_owner(plain: str, said: str = "") -> str | None:
         # one known given name at least: "kardeşimin randevusu" is no name, "Doktor Ayşe'ye randevu" the doctor's;
         # a proper noun in the genitive owns a booking though the list lacks it ("Öykü'nün randevusu": only a
         # person has one, where "İstanbul'a randevu" in the dative is a place)
-        listed = m.re is not _TR_GENITIVE or m[1] not in said_stems
+        listed = m.re is _TR_FOR_WHOM or m[1] not in said_stems
         phrase = name_phrase_before([*plain[: m.start(1)].split(), stem], listed, said_capitals(said)) if stem else None
         if phrase:
             return " ".join(_title(w, "tr") for w in phrase)
