@@ -135,6 +135,11 @@ FRAMES = (
     # cannot be told from it without capitals)
     Frame("bana_diyebilirsiniz", "Bana {N} diyebilirsiniz.", "N", lower="list"),
     Frame("adim_then_number", "Adım {N}, numaram 0532 111 22 33.", "N"),
+    # no punctuation after the name (STT often writes none): the name ends where the words are no longer a name
+    Frame("adim_nopunct_phone", "Adım {N} telefonum 0532 111 22 33", "N"),
+    Frame("benim_adim_nopunct", "Benim adım {N} diş randevusu almak istiyorum", "N"),
+    Frame("ismim_nopunct", "İsmim {N} müsait misiniz", "N"),
+    Frame("ben_nopunct", "Ben {N} dün aramıştım", "N", lower="list"),
     # "ben" ("I [am]") before or after the name
     Frame("ben", "Ben {N}.", "N", lower="list"),
     Frame("ben_full", "Ben {F} {S}.", "N", names="full"),
@@ -349,13 +354,25 @@ def test_suffixes_follow_vowel_harmony() -> None:
 
 
 def test_matrix_is_small_enough_to_run_in_seconds() -> None:
-    assert 2000 <= sum(1 for _ in cells()) <= 8500
+    assert 2000 <= sum(1 for _ in cells()) <= 9500
 
 
 # The cells the extractor still gets wrong, by (frame, spelling): a ratchet, lowered by each fix.
 KNOWN_WRONG = {
     ("x_konusuyorum", "whisper"): 1,
     ("x_konusuyorum", "ascii"): 1,
+    ("adim_nopunct_phone", "whisper"): 64,
+    ("adim_nopunct_phone", "lower"): 64,
+    ("adim_nopunct_phone", "ascii"): 23,
+    ("benim_adim_nopunct", "whisper"): 64,
+    ("benim_adim_nopunct", "lower"): 64,
+    ("benim_adim_nopunct", "ascii"): 23,
+    ("ismim_nopunct", "whisper"): 64,
+    ("ismim_nopunct", "lower"): 64,
+    ("ismim_nopunct", "ascii"): 23,
+    ("ben_nopunct", "whisper"): 64,
+    ("ben_nopunct", "lower"): 62,
+    ("ben_nopunct", "ascii"): 23,
     ("copula_opening", "whisper"): 1,
     ("copula_opening", "ascii"): 1,
     ("full_then_customer_no", "lower"): 1,
