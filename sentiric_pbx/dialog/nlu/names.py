@@ -262,6 +262,7 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     common = _COMMON_TR if language == "tr" else _COMMON_EN
     trigger = _TR_TRIGGERS if language == "tr" else _EN_TRIGGERS
     cased = _said_in_a_case(said) if language == "tr" else frozenset()
+    caps = said_capitals(said) if language == "tr" else None
     surname = _TR_SURNAME if language == "tr" else _EN_SURNAME
     # "adım Hakan, soyadım Öztürk": the surname goes on with the name across the comma
     marked = surname.sub(" ", re.sub(rf"\{_BREAK} (?=(?:{surname.pattern}))", "", marked))
@@ -282,6 +283,8 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
                 break  # "ben Ahmet değilim"; "Ben on dört gün diye biliyordum": a number is no name
             if language == "tr" and words and m.group(0).strip() != "ben" and _TR_AFTER_NAME_VERB.search(word):
                 break  # (after "ben", `_ben_name` reads "kaya'yım" as "I am Kaya")
+            if caps and words and words[0] in caps.said and word not in caps.said:
+                break  # "Adım Ayşe telefonum …" said with capitals and no comma: each word of a name has one
             words.append(word)
         if language == "tr" and words and m.group(0).strip() != "ben":
             words[-1] = _without_name_copula(words[-1])
