@@ -361,11 +361,8 @@ def test_matrix_is_small_enough_to_run_in_seconds() -> None:
 KNOWN_WRONG = {
     ("x_konusuyorum", "whisper"): 1,
     ("x_konusuyorum", "ascii"): 1,
-    ("adim_nopunct_phone", "lower"): 64,
     ("benim_adim_nopunct", "lower"): 64,
-    ("ismim_nopunct", "lower"): 64,
     ("ben_nopunct", "whisper"): 1,
-    ("ben_nopunct", "lower"): 62,
     ("ben_nopunct", "ascii"): 1,
     ("copula_opening", "whisper"): 1,
     ("copula_opening", "ascii"): 1,

@@ -21,6 +21,7 @@ from sentiric_pbx.dialog.nlu.tr_name_phrase import (
     INSTITUTION_TR,
     name_in_frame,
     name_phrase_before,
+    not_in_name,
     said_capitals,
     unlisted_full_name,
 )
@@ -263,6 +264,7 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     trigger = _TR_TRIGGERS if language == "tr" else _EN_TRIGGERS
     cased = _said_in_a_case(said) if language == "tr" else frozenset()
     caps = said_capitals(said) if language == "tr" else None
+    said_copula = _said_with_copula(said)
     surname = _TR_SURNAME if language == "tr" else _EN_SURNAME
     # "adım Hakan, soyadım Öztürk": the surname goes on with the name across the comma
     marked = surname.sub(" ", re.sub(rf"\{_BREAK} (?=(?:{surname.pattern}))", "", marked))
@@ -285,6 +287,9 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
                 break  # (after "ben", `_ben_name` reads "kaya'yım" as "I am Kaya")
             if caps and words and words[0] in caps.said and word not in caps.said:
                 break  # "Adım Ayşe telefonum …" said with capitals and no comma: each word of a name has one
+            following = (marked[m.end() :].split() + [""] * 4)[len(words) + 1]
+            if language == "tr" and words and word not in said_copula and not_in_name(word, following):
+                break  # "adım ayşe telefonum …", "ismim ayşe müsait misiniz"; not "… Kılıç'ım" (I am Kılıç)
             words.append(word)
         if language == "tr" and words and m.group(0).strip() != "ben":
             words[-1] = _without_name_copula(words[-1])

@@ -12,7 +12,7 @@ COMMON_TR = frozenset(
     """
     ve ile ben benim biz randevu randevumu randevuyu randevum randevusu randevusunu rezervasyon rezervasyonu
     rezervasyonum kaydı kaydım almak istiyorum istiyordum icin için yarin yarın
-    bugun bugün evet hayir hayır tamam merhaba iyi gunler günler lutfen lütfen de da bir bu su şu o
+    bugun bugün dün dun evet hayir hayır tamam merhaba iyi gunler günler lutfen lütfen de da bir bu su şu o
     iptal etmek degistirmek değiştirmek saat çok cok daha hiç hic şimdi simdi sadece hasta doktor gelecek ne nasıl
     nasil neden niye kim zaten aslında aslinda biraz az siz size sizi sizin onu ona bunu buna mi mı mu mü var yok
     değil degil olur olmaz tabii peki şey sey hemen acil geç gec erken sabah öğle ogle akşam aksam gece hafta
