@@ -256,6 +256,8 @@ NO_NAME = (
     "Canım Ayşe, yarın gelebilir miyim?",
     "Samsung'um, bozuldu.",
     "Türk'üm, randevum var.",
+    "İsmim kayıtlı mı?",
+    "Adım soyadım sistemde doğru mu?",
 )
 
 

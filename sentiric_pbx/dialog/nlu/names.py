@@ -288,8 +288,13 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
             if caps and words and words[0] in caps.said and word not in caps.said:
                 break  # "Adım Ayşe telefonum …" said with capitals and no comma: each word of a name has one
             following = (marked[m.end() :].split() + [""] * 4)[len(words) + 1]
-            if language == "tr" and words and word not in said_copula and not_in_name(word, following):
-                break  # "adım ayşe telefonum …", "ismim ayşe müsait misiniz"; not "… Kılıç'ım" (I am Kılıç)
+            if (
+                language == "tr"
+                and (words or not _is_first_name(word))
+                and word not in said_copula
+                and not_in_name(word, following)
+            ):
+                break  # "adım ayşe telefonum …", "ismim ayşe müsait misiniz", "ismim kayıtlı mı?"; not "Kılıç'ım"
             words.append(word)
         if language == "tr" and words and m.group(0).strip() != "ben":
             words[-1] = _without_name_copula(words[-1])
