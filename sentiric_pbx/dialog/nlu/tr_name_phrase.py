@@ -152,21 +152,23 @@ def unlisted_full_name(words: list[str], caps: Capitals | None) -> bool:
 
 
 _MY_TR = re.compile(r"^(?P<stem>\w{2,}?)(?:[ıiuü]m|(?<=[aeıioöuü])m)[ıiuü]?$")  # "telefonum", "numaram", "kaydımı"
+_BOOKING_HEAD_TR = re.compile(r"^(?:randevus|rezervasyonu|sipari[sş]i|kayd[ıi])")  # "diş randevusu": its kind
 _QUESTION_TR = re.compile(r"^m[ıiuü](?:s[ıiuü]n[ıiuü]z|y[ıiuü]m|s[ıiuü]n|y[ıiuü]z)?$")
 
 
 def not_in_name(word: str, following: str) -> bool:
     """Whether a word after a given name, in a turn with no comma to end the name, is the next thing said: a thing
     of the caller's ("Adım ayşe telefonum …", "… dişim ağrıyor") unless "I am" a name or surname ("fatma şahinim"),
-    a place in the locative ("adım soyadım sistemde doğru mu"), or what a question asks about ("ismim ayşe müsait
-    misiniz")."""
+    a place in the locative ("adım soyadım sistemde doğru mu"), the kind of a booking ("benim adım ayşe diş
+    randevusu …"), or what a question asks about ("ismim ayşe müsait misiniz")."""
     m = _MY_TR.match(word)
     named = m is not None and (re.search(r"[dt][ıiuü]r$", m["stem"]) is not None)  # "yıldırım": no -ım after -dır
     mine = (
         m is not None and not named and not any(is_first_name(w) or SURNAME_END_TR.search(w) for w in (word, m["stem"]))
     )
     where = len(word) > 4 and word[-2:] in ("da", "de", "ta", "te") and not is_first_name(word)  # "sistemde"
-    return mine or where or _QUESTION_TR.match(following) is not None
+    kind = _BOOKING_HEAD_TR.match(following) is not None and not (is_first_name(word) or SURNAME_END_TR.search(word))
+    return mine or where or kind or _QUESTION_TR.match(following) is not None
 
 
 # "Bana Ayşe diyebilirsiniz", "bana Mehmet Ali deyin": the name between "bana" and a verb of calling.
