@@ -178,12 +178,16 @@ FRAMES = (
     Frame("genitive_iptal", "{N_gen} randevusunu iptal etmek istiyorum.", "N", lower="list"),
     Frame("genitive_kind_randevusu", "{N_gen} kontrol randevusu vardı.", "N", lower="list"),  # "aşı randevusu" …
     Frame("dative_randevu", "Yarın {N_dat} randevu verin.", "N", lower="list"),
+    Frame("dative_time_randevu", "{N_dat} cuma günü randevu verelim.", "N", lower="list"),
     # the name of the patient or child the booking is for, said as "the name of": "oğlum Ali'nin randevusu" is Ali
     Frame("hastanin_adi", "Hastanın adı {N}, randevu almak istiyorum.", "N"),
     Frame("cocugumun_adi", "Çocuğumun adı {N}, yarın için randevu almak istiyorum.", "N"),
     # "Ben Filiz Kaplan'ın kocasıyım, onun siparişini sorguluyorum" is labelled no name in dev_d: the caller
     # names the person only to say who they are to them. The same frame with an appointment follows it.
     Frame("ben_x_annesiyim", "Ben {N_gen} annesiyim, onun için randevu almak istiyorum.", None),
+    # a name denied and corrected after a clause ("Benim adım Tolga değil, yanlış kaydetmişsiniz, Tolgahan." in
+    # heldout_c is Tolgahan)
+    Frame("corrected_later", "Benim adım {O} değil, yanlış kaydetmişsiniz, {N}.", "N", lower="list"),
     # the caller's name beside someone else's ("Merhaba Alice, ben de Ayla." is Ayla in dev_f): the caller's wins
     Frame("greet_other_ben", "Merhaba {O} {OT}, ben {N}.", "N", lower="list"),
     Frame("ben_then_other", "Ben {N}, {O} {OT_ins} görüşmek istiyorum.", "N", lower="list", unlisted=False),
@@ -382,6 +386,12 @@ KNOWN_WRONG = {
     ("icin_randevu", "ascii"): 1,
     ("dative_randevu", "whisper"): 1,
     ("dative_randevu", "ascii"): 1,
+    ("dative_time_randevu", "whisper"): 66,
+    ("dative_time_randevu", "lower"): 64,
+    ("dative_time_randevu", "ascii"): 23,
+    ("corrected_later", "whisper"): 44,
+    ("corrected_later", "lower"): 64,
+    ("corrected_later", "ascii"): 22,
     ("no_name", "lower"): 1,
 }
 
