@@ -169,7 +169,7 @@ def _said_stems(said: str) -> dict[str, str]:
 
 
 # "Zeynep Kara'ya randevu ver", "oğlum Ali'ye bir randevu": the dative, with its apostrophe, says for whom.
-_TR_FOR_WHOM = re.compile(r"\b(\w+) (?:bir )?randevu\b")
+_TR_FOR_WHOM = re.compile(r"\b(\w+)(?= (?:\w+ ){0,2}randevu\b)")  # "Umutcan'a cuma günü randevu verelim"
 
 
 def _name_of_owner(plain: str, said: str = "") -> str | None:
