@@ -262,6 +262,8 @@ NO_NAME = (
     "Türk'üm, randevum var.",
     "İsmim kayıtlı mı?",
     "Adım soyadım sistemde doğru mu?",
+    "Ahmet'e göre yarın randevu yok.",
+    "Ayşe'ye söyledim, yarın randevu var.",
 )
 
 

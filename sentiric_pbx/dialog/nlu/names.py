@@ -177,7 +177,9 @@ def _name_of_owner(plain: str, said: str = "") -> str | None:
     genitives = [*_TR_GENITIVE.finditer(plain), *_TR_GENITIVE_KIND.finditer(plain)]
     owners = [(m, said_stems.get(m[1]) or _genitive_stem(m[1])) for m in genitives]
     for m in _TR_FOR_WHOM.finditer(plain):
-        stem = said_stems.get(m[1], "")
+        stem, between = said_stems.get(m[1], ""), plain[m.end(1) :].split()[:2]
+        if any(w in _TR_POSTPOSITIONS or w in ("göre", "gore") or _TR_AFTER_NAME_VERB.search(w) for w in between):
+            continue  # "Ahmet'e göre yarın randevu yok", "Ayşe'ye söyledim, yarın randevu var"
         if stem and re.fullmatch(r"y?[ae]", m[1][len(stem) :]):
             owners.append((m, stem))
     for m, stem in sorted(owners, key=lambda found: found[0].start()):
