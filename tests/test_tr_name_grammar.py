@@ -390,9 +390,6 @@ KNOWN_WRONG = {
     ("dative_randevu", "ascii"): 1,
     ("dative_time_randevu", "whisper"): 1,
     ("dative_time_randevu", "ascii"): 1,
-    ("corrected_later", "whisper"): 44,
-    ("corrected_later", "lower"): 64,
-    ("corrected_later", "ascii"): 22,
     ("no_name", "lower"): 1,
 }
 

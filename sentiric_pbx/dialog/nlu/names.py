@@ -19,6 +19,7 @@ from sentiric_pbx.dialog.nlu.tr_name_endings import LIGHT_VERB_TR as _TR_LIGHT_V
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
 from sentiric_pbx.dialog.nlu.tr_name_phrase import (
     INSTITUTION_TR,
+    Capitals,
     name_in_frame,
     name_phrase_before,
     not_in_name,
@@ -241,7 +242,14 @@ _TR_NOT = re.compile(r"^de[gğ]il(?:im|iz)?$")
 _TR_INSTEAD = frozenset({_BREAK, "ama", "aslında", "aslinda", "yani", "sadece", "benim", "adım", "adim", "ismim"})
 
 
-def _corrected_name(words: list[str]) -> list[str]:
+def _corrected_name(words: list[str], caps: Capitals | None = None) -> list[str]:
+    """The name said instead of a denied one: next ("Adım Zeynep değil, Ayşe") or closing the turn on its own
+    after a clause ("Benim adım Tolga değil, yanlış kaydetmişsiniz, Tolgahan.", capitalised if the list lacks it)."""
+    last = " ".join(words).split(_BREAK)[-1].split()
+    if _BREAK in words and 1 <= len(last) <= 3 and words[:1] != last[:1]:
+        named = _corrected_name(words[:1]) or _corrected_name(last)  # the next word if a name, else the last clause
+        said = caps is not None and all(w in caps.said and _name_word_tr(w) for w in last)
+        return named or (last if said else [])
     while words and words[0] in _TR_INSTEAD:
         words = words[1:]
     if words and not _is_first_name(words[0]):
@@ -249,9 +257,10 @@ def _corrected_name(words: list[str]) -> list[str]:
     if not words or not _is_first_name(words[0]):
         return []
     named = [words[0]]
-    for word in words[1:2]:
-        if _name_word_tr(word) and not _TR_AFTER_NAME_VERB.search(word) and not _TR_VERB_STEM.search(word):
-            named.append(word)
+    for word in words[1:3]:
+        if not word.isalpha() or word in _COMMON_TR or _TR_AFTER_NAME_VERB.search(word) or _TR_VERB_STEM.search(word):
+            break  # (not `_TR_VERB`: a surname may end like one, "Yıldız")
+        named.append(word)
     return named
 
 
@@ -303,7 +312,7 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
         if language == "tr" and words:
             rest = marked[m.end() :].split()[len(words) :]
             if rest and _TR_NOT.match(rest[0]):
-                words = _corrected_name(rest[1:])
+                words = _corrected_name(rest[1:], caps)
                 if not words:
                     continue
                 return " ".join(_title(w, "tr") for w in words)
