@@ -10,17 +10,29 @@ from __future__ import annotations
 
 import re
 
-from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD, _lower, normalize
-from sentiric_pbx.dialog.nlu.tr_first_names import TR_FIRST_NAMES
+from sentiric_pbx.dialog.nlu.normalize import _lower, normalize
+from sentiric_pbx.dialog.nlu.tr_name_ben import COPULA_TR as _TR_COPULA
+from sentiric_pbx.dialog.nlu.tr_name_ben import name_ending_the_turn as _name_ending_the_turn
+from sentiric_pbx.dialog.nlu.tr_name_ben import number_word as _number_word
 from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR as _TR_AFTER_NAME_VERB
 from sentiric_pbx.dialog.nlu.tr_name_endings import LIGHT_VERB_TR as _TR_LIGHT_VERB
-from sentiric_pbx.dialog.nlu.tr_name_endings import NOT_NAME_ENDING_TR as _TR_NOT_NAME_ENDING
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
+from sentiric_pbx.dialog.nlu.tr_name_phrase import (
+    INSTITUTION_TR,
+    Capitals,
+    name_in_frame,
+    name_phrase_before,
+    not_in_name,
+    said_capitals,
+    unlisted_full_name,
+)
+from sentiric_pbx.dialog.nlu.tr_name_phrase import VERB_STEM_TR as _TR_VERB_STEM
+from sentiric_pbx.dialog.nlu.tr_name_phrase import is_first_name as _is_first_name
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
 from sentiric_pbx.dialog.nlu.tr_name_words import HONORIFICS_TR as _TR_HONORIFICS
-from sentiric_pbx.dialog.nlu.tr_name_words import NOT_A_NAME_AFTER_BEN_TR as _TR_NOT_A_NAME_AFTER_BEN
 from sentiric_pbx.dialog.nlu.tr_name_words import OPENERS_TR as _TR_OPENERS
 from sentiric_pbx.dialog.nlu.tr_name_words import POSTPOSITIONS_TR as _TR_POSTPOSITIONS
+from sentiric_pbx.dialog.nlu.tr_name_words import WHOSE_NAME_TR as _TR_WHOSE_NAME
 
 _EN_TRIGGERS = (
     r"(?:^names|\b(?:(?:its|it is|is|booked|book it|put it) under(?: the name)?(?: of)?|under the name(?: of)?"
@@ -29,7 +41,7 @@ _EN_TRIGGERS = (
 )
 _TR_TRIGGERS = (
     r"\b(?:benim ad[ıi]m soyad[ıi]m|ad[ıi]m soyad[ıi]m|ad soyad[ıi]m|ad soyad|benim ad[ıi]m|ad[ıi]m|benim [ıi]smim"
-    r"|[ıi]smim soy[ıi]smim|[ıi]smim|ben)\s+"
+    rf"|[ıi]smim soy[ıi]smim|[ıi]smim|{_TR_WHOSE_NAME}|ben)\s+"
 )
 _COMMON_EN = frozenset(
     """
@@ -64,43 +76,29 @@ def _title(word: str, language: str) -> str:
 
 # "my first name is anna and my last name is kowalski", "adım mehmet soyadım kaya": one name in two parts.
 _EN_SURNAME = re.compile(r"\b(?:and )?(?:my )?(?:last name|surname|family name)(?: is)?\b")
-_TR_SURNAME = re.compile(r"\b(?:soyad[ıi]m|soy[ıi]smim)\b")
+_TR_SURNAME = re.compile(r"\b(?:soy ?ad[ıi]m|soy ?[ıi]smim)(?: d[ae])?\b")  # "soyadım", "soy ismim", "soyadım da"
 
 
-# "ahmet yılmaz adına randevu": in Turkish the name can come before the phrase ("in the name of").
-_TR_ON_BEHALF = re.compile(r"((?:\w+ ){1,2})ad[ıi]na\b")
-
-
-def _name_before(plain: str) -> str | None:
-    for m in _TR_ON_BEHALF.finditer(plain):
-        words: list[str] = []
-        for word in reversed(m.group(1).split()):
-            if word in _COMMON_TR or not word.isalpha() or len(word) < 2 or _TR_VERB.search(word):
-                break
-            words.insert(0, word)
-        if words:
-            return " ".join(_title(w, "tr") for w in words)
+def _name_before(plain: str, said: str) -> str | None:
+    """ "Ahmet Yılmaz adına randevu", "Kayıt Ayşe adına olsun": in Turkish the name comes before "adına" (in the
+    name of); a name the list lacks is taken there too ("Roman Mordovtsev adına")."""
+    words = plain.split()
+    for i, word in enumerate(words):
+        phrase = name_phrase_before(words[:i], False, said_capitals(said)) if word in ("adına", "adina") else None
+        if phrase:
+            return " ".join(_title(w, "tr") for w in phrase)
     return None
 
 
-# "ben fatma şahin'im" → "şahinim" once the apostrophe is gone: the "I am" ending is not part of the name.
-_TR_COPULA = re.compile(r"^(?P<stem>\w{3,}?)(?:y[ıiuü]m|[ıiuü]m)$")
-_TR_VERB_STEM = re.compile(r"(?:yor|aca[kğ]|ece[kğ]|[mdt][ıiuü]|m[ıiuü]ş|m[ıiuü]şt|mal[ıi]|abil|ebil)$")
-
-
 def _without_copula(word: str) -> str:
+    """ "şahinim" → "şahin"; not "yıldırım": a stem that already ends in the copula -dır takes no "I am" after it.
+    "berkayım" is "berka" + "yım" or "berkay" + "ım": the given name decides."""
     m = _TR_COPULA.match(word)
-    if m is None or word in TR_FIRST_NAMES or _TR_VERB_STEM.search(m["stem"]) or m["stem"] in _COMMON_TR:
+    if m is None or _is_first_name(word) or _TR_VERB_STEM.search(m["stem"]) or m["stem"] in _COMMON_TR:
         return word
-    return m["stem"]
-
-
-_FOLDED_FIRST_NAMES = frozenset(n.translate(_TR_FOLD) for n in TR_FIRST_NAMES)
-
-
-def _is_first_name(word: str) -> bool:
-    """In the given-name list, with or without Turkish letters ("ayse", "tulay" typed on any keyboard)."""
-    return word in TR_FIRST_NAMES or word.translate(_TR_FOLD) in _FOLDED_FIRST_NAMES
+    if word[-3] == "y" and not _is_first_name(m["stem"]) and _is_first_name(word[:-2]):
+        return word[:-2]
+    return word if _TR_NAME_COPULA.match(m["stem"]) else m["stem"]
 
 
 # "adım Ayşe'dir", "benim adım Mehmet Yılmaz'dır": the copula "is" on the last name word (Kadir keeps his).
@@ -147,6 +145,7 @@ def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
 # "ahmet yılmaz'ın randevusu", "oğlum ali'nin randevusunu": the person whose appointment it is; and whose
 # order, booking, record or ticket ("Ali Şahin'in siparişlerini göster", "Ayşe Kaya'nın rezervasyonu").
 _TR_GENITIVE = re.compile(r"\b(\w+) (?:randevus|sipari[sş]|rezervasyon|kayd[ıi]|ba[sş]vurus|bilet)")
+_TR_GENITIVE_KIND = re.compile(r"\b(\w+) \w+ (?:randevus|sipari[sş]|rezervasyon)")  # "Emir'in aşı randevusu"
 
 
 def _genitive_stem(word: str) -> str | None:
@@ -171,23 +170,27 @@ def _said_stems(said: str) -> dict[str, str]:
 
 
 # "Zeynep Kara'ya randevu ver", "oğlum Ali'ye bir randevu": the dative, with its apostrophe, says for whom.
-_TR_FOR_WHOM = re.compile(r"\b(\w+) (?:bir )?randevu\b")
+_TR_FOR_WHOM = re.compile(r"\b(\w+)(?= (?:\w+ ){0,2}randevu\b)")  # "Umutcan'a cuma günü randevu verelim"
 
 
 def _name_of_owner(plain: str, said: str = "") -> str | None:
     said_stems = _said_stems(said)
-    owners = [(m, said_stems.get(m[1]) or _genitive_stem(m[1])) for m in _TR_GENITIVE.finditer(plain)]
+    genitives = [*_TR_GENITIVE.finditer(plain), *_TR_GENITIVE_KIND.finditer(plain)]
+    owners = [(m, said_stems.get(m[1]) or _genitive_stem(m[1])) for m in genitives]
     for m in _TR_FOR_WHOM.finditer(plain):
-        stem = said_stems.get(m[1], "")
+        stem, between = said_stems.get(m[1], ""), plain[m.end(1) :].split()[:2]
+        if any(w in _TR_POSTPOSITIONS or w in ("göre", "gore") or _TR_AFTER_NAME_VERB.search(w) for w in between):
+            continue  # "Ahmet'e göre yarın randevu yok", "Ayşe'ye söyledim, yarın randevu var"
         if stem and re.fullmatch(r"y?[ae]", m[1][len(stem) :]):
             owners.append((m, stem))
     for m, stem in sorted(owners, key=lambda found: found[0].start()):
-        if stem is None or not _name_word_tr(stem):
-            continue
-        before = plain[: m.start(1)].split()
-        words = [before[-1], stem] if before and _name_word_tr(before[-1]) else [stem]
-        if _is_first_name(words[0]):  # one known given name at least: "kardeşimin randevusu" is no name
-            return " ".join(_title(w, "tr") for w in words)
+        # one known given name at least: "kardeşimin randevusu" is no name, "Doktor Ayşe'ye randevu" the doctor's;
+        # a proper noun in the genitive owns a booking though the list lacks it ("Öykü'nün randevusu": only a
+        # person has one, where "İstanbul'a randevu" in the dative is a place)
+        listed = m.re is _TR_FOR_WHOM or m[1] not in said_stems
+        phrase = name_phrase_before([*plain[: m.start(1)].split(), stem], listed, said_capitals(said)) if stem else None
+        if phrase:
+            return " ".join(_title(w, "tr") for w in phrase)
     return None
 
 
@@ -239,7 +242,14 @@ _TR_NOT = re.compile(r"^de[gğ]il(?:im|iz)?$")
 _TR_INSTEAD = frozenset({_BREAK, "ama", "aslında", "aslinda", "yani", "sadece", "benim", "adım", "adim", "ismim"})
 
 
-def _corrected_name(words: list[str]) -> list[str]:
+def _corrected_name(words: list[str], caps: Capitals | None = None) -> list[str]:
+    """The name said instead of a denied one: next ("Adım Zeynep değil, Ayşe") or closing the turn on its own
+    after a clause ("Benim adım Tolga değil, yanlış kaydetmişsiniz, Tolgahan.", capitalised if the list lacks it)."""
+    last = " ".join(words).split(_BREAK)[-1].split()
+    if _BREAK in words and 1 <= len(last) <= 3 and words[:1] != last[:1]:
+        named = _corrected_name(words[:1]) or _corrected_name(last)  # the next word if a name, else the last clause
+        said = caps is not None and all(w in caps.said and _name_word_tr(w) for w in last)
+        return named or (last if said else [])
     while words and words[0] in _TR_INSTEAD:
         words = words[1:]
     if words and not _is_first_name(words[0]):
@@ -247,9 +257,10 @@ def _corrected_name(words: list[str]) -> list[str]:
     if not words or not _is_first_name(words[0]):
         return []
     named = [words[0]]
-    for word in words[1:2]:
-        if _name_word_tr(word) and not _TR_AFTER_NAME_VERB.search(word) and not _TR_VERB_STEM.search(word):
-            named.append(word)
+    for word in words[1:3]:
+        if not word.isalpha() or word in _COMMON_TR or _TR_AFTER_NAME_VERB.search(word) or _TR_VERB_STEM.search(word):
+            break  # (not `_TR_VERB`: a surname may end like one, "Yıldız")
+        named.append(word)
     return named
 
 
@@ -263,12 +274,14 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     common = _COMMON_TR if language == "tr" else _COMMON_EN
     trigger = _TR_TRIGGERS if language == "tr" else _EN_TRIGGERS
     cased = _said_in_a_case(said) if language == "tr" else frozenset()
+    caps = said_capitals(said) if language == "tr" else None
+    said_copula = _said_with_copula(said)
     surname = _TR_SURNAME if language == "tr" else _EN_SURNAME
     # "adım Hakan, soyadım Öztürk": the surname goes on with the name across the comma
     marked = surname.sub(" ", re.sub(rf"\{_BREAK} (?=(?:{surname.pattern}))", "", marked))
     marked = re.sub(r"\bmy first name is\b", "my name is", marked)
     if language == "tr":  # "Merhaba Alice, ben de Ayla.": "and I am Ayla", the name read as after "ben"
-        marked = re.sub(r"\bben d[ae] ", "ben ", marked)
+        marked = re.sub(r"\b(ben|ad[ıi]m|[ıi]smim) d[ae] ", r"\1 ", marked)  # "benim adım da Ayşe" too
     for m in re.finditer(trigger, marked):
         words: list[str] = []
         for word in marked[m.end() :].split()[:3]:
@@ -283,13 +296,23 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
                 break  # "ben Ahmet değilim"; "Ben on dört gün diye biliyordum": a number is no name
             if language == "tr" and words and m.group(0).strip() != "ben" and _TR_AFTER_NAME_VERB.search(word):
                 break  # (after "ben", `_ben_name` reads "kaya'yım" as "I am Kaya")
+            if caps and words and words[0] in caps.said and word not in caps.said:
+                break  # "Adım Ayşe telefonum …" said with capitals and no comma: each word of a name has one
+            following = (marked[m.end() :].split() + [""] * 4)[len(words) + 1]
+            if (
+                language == "tr"
+                and (words or not _is_first_name(word))
+                and word not in said_copula
+                and not_in_name(word, following)
+            ):
+                break  # "adım ayşe telefonum …", "ismim ayşe müsait misiniz", "ismim kayıtlı mı?"; not "Kılıç'ım"
             words.append(word)
         if language == "tr" and words and m.group(0).strip() != "ben":
             words[-1] = _without_name_copula(words[-1])
         if language == "tr" and words:
             rest = marked[m.end() :].split()[len(words) :]
             if rest and _TR_NOT.match(rest[0]):
-                words = _corrected_name(rest[1:])
+                words = _corrected_name(rest[1:], caps)
                 if not words:
                     continue
                 return " ".join(_title(w, "tr") for w in words)
@@ -307,11 +330,19 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
             return " ".join(_title(w, language) for w in words)
     if language != "tr":
         return None
+    # whose name: the caller's own ("Ayşe ben, …", "…, ben Menekşe.", "…, Ayşe Yılmaz.") before the name of the
+    # person a booking is for ("Ayşe ben, eşim Şule için randevu" is Ayşe, as "Benim adım Ayşe, oğlum Kerem için")
     return (
-        _name_before(plain) or _name_of_owner(plain, said) or _name_at_start(marked, said, cased)
-        or _name_ending_the_turn(said) or _given_name_alone(said) or _name_closing_the_turn(said, cased)
-        or _name_registered_as(said, cased)
+        _name_at_start(marked, said, cased) or _name_ending_the_turn(said) or _name_closing_the_turn(said, cased)
+        or _name_before(marked, said) or _name_of_owner(plain, said) or _name_in_frame(marked, said)
+        or _given_name_alone(said) or _name_registered_as(said, cased)
     )  # fmt: skip
+
+
+def _name_in_frame(marked: str, said: str) -> str | None:
+    booking = _BOOKING.search(_lower_tr(said) or marked) is not None
+    phrase = name_in_frame(marked.split(), booking, said_capitals(said))
+    return " ".join(_title(w, "tr") for w in phrase) if phrase else None
 
 
 # "Ali Rıza Kaya olarak kayıtlıyım", "Filiz Kaplan olarak doğruluyorum": the name the caller is known under;
@@ -345,7 +376,10 @@ def _said_full_name(words: list[str], cased: frozenset[str]) -> str | None:
     if not all(_SAID_WORD.fullmatch(w) and w[0].isupper() for w in words):
         return None
     named = [_said_stem(w) for w in words]
-    if any(w in cased or w in _TR_HONORIFICS or w in _COMMON_TR or w in _TR_OPENERS for w in named):
+    if any(
+        w in cased or w in _TR_HONORIFICS or w in _COMMON_TR or w in _TR_OPENERS or INSTITUTION_TR.match(w)
+        for w in named
+    ):
         return None
     if not _is_first_name(named[0]) or any(_TR_VERB.search(w) or _TR_AFTER_NAME_VERB.search(w) for w in named[1:]):
         return None
@@ -376,7 +410,7 @@ def _given_name_alone(said: str) -> str | None:
     if re.sub(r"[\s.!…]+", "", said) != words[0]:
         return None
     word = _lower_tr(words[0])
-    return _title(word, "tr") if word in TR_FIRST_NAMES else None
+    return _title(word, "tr") if _is_first_name(word) else None
 
 
 # "Ahmet Kaya 0532 111 22 33", "Ahmet Kaya numaram …", "… sıfır beş yüz otuz iki …": a phone number, or the word
@@ -425,85 +459,46 @@ def _said_with_copula(said: str) -> dict[str, str]:
 
 def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
     """A turn that is a name and nothing else ("Ayşe Yılmaz", the answer to "adınız?"), or a name followed by
-    "ben" ("Ayşe ben", "merhaba Ahmet Bey ben, randevum vardı"), by a phone number ("Ahmet Kaya, 0532 111 22
-    33", "… numaram …") or, written with capitals, by a comma and more ("Ahmet Kaya, randevum vardı"). It must
-    open with a given name from the list, and a name without "ben" needs two words: one word ("Deniz", "Umut")
-    is as often a word as a name, and "Mehmet Bey" alone greets the person answering. `plain` carries the
-    breaks of the turn as said: the name ends at its comma ("Ali Vural, hizmet numaram …", "Kerem Aydın, üç
-    sıfır beş …" are not "Ali Vural Hizmet", "Kerem Aydın Üç")."""
+    "ben" or "konuşuyorum" ("Ayşe ben", "merhaba Ahmet Bey ben, randevum vardı", "Ayşe konuşuyorum"), by a phone
+    number ("Ahmet Kaya, 0532 111 22 33", "… numaram …") or, written with capitals, by a comma and more ("Ahmet
+    Kaya, randevum vardı"). It must open with a given name from the list, and a name without "ben" needs two
+    words: one word ("Deniz", "Umut") is as often a word as a name, and "Mehmet Bey" alone greets the person
+    answering. `plain` carries the breaks of the turn as said: the name ends at its comma ("Ali Vural, hizmet
+    numaram …", "Kerem Aydın, üç sıfır beş …" are not "Ali Vural Hizmet", "Kerem Aydın Üç")."""
     words = plain.split()
     while words and (words[0] in _TR_OPENERS or words[0] == _BREAK):
         words = words[1:]
-    if not words or not _is_first_name(words[0]):
-        return None
-    named: list[str] = []
     with_copula = _said_with_copula(said)
+    listed = bool(words) and _is_first_name(with_copula.get(words[0], words[0]))
+    if not listed and not unlisted_full_name([with_copula.get(w, w) for w in words[:2]], said_capitals(said)):
+        return None  # "Öykü Kaya, 0532 …": a given name the list lacks, with a capitalised surname
+    named: list[str] = []
     for i, word in enumerate(words[:3]):
-        if named and word in with_copula:  # "Ahmet Kaya'yım": "I am Ahmet Kaya", the name ends there
+        if word in with_copula:  # "Ahmet Kaya'yım", "Ayşe'yim, …": "I am Ahmet Kaya", the name ends there
             named.append(with_copula[word])
             break
         if word in _TR_HONORIFICS or word in _COMMON_TR or not word.isalpha() or len(word) < 2:
             break
-        if word in _TR_POSTPOSITIONS or _TR_HONORIFIC_CASE.match(word):
-            break
+        if word in _TR_POSTPOSITIONS or _TR_HONORIFIC_CASE.match(word) or INSTITUTION_TR.match(word):
+            break  # "… yerine", "… Bey'in", "Nur Hastanesi"
         if named and (_TR_AFTER_NAME_VERB.search(word) or _TR_VERB_STEM.search(word)):
             break
         if named and _TR_PHONE_NEXT.match(" ".join(words[i:])):
             break
         named.append(word)
     rest = words[len(named) :]
-    if rest and rest[0] in _TR_HONORIFICS:
-        rest = rest[1:]
+    titled = bool(rest) and rest[0] in _TR_HONORIFICS  # "Mehmet Ali Bey." alone greets the person answering
+    rest = rest[1:] if titled else rest
     if rest and (_TR_HONORIFIC_CASE.match(rest[0]) or rest[0] in _TR_POSTPOSITIONS):
         return None  # "Kemal Bey'in yerine", "Ahmet Kaya yerine": someone the caller speaks of
     if any(w in cased for w in named):
         return None  # "Ahmet Kaya'nın yerine", "Ayşe Kaya'ya ben söylerim"
-    alone = not rest or (
-        len(named) >= 2 and (_TR_PHONE_NEXT.match(" ".join(rest)) is not None or _named_clause(said, named, cased))
+    tail = " ".join(rest).removeprefix(f"{_BREAK} ")  # "ayşe yılmaz, 0532 …", "…, müşteri numaram …" in lower case
+    numbered = _TR_PHONE_NEXT.match(tail) or re.match(r"[^\W\d_]+ numara", tail)
+    alone = (not rest and not titled) or (
+        len(named) >= 2 and (numbered is not None or _named_clause(said, named, cased))
     )
-    if (rest and rest[0] == "ben") or (alone and len(named) >= 2):
+    said_i_am = bool(rest) and rest[0] in ("ben", "konuşuyorum", "konusuyorum")  # "Ayşe ben", "Ayşe konuşuyorum"
+    if said_i_am or (named and words[len(named) - 1] in with_copula) or (alone and len(named) >= 2):
         return " ".join(_title(w, "tr") for w in [*named[:-1], _without_copula(named[-1])])
     return None
-
-
-# "Merhaba, ben Menekşe.": one word after "ben" that the given-name list does not hold is a name only at the
-# end of the turn or of a sentence and written with a capital (STT and a typing caller capitalise names, not
-# words), and not a word a caller says there about themselves: a verb, an order or the copula ("ben geliyorum",
-# "ben hastayım", "ben memnunum", "Bekleyin", "Olmaz"), a number ("Ben Beşte"), a common word ("ben de", "ben
-# burada", "Ben Nedir") or what they are ("ben doktor", "ben müşteri"). A surname alone ("Ben Aydın.") is a name.
-# "Ben Menekşe'yim.", "Ben Menekşe Hanım." too: the copula and a title after the name keep it the caller's.
-_SAID_BEN_LAST = re.compile(
-    r"(?<![^\W\d_])[Bb]en\s+(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})(?:['’]y?[ıiuü]m|\s+(?:[Hh]an[ıi]m|[Bb]ey))?"
-    r"(?:[\s.!?…]*$|[.!?…]\s)"  # the end of the turn, or of its sentence: "Merhaba, ben Alice. Ya sen?"
-)
-# "Tuğrul ben, kısa bir fikir.", "Merhaba, Menekşe ben.": the same word opening the turn (after a greeting)
-# before "ben" and a comma, a full stop or the end, as "Ayşe ben, …" is read when the list holds the name.
-_SAID_FIRST_BEN = re.compile(r"(?P<w>[A-ZÇĞİÖŞÜ][^\W\d_]{2,})\s+ben(?:\s*[,;.!?…]|\s*$)")
-_FOLDED_NOT_NAMES = frozenset(
-    w.translate(_TR_FOLD) for w in (*_COMMON_TR, *_TR_OPENERS, *_TR_HONORIFICS, *_TR_NOT_A_NAME_AFTER_BEN)
-)
-
-
-def _name_ending_the_turn(said: str) -> str | None:
-    words = said.split()
-    while words and _lower_tr(words[0].strip(",.;!?…")) in _TR_OPENERS:
-        words = words[1:]
-    m = _SAID_BEN_LAST.search(said) or _SAID_FIRST_BEN.match(" ".join(words))
-    if m is None:
-        return None
-    word = _lower_tr(m["w"])
-    if (
-        word.translate(_TR_FOLD) in _FOLDED_NOT_NAMES
-        or _TR_NOT_NAME_ENDING.search(word)
-        or _TR_VERB.search(word)
-        or _TR_VERB_STEM.search(word)
-        or _TR_AFTER_NAME_VERB.search(word)
-        or _TR_COPULA.match(word)  # "Ben Memnunum", "Ben Değilim" (and Nazım, Halim: not sure to be names)
-        or _number_word(word)  # "Beşte", "Onda", "Doksan"
-    ):
-        return None
-    return _title(word, "tr")
-
-
-def _number_word(word: str) -> bool:
-    return any(ch.isdigit() for ch in normalize(word, "tr").digits)

@@ -12,7 +12,7 @@ COMMON_TR = frozenset(
     """
     ve ile ben benim biz randevu randevumu randevuyu randevum randevusu randevusunu rezervasyon rezervasyonu
     rezervasyonum kaydı kaydım almak istiyorum istiyordum icin için yarin yarın
-    bugun bugün evet hayir hayır tamam merhaba iyi gunler günler lutfen lütfen de da bir bu su şu o
+    bugun bugün dün dun evet hayir hayır tamam merhaba iyi gunler günler lutfen lütfen de da bir bu su şu o
     iptal etmek degistirmek değiştirmek saat çok cok daha hiç hic şimdi simdi sadece hasta doktor gelecek ne nasıl
     nasil neden niye kim zaten aslında aslinda biraz az siz size sizi sizin onu ona bunu buna mi mı mu mü var yok
     değil degil olur olmaz tabii peki şey sey hemen acil geç gec erken sabah öğle ogle akşam aksam gece hafta
@@ -20,7 +20,9 @@ COMMON_TR = frozenset(
     arıyorum ariyorum müşteri musteri hastanız hastaniz yeni eski ilk
     kızım kizim oğlum oglum annem babam eşim esim kendi kendim benim adıma adima başka baska birinin
     birisinin şirket sirket şirketimiz firma firmamız firmamiz kurum hasta hastam olarak
-    kim kimin kime kimi kimden kiminle neyin hangi hangisi
+    kim kimin kime kimi kimden kiminle neyin hangi hangisi nedir neydi
+    adı adi ismi soyadı soyadi adınız adiniz isminiz
+    sayın sayin sevgili değerli degerli kıymetli tatlım güzel harika süper mükemmel
     """.split()
 )
 
@@ -32,6 +34,13 @@ OPENERS_TR = frozenset(
 
 # Titles after a given name: "Ahmet Bey" is the person addressed or spoken of, not the caller signing.
 HONORIFICS_TR = frozenset({"bey", "hanım", "hanim"})
+
+# "Hastanın adı Ayşe Kaya", "Çocuğumun adı Ali", "Hasta adı soyadı …": the name of the person the booking is for
+# follows, as the caller's follows "adım" (a regular expression over `plain`, one of the name rules' triggers).
+WHOSE_NAME_TR = (
+    r"(?:hasta(?:n[ıi]n)?|(?:e[sş]im|k[ıi]z[ıi]m|o[gğ]lum|[çc]ocu[gğ]um|annem|babam|karde[sş]im)[ıiuü]n)"
+    r" ad[ıi](?: soyad[ıi])?"
+)
 
 # Postpositions after a name make it someone the caller speaks of ("Kemal Bey'in yerine").
 POSTPOSITIONS_TR = frozenset(
