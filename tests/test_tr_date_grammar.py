@@ -553,8 +553,15 @@ def _negative_cells() -> Iterator[Cell]:
     for now, (a, b), span in itertools.product(NOWS, itertools.permutations(WEEKDAYS, 2), SPANS):
         if WEEKDAYS.index(a) % 3 == WEEKDAYS.index(b) % 2:  # a third of the pairs is enough
             text = span.replace("{a:", "{a_").replace("{b:", "{b_")
-            yield text.format(a=a, b=b, **{f"{k}_{c}": _with(w, c) for k, w in (("a", a), ("b", b))
-                                             for c in ("abl", "dat", "com")}), now, None
+            yield (
+                text.format(
+                    a=a,
+                    b=b,
+                    **{f"{k}_{c}": _with(w, c) for k, w in (("a", a), ("b", b)) for c in ("abl", "dat", "com")},
+                ),
+                now,
+                None,
+            )
     for now, (a, b), habit in itertools.product(NOWS, itertools.combinations(WEEKDAYS, 2), HABITS):
         c = WEEKDAYS[(WEEKDAYS.index(a) + WEEKDAYS.index(b)) % 7]
         plural = _suffix(b, "plural")  # "salıları", "pazarları": the plural as an adverb of time
@@ -571,9 +578,7 @@ def _cells() -> list[Cell]:
 CELLS = _cells()
 
 
-@pytest.mark.parametrize(
-    ("text", "now", "expected"), CELLS, ids=[f"{now:%a}:{text}" for text, now, _ in CELLS]
-)
+@pytest.mark.parametrize(("text", "now", "expected"), CELLS, ids=[f"{now:%a}:{text}" for text, now, _ in CELLS])
 def test_a_constructed_turkish_date_resolves_to_its_day(text: str, now: dt.datetime, expected: str | None) -> None:
     assert understand_rules(text, now=now, language="tr").entities.get("date") == expected
 

@@ -66,9 +66,7 @@ def _quarter_tr(m: re.Match[str]) -> tuple[int, int, str | None] | None:
 
 # "gece", "gecesi", "sabaha karşı" right before the hour, or before "saat", "tam" (exactly), "en geç" (at the
 # latest), "en erken", "yaklaşık" and the hour: whatever rule reads the clock time, the night decides its half
-_NIGHT_BEFORE = re.compile(
-    r"\b(?:gece(?:si|leri)?|sabaha karsi) (?:(?:saat|tam|en|gec|erken|yaklasik|takriben) )*$"
-)
+_NIGHT_BEFORE = re.compile(r"\b(?:gece(?:si|leri)?|sabaha karsi) (?:(?:saat|tam|en|gec|erken|yaklasik|takriben) )*$")
 
 
 def _night(hour: int, said: str) -> str | None:

@@ -36,9 +36,7 @@ _DAY_LOCATIVE = re.compile(
 _DIGIT_DAY_KI = re.compile(r"(?<=\d)(?P<case>s?[iu]n(?:de|da))ki\b")
 # "beşinci nisan", "on ikinci gün", "üçüncü": ordinals, read as "5inci" so the day-of-month rules see 5.
 # "dördüncü" keeps its softened d ("dord"), "altıncı"/"yedinci"/"ikinci"/"yirminci" drop the suffix's vowel.
-_ORDINAL = re.compile(
-    rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS}|dord)?(?P<suffix>(?:inci|nci|uncu|ncu)\w*)\b"
-)
+_ORDINAL = re.compile(rf"\b(?:(?P<tens>{_TENS})\s?)?(?P<unit>{_UNITS}|dord)?(?P<suffix>(?:inci|nci|uncu|ncu)\w*)\b")
 # "17.00'den sonra", "14.30'a", "9.30'da": `normalize` makes "15.00" "15:00" only when nothing is glued on, so
 # a dotted time with a case ending arrives as "17 00den" (and "on dört otuza" as "14 30a", the same time
 # said). An hour, two minute digits and a case ending are hours and minutes; a count in the ablative before
@@ -126,8 +124,6 @@ def entity_digits(digits: str, plain: str = "") -> str:
     digits = _MINUTES_PAST.sub(lambda m: f"{m['m']} ", digits)
     digits = _DURATION.sub("sure", digits)
     digits = _FRACTION.sub("kesir", digits)
-    digits = _HOUR_ZERO_MINUTE.sub(
-        lambda m: f"{m['h'] or m['h2']}:0{m['m'] or m['m2']}{m['case'] or ''}", digits
-    )
+    digits = _HOUR_ZERO_MINUTE.sub(lambda m: f"{m['h'] or m['h2']}:0{m['m'] or m['m2']}{m['case'] or ''}", digits)
     digits = _HOUR_MINUTE_CASE.sub(lambda m: f"{m['h']}:{m['m']}{m['case']}", digits)
     return _ORDINAL.sub(ordinal, digits)
