@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sentiric_pbx.dialog.nlu import understand_rules
+from tests.tr_morphology import ASCII, VOWELS, ending, four, two
 
 IST = ZoneInfo("Europe/Istanbul")
 THURSDAY = dt.datetime(2026, 3, 12, 10, 0, tzinfo=IST)  # the bench's BENCH_NOW
@@ -55,24 +56,7 @@ NOWS = (THURSDAY, LAST_SUNDAY)
 
 # ---------------------------------------------------------------------------------------------- morphology
 
-_BACK, _FRONT = "aıou", "eiöü"
-_VOWELS = _BACK + _FRONT
-_VOICELESS = "çfhkpsşt"
-_FOLD = str.maketrans("çğıöşüÇĞİÖŞÜ", "cgiosuCGIOSU")
-
-
-def _last_vowel(word: str) -> str:
-    return next(c for c in reversed(word.lower()) if c in _VOWELS)
-
-
-def _a(word: str) -> str:
-    """The two-way vowel (A): a after a back vowel, e after a front one."""
-    return "a" if _last_vowel(word) in _BACK else "e"
-
-
-def _i(word: str) -> str:
-    """The four-way vowel (I): ı, i, u, ü after a, e/i, o/u, ö/ü."""
-    return {"a": "ı", "ı": "ı", "o": "u", "u": "u", "e": "i", "i": "i", "ö": "ü", "ü": "ü"}[_last_vowel(word)]
+_a, _i = two, four  # the two-way vowel (A) and the four-way vowel (I): `tests/tr_morphology.py`
 
 
 def _suffix(word: str, case: str, sound: str = "") -> str:
@@ -80,29 +64,11 @@ def _suffix(word: str, case: str, sound: str = "") -> str:
     plural. `sound` is the word as spoken when it differs from how it is written ("15" → "beş"); the ending
     is glued to `word` after an apostrophe when `sound` is given (how Turkish writes endings on digits)."""
     spoken = sound or word
-    vowel_end = spoken[-1].lower() in _VOWELS
-    d = "t" if spoken[-1].lower() in _VOICELESS else "d"
-    a, i = _a(spoken), _i(spoken)
     stem = word
-    if not sound and not vowel_end and case in {"dat", "acc", "gen", "poss", "possdat", "possloc", "possabl"}:
-        if word.lower() in {"ocak", "aralık"}:  # polysyllables in -k soften before a vowel
-            stem = word[:-1] + "ğ"
-    poss = ("s" if vowel_end else "") + i
-    ending = {
-        "dat": ("y" if vowel_end else "") + a,
-        "abl": f"{d}{a}n",
-        "loc": f"{d}{a}",
-        "acc": ("y" if vowel_end else "") + i,
-        "gen": ("n" if vowel_end else "") + i + "n",
-        "poss": poss,
-        "possdat": poss + "n" + a,
-        "possloc": poss + "nd" + a,
-        "possabl": poss + "nd" + a + "n",
-        "plural": "l" + a + "r",
-        "cond": ("y" if vowel_end else "") + "s" + a,  # the copula: "cumaysa", "pazarsa"
-        "past": ("y" if vowel_end else "") + d + i,  # "salıydı", "pazardı"
-    }[case]
-    return f"{stem}'{ending}" if sound else stem + ending
+    if not sound and word.lower() in {"ocak", "aralık"} and ending(spoken, case)[0] in VOWELS:
+        stem = word[:-1] + "ğ"  # polysyllables in -k soften before a vowel
+    end = ending(spoken, case)
+    return f"{stem}'{end}" if sound else stem + end
 
 
 _UNITS = ("", "bir", "iki", "üç", "dört", "beş", "altı", "yedi", "sekiz", "dokuz")
@@ -125,7 +91,7 @@ def _word_numeral(n: int, case: str) -> str:
     """ "on beşinde", "altısına", "dokuzu": the same in words (dört softens: "dördünde")."""
     words = _spoken(n).split()
     last = _suffix(words[-1], case)
-    if words[-1] == "dört" and last[4:5] in tuple(_VOWELS):
+    if words[-1] == "dört" and last[4:5] in tuple(VOWELS):
         last = "dörd" + last[4:]
     return " ".join([*words[:-1], last])
 
@@ -135,7 +101,7 @@ def _ordinal(n: int) -> str:
     words = _spoken(n).split()
     last = words[-1]
     i = _i(last)
-    ordinal = (last if last[-1] in _VOWELS else last + i) + "nc" + i
+    ordinal = (last if last[-1] in VOWELS else last + i) + "nc" + i
     return " ".join([*words[:-1], ordinal.replace("dörtü", "dördü")])
 
 
@@ -185,7 +151,7 @@ Cell = tuple[str, dt.datetime, str | None]
 def _spellings(text: str) -> Iterator[str]:
     """As written, typed without Turkish letters, and with a capital first letter."""
     yield text
-    yield text.translate(_FOLD)
+    yield text.translate(ASCII)
     yield text[0].upper() + text[1:]
 
 
@@ -349,7 +315,7 @@ def _month_cells() -> Iterator[Cell]:
         expected = _next_month_day(now.date(), index, day)
         weekday = WEEKDAYS[expected.weekday()]
         for said in _month_forms(day, month, None, weekday):
-            for text in dict.fromkeys((said, said.translate(_FOLD))):
+            for text in dict.fromkeys((said, said.translate(ASCII))):
                 yield text, now, expected.isoformat()
         in_2027 = dt.date(2027, index, day)
         for said in _month_forms(day, month, 2027, WEEKDAYS[in_2027.weekday()]):
@@ -542,7 +508,7 @@ HABITS = ("{a} ve {b} günleri", "{a} ve {b:plural}", "{a}, {b} günleri açık 
 
 def _with(word: str, case: str) -> str:
     if case == "com":  # the comitative -(y)lA: "salıyla", "pazarla"
-        return word + ("y" if word[-1] in _VOWELS else "") + "l" + _a(word)
+        return word + ("y" if word[-1] in VOWELS else "") + "l" + _a(word)
     return _suffix(word, case) if case else word
 
 

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sentiric_pbx.dialog.nlu import understand_rules
+from tests.tr_morphology import ASCII, ending, lower_tr
 
 NOW = dt.datetime(2026, 3, 12, 10, 0, tzinfo=ZoneInfo("Europe/Istanbul"))  # the Turkish bench's Thursday
 
@@ -49,54 +50,16 @@ SURNAMES = (
     "Arslan", "Doğan", "Kılıç", "Çetin", "Kara", "Koç", "Kurt", "Karaoğlu", "Türkoğlu", "Polat", "Ünal",
 )  # fmt: skip
 
-_BACK = "aıou"
-_VOWELS = "aeıioöuü"
-_VOICELESS = "fstkçşhp"
-
-
-def _last_vowel(word: str) -> str:
-    return next(c for c in reversed(word.lower()) if c in _VOWELS)
-
-
-def _four(word: str) -> str:
-    """The four-way harmony vowel (ı i u ü) a suffix takes after `word`."""
-    return {"a": "ı", "ı": "ı", "e": "i", "i": "i", "o": "u", "u": "u", "ö": "ü", "ü": "ü"}[_last_vowel(word)]
-
-
-def _two(word: str) -> str:
-    return "a" if _last_vowel(word) in _BACK else "e"
-
-
-def _ends_in_vowel(word: str) -> bool:
-    return word[-1].lower() in _VOWELS
-
 
 def suffixed(word: str, case: str) -> str:
-    """`word` with a Turkish case or copula ending after an apostrophe, in harmony: "Ayşe'nin", "Kaya'ya"."""
-    v = _ends_in_vowel(word)
-    hard = word[-1].lower() in _VOICELESS
-    ending = {
-        "gen": ("n" if v else "") + _four(word) + "n",  # Ayşe'nin, Mehmet'in, Gül'ün
-        "dat": ("y" if v else "") + _two(word),  # Kaya'ya, Özlem'e
-        "ins": ("y" if v else "") + "l" + _two(word),  # Ayşe'yle, Mehmet'le
-        "abl": ("t" if hard else "d") + _two(word) + "n",  # Mehmet'ten, Ayşe'den
-        "acc": ("y" if v else "") + _four(word),  # Bey'i, Hanım'ı, Ayşe'yi
-        "cop": ("y" if v else "") + _four(word) + "m",  # "I am": Ayşe'yim, Mehmet'im
-        "dir": ("t" if hard else "d") + _four(word) + "r",  # "is": Zeynep'tir, Ayşe'dir
-    }[case]
-    return f"{word}'{ending}"
-
-
-def lower_tr(text: str) -> str:
-    return text.replace("İ", "i").replace("I", "ı").lower()
-
-
-_ASCII = str.maketrans("çğıöşüÇĞİÖŞÜ", "cgiosuCGIOSU")
+    """`word` with a Turkish case or copula ending after an apostrophe, in harmony: "Ayşe'nin", "Kaya'ya",
+    "Mehmet'ten", "Ayşe'yim" (`tests/tr_morphology.py`)."""
+    return f"{word}'{ending(word, case)}"
 
 
 def ascii_tr(text: str) -> str:
     """As a caller types on a keyboard without Turkish letters ("Ayse", "Ozlem'e"); the name comes back so."""
-    return text.translate(_ASCII)
+    return text.translate(ASCII)
 
 
 SPELLINGS = ("whisper", "lower", "ascii")

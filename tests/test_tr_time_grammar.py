@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sentiric_pbx.dialog.nlu import understand_rules
+from tests.tr_morphology import ending, four
 
 NOW = dt.datetime(2026, 3, 12, 10, 0, tzinfo=ZoneInfo("Europe/Istanbul"))  # a Thursday, as the bench
 OPENS, CLOSES = 9 * 60, 17 * 60
@@ -50,7 +51,6 @@ WORDS = {
     10: "on", 20: "yirmi", 30: "otuz", 40: "kırk", 50: "elli",
 }  # fmt: skip
 _SOFT = {"dört": "dörd", "buçuk": "buçuğ"}  # final stops that voice before a vowel ("üç" does not: "üçe")
-_HARD = set("çfhkpsşt")  # after these, the suffix's d is t ("üçte", "beşten", "kırk beşte")
 
 
 def word(n: int) -> str:
@@ -61,27 +61,10 @@ def word(n: int) -> str:
     return f"{WORDS[tens * 10]} {WORDS[unit]}"
 
 
-def _last_vowel(w: str) -> str:
-    return next(c for c in reversed(w) if c in "aıoueiöü")
-
-
 def suffix(w: str, case: str) -> str:
-    """The case ending `w` takes: locative "de/da/te/ta", ablative "den/…", dative "(y)e/(y)a", accusative
-    "(y)ı/i/u/ü", with two-way and four-way vowel harmony, the buffer y after a vowel, and d → t after a
-    voiceless consonant."""
-    v = _last_vowel(w)
-    front = v in "eiöü"
-    two = "e" if front else "a"
-    four = {"a": "ı", "ı": "ı", "o": "u", "u": "u", "e": "i", "i": "i", "ö": "ü", "ü": "ü"}[v]
-    vowel_end = w[-1] in "aıoueiöü"
-    d = "t" if w[-1] in _HARD else "d"
-    return {
-        "loc": f"{d}{two}",
-        "abl": f"{d}{two}n",
-        "dat": ("y" if vowel_end else "") + two,
-        "acc": ("y" if vowel_end else "") + four,
-        "ins": ("y" if vowel_end else "") + "l" + two,  # "ikiyle", "üçle", "dokuzla"
-    }[case]
+    """The case ending `w` takes (locative "de/da/te/ta", ablative, dative "(y)e/(y)a", accusative, instrumental
+    "ikiyle", "üçle"): `tests/tr_morphology.py`."""
+    return ending(w, case)
 
 
 def inflect(phrase: str, case: str) -> str:
@@ -387,10 +370,6 @@ def daypart_matrix() -> list[Cell]:
     return cells
 
 
-def _four(w: str) -> str:
-    return {"a": "ı", "ı": "ı", "o": "u", "u": "u", "e": "i", "i": "i", "ö": "ü", "ü": "ü"}[_last_vowel(w)]
-
-
 def copula_matrix() -> list[Cell]:
     """The locative as a predicate and a modifier: "randevum üçte mi?", "onda mıydı", "saat 3'teydi",
     "dörttedir", "üçteki randevum"; and one time corrected by another ("üçte değil, dörtte" asks for four)."""
@@ -399,7 +378,7 @@ def copula_matrix() -> list[Cell]:
         if n.is_digits and not n.apostrophe:
             continue
         at = n.case("loc")
-        v = _four(at)
+        v = four(at)
         want = clock(h, 0, None)
         cells += [
             Cell(f"Randevum yarın {at} m{v}?", want),
