@@ -79,12 +79,12 @@ _EN_SURNAME = re.compile(r"\b(?:and )?(?:my )?(?:last name|surname|family name)(
 _TR_SURNAME = re.compile(r"\b(?:soy ?ad[ıi]m|soy ?[ıi]smim)(?: d[ae])?\b")  # "soyadım", "soy ismim", "soyadım da"
 
 
-def _name_before(plain: str, said: str) -> str | None:
+def _name_before(plain: str, caps: Capitals | None) -> str | None:
     """ "Ahmet Yılmaz adına randevu", "Kayıt Ayşe adına olsun": in Turkish the name comes before "adına" (in the
     name of); a name the list lacks is taken there too ("Roman Mordovtsev adına")."""
     words = plain.split()
     for i, word in enumerate(words):
-        phrase = name_phrase_before(words[:i], False, said_capitals(said)) if word in ("adına", "adina") else None
+        phrase = name_phrase_before(words[:i], False, caps) if word in ("adına", "adina") else None
         if phrase:
             return " ".join(_title(w, "tr") for w in phrase)
     return None
@@ -173,7 +173,7 @@ def _said_stems(said: str) -> dict[str, str]:
 _TR_FOR_WHOM = re.compile(r"\b(\w+)(?= (?:\w+ ){0,2}randevu\b)")  # "Umutcan'a cuma günü randevu verelim"
 
 
-def _name_of_owner(plain: str, said: str = "") -> str | None:
+def _name_of_owner(plain: str, said: str, caps: Capitals | None) -> str | None:
     said_stems = _said_stems(said)
     genitives = [*_TR_GENITIVE.finditer(plain), *_TR_GENITIVE_KIND.finditer(plain)]
     owners = [(m, said_stems.get(m[1]) or _genitive_stem(m[1])) for m in genitives]
@@ -188,7 +188,7 @@ def _name_of_owner(plain: str, said: str = "") -> str | None:
         # a proper noun in the genitive owns a booking though the list lacks it ("Öykü'nün randevusu": only a
         # person has one, where "İstanbul'a randevu" in the dative is a place)
         listed = m.re is _TR_FOR_WHOM or m[1] not in said_stems
-        phrase = name_phrase_before([*plain[: m.start(1)].split(), stem], listed, said_capitals(said)) if stem else None
+        phrase = name_phrase_before([*plain[: m.start(1)].split(), stem], listed, caps) if stem else None
         if phrase:
             return " ".join(_title(w, "tr") for w in phrase)
     return None
@@ -275,7 +275,7 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     trigger = _TR_TRIGGERS if language == "tr" else _EN_TRIGGERS
     cased = _said_in_a_case(said) if language == "tr" else frozenset()
     caps = said_capitals(said) if language == "tr" else None
-    said_copula = _said_with_copula(said)
+    said_copula = _said_with_copula(said) if language == "tr" else {}
     surname = _TR_SURNAME if language == "tr" else _EN_SURNAME
     # "adım Hakan, soyadım Öztürk": the surname goes on with the name across the comma
     marked = surname.sub(" ", re.sub(rf"\{_BREAK} (?=(?:{surname.pattern}))", "", marked))
@@ -333,15 +333,16 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     # whose name: the caller's own ("Ayşe ben, …", "…, ben Menekşe.", "…, Ayşe Yılmaz.") before the name of the
     # person a booking is for ("Ayşe ben, eşim Şule için randevu" is Ayşe, as "Benim adım Ayşe, oğlum Kerem için")
     return (
-        _name_at_start(marked, said, cased) or _name_ending_the_turn(said) or _name_closing_the_turn(said, cased)
-        or _name_before(marked, said) or _name_of_owner(plain, said) or _name_in_frame(marked, said)
+        _name_at_start(marked, said, cased, caps, said_copula) or _name_ending_the_turn(said)
+        or _name_closing_the_turn(said, cased) or _name_before(marked, caps) or _name_of_owner(plain, said, caps)
+        or _name_in_frame(marked, said, caps)
         or _given_name_alone(said) or _name_registered_as(said, cased)
     )  # fmt: skip
 
 
-def _name_in_frame(marked: str, said: str) -> str | None:
+def _name_in_frame(marked: str, said: str, caps: Capitals | None) -> str | None:
     booking = _BOOKING.search(_lower_tr(said) or marked) is not None
-    phrase = name_in_frame(marked.split(), booking, said_capitals(said))
+    phrase = name_in_frame(marked.split(), booking, caps)
     return " ".join(_title(w, "tr") for w in phrase) if phrase else None
 
 
@@ -457,7 +458,9 @@ def _said_with_copula(said: str) -> dict[str, str]:
     return found
 
 
-def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
+def _name_at_start(
+    plain: str, said: str, cased: frozenset[str], caps: Capitals | None, with_copula: dict[str, str]
+) -> str | None:
     """A turn that is a name and nothing else ("Ayşe Yılmaz", the answer to "adınız?"), or a name followed by
     "ben" or "konuşuyorum" ("Ayşe ben", "merhaba Ahmet Bey ben, randevum vardı", "Ayşe konuşuyorum"), by a phone
     number ("Ahmet Kaya, 0532 111 22 33", "… numaram …") or, written with capitals, by a comma and more ("Ahmet
@@ -468,9 +471,8 @@ def _name_at_start(plain: str, said: str, cased: frozenset[str]) -> str | None:
     words = plain.split()
     while words and (words[0] in _TR_OPENERS or words[0] == _BREAK):
         words = words[1:]
-    with_copula = _said_with_copula(said)
     listed = bool(words) and _is_first_name(with_copula.get(words[0], words[0]))
-    if not listed and not unlisted_full_name([with_copula.get(w, w) for w in words[:2]], said_capitals(said)):
+    if not listed and not unlisted_full_name([with_copula.get(w, w) for w in words[:2]], caps):
         return None  # "Öykü Kaya, 0532 …": a given name the list lacks, with a capitalised surname
     named: list[str] = []
     for i, word in enumerate(words[:3]):
