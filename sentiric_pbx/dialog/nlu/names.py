@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from sentiric_pbx.dialog.nlu.normalize import _lower, normalize
+from sentiric_pbx.dialog.nlu.normalize import normalize
 from sentiric_pbx.dialog.nlu.tr_name_ben import COPULA_TR as _TR_COPULA
 from sentiric_pbx.dialog.nlu.tr_name_ben import name_ending_the_turn as _name_ending_the_turn
 from sentiric_pbx.dialog.nlu.tr_name_ben import number_word as _number_word
@@ -24,10 +24,12 @@ from sentiric_pbx.dialog.nlu.tr_name_phrase import (
     name_phrase_before,
     not_in_name,
     said_capitals,
+    title_tr,
     unlisted_full_name,
 )
 from sentiric_pbx.dialog.nlu.tr_name_phrase import VERB_STEM_TR as _TR_VERB_STEM
 from sentiric_pbx.dialog.nlu.tr_name_phrase import is_first_name as _is_first_name
+from sentiric_pbx.dialog.nlu.tr_name_phrase import lower_tr as _lower_tr
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
 from sentiric_pbx.dialog.nlu.tr_name_words import HONORIFICS_TR as _TR_HONORIFICS
 from sentiric_pbx.dialog.nlu.tr_name_words import OPENERS_TR as _TR_OPENERS
@@ -66,12 +68,7 @@ _PLACES = frozenset({"office", "clinic", "practice", "surgery", "salon", "muayen
 
 
 def _title(word: str, language: str) -> str:
-    first = word[0]
-    if language == "tr":
-        first = {"i": "İ", "ı": "I"}.get(first, first.upper())
-    else:
-        first = first.upper()
-    return first + word[1:]
+    return title_tr(word) if language == "tr" else word[0].upper() + word[1:]
 
 
 # "my first name is anna and my last name is kowalski", "adım mehmet soyadım kaya": one name in two parts.
@@ -195,10 +192,6 @@ def _name_of_owner(plain: str, said: str, caps: Capitals | None) -> str | None:
 
 
 _SAID_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
-
-
-def _lower_tr(word: str) -> str:
-    return _lower(word, "tr").replace("\u0307", "")  # and a decomposed "i̇" loses its dot
 
 
 # "Kemal Bey'in yerine ben geleceğim", "Ahmet Kaya'nın yerine", "Ahmet Bey'e ben söylerim": a name in a case,

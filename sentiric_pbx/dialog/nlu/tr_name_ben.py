@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 
-from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD, _lower, normalize
+from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD, normalize
 from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR as _TR_AFTER_NAME_VERB
 from sentiric_pbx.dialog.nlu.tr_name_endings import NOT_NAME_ENDING_TR as _TR_NOT_NAME_ENDING
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
 from sentiric_pbx.dialog.nlu.tr_name_phrase import VERB_STEM_TR as _TR_VERB_STEM
+from sentiric_pbx.dialog.nlu.tr_name_phrase import lower_tr as _lower_tr
 from sentiric_pbx.dialog.nlu.tr_name_phrase import title_tr
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
 from sentiric_pbx.dialog.nlu.tr_name_words import HONORIFICS_TR as _TR_HONORIFICS
@@ -22,10 +23,6 @@ from sentiric_pbx.dialog.nlu.tr_name_words import OPENERS_TR as _TR_OPENERS
 
 # "ben fatma şahin'im" → "şahinim" once the apostrophe is gone: the "I am" ending is not part of the name.
 COPULA_TR = re.compile(r"^(?P<stem>\w{3,}?)(?:y[ıiuü]m|[ıiuü]m)$")
-
-
-def _lower_tr(word: str) -> str:
-    return _lower(word, "tr").replace("\u0307", "")  # and a decomposed "i̇" loses its dot
 
 
 # "Merhaba, ben Menekşe.": one word after "ben" that the given-name list does not hold is a name only at the

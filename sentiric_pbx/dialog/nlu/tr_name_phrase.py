@@ -40,6 +40,10 @@ def title_tr(word: str) -> str:
     return {"i": "İ", "ı": "I"}.get(word[0], word[0].upper()) + word[1:]
 
 
+def lower_tr(word: str) -> str:
+    return _lower(word, "tr").replace("\u0307", "")  # and a decomposed "i̇" loses its dot
+
+
 # The nouns of an institution's or a holiday's name ("Kadıköy Şubesi", "Ramazan Bayramı", "Acıbadem Hastanesi").
 INSTITUTION_TR = re.compile(r"^(?:[şs]ube|bayram|hastane|merkez|klini[kğ]|eczane|[üu]niversite|poliklini)")
 
@@ -78,7 +82,7 @@ def said_capitals(said: str) -> Capitals | None:
     words: dict[str, set[str]] = {"said": set(), "inside": set()}
     for m in _SAID_WORD.finditer(said.replace("’", "'")):
         if m[0][0].isupper():
-            forms = {_lower(f, "tr").replace("\u0307", "") for f in (m[0].replace("'", ""), m[0].partition("'")[0])}
+            forms = {lower_tr(f) for f in (m[0].replace("'", ""), m[0].partition("'")[0])}
             words["said"] |= forms
             if not _SENTENCE_OPEN.search(said[: m.start()]):
                 words["inside"] |= forms
