@@ -94,8 +94,7 @@ def _day_of_month(today: dt.date, day: int) -> dt.date | None:
             candidate = None
         if candidate is not None and candidate >= today:
             return candidate
-        month = month % 12 + 1
-        year += month == 1
+        year, month = _month_after(year, month)
     return None
 
 
@@ -267,7 +266,7 @@ def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt
         if day <= 3 and not (m["pre"] or m.groupdict().get("of")):
             return None  # "the first one", "the second option": not dates
         if m.groupdict().get("next"):
-            today = (today.replace(day=1) + dt.timedelta(days=31)).replace(day=1)
+            today = dt.date(*_month_after(today.year, today.month), 1)
         return _day_of_month(today, day)
     if kind == "from":  # "a week from today", "2 days from tomorrow"
         days = int(m["n"] or 1) * (7 if m["unit"].startswith("week") else 1)
