@@ -137,3 +137,19 @@ async def test_a_media_leg_runs_its_handler_but_is_not_a_call_of_its_own(logs) -
     await ran.wait()
     await life.finish(Hangup("caller", "tcp_close"))
     assert not [e for e in logs if e["event"] in ("call_started", "call_ended")]
+
+
+async def test_the_call_ends_as_the_agent_ended_it_whatever_the_wire_sees_after(logs) -> None:
+    """The agent transferred (our 0x00), then finished, before Asterisk's close reached the read loop: the
+    read loop's "agent_finished" (or the close's "tcp_close") is what followed, `call_ended` says why."""
+
+    async def transfers(transport: CallTransport) -> None:
+        await transport.transfer("PJSIP/reception")
+
+    active = ActiveCalls("order-test")
+    life = CallLife("order-test", WireLess("c4"), transfers, active)
+    agent = life.start()
+    await agent
+    await life.finish(Hangup("agent", "agent_finished"))
+    ended = [e for e in logs if e["event"] == "call_ended"]
+    assert [(e["by"], e["reason"]) for e in ended] == [("agent", "transferred")]

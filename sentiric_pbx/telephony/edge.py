@@ -52,6 +52,9 @@ class CallIO:
         self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(inbound_frames)
         self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
         self.closed = False
+        self.ended: Hangup | None = None
+        """The first `end()`: how the call really ended. A 0x00 or BYE we sent makes the peer close its side,
+        and whatever the wire sees after that (a close, a reset) is the echo of our hang-up, not the cause."""
         self.frames_in = 0
         """Counted by the subclass in its wire's unit (a packet, a message, a frame)."""
         self.dropped_inbound = 0
@@ -77,6 +80,7 @@ class CallIO:
         if self.closed:
             return
         self.closed = True
+        self.ended = event
         self.unplayed_at_end_ms = self.queued_ms
         self.clock.flush()
         self._on_end()

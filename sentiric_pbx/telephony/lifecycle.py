@@ -166,6 +166,7 @@ class CallLife:
             return
         self._finished = True
         self.transport.end(end)
+        end = self.transport.ended or end  # the agent hung up first: the wire's close only followed from it
         self._release_line()
         agent = self.agent_task
         try:

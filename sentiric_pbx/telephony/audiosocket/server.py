@@ -422,9 +422,10 @@ class Connection:
             with contextlib.suppress(Exception):
                 await self.writer.wait_closed()  # an empty send buffer: closed on the loop's next turn
             return
-        if transport.hangup_sent and end.by == "caller":
-            end = Hangup("agent", transport.hangup_reason)  # Asterisk's close is its answer to our 0x00
         transport.end(end)
+        # Our 0x00 (or the agent's end) came first: Asterisk's close, or the agent finishing while its frames
+        # were still arriving, is what followed from it, not how the call ended.
+        end = transport.ended or end
         clock.cancel()
         try:
             await asyncio.wait({clock})  # unlike `await clock`, never swallows our own cancellation

@@ -94,8 +94,6 @@ class AudioSocketTransport(CallIO):
         self._paced: PacedOutput | None = None
         self.clock = PlayoutClock(self._send_frame, b"")
         self._set_wire_kind(KIND_BY_RATE[cfg.default_rate])
-        self.hangup_sent = False
-        self.hangup_reason = "agent_hangup"
         self.control: AudioSocketControl | None = None
         """AMI for transfers (and metadata), when `[ami]` is enabled; set by the server."""
         self.owner: CallControl | None = None
@@ -175,12 +173,12 @@ class AudioSocketTransport(CallIO):
             await self.owner.hangup()
             self.end(Hangup("agent", reason))
             return
-        self.hangup_sent = True
-        self.hangup_reason = reason
         self._writer.write(HANGUP_FRAME)
+        # Ended before the drain: Asterisk answers the 0x00 with a close that the read side may see first,
+        # and the call must still be recorded as ended by us, for `reason`.
+        self.end(Hangup("agent", reason))
         with contextlib.suppress(ConnectionError):
             await self._writer.drain()
-        self.end(Hangup("agent", reason))
 
     @property
     def media_mode(self) -> Mode:
