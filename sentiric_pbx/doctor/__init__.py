@@ -28,6 +28,7 @@ from sentiric_pbx.doctor.peers import (
     check_ami,
     check_ari,
     check_database,
+    check_dialplan,
     check_freeswitch,
     check_freeswitch_esl,
     check_recordings_store,
@@ -236,6 +237,8 @@ async def run_checks(config: Path | None) -> list[Check]:
     checks.append(check_fastagi_secret(settings))
     if settings.ami.enabled:
         checks.append(await check_ami(settings))
+        if checks[-1].status == "ok":
+            checks.append(await check_dialplan(settings))
     if settings.ari.enabled:
         checks.append(await check_ari(settings))
     if settings.webrtc.enabled:
@@ -287,6 +290,7 @@ __all__ = [
     "check_config",
     "check_daemon",
     "check_database",
+    "check_dialplan",
     "check_disk",
     "check_freeswitch",
     "check_freeswitch_esl",

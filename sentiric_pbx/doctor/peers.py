@@ -12,6 +12,7 @@ import httpx
 from sentiric_pbx.config import Settings
 from sentiric_pbx.doctor.check import NET_TIMEOUT_S, Check, Status
 from sentiric_pbx.doctor.ports import RunningDaemon, check_port
+from sentiric_pbx.telephony.asterisk.ami_wire import read_message
 
 
 def check_webrtc(s: Settings, daemon: RunningDaemon | None = None) -> list[Check]:
@@ -113,14 +114,6 @@ def check_twilio(s: Settings, daemon: RunningDaemon | None = None) -> list[Check
 
 
 # -- Asterisk -------------------------------------------------------------------------------------
-async def _read_message(reader: asyncio.StreamReader) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    while line := (await reader.readline()).decode(errors="replace").strip():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip().lower(), value.strip())
-    return fields
-
-
 async def check_ami(s: Settings) -> Check:
     cfg = s.ami
     where = f"{cfg.host}:{cfg.port}"
@@ -150,14 +143,14 @@ async def check_ami(s: Settings) -> Check:
                 "Events: off\r\n\r\n".encode()
             )
             await writer.drain()
-            reply = await _read_message(reader)
-            while reply and reply.get("actionid", "doctor") != "doctor":
-                reply = await _read_message(reader)  # an event that slipped in before our response
-            if reply.get("response", "").lower() != "success":
+            reply = await read_message(reader) or {}
+            while reply and reply.get("ActionID", "doctor") != "doctor":
+                reply = await read_message(reader) or {}  # an event that slipped in before our response
+            if reply.get("Response", "").lower() != "success":
                 return Check(
                     "asterisk ami",
                     "fail",
-                    f"login as {cfg.username!r} refused: {reply.get('message', reply)}",
+                    f"login as {cfg.username!r} refused: {reply.get('Message', reply)}",
                     "check [ami] username/password (SENTIRIC_AMI__PASSWORD) against manager.conf",
                 )
             writer.write(b"Action: Logoff\r\nActionID: doctor-bye\r\n\r\n")
@@ -172,6 +165,23 @@ async def check_ami(s: Settings) -> Check:
     finally:
         writer.close()
     return Check("asterisk ami", "ok", f"{banner} at {where}, logged in as {cfg.username}")
+
+
+async def check_dialplan(s: Settings) -> Check:
+    """Whether Asterisk's dialplan sends calls to our AudioSocket and FastAGI ports (`dialplan_audit`)."""
+    from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiError
+    from sentiric_pbx.telephony.asterisk.dialplan_audit import audit_over_ami, listening
+
+    client = AmiClient(s.ami, connect_timeout_s=NET_TIMEOUT_S, action_timeout_s=NET_TIMEOUT_S)
+    try:
+        await client.connect()
+    except AmiError as exc:
+        return Check("asterisk dialplan", "warn", f"not read: {exc}")
+    try:
+        found = await audit_over_ami(client, listening(s))
+    finally:
+        await client.close()
+    return Check("asterisk dialplan", found.status, found.detail, found.hint)
 
 
 async def check_ari(s: Settings) -> Check:

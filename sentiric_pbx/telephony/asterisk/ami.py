@@ -27,18 +27,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
 
 from sentiric_pbx import metrics
 from sentiric_pbx.config import AmiConfig
+from sentiric_pbx.telephony.asterisk.ami_wire import BANNER_PREFIX, Fields, encode_message, read_message
 
 log = structlog.get_logger(__name__)
 
-BANNER_PREFIX = "Asterisk Call Manager/"
-CRLF = "\r\n"
 SUBSCRIBED_EVENTS = frozenset({"Hangup", "DTMFEnd", "VarSet", "Newchannel", "Newexten"})
 """Events delivered to per-call callbacks. Everything else Asterisk sends is ignored."""
 RECONNECT_MIN_S = 0.5
@@ -51,40 +50,6 @@ class AmiError(Exception):
 
 class AmiLoginError(AmiError):
     """Asterisk refused our username/password (manager.conf). Never carries the password."""
-
-
-# -- wire format ---------------------------------------------------------------------------------
-Fields = Mapping[str, str] | Iterable[tuple[str, str]]
-
-
-def encode_message(fields: Fields) -> bytes:
-    """`Key: Value` CRLF lines and the empty line that ends the message. Repeated keys (`Variable`) are kept."""
-    pairs = fields.items() if isinstance(fields, Mapping) else fields
-    return ("".join(f"{k}: {v}{CRLF}" for k, v in pairs) + CRLF).encode("utf-8")
-
-
-def parse_message(lines: Iterable[str]) -> dict[str, str]:
-    """One message's lines (CRLF already removed) → fields. A repeated key keeps its first value."""
-    out: dict[str, str] = {}
-    for line in lines:
-        key, sep, value = line.partition(":")
-        if sep:
-            out.setdefault(key.strip(), value.strip())
-    return out
-
-
-async def read_message(reader: asyncio.StreamReader) -> dict[str, str] | None:
-    """Read up to the empty line that ends a message; None at EOF. Stray empty lines are skipped."""
-    lines: list[str] = []
-    while True:
-        raw = await reader.readline()
-        if not raw:
-            return None
-        line = raw.decode("utf-8", "replace").rstrip("\r\n")
-        if line:
-            lines.append(line)
-        elif lines:
-            return parse_message(lines)
 
 
 # -- results and events --------------------------------------------------------------------------
@@ -131,6 +96,22 @@ class OriginateResult:
 EventCallback = Callable[[AmiEvent], Awaitable[None] | None]
 
 
+@dataclass(slots=True)
+class _Listing:
+    """The events of one list action so far; `done` resolves at its `complete` event."""
+
+    complete: str
+    done: asyncio.Future[None]
+    items: list[dict[str, str]] = field(default_factory=list)
+
+    def take(self, msg: dict[str, str]) -> None:
+        if msg.get("Event") == self.complete:
+            if not self.done.done():
+                self.done.set_result(None)
+        elif "Event" in msg:
+            self.items.append(msg)
+
+
 def _caller_id(value: str) -> str:
     """A bare number becomes `<+90555…>` (number, no name); `"Name" <number>` is sent as given."""
     return value if "<" in value else f"<{value}>"
@@ -154,6 +135,7 @@ class AmiClient:
         self._writer: asyncio.StreamWriter | None = None
         self._responses: dict[str, asyncio.Future[dict[str, str]]] = {}
         self._originates: dict[str, asyncio.Future[dict[str, str]]] = {}
+        self._lists: dict[str, _Listing] = {}
         self._subscribers: dict[str, list[EventCallback]] = {}
         self._connected = asyncio.Event()
         self._state = "init"
@@ -168,8 +150,8 @@ class AmiClient:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    async def wait_connected(self, timeout_s: float) -> None:
-        """Wait until logged in; `TimeoutError` if that takes longer than `timeout_s`."""
+    async def wait_connected(self, timeout_s: float | None) -> None:
+        """Wait until logged in; `TimeoutError` after `timeout_s` (None: wait as long as it takes)."""
         await asyncio.wait_for(self._connected.wait(), timeout_s)
 
     def subscribe(self, key: str, callback: EventCallback) -> Callable[[], None]:
@@ -370,6 +352,10 @@ class AmiClient:
         name = msg.get("Event")
         if name is None:
             return
+        listing = self._lists.get(action_id or "")
+        if listing is not None:
+            listing.take(msg)
+            return
         if name == "OriginateResponse" and action_id in self._originates:
             future = self._originates.pop(action_id)
             if not future.done():
@@ -395,6 +381,10 @@ class AmiClient:
                 if not future.done():
                     future.set_exception(exc)
             pending.clear()
+        for listing in self._lists.values():
+            if not listing.done.done():
+                listing.done.set_exception(exc)
+        self._lists.clear()
 
     def _set_state(self, state: str, **fields: object) -> None:
         """One log line per state change: ami_connected, ami_disconnected, ami_login_failed, ami_unreachable."""
@@ -439,6 +429,22 @@ class AmiClient:
         if reply.get("Response") != "Success":
             raise AmiError(f"AMI {name} failed: {reply.get('Message', reply.get('Response', 'no reason given'))}")
         return reply
+
+    async def list_action(self, name: str, fields: Fields, complete: str) -> list[dict[str, str]]:
+        """An action answered by a list of events (`ShowDialPlan` → `ListDialplan` …): the events up to the
+        one named `complete` (`ShowDialPlanComplete`). A refusal ("Permission denied") → `AmiError`."""
+        action_id = f"{next(self._ids)}-{name.lower()}"
+        listing = self._lists[action_id] = _Listing(complete, asyncio.get_running_loop().create_future())
+        try:
+            reply = await self.action(name, fields, action_id=action_id)
+            if reply.get("Response") != "Success":
+                raise AmiError(f"AMI {name} failed: {reply.get('Message', 'no reason given')}")
+            await asyncio.wait_for(asyncio.shield(listing.done), self.action_timeout_s)
+        finally:
+            self._lists.pop(action_id, None)
+            if listing.done.done() and not listing.done.cancelled():
+                listing.done.exception()  # a dropped connection's error, already raised by `action`
+        return listing.items
 
     async def originate(
         self,
