@@ -342,8 +342,8 @@ def _name_in_frame(marked: str, said: str, caps: Capitals | None) -> str | None:
 # "Ali Rıza Kaya olarak kayıtlıyım", "Filiz Kaplan olarak doğruluyorum": the name the caller is known under;
 # "Ahmet Yılmaz randevusunu iptal et", "Ayşe Kaya rezervasyonu": the owner said without the genitive ending;
 # "Ali Yılmaz için randevu": whom a booking is for (only in a turn about one: "Ahmet Konağı için bir fikir").
-_SAID_AS = re.compile(
-    r"((?:[^\W\d_]+ ){1,2}[^\W\d_]+) (?:olarak\b|(?P<for>i[çc]in)\b|(?:randevus|rezervasyon|kayd)\w*)"
+_SAID_AS = re.compile(  # starts only where a word does: from inside one, every letter was a new start (quadratic)
+    r"(?<![^\W\d_])((?:[^\W\d_]+ ){1,2}[^\W\d_]+) (?:olarak\b|(?P<for>i[çc]in)\b|(?:randevus|rezervasyon|kayd)\w*)"
 )
 _BOOKING = re.compile(r"randevu|rezervasyon")
 
