@@ -69,11 +69,17 @@ def _local(now: dt.datetime, timezone: str) -> dt.datetime:
 
 
 def understand_rules(
-    text: str, *, now: dt.datetime, language: str = "en", options: NluOptions | None = None
+    text: str,
+    *,
+    now: dt.datetime,
+    language: str = "en",
+    options: NluOptions | None = None,
+    expects: str | None = None,
 ) -> NluResult:
-    """The rules' answer alone: synchronous, deterministic, a few milliseconds."""
+    """The rules' answer alone: synchronous, deterministic, a few milliseconds. `expects` is what the agent's
+    last question asked for (`TaskResult.expects`: "name", "datetime", "phone", …), or None."""
     started = time.perf_counter()
-    rules = _apply_rules(text, now, language, options or NluOptions())
+    rules = _apply_rules(text, now, language, options or NluOptions(), expects)
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return NluResult(rules.intent, rules.entities, rules.confidence, "rules", elapsed)
 
@@ -89,11 +95,11 @@ class _Rules:
     confidence: float
 
 
-def _apply_rules(text: str, now: dt.datetime, language: str, opts: NluOptions) -> _Rules:
-    """Normalise, classify, extract, and let a plug-in claim the turn."""
+def _apply_rules(text: str, now: dt.datetime, language: str, opts: NluOptions, expects: str | None = None) -> _Rules:
+    """Normalise, classify, extract (knowing what the agent asked), and let a plug-in claim the turn."""
     norm = normalize(text, language)
     verdict = classify(norm)
-    entities = extract(norm, _local(now, opts.timezone), opts, text)
+    entities = extract(norm, _local(now, opts.timezone), opts, text, expects)
     intent, confidence = _plugin_intent(norm, text, verdict.intent, verdict.confidence, entities, opts)
     return _Rules(norm, verdict, entities, intent, confidence)
 
@@ -118,12 +124,17 @@ def _plugin(result: NluResult, opts: NluOptions) -> bool:
 
 
 def understand_local(
-    text: str, *, now: dt.datetime, language: str = "en", options: NluOptions | None = None
+    text: str,
+    *,
+    now: dt.datetime,
+    language: str = "en",
+    options: NluOptions | None = None,
+    expects: str | None = None,
 ) -> NluResult:
     """Rules, and the learned model where they are unsure (`combine`): synchronous, ~1 ms, no LLM."""
     started = time.perf_counter()
     opts = options or NluOptions()
-    rules = _apply_rules(text, now, language, opts)
+    rules = _apply_rules(text, now, language, opts, expects)
     verdict, intent, confidence, source = rules.verdict, rules.intent, rules.confidence, "rules"
     # Digits alone (a keypad string, a number said on its own) carry no intent: the model, which must
     # spread its probability over the intents it knows, would still name one ("12" came out "affirm").
@@ -146,11 +157,16 @@ async def understand(
     language: str = "en",
     llm: LlmEngine | None = None,
     options: NluOptions | None = None,
+    expects: str | None = None,
 ) -> NluResult:
-    """Intent and entities of one caller turn; the LLM is asked only if rules and model are unsure."""
+    """Intent and entities of one caller turn; the LLM is asked only if rules and model are unsure.
+
+    `expects` is what the agent's last question asked for (`TaskResult.expects`). A bare answer means what
+    the question makes of it ("Deniz" to "Adınız?" is a name, "üç" to "Saat kaçta?" a time); with None
+    every turn is read alone, as before the dialog passed it."""
     started = time.perf_counter()
     opts = options or NluOptions()
-    local = understand_local(text, now=now, language=language, options=opts)
+    local = understand_local(text, now=now, language=language, options=opts, expects=expects)
     result = local
     if llm is not None and local.confidence < opts.llm_below_confidence and text.strip() and not _plugin(local, opts):
         label = await ask_llm(llm, text, opts.llm_budget_s)

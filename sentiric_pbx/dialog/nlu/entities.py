@@ -112,10 +112,12 @@ def temporal(digits: str, now: dt.datetime, language: str, options: NluOptions) 
     return out
 
 
-def extract(norm: Normalized, now: dt.datetime, options: NluOptions, said: str = "") -> dict[str, str]:
+def extract(
+    norm: Normalized, now: dt.datetime, options: NluOptions, said: str = "", expects: str | None = None
+) -> dict[str, str]:
     """All entities of one turn; `now` must already be in the business timezone. `said` is the turn as STT
     wrote it or the caller typed it: its capitals and commas tell a name from a word (see `names`), which
-    `norm` has folded away."""
+    `norm` has folded away. `expects` is what the agent's last question asked for (`TaskResult.expects`)."""
     if norm.language == "tr":
         phone, digits = take_phone_tr(norm.digits, options.default_country_code)
         digits = entity_digits(digits, norm.plain)
