@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sentiric_pbx.call.phone import normalize_e164
 from sentiric_pbx.dialog.nlu.dates import find_dates, pick
+from sentiric_pbx.dialog.nlu.expected import answer_to
 from sentiric_pbx.dialog.nlu.names import find_person_name
 from sentiric_pbx.dialog.nlu.normalize import Normalized
 from sentiric_pbx.dialog.nlu.options import NluOptions
@@ -117,7 +118,8 @@ def extract(
 ) -> dict[str, str]:
     """All entities of one turn; `now` must already be in the business timezone. `said` is the turn as STT
     wrote it or the caller typed it: its capitals and commas tell a name from a word (see `names`), which
-    `norm` has folded away. `expects` is what the agent's last question asked for (`TaskResult.expects`)."""
+    `norm` has folded away. `expects` is what the agent's last question asked for (`TaskResult.expects`): a
+    bare answer to it fills what the turn alone leaves empty (`expected`)."""
     if norm.language == "tr":
         phone, digits = take_phone_tr(norm.digits, options.default_country_code)
         digits = entity_digits(digits, norm.plain)
@@ -129,4 +131,4 @@ def extract(
         out["person_name"] = name
     if phone:
         out["phone"] = phone
-    return out
+    return answer_to(expects, norm, said, now, options, out) if expects else out
