@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sentiric_pbx.dialog.nlu import understand, understand_local, understand_rules
+from sentiric_pbx.dialog.nlu import NluOptions, understand, understand_local, understand_rules
 
 NOW = dt.datetime(2026, 3, 12, 10, 0, tzinfo=ZoneInfo("Europe/Istanbul"))  # a Thursday, the bench's BENCH_NOW
 
@@ -149,3 +149,24 @@ def test_every_entry_point_takes_the_question() -> None:
     assert understand_local("deniz", now=NOW, language="tr", expects="name").entities == {"person_name": "Deniz"}
     result = asyncio.run(understand("üç", now=NOW, language="tr", expects="datetime"))
     assert result.entities == {"time": "15:00"}
+
+
+def test_a_bare_answer_carries_no_intent_for_the_model_to_guess() -> None:
+    """Alone, "üç" is worded and the rules are unsure, so the learned model names an intent (it said
+    "transfer_to_human"); as the answer to "Ne zaman?" it is the answer and nothing else, like digits."""
+    alone = understand_local("üç", now=NOW, language="tr")
+    assert alone.source == "model" and alone.intent != "other"
+    answer = understand_local("üç", now=NOW, language="tr", expects="datetime")
+    assert (answer.intent, answer.source) == ("other", "rules")
+
+
+def test_nor_for_the_llm() -> None:
+    from tests.test_nlu import ScriptedLlm
+
+    llm, options = ScriptedLlm(reply="bye"), NluOptions(use_model=False)
+    alone = asyncio.run(understand("üç", now=NOW, language="tr", llm=llm, options=options))  # type: ignore[arg-type]
+    assert (alone.intent, alone.source, llm.calls) == ("end_call", "llm", 1)
+    answer = asyncio.run(
+        understand("üç", now=NOW, language="tr", llm=llm, options=options, expects="datetime")  # type: ignore[arg-type]
+    )
+    assert (answer.intent, answer.source, answer.entities, llm.calls) == ("other", "rules", {"time": "15:00"}, 1)

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 from sentiric_pbx.call.phone import normalize_e164
 from sentiric_pbx.dialog.nlu.dates import find_dates, pick
-from sentiric_pbx.dialog.nlu.expected import answer_to
 from sentiric_pbx.dialog.nlu.names import find_person_name
 from sentiric_pbx.dialog.nlu.normalize import Normalized
 from sentiric_pbx.dialog.nlu.options import NluOptions
@@ -113,13 +112,10 @@ def temporal(digits: str, now: dt.datetime, language: str, options: NluOptions) 
     return out
 
 
-def extract(
-    norm: Normalized, now: dt.datetime, options: NluOptions, said: str = "", expects: str | None = None
-) -> dict[str, str]:
+def extract(norm: Normalized, now: dt.datetime, options: NluOptions, said: str = "") -> dict[str, str]:
     """All entities of one turn; `now` must already be in the business timezone. `said` is the turn as STT
     wrote it or the caller typed it: its capitals and commas tell a name from a word (see `names`), which
-    `norm` has folded away. `expects` is what the agent's last question asked for (`TaskResult.expects`): a
-    bare answer to it fills what the turn alone leaves empty (`expected`)."""
+    `norm` has folded away."""
     if norm.language == "tr":
         phone, digits = take_phone_tr(norm.digits, options.default_country_code)
         digits = entity_digits(digits, norm.plain)
@@ -131,4 +127,4 @@ def extract(
         out["person_name"] = name
     if phone:
         out["phone"] = phone
-    return answer_to(expects, norm, said, now, options, out) if expects else out
+    return out

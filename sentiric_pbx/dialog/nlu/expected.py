@@ -16,6 +16,7 @@ import re
 from zoneinfo import ZoneInfo
 
 from sentiric_pbx.dialog.nlu.dates import _day_of_month
+from sentiric_pbx.dialog.nlu.entities import take_phone
 from sentiric_pbx.dialog.nlu.intents import classify
 from sentiric_pbx.dialog.nlu.names import _COMMON_EN
 from sentiric_pbx.dialog.nlu.normalize import Normalized
@@ -178,8 +179,6 @@ def _bare_phone(norm: Normalized, options: NluOptions, found: dict[str, str]) ->
     """Digits alone, 7 to 15 of them, as the phone rule reads a number (`entities.take_phone`), though they are
     too short or unframed for it ("111 22 33" in Turkish): asked for a number, the caller gives one. Whatever
     the date and time rules made of those digits goes."""
-    from sentiric_pbx.dialog.nlu.entities import take_phone  # entities imports this module
-
     rest = _rest(norm.digits, _PHONE_FILLERS)
     if not _DIGITS_ONLY.fullmatch(rest):
         return found
