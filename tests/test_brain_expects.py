@@ -69,3 +69,29 @@ async def test_a_context_saved_before_expects_existed_still_loads() -> None:
     data = CallContext(call_id="old").to_dict()
     del data["expects"]
     assert CallContext.from_dict(data).expects is None
+
+
+@pytest.mark.parametrize(
+    ("language", "turns", "name"),
+    [
+        ("tr", [("Randevu almak istiyorum", "Ne zaman gelmek istersiniz?"),
+                ("yarın üçte", "Sizi yarın saat 15:00 için kaydedeyim mi?"),
+                ("evet", "Randevu için adınızı alabilir miyim?"),
+                ("deniz", "Tamam, randevunuz yarın saat 15:00 için oluşturuldu.")], "Deniz"),
+        ("en", [("I'd like to book an appointment for tomorrow at 3 pm", "Shall I book you for tomorrow at 3 pm?"),
+                ("yes", "Can I have your name for the booking?"),
+                ("Sarah", "Done. You're booked for tomorrow at 3 pm.")], "Sarah"),
+    ],
+)  # fmt: skip
+async def test_a_bare_name_answers_the_booking_s_name_question(
+    brain: AssistantBrain, language: str, turns: list[tuple[str, str]], name: str
+) -> None:
+    """No name said, none in the CRM, no CALLERID(name): the booking asks, and a name alone is the answer (alone,
+    "deniz" in lower case is as often the sea, and "Sarah" no English name rule's)."""
+    ctx = CallContext(call_id=f"n-{language}", language=language, caller_id="+905551112233")
+    for text, answer in turns:
+        spoken, ctx = await say(brain, ctx, text)
+        assert spoken == answer
+    assert ctx.slots["booking"]["name"] == name
+    [booking] = await brain.calendar.bookings_for("+905551112233")
+    assert booking.name == name
