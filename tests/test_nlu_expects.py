@@ -68,6 +68,9 @@ def test_a_bare_name_answers_the_name_question(text: str, language: str, name: s
         ("öykü kaya", "tr"),  # lower case and not in the list: a word as much as a name
         ("İptal", "tr"),
         ("Hmm", "tr"),
+        ("günaydın", "tr"),  # a greeting, though "Aydın" is a name
+        ("salı öğleden sonra", "tr"),  # a time said: "Salı" is in the given-name list
+        ("Ayşe benim arkadaşım.", "tr"),  # a possessive after the name is the next thing said
         ("No.", "en"),
         ("I don't know.", "en"),
         ("Why?", "en"),

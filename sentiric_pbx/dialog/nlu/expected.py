@@ -24,7 +24,14 @@ from sentiric_pbx.dialog.nlu.options import NluOptions
 from sentiric_pbx.dialog.nlu.times import find_dayparts, find_times, to_clock
 from sentiric_pbx.dialog.nlu.tr_name_ben import _not_a_name as _not_a_name_tr
 from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR
-from sentiric_pbx.dialog.nlu.tr_name_phrase import STAFF_TR, VERB_STEM_TR, is_first_name, lower_tr, title_tr
+from sentiric_pbx.dialog.nlu.tr_name_phrase import (
+    STAFF_TR,
+    VERB_STEM_TR,
+    is_first_name,
+    lower_tr,
+    not_in_name,
+    title_tr,
+)
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR, OPENERS_TR, POSTPOSITIONS_TR
 
 _SAID_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
@@ -78,7 +85,7 @@ def answer_to(
 ) -> dict[str, str]:
     """`found` (the turn's own entities) with what the question adds: a "person_name" for "name", a "time"
     or "date" for "datetime", a "phone" for "phone"; `found` itself when the turn is no bare answer."""
-    if expects == "name" and "person_name" not in found:
+    if expects == "name" and not found:  # a time or a number said is no name ("salı öğleden sonra")
         name = bare_name(norm, said)
         return {**found, "person_name": name} if name else found
     if expects == "datetime":
@@ -93,17 +100,17 @@ def bare_name(norm: Normalized, said: str) -> str | None:
     given name from the list ("deniz", as lower-case STT writes it) or a capitalised word that is no common word
     or verb; the others a surname (capitalised, or after a listed given name). Refused: a question ("Deniz?"),
     digits, a turn that is an intent ("Hayır", "İptal"), or any word that is not a name word ("bilmiyorum")."""
-    lang = norm.language
-    if "?" in said or any(ch.isdigit() for ch in norm.digits) or classify(norm).intent not in ("other", "affirm"):
+    lang, intent = norm.language, classify(norm).intent
+    if "?" in said or any(ch.isdigit() for ch in norm.digits) or intent not in ("other", "affirm"):
         return None
     words = _name_words(said or norm.plain, lang, frozenset(norm.plain.split()))
     if words is None or not 1 <= len(words) <= 3:
         return None
     (first, first_caps), rest = words[0], words[1:]
     listed = is_first_name(first)
-    if not listed and (not first_caps or not _name_word(first, lang, first=True)):
-        return None
-    if classify(norm).intent == "affirm" and not listed and norm.plain.split()[0] == first:
+    if not _name_word(first, lang, first=True) or not (listed or first_caps):
+        return None  # (a listed name may be a greeting too: "günaydın")
+    if intent == "affirm" and not listed and norm.plain.split()[0] == first:
         return None  # "Tamamdır." is a yes, not a Mr Tamamdır ("Sure, Mark Jones." is a yes and a name)
     for word, caps in rest:
         if not (caps or (listed and lang == "tr")) or not _name_word(word, lang, first=False):
@@ -143,7 +150,8 @@ def _name_word(word: str, lang: str, *, first: bool) -> bool:
         return True
     if first:
         return not _not_a_name_tr(word) and not _MODAL_TR.search(word)
-    return not AFTER_NAME_VERB_TR.search(word) and not VERB_STEM_TR.search(word)
+    # ("arkadaşım": a thing of the caller's, `not_in_name`)
+    return not AFTER_NAME_VERB_TR.search(word) and not VERB_STEM_TR.search(word) and not not_in_name(word, "")
 
 
 def _rest(digits: str, fillers: frozenset[str]) -> str:
