@@ -164,7 +164,8 @@ async def test_the_same_slot_booked_through_two_hosts_gets_one_booking_and_one_t
         for db, call_id in ((a, "call-on-a"), (b, "call-on-b")):
             calendar = build_calendar(site(postgres_url), Path("/nonexistent/unused.db"), db)
             assert isinstance(calendar, SiteCalendar)
-            talk = Conversation(calendar, default_registry(plugins=False), CallContext(call_id, caller_id=CALLER_ID))
+            call = CallContext(call_id, caller_id=CALLER_ID, caller_name="Ayşe Demir")  # a name known: not asked
+            talk = Conversation(calendar, default_registry(plugins=False), call)
             first = await talk.turn(caller("create_appointment", "tomorrow at 3 pm", date=TOMORROW, time="15:00"))
             assert first is not None and first.template == "Shall I book you for tomorrow at 3 pm?"
             talks.append(talk)

@@ -55,10 +55,11 @@ class Conversation:
     registry: TaskRegistry
     call: CallContext
     results: list[TaskResult | None] = field(default_factory=list)
+    business: BusinessConfig = field(default_factory=lambda: BUSINESS)
 
     async def turn(self, said: TurnInput) -> TaskResult | None:
         self.call = CallContext.from_dict(json.loads(json.dumps(self.call.to_dict())))
-        ctx = TaskContext(call=self.call, turn=said, calendar=self.calendar, business=BUSINESS, now=NOW)
+        ctx = TaskContext(call=self.call, turn=said, calendar=self.calendar, business=self.business, now=NOW)
         result = await dispatch(self.registry, ctx)
         json.dumps(self.call.to_dict())  # still plain data
         self.results.append(result)
@@ -72,8 +73,12 @@ async def calendar(tmp_path: Path) -> Any:
     await cal.aclose()
 
 
-def conversation(calendar: Calendar, language: str = "en", caller_id: str | None = CALLER_ID) -> Conversation:
-    call = CallContext(call_id="call-1", caller_id=caller_id, language=language)
+def conversation(
+    calendar: Calendar, language: str = "en", caller_id: str | None = CALLER_ID, caller_name: str | None = None
+) -> Conversation:
+    """A call from `caller_id`; `caller_name` is its CALLERID(name). With no name known anywhere, the booking asks
+    for one before it books (`business.ask_name`)."""
+    call = CallContext(call_id="call-1", caller_id=caller_id, caller_name=caller_name, language=language)
     return Conversation(calendar, default_registry(plugins=False), call)
 
 
@@ -234,7 +239,7 @@ def spoken(facts: Any) -> list[str]:
 async def test_conversation(calendar: SqliteCalendar, booked: list[Slot], steps: list[Step]) -> None:
     for slot in booked:
         await book(calendar, slot)
-    talk = conversation(calendar)
+    talk = conversation(calendar, caller_name="Ayşe Demir")  # a name known: these are about agreeing on a time
     for number, step in enumerate(steps, 1):
         result = await talk.turn(step.said)
         assert result is not None, f"turn {number}: no task answered"
@@ -281,7 +286,7 @@ async def test_an_offer_carries_both_slots_and_the_phrase_as_facts(calendar: Sql
 
 async def test_slot_taken_while_the_caller_was_deciding(calendar: SqliteCalendar, tmp_path: Path) -> None:
     """Another call (another connection) books 3 pm between our question and the caller's yes."""
-    talk = conversation(calendar)
+    talk = conversation(calendar, caller_name="Ayşe Demir")
     await talk.turn(caller("create_appointment", "tomorrow at 3", date=TOMORROW, time="15:00"))
     other_call = SqliteCalendar(tmp_path / "sentiric.db", BUSINESS, clock=lambda: NOW)
     await book(other_call, at(3, 15), phone="+905559998877")
@@ -296,6 +301,94 @@ async def test_slot_taken_while_the_caller_was_deciding(calendar: SqliteCalendar
     assert await calendar.bookings_for(PHONE) == []
     result = await talk.turn(caller("other", "3:30 then", time="15:30"))
     assert result is not None and result.template == "Shall I book you for tomorrow at 3:30 pm?"
+
+
+async def test_a_caller_with_no_name_known_is_asked_for_one_before_the_booking(calendar: SqliteCalendar) -> None:
+    talk = conversation(calendar)
+    await talk.turn(caller("create_appointment", "tomorrow at 3 pm", date=TOMORROW, time="15:00"))
+    asked = await talk.turn(caller("affirm", "yes"))
+    assert asked is not None
+    assert (asked.status, asked.template, asked.expects) == ("ask", "Can I have your name for the booking?", "name")
+    assert talk.call.task_state["naming"] == {"start": "2030-01-03T15:00:00+03:00", "end": "2030-01-03T15:30:00+03:00"}
+    assert await calendar.bookings_for(PHONE) == []  # not booked until the name question is answered
+    done = await talk.turn(caller("other", "Deniz", person_name="Deniz"))
+    assert done is not None and (done.status, done.template) == ("done", "Done. You're booked for tomorrow at 3 pm.")
+    [booking] = await calendar.bookings_for(PHONE)
+    assert (booking.slot, booking.name) == (at(3, 15), "Deniz")
+    assert (talk.call.active_task, talk.call.task_state) == (None, {})
+
+
+async def test_an_answer_without_a_name_still_books_and_the_name_is_asked_once(calendar: SqliteCalendar) -> None:
+    talk = conversation(calendar)
+    await talk.turn(caller("create_appointment", "tomorrow at 3 pm", date=TOMORROW, time="15:00"))
+    await talk.turn(caller("affirm", "yes"))
+    done = await talk.turn(caller("deny", "I'd rather not say"))
+    assert done is not None and (done.status, done.template) == ("done", "Done. You're booked for tomorrow at 3 pm.")
+    [booking] = await calendar.bookings_for(PHONE)
+    assert (booking.slot, booking.name) == (at(3, 15), None)
+
+
+async def test_a_slot_taken_while_the_name_was_asked_is_offered_again_without_a_second_question(
+    calendar: SqliteCalendar, tmp_path: Path
+) -> None:
+    talk = conversation(calendar)
+    await talk.turn(caller("create_appointment", "tomorrow at 3", date=TOMORROW, time="15:00"))
+    await talk.turn(caller("affirm", "yes"))  # → what is your name?
+    other_call = SqliteCalendar(tmp_path / "sentiric.db", BUSINESS, clock=lambda: NOW)
+    await book(other_call, at(3, 15), phone="+905559998877")
+    await other_call.aclose()
+    offered = await talk.turn(caller("other", "Deniz", person_name="Deniz"))
+    assert offered is not None and offered.template == (
+        "I'm sorry, tomorrow at 3 pm was just taken. Would tomorrow at 3:30 pm or 4 pm suit you instead?"
+    )
+    await talk.turn(caller("other", "the first one"))
+    done = await talk.turn(caller("affirm", "yes"))
+    assert done is not None and done.template == "Done. You're booked for tomorrow at 3:30 pm."
+    [booking] = await calendar.bookings_for(PHONE)
+    assert (booking.slot, booking.name) == (at(3, 15, 30), "Deniz")
+
+
+async def test_the_name_is_asked_only_once_even_when_none_was_given(calendar: SqliteCalendar, tmp_path: Path) -> None:
+    talk = conversation(calendar)
+    await talk.turn(caller("create_appointment", "tomorrow at 3", date=TOMORROW, time="15:00"))
+    await talk.turn(caller("affirm", "yes"))  # → what is your name?
+    other_call = SqliteCalendar(tmp_path / "sentiric.db", BUSINESS, clock=lambda: NOW)
+    await book(other_call, at(3, 15), phone="+905559998877")
+    await other_call.aclose()
+    await talk.turn(caller("other", "hmm"))  # no name; the slot has gone meanwhile → two others offered
+    await talk.turn(caller("other", "the first one"))
+    done = await talk.turn(caller("affirm", "yes"))
+    assert done is not None and done.status == "done"
+    [booking] = await calendar.bookings_for(PHONE)
+    assert (booking.slot, booking.name) == (at(3, 15, 30), None)
+
+
+@pytest.mark.parametrize(
+    ("customer", "caller_name", "said"),
+    [({"customer_id": 7, "name": "Ayşe Demir"}, None, None), (None, "Ayşe Demir", None), (None, None, "Ayşe Demir")],
+    ids=["the CRM's", "CALLERID(name)", "said in the call"],
+)
+async def test_a_known_name_is_not_asked_again(
+    calendar: SqliteCalendar, customer: dict[str, Any] | None, caller_name: str | None, said: str | None
+) -> None:
+    talk = conversation(calendar, caller_name=caller_name)
+    talk.call.customer = customer
+    names = {"person_name": said} if said else {}
+    await talk.turn(caller("create_appointment", "tomorrow at 3", date=TOMORROW, time="15:00", **names))
+    done = await talk.turn(caller("affirm", "yes"))
+    assert done is not None and done.status == "done"
+    [booking] = await calendar.bookings_for(PHONE)
+    assert booking.name == "Ayşe Demir"
+
+
+async def test_ask_name_off_books_under_no_name_as_before(calendar: SqliteCalendar) -> None:
+    talk = conversation(calendar)
+    talk.business = BusinessConfig(ask_name=False)
+    await talk.turn(caller("create_appointment", "tomorrow at 3", date=TOMORROW, time="15:00"))
+    done = await talk.turn(caller("affirm", "yes"))
+    assert done is not None and done.status == "done"
+    [booking] = await calendar.bookings_for(PHONE)
+    assert booking.name is None
 
 
 async def test_cancel_frees_the_slot(calendar: SqliteCalendar) -> None:
@@ -424,7 +517,8 @@ async def test_a_turkish_call_hears_turkish(calendar: SqliteCalendar) -> None:
         (caller("create_appointment", "yarın öğleden sonra", date=TOMORROW, daypart="afternoon"),
          "Yarın saat 12:00 ya da 12:30 uygun olur mu?"),
         (caller("other", "ikincisi"), "Sizi yarın saat 12:30 için kaydedeyim mi?"),
-        (caller("affirm", "evet"), "Tamam, randevunuz yarın saat 12:30 için oluşturuldu."),
+        (caller("affirm", "evet"), "Randevu için adınızı alabilir miyim?"),
+        (caller("other", "Deniz", person_name="Deniz"), "Tamam, randevunuz yarın saat 12:30 için oluşturuldu."),
         (caller("ask_opening_hours", "kaçta açıksınız?"), "Pazartesi–Cuma günleri 09:00–17:00 arası açığız."),
     ]  # fmt: skip
     for said, template in steps:

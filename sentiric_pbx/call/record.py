@@ -49,6 +49,9 @@ class CallContext:
     slots: dict[str, Any] = field(default_factory=dict)
     active_task: str | None = None
     task_state: dict[str, Any] = field(default_factory=dict)
+    expects: str | None = None
+    """What the agent's last question asked for (`TaskResult.expects`: "datetime", "name", …): the NLU reads
+    the caller's next turn as an answer to it. None once a task ends or a turn had no task step."""
     timings: dict[str, list[float]] = field(default_factory=dict)
     """Per stage (stt, nlu, task, llm_first_token, tts_first_audio, reply_latency) → ms values."""
     outcome: str | None = None

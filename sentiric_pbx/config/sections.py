@@ -255,6 +255,9 @@ class BusinessConfig(_Section):
     """Used to normalise national caller IDs ("0555…") to E.164."""
     transfer_target: str = "PJSIP/reception"
     """Where "transfer to a human" sends the caller (a dial string or an extension)."""
+    ask_name: bool = True
+    """Ask a caller whose name is unknown (not said, not in the CRM, no CALLERID(name)) for one before booking,
+    once; an answer without a name still books. False: book under no name, as before."""
     address: str | None = None
     """Facts callers ask about; each one set answers its questions ("where are you?") as an FAQ entry does."""
     phone: str | None = None

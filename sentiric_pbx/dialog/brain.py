@@ -26,7 +26,7 @@ from sentiric_pbx.dialog.responder import Responder
 from sentiric_pbx.dialog.tasks.base import TaskContext, TurnInput
 from sentiric_pbx.dialog.tasks.faq import FAQ_INTENT, UNKNOWN_INTENT
 from sentiric_pbx.dialog.tasks.registry import TaskRegistry
-from sentiric_pbx.dialog.tasks.router import dispatch
+from sentiric_pbx.dialog.tasks.router import CONTINUING_STATUSES, dispatch
 from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.dialog.types import Reply, text_reply
 from sentiric_pbx.engines.base import LlmEngine
@@ -104,7 +104,9 @@ class AssistantBrain:
 
     async def respond(self, ctx: CallContext, text: str) -> Reply:
         now = self.clock()
-        nlu = await understand(text, now=now, language=ctx.language, llm=self.nlu_llm, options=self.nlu_options)
+        nlu = await understand(
+            text, now=now, language=ctx.language, llm=self.nlu_llm, options=self.nlu_options, expects=ctx.expects
+        )
         ctx.intents.append(nlu.intent)
         timed(ctx, "nlu_ms", nlu.elapsed_ms)
         log.info("nlu", intent=nlu.intent, confidence=round(nlu.confidence, 2), source=nlu.source,
@@ -145,6 +147,7 @@ class AssistantBrain:
         """One task step for the turn (or none), then the words and what to do after them."""
         result = await dispatch(self.registry, TaskContext(ctx, turn, self.calendar, self.settings.business, now))
         speech = self.responder.render(result, ctx.language)
+        ctx.expects = result.expects if result is not None and result.status in CONTINUING_STATUSES else None
         if result is None:
             return Reply(speech)
         self._remember_outcome(ctx, result.status, result.facts)

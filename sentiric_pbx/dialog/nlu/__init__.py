@@ -28,6 +28,7 @@ import structlog
 
 from sentiric_pbx.dialog.nlu import classifier, combine
 from sentiric_pbx.dialog.nlu.entities import extract
+from sentiric_pbx.dialog.nlu.expected import answer_to
 from sentiric_pbx.dialog.nlu.intents import INTENTS, RulesVerdict, classify
 from sentiric_pbx.dialog.nlu.llm import LLM_CONFIDENCE, ask_llm
 from sentiric_pbx.dialog.nlu.normalize import Normalized, normalize
@@ -69,11 +70,17 @@ def _local(now: dt.datetime, timezone: str) -> dt.datetime:
 
 
 def understand_rules(
-    text: str, *, now: dt.datetime, language: str = "en", options: NluOptions | None = None
+    text: str,
+    *,
+    now: dt.datetime,
+    language: str = "en",
+    options: NluOptions | None = None,
+    expects: str | None = None,
 ) -> NluResult:
-    """The rules' answer alone: synchronous, deterministic, a few milliseconds."""
+    """The rules' answer alone: synchronous, deterministic, a few milliseconds. `expects` is what the agent's
+    last question asked for (`TaskResult.expects`: "name", "datetime", "phone", …), or None."""
     started = time.perf_counter()
-    rules = _apply_rules(text, now, language, options or NluOptions())
+    rules = _apply_rules(text, now, language, options or NluOptions(), expects)
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return NluResult(rules.intent, rules.entities, rules.confidence, "rules", elapsed)
 
@@ -87,15 +94,22 @@ class _Rules:
     entities: dict[str, str]
     intent: str
     confidence: float
+    answered: bool = False
+    """The turn is a bare answer to the agent's question (`expected`): it gave an entity only the question
+    makes one ("üç" to "Saat kaçta?")."""
 
 
-def _apply_rules(text: str, now: dt.datetime, language: str, opts: NluOptions) -> _Rules:
-    """Normalise, classify, extract, and let a plug-in claim the turn."""
+def _apply_rules(text: str, now: dt.datetime, language: str, opts: NluOptions, expects: str | None = None) -> _Rules:
+    """Normalise, classify, extract (and read the turn as an answer to what the agent asked), and let a plug-in
+    claim the turn."""
     norm = normalize(text, language)
     verdict = classify(norm)
-    entities = extract(norm, _local(now, opts.timezone), opts, text)
+    local_now = _local(now, opts.timezone)
+    found = extract(norm, local_now, opts, text)
+    entities = answer_to(expects, norm, text, local_now, opts, found) if expects else found
+    answered = entities != found
     intent, confidence = _plugin_intent(norm, text, verdict.intent, verdict.confidence, entities, opts)
-    return _Rules(norm, verdict, entities, intent, confidence)
+    return _Rules(norm, verdict, entities, intent, confidence, answered)
 
 
 def _plugin_intent(
@@ -118,16 +132,28 @@ def _plugin(result: NluResult, opts: NluOptions) -> bool:
 
 
 def understand_local(
-    text: str, *, now: dt.datetime, language: str = "en", options: NluOptions | None = None
+    text: str,
+    *,
+    now: dt.datetime,
+    language: str = "en",
+    options: NluOptions | None = None,
+    expects: str | None = None,
 ) -> NluResult:
     """Rules, and the learned model where they are unsure (`combine`): synchronous, ~1 ms, no LLM."""
+    return _understand_local(text, now, language, options or NluOptions(), expects)[0]
+
+
+def _understand_local(
+    text: str, now: dt.datetime, language: str, opts: NluOptions, expects: str | None
+) -> tuple[NluResult, bool]:
+    """`understand_local`'s result, and whether the turn was a bare answer to the agent's question."""
     started = time.perf_counter()
-    opts = options or NluOptions()
-    rules = _apply_rules(text, now, language, opts)
+    rules = _apply_rules(text, now, language, opts, expects)
     verdict, intent, confidence, source = rules.verdict, rules.intent, rules.confidence, "rules"
     # Digits alone (a keypad string, a number said on its own) carry no intent: the model, which must
-    # spread its probability over the intents it knows, would still name one ("12" came out "affirm").
-    worded = any(ch.isalpha() for ch in text)
+    # spread its probability over the intents it knows, would still name one ("12" came out "affirm"). Nor
+    # does a bare answer to the agent's question ("üç" to "Saat kaçta?" came out "transfer_to_human").
+    worded = any(ch.isalpha() for ch in text) and not rules.answered
     rules_sure, model_sure = combine.thresholds(rules.norm.language)
     if opts.use_model and worded and verdict.confidence < rules_sure and intent == verdict.intent:
         guess = classifier.predict(rules.norm)
@@ -136,7 +162,7 @@ def understand_local(
                 verdict, guess.intent, guess.probability, rules_sure, model_sure
             )
     elapsed = round((time.perf_counter() - started) * 1000, 2)
-    return NluResult(intent, rules.entities, confidence, source, elapsed)  # type: ignore[arg-type]
+    return NluResult(intent, rules.entities, confidence, source, elapsed), rules.answered  # type: ignore[arg-type]
 
 
 async def understand(
@@ -146,13 +172,19 @@ async def understand(
     language: str = "en",
     llm: LlmEngine | None = None,
     options: NluOptions | None = None,
+    expects: str | None = None,
 ) -> NluResult:
-    """Intent and entities of one caller turn; the LLM is asked only if rules and model are unsure."""
+    """Intent and entities of one caller turn; the LLM is asked only if rules and model are unsure.
+
+    `expects` is what the agent's last question asked for (`TaskResult.expects`). A bare answer means what
+    the question makes of it ("Deniz" to "Adınız?" is a name, "üç" to "Saat kaçta?" a time); with None
+    every turn is read alone, as before the dialog passed it."""
     started = time.perf_counter()
     opts = options or NluOptions()
-    local = understand_local(text, now=now, language=language, options=opts)
+    local, answered = _understand_local(text, now, language, opts, expects)
     result = local
-    if llm is not None and local.confidence < opts.llm_below_confidence and text.strip() and not _plugin(local, opts):
+    unsure = local.confidence < opts.llm_below_confidence and text.strip() and not answered
+    if llm is not None and unsure and not _plugin(local, opts):
         label = await ask_llm(llm, text, opts.llm_budget_s)
         if label is not None:
             result = NluResult(label, local.entities, max(LLM_CONFIDENCE, local.confidence), "llm")

@@ -1,0 +1,97 @@
+"""The real brain passes what the agent just asked (`CallContext.expects`) to the NLU: a bare "üç" answers
+"Ne zaman gelmek istersiniz?", and the question is remembered as plain data across a saved and resumed context."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sentiric_pbx.call.record import CallContext
+from sentiric_pbx.config import Settings
+from sentiric_pbx.dialog.brain import AssistantBrain
+from sentiric_pbx.dialog.tasks.registry import default_registry
+from sentiric_pbx.integrations.calendar.sqlite import SqliteCalendar
+
+NOW = datetime(2030, 1, 2, 10, 0, tzinfo=ZoneInfo("Europe/Istanbul"))  # a Wednesday
+
+
+@pytest.fixture
+async def brain(tmp_path: Path) -> Any:
+    settings = Settings()
+    calendar = SqliteCalendar(tmp_path / "s.db", settings.business, clock=lambda: NOW)
+    yield AssistantBrain(settings, calendar, default_registry(plugins=False), clock=lambda: NOW)
+    await calendar.aclose()
+
+
+async def say(brain: AssistantBrain, ctx: CallContext, text: str) -> tuple[str, CallContext]:
+    """One turn, and the context as another process would resume it (JSON and back)."""
+    reply = await brain.respond(ctx, text)
+    spoken = "".join([d async for d in reply.deltas]).strip()
+    return spoken, CallContext.from_dict(json.loads(json.dumps(ctx.to_dict())))
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        ("tr", [("Randevu almak istiyorum", "Ne zaman gelmek istersiniz?"),
+                ("üç", "Sizi bugün saat 15:00 için kaydedeyim mi?"),
+                ("evet", "Tamam, randevunuz bugün saat 15:00 için oluşturuldu.")]),
+        ("en", [("I'd like to book an appointment", "When would you like to come in?"),
+                ("three", "Shall I book you for today at 3 pm?"),
+                ("yes", "Done. You're booked for today at 3 pm.")]),
+    ],
+)  # fmt: skip
+async def test_a_bare_hour_answers_when_the_caller_wants_to_come(
+    brain: AssistantBrain, language: str, turns: list[tuple[str, str]]
+) -> None:
+    ctx = CallContext(call_id=f"e-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
+    expected_questions = ["datetime", "confirmation", None]
+    for (text, answer), expects in zip(turns, expected_questions, strict=True):
+        spoken, ctx = await say(brain, ctx, text)
+        assert spoken == answer
+        assert ctx.expects == expects  # kept through to_dict/from_dict, cleared once the booking is done
+    assert ctx.slots["booking"]["start"] == "2030-01-02T15:00:00+03:00"
+
+
+async def test_a_turn_without_a_task_step_forgets_the_question(brain: AssistantBrain) -> None:
+    ctx = CallContext(call_id="e-none", language="en", expects="name")  # e.g. restored from an older step
+    spoken, ctx = await say(brain, ctx, "what can you do?")
+    assert spoken.startswith("I can book, cancel or move an appointment")
+    assert ctx.expects is None
+
+
+async def test_a_context_saved_before_expects_existed_still_loads() -> None:
+    data = CallContext(call_id="old").to_dict()
+    del data["expects"]
+    assert CallContext.from_dict(data).expects is None
+
+
+@pytest.mark.parametrize(
+    ("language", "turns", "name"),
+    [
+        ("tr", [("Randevu almak istiyorum", "Ne zaman gelmek istersiniz?"),
+                ("yarın üçte", "Sizi yarın saat 15:00 için kaydedeyim mi?"),
+                ("evet", "Randevu için adınızı alabilir miyim?"),
+                ("deniz", "Tamam, randevunuz yarın saat 15:00 için oluşturuldu.")], "Deniz"),
+        ("en", [("I'd like to book an appointment for tomorrow at 3 pm", "Shall I book you for tomorrow at 3 pm?"),
+                ("yes", "Can I have your name for the booking?"),
+                ("Sarah", "Done. You're booked for tomorrow at 3 pm.")], "Sarah"),
+    ],
+)  # fmt: skip
+async def test_a_bare_name_answers_the_booking_s_name_question(
+    brain: AssistantBrain, language: str, turns: list[tuple[str, str]], name: str
+) -> None:
+    """No name said, none in the CRM, no CALLERID(name): the booking asks, and a name alone is the answer (alone,
+    "deniz" in lower case is as often the sea, and "Sarah" no English name rule's)."""
+    ctx = CallContext(call_id=f"n-{language}", language=language, caller_id="+905551112233")
+    for text, answer in turns:
+        spoken, ctx = await say(brain, ctx, text)
+        assert spoken == answer
+    assert ctx.slots["booking"]["name"] == name
+    [booking] = await brain.calendar.bookings_for("+905551112233")
+    assert booking.name == name
