@@ -381,6 +381,21 @@ async def test_a_known_name_is_not_asked_again(
     assert booking.name == "Ayşe Demir"
 
 
+async def test_a_new_time_said_to_the_name_question_is_a_correction_not_a_booking(calendar: SqliteCalendar) -> None:
+    talk = conversation(calendar)
+    await talk.turn(caller("create_appointment", "tomorrow at 3 pm", date=TOMORROW, time="15:00"))
+    await talk.turn(caller("affirm", "yes"))  # → what is your name?
+    again = await talk.turn(caller("deny", "actually, make it 4", time="04:00"))
+    assert again is not None and (again.status, again.template) == (
+        "confirm", "No problem. Shall I book you for tomorrow at 4 pm instead?"
+    )
+    assert await calendar.bookings_for(PHONE) == []
+    done = await talk.turn(caller("affirm", "yes"))  # the name was asked once already: booked now
+    assert done is not None and (done.status, done.template) == ("done", "Done. You're booked for tomorrow at 4 pm.")
+    [booking] = await calendar.bookings_for(PHONE)
+    assert (booking.slot, booking.name) == (at(3, 16), None)
+
+
 async def test_ask_name_off_books_under_no_name_as_before(calendar: SqliteCalendar) -> None:
     talk = conversation(calendar)
     talk.business = BusinessConfig(ask_name=False)

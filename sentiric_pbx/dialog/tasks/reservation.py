@@ -40,9 +40,11 @@ class ReservationTask:
         remember_caller(ctx)
         st = ctx.call.task_state
         wording = Wording()
-        if st.get("naming"):
+        if st.get("naming") and not _says_when(ctx):
             agreed = slot_from_state(st.pop("naming"))  # the name question answered, or not: book now
         else:
+            if st.get("naming"):  # "make it 4 instead": a correction of the agreed slot, confirmed again
+                st["pending"] = st.pop("naming")
             agreed = await negotiate(ctx, st, wording)
             if isinstance(agreed, TaskResult):
                 return agreed
@@ -60,3 +62,8 @@ class ReservationTask:
         fact = booking_fact(ctx, booking)
         ctx.call.slots["booking_id"] = booking.booking_id
         return TaskResult("done", say(ctx.language, "booked", when=fact["spoken"]), facts={"booking": fact})
+
+
+def _says_when(ctx: TaskContext) -> bool:
+    """The answer to the name question names a day or a time: the caller is changing the slot, not naming."""
+    return any(key in ctx.turn.entities for key in ("date", "time", "daypart", "datetime"))
