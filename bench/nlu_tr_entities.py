@@ -5,6 +5,7 @@
     python bench/nlu_tr_entities.py --blind-c [--json]
     python bench/nlu_tr_entities.py --blind-d [--json]
     python bench/nlu_tr_entities.py --blind-e [--json]
+    python bench/nlu_tr_entities.py --blind-f [--json]     # each turn alone, and as the answer to its question
     python bench/nlu_tr_entities.py --blind-all [--json]   # every blind file, each and pooled
 
 `bench/nlu_tr_entities.jsonl` holds 286 Turkish caller turns written for this (times in words and digits,
@@ -45,8 +46,14 @@ sources, committed before the dev_f fixes were merged or anything was measured o
 `--blind-e`: 159 turns (165 slots) from 81 more public files (booking, clinic, salon and support bots' caller
 lines, a voice agent's scripted demo calls, date-parser tests, self-introductions, PII examples), collected by a
 helper who never read or ran the extractor while three others fixed the Turkish times, dates and names from the
-grammar (`tests/test_tr_*_grammar.py`), and committed before any of that was merged. `--blind-all` scores the
-four blind files, each and pooled.
+grammar (`tests/test_tr_*_grammar.py`), and committed before any of that was merged.
+`--blind-f`: 174 turns (92 slots) from 52 more public files, each with the agent's question before it (`"asked"`,
+and `"expects"`: what it asks for, in `TaskResult.expects`' words), labelled as a listener to the call would
+("Deniz" after "Adınız?" is a name), collected by a helper who never read or ran the extractor while another
+taught the NLU to read a turn as the answer to the agent's question (`dialog/nlu/expected.py`), and committed
+before that was merged. It is scored twice: each turn alone (`blind_f`, as every other set) and as the answer to
+its question (`blind_f+question`, as the daemon reads it in a call). `--blind-all` scores the five blind files,
+each and pooled (pooled: each turn alone).
 
 The 131 `"split": "dev_d"` turns (2026-12-07, after blind_b was measured) were copied the same way from 37
 more public files by others, mostly names and spoken clock times (an MHRS hospital voice bot's spoken test
@@ -92,12 +99,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sentiric_pbx.dialog.nlu import understand_rules
 
 DEV_SET = Path(__file__).with_name("nlu_tr_entities.jsonl")
-BLIND_SETS = {letter: Path(__file__).with_name(f"nlu_tr_entities_blind_{letter}.jsonl") for letter in "bcde"}
+BLIND_SETS = {letter: Path(__file__).with_name(f"nlu_tr_entities_blind_{letter}.jsonl") for letter in "bcdef"}
 BENCH_NOW = dt.datetime(2026, 3, 12, 10, 0, tzinfo=ZoneInfo("Europe/Istanbul"))  # a Thursday
 KINDS = ("date", "time", "daypart", "person_name", "phone")
 SPLITS = (
     "dev", "heldout", "dev_b", "dev_c", "heldout_b", "dev_d", "heldout_c", "dev_e", "dev_f",
-    "blind_b", "blind_c", "blind_d", "blind_e",
+    "blind_b", "blind_c", "blind_d", "blind_e", "blind_f", "blind_f+question",
 )  # fmt: skip
 # the splits `--errors` lists: never "heldout" or a blind one ("heldout_b", "heldout_c" are: their misses were fixed)
 TUNED = frozenset({"dev", "dev_b", "dev_c", "heldout_b", "dev_d", "heldout_c", "dev_e", "dev_f"})
@@ -127,8 +134,15 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     lines = [x for src in sources or [DEV_SET] for x in src.read_text(encoding="utf-8").splitlines()]
     items = [json.loads(x) for x in lines if x.strip()]
     rows = [{**i, "got": understand_rules(i["text"], now=BENCH_NOW, language="tr").entities} for i in items]
-    present = [split for split in SPLITS if any(r["split"] == split for r in rows)]
-    out = {split: score([r for r in rows if r["split"] == split]) for split in present}
+    # A turn recorded with the agent's question before it is scored again as the daemon reads it in a call:
+    # as the answer to that question (`expects`), in a split of its own ("blind_f+question").
+    asked = [
+        {**i, "split": f"{i['split']}+question",
+         "got": understand_rules(i["text"], now=BENCH_NOW, language="tr", expects=i["expects"]).entities}
+        for i in items if "expects" in i
+    ]  # fmt: skip
+    present = [split for split in SPLITS if any(r["split"] == split for r in rows + asked)]
+    out = {split: score([r for r in rows + asked if r["split"] == split]) for split in present}
     if len(sources) > 1:
         out["blind_pooled"] = score(rows)
     if args.errors:
