@@ -83,7 +83,7 @@ def _nth_weekday(today: dt.date, weekday: int | None, nth: int, months: list[tup
     return None
 
 
-def _day_of_month(today: dt.date, day: int) -> dt.date | None:
+def day_of_month(today: dt.date, day: int) -> dt.date | None:
     if not 1 <= day <= 31:
         return None
     year, month = today.year, today.month
@@ -267,7 +267,7 @@ def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt
             return None  # "the first one", "the second option": not dates
         if m.groupdict().get("next"):
             today = dt.date(*_month_after(today.year, today.month), 1)
-        return _day_of_month(today, day)
+        return day_of_month(today, day)
     if kind == "from":  # "a week from today", "2 days from tomorrow"
         days = int(m["n"] or 1) * (7 if m["unit"].startswith("week") else 1)
         return today + dt.timedelta(days=days + (m["base"] == "tomorrow"))

@@ -15,14 +15,14 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from sentiric_pbx.dialog.nlu.dates import _day_of_month
+from sentiric_pbx.dialog.nlu.dates import day_of_month
 from sentiric_pbx.dialog.nlu.entities import take_phone
 from sentiric_pbx.dialog.nlu.intents import classify
-from sentiric_pbx.dialog.nlu.names import _COMMON_EN
+from sentiric_pbx.dialog.nlu.names import COMMON_EN
 from sentiric_pbx.dialog.nlu.normalize import Normalized
 from sentiric_pbx.dialog.nlu.options import NluOptions
 from sentiric_pbx.dialog.nlu.times import find_dayparts, find_times, to_clock
-from sentiric_pbx.dialog.nlu.tr_name_ben import _not_a_name as _not_a_name_tr
+from sentiric_pbx.dialog.nlu.tr_name_ben import not_a_name as not_a_name_tr
 from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR
 from sentiric_pbx.dialog.nlu.tr_name_phrase import (
     STAFF_TR,
@@ -141,7 +141,7 @@ def _name_word(word: str, lang: str, *, first: bool) -> bool:
     name rules read it after a given name: some end like a verb ("Yıldız"), so only clear verb endings refuse it."""
     if lang != "tr":
         plain = word.replace("'", "").lower()
-        return plain.isalpha() and len(plain) >= 2 and plain not in _COMMON_EN and plain not in _NOT_A_NAME_EN
+        return plain.isalpha() and len(plain) >= 2 and plain not in COMMON_EN and plain not in _NOT_A_NAME_EN
     if not word.isalpha() or len(word) < 2 or word in _NOT_A_NAME_TR or word in COMMON_TR or word in OPENERS_TR:
         return False
     if word in POSTPOSITIONS_TR or word in STAFF_TR:
@@ -149,7 +149,7 @@ def _name_word(word: str, lang: str, *, first: bool) -> bool:
     if is_first_name(word):
         return True
     if first:
-        return not _not_a_name_tr(word) and not _MODAL_TR.search(word)
+        return not not_a_name_tr(word) and not _MODAL_TR.search(word)
     # ("arkadaşım": a thing of the caller's, `not_in_name`)
     return not AFTER_NAME_VERB_TR.search(word) and not VERB_STEM_TR.search(word) and not not_in_name(word, "")
 
@@ -174,7 +174,7 @@ def _bare_when(norm: Normalized, now: dt.datetime, options: NluOptions, found: d
             out.pop("daypart", None)
     day = _BARE_DAY[lang].fullmatch(rest)
     if "date" not in found and day and (lang != "tr" or int(day["d"]) >= _SMALLEST_BARE_DAY_TR):
-        date = _day_of_month(now.date(), int(day["d"]))
+        date = day_of_month(now.date(), int(day["d"]))
         if date is not None:
             out["date"] = date.isoformat()
     if "datetime" not in out and "date" in out and "time" in out and out != found:

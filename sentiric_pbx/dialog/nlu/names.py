@@ -45,7 +45,7 @@ _TR_TRIGGERS = (
     r"\b(?:benim ad[ıi]m soyad[ıi]m|ad[ıi]m soyad[ıi]m|ad soyad[ıi]m|ad soyad|benim ad[ıi]m|ad[ıi]m|benim [ıi]smim"
     rf"|[ıi]smim soy[ıi]smim|[ıi]smim|{_TR_WHOSE_NAME}|ben)\s+"
 )
-_COMMON_EN = frozenset(
+COMMON_EN = frozenset(
     """
     a about actually again all also am an and any anyone appointment are as at available back bad be because
     been being best better bit booked booking but by call called calling can cancel cant checking clinic
@@ -264,7 +264,7 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     marked = _with_breaks(plain, said, language)
     plain = (_TR_SURNAME if language == "tr" else _EN_SURNAME).sub(" ", plain)
     plain = re.sub(r"\bmy first name is\b", "my name is", plain)
-    common = _COMMON_TR if language == "tr" else _COMMON_EN
+    common = _COMMON_TR if language == "tr" else COMMON_EN
     trigger = _TR_TRIGGERS if language == "tr" else _EN_TRIGGERS
     cased = _said_in_a_case(said) if language == "tr" else frozenset()
     caps = said_capitals(said) if language == "tr" else None

@@ -55,10 +55,10 @@ def name_ending_the_turn(said: str) -> str | None:
     if m is None:
         return None
     named = [_lower_tr(w) for w in (m["w"], m["s"]) if w]
-    return None if any(_not_a_name(w) for w in named) else " ".join(title_tr(w) for w in named)
+    return None if any(not_a_name(w) for w in named) else " ".join(title_tr(w) for w in named)
 
 
-def _not_a_name(word: str) -> bool:
+def not_a_name(word: str) -> bool:
     return (
         word.translate(_TR_FOLD) in _FOLDED_NOT_NAMES
         or _TR_NOT_NAME_ENDING.search(word) is not None
