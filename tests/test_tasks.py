@@ -86,6 +86,13 @@ async def book(calendar: Calendar, slot: Slot, phone: str = PHONE) -> Booking:
     return await calendar.book(slot, customer_id=None, phone=phone, name="Ayşe Demir", call_id="earlier-call")
 
 
+async def booked_by_another_call(tmp_path: Path, slot: Slot) -> None:
+    """Another call, on a connection of its own to the same database, takes `slot` in the middle of ours."""
+    other_call = SqliteCalendar(tmp_path / "sentiric.db", BUSINESS, clock=lambda: NOW)
+    await book(other_call, slot, phone="+905559998877")
+    await other_call.aclose()
+
+
 # --- the conversations, as tables ----------------------------------------------------------------------
 
 
@@ -288,9 +295,7 @@ async def test_slot_taken_while_the_caller_was_deciding(calendar: SqliteCalendar
     """Another call (another connection) books 3 pm between our question and the caller's yes."""
     talk = conversation(calendar, caller_name="Ayşe Demir")
     await talk.turn(caller("create_appointment", "tomorrow at 3", date=TOMORROW, time="15:00"))
-    other_call = SqliteCalendar(tmp_path / "sentiric.db", BUSINESS, clock=lambda: NOW)
-    await book(other_call, at(3, 15), phone="+905559998877")
-    await other_call.aclose()
+    await booked_by_another_call(tmp_path, at(3, 15))
     result = await talk.turn(caller("affirm", "yes"))
     assert result is not None
     assert (result.status, result.template) == (
@@ -334,9 +339,7 @@ async def test_a_slot_taken_while_the_name_was_asked_is_offered_again_without_a_
     talk = conversation(calendar)
     await talk.turn(caller("create_appointment", "tomorrow at 3", date=TOMORROW, time="15:00"))
     await talk.turn(caller("affirm", "yes"))  # → what is your name?
-    other_call = SqliteCalendar(tmp_path / "sentiric.db", BUSINESS, clock=lambda: NOW)
-    await book(other_call, at(3, 15), phone="+905559998877")
-    await other_call.aclose()
+    await booked_by_another_call(tmp_path, at(3, 15))
     offered = await talk.turn(caller("other", "Deniz", person_name="Deniz"))
     assert offered is not None and offered.template == (
         "I'm sorry, tomorrow at 3 pm was just taken. Would tomorrow at 3:30 pm or 4 pm suit you instead?"
@@ -352,9 +355,7 @@ async def test_the_name_is_asked_only_once_even_when_none_was_given(calendar: Sq
     talk = conversation(calendar)
     await talk.turn(caller("create_appointment", "tomorrow at 3", date=TOMORROW, time="15:00"))
     await talk.turn(caller("affirm", "yes"))  # → what is your name?
-    other_call = SqliteCalendar(tmp_path / "sentiric.db", BUSINESS, clock=lambda: NOW)
-    await book(other_call, at(3, 15), phone="+905559998877")
-    await other_call.aclose()
+    await booked_by_another_call(tmp_path, at(3, 15))
     await talk.turn(caller("other", "hmm"))  # no name; the slot has gone meanwhile → two others offered
     await talk.turn(caller("other", "the first one"))
     done = await talk.turn(caller("affirm", "yes"))
