@@ -166,7 +166,11 @@ class CallLife:
             return
         self._finished = True
         self.transport.end(end)
-        end = self.transport.ended or end  # the agent hung up first: the wire's close only followed from it
+        first = self.transport.ended
+        if first is not None and end.by != "error":
+            # The agent hung up (or transferred) first: the wire's close, or the agent finishing before it, only
+            # followed from that. A peer's protocol error stays what it is, whenever it came.
+            end = first
         self._release_line()
         agent = self.agent_task
         try:

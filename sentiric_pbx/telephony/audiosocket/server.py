@@ -422,10 +422,7 @@ class Connection:
             with contextlib.suppress(Exception):
                 await self.writer.wait_closed()  # an empty send buffer: closed on the loop's next turn
             return
-        transport.end(end)
-        # Our 0x00 (or the agent's end) came first: Asterisk's close, or the agent finishing while its frames
-        # were still arriving, is what followed from it, not how the call ended.
-        end = transport.ended or end
+        transport.end(end)  # a no-op when our 0x00 ended it first: `CallLife.finish` then reports that end
         clock.cancel()
         try:
             await asyncio.wait({clock})  # unlike `await clock`, never swallows our own cancellation
