@@ -364,6 +364,13 @@ async def test_the_name_is_asked_only_once_even_when_none_was_given(calendar: Sq
     assert (booking.slot, booking.name) == (at(3, 15, 30), None)
 
 
+async def test_an_empty_callerid_name_is_no_name(calendar: SqliteCalendar) -> None:
+    talk = conversation(calendar, caller_name="")  # a PBX that passes CALLERID(name) through unset
+    await talk.turn(caller("create_appointment", "tomorrow at 3", date=TOMORROW, time="15:00"))
+    asked = await talk.turn(caller("affirm", "yes"))
+    assert asked is not None and (asked.status, asked.expects) == ("ask", "name")
+
+
 @pytest.mark.parametrize(
     ("customer", "caller_name", "said"),
     [({"customer_id": 7, "name": "Ayşe Demir"}, None, None), (None, "Ayşe Demir", None), (None, None, "Ayşe Demir")],

@@ -72,7 +72,7 @@ def caller_phone(ctx: TaskContext) -> str | None:
 
 def caller_name(ctx: TaskContext) -> str | None:
     customer = ctx.call.customer or {}
-    return ctx.call.slots.get("person_name") or customer.get("name") or ctx.call.caller_name
+    return ctx.call.slots.get("person_name") or customer.get("name") or ctx.call.caller_name or None
 
 
 def customer_id(ctx: TaskContext) -> str | None:
