@@ -246,7 +246,13 @@ def _describe(d: dict[str, Any]) -> list[str]:
     ]
     rec = d["recording_path"]
     missing = "  (not readable from this host)" if "://" in (rec or "") else "  (file missing)"
-    lines.append(f"recording {rec if rec else '-'}" + ("" if not rec or d["recording_readable"] else missing))
+    unwritten = d["context"].get("recording_error")
+    note = ""
+    if rec and not d["recording_readable"]:
+        note = missing
+    elif not rec and unwritten:
+        note = f"  (not written: {unwritten})"
+    lines.append(f"recording {rec or '-'}{note}")
     if d["archive"]:
         lines.append(f"archived  {d['archive']['transcript_path']}")
     a = d["analytics"]

@@ -241,6 +241,26 @@ async def test_hangup_during_the_greeting_is_an_unfinished_call(daemon) -> None:
     assert [t.who for t in ctx.turns] == ["agent"]
 
 
+async def test_a_recording_that_cannot_be_written_leaves_the_record_saying_why(daemon, logs) -> None:
+    """The disk refuses the WAV at hang-up (here: a directory already stands at its path, so the rename fails
+    as a full disk's write would): one `recording_write_failed` line, the record kept, and `calls show` says
+    why the call has no recording."""
+    caller = Caller(daemon)
+    peer = await caller.dial()
+    (daemon.assistant.s.recordings_dir / f"{peer.call_id}.wav" / "in-the-way").mkdir(parents=True)
+    await caller.agent_starts_speaking()
+    call_id = await caller.hang_up()
+    ctx = await stored(daemon, call_id)
+    assert ctx.status == "unfinished_call" and [t.who for t in ctx.turns] == ["agent"]
+    assert ctx.recording_path is None and ctx.recording_error, ctx
+    [line] = [e for e in logs if e["event"] == "recording_write_failed" and e.get("call_id") == call_id]
+    assert line["log_level"] == "error"
+    db = str(daemon.settings.storage.db_path)
+    shown = CliRunner().invoke(app, ["calls", "show", call_id, "--db", db])
+    assert shown.exit_code == 0, shown.output
+    assert f"recording -  (not written: {ctx.recording_error})" in shown.stdout, shown.stdout
+
+
 async def test_hangup_mid_utterance_keeps_what_was_said_before(daemon, engines) -> None:
     caller = Caller(daemon)
     await caller.dial()

@@ -60,6 +60,9 @@ class CallContext:
     """The recording as written on the answering host (gone from there once uploaded)."""
     recording_url: str | None = None
     """With `[storage] recordings_url`: where every host reads the recording (s3://… or file://…)."""
+    recording_error: str | None = None
+    """Why no recording was written at hang-up ("No space left on device"): the record is kept all the same,
+    and `calls show` says why it has no recording rather than only that it has none."""
 
     def add_turn(self, turn: Turn) -> None:
         self.turns.append(turn)

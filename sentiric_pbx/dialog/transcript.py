@@ -97,6 +97,7 @@ class TranscriptWriter:
             try:
                 ctx.recording_path = str(await asyncio.to_thread(recorder.write, recording_path))
             except OSError as exc:
+                ctx.recording_error = exc.strerror or str(exc)
                 log.error("recording_write_failed", path=str(recording_path), error=str(exc))
         try:
             await self._finish(ctx)
