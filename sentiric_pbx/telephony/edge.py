@@ -51,7 +51,6 @@ class CallIO:
         self.info = info
         self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(inbound_frames)
         self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
-        self.closed = False
         self.ended: Hangup | None = None
         """The first `end()`: how the call really ended. A 0x00 or BYE we sent makes the peer close its side,
         and whatever the wire sees after that (a close, a reset) is the echo of our hang-up, not the cause."""
@@ -75,11 +74,15 @@ class CallIO:
     def on_event(self, event: CallEvent) -> None:
         self._events.put_nowait(event)
 
+    @property
+    def closed(self) -> bool:
+        """The call is over (`end()` has run): derived from `ended`, so the two can never disagree."""
+        return self.ended is not None
+
     def end(self, event: Hangup) -> None:
         """The call is over: stop playout and wake the agent's frame iterator and event wait, once."""
         if self.closed:
             return
-        self.closed = True
         self.ended = event
         self.unplayed_at_end_ms = self.queued_ms
         self.clock.flush()

@@ -165,12 +165,11 @@ class CallLife:
         if self._finished:
             return
         self._finished = True
-        self.transport.end(end)
-        first = self.transport.ended
-        if first is not None and end.by != "error":
+        self.transport.end(end)  # a no-op when the agent ended the call first (`ended` keeps that end)
+        if end.by != "error":
             # The agent hung up (or transferred) first: the wire's close, or the agent finishing before it, only
             # followed from that. A peer's protocol error stays what it is, whenever it came.
-            end = first
+            end = self.transport.ended or end
         self._release_line()
         agent = self.agent_task
         try:
