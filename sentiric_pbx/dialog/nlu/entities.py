@@ -93,6 +93,11 @@ def _pick_time(times: list[TimeMention], text: str) -> TimeMention | None:
     return chosen[-1] if chosen else None
 
 
+def local_datetime(day: dt.date, clock: dt.time, timezone: str) -> str:
+    """The "datetime" entity: `day` at `clock` in the business's zone, ISO with its offset."""
+    return dt.datetime.combine(day, clock, tzinfo=ZoneInfo(timezone)).isoformat()
+
+
 def temporal(digits: str, now: dt.datetime, language: str, options: NluOptions) -> dict[str, str]:
     """date / time / datetime / daypart for one turn (see the module docstring)."""
     out: dict[str, str] = {}
@@ -106,7 +111,7 @@ def temporal(digits: str, now: dt.datetime, language: str, options: NluOptions) 
     if clock is not None:
         out["time"] = clock.strftime("%H:%M")
         if date is not None:
-            out["datetime"] = dt.datetime.combine(date.day, clock, tzinfo=ZoneInfo(options.timezone)).isoformat()
+            out["datetime"] = local_datetime(date.day, clock, options.timezone)
     elif daypart is not None:
         out["daypart"] = daypart
     return out

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from zoneinfo import ZoneInfo
 
 from sentiric_pbx.dialog.nlu.dates import day_of_month
-from sentiric_pbx.dialog.nlu.entities import take_phone
+from sentiric_pbx.dialog.nlu.entities import local_datetime, take_phone
 from sentiric_pbx.dialog.nlu.intents import classify
 from sentiric_pbx.dialog.nlu.names import COMMON_EN
 from sentiric_pbx.dialog.nlu.normalize import Normalized
@@ -178,8 +177,8 @@ def _bare_when(norm: Normalized, now: dt.datetime, options: NluOptions, found: d
         if date is not None:
             out["date"] = date.isoformat()
     if "datetime" not in out and "date" in out and "time" in out and out != found:
-        at = dt.datetime.combine(dt.date.fromisoformat(out["date"]), dt.time.fromisoformat(out["time"]))
-        out["datetime"] = at.replace(tzinfo=ZoneInfo(options.timezone)).isoformat()
+        day, clock = dt.date.fromisoformat(out["date"]), dt.time.fromisoformat(out["time"])
+        out["datetime"] = local_datetime(day, clock, options.timezone)
     return out
 
 
