@@ -106,7 +106,7 @@ def _apply_rules(text: str, now: dt.datetime, language: str, opts: NluOptions, e
     verdict = classify(norm)
     local_now = _local(now, opts.timezone)
     found = extract(norm, local_now, opts, text)
-    entities = answer_to(expects, norm, text, local_now, opts, found) if expects else found
+    entities = answer_to(expects, norm, text, verdict.intent, local_now, opts, found) if expects else found
     answered = entities != found
     intent, confidence = _plugin_intent(norm, text, verdict.intent, verdict.confidence, entities, opts)
     return _Rules(norm, verdict, entities, intent, confidence, answered)

@@ -16,7 +16,6 @@ import re
 
 from sentiric_pbx.dialog.nlu.dates import day_of_month
 from sentiric_pbx.dialog.nlu.entities import local_datetime, take_phone
-from sentiric_pbx.dialog.nlu.intents import classify
 from sentiric_pbx.dialog.nlu.names import COMMON_EN
 from sentiric_pbx.dialog.nlu.normalize import Normalized
 from sentiric_pbx.dialog.nlu.options import NluOptions
@@ -80,12 +79,19 @@ _DIGITS_ONLY = re.compile(r"\+?\d+(?: \d+)*")
 
 
 def answer_to(
-    expects: str, norm: Normalized, said: str, now: dt.datetime, options: NluOptions, found: dict[str, str]
+    expects: str,
+    norm: Normalized,
+    said: str,
+    intent: str,
+    now: dt.datetime,
+    options: NluOptions,
+    found: dict[str, str],
 ) -> dict[str, str]:
     """`found` (the turn's own entities) with what the question adds: a "person_name" for "name", a "time"
-    or "date" for "datetime", a "phone" for "phone"; `found` itself when the turn is no bare answer."""
+    or "date" for "datetime", a "phone" for "phone"; `found` itself when the turn is no bare answer.
+    `intent` is the rules' verdict on the turn, already made by the caller."""
     if expects == "name" and not found:  # a time or a number said is no name ("salı öğleden sonra")
-        name = bare_name(norm, said)
+        name = bare_name(norm, said, intent)
         return {**found, "person_name": name} if name else found
     if expects == "datetime":
         return _bare_when(norm, now, options, found)
@@ -94,12 +100,12 @@ def answer_to(
     return found
 
 
-def bare_name(norm: Normalized, said: str) -> str | None:
+def bare_name(norm: Normalized, said: str, intent: str) -> str | None:
     """The name a turn says when it says nothing else: one to three name words after the fillers. The first a
     given name from the list ("deniz", as lower-case STT writes it) or a capitalised word that is no common word
     or verb; the others a surname (capitalised, or after a listed given name). Refused: a question ("Deniz?"),
     digits, a turn that is an intent ("Hayır", "İptal"), or any word that is not a name word ("bilmiyorum")."""
-    lang, intent = norm.language, classify(norm).intent
+    lang = norm.language
     if "?" in said or any(ch.isdigit() for ch in norm.digits) or intent not in ("other", "affirm"):
         return None
     words = _name_words(said or norm.plain, lang, frozenset(norm.plain.split()))
