@@ -439,7 +439,7 @@ class AmiClient:
             reply = await self.action(name, fields, action_id=action_id)
             if reply.get("Response") != "Success":
                 raise AmiError(f"AMI {name} failed: {reply.get('Message', 'no reason given')}")
-            await asyncio.wait_for(asyncio.shield(listing.done), self.action_timeout_s)
+            await asyncio.wait_for(listing.done, self.action_timeout_s)
         finally:
             self._lists.pop(action_id, None)
             if listing.done.done() and not listing.done.cancelled():
