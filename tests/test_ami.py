@@ -136,6 +136,19 @@ async def test_originate_waits_for_the_originate_response_event(client: AmiClien
     assert sent["Variable"] == "SENTIRIC_SOURCE=ami-fixture"
 
 
+async def test_a_task_cancelled_as_its_action_is_answered_stops(client: AmiClient) -> None:
+    """The answer and the cancel in one loop turn (a call hung up as Asterisk answers its Redirect, the daemon
+    stopping as a dialplan read completes): the cancel wins. Python 3.11's `wait_for` returned the answer
+    instead, and a stopping task ran on."""
+    action = asyncio.create_task(client.action("Ping", {}, action_id="ping-held"))
+    await asyncio.sleep(0)
+    assert "ping-held" in client._responses
+    client._responses["ping-held"].set_result({"Response": "Success", "ActionID": "ping-held"})
+    action.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await action
+
+
 async def test_redirect_of_a_live_channel_succeeds_and_of_a_missing_one_says_so(client: AmiClient) -> None:
     held = await client.originate("Local/hold@fixtures/n", "fixtures", "hold")
     assert held.success

@@ -409,7 +409,8 @@ class AmiClient:
         """Send one action and return its response message (Success or Error alike)."""
         action_id, future = self._send(name, fields, action_id)
         try:
-            return await asyncio.wait_for(future, timeout_s or self.action_timeout_s)
+            async with asyncio.timeout(timeout_s or self.action_timeout_s):  # 3.11: wait_for can lose a cancel
+                return await future
         finally:
             self._responses.pop(action_id, None)
 
@@ -439,7 +440,8 @@ class AmiClient:
             reply = await self.action(name, fields, action_id=action_id)
             if reply.get("Response") != "Success":
                 raise AmiError(f"AMI {name} failed: {reply.get('Message', 'no reason given')}")
-            await asyncio.wait_for(listing.done, self.action_timeout_s)
+            async with asyncio.timeout(self.action_timeout_s):
+                await listing.done
         finally:
             self._lists.pop(action_id, None)
             if listing.done.done() and not listing.done.cancelled():
@@ -479,7 +481,8 @@ class AmiClient:
             reply = await self.action("Originate", fields, action_id=action_id)
             if reply.get("Response") != "Success":
                 raise AmiError(f"AMI Originate of {channel} refused: {reply.get('Message', 'no reason given')}")
-            done = await asyncio.wait_for(event, timeout_s + 10)
+            async with asyncio.timeout(timeout_s + 10):
+                done = await event
         finally:
             self._originates.pop(action_id, None)
         reason = done.get("Reason", "")
