@@ -98,6 +98,11 @@ class AmiConfig(_Section):
     transfer_context: str = "sentiric"
     transfer_extension: str = "transfer"
     """Where a Redirect sends a caller to dial `${SENTIRIC_TRANSFER}` (asterisk/extensions.conf)."""
+    dialplan_audit_s: float = Field(300.0, ge=0)
+    """How often the daemon reads the dialplan again to check that it still sends calls to us (it also does
+    at every AMI login and when `pbx_config` is reloaded; the CLI's `dialplan reload` sends no event, so
+    this catches that one). A changed verdict is logged as `dialplan_audit`. 0: only at login and reload.
+    Defaults to 300 s."""
 
 
 class AriConfig(_Section):

@@ -7,6 +7,7 @@ name the extension that points elsewhere, and say why when manager.conf does not
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 from sentiric_pbx.doctor import check_dialplan
 from sentiric_pbx.engines.pool import EnginePool
-from tests.asterisk_peer import wait_log
+from tests.asterisk_peer import eventually, wait_log
 from tests.pbx.asterisk import Asterisk, free_port
 from tests.pbx.conftest import DIALPLAN_AUDIOSOCKET, DIALPLAN_FASTAGI, agent_settings, running
 
@@ -69,3 +70,78 @@ async def test_the_daemon_on_the_dialplans_port_logs_that_calls_reach_it(
     async with running(agent_settings(tmp_path, models_dir, pbx, ami=True), engines):
         line = await wait_log(logs, "dialplan_audit", within_s=15.0)
     assert line["status"] == "ok" and line["log_level"] == "info", line
+
+
+def point_the_dialplan_at(pbx: Asterisk, tmp_path: Path, port: int) -> None:
+    """Rewrite the instance's dialplan: the project's extensions.conf with its AudioSocket port changed."""
+    project = Path(__file__).resolve().parents[2] / "asterisk" / "extensions.conf"
+    text, n = re.subn(rf"127\.0\.0\.1:{DIALPLAN_AUDIOSOCKET}\b", f"127.0.0.1:{port}", project.read_text())
+    assert n >= 2, "asterisk/extensions.conf no longer dials 127.0.0.1:9092 from 100 and 101"
+    copy = tmp_path / f"extensions-{port}.conf"
+    copy.write_text(text)
+    (pbx.etc / "extensions.conf").write_text(f'[general]\nstatic = yes\nwriteprotect = yes\n\n#include "{copy}"\n')
+
+
+def audits(logs: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [e for e in logs if e["event"] == "dialplan_audit"]
+
+
+async def next_audit(logs: list[dict[str, object]], seen: int, within_s: float) -> dict[str, object]:
+    """The dialplan_audit line after the first `seen` ones."""
+    await eventually(lambda: len(audits(logs)) > seen, f"dialplan_audit line #{seen + 1}", within_s)
+    return audits(logs)[seen]
+
+
+async def test_a_reload_that_breaks_the_dialplan_is_said_at_once_and_so_is_the_mend(
+    pbx: Asterisk, tmp_path: Path, models_dir: Path, engines: EnginePool, logs
+) -> None:
+    """`module reload pbx_config.so` and `core reload` send a Reload event: no timer is needed to hear them."""
+    s = agent_settings(tmp_path, models_dir, pbx, ami=True)
+    s.ami.dialplan_audit_s = 0  # events only
+    async with running(s, engines):
+        assert (await next_audit(logs, 0, 15.0))["status"] == "ok"
+        point_the_dialplan_at(pbx, tmp_path, DIALPLAN_AUDIOSOCKET + 7)
+        pbx.rx("module reload pbx_config.so")
+        broken = await next_audit(logs, 1, 10.0)
+        assert broken["status"] == "fail" and broken["log_level"] == "warning", broken
+        assert re.search(rf"\b100@sentiric:\d+ → 127\.0\.0\.1:{DIALPLAN_AUDIOSOCKET + 7}", str(broken["detail"]))
+
+        point_the_dialplan_at(pbx, tmp_path, DIALPLAN_AUDIOSOCKET)
+        pbx.rx("core reload")
+        mended = await next_audit(logs, 2, 10.0)
+    assert mended["status"] == "ok" and mended["log_level"] == "info", mended
+
+
+async def test_the_clis_dialplan_reload_sends_no_event_and_is_caught_by_the_periodic_read(
+    pbx: Asterisk, tmp_path: Path, models_dir: Path, engines: EnginePool, logs
+) -> None:
+    s = agent_settings(tmp_path, models_dir, pbx, ami=True)
+    s.ami.dialplan_audit_s = 1.0
+    async with running(s, engines):
+        assert (await next_audit(logs, 0, 15.0))["status"] == "ok"
+        point_the_dialplan_at(pbx, tmp_path, DIALPLAN_AUDIOSOCKET + 7)
+        assert "Dialplan reloaded" in pbx.rx("dialplan reload").stdout
+        broken = await next_audit(logs, 1, 10.0)
+        assert broken["status"] == "fail", broken
+        await asyncio.sleep(2.5)  # two more reads of the same dialplan
+    assert len(audits(logs)) == 2, "an unchanged verdict was logged again"
+
+
+async def test_an_asterisk_restarted_with_another_dialplan_is_audited_when_ami_logs_in_again(
+    pbx: Asterisk, tmp_path: Path, models_dir: Path, engines: EnginePool, logs
+) -> None:
+    s = agent_settings(tmp_path, models_dir, pbx, ami=True)
+    s.ami.dialplan_audit_s = 0
+    write_config = pbx.write_config
+
+    def write_a_broken_config() -> None:
+        write_config()
+        point_the_dialplan_at(pbx, tmp_path, DIALPLAN_AUDIOSOCKET + 7)
+
+    async with running(s, engines) as daemon:
+        assert (await next_audit(logs, 0, 15.0))["status"] == "ok"
+        pbx.write_config = write_a_broken_config  # type: ignore[method-assign]
+        await asyncio.to_thread(pbx.restart)
+        broken = await next_audit(logs, 1, 30.0)
+        assert daemon.ami is not None and daemon.ami.connections == 2
+    assert broken["status"] == "fail", broken

@@ -38,7 +38,7 @@ from sentiric_pbx.telephony.asterisk.ami_wire import BANNER_PREFIX, Fields, enco
 
 log = structlog.get_logger(__name__)
 
-SUBSCRIBED_EVENTS = frozenset({"Hangup", "DTMFEnd", "VarSet", "Newchannel", "Newexten"})
+SUBSCRIBED_EVENTS = frozenset({"Hangup", "DTMFEnd", "VarSet", "Newchannel", "Newexten", "FullyBooted", "Reload"})
 """Events delivered to per-call callbacks. Everything else Asterisk sends is ignored."""
 RECONNECT_MIN_S = 0.5
 """First retry delay after a drop; it doubles up to `AmiConfig.reconnect_max_s`."""
@@ -158,7 +158,8 @@ class AmiClient:
         """Deliver Hangup/DTMFEnd/VarSet/Newchannel/Newexten events whose Uniqueid or Channel equals `key`.
 
         Callbacks (plain or async) run one after another on the reader, in wire order, so a call
-        sees its DTMF before its Hangup; keep them short. `key="*"` receives all of them.
+        sees its DTMF before its Hangup; keep them short. `key="*"` receives all of them, and alone
+        FullyBooted (after each login, once Asterisk has booted) and Reload, which name no channel.
         Returns a function that removes the subscription (call it when the call ends, or the dict
         grows with every call).
         """

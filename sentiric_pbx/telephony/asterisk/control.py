@@ -5,7 +5,8 @@ AudioSocket call its caller ID without the FastAGI step (`ami_calls.AmiCallWatch
 it. It reconnects by itself with backoff, so an Asterisk that is down or restarting does not stop the
 daemon: AudioSocket calls keep working and the state changes are logged. Once it is up, it reads the
 dialplan and says whether its AudioSocket and FastAGI steps reach our listeners (`dialplan_audit`): a
-wrong port there otherwise leaves no trace on our side.
+wrong port there otherwise leaves no trace on our side. It reads it again whenever the dialplan may have
+changed (`_audit_loop`) and logs the verdict again when it changes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import structlog
 
 from sentiric_pbx.config import AmiConfig
-from sentiric_pbx.telephony.asterisk.ami import AmiClient
+from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiEvent
 from sentiric_pbx.telephony.asterisk.ami_calls import AmiCallWatcher
 from sentiric_pbx.telephony.asterisk.dialplan_audit import audit_over_ami
 from sentiric_pbx.telephony.audiosocket.server import AudioSocketServer
@@ -25,6 +26,11 @@ from sentiric_pbx.telephony.ingress import IngressContext
 from sentiric_pbx.telephony.registry import CallRegistry
 
 log = structlog.get_logger(__name__)
+
+_DIALPLAN_MODULES = frozenset({"pbx_config.so", "All"})
+"""Reload events after which the dialplan may differ (the `Module:` field Asterisk 22.10.1 sends)."""
+_BOOT_WAIT_S = 5.0
+"""After a login, how long to wait for FullyBooted before reading the dialplan anyway."""
 
 
 class AmiControl:
@@ -47,18 +53,56 @@ class AmiControl:
             self.watcher.audiosocket_port = self.audiosocket.port
             self.audiosocket.control = self.watcher
         self.watcher.start()
+        self._audit = asyncio.create_task(self._audit_loop(), name="ami-dialplan-audit")  # first: it hears the login
         self.client.start()
-        self._audit = asyncio.create_task(self._audit_dialplan(), name="ami-dialplan-audit")
 
-    async def _audit_dialplan(self) -> None:
-        """Once, at the first connection: one line saying whether Asterisk sends its calls to us."""
+    async def _audit_loop(self) -> None:
+        """Judge the dialplan whenever it may have changed; log the first verdict and every change.
+
+        When: at each login, once Asterisk has booted (FullyBooted: before it, the dialplan may not be
+        loaded yet, and after a reconnect Asterisk may have restarted with another one; a manager user
+        without `system` in `read =` never hears it, so `_BOOT_WAIT_S` after a login will do); on a Reload of
+        `pbx_config` or of everything (`module reload pbx_config.so`, `core reload`, a manager Reload); and
+        every `dialplan_audit_s`, because the CLI's `dialplan reload` sends no event at all (Asterisk 22.10.1).
+        An admin who fixes the dialplan sees it said "ok" again without restarting the daemon.
+        """
         at: dict[str, tuple[str, int]] = {}
         for ingress in self._listeners:
             at.update(ingress.listeners())
-        await self.client.wait_connected(None)
-        found = await audit_over_ami(self.client, at)  # type: ignore[arg-type]
-        emit = log.info if found.status == "ok" else log.warning
-        emit("dialplan_audit", status=found.status, detail=found.detail, hint=found.hint or None)
+        due = asyncio.Event()
+
+        def on_event(event: AmiEvent) -> None:
+            if event.name == "FullyBooted" or (
+                event.name == "Reload" and event.fields.get("Module") in _DIALPLAN_MODULES
+            ):
+                due.set()
+
+        unsubscribe = self.client.subscribe("*", on_event)
+        every = self.client.config.dialplan_audit_s or None
+        last: tuple[str, str] | None = None
+        logins = 0
+        try:
+            while True:
+                await self.client.wait_connected(None)
+                wait = every
+                if self.client.connections != logins:
+                    logins, wait = self.client.connections, _BOOT_WAIT_S
+                with contextlib.suppress(TimeoutError):
+                    # Not wait_for: on 3.11 it returns True when `due` is set in the same loop turn as the
+                    # daemon's cancel (the FullyBooted of a login just before stop), and the cancel is lost.
+                    async with asyncio.timeout(wait):
+                        await due.wait()
+                due.clear()
+                if not self.client.connected:
+                    continue  # wait for the next login
+                found = await audit_over_ami(self.client, at)  # type: ignore[arg-type]
+                if not self.client.connected or (found.status, found.detail) == last:
+                    continue  # cut off mid-read says nothing of the dialplan; an unchanged verdict was said
+                last = (found.status, found.detail)
+                emit = log.info if found.status == "ok" else log.warning
+                emit("dialplan_audit", status=found.status, detail=found.detail, hint=found.hint or None)
+        finally:
+            unsubscribe()
 
     async def drain(self, timeout_s: float) -> int:
         return 0  # the calls it helps drain with their own ingress; AMI stays up for their transfers
