@@ -409,3 +409,27 @@ def test_nothing_is_suppressed_when_we_have_not_spoken() -> None:
     """A caller on a quiet line is never taken for echo: there is nothing of ours it could be."""
     caller = on_the_line(CALLER)
     assert not any(echo_frames(caller, ours=b""))
+
+
+@pytest.mark.parametrize(
+    ("echo", "start_s"),
+    [
+        pytest.param(None, 1.5, id="no echo, 1.5 s in"),
+        pytest.param(None, 2.0, id="no echo, 2 s in"),
+        pytest.param({"echo_db": -6.0, "line_ms": 64, "transport_ms": 40}, 3.0, id="echo -6 dB, 3 s in"),
+    ],
+)
+def test_a_quieter_caller_whose_first_word_is_followed_by_a_pause_stops_us_within_1100_ms(
+    echo: dict[str, Any] | None, start_s: float
+) -> None:
+    """A caller 6 dB under our voice says "No wait, I need to …": "No wait," counts in 8–13 of its
+    frames, the others fall under the level rule or into our echo, and a comma pause follows. When each
+    frame that did not count took back half a frame, "No wait," was lost and the caller talked 1.4–2.3 s
+    over us; once `hold_after_ms` have counted, frames our voice may be masking keep the count, and the
+    next words finish it (0.8–1.0 s)."""
+    caller = on_the_line(scaled(CALLER, -6.0))
+    ours = line_echo(REPLY, **echo) if echo else bytes(len(REPLY))
+    hit = talk(mix((0.0, ours), (start_s, caller)))
+    assert hit is not None
+    heard_ms = (hit + 1) * FRAME_MS - (int(start_s * 1000) + onset_ms(caller))
+    assert 240 <= heard_ms <= 1100
