@@ -333,6 +333,49 @@ async def test_the_call_page_shows_transcript_waveform_player_and_one_bar_per_tu
             await browser.close()
 
 
+async def test_a_call_whose_recording_the_disk_refused_says_why_on_its_page(tmp_path: Path) -> None:
+    """The recording lives in memory until hang-up; when the disk refuses it, the record keeps why
+    (dialog/transcript.py), and the call's page says it instead of a bare "no recording"."""
+    from playwright.async_api import async_playwright
+
+    from sentiric_pbx.call.record import CallContext, Turn
+    from sentiric_pbx.storage.context_sqlite import SqliteContextStore
+    from sentiric_pbx.storage.db import open_database
+
+    settings = console_on(Settings())
+    settings.agent.mode = "echo"
+    settings.audiosocket.port = settings.fastagi.port = 0
+    settings.metrics.enabled = False
+    settings.storage.db_path = tmp_path / "sentiric.db"
+    ctx = CallContext("c0ffee-disk-full", caller_id="+905551112233", language="en", started_at=1_780_000_000.0)
+    ctx.add_turn(Turn("agent", "Hello, how can I help?", 0.0, 1.5))
+    ctx.recording_error = "No space left on device"
+    db = await open_database(settings)
+    try:
+        await SqliteContextStore(db).finish(ctx, "completed")
+    finally:
+        await db.aclose()
+    daemon = Daemon(settings)
+    await daemon.start()
+    try:
+        status, _, body = await get(daemon.console.url(f"/api/calls/{ctx.call_id}"))
+        d = json.loads(body)
+        assert status == 200 and d["recording"] is False and "recording_url" not in d
+        assert d["recording_error"] == "No space left on device"
+        async with async_playwright() as pw:
+            browser = await launch_chromium(pw)
+            try:
+                page = await browser.new_page()
+                await page.goto(daemon.console.url(f"/calls/{ctx.call_id}"))
+                note = page.locator("#no-recording")
+                await note.wait_for()
+                assert "could not be written (No space left on device)" in await note.inner_text()
+            finally:
+                await browser.close()
+    finally:
+        await daemon.stop()
+
+
 # -- who may look -------------------------------------------------------------------------------------
 async def test_a_console_beyond_loopback_without_a_token_does_not_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

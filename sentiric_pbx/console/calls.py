@@ -71,6 +71,7 @@ def call_details(
         "jobs": record["jobs"],
         "booking": record["booking"],
         "recording": recording_readable(recording, recordings),
+        "recording_error": None if recording else context.get("recording_error"),
         "_recording_path": recording,
     }
 

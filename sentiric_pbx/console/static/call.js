@@ -54,7 +54,9 @@ function render(d) {
       el("td", {}, j.attempts), el("td", {}, j.last_error || "–"))))) : el("p", { class: "muted" }, "No post-call jobs."));
   if (d.recording_url) renderRecording(d.recording_url);
   else {
-    document.getElementById("no-recording").hidden = false;
+    const none = document.getElementById("no-recording");
+    if (d.recording_error) none.textContent = `no recording: it could not be written (${d.recording_error})`;
+    none.hidden = false;
     window.consoleState.waveform = "none";
   }
 }
