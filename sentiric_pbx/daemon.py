@@ -225,7 +225,13 @@ class Daemon:
             "service": "sentiric-pbx",
             "pid": os.getpid(),
             "listening": {name: list(addr) for name, addr in self.listening.items()},
+            "dialplan": self._dialplan_health(),
         }
+
+    def _dialplan_health(self) -> dict[str, str] | None:
+        """Does Asterisk's dialplan send its calls to us (`dialplan_audit`)? None without AMI or before it is read."""
+        found = getattr(self.ingresses.get("ami"), "dialplan", None)
+        return None if found is None else {"status": found.status, "detail": found.detail, "hint": found.hint}
 
     def _listeners(self) -> dict[str, tuple[str, int]]:
         """Read once after start: a closed server (drain) has no socket left to ask, the metrics thread no loop."""

@@ -55,13 +55,31 @@ async def test_a_manager_user_without_reporting_gets_a_warning_that_says_what_to
 async def test_the_daemon_says_at_start_up_when_asterisk_sends_its_calls_to_another_port(
     pbx: Asterisk, tmp_path: Path, models_dir: Path, engines: EnginePool, logs
 ) -> None:
-    s = agent_settings(tmp_path, models_dir, pbx, ami=True)
+    """In its log, in /healthz (`health()`), and as a banner on the console's first page."""
+    from playwright.async_api import async_playwright
+
+    from tests.test_console import console_on, launch_chromium
+
+    s = console_on(agent_settings(tmp_path, models_dir, pbx, ami=True))
     s.audiosocket.port = free_port()
-    async with running(s, engines):
+    async with running(s, engines) as daemon:
         line = await wait_log(logs, "dialplan_audit", within_s=15.0)
+        health = daemon.health()["dialplan"]
+        async with async_playwright() as pw:
+            browser = await launch_chromium(pw)
+            try:
+                page = await browser.new_page()
+                await page.goto(daemon.console.url("/"))
+                banner = page.locator("#dialplan-alert")
+                await banner.wait_for()
+                shown = await banner.inner_text()
+            finally:
+                await browser.close()
     assert line["status"] == "fail" and line["log_level"] == "warning", line
     assert f"no AudioSocket step reaches the daemon at 127.0.0.1:{s.audiosocket.port}" in str(line["detail"])
     assert re.search(rf"\b100@sentiric:\d+ → {DAEMON}", str(line["detail"])), line
+    assert health == {"status": "fail", "detail": line["detail"], "hint": line["hint"]}
+    assert f"127.0.0.1:{s.audiosocket.port}" in shown and "extensions.conf" in shown, shown
 
 
 async def test_the_daemon_on_the_dialplans_port_logs_that_calls_reach_it(
@@ -98,7 +116,7 @@ async def test_a_reload_that_breaks_the_dialplan_is_said_at_once_and_so_is_the_m
     """`module reload pbx_config.so` and `core reload` send a Reload event: no timer is needed to hear them."""
     s = agent_settings(tmp_path, models_dir, pbx, ami=True)
     s.ami.dialplan_audit_s = 0  # events only
-    async with running(s, engines):
+    async with running(s, engines) as daemon:
         assert (await next_audit(logs, 0, 15.0))["status"] == "ok"
         point_the_dialplan_at(pbx, tmp_path, DIALPLAN_AUDIOSOCKET + 7)
         pbx.rx("module reload pbx_config.so")
@@ -109,7 +127,9 @@ async def test_a_reload_that_breaks_the_dialplan_is_said_at_once_and_so_is_the_m
         point_the_dialplan_at(pbx, tmp_path, DIALPLAN_AUDIOSOCKET)
         pbx.rx("core reload")
         mended = await next_audit(logs, 2, 10.0)
+        health = daemon.health()["dialplan"]
     assert mended["status"] == "ok" and mended["log_level"] == "info", mended
+    assert health is not None and health["status"] == "ok", health
 
 
 async def test_the_clis_dialplan_reload_sends_no_event_and_is_caught_by_the_periodic_read(

@@ -28,6 +28,16 @@ function renderLive() {
   if (ended || started) loadRecent();
 }
 
+// What the daemon found wrong outside any call: a dialplan that sends calls elsewhere reaches no call page.
+async function loadAlerts() {
+  const health = await api("/api/health");
+  const d = health.dialplan;
+  document.getElementById("alerts").replaceChildren(...(d && d.status !== "ok" ? [
+    el("div", { class: `card alert ${d.status}`, id: "dialplan-alert" },
+      el("strong", {}, "Asterisk's dialplan: "), d.detail, d.hint ? el("div", { class: "small" }, d.hint) : null),
+  ] : []));
+}
+
 async function loadRecent() {
   const data = await api("/api/calls?limit=10");
   document.getElementById("recent").replaceChildren(
@@ -48,4 +58,6 @@ setInterval(() => {
   }
 }, 1000);
 loadRecent();
+loadAlerts();
+setInterval(loadAlerts, 30000);
 connect();

@@ -20,7 +20,7 @@ import structlog
 from sentiric_pbx.config import AmiConfig
 from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiEvent
 from sentiric_pbx.telephony.asterisk.ami_calls import AmiCallWatcher
-from sentiric_pbx.telephony.asterisk.dialplan_audit import audit_over_ami
+from sentiric_pbx.telephony.asterisk.dialplan_audit import Audit, audit_over_ami
 from sentiric_pbx.telephony.audiosocket.server import AudioSocketServer
 from sentiric_pbx.telephony.ingress import IngressContext
 from sentiric_pbx.telephony.registry import CallRegistry
@@ -46,6 +46,8 @@ class AmiControl:
         self._listeners = listeners
         """The AudioSocket and FastAGI ingresses, started before us: where the dialplan must send calls."""
         self._audit: asyncio.Task[None] | None = None
+        self.dialplan: Audit | None = None
+        """The latest verdict on the dialplan (`/healthz`, the console's banner); None until it is read."""
 
     async def start(self) -> None:
         if self.audiosocket is not None:
@@ -96,8 +98,11 @@ class AmiControl:
                 if not self.client.connected:
                     continue  # wait for the next login
                 found = await audit_over_ami(self.client, at)  # type: ignore[arg-type]
-                if not self.client.connected or (found.status, found.detail) == last:
-                    continue  # cut off mid-read says nothing of the dialplan; an unchanged verdict was said
+                if not self.client.connected:
+                    continue  # cut off mid-read says nothing of the dialplan
+                self.dialplan = found
+                if (found.status, found.detail) == last:
+                    continue  # an unchanged verdict was said
                 last = (found.status, found.detail)
                 emit = log.info if found.status == "ok" else log.warning
                 emit("dialplan_audit", status=found.status, detail=found.detail, hint=found.hint or None)
