@@ -276,8 +276,11 @@ class Daemon:
         self._stop_workers.set()
         for task in (self._workers, self._retention):
             if task is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(task, 10)
+                done, _ = await asyncio.wait({task}, timeout=10)  # not wait_for: sentiric_pbx/aio.py
+                if not done:
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self.uploader is not None:
             # A few seconds for the last calls' uploads; what is left is uploaded at the next start.
             with contextlib.suppress(Exception):

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from sentiric_pbx.aio import within
 from sentiric_pbx.config import Settings
 from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiError, AmiEvent, AmiLoginError
 from sentiric_pbx.telephony.asterisk.registration import refusal_problem
@@ -425,7 +426,7 @@ async def _call(
             finally:
                 await call.hang_up()  # close TCP, as Asterisk does for a caller who hangs up
         with contextlib.suppress(TimeoutError):  # the agent leg's Hangup and its last VarSets
-            await asyncio.wait_for(events.ended.wait(), 3.0)
+            await within(events.ended.wait(), 3.0)
     except (AmiError, TimeoutError) as exc:
         result.problems.append(f"AMI stopped answering during the call: {exc or 'timeout'}")
         return result

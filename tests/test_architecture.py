@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "sentiric_pbx"
 
 LAYERS: list[set[str]] = [
-    {"call"},
+    {"call", "aio"},
     {"config", "metrics", "logging", "systemd_notify"},
     {"audio", "models"},
     {"engines", "storage"},
@@ -129,3 +129,14 @@ def test_no_component_depends_on_itself_through_another() -> None:
 def test_no_module_is_longer_than_a_sitting(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_MODULE_LINES, f"{path.name}: {lines} lines; split it by what its parts do"
+
+
+def test_nothing_awaits_through_asyncio_wait_for() -> None:
+    """On Python 3.11 `asyncio.wait_for` loses a cancel that lands as its wait ends (sentiric_pbx/aio.py); a
+    stopped task then runs on. `aio.within()` is the same wait without that."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "wait_for" and ast.unparse(node.value) == "asyncio":
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert not found, f"asyncio.wait_for in {found}: use sentiric_pbx.aio.within"

@@ -31,6 +31,7 @@ from urllib.parse import urlparse, urlsplit
 import structlog
 from aiohttp import web
 
+from sentiric_pbx.aio import within
 from sentiric_pbx.config import ConfigError, Settings
 from sentiric_pbx.config.console import LOOPBACK_NAMES, is_loopback
 from sentiric_pbx.console import calls as store
@@ -285,7 +286,7 @@ class ConsoleServer:
                     await response.write(b": keepalive\n\n")
                     idle = 0.0
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), PUSH_EVERY_S)
+                    await within(self._closing.wait(), PUSH_EVERY_S)
                 idle += PUSH_EVERY_S
         return response
 

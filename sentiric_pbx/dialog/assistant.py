@@ -23,6 +23,7 @@ from pathlib import Path
 import structlog
 
 from sentiric_pbx import metrics
+from sentiric_pbx.aio import within
 from sentiric_pbx.call.phone import normalize_e164
 from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.call.transport import CallInfo, CallTransport
@@ -162,7 +163,7 @@ class Assistant:
         with contextlib.suppress(Exception):
             async for pcm in self.voice_for(ctx.language).synthesize(phrase(ctx.language, "busy")):
                 transport.play(pcm)
-            await asyncio.wait_for(transport.wait_played(), 15)
+            await within(transport.wait_played(), 15)
         with contextlib.suppress(Exception):
             await transport.hangup()
         try:

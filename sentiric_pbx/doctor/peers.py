@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from sentiric_pbx.aio import within
 from sentiric_pbx.config import Settings
 from sentiric_pbx.doctor.check import NET_TIMEOUT_S, Check, Status
 from sentiric_pbx.doctor.ports import RunningDaemon, check_port
@@ -220,7 +221,7 @@ async def check_ari(s: Settings) -> Check:
 
 
 async def _esl_block(reader: asyncio.StreamReader) -> str:
-    return (await asyncio.wait_for(reader.readuntil(b"\n\n"), NET_TIMEOUT_S)).decode("utf-8", "replace")
+    return (await within(reader.readuntil(b"\n\n"), NET_TIMEOUT_S)).decode("utf-8", "replace")
 
 
 async def check_freeswitch_esl(s: Settings) -> Check:
@@ -232,7 +233,7 @@ async def check_freeswitch_esl(s: Settings) -> Check:
     where = f"{cfg.esl_host}:{cfg.esl_port}"
     name = "freeswitch esl"
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(cfg.esl_host, cfg.esl_port), NET_TIMEOUT_S)
+        reader, writer = await within(asyncio.open_connection(cfg.esl_host, cfg.esl_port), NET_TIMEOUT_S)
     except (OSError, TimeoutError) as exc:
         return Check(
             name,
@@ -380,7 +381,7 @@ async def check_recordings_store(s: Settings) -> Check:
         store.delete(written)
 
     try:
-        await asyncio.wait_for(asyncio.to_thread(probe), 15.0)
+        await within(asyncio.to_thread(probe), 15.0)
     except Exception as exc:
         detail = f"{url}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
         hint = (

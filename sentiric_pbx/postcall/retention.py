@@ -24,6 +24,7 @@ from pathlib import Path
 
 import structlog
 
+from sentiric_pbx.aio import within
 from sentiric_pbx.postcall.erasure import PersonalData
 
 log = structlog.get_logger("sentiric_pbx.retention")
@@ -121,7 +122,7 @@ async def sweep_daily(
         except Exception as exc:
             log.warning("retention_sweep_failed", error=repr(exc), retry_in_s=every_s)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop_event.wait(), timeout=every_s)
+            await within(stop_event.wait(), every_s)
 
 
 __all__ = ["BY_AGE", "sweep", "sweep_archive", "sweep_daily", "sweep_recordings"]

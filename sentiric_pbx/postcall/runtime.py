@@ -13,6 +13,7 @@ from pathlib import Path
 
 import structlog
 
+from sentiric_pbx.aio import within
 from sentiric_pbx.config import Settings
 from sentiric_pbx.postcall.jobs import Handler
 from sentiric_pbx.postcall.ledger import DoneLedger
@@ -90,7 +91,7 @@ async def guard_redis_restarts(
         except Exception as exc:  # Redis unreachable (the workers log that) or the file busy: next round
             log.debug("postcall_redis_guard_skipped", error=repr(exc))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop_event.wait(), timeout=every_s)
+            await within(stop_event.wait(), every_s)
 
 
 async def drop_done_copies(outbox: SqliteOutbox, ledger: DoneLedger) -> int:

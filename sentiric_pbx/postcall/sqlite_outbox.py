@@ -28,6 +28,7 @@ from typing import Any
 import aiosqlite
 import structlog
 
+from sentiric_pbx.aio import within
 from sentiric_pbx.config import PostcallConfig
 from sentiric_pbx.postcall.backoff import TRANSIENT_CAP_S, backoff_delay_s
 from sentiric_pbx.postcall.queue import Job
@@ -146,7 +147,7 @@ class SqliteOutbox:
             if job is not None or remaining <= 0:
                 return job
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=min(self.poll_interval_s, remaining))
+                await within(self._wakeup.wait(), min(self.poll_interval_s, remaining))
             except TimeoutError:
                 pass
 

@@ -14,13 +14,13 @@ dict whose `status` is done/completed/booked/confirmed, or a name listed in `tas
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
+from sentiric_pbx.aio import within
 from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.engines.base import ChatMessage, LlmEngine, LlmRequest
 
@@ -146,7 +146,7 @@ async def llm_summary(
     """The LLM's note, or None if it is slow, fails or says nothing (the caller falls back)."""
     try:
         request = _llm_request(context, temperature)
-        text = (await asyncio.wait_for(llm.complete(request), timeout=budget_s)).strip()
+        text = (await within(llm.complete(request), budget_s)).strip()
     except TimeoutError:
         log.warning("summary_llm_timeout", engine=getattr(llm, "name", "?"), budget_s=budget_s)
         return None

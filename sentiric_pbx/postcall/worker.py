@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import structlog
 
+from sentiric_pbx.aio import within
 from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.postcall.backoff import waiting_for
 from sentiric_pbx.postcall.jobs import ARCHIVE, KINDS, Handler
@@ -79,7 +80,7 @@ class PostcallWorker:
             except Exception as exc:  # queue unreachable (Redis restarting, disk full): wait, retry
                 log.warning("postcall_queue_unavailable", worker=self.name, error=repr(exc), retry_in_s=pause)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop_event.wait(), timeout=pause)
+                    await within(stop_event.wait(), pause)
                 pause = min(pause * 2, 30.0)
         log.info("postcall_worker_stopped", worker=self.name)
 
@@ -154,7 +155,7 @@ class PostcallWorker:
 
     async def _run_leased(self, job: Job, handler: Handler) -> None:
         """Run the handler while renewing the lease; raise `_LeaseLost` if another worker took the job."""
-        task = asyncio.create_task(asyncio.wait_for(handler(job), self.job_timeout_s))
+        task = asyncio.create_task(within(handler(job), self.job_timeout_s))
         heartbeat = getattr(self.queue, "heartbeat", None)
         lost = False
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import structlog
 
+from sentiric_pbx.aio import within
 from sentiric_pbx.storage.recording_store import RecordingStore
 
 log = structlog.get_logger("sentiric_pbx.storage.recording_upload")
@@ -69,7 +70,7 @@ class RecordingUploader:
     async def wait_idle(self, timeout_s: float | None = None) -> bool:
         """True once every submitted recording is uploaded (for a drain and for tests)."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
+            await within(self._idle.wait(), timeout_s)
         except TimeoutError:
             return False
         return True

@@ -35,6 +35,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 
+from sentiric_pbx.aio import within
 from sentiric_pbx.call.transport import CallInfo
 
 
@@ -103,7 +104,7 @@ class CallRegistry:
         waiter = self._waiters.setdefault(key, asyncio.Event())
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.wait(), timeout_s)
+                await within(waiter.wait(), timeout_s)
         finally:
             if self._waiters.get(key) is waiter:
                 del self._waiters[key]

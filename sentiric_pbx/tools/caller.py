@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sentiric_pbx.aio import within
 from sentiric_pbx.audio.frames import frame_bytes, rms_dbfs
 from sentiric_pbx.audio.resample import resample
 from sentiric_pbx.telephony.asterisk.registration import registration_key
@@ -153,7 +154,7 @@ async def _register_agi(opts: CallerOptions, call_id: str) -> list[str]:
     """Be Asterisk's side of `AGI(agi://…/register,${UUID})` until the server closes the socket."""
     assert opts.agi is not None
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(*opts.agi), opts.connect_timeout_s)
+        reader, writer = await within(asyncio.open_connection(*opts.agi), opts.connect_timeout_s)
     except (OSError, TimeoutError) as exc:
         raise CallerError(f"cannot reach FastAGI at {opts.agi[0]}:{opts.agi[1]}: {exc}") from None
     env = {
@@ -262,7 +263,7 @@ async def _wait_reply(wire: Wire, since: float, opts: CallerOptions, wait_s: flo
             break
         wire.arrived.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wire.arrived.wait(), 0.05)
+            await within(wire.arrived.wait(), 0.05)
     return (first, last) if first is not None and last is not None else None
 
 
@@ -367,7 +368,7 @@ async def place_call(turns: list[bytes], opts: CallerOptions) -> CallReport:
     if opts.agi is not None:
         report.agi_commands = await _register_agi(opts, call_id)
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(opts.host, opts.port), opts.connect_timeout_s)
+        reader, writer = await within(asyncio.open_connection(opts.host, opts.port), opts.connect_timeout_s)
     except (OSError, TimeoutError) as exc:
         raise CallerError(f"cannot reach AudioSocket at {opts.host}:{opts.port}: {exc}") from None
     sock = writer.get_extra_info("socket")

@@ -23,6 +23,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 
+from sentiric_pbx.aio import within
 from sentiric_pbx.telephony.audiosocket.protocol import KIND_BY_RATE, FrameParser, Kind, encode
 from sentiric_pbx.tools.caller import FRAME_S, CallerOptions, CallReport, Wire, finish_report, run_script
 
@@ -62,7 +63,7 @@ class FarEndCall:
         """Wait until Asterisk closes the connection (the agent hung up or transferred); True if it did."""
         receiver = self.tasks[1]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(receiver), within_s)
+            await within(asyncio.shield(receiver), within_s)
         return self.ended
 
     async def hang_up(self) -> None:

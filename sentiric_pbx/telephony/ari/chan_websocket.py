@@ -43,6 +43,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.frames import CloseCode
 
 from sentiric_pbx import metrics
+from sentiric_pbx.aio import within
 from sentiric_pbx.audio.frames import FRAME_BYTES, Reframer, frame_bytes
 from sentiric_pbx.audio.playout import PacedOutput, PlayoutClock
 from sentiric_pbx.audio.resample import StreamResampler
@@ -224,7 +225,7 @@ class ChanWebSocketTransport(ControlledCallIO):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ws.close(), 2.0)
+            await within(self.ws.close(), 2.0)
 
     # -- inbound --------------------------------------------------------------------------------
     async def _read(self) -> None:

@@ -36,6 +36,7 @@ import structlog
 from panoramisk.utils import parse_agi_result
 
 from sentiric_pbx import metrics
+from sentiric_pbx.aio import within
 from sentiric_pbx.call.transport import CallInfo
 from sentiric_pbx.config import FastAgiConfig
 from sentiric_pbx.telephony.asterisk.registration import Verdict, check_registration
@@ -272,7 +273,7 @@ class FastAgiServer:
             # Closing the socket is what lets the dialplan continue to AudioSocket().
             with contextlib.suppress(Exception):
                 writer.close()
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+                await within(writer.wait_closed(), 1.0)
 
     async def _register(self, session: AgiSession, peer: tuple[str, int], bound: Any) -> str:
         """Register the call if its key checks out; return the metric's outcome. The channel is told

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from sentiric_pbx import metrics
+from sentiric_pbx.aio import within
 from sentiric_pbx.config import AmiConfig
 from sentiric_pbx.telephony.asterisk.ami_wire import BANNER_PREFIX, Fields, encode_message, read_message
 
@@ -152,7 +153,7 @@ class AmiClient:
 
     async def wait_connected(self, timeout_s: float | None) -> None:
         """Wait until logged in; `TimeoutError` after `timeout_s` (None: wait as long as it takes)."""
-        await asyncio.wait_for(self._connected.wait(), timeout_s)
+        await within(self._connected.wait(), timeout_s)
 
     def subscribe(self, key: str, callback: EventCallback) -> Callable[[], None]:
         """Deliver Hangup/DTMFEnd/VarSet/Newchannel/Newexten events whose Uniqueid or Channel equals `key`.
@@ -206,11 +207,11 @@ class AmiClient:
         cfg = self.config
         where = f"{cfg.host}:{cfg.port}"
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(cfg.host, cfg.port), self.connect_timeout_s)
+            reader, writer = await within(asyncio.open_connection(cfg.host, cfg.port), self.connect_timeout_s)
         except (OSError, TimeoutError) as exc:
             raise AmiError(f"cannot reach Asterisk AMI at {where}: {exc or 'timeout'}") from None
         try:
-            banner = (await asyncio.wait_for(reader.readline(), self.connect_timeout_s)).decode("utf-8", "replace")
+            banner = (await within(reader.readline(), self.connect_timeout_s)).decode("utf-8", "replace")
             if not banner.startswith(BANNER_PREFIX):
                 raise AmiError(f"{where} is not Asterisk AMI (banner {banner.strip()[:60]!r})")
             self.version = banner.strip()[len(BANNER_PREFIX) :]
@@ -240,7 +241,7 @@ class AmiClient:
         )
         await writer.drain()
         while True:
-            msg = await asyncio.wait_for(read_message(reader), self.connect_timeout_s)
+            msg = await within(read_message(reader), self.connect_timeout_s)
             if msg is None:
                 return {"Response": "Error", "Message": "connection closed before the login response"}
             if msg.get("ActionID") == action_id and "Response" in msg:
@@ -410,8 +411,7 @@ class AmiClient:
         """Send one action and return its response message (Success or Error alike)."""
         action_id, future = self._send(name, fields, action_id)
         try:
-            async with asyncio.timeout(timeout_s or self.action_timeout_s):  # 3.11: wait_for can lose a cancel
-                return await future
+            return await within(future, timeout_s or self.action_timeout_s)
         finally:
             self._responses.pop(action_id, None)
 
@@ -441,8 +441,7 @@ class AmiClient:
             reply = await self.action(name, fields, action_id=action_id)
             if reply.get("Response") != "Success":
                 raise AmiError(f"AMI {name} failed: {reply.get('Message', 'no reason given')}")
-            async with asyncio.timeout(self.action_timeout_s):
-                await listing.done
+            await within(listing.done, self.action_timeout_s)
         finally:
             self._lists.pop(action_id, None)
             if listing.done.done() and not listing.done.cancelled():
@@ -482,8 +481,7 @@ class AmiClient:
             reply = await self.action("Originate", fields, action_id=action_id)
             if reply.get("Response") != "Success":
                 raise AmiError(f"AMI Originate of {channel} refused: {reply.get('Message', 'no reason given')}")
-            async with asyncio.timeout(timeout_s + 10):
-                done = await event
+            done = await within(event, timeout_s + 10)
         finally:
             self._originates.pop(action_id, None)
         reason = done.get("Reason", "")

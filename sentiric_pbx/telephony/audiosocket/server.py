@@ -33,6 +33,7 @@ from collections.abc import Callable
 import structlog
 
 from sentiric_pbx import metrics
+from sentiric_pbx.aio import within
 from sentiric_pbx.call.agent import Agent
 from sentiric_pbx.call.transport import CallInfo, Dtmf, Hangup
 from sentiric_pbx.config import AudioSocketConfig
@@ -444,7 +445,7 @@ class Connection:
         with contextlib.suppress(Exception):
             self.writer.close()
             try:
-                await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+                await within(self.writer.wait_closed(), 1.0)
             except TimeoutError:
                 self._drop()
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from sentiric_pbx import metrics
+from sentiric_pbx.aio import within
 from sentiric_pbx.config import FreeswitchConfig
 from sentiric_pbx.telephony.freeswitch.esl import (
     EslConnection,
@@ -69,7 +70,7 @@ class EslInbound:
         while True:
             why = "closed"
             try:
-                reader, writer = await asyncio.wait_for(
+                reader, writer = await within(
                     asyncio.open_connection(self.cfg.esl_host, self.cfg.esl_port, limit=2**20), 5.0
                 )
                 conn = EslConnection(reader, writer, self.ingress.on_event, self.cfg.max_message_bytes)

@@ -26,6 +26,8 @@ from urllib.parse import unquote
 
 import structlog
 
+from sentiric_pbx.aio import within
+
 log = structlog.get_logger("sentiric_pbx.esl")
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -257,7 +259,7 @@ class EslConnection:
     async def command(self, line: str, timeout_s: float = 5.0) -> EslMessage:
         fut = self.command_nowait(line)
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout_s)
+            return await within(asyncio.shield(fut), timeout_s)
         except TimeoutError:
             raise EslError(f"no reply to {line.split(' ', 2)[:2]} within {timeout_s}s") from None
 
