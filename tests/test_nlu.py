@@ -1341,6 +1341,24 @@ def test_turkish_compound_verb_after_ben_is_no_name(text: str, expected: dict[st
     assert slots(text, "tr") == expected
 
 
+# A noun compound in a place after "ben" is no name, however often its first word is one: "Ben Deniz kenarındayım"
+# (I am at the seaside) gave "Deniz", "ben can sıkıntısından aradım" "Can", "ben deniz kenarındayım" "Deniz Kenarında".
+TR_COMPOUND_PLACE_FORMS = [
+    ("Ben Deniz kenarındayım.", {}),
+    ("ben deniz kenarındayım", {}),
+    ("Ben Deniz kıyısında oturuyorum", {}),
+    ("ben can sıkıntısından aradım", {}),
+    ("Ben Deniz, randevu almak istiyorum.", {"person_name": "Deniz"}),
+    ("ben deniz yılmaz", {"person_name": "Deniz Yılmaz"}),
+    ("Merhaba ben Deniz.", {"person_name": "Deniz"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_COMPOUND_PLACE_FORMS)
+def test_turkish_noun_compound_in_a_place_after_ben_is_no_name(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
 # dev_f: "ben de X" ("and I am X", answering an introduction) gives a name as "ben X" does, and "ben de" before
 # anything else ("Ben de memnun oldum", "ben de iyiyim", "ben de teşekkür ederim") stays "me too".
 TR_BEN_DE_FORMS = [

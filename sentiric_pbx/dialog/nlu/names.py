@@ -15,6 +15,7 @@ from sentiric_pbx.dialog.nlu.tr_name_ben import COPULA_TR as _TR_COPULA
 from sentiric_pbx.dialog.nlu.tr_name_ben import name_ending_the_turn as _name_ending_the_turn
 from sentiric_pbx.dialog.nlu.tr_name_ben import number_word as _number_word
 from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR as _TR_AFTER_NAME_VERB
+from sentiric_pbx.dialog.nlu.tr_name_endings import COMPOUND_PLACE_TR as _TR_COMPOUND_PLACE
 from sentiric_pbx.dialog.nlu.tr_name_endings import LIGHT_VERB_TR as _TR_LIGHT_VERB
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
 from sentiric_pbx.dialog.nlu.tr_name_phrase import (
@@ -117,6 +118,8 @@ def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
     ediyorum")."""
     if len(words) >= 2 and _TR_LIGHT_VERB.match(words[1]):
         return None  # "ben teşekkür ederim", "ben rica ederim": a compound verb, no name
+    if len(after) >= 2 and _TR_COMPOUND_PLACE.match(_without_copula(after[1])):
+        return None  # "ben deniz kenarındayım", "ben can sıkıntısından aradım": a noun compound, no name
     if len(words) >= 2 and _is_first_name(words[0]) and _without_copula(words[-1]) != words[-1]:
         words = [*words[:-1], _without_copula(words[-1])]  # "ben ayşe kaya'yım": -yım is "I am", no verb
     if len(words) >= 2 and not any(_TR_VERB.search(w) for w in words):

@@ -31,3 +31,8 @@ NOT_NAME_ENDING_TR = re.compile(
 # The verb of a compound verb said after its noun ("teşekkür ederim", "rica ederim", "özür dilerim", "kabul
 # ettim"): the word before it is no given name, and the two are no name ("Ben teşekkür ederim").
 LIGHT_VERB_TR = re.compile(r"^(?:ed(?:er|iyor|ecek|ece[gğ]|ebil)\w*|et(?:ti|mi[sş]|me)\w*|diler\w*)$")
+
+# The head of a noun compound in a place or from it ("deniz kenarında", "can sıkıntısından", "ev yanında"): the
+# word before it is the compound's first noun, no name, however often it is one ("Ben Deniz kenarındayım"). No
+# name ends this way (possessive, then -n-, then -da/-dan); the dative (-ına) is left out: Emine, Medine do.
+COMPOUND_PLACE_TR = re.compile(r"^\w{2,}?(?:s|)[ıiuü]nd[ae]n?$")
