@@ -1354,6 +1354,23 @@ TR_COMPOUND_PLACE_FORMS = [
 ]
 
 
+# Where the caller calls from is no surname: "ben ayşe ankaradan arıyorum" was "Ayşe Ankaradan", "Ben Ayşe
+# Ankara'dan arıyorum" no name at all (a word in a case reads as someone else's name).
+TR_CALLING_FROM_FORMS = [
+    ("ben ayşe ankaradan arıyorum", {"person_name": "Ayşe"}),
+    ("Ben Ayşe Ankara'dan arıyorum", {"person_name": "Ayşe"}),
+    ("ben ali yılmaz izmirden arıyorum", {"person_name": "Ali Yılmaz"}),
+    ("adım ayşe ankaradan arıyorum", {"person_name": "Ayşe"}),
+    ("Ben Ayşe, Ankara'dan arıyorum.", {"person_name": "Ayşe"}),
+    ("ben ayşe candan", {"person_name": "Ayşe Candan"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_CALLING_FROM_FORMS)
+def test_turkish_where_the_caller_calls_from_is_no_surname(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
 @pytest.mark.parametrize(("text", "expected"), TR_COMPOUND_PLACE_FORMS)
 def test_turkish_noun_compound_in_a_place_after_ben_is_no_name(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected

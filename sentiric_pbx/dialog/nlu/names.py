@@ -15,7 +15,9 @@ from sentiric_pbx.dialog.nlu.tr_name_ben import COPULA_TR as _TR_COPULA
 from sentiric_pbx.dialog.nlu.tr_name_ben import name_ending_the_turn as _name_ending_the_turn
 from sentiric_pbx.dialog.nlu.tr_name_ben import number_word as _number_word
 from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR as _TR_AFTER_NAME_VERB
+from sentiric_pbx.dialog.nlu.tr_name_endings import CALLING_TR as _TR_CALLING
 from sentiric_pbx.dialog.nlu.tr_name_endings import COMPOUND_PLACE_TR as _TR_COMPOUND_PLACE
+from sentiric_pbx.dialog.nlu.tr_name_endings import FROM_PLACE_TR as _TR_FROM_PLACE
 from sentiric_pbx.dialog.nlu.tr_name_endings import LIGHT_VERB_TR as _TR_LIGHT_VERB
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
 from sentiric_pbx.dialog.nlu.tr_name_phrase import (
@@ -140,6 +142,10 @@ def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
         if _is_first_name(_without_copula(words[0])):  # "ben Ayşe'yim", "ben Mehmet'im"
             return [_without_copula(words[0])]
     return None
+
+
+def _calling_from(word: str, following: str) -> bool:
+    return _TR_FROM_PLACE.match(word) is not None and _TR_CALLING.match(following) is not None
 
 
 # "ahmet yılmaz'ın randevusu", "oğlum ali'nin randevusunu": the person whose appointment it is; and whose
@@ -281,6 +287,9 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
     for m in re.finditer(trigger, marked):
         words: list[str] = []
         for word in marked[m.end() :].split()[:3]:
+            following = (marked[m.end() :].split() + [""] * 4)[len(words) + 1]
+            if language == "tr" and words and _calling_from(word, following):
+                break  # "ben ayşe ankaradan arıyorum", "Ben Ayşe Ankara'dan arıyorum": Ayşe, calling from Ankara
             if language == "tr" and (word in _TR_POSTPOSITIONS or _TR_HONORIFIC_CASE.match(word) or word in cased):
                 # "ben Ahmet Kaya yerine geldim", "ben Ahmet Kaya'nın eşiyim": those words are someone else;
                 # "adım Ahmet, Kemal Bey'in yerine …": the word before "Bey'in" is
@@ -294,7 +303,6 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
                 break  # (after "ben", `_ben_name` reads "kaya'yım" as "I am Kaya")
             if caps and words and words[0] in caps.said and word not in caps.said:
                 break  # "Adım Ayşe telefonum …" said with capitals and no comma: each word of a name has one
-            following = (marked[m.end() :].split() + [""] * 4)[len(words) + 1]
             if (
                 language == "tr"
                 and (words or not _is_first_name(word))

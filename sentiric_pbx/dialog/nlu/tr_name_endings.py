@@ -36,3 +36,8 @@ LIGHT_VERB_TR = re.compile(r"^(?:ed(?:er|iyor|ecek|ece[gğ]|ebil)\w*|et(?:ti|mi[
 # word before it is the compound's first noun, no name, however often it is one ("Ben Deniz kenarındayım"). No
 # name ends this way (possessive, then -n-, then -da/-dan); the dative (-ına) is left out: Emine, Medine do.
 COMPOUND_PLACE_TR = re.compile(r"^\w{2,}?(?:s|)[ıiuü]nd[ae]n?$")
+
+# "ben ayşe ankaradan arıyorum", "Ben Ayşe Ankara'dan arıyorum": a word in the ablative before "calling" (or
+# coming, writing, speaking) is where the caller calls from, not their surname: the name ends before it.
+FROM_PLACE_TR = re.compile(r"^\w{2,}[dt][ae]n$")
+CALLING_TR = re.compile(r"^(?:ar[ıi]yor|arad[ıi]|ula[sş][ıi]yor|geliyor|yaz[ıi]yor|konu[sş]uyor)\w*$")
