@@ -1366,6 +1366,23 @@ TR_CALLING_FROM_FORMS = [
 ]
 
 
+# "I am X's wife": a name in the genitive before a possessed noun and "I am" is someone else's, as it is read when
+# an apostrophe shows the case ("Ben Ahmet Yılmaz'ın eşiyim"); "ben ahmet yılmazın eşiyim" was "Ahmet Yılmazın".
+TR_SOMEONE_ELSES_FORMS = [
+    ("ben ahmet yılmazın eşiyim", {}),
+    ("ben ayşe kayanın annesiyim", {}),
+    ("ben ahmet yılmazın oğluyum", {}),
+    ("Ben Ahmet Yılmaz'ın eşiyim", {}),
+    ("ben ali aydın", {"person_name": "Ali Aydın"}),
+    ("ben fatma şahinim", {"person_name": "Fatma Şahin"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TR_SOMEONE_ELSES_FORMS)
+def test_turkish_i_am_someones_wife_names_nobody(text: str, expected: dict[str, str]) -> None:
+    assert slots(text, "tr") == expected
+
+
 @pytest.mark.parametrize(("text", "expected"), TR_CALLING_FROM_FORMS)
 def test_turkish_where_the_caller_calls_from_is_no_surname(text: str, expected: dict[str, str]) -> None:
     assert slots(text, "tr") == expected

@@ -19,6 +19,7 @@ from sentiric_pbx.dialog.nlu.tr_name_endings import CALLING_TR as _TR_CALLING
 from sentiric_pbx.dialog.nlu.tr_name_endings import COMPOUND_PLACE_TR as _TR_COMPOUND_PLACE
 from sentiric_pbx.dialog.nlu.tr_name_endings import FROM_PLACE_TR as _TR_FROM_PLACE
 from sentiric_pbx.dialog.nlu.tr_name_endings import LIGHT_VERB_TR as _TR_LIGHT_VERB
+from sentiric_pbx.dialog.nlu.tr_name_endings import POSSESSED_I_AM_TR as _TR_POSSESSED_I_AM
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
 from sentiric_pbx.dialog.nlu.tr_name_phrase import (
     INSTITUTION_TR,
@@ -122,6 +123,8 @@ def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
         return None  # "ben teşekkür ederim", "ben rica ederim": a compound verb, no name
     if len(after) >= 2 and _TR_COMPOUND_PLACE.match(_without_copula(after[1])):
         return None  # "ben deniz kenarındayım", "ben can sıkıntısından aradım": a noun compound, no name
+    if len(after) > len(words) > 1 and _genitive_stem(words[-1]) and _TR_POSSESSED_I_AM.match(after[len(words)]):
+        return None  # "ben ahmet yılmazın eşiyim": I am Ahmet Yılmaz's wife, whose name is not said
     if len(words) >= 2 and _is_first_name(words[0]) and _without_copula(words[-1]) != words[-1]:
         words = [*words[:-1], _without_copula(words[-1])]  # "ben ayşe kaya'yım": -yım is "I am", no verb
     if len(words) >= 2 and not any(_TR_VERB.search(w) for w in words):

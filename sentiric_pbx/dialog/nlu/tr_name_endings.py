@@ -41,3 +41,7 @@ COMPOUND_PLACE_TR = re.compile(r"^\w{2,}?(?:s|)[ıiuü]nd[ae]n?$")
 # coming, writing, speaking) is where the caller calls from, not their surname: the name ends before it.
 FROM_PLACE_TR = re.compile(r"^\w{2,}[dt][ae]n$")
 CALLING_TR = re.compile(r"^(?:ar[ıi]yor|arad[ıi]|ula[sş][ıi]yor|geliyor|yaz[ıi]yor|konu[sş]uyor)\w*$")
+
+# "ben ahmet yılmazın eşiyim", "ben ayşe kayanın annesiyim": "I am X's wife / mother": the name said is someone
+# else's, as "Ben Ahmet Yılmaz'ın eşiyim" is read when the apostrophe shows the case. A possessed noun and "I am".
+POSSESSED_I_AM_TR = re.compile(r"^\w{2,}?s?[ıiuü]y[ıiuü]m$")
