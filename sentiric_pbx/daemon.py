@@ -225,8 +225,17 @@ class Daemon:
             "service": "sentiric-pbx",
             "pid": os.getpid(),
             "listening": {name: list(addr) for name, addr in self.listening.items()},
+            "ami": self._ami_health(),
             "dialplan": self._dialplan_health(),
         }
+
+    def _ami_health(self) -> dict[str, Any] | None:
+        """Is AMI up? Without it an AudioSocket call has no caller ID or transfer. None when AMI is off."""
+        control = self.ingresses.get("ami")
+        client = getattr(control, "client", None)
+        if client is None:
+            return None
+        return {"connected": client.connected, "address": f"{client.config.host}:{client.config.port}"}
 
     def _dialplan_health(self) -> dict[str, str] | None:
         """Does Asterisk's dialplan send its calls to us (`dialplan_audit`)? None without AMI or before it is read."""

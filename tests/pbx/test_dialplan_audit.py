@@ -165,3 +165,36 @@ async def test_an_asterisk_restarted_with_another_dialplan_is_audited_when_ami_l
         broken = await next_audit(logs, 1, 30.0)
         assert daemon.ami is not None and daemon.ami.connections == 2
     assert broken["status"] == "fail", broken
+
+
+async def test_an_asterisk_that_stops_is_said_in_health_and_on_the_console_until_ami_is_back(
+    pbx: Asterisk, tmp_path: Path, models_dir: Path, engines: EnginePool, logs
+) -> None:
+    from playwright.async_api import async_playwright
+
+    from tests.test_console import console_on, launch_chromium
+
+    s = console_on(agent_settings(tmp_path, models_dir, pbx, ami=True))
+    s.ami.reconnect_max_s = 1.0
+    async with running(s, engines) as daemon:
+        await daemon.ami.wait_connected(15)
+        assert daemon.health()["ami"] == {"connected": True, "address": f"127.0.0.1:{pbx.ports.ami}"}
+        await asyncio.to_thread(pbx.stop)
+        await eventually(lambda: not daemon.health()["ami"]["connected"], "health saying AMI is down", 10)
+        async with async_playwright() as pw:
+            browser = await launch_chromium(pw)
+            try:
+                page = await browser.new_page()
+                await page.goto(daemon.console.url("/"))
+                banner = page.locator("#ami-alert")
+                await banner.wait_for()
+                shown = await banner.inner_text()
+                await asyncio.to_thread(pbx.start)
+                await daemon.ami.wait_connected(30)
+                await page.reload()
+                await page.locator("#alerts[data-checked]").wait_for(state="attached")
+                after = await page.locator("#ami-alert").count()
+            finally:
+                await browser.close()
+    assert f"not connected to 127.0.0.1:{pbx.ports.ami}" in shown, shown
+    assert after == 0, "the banner stayed after AMI came back"
