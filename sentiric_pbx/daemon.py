@@ -230,7 +230,7 @@ class Daemon:
         }
 
     def _ami_health(self) -> dict[str, Any] | None:
-        """Is AMI up? Without it an AudioSocket call has no caller ID or transfer. None when AMI is off."""
+        """Is AMI up? Without it an AudioSocket call cannot be transferred, nor get caller ID without FastAGI."""
         control = self.ingresses.get("ami")
         client = getattr(control, "client", None)
         if client is None:
