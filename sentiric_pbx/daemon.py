@@ -226,6 +226,7 @@ class Daemon:
             "pid": os.getpid(),
             "listening": {name: list(addr) for name, addr in self.listening.items()},
             "ami": self._ami_health(),
+            "ari": self._ari_health(),
             "dialplan": self._dialplan_health(),
         }
 
@@ -236,6 +237,13 @@ class Daemon:
         if client is None:
             return None
         return {"connected": client.connected, "address": f"{client.config.host}:{client.config.port}"}
+
+    def _ari_health(self) -> dict[str, Any] | None:
+        """Is our Stasis app's event WebSocket up? Without it Asterisk answers no call to the app. None when off."""
+        app = self.ingresses.get("ari")
+        if app is None:
+            return None
+        return {"connected": app.connected.is_set(), "address": app.cfg.url, "app": app.cfg.app}
 
     def _dialplan_health(self) -> dict[str, str] | None:
         """Does Asterisk's dialplan send its calls to us (`dialplan_audit`)? None without AMI or before it is read."""

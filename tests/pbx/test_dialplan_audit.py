@@ -167,7 +167,7 @@ async def test_an_asterisk_restarted_with_another_dialplan_is_audited_when_ami_l
     assert broken["status"] == "fail", broken
 
 
-async def test_an_asterisk_that_stops_is_said_in_health_and_on_the_console_until_ami_is_back(
+async def test_an_asterisk_that_stops_is_said_in_health_and_on_the_console_until_ami_and_ari_are_back(
     pbx: Asterisk, tmp_path: Path, models_dir: Path, engines: EnginePool, logs
 ) -> None:
     from playwright.async_api import async_playwright
@@ -175,26 +175,33 @@ async def test_an_asterisk_that_stops_is_said_in_health_and_on_the_console_until
     from tests.test_console import console_on, launch_chromium
 
     s = console_on(agent_settings(tmp_path, models_dir, pbx, ami=True))
-    s.ami.reconnect_max_s = 1.0
+    s.ari.enabled = True
+    s.ami.reconnect_max_s = s.ari.reconnect_max_s = 1.0
+
+    def up() -> bool:
+        health = daemon.health()
+        return health["ami"]["connected"] and health["ari"]["connected"]
+
     async with running(s, engines) as daemon:
-        await daemon.ami.wait_connected(15)
-        assert daemon.health()["ami"] == {"connected": True, "address": f"127.0.0.1:{pbx.ports.ami}"}
+        await eventually(up, "AMI and ARI connected", 15)
+        assert daemon.health()["ami"]["address"] == f"127.0.0.1:{pbx.ports.ami}"
+        assert daemon.health()["ari"]["address"] == pbx.ari_url
         await asyncio.to_thread(pbx.stop)
-        await eventually(lambda: not daemon.health()["ami"]["connected"], "health saying AMI is down", 10)
+        await eventually(lambda: not any(daemon.health()[k]["connected"] for k in ("ami", "ari")), "both down", 10)
         async with async_playwright() as pw:
             browser = await launch_chromium(pw)
             try:
                 page = await browser.new_page()
                 await page.goto(daemon.console.url("/"))
-                banner = page.locator("#ami-alert")
-                await banner.wait_for()
-                shown = await banner.inner_text()
+                await page.locator("#ami-alert").wait_for()
+                shown = await page.inner_text("#alerts")
                 await asyncio.to_thread(pbx.start)
-                await daemon.ami.wait_connected(30)
+                await eventually(up, "AMI and ARI back", 30)
                 await page.reload()
                 await page.locator("#alerts[data-checked]").wait_for(state="attached")
-                after = await page.locator("#ami-alert").count()
+                after = await page.locator("#alerts .alert").count()
             finally:
                 await browser.close()
     assert f"not connected to 127.0.0.1:{pbx.ports.ami}" in shown, shown
-    assert after == 0, "the banner stayed after AMI came back"
+    assert f"not connected to {pbx.ari_url}" in shown and "Stasis(sentiric)" in shown, shown
+    assert after == 0, "a banner stayed after AMI and ARI came back"

@@ -31,13 +31,16 @@ function renderLive() {
 // What the daemon found wrong outside any call: a dialplan that sends calls elsewhere reaches no call page.
 async function loadAlerts() {
   const health = await api("/api/health");
-  const d = health.dialplan, ami = health.ami, box = document.getElementById("alerts");
+  const d = health.dialplan, ami = health.ami, ari = health.ari, box = document.getElementById("alerts");
   box.dataset.checked = "yes";
   box.replaceChildren(
     ...(ami && !ami.connected ? [el("div", { class: "card alert fail", id: "ami-alert" },
       el("strong", {}, "Asterisk AMI: "), `not connected to ${ami.address}; it reconnects by itself. Until then `,
       "AudioSocket calls cannot be transferred, and get caller ID only from a FastAGI step (the log says why: ",
       "ami_unreachable, ami_login_failed or ami_disconnected).")] : []),
+    ...(ari && !ari.connected ? [el("div", { class: "card alert fail", id: "ari-alert" },
+      el("strong", {}, "Asterisk ARI: "), `not connected to ${ari.address}; it reconnects by itself. Until then `,
+      `a call the dialplan sends to Stasis(${ari.app}) is not answered (the log says why: ari_connection_state).`)] : []),
     ...(d && d.status !== "ok" ? [el("div", { class: `card alert ${d.status}`, id: "dialplan-alert" },
       el("strong", {}, "Asterisk's dialplan: "), d.detail, d.hint ? el("div", { class: "small" }, d.hint) : null)] : []));
 }
