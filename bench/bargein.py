@@ -36,6 +36,11 @@ the floor, over our voice on the no-echo and −12 dB lines: line hiss at −40 
 (100–160 ms bursts), a crackling cord (20–60 ms clicks), and backchannels every 2 s made of the callers'
 speech, "mm-hm" (2 × 150 ms) and "yeah, yeah" (2 × 200 ms): the price of a quicker count. A benchmark that
 prints numbers; no pass/fail.
+
+**Hiss.** Steady line hiss (white noise through the μ-law leg) at −50, −45, −40 and −35 dBFS over our voice on
+every line of `LINES`: false barge-ins per minute of our voice (each reply once, no caller); and, over −40 dBFS
+hiss, the callers of the latency measure at 0 and −6 dB: does a caller on a hissy line still stop us, and how
+quickly.
 """
 
 from __future__ import annotations
@@ -96,6 +101,10 @@ LINES: dict[str, dict[str, Any] | None] = {
 """The lines the detector knows (tests/test_bargein.py): no echo, our echo at a PSTN echo return loss, or
 Asterisk's `Echo()` returning our voice at full level."""
 ECHO_ONLY_TRANSPORT_MS = (20, 60, 120, 200, 300)
+HISS_DBFS = (-50.0, -45.0, -40.0, -35.0)
+"""Steady line hiss levels (RMS of white noise at 16 kHz before the μ-law leg): a quiet line to a noisy mobile."""
+HISS_CALLER = (-40.0, (0.0, -6.0))
+"""Hiss level and caller levels of the latency runs on a hissy line."""
 HYBRID = np.random.default_rng(1).normal(size=96) * np.exp(-np.arange(96) / 25)
 """tests/test_bargein.py's dispersive hybrid: 12 ms at 8 kHz, G.168 Annex D-like."""
 
@@ -267,6 +276,24 @@ def percentiles(values: list[int]) -> dict[str, int | None]:
     }
 
 
+def callers_over(replies: list[bytes], lines: list[bytes], callers: list[bytes], db: float) -> tuple[list[int], int]:
+    """Each caller at `db`, 2, 3 and 4 s into a reply whose line carries `lines[j]`: (ms to barge-in, missed)."""
+    heard_ms, missed = [], 0
+    for k, clean in enumerate(callers):
+        j = k % len(replies)
+        for start_s in STARTS_S:
+            start = int(start_s * 1000) // FRAME_MS
+            caller = wideband(narrowband(scaled(clean, db)))
+            line = mix((0, lines[j]), (start, caller))[: len(replies[j])]
+            hits, _ = session(line, replies[j], stop_at_first=True)
+            onset = start + onset_frame(clean)
+            if not hits or hits[0] < onset:
+                missed += 1  # an early hit would be our echo: counted as a miss and shown below
+                continue
+            heard_ms.append((hits[0] + 1 - onset) * FRAME_MS)
+    return heard_ms, missed
+
+
 def latency(cache: Path) -> dict[str, Any]:
     replies, callers = piper_speech(cache)
     level = active_dbfs(b"".join(replies))
@@ -277,19 +304,7 @@ def latency(cache: Path) -> dict[str, Any]:
         rows: dict[str, Any] = {}
         echoes = [line_echo(r, **echo) if echo else bytes(len(r)) for r in replies]
         for db in CALLER_DB:
-            heard_ms, missed = [], 0
-            for k, clean in enumerate(callers):
-                j = k % len(replies)
-                for start_s in STARTS_S:
-                    start = int(start_s * 1000) // FRAME_MS
-                    caller = wideband(narrowband(scaled(clean, db)))
-                    line = mix((0, echoes[j]), (start, caller))[: len(replies[j])]
-                    hits, _ = session(line, replies[j], stop_at_first=True)
-                    onset = start + onset_frame(clean)
-                    if not hits or hits[0] < onset:
-                        missed += 1  # an early hit would be our echo: counted as a miss and shown below
-                        continue
-                    heard_ms.append((hits[0] + 1 - onset) * FRAME_MS)
+            heard_ms, missed = callers_over(replies, echoes, callers, db)
             rows[f"{db:+g} dB"] = {"runs": len(callers) * len(STARTS_S), "missed": missed, **percentiles(heard_ms)}
             pooled[db] += heard_ms
         false, longest, echo_s = 0, 0, 0.0
@@ -312,7 +327,42 @@ def latency(cache: Path) -> dict[str, Any]:
         "false_barge_ins": sum(e["false_barge_ins"] for e in echo_only),
         "longest_run_ms": max(e["longest_run_ms"] for e in echo_only),
     }
-    return {"lines": out, "not_a_caller": not_a_caller(replies, callers)}
+    return {"lines": out, "not_a_caller": not_a_caller(replies, callers), "hiss": hiss(replies, callers)}
+
+
+def hiss_line(n: int, dbfs: float, seed: int) -> bytes:
+    """`n` samples of white noise at `dbfs` (RMS, 16 kHz) as the μ-law leg carries it."""
+    return wideband(narrowband(pcm16(np.random.default_rng(seed).normal(0, 32768 * 10 ** (dbfs / 20), n))))
+
+
+def hiss(replies: list[bytes], callers: list[bytes]) -> dict[str, Any]:
+    """Steady hiss over our voice on every line: false barge-ins per minute; callers over −40 dBFS of it."""
+    out: dict[str, Any] = {}
+    for name, echo in LINES.items():
+        echoes = [line_echo(r, **echo)[: len(r)] if echo else bytes(len(r)) for r in replies]
+        rows: dict[str, Any] = {}
+        for dbfs in HISS_DBFS:
+            hits, seconds = 0, 0.0
+            for j, reply in enumerate(replies):
+                noisy = mix((0, echoes[j]), (0, hiss_line(len(reply) // 2, dbfs, seed=j)))[: len(reply)]
+                hits += len(session(noisy, reply, stop_at_first=False)[0])
+                seconds += len(reply) / (2 * SAMPLE_RATE)
+            rows[f"{dbfs:g} dBFS"] = {
+                "seconds": round(seconds, 1),
+                "false_barge_ins": hits,
+                "per_minute": round(60 * hits / seconds, 1),
+            }
+        dbfs, levels = HISS_CALLER
+        noisy_lines = [mix((0, e), (0, hiss_line(len(e) // 2, dbfs, seed=j))) for j, e in enumerate(echoes)]
+        for db in levels:
+            heard_ms, missed = callers_over(replies, noisy_lines, callers, db)
+            rows[f"caller {db:+g} dB over {dbfs:g} dBFS"] = {
+                "runs": len(callers) * len(STARTS_S),
+                "missed": missed,
+                **percentiles(heard_ms),
+            }
+        out[name] = rows
+    return out
 
 
 def bursts(n: int, rng: np.random.Generator, length_ms: tuple[int, int], gap_ms: tuple[int, int]) -> np.ndarray:
@@ -382,6 +432,20 @@ def print_latency(results: dict[str, Any]) -> None:
     for name, r in results["not_a_caller"].items():
         of = f"of {r['backchannels']} backchannels" if "backchannels" in r else ""
         print(f"{name:<24} {r['barge_ins']:>3} in {r['seconds']} s {of}")
+    dbfs, levels = HISS_CALLER
+    print("\nsteady hiss over our voice: false barge-ins per minute (count); callers over the hiss, ms")
+    header = "".join(f" {h:>+4g} dBFS   " for h in HISS_DBFS)
+    callers = "".join(f"  {db:>+3g} dB over {dbfs:g}: p50/p90/max miss" for db in levels)
+    print(f"{'line':<14}{header}{callers}")
+    for name, rows in results["hiss"].items():
+        cells = ""
+        for h in HISS_DBFS:
+            r = rows[f"{h:g} dBFS"]
+            cells += f" {r['per_minute']:>5} ({r['false_barge_ins']:>2})  "
+        for db in levels:
+            r = rows[f"caller {db:+g} dB over {dbfs:g} dBFS"]
+            cells += f"  {r['p50_ms']!s:>14}/{r['p90_ms']!s:>4}/{r['max_ms']!s:>4} {r['missed']:>2}/{r['runs']:<2}"
+        print(f"{name:<14}{cells}")
 
 
 def main() -> dict[str, object]:

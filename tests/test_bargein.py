@@ -170,17 +170,24 @@ def mix(*tracks: tuple[float, bytes]) -> bytes:
     return pcm16(out)
 
 
-def talk(caller_audio: bytes, ours: bytes = REPLY, agent_speaking: bool = True) -> int | None:
+def talk(caller_audio: bytes, ours: bytes = REPLY, agent_speaking: bool = True, hear_first: bool = False) -> int | None:
     """The session's loop: per 20 ms, `played(ref)` then the caller frame through webrtcvad and the detector.
 
     `ref` is our reply frame by frame on the recorder's timeline (b"" once it is over). Returns the
-    frame index of the barge-in, or None.
+    frame index of the barge-in, or None. With `hear_first`, exactly as listening.py: what `hear()` takes
+    for our echo reaches webrtcvad as digital silence (webrtcvad adapts to the noise it hears, so on a
+    hissy line this decides whether it calls the hiss voice).
     """
     detector = BargeInDetector()
     endpointer = Endpointer(VadConfig())
     ref = frames(ours)
     for i, frame in enumerate(frames(caller_audio)):
         detector.played(ref[i] if i < len(ref) else b"")
+        if hear_first:
+            endpointer.process(bytes(FRAME_BYTES) if detector.hear(frame) else frame)
+            if detector.decide(endpointer.last_frame_voiced, agent_speaking):
+                return i
+            continue
         endpointer.process(frame)
         if detector.caller_frame(frame, endpointer.last_frame_voiced, agent_speaking):
             return i
@@ -320,6 +327,33 @@ def test_line_noise_and_a_cough_over_our_echo_do_not_barge_in(
 ) -> None:
     noise = on_the_line(pcm16(sound(np.random.default_rng(5))))
     assert talk(mix((0.0, line_echo(REPLY, -10.0, 64, 40)), (0.0, noise))) is None
+
+
+HISSY_LINES = [
+    pytest.param({"echo_db": -12.0, "line_ms": 20, "transport_ms": 200}, id="echo -12 dB"),
+    pytest.param({"echo_db": -20.0, "line_ms": 128, "transport_ms": 200}, id="echo -20 dB"),
+    pytest.param({"echo_db": -6.0, "line_ms": 64, "transport_ms": 100, "hybrid": True}, id="hybrid -6 dB"),
+    pytest.param({"echo_db": 0.0, "line_ms": 0, "transport_ms": 40}, id="Echo() 0 dB"),
+    pytest.param({"echo_db": -120.0, "line_ms": 0, "transport_ms": 40}, id="no echo"),
+]
+"""Lines whose far end hisses at −40 dBFS (a noisy mobile or analog line) under our echo, or with none."""
+
+
+@pytest.mark.parametrize("echo", HISSY_LINES)
+def test_steady_hiss_at_minus_40_dbfs_over_our_voice_never_barges_in(echo: dict[str, Any]) -> None:
+    """webrtcvad calls hiss voice and our echo does not explain it: only the line's own noise floor tells
+    it from a caller. (With the fixed −45 dBFS floor alone it stopped us several times per reply.)"""
+    assert talk(line_echo(REPLY, **echo, noise_dbfs=-40.0), hear_first=True) is None
+
+
+@pytest.mark.parametrize("echo", HISSY_LINES)
+def test_a_caller_talking_over_us_on_a_hissy_line_still_barges_in(echo: dict[str, Any]) -> None:
+    """The caller as loud as us, 2 s into our reply, on the same −40 dBFS line: they rise far above its floor."""
+    caller = on_the_line(CALLER)
+    hit = talk(mix((0.0, line_echo(REPLY, **echo, noise_dbfs=-40.0)), (2.0, caller)), hear_first=True)
+    assert hit is not None
+    heard_ms = (hit + 1) * FRAME_MS - (2000 + onset_ms(caller))
+    assert 240 <= heard_ms <= 800
 
 
 # --- the echo path changes --------------------------------------------------------------------------

@@ -38,15 +38,27 @@ may be hiding theirs (webrtcvad hears voice the rules do not count, or `hear()` 
 keeps the count for up to `hold_ms`; a quiet frame still takes back half a frame. Our echo alone never
 gets that far (its longest run in the bench is one frame), so the hold cannot start on it; a lone cough
 decays once the hold ends. The price: two bursts of voice close together count as one (in the bench a
-"yeah, yeah" of 2 × 200 ms now stops us once in 14, "mm-hm", coughing and crackle still never), and
-line hiss at −40 dBFS, which already stopped us 6 times in 48 s of our voice, does so 9 times.
+"yeah, yeah" of 2 × 200 ms now stops us once in 14, "mm-hm", coughing and crackle still never).
+
+Line noise. webrtcvad calls steady hiss voiced, and our echo does not explain it (it is not our voice), so
+on a line with echo and hiss at −40 dBFS the fixed `floor_dbfs` let it stop us 17–37 times a minute
+(bench/bargein.py). A noisy mobile or analog line sets its own floor, so we track it: the quietest caller
+frame of the last `line_floor_ms` (2 s, updated on every frame, whether we speak or not; hiss shows in every
+frame, a talker and our echo pause within 2 s), and a frame counts only when its level (or, with the echo
+path known, the part our echo does not explain) stands `line_floor_margin_db` (6 dB) above it. Steady hiss
+at −50 to −35 dBFS then never stops us; a caller rises far above it. On a clean line the floor is digital
+silence or our echo's quietest frame and changes nothing. The price: on a hissy echo-free line, a caller
+6 dB quieter than us, whose quiet syllables already fail the level rule, stops us in 16 runs of 18 rather
+than 18. Hiss whose level drifts ±3 dB over 3 s can still rise 6 dB above a 2 s minimum now and then (0–1
+false barge-ins in 24 s of our voice at −40 or −35 dBFS, against 4–32 without the floor). A line that
+carries digital silence (no media yet, silence suppression) has no floor: there only `floor_dbfs` applies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sentiric_pbx.audio.echo import EchoEstimator, EchoOptions, EchoState
+from sentiric_pbx.audio.echo import EchoEstimator, EchoOptions, EchoState, Residual
 from sentiric_pbx.audio.frames import FRAME_MS
 
 
@@ -73,6 +85,12 @@ class BargeInOptions:
     Defaults to 160 ms: longer than our echo alone ever counts, shorter than a caller's first word."""
     hold_ms: int = 500
     """How long such masked frames keep the count after the last counting frame. Defaults to 500 ms."""
+    line_floor_ms: int = 2000
+    """The caller line's noise floor is its quietest frame (telephone band) of about this long: hiss shows in
+    every frame, a talker or our echo pauses within it. Defaults to 2000 ms."""
+    line_floor_margin_db: float = 6.0
+    """A frame (or the part our echo does not explain) must stand this far above the line's noise floor to
+    count: steady hiss stays within ±2 dB of its quietest frame, speech rises far above it. Defaults to 6 dB."""
 
 
 class BargeInDetector:
@@ -94,6 +112,9 @@ class BargeInDetector:
         """Masked frames since the last counting frame (see `hold_ms`)."""
         self._our_echo = False
         """Did `hear()` take the newest caller frame for our echo?"""
+        self._residual: Residual | None = None
+        """The newest frame's `residual()` once computed (LOCKED only)."""
+        self.line_floor = _LineFloor(max(1, self.options.line_floor_ms // FRAME_MS))
 
     def played(self, frame: bytes | None) -> None:
         """What we played during this caller frame (None or b"" when quiet)."""
@@ -127,13 +148,15 @@ class BargeInDetector:
     def _hear(self, frame: bytes) -> bool:
         self.echo.push(self._ref, frame)
         self._ref = None
+        self._residual = None
+        self.line_floor.push(self.echo.caller_level_dbfs())
         o = self.options
         recent = self.our_level_dbfs(o.max_echo_delay_ms)
         if recent == float("-inf"):
             return False
         state = self.echo.state
         if state is EchoState.LOCKED:
-            residual = self.echo.residual()
+            residual = self._split()
             return residual.dbfs <= o.floor_dbfs or residual.share < o.min_residual_share
         if state is EchoState.NO_ECHO:
             return False
@@ -159,12 +182,49 @@ class BargeInDetector:
     def _counts(self) -> bool:
         """Is the newest (voiced) caller frame the caller's own voice rather than our echo?"""
         o = self.options
+        floor = max(o.floor_dbfs, self.line_floor.dbfs + o.line_floor_margin_db)
         state = self.echo.state
         if state is EchoState.LOCKED:
-            residual = self.echo.residual()
-            return residual.dbfs > o.floor_dbfs and residual.share >= o.min_residual_share
+            residual = self._split()
+            return residual.dbfs > floor and residual.share >= o.min_residual_share
         if state is EchoState.NO_ECHO:
             threshold = self.our_level_dbfs(o.echo_window_ms) - o.echo_margin_db
         else:  # UNKNOWN or CHECKING: whatever the delay, no echo is louder than what we played
             threshold = self.our_level_dbfs(o.max_echo_delay_ms)
-        return self.echo.caller_level_dbfs() > max(o.floor_dbfs, threshold)
+        return self.echo.caller_level_dbfs() > max(floor, threshold)
+
+    def _split(self) -> Residual:
+        """The newest frame's `EchoEstimator.residual()`, computed once per frame."""
+        if self._residual is None:
+            self._residual = self.echo.residual()
+        return self._residual
+
+
+class _LineFloor:
+    """The quietest caller frame of the last `frames` (in blocks of a quarter: cheap, and as good for a floor).
+
+    Digital silence (no media yet, silence suppression) is no noise floor, but a line that carries it is not
+    a steady hiss either: a block mostly of digital silence makes the floor −inf (only `floor_dbfs` applies,
+    as on a clean line), a few silent frames in a block of hiss are passed over."""
+
+    def __init__(self, frames: int) -> None:
+        self._block = max(1, frames // 4)
+        self._mins: list[float] = []
+        """The floor of each full block, oldest first (at most 4)."""
+        self._current = float("inf")
+        self._silent = 0
+        self._count = 0
+        self.dbfs = float("-inf")
+        """The floor: −inf while the window holds a block mostly of digital silence."""
+
+    def push(self, dbfs: float) -> None:
+        if dbfs > float("-inf"):
+            self._current = min(self._current, dbfs)
+        else:
+            self._silent += 1
+        self._count += 1
+        current = float("-inf") if 2 * self._silent > self._count else self._current
+        if self._count == self._block:
+            self._mins = [*self._mins[-3:], current]
+            self._current, self._silent, self._count = float("inf"), 0, 0
+        self.dbfs = min([current, *self._mins])
