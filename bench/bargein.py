@@ -59,12 +59,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sentiric_pbx.audio.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, rms_dbfs
-from sentiric_pbx.audio.g711 import ulaw_decode, ulaw_encode
 from sentiric_pbx.audio.resample import StreamResampler
 from sentiric_pbx.audio.vad import Endpointer
 from sentiric_pbx.config import VadConfig
 from sentiric_pbx.dialog.bargein import BargeInDetector
 from sentiric_pbx.tools.caller import load_turn
+from tests.test_bargein import pcm16, samples, ulaw  # the tests' line model, one copy
 
 DEMO = Path(__file__).resolve().parents[1] / "sentiric_pbx" / "data" / "demo-turn.wav"
 CALLS = 8
@@ -116,18 +116,6 @@ def frames(pcm: bytes) -> list[bytes]:
 def looped(pcm: bytes, seconds: float) -> bytes:
     n = int(seconds * SAMPLE_RATE) * 2
     return (pcm * (n // len(pcm) + 1))[:n]
-
-
-def samples(pcm: bytes) -> np.ndarray:
-    return np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-
-
-def pcm16(x: np.ndarray) -> bytes:
-    return np.clip(np.round(x), -32768, 32767).astype("<i2").tobytes()
-
-
-def ulaw(x: np.ndarray) -> np.ndarray:
-    return samples(ulaw_decode(ulaw_encode(pcm16(x))))
 
 
 def stream(pcm: bytes, resampler: StreamResampler, chunk: int) -> bytes:
