@@ -93,3 +93,26 @@ def test_an_address_built_from_variables_is_not_judged() -> None:
     only_variables = [s for s in PROJECT if s["Context"] == "sentiric-selftest"]
     found = audit(only_variables, HERE)
     assert found.status == "warn" and "take their address from variables" in found.detail
+
+
+STASIS = step("200", 2, "Stasis", "sentiric")
+
+
+def test_with_ari_on_the_stasis_step_must_name_the_daemons_app() -> None:
+    found = audit([*PROJECT, STASIS], HERE, stasis_app="sentiric")
+    assert found.status == "ok" and "1 Stasis(sentiric) step(s) (200@sentiric:2)" in found.detail
+    assert "Stasis" not in audit([*PROJECT, STASIS], HERE).detail  # ARI off: not judged
+
+
+def test_a_stasis_step_for_another_app_fails_and_names_where_it_is() -> None:
+    found = audit([*PROJECT, STASIS], HERE, stasis_app="clinic")
+    assert found.status == "fail"
+    assert "no Stasis step names the daemon's ARI app 'clinic': 200@sentiric:2 → Stasis(sentiric)" in found.detail
+    assert "[ari] app = 'clinic'" in found.hint
+
+
+def test_no_stasis_step_with_ari_on_is_a_warning_since_originated_calls_still_reach_the_app() -> None:
+    found = audit(PROJECT, HERE, stasis_app="sentiric")
+    assert found.status == "warn" and "no Stasis(sentiric) step in Asterisk's dialplan" in found.detail
+    assert "extension 200" in found.hint
+    assert "2 AudioSocket step(s) reach" in found.detail  # the other findings are still said

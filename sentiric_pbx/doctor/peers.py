@@ -169,7 +169,8 @@ async def check_ami(s: Settings) -> Check:
 
 
 async def check_dialplan(s: Settings) -> Check:
-    """Whether Asterisk's dialplan sends calls to our AudioSocket and FastAGI ports (`dialplan_audit`)."""
+    """Whether Asterisk's dialplan sends calls to our AudioSocket and FastAGI ports, and with ARI on to our
+    Stasis app (`dialplan_audit`)."""
     from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiError
     from sentiric_pbx.telephony.asterisk.dialplan_audit import audit_over_ami, listening
 
@@ -179,7 +180,7 @@ async def check_dialplan(s: Settings) -> Check:
     except AmiError as exc:
         return Check("asterisk dialplan", "warn", f"not read: {exc}")
     try:
-        found = await audit_over_ami(client, listening(s))
+        found = await audit_over_ami(client, listening(s), s.ari.app if s.ari.enabled else None)
     finally:
         await client.close()
     return Check("asterisk dialplan", found.status, found.detail, found.hint)

@@ -39,6 +39,17 @@ async def test_doctor_finds_the_projects_dialplan_steps_and_names_the_ones_that_
     assert re.search(rf"\b100@sentiric:\d+ → {DAEMON}", bad.detail), bad.detail
 
 
+async def test_with_ari_on_doctor_checks_the_stasis_step_names_the_daemons_app(pbx: Asterisk, tmp_path: Path) -> None:
+    s = agent_settings(tmp_path, tmp_path, pbx, ami=True)
+    s.ari.enabled = True
+    good = await check_dialplan(s)
+    assert good.status == "ok" and re.search(r"1 Stasis\(sentiric\) step\(s\) \(200@sentiric:\d+\)", good.detail), good
+    s.ari.app = "sentric"
+    bad = await check_dialplan(s)
+    assert bad.status == "fail", bad
+    assert re.search(r"ARI app 'sentric': 200@sentiric:\d+ → Stasis\(sentiric\)", bad.detail), bad.detail
+
+
 async def test_a_manager_user_without_reporting_gets_a_warning_that_says_what_to_add(
     pbx: Asterisk, tmp_path: Path
 ) -> None:

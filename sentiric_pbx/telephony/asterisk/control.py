@@ -38,13 +38,20 @@ class AmiControl:
     calls_active = 0
 
     def __init__(
-        self, cfg: AmiConfig, registry: CallRegistry, audiosocket: AudioSocketServer | None, listeners: list[Any]
+        self,
+        cfg: AmiConfig,
+        registry: CallRegistry,
+        audiosocket: AudioSocketServer | None,
+        listeners: list[Any],
+        stasis_app: str | None = None,
     ) -> None:
         self.client = AmiClient(cfg)
         self.audiosocket = audiosocket
         self.watcher = AmiCallWatcher(self.client, registry, cfg)
         self._listeners = listeners
         """The AudioSocket and FastAGI ingresses, started before us: where the dialplan must send calls."""
+        self._stasis_app = stasis_app
+        """`[ari] app` when ARI is on: the dialplan's Stasis() steps must name it."""
         self._audit: asyncio.Task[None] | None = None
         self.dialplan: Audit | None = None
         """The latest verdict on the dialplan (`/healthz`, the console's banner); None until it is read."""
@@ -97,7 +104,7 @@ class AmiControl:
                 due.clear()
                 if not self.client.connected:
                     continue  # wait for the next login
-                found = await audit_over_ami(self.client, at)  # type: ignore[arg-type]
+                found = await audit_over_ami(self.client, at, self._stasis_app)  # type: ignore[arg-type]
                 if not self.client.connected:
                     continue  # cut off mid-read says nothing of the dialplan
                 self.dialplan = found
@@ -129,4 +136,5 @@ def build(ctx: IngressContext) -> AmiControl:
     audiosocket = ctx.built.get("audiosocket")
     server = audiosocket if isinstance(audiosocket, AudioSocketServer) else None
     listeners = [i for name, i in ctx.built.items() if name in ("audiosocket", "fastagi")]
-    return AmiControl(ctx.settings.ami, ctx.registry, server, listeners)
+    stasis_app = ctx.settings.ari.app if ctx.settings.ari.enabled else None
+    return AmiControl(ctx.settings.ami, ctx.registry, server, listeners, stasis_app)

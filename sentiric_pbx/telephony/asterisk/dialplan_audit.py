@@ -6,6 +6,8 @@ daemon that "does nothing". The same holds for the FastAGI `register` step. So `
 daemon (once AMI is up) compare every such step's address with where we listen, and say which
 extension points elsewhere.
 
+With ARI on, the same holds for `Stasis(<app>)`: a step naming another app leaves the daemon as unaware.
+
 Only steps that are ours by shape count: `AudioSocket(uuid,host:port)`, `Dial(AudioSocket/host:port/…)`
 and `AGI(agi://host[:port]/register,…)`. Other AudioSocket servers on the same PBX are normal, so a step
 to another address is a failure only when no step reaches us at all. An address built from variables
@@ -134,12 +136,34 @@ def listening(settings: Settings) -> dict[Kind, Listening]:
     }
 
 
-def audit(steps: Iterable[Mapping[str, str]], at: Mapping[Kind, Listening]) -> Audit:
-    """One verdict for the whole dialplan: the worst of the AudioSocket and FastAGI findings."""
+def _audit_stasis(steps: list[Mapping[str, str]], app: str) -> Audit:
+    """With ARI on, calls reach us only through a `Stasis(<our app>)` step; a misspelt app name fails as silently
+    as a wrong port (Asterisk logs that no such app is registered and the call goes on without us)."""
+    stasis = [s for s in steps if s.get("Application") == "Stasis"]
+    place = {id(s): f"{s.get('Extension', '?')}@{s.get('Context', '?')}:{s.get('Priority', '?')}" for s in stasis}
+    ours = [s for s in stasis if s.get("AppData", "").split(",", 1)[0].strip() == app]
+    if ours:
+        return Audit("ok", f"{len(ours)} Stasis({app}) step(s) ({', '.join(place[id(s)] for s in ours[:SHOWN])})")
+    hint = f"make the dialplan's Stasis() app and [ari] app = {app!r} agree, then `dialplan reload`"
+    if stasis:
+        shown = ", ".join(f"{place[id(s)]} → Stasis({s.get('AppData', '')})" for s in stasis[:SHOWN])
+        return Audit("fail", f"no Stasis step names the daemon's ARI app {app!r}: {shown}", hint)
+    return Audit(
+        "warn",
+        f"no Stasis({app}) step in Asterisk's dialplan: only calls originated into the app reach it over ARI",
+        "include the project's asterisk/extensions.conf (extension 200), then `dialplan reload`",
+    )
+
+
+def audit(steps: Iterable[Mapping[str, str]], at: Mapping[Kind, Listening], stasis_app: str | None = None) -> Audit:
+    """One verdict for the whole dialplan: the worst of the AudioSocket, FastAGI and (with ARI on,
+    `stasis_app`) Stasis findings."""
+    steps = list(steps)
     found = targets(steps)
     parts = [
         _audit_kind(found, "audiosocket", *at["audiosocket"], required=True),
         _audit_kind(found, "fastagi", *at["fastagi"], required=False),
+        _audit_stasis(steps, stasis_app) if stasis_app else None,
     ]
     audits = [a for a in parts if a is not None]
     rank = {"ok": 0, "warn": 1, "fail": 2}
@@ -147,7 +171,7 @@ def audit(steps: Iterable[Mapping[str, str]], at: Mapping[Kind, Listening]) -> A
     return Audit(status, "; ".join(a.detail for a in audits), " · ".join(a.hint for a in audits if a.hint))
 
 
-async def audit_over_ami(client: AmiClient, at: Mapping[Kind, Listening]) -> Audit:
+async def audit_over_ami(client: AmiClient, at: Mapping[Kind, Listening], stasis_app: str | None = None) -> Audit:
     """Read the dialplan through a logged-in `client` and judge it; a refusal is a warning that says why."""
     try:
         steps = await client.list_action("ShowDialPlan", {}, "ShowDialPlanComplete")
@@ -155,4 +179,4 @@ async def audit_over_ami(client: AmiClient, at: Mapping[Kind, Listening]) -> Aud
         why = str(exc) or "no answer"
         hint = "manager.conf: add `reporting` to the AMI user's write = (as asterisk/manager.conf does)"
         return Audit("warn", f"cannot read Asterisk's dialplan over AMI: {why}", hint if "ermission" in why else "")
-    return audit(steps, at)
+    return audit(steps, at, stasis_app)
