@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from sentiric_pbx.aio import within
 from sentiric_pbx.config import AmiConfig
 from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiEvent
 from sentiric_pbx.telephony.asterisk.ami_calls import AmiCallWatcher
@@ -88,7 +89,6 @@ class AmiControl:
 
         unsubscribe = self.client.subscribe("*", on_event)
         every = self.client.config.dialplan_audit_s or None
-        last: tuple[str, str] | None = None
         logins = 0
         try:
             while True:
@@ -97,20 +97,16 @@ class AmiControl:
                 if self.client.connections != logins:
                     logins, wait = self.client.connections, _BOOT_WAIT_S
                 with contextlib.suppress(TimeoutError):
-                    # Not wait_for: on 3.11 it returns True when `due` is set in the same loop turn as the
-                    # daemon's cancel (the FullyBooted of a login just before stop), and the cancel is lost.
-                    async with asyncio.timeout(wait):
-                        await due.wait()
+                    await within(due.wait(), wait)
                 due.clear()
                 if not self.client.connected:
                     continue  # wait for the next login
                 found = await audit_over_ami(self.client, at, self._stasis_app)  # type: ignore[arg-type]
                 if not self.client.connected:
                     continue  # cut off mid-read says nothing of the dialplan
-                self.dialplan = found
-                if (found.status, found.detail) == last:
+                said, self.dialplan = self.dialplan, found
+                if said is not None and (said.status, said.detail) == (found.status, found.detail):
                     continue  # an unchanged verdict was said
-                last = (found.status, found.detail)
                 emit = log.info if found.status == "ok" else log.warning
                 emit("dialplan_audit", status=found.status, detail=found.detail, hint=found.hint or None)
         finally:
