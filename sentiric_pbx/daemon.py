@@ -232,15 +232,14 @@ class Daemon:
 
     def _ami_health(self) -> dict[str, Any] | None:
         """Is AMI up? Without it an AudioSocket call cannot be transferred, nor get caller ID without FastAGI."""
-        control = self.ingresses.get("ami")
-        client = getattr(control, "client", None)
+        client = self.ami
         if client is None:
             return None
         return {"connected": client.connected, "address": f"{client.config.host}:{client.config.port}"}
 
     def _ari_health(self) -> dict[str, Any] | None:
         """Is our Stasis app's event WebSocket up? Without it Asterisk answers no call to the app. None when off."""
-        app = self.ingresses.get("ari")
+        app = self.ari
         if app is None:
             return None
         return {"connected": app.connected.is_set(), "address": app.cfg.url, "app": app.cfg.app}
