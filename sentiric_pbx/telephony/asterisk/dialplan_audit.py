@@ -60,11 +60,16 @@ def targets(steps: Iterable[Mapping[str, str]]) -> list[Target]:
     found = []
     for step in steps:
         app, data = step.get("Application", ""), step.get("AppData", "")
-        place = f"{step.get('Extension', '?')}@{step.get('Context', '?')}:{step.get('Priority', '?')}"
+        place = _place(step)
         address = _address(app, data)
         if address is not None:
             found.append(Target(address[0], place, address[1]))
     return found
+
+
+def _place(step: Mapping[str, str]) -> str:
+    """`100@sentiric:3` (extension@context:priority): where the admin finds a step."""
+    return f"{step.get('Extension', '?')}@{step.get('Context', '?')}:{step.get('Priority', '?')}"
 
 
 def _address(app: str, data: str) -> tuple[Kind, str] | None:
@@ -140,13 +145,12 @@ def _audit_stasis(steps: list[Mapping[str, str]], app: str) -> Audit:
     """With ARI on, calls reach us only through a `Stasis(<our app>)` step; a misspelt app name fails as silently
     as a wrong port (Asterisk logs that no such app is registered and the call goes on without us)."""
     stasis = [s for s in steps if s.get("Application") == "Stasis"]
-    place = {id(s): f"{s.get('Extension', '?')}@{s.get('Context', '?')}:{s.get('Priority', '?')}" for s in stasis}
     ours = [s for s in stasis if s.get("AppData", "").split(",", 1)[0].strip() == app]
     if ours:
-        return Audit("ok", f"{len(ours)} Stasis({app}) step(s) ({', '.join(place[id(s)] for s in ours[:SHOWN])})")
+        return Audit("ok", f"{len(ours)} Stasis({app}) step(s) ({', '.join(_place(s) for s in ours[:SHOWN])})")
     hint = f"make the dialplan's Stasis() app and [ari] app = {app!r} agree, then `dialplan reload`"
     if stasis:
-        shown = ", ".join(f"{place[id(s)]} → Stasis({s.get('AppData', '')})" for s in stasis[:SHOWN])
+        shown = ", ".join(f"{_place(s)} → Stasis({s.get('AppData', '')})" for s in stasis[:SHOWN])
         return Audit("fail", f"no Stasis step names the daemon's ARI app {app!r}: {shown}", hint)
     return Audit(
         "warn",
