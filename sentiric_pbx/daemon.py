@@ -227,6 +227,7 @@ class Daemon:
             "listening": {name: list(addr) for name, addr in self.listening.items()},
             "ami": self._ami_health(),
             "ari": self._ari_health(),
+            "freeswitch": self._freeswitch_health(),
             "dialplan": self._dialplan_health(),
         }
 
@@ -243,6 +244,21 @@ class Daemon:
         if app is None:
             return None
         return {"connected": app.connected.is_set(), "address": app.cfg.url, "app": app.cfg.app}
+
+    def _freeswitch_health(self) -> dict[str, Any] | None:
+        """Inbound mode: is our Event Socket up? Without it a parked call is never picked up, nor hung up or
+        transferred. Outbound mode has no standing connection (each call brings its own), so there is nothing
+        to say between calls. None when off."""
+        ingress = self.ingresses.get("freeswitch")
+        if ingress is None or ingress.cfg.mode == "outbound":
+            return None
+        esl = ingress.esl
+        return {
+            "connected": esl.connected.is_set(),
+            "state": esl.state,
+            "reason": None if esl.connected.is_set() else esl.reason,
+            "address": f"{ingress.cfg.esl_host}:{ingress.cfg.esl_port}",
+        }
 
     def _dialplan_health(self) -> dict[str, str] | None:
         """Does Asterisk's dialplan send its calls to us (`dialplan_audit`)? None without AMI or before it is read."""

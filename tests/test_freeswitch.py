@@ -329,6 +329,62 @@ async def test_a_wrong_password_is_refused_and_never_logged(settings, tmp_path, 
     assert "wrong-pass-XYZ" not in repr(logs) + caplog.text
 
 
+async def test_health_says_whether_the_event_socket_is_up_and_why_not(fs_daemon, fs) -> None:
+    health = fs_daemon.health()["freeswitch"]
+    assert health == {"connected": True, "state": "connected", "reason": None, "address": f"127.0.0.1:{fs.port}"}
+    await fs.stop()
+    await until(lambda: not fs_daemon.health()["freeswitch"]["connected"])
+    down = fs_daemon.health()["freeswitch"]
+    await fs.start(fs.port)
+    await until(lambda: fs_daemon.health()["freeswitch"]["connected"])
+    assert down["state"] == "disconnected" and down["reason"] in ("closed", "ConnectionRefusedError"), down
+
+
+async def test_the_console_says_freeswitch_is_down_or_refused_our_password(settings, tmp_path) -> None:
+    """A daemon whose password FreeSWITCH refuses answers no call and the admin sees it on the first page; one
+    on a FreeSWITCH that goes away sees it too, and the banner goes once it is back."""
+    from playwright.async_api import async_playwright
+
+    from tests.test_console import console_on, launch_chromium
+
+    fake = FakeFreeswitch(tmp_path, password="s3cret-right")
+    await fake.start()
+    s = console_on(fs_settings(settings, fake))
+    s.freeswitch.esl_password = "wrong-pass-XYZ"  # type: ignore[assignment]
+    s.freeswitch.reconnect_max_s = 0.5
+    d = Daemon(s)
+    await d.start()
+
+    async def banners(page) -> tuple[int, str]:
+        await page.reload()
+        await page.locator("#alerts[data-checked]").wait_for(state="attached")
+        return await page.locator("#freeswitch-alert").count(), await page.inner_text("#alerts")
+
+    try:
+        await until(lambda: d.health()["freeswitch"]["reason"] == "refused")
+        async with async_playwright() as pw:
+            browser = await launch_chromium(pw)
+            try:
+                page = await browser.new_page()
+                await page.goto(d.console.url("/"))
+                refused = await banners(page)
+                fake.password = "wrong-pass-XYZ"  # the admin mends FreeSWITCH's side
+                await until(lambda: d.health()["freeswitch"]["connected"])
+                mended = await banners(page)
+                await fake.stop()
+                await until(lambda: not d.health()["freeswitch"]["connected"])
+                down = await banners(page)
+            finally:
+                await browser.close()
+    finally:
+        await d.stop()
+        await fake.close()
+    assert refused[0] == 1 and f"127.0.0.1:{fake.port} refused our password" in refused[1], refused
+    assert mended[0] == 0, mended
+    assert down[0] == 1 and f"not connected to 127.0.0.1:{fake.port}" in down[1], down
+    assert "wrong-pass-XYZ" not in refused[1] + down[1]
+
+
 async def test_a_stream_for_no_call_of_ours_is_refused_and_others_go_on(fs_daemon, fs, logs) -> None:
     from websockets.asyncio.client import connect as ws_connect
     from websockets.exceptions import ConnectionClosed

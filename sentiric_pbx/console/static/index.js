@@ -31,7 +31,8 @@ function renderLive() {
 // What the daemon found wrong outside any call: a dialplan that sends calls elsewhere reaches no call page.
 async function loadAlerts() {
   const health = await api("/api/health");
-  const d = health.dialplan, ami = health.ami, ari = health.ari, box = document.getElementById("alerts");
+  const d = health.dialplan, ami = health.ami, ari = health.ari, fs = health.freeswitch;
+  const box = document.getElementById("alerts");
   box.dataset.checked = "yes";
   box.replaceChildren(
     ...(ami && !ami.connected ? [el("div", { class: "card alert fail", id: "ami-alert" },
@@ -41,6 +42,12 @@ async function loadAlerts() {
     ...(ari && !ari.connected ? [el("div", { class: "card alert fail", id: "ari-alert" },
       el("strong", {}, "Asterisk ARI: "), `not connected to ${ari.address}; it reconnects by itself. Until then `,
       `a call the dialplan sends to Stasis(${ari.app}) is not answered (the log says why: ari_connection_state).`)] : []),
+    ...(fs && !fs.connected ? [el("div", { class: "card alert fail", id: "freeswitch-alert" },
+      el("strong", {}, "FreeSWITCH Event Socket: "),
+      fs.reason === "refused" ? `${fs.address} refused our password ([freeswitch] esl_password must match `
+        + "event_socket.conf.xml); it keeps trying. Until then "
+        : `not connected to ${fs.address}; it reconnects by itself. Until then `,
+      "a call parked for us is not answered (the log says why: esl_connection_state).")] : []),
     ...(d && d.status !== "ok" ? [el("div", { class: `card alert ${d.status}`, id: "dialplan-alert" },
       el("strong", {}, "Asterisk's dialplan: "), d.detail, d.hint ? el("div", { class: "small" }, d.hint) : null)] : []));
 }

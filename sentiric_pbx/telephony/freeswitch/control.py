@@ -38,6 +38,8 @@ class EslInbound:
         self.ingress = ingress
         self.conn: EslConnection | None = None
         self.state = "stopped"
+        self.reason: str | None = None
+        """Why the last connection ended or failed ("refused": the password), for `/healthz` between attempts."""
         self.connections = 0
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -98,6 +100,7 @@ class EslInbound:
             except Exception:  # never let one surprise end the reconnect loop for good
                 why = "internal_error"
                 log.exception("esl_loop_failed")
+            self.reason = why
             self._set_state("disconnected", reason=why)
             await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
             backoff = min(backoff * 2, self.cfg.reconnect_max_s)
