@@ -63,6 +63,12 @@ INTENT_TABLE = [
     ("get me a human", "en", "transfer_to_human"),
     ("can i speak to the receptionist", "en", "transfer_to_human"),
     ("beni bir temsilciye bağlayın", "tr", "transfer_to_human"),
+    ("sekreterle görüşmek istiyorum", "tr", "transfer_to_human"),
+    ("yetkiliyle görüşebilir miyim", "tr", "transfer_to_human"),
+    # ... but a caller who says what they are does not ask for one (-yim / -yiz: "I am", "we are")
+    ("ben ahmet yılmazın sekreteriyim", "tr", "other"),
+    ("ben şirketin temsilcisiyim", "tr", "other"),
+    ("firmanın yetkilisiyiz, randevu almak istiyoruz", "tr", "create_appointment"),
     # end
     ("great thanks bye", "en", "end_call"),
     ("no thats everything have a good day", "en", "end_call"),

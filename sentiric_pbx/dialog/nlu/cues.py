@@ -257,9 +257,11 @@ TR: tuple[Cue, ...] = (
     cue(r"\ben gec (?:saat )?(?:kacta|kaca|ne zaman)\w*|\bkactan kaca\b", False, ask_opening_hours=4),
     cue(r"\bacik\w*|\bkacta\b", ask_opening_hours=1),
     # transfer_to_human
-    cue(r"\byetkili\w*|\btemsilci\w*|\boperator\w*|\binsan\w*|\bbagla\w*", transfer_to_human=3),
+    # ... but not the caller saying what they are ("X Bey'in sekreteriyim", "firmanın yetkilisiyiz"): -yim/-yiz
+    cue(r"\b(?:yetkili|temsilci|operator)(?!\w*yi[mz]\b)\w*|\binsan\w*|\bbagla\w*", transfer_to_human=3),
     cue(
-        r"\b(?:gercek bir|biriyle|birisiyle|kimseyle|sekreter\w*|resepsiyon\w*|danisma\w*|hemsire\w*|doktor\w*la)\b",
+        r"\b(?:gercek bir|biriyle|birisiyle|kimseyle|(?:sekreter|resepsiyon|danisma|hemsire)(?!\w*yi[mz]\b)\w*"
+        r"|doktor\w*la)\b",
         transfer_to_human=2,
     ),
     cue(r"\b(?:gorusmek|konusmak) istiyorum\b", transfer_to_human=1),
