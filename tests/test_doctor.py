@@ -149,7 +149,7 @@ def test_ami_enabled_but_nothing_listens(env: Path, models_dir: Path, monkeypatc
     code, report = doctor(env)
     ami = by_name(report)["asterisk ami"]
     assert code == 1 and not report["ok"]
-    assert ami["status"] == "fail" and "Asterisk unreachable" in ami["detail"]
+    assert ami["status"] == "fail" and "cannot reach Asterisk AMI" in ami["detail"]
     assert "manager.conf" in ami["hint"]
 
 
@@ -179,7 +179,8 @@ async def fake_ami() -> AsyncIterator[tuple[int, list[str]]]:
                 if not ok:
                     break
             elif msg["Action"] == "Logoff":
-                writer.write(b"Response: Goodbye\r\nMessage: Thanks for all the fish.\r\n\r\n")
+                writer.write(f"Response: Goodbye\r\nActionID: {msg['ActionID']}\r\n".encode())
+                writer.write(b"Message: Thanks for all the fish.\r\n\r\n")
                 break
         writer.close()
 
@@ -193,12 +194,12 @@ async def test_ami_wrong_password_fails_right_one_passes(fake_ami: tuple[int, li
     port, actions = fake_ami
     s = Settings()
     s.ami.enabled, s.ami.port, s.ami.password = True, port, "wrong"  # type: ignore[assignment]
-    bad = await check_ami(s)
+    [bad] = await check_ami(s)
     assert bad.status == "fail" and "Authentication failed" in bad.detail and "manager.conf" in bad.hint
     assert "wrong" not in bad.detail + bad.hint
 
     s.ami.password = "right-one"  # type: ignore[assignment]
-    good = await check_ami(s)
+    [good] = await check_ami(s, dialplan=False)
     assert good.status == "ok" and "Asterisk Call Manager/11.0.0" in good.detail
     await asyncio.sleep(0.05)
     assert actions == ["Login", "Login", "Logoff"]
@@ -212,9 +213,9 @@ async def test_ami_port_that_is_not_asterisk() -> None:
     server = await asyncio.start_server(http_like, "127.0.0.1", 0)
     s = Settings()
     s.ami.port = server.sockets[0].getsockname()[1]
-    check = await check_ami(s)
+    [check] = await check_ami(s)
     server.close()
-    assert check.status == "fail" and "not Asterisk's AMI" in check.detail
+    assert check.status == "fail" and "is not Asterisk AMI" in check.detail and "host/port" in check.hint
 
 
 @pytest.fixture

@@ -28,7 +28,6 @@ from sentiric_pbx.doctor.peers import (
     check_ami,
     check_ari,
     check_database,
-    check_dialplan,
     check_freeswitch,
     check_freeswitch_esl,
     check_recordings_store,
@@ -236,9 +235,7 @@ async def run_checks(config: Path | None) -> list[Check]:
     checks += check_ports(settings, daemon)
     checks.append(check_fastagi_secret(settings))
     if settings.ami.enabled:
-        checks.append(await check_ami(settings))
-        if checks[-1].status == "ok":
-            checks.append(await check_dialplan(settings))
+        checks += await check_ami(settings)
     if settings.ari.enabled:
         checks.append(await check_ari(settings))
     if settings.webrtc.enabled:
@@ -290,7 +287,6 @@ __all__ = [
     "check_config",
     "check_daemon",
     "check_database",
-    "check_dialplan",
     "check_disk",
     "check_freeswitch",
     "check_freeswitch_esl",

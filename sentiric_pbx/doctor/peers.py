@@ -13,7 +13,6 @@ from sentiric_pbx.aio import within
 from sentiric_pbx.config import Settings
 from sentiric_pbx.doctor.check import NET_TIMEOUT_S, Check, Status
 from sentiric_pbx.doctor.ports import RunningDaemon, check_port
-from sentiric_pbx.telephony.asterisk.ami_wire import read_message
 
 
 def check_webrtc(s: Settings, daemon: RunningDaemon | None = None) -> list[Check]:
@@ -115,75 +114,36 @@ def check_twilio(s: Settings, daemon: RunningDaemon | None = None) -> list[Check
 
 
 # -- Asterisk -------------------------------------------------------------------------------------
-async def check_ami(s: Settings) -> Check:
-    cfg = s.ami
-    where = f"{cfg.host}:{cfg.port}"
-    try:
-        async with asyncio.timeout(NET_TIMEOUT_S):
-            reader, writer = await asyncio.open_connection(cfg.host, cfg.port)
-    except (OSError, TimeoutError) as exc:
-        return Check(
-            "asterisk ami",
-            "fail",
-            f"Asterisk unreachable at {where}: {exc or 'timeout'}",
-            "is Asterisk running? manager.conf: [general] enabled = yes, port = 5038",
-        )
-    try:
-        async with asyncio.timeout(NET_TIMEOUT_S):
-            banner = (await reader.readline()).decode(errors="replace").strip()
-            if not banner.startswith("Asterisk Call Manager"):
-                return Check(
-                    "asterisk ami",
-                    "fail",
-                    f"{where} is not Asterisk's AMI (banner {banner!r})",
-                    "check [ami] host/port",
-                )
-            secret = cfg.password.get_secret_value() if cfg.password else ""
-            writer.write(
-                f"Action: Login\r\nActionID: doctor\r\nUsername: {cfg.username}\r\nSecret: {secret}\r\n"
-                "Events: off\r\n\r\n".encode()
-            )
-            await writer.drain()
-            reply = await read_message(reader) or {}
-            while reply and reply.get("ActionID", "doctor") != "doctor":
-                reply = await read_message(reader) or {}  # an event that slipped in before our response
-            if reply.get("Response", "").lower() != "success":
-                return Check(
-                    "asterisk ami",
-                    "fail",
-                    f"login as {cfg.username!r} refused: {reply.get('Message', reply)}",
-                    "check [ami] username/password (SENTIRIC_AMI__PASSWORD) against manager.conf",
-                )
-            writer.write(b"Action: Logoff\r\nActionID: doctor-bye\r\n\r\n")
-            await writer.drain()
-    except (OSError, TimeoutError) as exc:
-        return Check(
-            "asterisk ami",
-            "fail",
-            f"AMI at {where} stopped answering: {exc or 'timeout'}",
-            "check Asterisk's log; manager.conf permit= may exclude this host",
-        )
-    finally:
-        writer.close()
-    return Check("asterisk ami", "ok", f"{banner} at {where}, logged in as {cfg.username}")
+_AMI_HINTS = {
+    "unreachable": "is Asterisk running? manager.conf: [general] enabled = yes, port = 5038",
+    "not_ami": "check [ami] host/port",
+    "refused": "check [ami] username/password (SENTIRIC_AMI__PASSWORD) against manager.conf",
+    "stalled": "check Asterisk's log; manager.conf permit= may exclude this host",
+}
 
 
-async def check_dialplan(s: Settings) -> Check:
-    """Whether Asterisk's dialplan sends calls to our AudioSocket and FastAGI ports, and with ARI on to our
-    Stasis app (`dialplan_audit`)."""
+async def check_ami(s: Settings, *, dialplan: bool = True) -> list[Check]:
+    """Log in as the daemon does (its `AmiClient`), and on that one login read whether Asterisk's dialplan sends
+    calls to our AudioSocket and FastAGI ports, and with ARI on to our Stasis app (`dialplan_audit`): one
+    "Manager logged on" in Asterisk's log per doctor run, not two."""
     from sentiric_pbx.telephony.asterisk.ami import AmiClient, AmiError
     from sentiric_pbx.telephony.asterisk.dialplan_audit import audit_over_ami, listening
 
-    client = AmiClient(s.ami, connect_timeout_s=NET_TIMEOUT_S, action_timeout_s=NET_TIMEOUT_S)
+    cfg = s.ami
+    client = AmiClient(cfg, connect_timeout_s=NET_TIMEOUT_S, action_timeout_s=NET_TIMEOUT_S)
     try:
         await client.connect()
     except AmiError as exc:
-        return Check("asterisk dialplan", "warn", f"not read: {exc}")
+        return [Check("asterisk ami", "fail", str(exc), _AMI_HINTS.get(exc.kind, ""))]
     try:
-        found = await audit_over_ami(client, listening(s), s.ari.app if s.ari.enabled else None)
+        banner = f"Asterisk Call Manager/{client.version} at {cfg.host}:{cfg.port}"
+        checks = [Check("asterisk ami", "ok", f"{banner}, logged in as {cfg.username}")]
+        if dialplan:
+            found = await audit_over_ami(client, listening(s), s.ari.app if s.ari.enabled else None)
+            checks.append(Check("asterisk dialplan", found.status, found.detail, found.hint))
     finally:
         await client.close()
-    return Check("asterisk dialplan", found.status, found.detail, found.hint)
+    return checks
 
 
 async def check_ari(s: Settings) -> Check:

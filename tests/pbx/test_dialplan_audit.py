@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from sentiric_pbx.doctor import check_dialplan
+from sentiric_pbx.config import Settings
+from sentiric_pbx.doctor import Check, check_ami
 from sentiric_pbx.engines.pool import EnginePool
 from tests.asterisk_peer import eventually, wait_log
 from tests.pbx.asterisk import Asterisk, free_port
@@ -21,6 +22,25 @@ from tests.pbx.conftest import DIALPLAN_AUDIOSOCKET, DIALPLAN_FASTAGI, agent_set
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 DAEMON = f"127.0.0.1:{DIALPLAN_AUDIOSOCKET}"
+
+
+async def check_dialplan(s: Settings) -> Check:
+    """doctor's dialplan line, read on its AMI login (which must succeed)."""
+    login, dialplan = await check_ami(s)
+    assert login.status == "ok", login
+    return dialplan
+
+
+async def test_doctor_logs_in_to_ami_once_for_the_login_and_the_dialplan(pbx: Asterisk, tmp_path: Path) -> None:
+    def logins() -> int:  # manager.conf's displayconnects: one line per AMI login
+        return pbx.log_path.read_text(errors="replace").count("Manager 'sentiric' logged on")
+
+    before = logins()
+    checks = await check_ami(agent_settings(tmp_path, tmp_path, pbx, ami=True))
+    assert [(c.name, c.status) for c in checks] == [("asterisk ami", "ok"), ("asterisk dialplan", "ok")], checks
+    await eventually(lambda: logins() > before, "the doctor's login in Asterisk's log")
+    await asyncio.sleep(0.2)
+    assert logins() - before == 1
 
 
 async def test_doctor_finds_the_projects_dialplan_steps_and_names_the_ones_that_miss_the_daemon(

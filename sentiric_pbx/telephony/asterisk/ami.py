@@ -5,9 +5,8 @@ Asterisk 22.10.1 in `tests/fixtures/asterisk/ami-session.txt`: a one-line banner
 `Asterisk Call Manager/11.0.0`, then `Key: Value` lines ending in CRLF, each message closed by an
 empty line. Responses carry our `ActionID`; events arrive unrequested and interleaved with them.
 
-Why our own client on asyncio streams and not panoramisk 1.4 (installed, and it does run on Python
-3.11 when driven from a running loop): its connection semantics do not fit a daemon that must survive
-an Asterisk restart quietly and predictably.
+Why our own client on asyncio streams and not panoramisk 1.4 (installed; it runs on Python 3.11 from a
+running loop): its connection semantics do not fit a daemon that must survive an Asterisk restart quietly.
 
 * Reconnect is a fixed integer delay (`reconnect_timeout=2`); there is no backoff, so a PBX that is
   down for an hour gets 1800 connection attempts, and `ping_interval` is truncated to an int.
@@ -17,9 +16,8 @@ an Asterisk restart quietly and predictably.
 * Its Ping never checks the Pong, so a half-open TCP connection is not noticed.
 * Connection state goes to stdlib `logging`, not to one structlog line per state change.
 
-The protocol itself is small (about 60 lines below), so owning it costs less than working around these.
-The secret is read from `SecretStr` only at the moment the Login is written, and never logged or put in
-an exception.
+The protocol is small (about 60 lines below): owning it costs less than working around these. The secret
+is read from `SecretStr` only when the Login is written, and is never logged or put in an exception.
 """
 
 from __future__ import annotations
@@ -35,7 +33,7 @@ import structlog
 from sentiric_pbx import metrics
 from sentiric_pbx.aio import within
 from sentiric_pbx.config import AmiConfig
-from sentiric_pbx.telephony.asterisk.ami_wire import BANNER_PREFIX, Fields, encode_message, read_message
+from sentiric_pbx.telephony.asterisk.ami_wire import BANNER_PREFIX, Fields, callerid_field, encode_message, read_message
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +44,12 @@ RECONNECT_MIN_S = 0.5
 
 
 class AmiError(Exception):
-    """An AMI action failed, or AMI is not reachable. The message is meant for the admin."""
+    """An AMI action failed, or AMI is not reachable: the message is for the admin, `kind` names the step
+    ("unreachable", "not_ami", "stalled", "refused", "action") for `doctor`'s hint."""
+
+    def __init__(self, message: str, kind: str = "action") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class AmiLoginError(AmiError):
@@ -111,11 +114,6 @@ class _Listing:
                 self.done.set_result(None)
         elif "Event" in msg:
             self.items.append(msg)
-
-
-def _caller_id(value: str) -> str:
-    """A bare number becomes `<+90555…>` (number, no name); `"Name" <number>` is sent as given."""
-    return value if "<" in value else f"<{value}>"
 
 
 # -- client --------------------------------------------------------------------------------------
@@ -209,16 +207,16 @@ class AmiClient:
         try:
             reader, writer = await within(asyncio.open_connection(cfg.host, cfg.port), self.connect_timeout_s)
         except (OSError, TimeoutError) as exc:
-            raise AmiError(f"cannot reach Asterisk AMI at {where}: {exc or 'timeout'}") from None
+            raise AmiError(f"cannot reach Asterisk AMI at {where}: {exc or 'timeout'}", "unreachable") from None
         try:
             banner = (await within(reader.readline(), self.connect_timeout_s)).decode("utf-8", "replace")
             if not banner.startswith(BANNER_PREFIX):
-                raise AmiError(f"{where} is not Asterisk AMI (banner {banner.strip()[:60]!r})")
+                raise AmiError(f"{where} is not Asterisk AMI (banner {banner.strip()[:60]!r})", "not_ami")
             self.version = banner.strip()[len(BANNER_PREFIX) :]
             reply = await self._login(reader, writer)
         except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
             writer.close()
-            raise AmiError(f"AMI at {where} closed or stalled during login: {exc or 'timeout'}") from None
+            raise AmiError(f"AMI at {where} closed or stalled during login: {exc or 'timeout'}", "stalled") from None
         except AmiError:
             writer.close()
             raise
@@ -226,7 +224,8 @@ class AmiClient:
             writer.close()
             raise AmiLoginError(
                 f"Asterisk AMI at {where} refused login as {cfg.username!r}: "
-                f"{reply.get('Message', 'no reason given')} (check [ami] username/password and manager.conf)"
+                f"{reply.get('Message', 'no reason given')} (check [ami] username/password and manager.conf)",
+                "refused",
             )
         return reader, writer
 
@@ -469,7 +468,7 @@ class AmiClient:
             ("Priority", str(priority)),
         ]
         if caller_id:
-            fields.append(("CallerID", _caller_id(caller_id)))
+            fields.append(("CallerID", callerid_field(caller_id)))
         fields += [("Timeout", str(int(timeout_s * 1000))), ("Async", "true")]
         fields += [("Variable", f"{k}={v}") for k, v in (variables or {}).items()]
         # The OriginateResponse event is registered under the ActionID before the action is written:

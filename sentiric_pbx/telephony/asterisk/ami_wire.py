@@ -44,3 +44,8 @@ async def read_message(reader: asyncio.StreamReader) -> dict[str, str] | None:
             lines.append(line)
         elif lines:
             return parse_message(lines)
+
+
+def callerid_field(value: str) -> str:
+    """Originate's CallerID: a bare number becomes `<+90555…>` (number, no name); `"Name" <number>` as given."""
+    return value if "<" in value else f"<{value}>"
