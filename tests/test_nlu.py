@@ -922,6 +922,7 @@ def test_turkish_name_forms(text: str, expected: dict[str, str]) -> None:
 # national part has 10 digits: an order code or an ID number that is all digits is no phone, and a number
 # said with its country code ("+44 …", "00 44 …") is one. Of two numbers given as alternatives, or one
 # corrected, the last is the caller's (the labelling convention of the bench).
+PHONE = "+905321234567"
 TR_PHONE_FORMS = [
     ("ORD-202625502 siparişim ne durumda?", {}),
     ("ORD-202625503 de benim, onu da göster", {}),
@@ -937,6 +938,15 @@ TR_PHONE_FORMS = [
     ("numaram 0532 000 00 01 veya 0533 000 00 02", {"phone": "+905330000002"}),
     ("0532 000 00 01, pardon, 0532 000 00 03", {"phone": "+905320000003"}),
     ("0532 111 22 33, yarın saat 3'te", {"phone": "+905321112233", "date": "2026-11-26", "time": "15:00"}),
+    # a number named as a tax, ID or customer number is none, though it has a phone's ten digits; nor is a
+    # national number no Turkish phone starts with (1…); and a dotted chain (an IP address) is no time
+    ("VKN 5321234565", {}),
+    ("vergi numaram 5321234565", {}),
+    ("müşteri numaram 5321234565", {}),
+    ("Ben Ayşe, VKN: 1234567890, tel 0532 123 45 67, IP 192.168.1.10.", {"person_name": "Ayşe", "phone": PHONE}),
+    ("numaram 1234567890", {}),
+    ("telefonum 0212 444 55 66", {"phone": "+902124445566"}),
+    ("0850 123 45 67", {"phone": "+908501234567"}),
 ]
 
 

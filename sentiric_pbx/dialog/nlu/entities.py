@@ -53,15 +53,22 @@ def take_phone(digits: str, country_code: str) -> tuple[str | None, str]:
 _TR_ALTERNATIVE = re.compile(r"\b(?:ya da|yada|veya|yoksa|pardon|hayir|yani|degil)\b")
 
 
+# A number named as an ID before it: tax number (VKN), citizen ID (TCKN, "TC kimlik no"), customer number
+_TR_ID_LABEL = re.compile(
+    r"\b(?:vkn|tckn|tc|vergi|kimlik|musteri|abone|siparis|fatura|iban|hesap)(?: (?:kimlik|no|numarasi|numaram))*\s*$"
+)
+
+
 def _turkish_phone(number: str, phone: str, country_code: str) -> bool:
     """A number a Turkish caller says is a phone when it says its country ("+44 …", "00 44 …") or, said the
-    Turkish way, when its national part has the plan's 10 digits. An order code ("ORD-202625502", 9 digits)
-    and an ID number (TCKN "11111111110": 11 digits, no leading 0) are not phones."""
+    Turkish way, when its national part is one of the plan's 10-digit numbers: geographic 2-4, mobile 5,
+    services 8-9 (so not a tax number "1234567890"). An order code ("ORD-202625502", 9 digits) and an ID number
+    (TCKN "11111111110": 11 digits, no leading 0) are not phones."""
     if number.startswith("+"):
         return True
     if not phone.startswith("+" + country_code):
         return False
-    return country_code != "90" or len(phone) == 13
+    return country_code != "90" or (len(phone) == 13 and phone[3] in "234589")
 
 
 def take_phone_tr(digits: str, country_code: str) -> tuple[str | None, str]:
@@ -74,7 +81,7 @@ def take_phone_tr(digits: str, country_code: str) -> tuple[str | None, str]:
             number = "+" + number[2:]
         if 7 <= len(number.lstrip("+")) <= 15:
             phone = normalize_e164(number, country_code)
-            if phone and _turkish_phone(number, phone, country_code):
+            if phone and _turkish_phone(number, phone, country_code) and not _TR_ID_LABEL.search(digits[: m.start()]):
                 found.append((phone, m))
     if not found:
         return None, digits

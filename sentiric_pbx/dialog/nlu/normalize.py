@@ -105,7 +105,9 @@ def _clean(text: str, language: str, fold: bool = True) -> str:
     text = re.sub(r"\b([ap])\.\s?m\b\.?", r"\1m", text)  # "p.m." → "pm"
     text = re.sub(r"\bo\W?\s?clock\b", "oclock", text)
     text = re.sub(r"(?<=\w)[’'](?=\w)", "", text)  # "don't" → "dont", "3'te" → "3te"
-    text = re.sub(r"(?<=\d)[.:](?=\d\d\b)", ":", text)  # "15.00" → "15:00" (Turkish writes the dot)
+    # "15.00" → "15:00" (Turkish writes the dot); in Turkish not inside a dotted chain: "IP 192.168.1.10"
+    chain = r"(?<![\d.])(\d+)[.:](\d\d)\b(?![.:]\d)" if language == "tr" else r"(\d)[.:](\d\d)\b"
+    text = re.sub(chain, r"\1:\2", text)
     text = re.sub(r"[^\w:+]+", " ", text)
     text = re.sub(r"(?<!\d):|:(?!\d)", " ", text)
     # "uh huh" and "mm hmm" are a yes, not two fillers: keep them as one word before fillers go.
