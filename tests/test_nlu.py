@@ -537,6 +537,13 @@ TR_ENTITIES = [
     ("bir hafta sonra saat onda", {"date": "2026-12-02", "time": "10:00"}),
     ("haftaya salı", {"date": "2026-12-01"}),
     ("ayın beşinde", {"date": "2026-12-05"}),
+    # a part of the day in the past is no slot to book ("dün akşam", "geçen gece", "sabahtan beri"), though it
+    # still makes "8'de" the evening's
+    ("Ben Ayşe, dün akşam ateşlendim.", {"person_name": "Ayşe"}),
+    ("dün geceden beri kusuyor", {}),
+    ("geçen akşam geldim", {}),
+    ("sabahtan beri arıyorum, yarın akşam uygun mu", {"date": "2026-11-26", "daypart": "evening"}),
+    ("dün akşam 8'de aradım", {"time": "20:00"}),
     ("benim adım ahmet yılmaz", {"person_name": "Ahmet Yılmaz"}),
     ("adım soyadım ali veli", {"person_name": "Ali Veli"}),
     ("merhaba ben ayşe kaya yarın için arıyorum", {"person_name": "Ayşe Kaya", "date": "2026-11-26"}),

@@ -24,7 +24,7 @@ from sentiric_pbx.dialog.nlu.dates import find_dates, pick
 from sentiric_pbx.dialog.nlu.names import find_person_name
 from sentiric_pbx.dialog.nlu.normalize import Normalized
 from sentiric_pbx.dialog.nlu.options import NluOptions
-from sentiric_pbx.dialog.nlu.times import TimeMention, find_dayparts, find_times, to_clock
+from sentiric_pbx.dialog.nlu.times import TimeMention, find_dayparts, find_times, past_daypart, to_clock
 from sentiric_pbx.dialog.nlu.tr_entity_text import entity_digits
 
 _DIGIT = r"(?:\d+|oh|double \d|triple \d)"
@@ -119,7 +119,7 @@ def temporal(digits: str, now: dt.datetime, language: str, options: NluOptions) 
         out["time"] = clock.strftime("%H:%M")
         if date is not None:
             out["datetime"] = local_datetime(date.day, clock, options.timezone)
-    elif daypart is not None:
+    elif daypart is not None and not past_daypart(digits, dayparts[-1][0], language):
         out["daypart"] = daypart
     return out
 

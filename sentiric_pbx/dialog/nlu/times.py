@@ -197,6 +197,17 @@ def find_dayparts(digits: str, language: str) -> list[tuple[int, Daypart]]:
     return [(m.start(), _DAYPART_NAMES.get(m["p"], m["p"])) for m in re.finditer(pattern, digits)]
 
 
+_PAST_DAYPART_TR = re.compile(r"\b(?:dun|gecen) $")
+
+
+def past_daypart(digits: str, start: int, language: str) -> bool:
+    """ "dün akşam", "geçen gece", "sabahtan beri" (yesterday evening, last night, since the morning): a daypart
+    in the past is no slot to book, though it still tells "8'de" from 20:00."""
+    if language != "tr":
+        return False
+    return bool(_PAST_DAYPART_TR.search(digits[:start]) or re.match(r"\w+ beri\b", digits[start:]))
+
+
 def find_times(digits: str, language: str) -> list[TimeMention]:
     """Every clock time said, in order; the first pattern to claim a stretch of text keeps it."""
     taken: list[tuple[int, int]] = []
