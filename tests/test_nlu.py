@@ -853,6 +853,15 @@ def test_turkish_time_forms(text: str, expected: dict[str, str]) -> None:
 # name are the caller's name when a phone number follows, or "numaram", or — written with capitals — a
 # comma and more; one word, or words in lower case run on into a sentence, are not sure to be a name.
 TR_NAME_FORMS = [
+    # the booking's owner named with a title ("Fatma Hanım'ın randevusu"), as without one ("Fatma'nın randevusu")
+    ("Fatma Hanım'ın randevusu ne zaman?", {"person_name": "Fatma"}),
+    ("Kemal Bey'in randevusu ne zaman?", {"person_name": "Kemal"}),
+    ("fatma hanımın randevusu", {"person_name": "Fatma"}),
+    ("Müdür Bey'in randevusu", {}),
+    # a turn written with capitals writes a name after "ben" with one: "üst kata" (to the upper floor) is none
+    ("Merhaba, ben üst kata yeni taşındım. Adım Ayşe.", {"person_name": "Ayşe"}),
+    ("Ben yan daireye taşındım.", {}),
+    ("Ben ahmet yılmaz, randevum vardı", {"person_name": "Ahmet Yılmaz"}),
     ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("Ahmet Kaya 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("ahmet kaya numaram 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
@@ -1008,7 +1017,8 @@ def test_turkish_name_denied_or_corrected(text: str, expected: dict[str, str]) -
 
 # "Ali Şahin'in siparişlerini göster" (dev_d): as with "…'in randevusu", the owner of an order, a booking, a
 # record, an application or a ticket is the name the call is about; the apostrophe as said tells where the
-# ending starts ("Şahin'in", not "Şahi'nin"). No given name, no name ("şirketin siparişi", "Kemal Bey'in").
+# ending starts ("Şahin'in", not "Şahi'nin"). No given name, no name ("şirketin siparişi"); a title is no name
+# but keeps the one before it ("Kemal Bey'in siparişi": Kemal's, dev_g's "Fatma Hanım'ın randevusu").
 TR_NAME_OWNER_FORMS = [
     ("Ali Şahin'in siparişlerini göster", {"person_name": "Ali Şahin"}),
     ("Ayşe Kaya'nın rezervasyonu var mı", {"person_name": "Ayşe Kaya"}),
@@ -1019,7 +1029,8 @@ TR_NAME_OWNER_FORMS = [
     ("şirketin siparişi", {}),
     ("kardeşimin rezervasyonu", {}),
     ("bu siparişin durumu", {}),
-    ("Kemal Bey'in siparişi", {}),
+    ("Kemal Bey'in siparişi", {"person_name": "Kemal"}),
+    ("Müdür Bey'in siparişi", {}),
 ]
 
 

@@ -197,7 +197,10 @@ def _name_of_owner(plain: str, said: str, caps: Capitals | None) -> str | None:
         # a proper noun in the genitive owns a booking though the list lacks it ("Öykü'nün randevusu": only a
         # person has one, where "İstanbul'a randevu" in the dative is a place)
         listed = m.re is _TR_FOR_WHOM or m[1] not in said_stems
-        phrase = name_phrase_before([*plain[: m.start(1)].split(), stem], listed, caps) if stem else None
+        before = [*plain[: m.start(1)].split(), stem]
+        if stem in _TR_HONORIFICS and m.re is not _TR_FOR_WHOM:  # "Fatma Hanım'ın randevusu": the name before
+            before, listed = before[:-1], True  # the title, from the list ("Ahmet Bey'e randevu": with Mr Ahmet)
+        phrase = name_phrase_before(before, listed, caps) if stem and before else None
         if phrase:
             return " ".join(_title(w, "tr") for w in phrase)
     return None
@@ -330,8 +333,8 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
         strict = m.group(0).strip() in {"i am", "im", "its", "ben"}
         if m.group(0).strip() == "ben":
             found = _ben_name(words, after)
-            if found:
-                return " ".join(_title(w, language) for w in found)
+            if found and (not caps or any(w in caps.said or _is_first_name(w) for w in found)):
+                return " ".join(_title(w, language) for w in found)  # not "Merhaba, ben üst kata taşındım."
             continue
         if len(words) >= (2 if strict else 1):
             return " ".join(_title(w, language) for w in words)
