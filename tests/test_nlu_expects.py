@@ -34,6 +34,8 @@ def _entities(text: str, language: str, expects: str | None) -> dict[str, str]:
         ("Öykü", "tr", "Öykü"),
         ("efendim, ılgın", "tr", "Ilgın"),  # Turkish title case: ı → I
         ("Şey, Deniz", "tr", "Deniz"),
+        ("Murat. Teşekkürler.", "tr", "Murat"),  # a name and thanks
+        ("ahmet, teşekkür ederim", "tr", "Ahmet"),
         ("Sarah", "en", "Sarah"),
         ("Um, Sarah.", "en", "Sarah"),
         ("Mark", "en", "Mark"),
@@ -69,6 +71,9 @@ def test_a_bare_name_answers_the_name_question(text: str, language: str, name: s
         ("İptal", "tr"),
         ("Hmm", "tr"),
         ("günaydın", "tr"),  # a greeting, though "Aydın" is a name
+        ("Teşekkürler, Hakan Bey.", "tr"),  # thanks to the one answering
+        ("Hoşça kalın.", "tr"),
+        ("Teşekkürler.", "tr"),
         ("salı öğleden sonra", "tr"),  # a time said: "Salı" is in the given-name list
         ("Ayşe benim arkadaşım.", "tr"),  # a possessive after the name is the next thing said
         ("No.", "en"),

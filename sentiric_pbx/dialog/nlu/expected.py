@@ -39,9 +39,10 @@ _COPULA_AFTER_APOSTROPHE = re.compile(r"^(?:y?[ıiuü]m|d[ıiuü]r|t[ıiuü]r)$"
 _NAME_FILLERS = {
     "tr": frozenset(
         "ben benim adım adim ismim isim adımı adimi evet tabii tabi tabiki elbette efendim bey hanım hanim "
-        "lütfen lutfen şey sey yani".split()
+        "lütfen lutfen şey sey yani teşekkürler tesekkurler teşekkür tesekkur ederim sağolun sagolun sağol sagol"
+        .split()
     ),
-    "en": frozenset("its it is my name names this yes yeah sure please im i am me call mr mrs ms miss".split()),
+    "en": frozenset("its it is my name names this yes yeah sure please im i am me call mr mrs ms miss thanks".split()),
 }
 # Answers that are no name, though alone and capitalised: a refusal, a question back, a "what?"
 _NOT_A_NAME_EN = frozenset(
@@ -106,13 +107,15 @@ def bare_name(norm: Normalized, said: str, intent: str) -> str | None:
     or verb; the others a surname (capitalised, or after a listed given name). Refused: a question ("Deniz?"),
     digits, a turn that is an intent ("Hayır", "İptal"), or any word that is not a name word ("bilmiyorum")."""
     lang = norm.language
-    if "?" in said or any(ch.isdigit() for ch in norm.digits) or intent not in ("other", "affirm"):
+    if "?" in said or any(ch.isdigit() for ch in norm.digits) or intent not in ("other", "affirm", "end_call"):
         return None
     words = _name_words(said or norm.plain, lang, frozenset(norm.plain.split()))
     if words is None or not 1 <= len(words) <= 3:
         return None
     (first, first_caps), rest = words[0], words[1:]
     listed = is_first_name(first)
+    if intent == "end_call" and (not listed or {"bey", "hanım", "hanim"} & set(norm.plain.split())):
+        return None  # "Murat. Teşekkürler." is a name and thanks; "Hoşça kalın." a goodbye, "Sağolun Hakan Bey" thanks
     if not _name_word(first, lang, first=True) or not (listed or first_caps):
         return None  # (a listed name may be a greeting too: "günaydın")
     if intent == "affirm" and not listed and norm.plain.split()[0] == first:
