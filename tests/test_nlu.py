@@ -862,6 +862,16 @@ TR_NAME_FORMS = [
     ("Merhaba, ben üst kata yeni taşındım. Adım Ayşe.", {"person_name": "Ayşe"}),
     ("Ben yan daireye taşındım.", {}),
     ("Ben ahmet yılmaz, randevum vardı", {"person_name": "Ahmet Yılmaz"}),
+    # two words with capitals inside the sentence are a name though the second looks like a verb ("Yıldız")
+    ("Ben Menekşe Yıldız", {"person_name": "Menekşe Yıldız"}),
+    # a named place ("Şubesi", "Bankası", "Belediyesi", "Bakanlığı": the compound's -(s)I) is no name, and the
+    # word before it names the place; a bare one ("belediyeden") is where the caller calls from
+    ("Ben Ankara Şubesi", {}),
+    ("Ben Kadıköy Belediyesi", {}),
+    ("Merhaba, Ben Sağlık Bakanlığı", {}),
+    ("ben ayşe garanti bankasından arıyorum", {"person_name": "Ayşe"}),
+    ("ben ayşe kaya belediyeden arıyorum", {"person_name": "Ayşe Kaya"}),
+    ("Ben Ahmet Yılmaz Bey'in sekreteriyim", {}),
     ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("Ahmet Kaya 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("ahmet kaya numaram 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),

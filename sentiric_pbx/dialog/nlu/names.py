@@ -62,8 +62,7 @@ COMMON_EN = frozenset(
     than thank thanks that thats the their them then there they this thursday to today tomorrow too trying
     tuesday uh um unable up urgent us very waiting want wanted was we wednesday well were what when where
     which who why wife will with wondering work would wrong yeah yes yet you your later asap anytime sometime soon
-    whenever maybe first review control warranty insurance pressure construction age stress
-    tonight
+    whenever maybe first review control warranty insurance pressure construction age stress tonight
     """.split()
 )
 
@@ -92,8 +91,7 @@ def _name_before(plain: str, caps: Capitals | None) -> str | None:
 
 
 def _without_copula(word: str) -> str:
-    """ "şahinim" → "şahin"; not "yıldırım": a stem that already ends in the copula -dır takes no "I am" after it.
-    "berkayım" is "berka" + "yım" or "berkay" + "ım": the given name decides."""
+    """ "şahinim" → "şahin"; not "yıldırım" (-dır takes no "I am"); "berkayım": the given name decides."""
     m = _TR_COPULA.match(word)
     if m is None or _is_first_name(word) or _TR_VERB_STEM.search(m["stem"]) or m["stem"] in _COMMON_TR:
         return word
@@ -294,12 +292,16 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
         words: list[str] = []
         for word in marked[m.end() :].split()[:3]:
             following = (marked[m.end() :].split() + [""] * 4)[len(words) + 1]
-            if language == "tr" and words and _calling_from(word, following):
+            honorific = language == "tr" and _TR_HONORIFIC_CASE.match(word)
+            institution = language == "tr" and INSTITUTION_TR.match(word)
+            named_place = institution and re.match(r"[sğ]?[ıiuü]", word[institution.end() :])  # "Şube-si", "Banka-sı"
+            if language == "tr" and words and not named_place and _calling_from(word, following):
                 break  # "ben ayşe ankaradan arıyorum", "Ben Ayşe Ankara'dan arıyorum": Ayşe, calling from Ankara
-            if language == "tr" and (word in _TR_POSTPOSITIONS or _TR_HONORIFIC_CASE.match(word) or word in cased):
-                # "ben Ahmet Kaya yerine geldim", "ben Ahmet Kaya'nın eşiyim": those words are someone else;
-                # "adım Ahmet, Kemal Bey'in yerine …": the word before "Bey'in" is
-                words = words[:-1] if _TR_HONORIFIC_CASE.match(word) else []
+            if honorific or named_place or (language == "tr" and (word in _TR_POSTPOSITIONS or word in cased)):
+                # "ben Ahmet Kaya yerine geldim", "…Kaya'nın eşiyim": someone else; not the word before "Bey'in" ("adım
+                # Ahmet Kemal Bey'in yerine") or "Şubesi" ("Ben Ankara Şubesi"), but all before "I am his secretary"
+                keep = named_place or (honorific and not _TR_POSSESSED_I_AM.match(following))
+                words = words[:-1] if keep else []
                 break
             if word in common or not word.isalpha() or len(word) < 2 or word.endswith("ing"):
                 break
@@ -333,6 +335,8 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
         strict = m.group(0).strip() in {"i am", "im", "its", "ben"}
         if m.group(0).strip() == "ben":
             found = _ben_name(words, after)
+            if not found and caps and len(words) >= 2 and all(w in caps.inside for w in words):
+                found = [*words[:-1], _without_copula(words[-1])]  # "Ben Menekşe Yıldız": capitals mid-sentence
             if found and (not caps or any(w in caps.said or _is_first_name(w) for w in found)):
                 return " ".join(_title(w, language) for w in found)  # not "Merhaba, ben üst kata taşındım."
             continue

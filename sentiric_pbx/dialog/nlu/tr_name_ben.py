@@ -13,9 +13,9 @@ from sentiric_pbx.dialog.nlu.normalize import _TR_FOLD, normalize
 from sentiric_pbx.dialog.nlu.tr_name_endings import AFTER_NAME_VERB_TR as _TR_AFTER_NAME_VERB
 from sentiric_pbx.dialog.nlu.tr_name_endings import NOT_NAME_ENDING_TR as _TR_NOT_NAME_ENDING
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
+from sentiric_pbx.dialog.nlu.tr_name_phrase import INSTITUTION_TR, title_tr
 from sentiric_pbx.dialog.nlu.tr_name_phrase import VERB_STEM_TR as _TR_VERB_STEM
 from sentiric_pbx.dialog.nlu.tr_name_phrase import lower_tr as _lower_tr
-from sentiric_pbx.dialog.nlu.tr_name_phrase import title_tr
 from sentiric_pbx.dialog.nlu.tr_name_words import COMMON_TR as _COMMON_TR
 from sentiric_pbx.dialog.nlu.tr_name_words import HONORIFICS_TR as _TR_HONORIFICS
 from sentiric_pbx.dialog.nlu.tr_name_words import NOT_A_NAME_AFTER_BEN_TR as _TR_NOT_A_NAME_AFTER_BEN
@@ -61,6 +61,7 @@ def name_ending_the_turn(said: str) -> str | None:
 def not_a_name(word: str) -> bool:
     return (
         word.translate(_TR_FOLD) in _FOLDED_NOT_NAMES
+        or INSTITUTION_TR.match(word) is not None  # "Ben Ankara Şubesi.", "Ben Kadıköy Belediyesi."
         or _TR_NOT_NAME_ENDING.search(word) is not None
         or _TR_VERB.search(word) is not None
         or _TR_VERB_STEM.search(word) is not None

@@ -45,7 +45,10 @@ def lower_tr(word: str) -> str:
 
 
 # The nouns of an institution's or a holiday's name ("Kadıköy Şubesi", "Ramazan Bayramı", "Acıbadem Hastanesi").
-INSTITUTION_TR = re.compile(r"^(?:[şs]ube|bayram|hastane|merkez|klini[kğ]|eczane|[üu]niversite|poliklini)")
+INSTITUTION_TR = re.compile(
+    r"^(?:[şs]ube|bayram|hastane|merkez|klini[kğ]|eczane|[üu]niversite|poliklini|banka|belediye|bakanl[ıi]|"
+    r"m[üu]d[üu]rl[üu]|kurum|vakf|derne[kğ]|fak[üu]lte|sigorta|holding)"
+)
 
 
 def _name_word(word: str) -> bool:
