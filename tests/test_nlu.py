@@ -872,6 +872,8 @@ TR_NAME_FORMS = [
     ("ben ayşe garanti bankasından arıyorum", {"person_name": "Ayşe"}),
     ("ben ayşe kaya belediyeden arıyorum", {"person_name": "Ayşe Kaya"}),
     ("Ben Ahmet Yılmaz Bey'in sekreteriyim", {}),
+    ("Emine teyze", {}),  # alone, as "Ayşe Hanım": the person answering, greeted
+    ("Ben Hasan amca", {"person_name": "Hasan"}),
     ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("Ahmet Kaya 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("ahmet kaya numaram 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),

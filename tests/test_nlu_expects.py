@@ -36,6 +36,9 @@ def _entities(text: str, language: str, expects: str | None) -> dict[str, str]:
         ("Şey, Deniz", "tr", "Deniz"),
         ("Murat. Teşekkürler.", "tr", "Murat"),  # a name and thanks
         ("ahmet, teşekkür ederim", "tr", "Ahmet"),
+        ("Ayşe. Ayşe Yılmaz.", "tr", "Ayşe Yılmaz"),  # said again, whole
+        ("Dr. Ahmet Kaya", "tr", "Ahmet Kaya"),
+        ("Emine teyze", "tr", "Emine"),  # "aunt", "uncle", "big sister" are said as Hanım and Bey are
         ("Sarah", "en", "Sarah"),
         ("Um, Sarah.", "en", "Sarah"),
         ("Mark", "en", "Mark"),

@@ -39,8 +39,8 @@ _COPULA_AFTER_APOSTROPHE = re.compile(r"^(?:y?[ıiuü]m|d[ıiuü]r|t[ıiuü]r)$"
 _NAME_FILLERS = {
     "tr": frozenset(
         "ben benim adım adim ismim isim adımı adimi evet tabii tabi tabiki elbette efendim bey hanım hanim "
-        "lütfen lutfen şey sey yani teşekkürler tesekkurler teşekkür tesekkur ederim sağolun sagolun sağol sagol"
-        .split()
+        "lütfen lutfen şey sey yani teşekkürler tesekkurler teşekkür tesekkur ederim sağolun sagolun sağol sagol "
+        "teyze amca abla abi dr doktor prof".split()
     ),
     "en": frozenset("its it is my name names this yes yeah sure please im i am me call mr mrs ms miss thanks".split()),
 }
@@ -110,6 +110,8 @@ def bare_name(norm: Normalized, said: str, intent: str) -> str | None:
     if "?" in said or any(ch.isdigit() for ch in norm.digits) or intent not in ("other", "affirm", "end_call"):
         return None
     words = _name_words(said or norm.plain, lang, frozenset(norm.plain.split()))
+    if words and len(words) > 1 and words[0][0] == words[1][0]:
+        words = words[1:]  # "Ayşe. Ayşe Yılmaz.": the name said again, whole
     if words is None or not 1 <= len(words) <= 3:
         return None
     (first, first_caps), rest = words[0], words[1:]

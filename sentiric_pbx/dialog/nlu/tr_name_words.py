@@ -33,7 +33,7 @@ OPENERS_TR = frozenset(
 )
 
 # Titles after a given name: "Ahmet Bey" is the person addressed or spoken of, not the caller signing.
-HONORIFICS_TR = frozenset({"bey", "hanım", "hanim"})
+HONORIFICS_TR = frozenset({"bey", "hanım", "hanim", "teyze", "amca", "abla", "abi", "ağabey", "agabey"})
 
 # "Hastanın adı Ayşe Kaya", "Çocuğumun adı Ali", "Hasta adı soyadı …": the name of the person the booking is for
 # follows, as the caller's follows "adım" (a regular expression over `plain`, one of the name rules' triggers).
