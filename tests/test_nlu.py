@@ -535,6 +535,10 @@ TR_ENTITIES = [
     ("bugün akşamüstü", {"date": "2026-11-25", "daypart": "afternoon"}),
     ("iki gün sonra", {"date": "2026-11-27"}),
     ("bir hafta sonra saat onda", {"date": "2026-12-02", "time": "10:00"}),
+    # a weekday right after "N hafta sonra" is that day of the week N weeks on
+    ("iki hafta sonra cuma", {"date": "2026-12-11"}),
+    ("3 hafta sonra pazartesi saat onda", {"date": "2026-12-14", "time": "10:00"}),
+    ("bir hafta sonraki salı", {"date": "2026-12-01"}),
     ("haftaya salı", {"date": "2026-12-01"}),
     ("ayın beşinde", {"date": "2026-12-05"}),
     # a part of the day in the past is no slot to book ("dün akşam", "geçen gece", "sabahtan beri"), though it

@@ -292,6 +292,11 @@ def _counted_from(raw: list[_Raw], digits: str, today: dt.date) -> list[_Raw]:
             if not digits[p_end:start].strip() and re.search(r"[dt][ae]n$", digits[p_start:p_end]):
                 out[-1] = (p_start, end, "offset", p_day + (day - today))
                 continue
+        if kind == "wd" and out and out[-1][2] == "offset" and not digits[out[-1][1] : start].strip():
+            p_start, p_end, _, p_day = out[-1]
+            if "hafta" in digits[p_start:p_end]:  # "iki hafta sonra cuma": that week's Friday
+                out[-1] = (p_start, end, "wd", p_day + dt.timedelta(days=day.weekday() - p_day.weekday()))
+                continue
         if kind not in {"after", "before"}:
             out.append((start, end, kind, day))
     return out
