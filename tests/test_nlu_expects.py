@@ -156,6 +156,13 @@ def test_other_questions_change_nothing(expects: str | None) -> None:
         assert _entities(text, language, expects) == _entities(text, language, None)
 
 
+def test_a_bare_name_to_a_choice_is_the_one_chosen_not_the_caller() -> None:
+    # "Hangi berberimizi tercih edersiniz? Emre mi, Mehmet mi?" — "Emre": a choice; alone, the caller's name
+    assert "person_name" not in _entities("Emre", "tr", "choice")
+    assert _entities("Emre", "tr", None)["person_name"] == "Emre"
+    assert _entities("Adım Ayşe, Emre olsun", "tr", "choice")["person_name"] == "Ayşe"
+
+
 def test_every_entry_point_takes_the_question() -> None:
     assert understand_local("deniz", now=NOW, language="tr", expects="name").entities == {"person_name": "Deniz"}
     result = asyncio.run(understand("üç", now=NOW, language="tr", expects="datetime"))

@@ -98,6 +98,8 @@ def answer_to(
         return _bare_when(norm, now, options, found)
     if expects == "phone" and "phone" not in found:
         return _bare_phone(norm, options, found)
+    if expects == "choice" and "person_name" in found and bare_name(norm, said, intent) == found["person_name"]:
+        return {k: v for k, v in found.items() if k != "person_name"}  # "Emre" to "Hangi berber?": the one chosen
     return found
 
 
