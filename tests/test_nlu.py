@@ -877,6 +877,7 @@ TR_NAME_FORMS = [
     ("ben ayşe kaya belediyeden arıyorum", {"person_name": "Ayşe Kaya"}),
     ("Ben Ahmet Yılmaz Bey'in sekreteriyim", {}),
     ("Emine teyze", {}),  # alone, as "Ayşe Hanım": the person answering, greeted
+    ("Adı Soyadı: Ayşe Yılmaz", {"person_name": "Ayşe Yılmaz"}),  # a form's field, typed
     ("Ben Hasan amca", {"person_name": "Hasan"}),
     ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("Ahmet Kaya 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),

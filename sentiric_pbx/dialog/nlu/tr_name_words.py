@@ -38,8 +38,8 @@ HONORIFICS_TR = frozenset({"bey", "hanım", "hanim", "teyze", "amca", "abla", "a
 # "Hastanın adı Ayşe Kaya", "Çocuğumun adı Ali", "Hasta adı soyadı …": the name of the person the booking is for
 # follows, as the caller's follows "adım" (a regular expression over `plain`, one of the name rules' triggers).
 WHOSE_NAME_TR = (
-    r"(?:hasta(?:n[ıi]n)?|(?:e[sş]im|k[ıi]z[ıi]m|o[gğ]lum|[çc]ocu[gğ]um|annem|babam|karde[sş]im)[ıiuü]n)"
-    r" ad[ıi](?: soyad[ıi])?"
+    r"(?:(?:hasta(?:n[ıi]n)?|(?:e[sş]im|k[ıi]z[ıi]m|o[gğ]lum|[çc]ocu[gğ]um|annem|babam|karde[sş]im)[ıiuü]n)"
+    r" ad[ıi](?: soyad[ıi])?|^ad[ıi] soyad[ıi])"  # "Adı Soyadı: Ayşe Yılmaz", a form's field
 )
 
 # Postpositions after a name make it someone the caller speaks of ("Kemal Bey'in yerine").
