@@ -6,7 +6,7 @@
     python bench/nlu_tr_entities.py --blind-d [--json]
     python bench/nlu_tr_entities.py --blind-e [--json]
     python bench/nlu_tr_entities.py --blind-f [--json]     # each turn alone, and as the answer to its question
-    python bench/nlu_tr_entities.py --blind-g [--json]
+    python bench/nlu_tr_entities.py --blind-g [--json]    # and --blind-h, --blind-i
     python bench/nlu_tr_entities.py --blind-all [--json]   # every blind file, each and pooled
 
 `bench/nlu_tr_entities.jsonl` holds 286 Turkish caller turns written for this (times in words and digits,
@@ -110,17 +110,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sentiric_pbx.dialog.nlu import understand_rules
 
 DEV_SET = Path(__file__).with_name("nlu_tr_entities.jsonl")
-BLIND_SETS = {letter: Path(__file__).with_name(f"nlu_tr_entities_blind_{letter}.jsonl") for letter in "bcdefg"}
+BLIND_SETS = {letter: Path(__file__).with_name(f"nlu_tr_entities_blind_{letter}.jsonl") for letter in "bcdefghi"}
 BENCH_NOW = dt.datetime(2026, 3, 12, 10, 0, tzinfo=ZoneInfo("Europe/Istanbul"))  # a Thursday
 KINDS = ("date", "time", "daypart", "person_name", "phone")
 SPLITS = (
     "dev", "heldout", "dev_b", "dev_c", "heldout_b", "dev_d", "heldout_c", "dev_e", "dev_f", "dev_g",
-    "dev_g+question", "blind_b", "blind_c", "blind_d", "blind_e", "blind_f", "blind_f+question", "blind_g",
-    "blind_g+question",
+    "dev_g+question", "dev_h", "dev_h+question", "dev_i", "dev_i+question", "blind_b", "blind_c", "blind_d",
+    "blind_e", "blind_f", "blind_f+question", "blind_g", "blind_g+question", "blind_h", "blind_h+question",
+    "blind_i", "blind_i+question",
 )  # fmt: skip
 # the splits `--errors` lists: never "heldout" or a blind one ("heldout_b", "heldout_c" are: their misses were fixed)
 TUNED = frozenset(
-    {"dev", "dev_b", "dev_c", "heldout_b", "dev_d", "heldout_c", "dev_e", "dev_f", "dev_g", "dev_g+question"}
+    {"dev", "dev_b", "dev_c", "heldout_b", "dev_d", "heldout_c", "dev_e", "dev_f"}
+    | {f"dev_{x}{q}" for x in "ghi" for q in ("", "+question")}
 )
 
 
