@@ -95,3 +95,18 @@ async def test_a_bare_name_answers_the_booking_s_name_question(
     assert ctx.slots["booking"]["name"] == name
     [booking] = await brain.calendar.bookings_for("+905551112233")
     assert booking.name == name
+
+
+async def test_a_name_answered_with_thanks_books_and_does_not_hang_up(brain: AssistantBrain) -> None:
+    """"Murat, teşekkürler" to "Adınız?" is the name and a courtesy: alone, "teşekkürler" ends a call."""
+    ctx = CallContext(call_id="n-thanks", language="tr", caller_id="+905551112233")
+    turns = [
+        ("Yarın üçte randevu almak istiyorum", "Sizi yarın saat 15:00 için kaydedeyim mi?"),
+        ("evet", "Randevu için adınızı alabilir miyim?"),
+        ("Murat, teşekkürler.", "Tamam, randevunuz yarın saat 15:00 için oluşturuldu."),
+    ]
+    for text, answer in turns:
+        spoken, ctx = await say(brain, ctx, text)
+        assert spoken == answer
+    [booking] = await brain.calendar.bookings_for("+905551112233")
+    assert booking.name == "Murat"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -108,6 +108,8 @@ def _apply_rules(text: str, now: dt.datetime, language: str, opts: NluOptions, e
     found = extract(norm, local_now, opts, text)
     entities = answer_to(expects, norm, text, verdict.intent, local_now, opts, found) if expects else found
     answered = entities != found
+    if answered and verdict.intent == "end_call":  # "Murat, teşekkürler" to "Adınız?": thanks, not a goodbye
+        verdict = replace(verdict, intent="other")
     intent, confidence = _plugin_intent(norm, text, verdict.intent, verdict.confidence, entities, opts)
     return _Rules(norm, verdict, entities, intent, confidence, answered)
 
