@@ -97,16 +97,24 @@ async def test_a_bare_name_answers_the_booking_s_name_question(
     assert booking.name == name
 
 
-async def test_a_name_answered_with_thanks_books_and_does_not_hang_up(brain: AssistantBrain) -> None:
+@pytest.mark.parametrize(
+    ("language", "turns", "name"),
+    [
+        ("tr", [("Yarın üçte randevu almak istiyorum", "Sizi yarın saat 15:00 için kaydedeyim mi?"),
+                ("evet", "Randevu için adınızı alabilir miyim?"),
+                ("Murat, teşekkürler.", "Tamam, randevunuz yarın saat 15:00 için oluşturuldu.")], "Murat"),
+        ("en", [("I'd like to book an appointment for tomorrow at 3 pm", "Shall I book you for tomorrow at 3 pm?"),
+                ("yes", "Can I have your name for the booking?"),
+                ("Sarah, thanks.", "Done. You're booked for tomorrow at 3 pm.")], "Sarah"),
+    ],
+)  # fmt: skip
+async def test_a_name_answered_with_thanks_books_and_does_not_hang_up(
+    brain: AssistantBrain, language: str, turns: list[tuple[str, str]], name: str
+) -> None:
     """"Murat, teşekkürler" to "Adınız?" is the name and a courtesy: alone, "teşekkürler" ends a call."""
-    ctx = CallContext(call_id="n-thanks", language="tr", caller_id="+905551112233")
-    turns = [
-        ("Yarın üçte randevu almak istiyorum", "Sizi yarın saat 15:00 için kaydedeyim mi?"),
-        ("evet", "Randevu için adınızı alabilir miyim?"),
-        ("Murat, teşekkürler.", "Tamam, randevunuz yarın saat 15:00 için oluşturuldu."),
-    ]
+    ctx = CallContext(call_id=f"n-thanks-{language}", language=language, caller_id="+905551112233")
     for text, answer in turns:
         spoken, ctx = await say(brain, ctx, text)
         assert spoken == answer
     [booking] = await brain.calendar.bookings_for("+905551112233")
-    assert booking.name == "Murat"
+    assert booking.name == name

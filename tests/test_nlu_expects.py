@@ -45,6 +45,8 @@ def _entities(text: str, language: str, expects: str | None) -> dict[str, str]:
         ("Sure, Mark Jones.", "en", "Mark Jones"),
         ("Maria Garcia please", "en", "Maria Garcia"),
         ("O'Brien", "en", "O'Brien"),
+        ("Sarah, thanks.", "en", "Sarah"),
+        ("John Smith, thank you", "en", "John Smith"),
     ],
 )
 def test_a_bare_name_answers_the_name_question(text: str, language: str, name: str) -> None:

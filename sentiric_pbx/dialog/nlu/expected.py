@@ -42,7 +42,9 @@ _NAME_FILLERS = {
         "lütfen lutfen şey sey yani teşekkürler tesekkurler teşekkür tesekkur ederim sağolun sagolun sağol sagol "
         "teyze amca abla abi dr doktor prof".split()
     ),
-    "en": frozenset("its it is my name names this yes yeah sure please im i am me call mr mrs ms miss thanks".split()),
+    "en": frozenset(
+        "its it is my name names this yes yeah sure please im i am me call mr mrs ms miss thanks thank you".split()
+    ),
 }
 # Answers that are no name, though alone and capitalised: a refusal, a question back, a "what?"
 _NOT_A_NAME_EN = frozenset(
@@ -118,7 +120,8 @@ def bare_name(norm: Normalized, said: str, intent: str) -> str | None:
         return None
     (first, first_caps), rest = words[0], words[1:]
     listed = is_first_name(first)
-    if intent == "end_call" and (not listed or {"bey", "hanım", "hanim"} & set(norm.plain.split())):
+    known = listed if lang == "tr" else first_caps  # (the given-name list is Turkish)
+    if intent == "end_call" and (not known or {"bey", "hanım", "hanim"} & set(norm.plain.split())):
         return None  # "Murat. Teşekkürler." is a name and thanks; "Hoşça kalın." a goodbye, "Sağolun Hakan Bey" thanks
     if not _name_word(first, lang, first=True) or not (listed or first_caps):
         return None  # (a listed name may be a greeting too: "günaydın")
