@@ -118,3 +118,27 @@ async def test_a_name_answered_with_thanks_books_and_does_not_hang_up(
         assert spoken == answer
     [booking] = await brain.calendar.bookings_for("+905551112233")
     assert booking.name == name
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        ("tr", [("Randevu almak istiyorum", "Ne zaman gelmek istersiniz?"),
+                ("Yarın üçte olsun, teşekkürler", "Sizi yarın saat 15:00 için kaydedeyim mi?"),
+                ("Evet, teşekkürler", "Tamam, randevunuz yarın saat 15:00 için oluşturuldu.")]),
+        ("en", [("I'd like to book an appointment", "When would you like to come in?"),
+                ("Tomorrow at 3 pm, thanks", "Shall I book you for tomorrow at 3 pm?"),
+                ("Yes, thank you", "Done. You're booked for tomorrow at 3 pm.")]),
+    ],
+)  # fmt: skip
+async def test_thanks_said_with_an_answer_book_and_do_not_hang_up(
+    brain: AssistantBrain, language: str, turns: list[tuple[str, str]]
+) -> None:
+    """With a question pending, "teşekkürler" beside the answer is courtesy: the model, unsure of "Evet,
+    teşekkürler", called it end_call, and the agent said goodbye with the booking half made."""
+    ctx = CallContext(call_id=f"t-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
+    for text, answer in turns:
+        spoken, ctx = await say(brain, ctx, text)
+        assert spoken == answer
+    [booking] = await brain.calendar.bookings_for("+905551112233")
+    assert booking.slot.start.isoformat() == "2030-01-03T15:00:00+03:00"
