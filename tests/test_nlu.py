@@ -581,6 +581,8 @@ MORE_ENTITIES = [
     ("tr", "cuma değil pazartesi", {"date": "2026-11-30"}),
     ("tr", "adım mehmet soyadım kaya", {"person_name": "Mehmet Kaya"}),
     ("tr", "+90 532 555 12 34", {"phone": "+905325551234"}),
+    ("en", "tomorrow at 3 thanks", {"date": "2026-11-26", "time": "15:00"}),  # "th" is an ordinal's, not "thanks"
+    ("en", "the 15th at 4 thanks", {"date": "2026-12-15", "time": "16:00"}),
     ("en", "you can call me sam", {"person_name": "Sam"}),
     ("en", "call me dave", {"person_name": "Dave"}),
     ("en", "can you call me back", {}),

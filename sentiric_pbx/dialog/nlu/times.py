@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 Daypart = str  # "morning" | "afternoon" | "evening"
 
-_NOT_A_TIME = r"(?! ?(?:th|people|persons|kids|children|of us|minutes?|mins?|hours?|days?|weeks?|months?|years?|\d))"
+_NOT_A_TIME = r"(?! ?(?:th\b|people|persons|kids|children|of us|minutes?|mins?|hours?|days?|weeks?|months?|years?|\d))"
 
 
 @dataclass(frozen=True, slots=True)
