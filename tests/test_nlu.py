@@ -880,6 +880,7 @@ TR_NAME_FORMS = [
     ("Ben Ahmet Yılmaz Bey'in sekreteriyim", {}),
     ("Emine teyze", {}),  # alone, as "Ayşe Hanım": the person answering, greeted
     ("Adı Soyadı: Ayşe Yılmaz", {"person_name": "Ayşe Yılmaz"}),  # a form's field, typed
+    ("Benim adım Rustam.", {"person_name": "Rustam"}),  # capitalised after "adım", though "-m" looks like "my"
     ("Ben Hasan amca", {"person_name": "Hasan"}),
     ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("Ahmet Kaya 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),

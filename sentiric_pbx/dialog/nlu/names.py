@@ -313,7 +313,7 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
                 break  # "Adım Ayşe telefonum …" said with capitals and no comma: each word of a name has one
             if (
                 language == "tr"
-                and (words or not _is_first_name(word))
+                and (words or not (_is_first_name(word) or (caps and word in caps.inside)))  # "adım Rustam"
                 and word not in said_copula
                 and not_in_name(word, following)
             ):
