@@ -881,6 +881,10 @@ TR_NAME_FORMS = [
     ("Emine teyze", {}),  # alone, as "Ayşe Hanım": the person answering, greeted
     ("Adı Soyadı: Ayşe Yılmaz", {"person_name": "Ayşe Yılmaz"}),  # a form's field, typed
     ("Benim adım Rustam.", {"person_name": "Rustam"}),  # capitalised after "adım", though "-m" looks like "my"
+    # words that are never a name: thanks, "where", the month's "ayı" (dev_j)
+    ("Çok adım teşekkür ederim. İyi akşamlar.", {}),
+    ("Onur nerede?", {}),
+    ("Eylül ayının 15'inde", {"date": "2027-09-15"}),
     ("Ben Hasan amca", {"person_name": "Hasan"}),
     ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("Ahmet Kaya 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
