@@ -190,3 +190,20 @@ def test_nor_for_the_llm() -> None:
         understand("üç", now=NOW, language="tr", llm=llm, options=options, expects="datetime")  # type: ignore[arg-type]
     )
     assert (answer.intent, answer.source, answer.entities, llm.calls) == ("other", "rules", {"time": "15:00"}, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "expects", "intent"),
+    [
+        ("Hangisi daha erken?", "tr", "choice", "other"),  # about the times offered
+        ("daha geç bir saat var mı", "tr", "choice", "other"),
+        ("Hayır, başka saat var mı?", "tr", "confirmation", "deny"),
+        ("randevumu başka bir saate alalım", "tr", "confirmation", "reschedule_appointment"),  # a booking of theirs
+        ("Hangisi daha erken?", "tr", None, "reschedule_appointment"),  # with no offer pending, as before
+        ("can I move my appointment to later", "en", "choice", "reschedule_appointment"),
+    ],
+)
+def test_asking_about_the_offered_times_is_not_moving_a_booking(
+    text: str, language: str, expects: str | None, intent: str
+) -> None:
+    assert understand_local(text, now=NOW, language=language, expects=expects).intent == intent

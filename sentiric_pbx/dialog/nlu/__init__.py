@@ -19,6 +19,7 @@ options (business facts and budgets).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -165,10 +166,18 @@ def _understand_local(
             )
     if expects and intent == "end_call" and _courtesy_only(verdict, rules.entities, source):
         intent, source = (verdict.intent if verdict.intent != "end_call" else "other"), "rules"
+    if expects in _OFFERING and intent == "reschedule_appointment" and not _OWN_BOOKING.search(rules.norm.plain):
+        # "Hangisi daha erken?", "hayır, başka saat var mı?" while we offer times: about those times, not a
+        # booking of theirs to move (which switched to the reschedule task: "no appointment on your number")
+        intent, source = ("deny" if verdict.scores.get("deny") else "other"), "rules"
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return NluResult(intent, rules.entities, confidence, source, elapsed), rules.answered  # type: ignore[arg-type]
 
 
+_OFFERING = frozenset({"choice", "confirmation"})
+_OWN_BOOKING = re.compile(
+    r"\b(?:randevu(?:m|mu|mun|muzu|muz|mla)|rezervasyonum\w*|my (?:appointment|booking|reservation))\b"
+)
 _GOODBYE_SCORE = 3  # a goodbye cue's weight ("hoşça kalın", "görüşürüz", "bye"); thanks weigh 1 (cues.py)
 
 
