@@ -142,3 +142,34 @@ async def test_thanks_said_with_an_answer_book_and_do_not_hang_up(
         assert spoken == answer
     [booking] = await brain.calendar.bookings_for("+905551112233")
     assert booking.slot.start.isoformat() == "2030-01-03T15:00:00+03:00"
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        ("tr", [("Randevu almak istiyorum", "Ne zaman gelmek istersiniz?"),
+                ("Ne zaman müsaitsiniz?", "Bugün saat 10:00 ya da 10:30 uygun olur mu?"),
+                ("Hangisi daha erken?", "Sizi bugün saat 10:00 için kaydedeyim mi?"),
+                ("Hayır, başka saat var mı?", "Hangi saat size daha uygun olur?"),
+                ("Yarın öğleden sonra dört", "Sizi yarın saat 16:00 için kaydedeyim mi?"),
+                ("Evet", "Tamam, randevunuz yarın saat 16:00 için oluşturuldu.")]),
+        ("en", [("I'd like to book an appointment", "When would you like to come in?"),
+                ("When are you free?", "Would today at 10 am or 10:30 am suit you?"),
+                ("The earlier one", "Shall I book you for today at 10 am?"),
+                ("No, is there another time?", "What time would suit you better?"),
+                ("Tomorrow at 4 pm", "Shall I book you for tomorrow at 4 pm?"),
+                ("Yes", "Done. You're booked for tomorrow at 4 pm.")]),
+    ],
+)  # fmt: skip
+async def test_the_caller_asks_us_for_a_time_and_weighs_the_offer(
+    brain: AssistantBrain, language: str, turns: list[tuple[str, str]]
+) -> None:
+    """"Ne zaman müsaitsiniz?" is answered with the nearest free times, not the question again; "Hangisi daha
+    erken?" and "başka saat var mı?" are about the times offered (they switched to moving a booking the caller
+    does not have: "Numaranıza kayıtlı yaklaşan bir randevu bulamadım")."""
+    ctx = CallContext(call_id=f"w-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
+    for text, answer in turns:
+        spoken, ctx = await say(brain, ctx, text)
+        assert spoken == answer
+    [booking] = await brain.calendar.bookings_for("+905551112233")
+    assert booking.slot.start.isoformat() == "2030-01-03T16:00:00+03:00"

@@ -29,7 +29,7 @@ from sentiric_pbx.dialog.tasks.base import TaskContext, TaskResult, TaskStatus
 from sentiric_pbx.dialog.tasks.facts import local_now, slot_fact, slot_from_state, slot_to_state
 from sentiric_pbx.dialog.tasks.phrases import hours_sentence, say
 from sentiric_pbx.dialog.tasks.speech import spoken_choice, spoken_day
-from sentiric_pbx.dialog.tasks.when import Requested, ordinal_choice, requested_time
+from sentiric_pbx.dialog.tasks.when import Requested, asks_when, ordinal_choice, requested_time
 from sentiric_pbx.integrations.calendar.base import Slot
 from sentiric_pbx.integrations.calendar.hours import BusinessHours
 
@@ -187,6 +187,8 @@ async def negotiate(ctx: TaskContext, st: dict[str, Any], wording: Wording | Non
                 return _result(ctx, "ask", "ask_other_time", wording, "datetime")
             choice, facts = _choice_facts(ctx, offered)
             return _result(ctx, "ask", "offer_which", wording, "choice", {"choice": choice}, facts)
+        if asks_when(ctx.turn.text):  # "Ne zaman müsaitsiniz?": offer the nearest, rather than ask again
+            return await offer(ctx, st, await nearest(ctx, ctx.now), "offer", wording)
         return _result(ctx, "ask", wording.ask, wording, "datetime")
 
     if req.exact is not None:

@@ -81,8 +81,18 @@ def requested_time(
     return Requested(start=start, end=end, day=day)
 
 
-_FIRST = re.compile(r"\b(first|earlier|former|1st|ilk|ilki|birinci|birincisi|önceki)\b")
-_SECOND = re.compile(r"\b(second|later|latter|2nd|ikinci|ikincisi|sonraki)\b")
+_FIRST = re.compile(r"\b(first|earlier|former|1st|ilk|ilki|birinci|birincisi|önceki|erken|erkeni|erkenini)\b")
+_SECOND = re.compile(r"\b(second|later|latter|2nd|ikinci|ikincisi|sonraki|sonrakini|geç|geçi|geçini|geç olan)\b")
+# "Ne zaman müsaitsiniz?", "When are you free?": the caller asks us for a time instead of naming one
+_ASKS_WHEN = re.compile(
+    r"\b(müsait\w*|musait\w*|boş\w*|bos (?:yer|saat|gun)\w*|en erken|en yakın\w*|ne zaman uygun\w*|when are you"
+    r"|available|free|earliest|soonest|next (?:free|available|opening)|what do you have)\b"
+)
+
+
+def asks_when(text: str) -> bool:
+    """Whether the caller asks for our free times rather than naming one."""
+    return _ASKS_WHEN.search(text.replace("İ", "i").lower()) is not None
 _LAST = re.compile(r"\b(last|sonuncu|sonuncusu)\b")
 
 
