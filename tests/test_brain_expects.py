@@ -173,3 +173,45 @@ async def test_the_caller_asks_us_for_a_time_and_weighs_the_offer(
         assert spoken == answer
     [booking] = await brain.calendar.bookings_for("+905551112233")
     assert booking.slot.start.isoformat() == "2030-01-03T16:00:00+03:00"
+
+
+BOOK_TR = [("Yarın saat üçe randevu istiyorum", "Sizi yarın saat 15:00 için kaydedeyim mi?"),
+           ("Evet, randevu oluşturun", "Tamam, randevunuz yarın saat 15:00 için oluşturuldu.")]  # fmt: skip
+BOOK_EN = [("Book me for tomorrow at 3", "Shall I book you for tomorrow at 3 pm?"),
+           ("Yes, book it", "Done. You're booked for tomorrow at 3 pm.")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("language", "book", "then", "left"),
+    [
+        ("tr", BOOK_TR, [("Randevumu iptal etmek istiyorum", "Yarın saat 15:00 randevunuz var. İptal edeyim mi?"),
+                         ("İptal edin", "Yarın saat 15:00 randevunuz iptal edildi.")], []),
+        ("en", BOOK_EN, [("I need to cancel", "You have an appointment for tomorrow at 3 pm. Shall I cancel it?"),
+                         ("Yes, cancel it", "Your appointment for tomorrow at 3 pm is cancelled.")], []),
+        ("tr", BOOK_TR, [("Randevumu değiştirmek istiyorum", "Randevunuz yarın saat 15:00. Ne zamana almak "
+                                                             "istersiniz?"),
+                         ("Cuma 10", "Randevunuzu yarın saat 15:00 yerine Cuma saat 10:00 olarak değiştireyim mi?"),
+                         ("Evet, değiştirin", "Tamam, randevunuz yarın saat 15:00 yerine Cuma saat 10:00 olarak "
+                                              "değiştirildi.")], ["2030-01-04T10:00:00+03:00"]),
+        ("en", BOOK_EN, [("I want to reschedule", "Your appointment is for tomorrow at 3 pm. When would you like to "
+                                                  "move it to?"),
+                         ("Friday at 10", "Shall I move your appointment from tomorrow at 3 pm to Friday at 10 am?"),
+                         ("Yes, move it", "Done. Your appointment is moved from tomorrow at 3 pm to Friday at 10 "
+                                          "am.")], ["2030-01-04T10:00:00+03:00"]),
+    ],
+)  # fmt: skip
+async def test_a_yes_that_names_the_action_is_a_yes_and_a_move_stays_a_move(
+    brain: AssistantBrain, language: str, book: list[tuple[str, str]], then: list[tuple[str, str]], left: list[str]
+) -> None:
+    """"Evet, randevu oluşturun", "İptal edin", "Yes, move it" to the question that asks for exactly that asked it
+    again, forever; "Cuma 10" to "Ne zamana almak istersiniz?" was taken for a new booking (the model's guess), and
+    the caller ended with two appointments instead of one moved."""
+    ctx = CallContext(call_id=f"y-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
+    for text, answer in [*book, *then]:
+        spoken, ctx = await say(brain, ctx, text)
+        assert spoken == answer
+        if text == book[-1][0]:
+            ctx = CallContext(call_id=f"y2-{language}", language=language, caller_id="+905551112233",
+                              caller_name="Ayşe")  # fmt: skip  (a second call)
+    bookings = await brain.calendar.bookings_for("+905551112233")
+    assert [b.slot.start.isoformat() for b in bookings] == left

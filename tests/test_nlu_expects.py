@@ -201,6 +201,9 @@ def test_nor_for_the_llm() -> None:
         ("randevumu başka bir saate alalım", "tr", "confirmation", "reschedule_appointment"),  # a booking of theirs
         ("Hangisi daha erken?", "tr", None, "reschedule_appointment"),  # with no offer pending, as before
         ("can I move my appointment to later", "en", "choice", "reschedule_appointment"),
+        ("başka bir saat olur mu", "tr", "confirmation", "deny"),  # "olur" is no yes here
+        ("Evet, değiştirin", "tr", "confirmation", "reschedule_appointment"),  # a yes to moving it: the task's
+        ("Cuma 10", "tr", "datetime", "other"),  # an answer: no model guess (it said create_appointment)
     ],
 )
 def test_asking_about_the_offered_times_is_not_moving_a_booking(

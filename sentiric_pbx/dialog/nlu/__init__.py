@@ -156,7 +156,10 @@ def _understand_local(
     # Digits alone (a keypad string, a number said on its own) carry no intent: the model, which must
     # spread its probability over the intents it knows, would still name one ("12" came out "affirm"). Nor
     # does a bare answer to the agent's question ("üç" to "Saat kaçta?" came out "transfer_to_human").
-    worded = any(ch.isalpha() for ch in text) and not rules.answered
+    # With a question pending, a turn the rules cannot place is most likely its answer: the model's guess would
+    # switch tasks ("Cuma 10" to "Ne zamana almak istersiniz?" came out create_appointment, booking anew instead
+    # of moving the booking; "Evet, teşekkürler" end_call).
+    worded = any(ch.isalpha() for ch in text) and not rules.answered and not expects
     rules_sure, model_sure = combine.thresholds(rules.norm.language)
     if opts.use_model and worded and verdict.confidence < rules_sure and intent == verdict.intent:
         guess = classifier.predict(rules.norm)
@@ -166,15 +169,21 @@ def _understand_local(
             )
     if expects and intent == "end_call" and _courtesy_only(verdict, rules.entities, source):
         intent, source = (verdict.intent if verdict.intent != "end_call" else "other"), "rules"
-    if expects in _OFFERING and intent == "reschedule_appointment" and not _OWN_BOOKING.search(rules.norm.plain):
-        # "Hangisi daha erken?", "hayır, başka saat var mı?" while we offer times: about those times, not a
-        # booking of theirs to move (which switched to the reschedule task: "no appointment on your number")
-        intent, source = ("deny" if verdict.scores.get("deny") else "other"), "rules"
+    plain = rules.norm.plain
+    if expects in _OFFERING and _ANOTHER_TIME.search(plain) and not _OWN_BOOKING.search(plain):
+        # "Hangisi daha erken?", "Hayır, başka saat var mı?" while we offer a time: not this one (or which of
+        # them), not a booking of theirs to move, which switched to the reschedule task ("no appointment on
+        # your number") and dropped the half-made booking
+        intent, source = ("deny" if expects == "confirmation" else "other"), "rules"
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return NluResult(intent, rules.entities, confidence, source, elapsed), rules.answered  # type: ignore[arg-type]
 
 
 _OFFERING = frozenset({"choice", "confirmation"})
+_ANOTHER_TIME = re.compile(
+    r"\b(?:başka|baska|farklı|farkli) (?:bir )?(?:gün|gun|saat|zaman|tarih)|\bdaha (?:erken|geç|gec)\b"
+    r"|\b(?:different|another|other|later|earlier) (?:day|date|time|slot|hour)|\banything (?:earlier|later|else)\b"
+)
 _OWN_BOOKING = re.compile(
     r"\b(?:randevu(?:m|mu|mun|muzu|muz|mla)|rezervasyonum\w*|my (?:appointment|booking|reservation))\b"
 )

@@ -28,7 +28,7 @@ class CancelTask:
             return found
         fact = booking_fact(ctx, found)
         when = fact["spoken"]
-        if confirming and ctx.turn.intent == "affirm":
+        if confirming and ctx.turn.intent in ("affirm", "cancel_appointment"):  # "İptal edin" to "İptal edeyim mi?"
             await ctx.calendar.cancel(found.booking_id)
             ctx.call.slots.pop("booking_id", None)
             return TaskResult("done", say(ctx.language, "cancelled", when=when),

@@ -169,7 +169,8 @@ async def negotiate(ctx: TaskContext, st: dict[str, Any], wording: Wording | Non
     intent = ctx.turn.intent
 
     if pending is not None and (req is None or req.exact == pending.start):
-        if intent == "affirm" or (req is not None and intent != "deny"):
+        # "Evet, randevu oluşturun" / "Yes, move it": the action we asked about, said again, is a yes
+        if intent in ("affirm", ctx.call.active_task) or (req is not None and intent != "deny"):
             return pending
         if intent == "deny":
             st.pop("pending", None)
