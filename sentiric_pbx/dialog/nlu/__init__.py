@@ -167,7 +167,7 @@ def _understand_local(
             intent, confidence, source = combine.choose(
                 verdict, guess.intent, guess.probability, rules_sure, model_sure
             )
-    if expects and intent == "end_call" and _courtesy_only(verdict, rules.entities, source):
+    if expects and intent == "end_call" and _courtesy_only(verdict, rules.entities):
         intent, source = (verdict.intent if verdict.intent != "end_call" else "other"), "rules"
     plain = rules.norm.plain
     if expects in _OFFERING and _ANOTHER_TIME.search(plain) and not _OWN_BOOKING.search(plain):
@@ -190,13 +190,13 @@ _OWN_BOOKING = re.compile(
 _GOODBYE_SCORE = 3  # a goodbye cue's weight ("hoşça kalın", "görüşürüz", "bye"); thanks weigh 1 (cues.py)
 
 
-def _courtesy_only(verdict: RulesVerdict, entities: dict[str, str], source: str) -> bool:
-    """With a question pending, thanks said with the answer are courtesy, not a goodbye: "Evet, teşekkürler" to
-    "Kaydedeyim mi?" (the model's end_call over the rules' yes), "Yarın üçte, teşekkürler" to "Ne zaman?", "0532…,
-    teşekkürler" to "Numaranız?". Ending the call there drops the booking; a real goodbye still ends it."""
+def _courtesy_only(verdict: RulesVerdict, entities: dict[str, str]) -> bool:
+    """With a question pending, thanks said with the answer are courtesy, not a goodbye: "Yarın üçte olsun,
+    teşekkürler" to "Ne zaman?", "0532…, teşekkürler" to "Numaranız?". Ending the call there drops the booking;
+    a real goodbye still ends it."""
     if verdict.scores.get("end_call", 0) >= _GOODBYE_SCORE:
         return False
-    return source == "model" or bool(entities)
+    return bool(entities)
 
 
 async def understand(
