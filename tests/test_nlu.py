@@ -885,6 +885,9 @@ TR_NAME_FORMS = [
     ("Çok adım teşekkür ederim. İyi akşamlar.", {}),
     ("Onur nerede?", {}),
     ("Eylül ayının 15'inde", {"date": "2027-09-15"}),
+    # a name and number after "Tamam, teşekkürler." as after "Merhaba," (dev_l)
+    ("Tamam, teşekkürler. Ahmet Kaya, 0532-987-6543", {"person_name": "Ahmet Kaya", "phone": "+905329876543"}),
+    ("Anladım. Fatma Özkan, 0544-555-1234", {"person_name": "Fatma Özkan", "phone": "+905445551234"}),
     ("Ben Hasan amca", {"person_name": "Hasan"}),
     ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("Ahmet Kaya 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),

@@ -1,9 +1,8 @@
 """The caller's name when they say it: "my name is ahmet yilmaz", "this is john smith", "adım ayşe demir".
 
-Only after an introduction phrase, and only words that cannot be anything else: "this is about my
-appointment" and "i am calling to cancel" must not produce a person called "About" or "Calling".
-The words after the phrase are taken until the first common word, at most three of them; after
-"i am"/"im" two are needed ("i am john smith", not "i am afraid").
+Only after an introduction phrase, and only words that cannot be anything else: "this is about my appointment"
+and "i am calling to cancel" must not produce a person called "About" or "Calling". The words after the phrase
+are taken until the first common word, at most three; after "i am"/"im" two ("i am john smith", not "i am afraid").
 """
 
 from __future__ import annotations
@@ -435,14 +434,15 @@ _TR_PHONE_NEXT = re.compile(
     r"|numara|telefon|tel\b|cep\b|cebim\b|gsm\b)"
 )
 _SAID_CLAUSE = re.compile(r"[,.;:!?]+")
+_TR_ACKS = frozenset("tamam tamamdır peki anladım evet olur teşekkürler teşekkür ederim sağolun sağ olun".split())
 
 
 def _named_clause(said: str, named: list[str], cased: frozenset[str]) -> bool:
     """Whether the turn as said opens (after a greeting) with `named` as a clause of its own, each word
     capitalised, and goes on after it: "Ahmet Kaya, randevum vardı", "Merhaba. Zeynep Arslan; yarın…"."""
     clauses = [c.strip() for c in _SAID_CLAUSE.split(said)]
-    while clauses and all(_lower_tr(w) in _TR_OPENERS for w in _SAID_WORD.findall(clauses[0])):
-        clauses = clauses[1:]  # "Merhaba," "İyi günler," and empty leading clauses
+    while clauses and all(_lower_tr(w) in _TR_OPENERS | _TR_ACKS for w in _SAID_WORD.findall(clauses[0])):
+        clauses = clauses[1:]  # "Merhaba," "İyi günler," "Tamam, teşekkürler." and empty leading clauses
     if len(clauses) < 2 or not any(clauses[1:]):
         return False
     words = clauses[0].split()
@@ -483,8 +483,8 @@ def _name_at_start(
     answering. `plain` carries the breaks of the turn as said: the name ends at its comma ("Ali Vural, hizmet
     numaram …", "Kerem Aydın, üç sıfır beş …" are not "Ali Vural Hizmet", "Kerem Aydın Üç")."""
     words = plain.split()
-    while words and (words[0] in _TR_OPENERS or words[0] == _BREAK):
-        words = words[1:]
+    while words and (words[0] in _TR_OPENERS or words[0] in _TR_ACKS or words[0] == _BREAK):
+        words = words[1:]  # "Merhaba, …", "Tamam, teşekkürler. Ahmet Kaya, 0532 …"
     listed = bool(words) and _is_first_name(with_copula.get(words[0], words[0]))
     if not listed and not unlisted_full_name([with_copula.get(w, w) for w in words[:2]], caps):
         return None  # "Öykü Kaya, 0532 …": a given name the list lacks, with a capitalised surname
