@@ -537,6 +537,10 @@ TR_ENTITIES = [
     ("bir hafta sonra saat onda", {"date": "2026-12-02", "time": "10:00"}),
     # a weekday right after "N hafta sonra" is that day of the week N weeks on
     ("iki hafta sonra cuma", {"date": "2026-12-11"}),
+    # a span of days asks for its first, as a span of hours does (dev_l)
+    ("14 Ocak ile 16 Ocak arası", {"date": "2027-01-14"}),
+    ("14 ocaktan 16 ocağa kadar müsait misiniz", {"date": "2027-01-14"}),
+    ("14 ocak, pardon 16 ocak", {"date": "2027-01-16"}),
     ("3 hafta sonra pazartesi saat onda", {"date": "2026-12-14", "time": "10:00"}),
     ("bir hafta sonraki salı", {"date": "2026-12-01"}),
     ("haftaya salı", {"date": "2026-12-01"}),

@@ -27,6 +27,7 @@ What the words mean (the tests hold us to it; `now` is the business's local time
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -330,12 +331,33 @@ def find_dates(digits: str, now: dt.datetime, language: str) -> list[DateMention
     raw.sort()
     if language == "tr":
         raw = _counted_from(_apposition(raw, digits), digits, now.date())
+    ends = _range_ends(raw, digits) if language == "tr" else set()
     return [
         DateMention(
-            start, day, (language == "tr" and bool(_TR_NEGATED_AFTER.match(digits, end))) or _demoted(digits, start)
+            start,
+            day,
+            (language == "tr" and bool(_TR_NEGATED_AFTER.match(digits, end)))
+            or _demoted(digits, start)
+            or start in ends,
         )
         for start, end, _, day in raw
     ]
+
+
+_TR_RANGE_JOIN = re.compile(r"^\s*(?:ile|ve|-)\s*$")
+_TR_RANGE_CLOSE = re.compile(r"^\w*\s+(?:aras[ıi]\w*|kadar)\b")  # (digits folds ı to i)
+
+
+def _range_ends(raw: list[_Raw], digits: str) -> set[int]:
+    """ "14 Ekim ile 15 Ekim arası", "14 ekimden 16 ekime kadar": a span of days asks for its first, as a span of
+    hours does ("ikiyle üç arası"); the starts of the spans' last days, to be demoted."""
+    ends = set()
+    for (a_start, a_end, _, _), (b_start, b_end, _, _) in itertools.pairwise(raw):
+        between = digits[a_end:b_start]
+        ablative = not between.strip() and re.search(r"[dt][ae]n$", digits[a_start:a_end])
+        if (_TR_RANGE_JOIN.match(between) or ablative) and _TR_RANGE_CLOSE.match(digits[b_end:]):
+            ends.add(b_start)
+    return ends
 
 
 def pick(mentions: list[DateMention]) -> DateMention | None:
