@@ -63,7 +63,7 @@ forums, blogs) were collected the same way by two helpers at once, from code and
 before the dev_h fixes (98.3 % and 96.6 %) and once after. `--blind-j` (92 turns, 60 slots, 23 code files) and
 `--blind-k` (78 turns, 47 slots, 23 code files) the same, by two more helpers splitting the code index between
 them by file id, each measured once before its round's fixes (91.7 %; 93.6 %, 95.7 % with the question) and once
-after. `--blind-l` (83 turns, 65 slots, 22 code files) and `--blind-m` (62 turns, 52 slots, 27 code files): a
+after. `--blind-l` (83 turns, 61 slots, 22 code files) and `--blind-m` (62 turns, 52 slots, 27 code files): a
 third pair the same way, measured once before the dev_l fixes (93.4 %; 96.2 %) and once after. `--blind-all`
 scores every blind file, each and pooled (pooled: each turn alone).
 
