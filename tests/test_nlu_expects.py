@@ -204,6 +204,10 @@ def test_nor_for_the_llm() -> None:
         ("başka bir saat olur mu", "tr", "confirmation", "deny"),  # "olur" is no yes here
         ("Evet, değiştirin", "tr", "confirmation", "reschedule_appointment"),  # a yes to moving it: the task's
         ("Cuma 10", "tr", "datetime", "other"),  # an answer: no model guess (it said create_appointment)
+        ("The earlier one", "en", "choice", "other"),  # the model's guess of a booking task is not taken
+        # ... but a turn that answers nothing is still the model's to read: a goodbye
+        ("boşverin, sonra ararım", "tr", "datetime", "end_call"),
+        ("never mind, I will call back later", "en", "datetime", "end_call"),
     ],
 )
 def test_asking_about_the_offered_times_is_not_moving_a_booking(

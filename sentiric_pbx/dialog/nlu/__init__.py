@@ -156,10 +156,12 @@ def _understand_local(
     # Digits alone (a keypad string, a number said on its own) carry no intent: the model, which must
     # spread its probability over the intents it knows, would still name one ("12" came out "affirm"). Nor
     # does a bare answer to the agent's question ("üç" to "Saat kaçta?" came out "transfer_to_human").
-    # With a question pending, a turn the rules cannot place is most likely its answer: the model's guess would
-    # switch tasks ("Cuma 10" to "Ne zamana almak istersiniz?" came out create_appointment, booking anew instead
-    # of moving the booking; "Evet, teşekkürler" end_call).
-    worded = any(ch.isalpha() for ch in text) and not rules.answered and not expects
+    # With a question pending, a turn that answers it is not the model's to re-classify: its guess switched tasks
+    # ("Cuma 10" to "Ne zamana almak istersiniz?" came out create_appointment, booking anew instead of moving the
+    # booking; "Evet, teşekkürler" to "Kaydedeyim mi?" end_call). It is still asked about anything else ("boşverin,
+    # sonra ararım": end_call).
+    answers = bool(rules.entities) or (expects in _OFFERING and verdict.intent in ("affirm", "deny"))
+    worded = any(ch.isalpha() for ch in text) and not rules.answered and not (expects and answers)
     rules_sure, model_sure = combine.thresholds(rules.norm.language)
     if opts.use_model and worded and verdict.confidence < rules_sure and intent == verdict.intent:
         guess = classifier.predict(rules.norm)
@@ -167,6 +169,8 @@ def _understand_local(
             intent, confidence, source = combine.choose(
                 verdict, guess.intent, guess.probability, rules_sure, model_sure
             )
+    if expects and source == "model" and intent in _BOOKING_INTENTS:  # "The earlier one" to "9 or 9:30?": the
+        intent, source = verdict.intent, "rules"  # model's reschedule would leave the offer for a task switch
     if expects and intent == "end_call" and _courtesy_only(verdict, rules.entities):
         intent, source = (verdict.intent if verdict.intent != "end_call" else "other"), "rules"
     plain = rules.norm.plain
@@ -180,6 +184,7 @@ def _understand_local(
 
 
 _OFFERING = frozenset({"choice", "confirmation"})
+_BOOKING_INTENTS = frozenset({"create_appointment", "cancel_appointment", "reschedule_appointment"})
 _ANOTHER_TIME = re.compile(
     r"\b(?:başka|baska|farklı|farkli) (?:bir )?(?:gün|gun|saat|zaman|tarih)|\bdaha (?:erken|geç|gec)\b"
     r"|\b(?:different|another|other|later|earlier) (?:day|date|time|slot|hour)|\banything (?:earlier|later|else)\b"
