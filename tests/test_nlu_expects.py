@@ -210,7 +210,7 @@ def test_nor_for_the_llm() -> None:
         ("never mind, I will call back later", "en", "datetime", "end_call"),
     ],
 )
-def test_asking_about_the_offered_times_is_not_moving_a_booking(
+def test_the_intent_of_a_turn_with_a_question_pending(
     text: str, language: str, expects: str | None, intent: str
 ) -> None:
     assert understand_local(text, now=NOW, language=language, expects=expects).intent == intent
