@@ -892,6 +892,8 @@ TR_NAME_FORMS = [
     # a name and number after "Tamam, teşekkürler." as after "Merhaba," (dev_l)
     ("Tamam, teşekkürler. Ahmet Kaya, 0532-987-6543", {"person_name": "Ahmet Kaya", "phone": "+905329876543"}),
     ("Anladım. Fatma Özkan, 0544-555-1234", {"person_name": "Fatma Özkan", "phone": "+905445551234"}),
+    ("adım fatma yaş 25", {"person_name": "Fatma"}),  # "yaş" (age) is no surname (dev_n)
+    ("Ben Bahar; randevum vardı.", {"person_name": "Bahar"}),  # a semicolon ends the sentence as a full stop does
     ("Ben Hasan amca", {"person_name": "Hasan"}),
     ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("Ahmet Kaya 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),

@@ -37,7 +37,7 @@ _TITLE = r"(?:[Hh]an[ıi]m|[Bb]ey)\b"
 _NAME = rf"(?P<w>{_CAPITALISED})(?:\s+(?!{_TITLE})(?P<s>{_CAPITALISED}))?"
 _SAID_BEN_LAST = re.compile(
     rf"(?<![^\W\d_])[Bb]en\s+{_NAME}(?:['’]y?[ıiuü]m|\s+{_TITLE})?"
-    r"(?:[\s.!?…]*$|[.!?…]\s)"  # the end of the turn, or of its sentence: "Merhaba, ben Alice. Ya sen?"
+    r"(?:[\s.!?…]*$|[.!?…;]\s)"  # the end of the turn, or of its sentence: "Merhaba, ben Alice. Ya sen?"
 )
 # "Tuğrul ben, kısa bir fikir.", "Merhaba, Menekşe Hanım ben.": the same name opening the turn (after a greeting)
 # before "ben" and a comma, a full stop or the end, as "Ayşe ben, …" is read when the list holds the name.
