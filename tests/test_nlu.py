@@ -894,6 +894,10 @@ TR_NAME_FORMS = [
     ("Anladım. Fatma Özkan, 0544-555-1234", {"person_name": "Fatma Özkan", "phone": "+905445551234"}),
     ("adım fatma yaş 25", {"person_name": "Fatma"}),  # "yaş" (age) is no surname (dev_n)
     ("Ben Bahar; randevum vardı.", {"person_name": "Bahar"}),  # a semicolon ends the sentence as a full stop does
+    ("Soyadım Yılmaz.", {"person_name": "Yılmaz"}),  # a surname alone (dev_l, dev_o)
+    ("soyadım demir", {"person_name": "Demir"}),
+    ("Soyadım değişti", {}),  # lower case in a turn with capitals: a verb ("changed")
+    ("Benim adım caner falan filan", {"person_name": "Caner"}),  # "and so on"
     ("Ben Hasan amca", {"person_name": "Hasan"}),
     ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("Ahmet Kaya 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
@@ -996,6 +1000,8 @@ TR_PHONE_FORMS = [
     ("numaram 1234567890", {}),
     ("telefonum 0212 444 55 66", {"phone": "+902124445566"}),
     ("0850 123 45 67", {"phone": "+908501234567"}),
+    ("öğrenci numaram 2212345678", {}),  # a student number (dev_o)
+    ("Öğrenci no 2111122233.", {}),
 ]
 
 

@@ -55,7 +55,8 @@ _TR_ALTERNATIVE = re.compile(r"\b(?:ya da|yada|veya|yoksa|pardon|hayir|yani|degi
 
 # A number named as an ID before it: tax number (VKN), citizen ID (TCKN, "TC kimlik no"), customer number
 _TR_ID_LABEL = re.compile(
-    r"\b(?:vkn|tckn|tc|vergi|kimlik|musteri|abone|siparis|fatura|iban|hesap)(?: (?:kimlik|no|numarasi|numaram))*\s*$"
+    r"\b(?:vkn|tckn|tc|vergi|kimlik|musteri|abone|siparis|fatura|iban|hesap|ogrenci|okul|sicil|dosya|protokol|police)"
+    r"(?: (?:kimlik|no|numarasi|numaram))*\s*$"
 )
 
 

@@ -27,6 +27,7 @@ from sentiric_pbx.dialog.nlu.tr_name_phrase import (
     name_phrase_before,
     not_in_name,
     said_capitals,
+    surname_alone,
     title_tr,
     unlisted_full_name,
 )
@@ -343,13 +344,12 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
             return " ".join(_title(w, language) for w in words)
     if language != "tr":
         return None
-    # whose name: the caller's own ("Ayşe ben, …", "…, ben Menekşe.", "…, Ayşe Yılmaz.") before the name of the
-    # person a booking is for ("Ayşe ben, eşim Şule için randevu" is Ayşe, as "Benim adım Ayşe, oğlum Kerem için")
+    # the caller's own ("Ayşe ben, …", "…, ben Menekşe.") before the booking's ("Ayşe ben, eşim Şule için randevu")
     return (
         _name_at_start(marked, said, cased, caps, said_copula) or _name_ending_the_turn(said)
         or _name_closing_the_turn(said, cased) or _name_before(marked, caps) or _name_of_owner(plain, said, caps)
         or _name_in_frame(marked, said, caps)
-        or _given_name_alone(said) or _name_registered_as(said, cased)
+        or _given_name_alone(said) or _name_registered_as(said, cased) or surname_alone(said)
     )  # fmt: skip
 
 

@@ -158,6 +158,20 @@ def unlisted_full_name(words: list[str], caps: Capitals | None) -> bool:
     return surname and words[-1] in caps.inside and not any(VERB_TR.search(w) for w in words)
 
 
+_SURNAME_ALONE = re.compile(r"^(?:benim )?soy ?(?:ad[ıi]m|[ıi]smim) (?P<w>[^\W\d_]+)$")
+
+
+def surname_alone(said: str) -> str | None:
+    """ "Soyadım Yılmaz.": a surname said alone (to "soyadınız?", or after the given name in a turn of its own) is
+    the name the booking can go under."""
+    words = re.sub(r"[^\w\s]", " ", said).split()
+    m = _SURNAME_ALONE.match(lower_tr(" ".join(words)))
+    if m is None or not _name_word(m["w"]) or VERB_TR.search(m["w"]):
+        return None
+    cased = any(ch.isupper() for ch in said)  # then a name has its capital: not "Soyadım değişti"
+    return title_tr(m["w"]) if not cased or words[-1][0].isupper() else None
+
+
 _MY_TR = re.compile(r"^(?P<stem>\w{2,}?)(?:[ıiuü]m|(?<=[aeıioöuü])m)[ıiuü]?$")  # "telefonum", "numaram", "kaydımı"
 _BOOKING_HEAD_TR = re.compile(r"^(?:randevus|rezervasyonu|sipari[sş]i|kayd[ıi])")  # "diş randevusu": its kind
 _QUESTION_TR = re.compile(r"^m[ıiuü](?:s[ıiuü]n[ıiuü]z|y[ıiuü]m|s[ıiuü]n|y[ıiuü]z)?$")

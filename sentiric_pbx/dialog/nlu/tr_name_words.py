@@ -12,6 +12,7 @@ COMMON_TR = frozenset(
     """
     ve ile ben benim biz randevu randevumu randevuyu randevum randevusu randevusunu rezervasyon rezervasyonu
     teşekkür tesekkur ederim nerede nerde neredesin neredesiniz ayı ayının ayında ayındaki yaş yas yaşında yasinda
+    falan filan
     rezervasyonum kaydı kaydım almak istiyorum istiyordum icin için yarin yarın
     bugun bugün dün dun evet hayir hayır tamam merhaba iyi gunler günler lutfen lütfen de da bir bu su şu o
     iptal etmek degistirmek değiştirmek saat çok cok daha hiç hic şimdi simdi sadece hasta doktor gelecek ne nasıl
