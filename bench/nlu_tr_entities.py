@@ -64,7 +64,9 @@ before the dev_h fixes (98.3 % and 96.6 %) and once after. `--blind-j` (92 turns
 `--blind-k` (78 turns, 47 slots, 23 code files) the same, by two more helpers splitting the code index between
 them by file id, each measured once before its round's fixes (91.7 %; 93.6 %, 95.7 % with the question) and once
 after. `--blind-l` (83 turns, 61 slots, 22 code files) and `--blind-m` (62 turns, 52 slots, 27 code files): a
-third pair the same way, measured once before the dev_l fixes (93.4 %; 96.2 %) and once after. `--blind-all`
+third pair the same way, measured once before the dev_l fixes (93.4 %; 96.2 %) and once after. `--blind-n` (108
+turns, 92 slots, 32 files: code, and two parser projects' Turkish test suites) and `--blind-o` (77 turns, 36 slots,
+30 code files): a fourth pair, measured once before the dev_n fixes (96.7 %; 97.2 %) and once after. `--blind-all`
 scores every blind file, each and pooled (pooled: each turn alone).
 
 The 131 `"split": "dev_d"` turns (2026-12-07, after blind_b was measured) were copied the same way from 37
@@ -109,7 +111,11 @@ The 86 `"split": "dev_j"` and 64 `"split": "dev_k"` turns were at 96.7 % and 91.
 (typed abbreviations) and "…, Deniz Kaan olacak" (a name given as a correction). The 63 `"split": "dev_l"` and 59
 `"split": "dev_m"` turns were at 92.6 % and 98.4 % when first run; fixed: a name and number after "Tamam,
 teşekkürler.", a span of days read as its last day. Left: "haftaya" alone labelled a date a week on (a week, to
-us), "Soyadım Demir" (a surname alone), "Annemin adı Ayşe" labelled no name, "akşam yemeği" (dinner) as evening.
+us), "Annemin adı Ayşe" labelled no name, "akşam yemeği" (dinner) as evening. The 91 `"split": "dev_n"` and 79
+`"split": "dev_o"` turns were at 93.4 % and 92.9 % when first run; fixed: "yaş" (age) and "falan filan" read as
+surnames, a name ending at a semicolon, a surname said alone ("Soyadım Yılmaz.", also dev_l's "Soyadım Demir"),
+student numbers read as phones. Left: "Ahmet Bey'e … randevu yazın" labelled Ahmet (to us, the one seen),
+"Yüksel Yiğit" (a given name our lists lack, no surname ending), "ben Kayhan 3 yıl önce …".
 """
 
 from __future__ import annotations
