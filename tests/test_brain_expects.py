@@ -35,6 +35,14 @@ async def say(brain: AssistantBrain, ctx: CallContext, text: str) -> tuple[str, 
     return spoken, CallContext.from_dict(json.loads(json.dumps(ctx.to_dict())))
 
 
+async def converse(brain: AssistantBrain, ctx: CallContext, turns: list[tuple[str, str]]) -> CallContext:
+    """Say each caller turn and check the agent's answer word for word; the context as it ends."""
+    for text, answer in turns:
+        spoken, ctx = await say(brain, ctx, text)
+        assert spoken == answer, text
+    return ctx
+
+
 @pytest.mark.parametrize(
     ("language", "turns"),
     [
@@ -89,9 +97,7 @@ async def test_a_bare_name_answers_the_booking_s_name_question(
     """No name said, none in the CRM, no CALLERID(name): the booking asks, and a name alone is the answer (alone,
     "deniz" in lower case is as often the sea, and "Sarah" no English name rule's)."""
     ctx = CallContext(call_id=f"n-{language}", language=language, caller_id="+905551112233")
-    for text, answer in turns:
-        spoken, ctx = await say(brain, ctx, text)
-        assert spoken == answer
+    ctx = await converse(brain, ctx, turns)
     assert ctx.slots["booking"]["name"] == name
     [booking] = await brain.calendar.bookings_for("+905551112233")
     assert booking.name == name
@@ -111,11 +117,9 @@ async def test_a_bare_name_answers_the_booking_s_name_question(
 async def test_a_name_answered_with_thanks_books_and_does_not_hang_up(
     brain: AssistantBrain, language: str, turns: list[tuple[str, str]], name: str
 ) -> None:
-    """"Murat, teşekkürler" to "Adınız?" is the name and a courtesy: alone, "teşekkürler" ends a call."""
+    """ "Murat, teşekkürler" to "Adınız?" is the name and a courtesy: alone, "teşekkürler" ends a call."""
     ctx = CallContext(call_id=f"n-thanks-{language}", language=language, caller_id="+905551112233")
-    for text, answer in turns:
-        spoken, ctx = await say(brain, ctx, text)
-        assert spoken == answer
+    ctx = await converse(brain, ctx, turns)
     [booking] = await brain.calendar.bookings_for("+905551112233")
     assert booking.name == name
 
@@ -137,9 +141,7 @@ async def test_thanks_said_with_an_answer_book_and_do_not_hang_up(
     """With a question pending, "teşekkürler" beside the answer is courtesy: the model, unsure of "Evet,
     teşekkürler", called it end_call, and the agent said goodbye with the booking half made."""
     ctx = CallContext(call_id=f"t-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
-    for text, answer in turns:
-        spoken, ctx = await say(brain, ctx, text)
-        assert spoken == answer
+    ctx = await converse(brain, ctx, turns)
     [booking] = await brain.calendar.bookings_for("+905551112233")
     assert booking.slot.start.isoformat() == "2030-01-03T15:00:00+03:00"
 
@@ -164,13 +166,11 @@ async def test_thanks_said_with_an_answer_book_and_do_not_hang_up(
 async def test_the_caller_asks_us_for_a_time_and_weighs_the_offer(
     brain: AssistantBrain, language: str, turns: list[tuple[str, str]]
 ) -> None:
-    """"Ne zaman müsaitsiniz?" is answered with the nearest free times, not the question again; "Hangisi daha
+    """ "Ne zaman müsaitsiniz?" is answered with the nearest free times, not the question again; "Hangisi daha
     erken?" and "başka saat var mı?" are about the times offered (they switched to moving a booking the caller
     does not have: "Numaranıza kayıtlı yaklaşan bir randevu bulamadım")."""
     ctx = CallContext(call_id=f"w-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
-    for text, answer in turns:
-        spoken, ctx = await say(brain, ctx, text)
-        assert spoken == answer
+    ctx = await converse(brain, ctx, turns)
     [booking] = await brain.calendar.bookings_for("+905551112233")
     assert booking.slot.start.isoformat() == "2030-01-03T16:00:00+03:00"
 
@@ -203,15 +203,11 @@ BOOK_EN = [("Book me for tomorrow at 3", "Shall I book you for tomorrow at 3 pm?
 async def test_a_yes_that_names_the_action_is_a_yes_and_a_move_stays_a_move(
     brain: AssistantBrain, language: str, book: list[tuple[str, str]], then: list[tuple[str, str]], left: list[str]
 ) -> None:
-    """"Evet, randevu oluşturun", "İptal edin", "Yes, move it" to the question that asks for exactly that asked it
+    """ "Evet, randevu oluşturun", "İptal edin", "Yes, move it" to the question asking exactly that asked it
     again, forever; "Cuma 10" to "Ne zamana almak istersiniz?" was taken for a new booking (the model's guess), and
     the caller ended with two appointments instead of one moved."""
-    ctx = CallContext(call_id=f"y-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
-    for text, answer in [*book, *then]:
-        spoken, ctx = await say(brain, ctx, text)
-        assert spoken == answer
-        if text == book[-1][0]:
-            ctx = CallContext(call_id=f"y2-{language}", language=language, caller_id="+905551112233",
-                              caller_name="Ayşe")  # fmt: skip  (a second call)
+    for call_id, turns in ((f"y-{language}", book), (f"y2-{language}", then)):  # two calls
+        ctx = CallContext(call_id=call_id, language=language, caller_id="+905551112233", caller_name="Ayşe")
+        await converse(brain, ctx, turns)
     bookings = await brain.calendar.bookings_for("+905551112233")
     assert [b.slot.start.isoformat() for b in bookings] == left
