@@ -82,10 +82,11 @@ def requested_time(
 
 
 _FIRST = re.compile(r"\b(first|earlier|former|1st|ilk|ilki|birinci|birincisi|önceki|erken|erkeni|erkenini)\b")
-_SECOND = re.compile(r"\b(second|later|latter|2nd|ikinci|ikincisi|sonraki|sonrakini|geç|geçi|geçini|geç olan)\b")
+_SECOND = re.compile(r"\b(second|later|latter|2nd|ikinci|ikincisi|sonraki|sonrakini|geç|geçi|geçini)\b")
+_LAST = re.compile(r"\b(last|sonuncu|sonuncusu)\b")
 # "Ne zaman müsaitsiniz?", "When are you free?": the caller asks us for a time instead of naming one
 _ASKS_WHEN = re.compile(
-    r"\b(müsait\w*|musait\w*|boş\w*|bos (?:yer|saat|gun)\w*|en erken|en yakın\w*|ne zaman uygun\w*|when are you"
+    r"\b(müsait\w*|musait\w*|boş(?!ver)\w*|bos (?:yer|saat|gun)\w*|en erken|en yakın\w*|ne zaman uygun\w*|when are you"
     r"|available|free|earliest|soonest|next (?:free|available|opening)|what do you have)\b"
 )
 
@@ -93,7 +94,6 @@ _ASKS_WHEN = re.compile(
 def asks_when(text: str) -> bool:
     """Whether the caller asks for our free times rather than naming one."""
     return _ASKS_WHEN.search(text.replace("İ", "i").lower()) is not None
-_LAST = re.compile(r"\b(last|sonuncu|sonuncusu)\b")
 
 
 def ordinal_choice(text: str, count: int) -> int | None:
