@@ -283,6 +283,12 @@ def _resolve(kind: str, m: re.Match[str], now: dt.datetime, language: str) -> dt
 _Raw = tuple[int, int, str, dt.date]  # start, end, kind, day
 
 
+def _from_day(digits: str, a_start: int, a_end: int, b_start: int) -> bool:
+    """Whether the day said at `a_start:a_end` is in the ablative right before what starts at `b_start`
+    ("yarından iki gün sonra", "14 ekimden 16 ekime"): what follows is counted, or spans, from it."""
+    return not digits[a_end:b_start].strip() and re.search(r"[dt][ae]n$", digits[a_start:a_end]) is not None
+
+
 def _counted_from(raw: list[_Raw], digits: str, today: dt.date) -> list[_Raw]:
     """ "yarından iki gün sonra", "cumadan bir hafta sonra", "15 Ocak'tan 3 gün sonra": an offset right after a
     day in the ablative counts from that day, not from today; the two make one mention."""
@@ -290,7 +296,7 @@ def _counted_from(raw: list[_Raw], digits: str, today: dt.date) -> list[_Raw]:
     for start, end, kind, day in raw:
         if kind in {"offset", "after", "before"} and out:
             p_start, p_end, _, p_day = out[-1]
-            if not digits[p_end:start].strip() and re.search(r"[dt][ae]n$", digits[p_start:p_end]):
+            if _from_day(digits, p_start, p_end, start):
                 out[-1] = (p_start, end, "offset", p_day + (day - today))
                 continue
         if kind == "wd" and out and out[-1][2] == "offset" and not digits[out[-1][1] : start].strip():
@@ -353,9 +359,8 @@ def _range_ends(raw: list[_Raw], digits: str) -> set[int]:
     hours does ("ikiyle üç arası"); the starts of the spans' last days, to be demoted."""
     ends = set()
     for (a_start, a_end, _, _), (b_start, b_end, _, _) in itertools.pairwise(raw):
-        between = digits[a_end:b_start]
-        ablative = not between.strip() and re.search(r"[dt][ae]n$", digits[a_start:a_end])
-        if (_TR_RANGE_JOIN.match(between) or ablative) and _TR_RANGE_CLOSE.match(digits[b_end:]):
+        joined = _TR_RANGE_JOIN.match(digits[a_end:b_start]) or _from_day(digits, a_start, a_end, b_start)
+        if joined and _TR_RANGE_CLOSE.match(digits[b_end:]):
             ends.add(b_start)
     return ends
 
