@@ -28,26 +28,29 @@ function renderLive() {
   if (ended || started) loadRecent();
 }
 
+// A link to the PBX that is down: what the daemon says of it, and what fails until it is back.
+function linkDown(id, title, state, until) {
+  return [el("div", { class: "card alert fail", id }, el("strong", {}, title), state, " Until then ", until)];
+}
+
 // What the daemon found wrong outside any call: a dialplan that sends calls elsewhere reaches no call page.
 async function loadAlerts() {
   const health = await api("/api/health");
   const d = health.dialplan, ami = health.ami, ari = health.ari, fs = health.freeswitch;
+  const reconnects = (link) => `not connected to ${link.address}; it reconnects by itself.`;
   const box = document.getElementById("alerts");
   box.dataset.checked = "yes";
   box.replaceChildren(
-    ...(ami && !ami.connected ? [el("div", { class: "card alert fail", id: "ami-alert" },
-      el("strong", {}, "Asterisk AMI: "), `not connected to ${ami.address}; it reconnects by itself. Until then `,
-      "AudioSocket calls cannot be transferred, and get caller ID only from a FastAGI step (the log says why: ",
-      "ami_unreachable, ami_login_failed or ami_disconnected).")] : []),
-    ...(ari && !ari.connected ? [el("div", { class: "card alert fail", id: "ari-alert" },
-      el("strong", {}, "Asterisk ARI: "), `not connected to ${ari.address}; it reconnects by itself. Until then `,
-      `a call the dialplan sends to Stasis(${ari.app}) is not answered (the log says why: ari_connection_state).`)] : []),
-    ...(fs && !fs.connected ? [el("div", { class: "card alert fail", id: "freeswitch-alert" },
-      el("strong", {}, "FreeSWITCH Event Socket: "),
+    ...(ami && !ami.connected ? linkDown("ami-alert", "Asterisk AMI: ", reconnects(ami),
+      "AudioSocket calls cannot be transferred, and get caller ID only from a FastAGI step (the log says why: "
+      + "ami_unreachable, ami_login_failed or ami_disconnected).") : []),
+    ...(ari && !ari.connected ? linkDown("ari-alert", "Asterisk ARI: ", reconnects(ari),
+      `a call the dialplan sends to Stasis(${ari.app}) is not answered (the log says why: ari_connection_state).`)
+      : []),
+    ...(fs && !fs.connected ? linkDown("freeswitch-alert", "FreeSWITCH Event Socket: ",
       fs.reason === "refused" ? `${fs.address} refused our password ([freeswitch] esl_password must match `
-        + "event_socket.conf.xml); it keeps trying. Until then "
-        : `not connected to ${fs.address}; it reconnects by itself. Until then `,
-      "a call parked for us is not answered (the log says why: esl_connection_state).")] : []),
+        + "event_socket.conf.xml); it keeps trying." : reconnects(fs),
+      "a call parked for us is not answered (the log says why: esl_connection_state).") : []),
     ...(d && d.status !== "ok" ? [el("div", { class: `card alert ${d.status}`, id: "dialplan-alert" },
       el("strong", {}, "Asterisk's dialplan: "), d.detail, d.hint ? el("div", { class: "small" }, d.hint) : null)] : []));
 }
