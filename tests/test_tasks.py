@@ -414,6 +414,46 @@ async def test_ask_name_off_books_under_no_name_as_before(calendar: SqliteCalend
     assert booking.name is None
 
 
+NOTICE_STEPS = [
+    pytest.param(caller("create_appointment", "today at 11", date=TODAY, time="11:00"), "ask",
+                 "That is too soon to book. The nearest free times are today at 12:30 pm or 1 pm. "
+                 "Would one of those suit you?", id="a time inside the notice → too soon"),
+    pytest.param(caller("create_appointment", "this morning", date=TODAY, daypart="morning"), "ask",
+                 "That is too soon to book. The nearest free times are today at 12:30 pm or 1 pm. "
+                 "Would one of those suit you?", id="a daypart wholly inside the notice → too soon, not 'closed'"),
+    pytest.param(caller("create_appointment", "today at 9", date=TODAY, time="09:00"), "ask",
+                 "That time has already passed. The next free times are today at 12:30 pm or 1 pm. "
+                 "Would one of those suit you?", id="a time already past → passed, and the offer keeps the notice"),
+    pytest.param(caller("create_appointment", "today", date=TODAY), "ask",
+                 "Would today at 12:30 pm or 1 pm suit you?", id="a day → its slots after the notice"),
+    pytest.param(caller("create_appointment", "when are you free?"), "ask",
+                 "Would today at 12:30 pm or 1 pm suit you?", id="when are you free → the nearest after the notice"),
+    pytest.param(caller("create_appointment", "today at 1 pm", date=TODAY, time="13:00"), "confirm",
+                 "Shall I book you for today at 1 pm?", id="a time after the notice → confirmed"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("said", "status", "template"), NOTICE_STEPS)
+async def test_min_notice_keeps_bookings_from_starting_too_soon(
+    calendar: SqliteCalendar, said: TurnInput, status: str, template: str
+) -> None:
+    """At 10:07 with two hours' notice, nothing before 12:07 is offered or confirmed."""
+    talk = conversation(calendar, caller_name="Ayşe Demir")
+    talk.business = BusinessConfig(min_notice_minutes=120)
+    result = await talk.turn(said)
+    assert result is not None and (result.status, result.template) == (status, template)
+
+
+async def test_min_notice_applies_to_moving_an_appointment(calendar: SqliteCalendar) -> None:
+    await book(calendar, at(3, 15))
+    talk = conversation(calendar)
+    talk.business = BusinessConfig(min_notice_minutes=120)
+    await talk.turn(caller("reschedule_appointment", "can I move my appointment?"))
+    result = await talk.turn(caller("other", "today at 11", date=TODAY, time="11:00"))
+    assert result is not None and result.template.startswith("That is too soon to book.")
+    assert "today at 12:30 pm or 1 pm" in result.template
+
+
 async def test_cancel_frees_the_slot(calendar: SqliteCalendar) -> None:
     await book(calendar, at(3, 15))
     talk = conversation(calendar)

@@ -250,6 +250,9 @@ class BusinessConfig(_Section):
     open_time: str = "09:00"
     close_time: str = "17:00"
     slot_minutes: int = Field(30, ge=5, le=480)
+    min_notice_minutes: int = Field(0, ge=0, le=10080)
+    """How soon a booking may start: a slot that begins within this many minutes of the call is not offered,
+    and a caller who asks for one hears the nearest later times. Defaults to 0 (any slot not yet begun)."""
     opening_hours_text: str = "We are open Monday to Friday, from 9 am to 5 pm."
     default_country_code: str = "90"
     """Used to normalise national caller IDs ("0555…") to E.164."""

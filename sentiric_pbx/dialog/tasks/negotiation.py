@@ -12,8 +12,9 @@ Rules, in the order the seed's `ReservationTask` needs them:
 - no time named yet → ask when;
 - a day or daypart → offer the first two free slots in it (day full → say so, offer the next two;
   closed then → say the hours, offer the nearest two);
-- an exact time: outside business hours → say the hours, offer the nearest two; in the past → offer
-  the next two; taken → say so, offer the next two; free → confirm before booking;
+- an exact time: outside business hours → say the hours, offer the nearest two; in the past, or sooner
+  than `[business] min_notice_minutes` → offer the next two; taken → say so, offer the next two; free →
+  confirm before booking;
 - "yes" to a confirmation → that slot is agreed; "no" → ask for another time; "no, make it 4" → a
   correction, confirmed again;
 - after an offer: "the second one", or a time that is one of them → confirm it.
@@ -92,9 +93,14 @@ def confirm(ctx: TaskContext, st: dict[str, Any], slot: Slot, wording: Wording, 
     return _result(ctx, "confirm", key, wording, "confirmation", {"when": fact["spoken"]}, facts)
 
 
+def earliest(ctx: TaskContext) -> datetime:
+    """The first moment a booking may start: now, plus the notice the business asks for."""
+    return ctx.now + timedelta(minutes=ctx.business.min_notice_minutes)
+
+
 async def nearest(ctx: TaskContext, start: datetime) -> list[Slot]:
-    """The first free slots at or after `start` (never before now)."""
-    start = max(start, ctx.now)
+    """The first free slots at or after `start` (never sooner than `earliest`)."""
+    start = max(start, earliest(ctx))
     return await ctx.calendar.free_slots(start, start + timedelta(days=SEARCH_DAYS), limit=OFFER_COUNT)
 
 
@@ -118,8 +124,9 @@ async def _offer_closed(ctx: TaskContext, st: dict[str, Any], start: datetime, w
 async def _consider_exact(ctx: TaskContext, st: dict[str, Any], at: datetime, wording: Wording,
                           correction: bool) -> TaskResult:  # fmt: skip
     hours = BusinessHours(ctx.business)
-    if at < ctx.now:
-        return await offer(ctx, st, await nearest(ctx, ctx.now), "offer_past", wording)
+    if at < earliest(ctx):
+        key = "offer_past" if at < ctx.now else "offer_soon"
+        return await offer(ctx, st, await nearest(ctx, ctx.now), key, wording)
     slot = hours.slot_at(at)
     if slot is None:
         if not hours.is_open_at(at):
@@ -138,8 +145,10 @@ async def _consider_window(ctx: TaskContext, st: dict[str, Any], req: Requested,
     hours = BusinessHours(ctx.business)
     if req.end <= ctx.now:
         return await offer(ctx, st, await nearest(ctx, ctx.now), "offer_past", wording)
-    start = max(req.start, ctx.now)
+    start = max(req.start, earliest(ctx))
     if next(hours.slots_between(start, req.end), None) is None:
+        if next(hours.slots_between(max(req.start, ctx.now), req.end), None) is not None:
+            return await offer(ctx, st, await nearest(ctx, start), "offer_soon", wording)
         # Closed then (a Sunday, "tomorrow evening"): "fully booked" would be a lie — say the hours.
         return await _offer_closed(ctx, st, start, wording)
     slots = await ctx.calendar.free_slots(start, req.end, limit=OFFER_COUNT)
