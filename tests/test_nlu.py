@@ -897,6 +897,12 @@ TR_NAME_FORMS = [
     ("Soyadım Yılmaz.", {"person_name": "Yılmaz"}),  # a surname alone (dev_l, dev_o)
     ("soyadım demir", {"person_name": "Demir"}),
     ("Soyadım değişti", {}),  # lower case in a turn with capitals: a verb ("changed")
+    # a form's label and a name, each word with its capital (dev_k)
+    ("Ad Can", {"person_name": "Can"}),
+    ("Ad: Can Yılmaz", {"person_name": "Can Yılmaz"}),
+    ("İsim Ayşe Kaya", {"person_name": "Ayşe Kaya"}),
+    ("ad günü", {}),  # a birthday
+    ("İsim değişikliği", {}),
     ("Benim adım caner falan filan", {"person_name": "Caner"}),  # "and so on"
     ("Ben Hasan amca", {"person_name": "Hasan"}),
     ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),

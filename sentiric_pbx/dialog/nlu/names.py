@@ -23,6 +23,7 @@ from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
 from sentiric_pbx.dialog.nlu.tr_name_phrase import (
     INSTITUTION_TR,
     Capitals,
+    field_name,
     name_in_frame,
     name_phrase_before,
     not_in_name,
@@ -346,7 +347,7 @@ def find_person_name(plain: str, language: str, said: str = "") -> str | None:
         return None
     # the caller's own ("Ayşe ben, …", "…, ben Menekşe.") before the booking's ("Ayşe ben, eşim Şule için randevu")
     return (
-        _name_at_start(marked, said, cased, caps, said_copula) or _name_ending_the_turn(said)
+        field_name(said) or _name_at_start(marked, said, cased, caps, said_copula) or _name_ending_the_turn(said)
         or _name_closing_the_turn(said, cased) or _name_before(marked, caps) or _name_of_owner(plain, said, caps)
         or _name_in_frame(marked, said, caps)
         or _given_name_alone(said) or _name_registered_as(said, cased) or surname_alone(said)

@@ -159,6 +159,20 @@ def unlisted_full_name(words: list[str], caps: Capitals | None) -> bool:
 
 
 _SURNAME_ALONE = re.compile(r"^(?:benim )?soy ?(?:ad[ıi]m|[ıi]smim) (?P<w>[^\W\d_]+)$")
+_FIELD = re.compile(r"^(?:ad|[ıi]sim) (?P<w>[^\W\d_]+(?: [^\W\d_]+)?)$")
+
+
+def field_name(said: str) -> str | None:
+    """ "Ad: Can", "İsim Ayşe Kaya": the turn a form's label and a name, each of its words with its capital (not
+    "ad günü", "isim değişikliği")."""
+    words = re.sub(r"[^\w\s]", " ", said).split()
+    m = _FIELD.match(lower_tr(" ".join(words)))
+    if m is None or not all(w[0].isupper() for w in words[1:]):
+        return None
+    named = m["w"].split()
+    if any(not _name_word(w) or VERB_TR.search(w) or w in COMMON_TR for w in named):
+        return None
+    return " ".join(title_tr(w) for w in named)
 
 
 def surname_alone(said: str) -> str | None:
