@@ -902,6 +902,8 @@ TR_NAME_FORMS = [
     ("Ad: Can Yılmaz", {"person_name": "Can Yılmaz"}),
     ("İsim Ayşe Kaya", {"person_name": "Ayşe Kaya"}),
     ("ad günü", {}),  # a birthday
+    ("adım ve soyadım Ömer Faruk Benli", {"person_name": "Ömer Faruk Benli"}),  # "my name and surname" (dev_q)
+    ("Adım Ayşe ve soyadım Kaya", {"person_name": "Ayşe Kaya"}),
     ("İsim değişikliği", {}),
     ("Benim adım caner falan filan", {"person_name": "Caner"}),  # "and so on"
     ("Ben Hasan amca", {"person_name": "Hasan"}),

@@ -77,7 +77,8 @@ def _title(word: str, language: str) -> str:
 
 # "my first name is anna and my last name is kowalski", "adım mehmet soyadım kaya": one name in two parts.
 _EN_SURNAME = re.compile(r"\b(?:and )?(?:my )?(?:last name|surname|family name)(?: is)?\b")
-_TR_SURNAME = re.compile(r"\b(?:soy ?ad[ıi]m|soy ?[ıi]smim)(?: d[ae])?\b")  # "soyadım", "soy ismim", "soyadım da"
+# "soyadım", "soy ismim", "soyadım da"; "adım ve soyadım Ömer Faruk Benli" is "adım Ömer Faruk Benli"
+_TR_SURNAME = re.compile(r"(?:\b| ve )(?:soy ?ad[ıi]m|soy ?[ıi]smim)(?: d[ae])?\b")
 
 
 def _name_before(plain: str, caps: Capitals | None) -> str | None:
