@@ -495,6 +495,7 @@ NOT_A_DATE = (
     "saat 15.30'da", "14.45 uygun", "bir salise", "önceki gün geldim", "25.10 TL", "fiyatı 24.12 lira",
     "saat 24.00'te kapanıyoruz", "pazartesi hariç her gün açığız", "cuma dışında her gün",
     "bayram günleri hariç", "15 Ocak hariç her gün", "ayın 15'i dışında",
+    "26.02.1993 tarihinde doğdum", "doğum tarihim 28.05.1985",  # a birth date (dev_q)
 )  # fmt: skip
 
 

@@ -73,7 +73,7 @@ def _lower(text: str, language: str) -> str:
 
 _NUMERIC_DATE = re.compile(
     r"\b(?P<d>[0-3]?\d)(?:(?P<sep>[./-])(?P<m>[01]?\d)(?P=sep)(?P<y>(?:20)?[2-9]\d)|/(?P<m2>[01]\d)|(?<=\d\d)/(?P<m3>[1-9])"
-    r"|(?<=\b(?:2[4-9]|3[01]))\.(?P<m4>0[1-9]|1[0-2])(?!\s*(?:tl|lira|kurus|kg|gr|km|cm|m|lt|usd|eur|euro|dolar)\b))\b"
+    r"|(?<=\b(?:2[4-9]|3[01]))\.(?P<m4>0[1-9]|1[0-2])(?![./-]\d)(?!\s*(?:tl|lira|kurus|kg|gr|km|cm|m|lt|usd|eur|euro|dolar)\b))\b"
     r"|\b(?P<iy>20\d\d)-(?P<im>[01]\d)-(?P<id>[0-3]\d)\b"
 )
 
@@ -82,7 +82,7 @@ def _tr_numeric_dates(text: str) -> str:
     """ "25.03.2026", "25.03.26", "25/03/2026", "25-03-2026", "2026-03-25", "25/03" → "25 mart 2026", "25 mart": Turkish
     writes day first (ISO writes the year first, and always with dashes). A dotted pair without a year
     ("14.30") is a time, and is left for the time rules, unless its first number cannot be an hour ("25.03",
-    not before a price's "TL"); a slash between two single digits ("1/2 saat") is a fraction."""
+    not before a price's "TL", nor the start of "26.02.1993", a birth date whose year no booking has); a slash between two single digits ("1/2 saat") is a fraction."""
 
     def sub(m: re.Match[str]) -> str:
         day, month = int(m["d"] or m["id"]), int(m["m"] or m["m2"] or m["m3"] or m["m4"] or m["im"])
