@@ -82,7 +82,8 @@ def _tr_numeric_dates(text: str) -> str:
     """ "25.03.2026", "25.03.26", "25/03/2026", "25-03-2026", "2026-03-25", "25/03" → "25 mart 2026", "25 mart": Turkish
     writes day first (ISO writes the year first, and always with dashes). A dotted pair without a year
     ("14.30") is a time, and is left for the time rules, unless its first number cannot be an hour ("25.03",
-    not before a price's "TL", nor the start of "26.02.1993", a birth date whose year no booking has); a slash between two single digits ("1/2 saat") is a fraction."""
+    not before a price's "TL", nor the start of "26.02.1993", a birth date whose year no booking has); a slash
+    between two single digits ("1/2 saat") is a fraction."""
 
     def sub(m: re.Match[str]) -> str:
         day, month = int(m["d"] or m["id"]), int(m["m"] or m["m2"] or m["m3"] or m["m4"] or m["im"])
