@@ -909,6 +909,8 @@ TR_NAME_FORMS = [
     ("Ben Hasan amca", {"person_name": "Hasan"}),
     ("Ahmet Kaya, 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("Ahmet Kaya 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
+    ("Ahmet Kaya +90 532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
+    ("Ayşe botoks 5000tl", {}),  # a price run into its letters is no phone number: no "Ayşe Botoks" (dev_p)
     ("ahmet kaya numaram 0532 111 22 33", {"person_name": "Ahmet Kaya", "phone": "+905321112233"}),
     ("Ayşe Nur Yılmaz, 0532 111 22 33", {"person_name": "Ayşe Nur Yılmaz", "phone": "+905321112233"}),
     (

@@ -430,9 +430,11 @@ def _given_name_alone(said: str) -> str | None:
 
 
 # "Ahmet Kaya 0532 111 22 33", "Ahmet Kaya numaram …", "… sıfır beş yüz otuz iki …": a phone number, or the word
-# for one, right after a name at the start ("bir" alone is "a": "Deniz kenarında bir masa" is no name).
+# for one, right after a name at the start ("bir" alone is "a": "Deniz kenarında bir masa" is no name; a number
+# run into letters is a price or a count: "Ayşe botoks 5000tl" is a note of a treatment, not "Ayşe Botoks").
 _TR_PHONE_NEXT = re.compile(
-    r"^(?:\d|s[ıi]f[ıi]r\b|(?:iki|üç|uc|dört|dort|beş|bes|altı|alti|yedi|sekiz|dokuz) y[üu]z\b"
+    r"^(?:\+?\d(?:[\d\s().+-]*\d)?(?!\w)|s[ıi]f[ıi]r\b"
+    r"|(?:iki|üç|uc|dört|dort|beş|bes|altı|alti|yedi|sekiz|dokuz) y[üu]z\b"
     r"|numara|telefon|tel\b|cep\b|cebim\b|gsm\b)"
 )
 _SAID_CLAUSE = re.compile(r"[,.;:!?]+")
