@@ -211,3 +211,35 @@ async def test_a_yes_that_names_the_action_is_a_yes_and_a_move_stays_a_move(
         await converse(brain, ctx, turns)
     bookings = await brain.calendar.bookings_for("+905551112233")
     assert [b.slot.start.isoformat() for b in bookings] == left
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        ("tr", [("Randevu almak istiyorum", "Ne zaman gelmek istersiniz?"),
+                ("Kaça kadar açıksınız?",
+                 "Pazartesi–Cuma günleri 09:00–17:00 arası açığız. Ne zaman gelmek istersiniz?"),
+                ("Yarın üçte", "Sizi yarın saat 15:00 için kaydedeyim mi?"),
+                ("Evet", "Randevu için adınızı alabilir miyim?"),
+                ("Kaça kadar açıksınız?",
+                 "Pazartesi–Cuma günleri 09:00–17:00 arası açığız. Randevu için adınızı alabilir miyim?"),
+                ("Tom Baker", "Tamam, randevunuz yarın saat 15:00 için oluşturuldu.")]),
+        ("en", [("Book me tomorrow at 3", "Shall I book you for tomorrow at 3 pm?"),
+                ("When are you open?",
+                 "We are open Monday to Friday, from 9 am to 5 pm. Shall I book you for tomorrow at 3 pm?"),
+                ("Yes", "Can I have your name for the booking?"),
+                ("When are you open?",
+                 "We are open Monday to Friday, from 9 am to 5 pm. Can I have your name for the booking?"),
+                ("Tom Baker", "Done. You're booked for tomorrow at 3 pm.")]),
+    ],
+)  # fmt: skip
+async def test_an_answer_in_passing_asks_the_booking_s_question_again(
+    brain: AssistantBrain, language: str, turns: list[tuple[str, str]]
+) -> None:
+    """The hours asked mid-booking are answered, and the question pending is asked again: the next words still
+    answer it. It used to be dropped, so "Tom Baker" was no answer and the booking went in under no name."""
+    ctx = CallContext(call_id=f"aside-{language}", language=language, caller_id="+905551112233")
+    ctx = await converse(brain, ctx, turns)
+    [booking] = await brain.calendar.bookings_for("+905551112233")
+    assert booking.name == "Tom Baker"
+

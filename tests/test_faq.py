@@ -158,8 +158,9 @@ async def test_no_to_the_offer_moves_on_and_a_booking_in_progress_survives_an_fa
     await said(brain, ctx, "I want to book an appointment.")
     assert ctx.active_task == "create_appointment"
     state = dict(ctx.task_state)
-    assert (await said(brain, ctx, "Is there parking?"))[0] == PARKING
+    assert (await said(brain, ctx, "Is there parking?"))[0] == f"{PARKING} When would you like to come in?"
     assert ctx.active_task == "create_appointment" and ctx.task_state == state
+    assert ctx.expects == "datetime"  # the booking's question, asked again, is what the next words answer
 
 
 async def test_a_request_for_help_is_not_an_unknown_question(brain: AssistantBrain) -> None:

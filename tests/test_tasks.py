@@ -181,9 +181,9 @@ SCENARIOS = [
         Step(caller("create_appointment", "tomorrow at 3", date=TOMORROW, time="15:00"),
              "confirm", "Shall I book you for tomorrow at 3 pm?"),
         Step(caller("ask_opening_hours", "when are you open anyway?"),
-             "done", "We are open Monday to Friday, from 9 am to 5 pm."),
+             "ask", "We are open Monday to Friday, from 9 am to 5 pm. Shall I book you for tomorrow at 3 pm?"),
         Step(caller("affirm", "ok, yes"), "done", "Done. You're booked for tomorrow at 3 pm."),
-    ], id="opening hours asked mid-booking → answered, the booking goes on"),
+    ], id="opening hours asked mid-booking → answered, the booking's question again, the booking goes on"),
     pytest.param([at(3, 15)], [
         Step(caller("cancel_appointment", "I need to cancel"),
              "confirm", "You have an appointment for tomorrow at 3 pm. Shall I cancel it?"),

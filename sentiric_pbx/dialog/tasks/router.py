@@ -4,7 +4,9 @@
   old one's state: "actually, cancel my appointment" abandons the half-made booking.
 - "yes", "no" and anything else without a task of its own go to the *active* task: they answer the
   question it asked. With no active task, `dispatch` returns None and the responder talks freely.
-- An interjection task (opening hours) answers without touching the active task or its state.
+- An interjection task (opening hours, an FAQ answer) answers without touching the active task or its
+  state, then asks the active task's question again ("We have parking. Can I have your name for the
+  booking?"): the caller's next words still answer it, and the booking does not go on without them.
 - After the step, a task that asked or wants confirmation stays active; done/failed/transfer/end_call
   clear it.
 
@@ -27,6 +29,8 @@ from sentiric_pbx.integrations.calendar.base import CalendarError
 log = structlog.get_logger(__name__)
 
 CONTINUING_STATUSES = frozenset({"ask", "confirm"})
+ASKED = "_asked"
+"""In `task_state`: the active task's last question and what it expects, asked again after an interjection."""
 
 
 def pick_task(registry: TaskRegistry, intent: str, active: str | None) -> str | None:
@@ -61,10 +65,21 @@ async def dispatch(registry: TaskRegistry, ctx: TaskContext) -> TaskResult | Non
     if interjection:
         if call.active_task:
             result.facts.setdefault("paused_task", call.active_task)
+            _ask_again(call.task_state.get(ASKED), result)
     elif result.status in CONTINUING_STATUSES:
         call.active_task = name
+        call.task_state[ASKED] = {"text": result.template, "expects": result.expects}
     else:
         call.active_task = None
         call.task_state = {}
     log.info("task_step", task=name, intent=ctx.turn.intent, status=result.status, expects=result.expects)
     return result
+
+
+def _ask_again(asked: object, result: TaskResult) -> None:
+    """After an answer given in passing, the paused task's question once more, and the answer it expects."""
+    if not isinstance(asked, dict) or result.status != "done":
+        return
+    result.template = f"{result.template} {asked['text']}"
+    result.status = "ask"
+    result.expects = asked.get("expects")
