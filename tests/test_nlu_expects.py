@@ -47,6 +47,8 @@ def _entities(text: str, language: str, expects: str | None) -> dict[str, str]:
         ("O'Brien", "en", "O'Brien"),
         ("Sarah, thanks.", "en", "Sarah"),
         ("John Smith, thank you", "en", "John Smith"),
+        ("Tom Baker, from Leeds", "en", "Tom Baker"),  # a full name, then more: the name was lost
+        ("Mary Smith. I'm a new patient.", "en", "Mary Smith"),
     ],
 )
 def test_a_bare_name_answers_the_name_question(text: str, language: str, name: str) -> None:
@@ -90,6 +92,8 @@ def test_a_bare_name_answers_the_name_question(text: str, language: str, name: s
         ("Help.", "en"),
         ("john", "en"),  # no English given-name list: lower case is no evidence
         ("Cancel it.", "en"),
+        ("Tom, from Leeds", "en"),  # one word before the comma is as often "Sure" or "Great"
+        ("Excuse me, what did you say", "en"),
     ],
 )
 def test_what_is_no_name_stays_no_name_when_a_name_is_asked(text: str, language: str) -> None:

@@ -94,7 +94,7 @@ def answer_to(
     or "date" for "datetime", a "phone" for "phone"; `found` itself when the turn is no bare answer.
     `intent` is the rules' verdict on the turn, already made by the caller."""
     if expects == "name" and not found:  # a time or a number said is no name ("salı öğleden sonra")
-        name = bare_name(norm, said, intent)
+        name = bare_name(norm, said, intent) or _name_then_more(norm, said, intent)
         return {**found, "person_name": name} if name else found
     if expects == "datetime":
         return _bare_when(norm, now, options, found)
@@ -133,6 +133,20 @@ def bare_name(norm: Normalized, said: str, intent: str) -> str | None:
     if lang == "tr":
         return " ".join(title_tr(w) for w, _ in words)
     return " ".join(w[0].upper() + w[1:] for w, _ in words)
+
+
+_CLAUSE_END = re.compile(r"\s*[,.;!]+\s+(?=\S)")
+
+
+def _name_then_more(norm: Normalized, said: str, intent: str) -> str | None:
+    """ "Tom Baker, from Leeds", "Sarah Jones. I'm a new patient.": in English, the answer to "your name?" is a full
+    name said before the first comma or full stop, whatever follows. (One word there is as often "Sure" or
+    "Great" as a name; Turkish has its own rule for a name before a comma, in names.py.)"""
+    head = _CLAUSE_END.split(said, maxsplit=1)
+    if norm.language != "en" or len(head) != 2:
+        return None
+    name = bare_name(norm, head[0], intent)
+    return name if name and " " in name else None
 
 
 def _name_words(said: str, lang: str, plain: frozenset[str]) -> list[tuple[str, bool]] | None:
