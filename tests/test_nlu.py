@@ -129,6 +129,9 @@ DATE_TABLE = [
     ("friday morning", {"date": "2026-11-27", "daypart": "morning"}),
     ("this friday", {"date": "2026-11-27"}),
     ("next friday morning", {"date": "2026-12-04", "daypart": "morning"}),
+    ("first thing tomorrow", {"date": "2026-11-26", "daypart": "morning"}),  # the start of that day
+    ("friday first thing", {"date": "2026-11-27", "daypart": "morning"}),
+    ("first thing I want to know", {}),
     ("friday next week", {"date": "2026-12-04"}),
     ("next monday", {"date": "2026-11-30"}),
     ("on wednesday", {"date": "2026-12-02"}),  # today is Wednesday: the next one
@@ -166,6 +169,8 @@ TURKISH_DATES = [
     ("yarın saat üçte", {"date": "2026-11-26", "time": "15:00", "datetime": "2026-11-26T15:00:00+03:00"}),
     ("yarin saat 15:00", {"date": "2026-11-26", "time": "15:00", "datetime": "2026-11-26T15:00:00+03:00"}),
     ("cuma sabah", {"date": "2026-11-27", "daypart": "morning"}),
+    ("yarın ilk iş gelebilir mi", {"date": "2026-11-26", "daypart": "morning"}),  # "first thing" (dev_s)
+    ("ilk iş olarak adınızı alayım", {}),  # "as a first step"
     ("haftaya cuma on buçukta", {"date": "2026-12-04", "time": "10:30", "datetime": "2026-12-04T10:30:00+03:00"}),
     ("cumaya alalım", {"date": "2026-11-27"}),
     ("öğleden sonra dörtte", {"time": "16:00"}),

@@ -179,15 +179,25 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a) kadar\b", _hm),
 )
 
-_DAYPARTS_EN = r"\b(?<!good )(?P<p>morning|afternoon|evening|tonight|night)s?\b"
+# "first thing tomorrow", "yarın ilk iş": the start of the day named beside it (not "ilk iş olarak", "first of all")
+_EN_DAYS = ("tomorrow", "today", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_TR_DAYS = ("yarin", "bugun", "pazartesi", "sali", "carsamba", "persembe", "cuma", "cumartesi", "pazar")
+_FIRST_THING_EN = (  # (in `digits`, "first" is "1th")
+    r"1th thing(?= (?:on |next |this )?(?:" + "|".join(_EN_DAYS) + r")\b)"
+    + "".join(f"|(?<={d} )1th thing" for d in _EN_DAYS)
+)
+_FIRST_THING_TR = "|".join(f"(?<={d} )ilk is(?=(?:i|e)?\\b)" for d in _TR_DAYS)
+_DAYPARTS_EN = rf"\b(?<!good )(?P<p>morning|afternoon|evening|tonight|night|{_FIRST_THING_EN})s?\b"
 _DAYPARTS_TR = (
     r"\b(?<!iyi )(?P<p>sabah|ogleden once|oglenden once|ogleden sonra|oglenden sonra|aksamustu|aksam ustu|aksam"
+    rf"|{_FIRST_THING_TR}"
     r"|(?<!ceyrek )(?<!\d )gece(?=(?:si|sinde|leri|ler|de|ye|yi|den|yarisi)?\b))\w*"
 )  # "geçen" (last), "geçeyim", "geçelim" (let me move on) fold to "gece…": only the noun's own endings are the night
 _DAYPART_NAMES = {
     "tonight": "evening", "night": "evening", "sabah": "morning", "ogleden once": "morning",
     "oglenden once": "morning", "ogleden sonra": "afternoon", "oglenden sonra": "afternoon",
     "aksamustu": "afternoon", "aksam ustu": "afternoon", "aksam": "evening", "gece": "evening",
+    "1th thing": "morning", "ilk is": "morning",
 }  # fmt: skip
 
 
