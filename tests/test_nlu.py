@@ -132,6 +132,13 @@ DATE_TABLE = [
     ("first thing tomorrow", {"date": "2026-11-26", "daypart": "morning"}),  # the start of that day
     ("friday first thing", {"date": "2026-11-27", "daypart": "morning"}),
     ("first thing I want to know", {}),
+    # a week without a day is a window to offer from: its Monday (today is Wednesday 25 November)
+    ("sometime next week if possible", {"week": "2026-11-30"}),
+    ("this week", {"week": "2026-11-23"}),
+    ("the week after next", {"week": "2026-12-07"}),
+    ("next week at 10", {"time": "10:00", "week": "2026-11-30"}),
+    ("this weekend", {}),
+    ("I came in last week", {}),
     ("friday next week", {"date": "2026-12-04"}),
     ("next monday", {"date": "2026-11-30"}),
     ("on wednesday", {"date": "2026-12-02"}),  # today is Wednesday: the next one
@@ -171,6 +178,13 @@ TURKISH_DATES = [
     ("cuma sabah", {"date": "2026-11-27", "daypart": "morning"}),
     ("yarın ilk iş gelebilir mi", {"date": "2026-11-26", "daypart": "morning"}),  # "first thing" (dev_s)
     ("ilk iş olarak adınızı alayım", {}),  # "as a first step"
+    ("Mümkünse gelecek hafta.", {"week": "2026-11-30"}),  # (dev_s)
+    ("haftaya", {"week": "2026-11-30"}),
+    ("bu hafta içinde gelebilir miyim", {"week": "2026-11-23"}),
+    ("önümüzdeki hafta öğleden sonra", {"daypart": "afternoon", "week": "2026-11-30"}),
+    ("bu hafta sonu", {}),
+    ("her hafta gelirim", {}),
+    ("geçen hafta geldim", {}),
     ("haftaya cuma on buçukta", {"date": "2026-12-04", "time": "10:30", "datetime": "2026-12-04T10:30:00+03:00"}),
     ("cumaya alalım", {"date": "2026-11-27"}),
     ("öğleden sonra dörtte", {"time": "16:00"}),

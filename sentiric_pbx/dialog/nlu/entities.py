@@ -6,6 +6,7 @@ never be read as a time or a day of the month by the date rules that run after i
 Shapes (all strings, ready for JSON and for the calendar API):
   "date": "2026-11-26"   "time": "15:00"   "datetime": "2026-11-26T15:00:00+03:00" (both said)
   "daypart": "morning" | "afternoon" | "evening"   (only when no clock time was said)
+  "week": "2026-11-30"   the Monday of "next week" / "haftaya" / "bu hafta" (only when no day was said)
   "person_name": "Ahmet Yilmaz"   "phone": "+905551112233" (E.164)
 
 A time without a day ("no, make it 4 pm") gives "time" and no "datetime": which day it belongs to is
@@ -26,6 +27,7 @@ from sentiric_pbx.dialog.nlu.normalize import Normalized
 from sentiric_pbx.dialog.nlu.options import NluOptions
 from sentiric_pbx.dialog.nlu.times import TimeMention, find_dayparts, find_times, past_daypart, to_clock
 from sentiric_pbx.dialog.nlu.tr_entity_text import entity_digits
+from sentiric_pbx.dialog.nlu.weeks import find_week
 
 _DIGIT = r"(?:\d+|oh|double \d|triple \d)"
 _PHONE_RUN = re.compile(rf"(?:(?:\+|plus )\s?)?{_DIGIT}(?: {_DIGIT})*")
@@ -122,6 +124,9 @@ def temporal(digits: str, now: dt.datetime, language: str, options: NluOptions) 
             out["datetime"] = local_datetime(date.day, clock, options.timezone)
     elif daypart is not None and not past_daypart(digits, dayparts[-1][0], language):
         out["daypart"] = daypart
+    week = find_week(digits, now.date(), language) if date is None else None
+    if week is not None:
+        out["week"] = week.isoformat()
     return out
 
 
