@@ -268,3 +268,25 @@ async def test_a_question_to_the_name_question_is_no_answer_to_it(
     ctx = await converse(brain, ctx, turns)
     [booking] = await brain.calendar.bookings_for("+905551112233")
     assert booking.name == "Ayşe Kaya"
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        ("tr", [("Randevu almak istiyorum", "Ne zaman gelmek istersiniz?"),
+                ("Evet, lütfen. Mümkünse gelecek hafta.", "Pazartesi saat 09:00 ya da 09:30 uygun olur mu?"),
+                ("İkincisi", "Sizi Pazartesi saat 09:30 için kaydedeyim mi?"),
+                ("Evet", "Tamam, randevunuz Pazartesi saat 09:30 için oluşturuldu.")]),
+        ("en", [("I'd like an appointment", "When would you like to come in?"),
+                ("Sometime next week if possible", "Would Monday at 9 am or 9:30 am suit you?"),
+                ("The second one", "Shall I book you for Monday at 9:30 am?"),
+                ("Yes", "Done. You're booked for Monday at 9:30 am.")]),
+    ],
+)  # fmt: skip
+async def test_next_week_answers_when_the_caller_wants_to_come(
+    brain: AssistantBrain, language: str, turns: list[tuple[str, str]]
+) -> None:
+    """ "Next week if possible" (dev_s) is a window, as "Friday morning" is: it used to be asked again, forever."""
+    ctx = CallContext(call_id=f"w-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
+    ctx = await converse(brain, ctx, turns)
+    assert ctx.slots["booking"]["start"] == "2030-01-07T09:30:00+03:00"

@@ -454,6 +454,43 @@ async def test_min_notice_applies_to_moving_an_appointment(calendar: SqliteCalen
     assert "today at 12:30 pm or 1 pm" in result.template
 
 
+NEXT_WEEK = "2029-12-31"  # the Monday of "this week" is 31 December; next week's is 7 January
+WEEK_STEPS = [
+    pytest.param(caller("create_appointment", "next week", week="2030-01-07"), "ask",
+                 "Would Monday at 9 am or 9:30 am suit you?", id="next week → its first two free slots"),
+    pytest.param(caller("create_appointment", "next week in the afternoon", week="2030-01-07", daypart="afternoon"),
+                 "ask", "Would Monday at noon or 12:30 pm suit you?", id="next week, afternoons → in its afternoons"),
+    pytest.param(caller("create_appointment", "this week", week=NEXT_WEEK), "ask",
+                 "Would today at 10:30 am or 11 am suit you?", id="this week → from now, not from its Monday"),
+    pytest.param(caller("create_appointment", "next week at 10", week="2030-01-07", time="10:00"), "confirm",
+                 "Shall I book you for Monday at 10 am?", id="next week at a time → that time on its first day"),
+    pytest.param(caller("create_appointment", "next week in the evening", week="2030-01-07", daypart="evening"),
+                 "ask", "We are open Monday to Friday, from 9 am to 5 pm. The nearest free times are Monday at 9 am "
+                 "or 9:30 am. Would one of those suit you?", id="next week, evenings → closed then: the hours"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("said", "status", "template"), WEEK_STEPS)
+async def test_a_week_without_a_day_is_offered_from(
+    calendar: SqliteCalendar, said: TurnInput, status: str, template: str
+) -> None:
+    """ "Next week if possible" answers "When would you like to come in?": it used to be asked again."""
+    talk = conversation(calendar, caller_name="Ayşe Demir")
+    result = await talk.turn(said)
+    assert result is not None and (result.status, result.template) == (status, template)
+
+
+async def test_a_week_fully_booked_is_said_so(calendar: SqliteCalendar) -> None:
+    for day in range(7, 12):
+        for i in range(16):
+            await book(calendar, at(day, 9 + i // 2, 30 * (i % 2)))
+    talk = conversation(calendar, caller_name="Ayşe Demir")
+    result = await talk.turn(caller("create_appointment", "next week", week="2030-01-07"))
+    assert result is not None and result.template == (
+        "I'm sorry, that week is fully booked. Would Monday the 14th at 9 am or 9:30 am suit you?"
+    )
+
+
 async def test_cancel_frees_the_slot(calendar: SqliteCalendar) -> None:
     await book(calendar, at(3, 15))
     talk = conversation(calendar)

@@ -32,7 +32,7 @@ class TurnInput:
     intent: create_appointment, cancel_appointment, reschedule_appointment, ask_opening_hours,
         transfer_to_human, end_call, affirm, deny or other.
     entities: optional "datetime" (ISO, tz-aware), "date" (ISO date), "time" ("HH:MM"),
-        "daypart" (morning/afternoon/evening), "person_name", "phone".
+        "daypart" (morning/afternoon/evening), "week" (ISO date of its Monday), "person_name", "phone".
     """
 
     intent: str

@@ -11,7 +11,7 @@ caller has just said yes to — the task then books it. State, in the dict the t
 Rules, in the order the seed's `ReservationTask` needs them:
 - no time named yet → ask when;
 - a day or daypart → offer the first two free slots in it (day full → say so, offer the next two;
-  closed then → say the hours, offer the nearest two);
+  closed then → say the hours, offer the nearest two); a week ("next week") the same, over its days;
 - an exact time: outside business hours → say the hours, offer the nearest two; in the past, or sooner
   than `[business] min_notice_minutes` → offer the next two; taken → say so, offer the next two; free →
   confirm before booking;
@@ -140,8 +140,31 @@ async def _consider_exact(ctx: TaskContext, st: dict[str, Any], at: datetime, wo
     return await _offer_instead(ctx, st, slot, "offer_taken", wording)
 
 
+async def _consider_week(ctx: TaskContext, st: dict[str, Any], req: Requested, wording: Wording) -> TaskResult:
+    """ "Next week", "haftaya öğleden sonra": the first free slots in its days (their part of the day, if said)."""
+    assert req.start is not None and req.end is not None and req.day is not None
+    hours = BusinessHours(ctx.business)
+    first = earliest(ctx)
+    windows = [(max(lo, first), hi) for lo, hi in req.windows if hi > first]
+    windows = [(lo, hi) for lo, hi in windows if next(hours.slots_between(lo, hi), None) is not None]
+    if not windows:  # "next week in the evening": closed then; the nearest from the week's first day
+        week_start = req.start.replace(hour=0, minute=0, second=0, microsecond=0)
+        return await _offer_closed(ctx, st, max(week_start, first), wording)
+    slots: list[Slot] = []
+    for lo, hi in windows:
+        slots += await ctx.calendar.free_slots(lo, hi, limit=OFFER_COUNT - len(slots))
+        if len(slots) >= OFFER_COUNT:
+            break
+    if slots:
+        return await offer(ctx, st, slots, "offer", wording)
+    full = {"full_week": {"from": req.day.isoformat()}}
+    return await offer(ctx, st, await nearest(ctx, req.end), "offer_week_full", wording, facts=full)
+
+
 async def _consider_window(ctx: TaskContext, st: dict[str, Any], req: Requested, wording: Wording) -> TaskResult:
     assert req.start is not None and req.end is not None and req.day is not None
+    if req.windows:
+        return await _consider_week(ctx, st, req, wording)
     hours = BusinessHours(ctx.business)
     if req.end <= ctx.now:
         return await offer(ctx, st, await nearest(ctx, ctx.now), "offer_past", wording)

@@ -73,4 +73,4 @@ class ReservationTask:
 
 def _says_when(ctx: TaskContext) -> bool:
     """The answer to the name question names a day or a time: the caller is changing the slot, not naming."""
-    return any(key in ctx.turn.entities for key in ("date", "time", "daypart", "datetime"))
+    return any(key in ctx.turn.entities for key in ("date", "time", "daypart", "datetime", "week"))

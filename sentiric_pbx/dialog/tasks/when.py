@@ -7,7 +7,9 @@ gaps the way a receptionist would:
   4" after "Thursday at 3"), else today if it is still ahead, else tomorrow;
 - "4" heard as 04:00 is 16:00 when 4 am is closed and 4 pm is open — people say "at four", not "at
   sixteen", and a clinic is not open at 4 am;
-- a date or daypart alone is a window, and the task offers the first free slots in it.
+- a date or daypart alone is a window, and the task offers the first free slots in it;
+- a week without a day ("next week", "haftaya öğleden sonra") is seven such windows, one per day from
+  its Monday (or from today, this week); with a time ("next week at 10") it is that time on its first day.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ DAYPARTS: dict[str, tuple[time, time | None]] = {
 
 @dataclass(frozen=True, slots=True)
 class Requested:
-    """Either `exact` (a start the caller named) or a window [start, end] on `day`."""
+    """Either `exact` (a start the caller named) or a window [start, end] on `day`; for a week, the windows of
+    its days (`windows`), `day` its first."""
 
     exact: datetime | None = None
     start: datetime | None = None
     end: datetime | None = None
     day: date | None = None
+    windows: tuple[tuple[datetime, datetime], ...] = ()
 
 
 def _parse(kind: type[Any], value: Any) -> Any:
@@ -63,22 +67,32 @@ def requested_time(
     if stamp is not None:
         return Requested(exact=_evening_guess(hours.local(stamp), hours))
     day: date | None = _parse(date, entities.get("date"))
+    week: date | None = _parse(date, entities.get("week")) if day is None else None
     at: time | None = _parse(time, entities.get("time"))
     if at is not None:
         if day is None:
-            day = hint_day
+            day = hint_day or (max(week, now_local.date()) if week else None)
         if day is None:
             today = datetime.combine(now_local.date(), at, tzinfo=tz)
             day = now_local.date() if _evening_guess(today, hours) > now_local else now_local.date() + timedelta(1)
         return Requested(exact=_evening_guess(datetime.combine(day, at, tzinfo=tz), hours))
     part = DAYPARTS.get(str(entities.get("daypart", "")).lower())
+    if week is not None:
+        days = [week + timedelta(i) for i in range(7) if week + timedelta(i) >= now_local.date()]
+        windows = tuple(_window(d, part, hours) for d in days)
+        return Requested(start=windows[0][0], end=windows[-1][1], day=days[0], windows=windows)
     if day is None and part is None:
         return None
-    day = day or hint_day or now_local.date()
+    start, end = _window(day or hint_day or now_local.date(), part, hours)
+    return Requested(start=start, end=end, day=start.date())
+
+
+def _window(day: date, part: tuple[time, time | None] | None, hours: BusinessHours) -> tuple[datetime, datetime]:
+    """[start, end) of `day`, or of its `part` (the morning, …), in the business's zone."""
     lo, hi = part or (time(0, 0), None)
-    start = datetime.combine(day, lo, tzinfo=tz)
-    end = datetime.combine(day, hi, tzinfo=tz) if hi else datetime.combine(day + timedelta(1), time(0, 0), tzinfo=tz)
-    return Requested(start=start, end=end, day=day)
+    end = datetime.combine(day, hi, tzinfo=hours.tz) if hi else datetime.combine(day + timedelta(1), time(0, 0),
+                                                                                  tzinfo=hours.tz)  # fmt: skip
+    return datetime.combine(day, lo, tzinfo=hours.tz), end
 
 
 _FIRST = re.compile(r"\b(first|earlier|former|1st|ilk|ilki|birinci|birincisi|önceki|erken|erkeni|erkenini)\b")
