@@ -290,3 +290,41 @@ async def test_next_week_answers_when_the_caller_wants_to_come(
     ctx = CallContext(call_id=f"w-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
     ctx = await converse(brain, ctx, turns)
     assert ctx.slots["booking"]["start"] == "2030-01-07T09:30:00+03:00"
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        ("tr", [("Randevu almak istiyorum", "Ne zaman gelmek istersiniz?"),
+                ("Farketmez, en kısa zamanda", "Bugün saat 10:00 ya da 10:30 uygun olur mu?"),
+                ("İkisi de olur", "Sizi bugün saat 10:00 için kaydedeyim mi?")]),
+        ("tr", [("Randevu almak istiyorum", "Ne zaman gelmek istersiniz?"),
+                ("Siz söyleyin", "Bugün saat 10:00 ya da 10:30 uygun olur mu?"),
+                ("Farketmez", "Sizi bugün saat 10:00 için kaydedeyim mi?")]),
+        ("en", [("I'd like to book an appointment", "When would you like to come in?"),
+                ("Whenever, as soon as possible", "Would today at 10 am or 10:30 am suit you?"),
+                ("Either is fine", "Shall I book you for today at 10 am?")]),
+        ("en", [("I'd like to book an appointment", "When would you like to come in?"),
+                ("You choose", "Would today at 10 am or 10:30 am suit you?"),
+                ("I don't mind", "Shall I book you for today at 10 am?")]),
+    ],
+)  # fmt: skip
+async def test_a_caller_who_leaves_the_time_to_us_is_offered_the_nearest(
+    brain: AssistantBrain, language: str, turns: list[tuple[str, str]]
+) -> None:
+    """ "Farketmez", "whenever" to "When?" and "either is fine" to two times: it used to ask again, forever."""
+    ctx = CallContext(call_id=f"any-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
+    await converse(brain, ctx, turns)
+
+
+async def test_either_is_no_answer_to_which_booking(brain: AssistantBrain) -> None:
+    """Of the caller's own appointments, "either" picks none: cancelling one at random is no service."""
+    ctx = CallContext(call_id="either-cancel", language="en", caller_id="+905551112233", caller_name="Ayşe")
+    for text in ("Book me tomorrow at 3", "Yes", "Book me tomorrow at 4", "Yes"):
+        await say(brain, ctx, text)
+    ctx = CallContext(call_id="either-cancel-2", language="en", caller_id="+905551112233", caller_name="Ayşe")
+    await converse(brain, ctx, [
+        ("Cancel my appointment", "You have appointments for tomorrow at 3 pm and 4 pm. Which one shall I cancel?"),
+        ("Either", "You have appointments for tomorrow at 3 pm and 4 pm. Which one shall I cancel?"),
+    ])  # fmt: skip
+    assert len(await brain.calendar.bookings_for("+905551112233")) == 2

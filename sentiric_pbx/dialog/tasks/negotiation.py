@@ -30,7 +30,7 @@ from sentiric_pbx.dialog.tasks.base import TaskContext, TaskResult, TaskStatus
 from sentiric_pbx.dialog.tasks.facts import local_now, slot_fact, slot_from_state, slot_to_state
 from sentiric_pbx.dialog.tasks.phrases import hours_sentence, say
 from sentiric_pbx.dialog.tasks.speech import spoken_choice, spoken_day
-from sentiric_pbx.dialog.tasks.when import Requested, asks_when, ordinal_choice, requested_time
+from sentiric_pbx.dialog.tasks.when import Requested, asks_when, either_will_do, ordinal_choice, requested_time
 from sentiric_pbx.integrations.calendar.base import Slot
 from sentiric_pbx.integrations.calendar.hours import BusinessHours
 
@@ -184,6 +184,8 @@ async def _consider_window(ctx: TaskContext, st: dict[str, Any], req: Requested,
 
 def _pick_offered(ctx: TaskContext, offered: list[Slot]) -> Slot | None:
     index = ordinal_choice(ctx.turn.text, len(offered))
+    if index is None and either_will_do(ctx.turn.text):
+        index = 0  # "Farketmez", "either is fine": the first, which is the sooner
     if index is not None:
         return offered[index]
     if ctx.turn.intent == "affirm" and len(offered) == 1:

@@ -98,15 +98,31 @@ def _window(day: date, part: tuple[time, time | None] | None, hours: BusinessHou
 _FIRST = re.compile(r"\b(first|earlier|former|1st|ilk|ilki|birinci|birincisi|önceki|erken|erkeni|erkenini)\b")
 _SECOND = re.compile(r"\b(second|later|latter|2nd|ikinci|ikincisi|sonraki|sonrakini|geç|geçi|geçini)\b")
 _LAST = re.compile(r"\b(last|sonuncu|sonuncusu)\b")
-# "Ne zaman müsaitsiniz?", "When are you free?": the caller asks us for a time instead of naming one
+# "Farketmez", "ikisi de olur", "either is fine": either of those offered will do, so the first
+_EITHER = re.compile(
+    r"\b(fark ?etmez|hangisi (?:olursa|uygunsa)|ikisi de|herhangi biri\w*|either|whichever|any of them|both are fine"
+    r"|(?:it )?doesn'?t matter|i don'?t mind|you (?:choose|pick|decide)|siz (?:seçin|söyleyin|bilirsiniz))\b"
+)
+# "Ne zaman müsaitsiniz?", "When are you free?": the caller asks us for a time instead of naming one; "farketmez",
+# "en kısa zamanda", "whenever", "as soon as possible": leaves it to us
 _ASKS_WHEN = re.compile(
     r"\b(müsait\w*|musait\w*|boş(?!ver)\w*|bos (?:yer|saat|gun)\w*|en erken|en yakın\w*|ne zaman uygun\w*|when are you"
-    r"|available|free|earliest|soonest|next (?:free|available|opening)|what do you have)\b"
+    r"|available|free|earliest|soonest|next (?:free|available|opening)|what do you have"
+    r"|fark ?etmez|farketmiyor|siz (?:söyleyin|seçin|bilirsiniz)|size uyan\w*|en kısa (?:zamanda|sürede)"
+    r"|ne zaman olursa|herhangi bir (?:gün|saat|zaman)\w*|hafta içi bir gün|her(?:hangi)? saat olur"
+    r"|whenever|any ?time|any day|you (?:choose|pick|decide)|up to you|as soon as (?:possible|you can)|asap"
+    r"|(?:it )?doesn'?t matter|i don'?t mind)\b"
 )
 
 
+def either_will_do(text: str) -> bool:
+    """ "Farketmez", "either is fine": of the times offered, any. (Never of the caller's own bookings: "either" to
+    "which one shall I cancel?" is no choice.)"""
+    return _EITHER.search(text.replace("İ", "i").lower()) is not None
+
+
 def asks_when(text: str) -> bool:
-    """Whether the caller asks for our free times rather than naming one."""
+    """Whether the caller asks for our free times, or leaves the time to us, rather than naming one."""
     return _ASKS_WHEN.search(text.replace("İ", "i").lower()) is not None
 
 
