@@ -177,6 +177,7 @@ TURKISH_DATES = [
     ("yarin saat 15:00", {"date": "2026-11-26", "time": "15:00", "datetime": "2026-11-26T15:00:00+03:00"}),
     ("cuma sabah", {"date": "2026-11-27", "daypart": "morning"}),
     ("yarın ilk iş gelebilir mi", {"date": "2026-11-26", "daypart": "morning"}),  # "first thing" (dev_s)
+    ("yarın öğle saatinde", {"date": "2026-11-26", "time": "12:00", "datetime": "2026-11-26T12:00:00+03:00"}),  # dev_r
     ("ilk iş olarak adınızı alayım", {}),  # "as a first step"
     ("Mümkünse gelecek hafta.", {"week": "2026-11-30"}),  # (dev_s)
     ("haftaya", {"week": "2026-11-30"}),

@@ -142,7 +142,8 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>\d{1,2}) (?P<half>bucu[kg])\w*", _hm),  # "üç buçukta", and softened "üç buçuğa"
     (r"\b(?P<h>\d{1,2}) (?P<m>[0-5]\d) ?(?:de|da|te|ta)\b", _hm),  # "on beş otuzda" → "15 30da"
     (r"\b(?P<h>\d{1,2}) ?(?:de|da|te|ta)(?:yd[iu])?\b", _hm),  # "3'teydi": was at three
-    (r"\bogle(?:n|yin)(?:de|e)?\b", lambda m: (12, 0, None)),  # "öğlen", "öğleyin" ("saat yarım": `entity_digits`)
+    # "öğle", "öğlen", "öğleyin" (and "öğlen yarım", half past twelve: `entity_digits`)
+    (r"\bogle(?:n|yin)?(?:de|e)?\b", lambda m: (12, 0, None)),
     (r"\b(?P<h>1[3-9]|2[0-3]) (?P<m>00|15|30|45)\b(?! ?\d)", _hm),  # "on dört otuz": a 24-hour clock
     (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?(?:\d|dakika|dk|gun|kisi|yas|lira|tl|saat))", _hm),  # "on bir otuz"
     (r"\b(?P<h>\d{1,2}) ?(?:den|dan|ten|tan) (?:sonra|once|itibaren)\b", _hm),  # "dörtten sonra"
