@@ -328,3 +328,27 @@ async def test_either_is_no_answer_to_which_booking(brain: AssistantBrain) -> No
         ("Either", "You have appointments for tomorrow at 3 pm and 4 pm. Which one shall I cancel?"),
     ])  # fmt: skip
     assert len(await brain.calendar.bookings_for("+905551112233")) == 2
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        ("tr", [("Yarın üçte randevu istiyorum", "Sizi yarın saat 15:00 için kaydedeyim mi?"),
+                ("Vazgeçtim", "Hangi saat size daha uygun olur?")]),
+        ("tr", [("Yarın üçte randevu istiyorum", "Sizi yarın saat 15:00 için kaydedeyim mi?"),
+                ("Bir saat sonrası?", "Hangi saat size daha uygun olur?")]),
+        ("en", [("Book me tomorrow at 3", "Shall I book you for tomorrow at 3 pm?"),
+                ("Forget it", "What time would suit you better?")]),
+        ("en", [("Book me tomorrow at 3", "Shall I book you for tomorrow at 3 pm?"),
+                ("Can it be a bit later?", "What time would suit you better?")]),
+    ],
+)  # fmt: skip
+async def test_a_change_of_mind_to_shall_i_book_is_a_no(
+    brain: AssistantBrain, language: str, turns: list[tuple[str, str]]
+) -> None:
+    """ "Forget it" was a yes (the model's guess) and booked; "Vazgeçtim" went to the cancel task ("no appointment
+    on your number") and dropped the booking; "a bit later?" and "bir saat sonrası?" asked the same question again."""
+    ctx = CallContext(call_id=f"nm-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
+    ctx = await converse(brain, ctx, turns)
+    assert ctx.active_task == "create_appointment" and ctx.expects == "datetime"
+    assert await brain.calendar.bookings_for("+905551112233") == []

@@ -179,6 +179,10 @@ def _understand_local(
         # them), not a booking of theirs to move, which switched to the reschedule task ("no appointment on
         # your number") and dropped the half-made booking
         intent, source = ("deny" if expects == "confirmation" else "other"), "rules"
+    if expects in _OFFERING and intent == "cancel_appointment" and _CHANGED_MIND.search(plain):
+        # "Vazgeçtim" (I changed my mind) to "Kaydedeyim mi?" is a no to it, not a booking of theirs to cancel:
+        # the cancel task answered "no appointment on your number" and dropped the half-made booking
+        intent, source = "deny", "rules"
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return NluResult(intent, rules.entities, confidence, source, elapsed), rules.answered  # type: ignore[arg-type]
 
@@ -187,8 +191,11 @@ _OFFERING = frozenset({"choice", "confirmation"})
 _BOOKING_INTENTS = frozenset({"create_appointment", "cancel_appointment", "reschedule_appointment"})
 _ANOTHER_TIME = re.compile(
     r"\b(?:başka|baska|farklı|farkli) (?:bir )?(?:gün|gun|saat|zaman|tarih)|\bdaha (?:erken|geç|gec)\b"
+    r"|\b(?:bir|yarım|yarim) saat (?:sonra|önce|once)\w*|\bbiraz (?:erken|geç|gec)\w*"
     r"|\b(?:different|another|other|later|earlier) (?:day|date|time|slot|hour)|\banything (?:earlier|later|else)\b"
+    r"|\b(?:a bit|a little|slightly|somewhat|something|an hour|half an hour) (?:later|earlier|sooner)\b"
 )
+_CHANGED_MIND = re.compile(r"\bvazge[çc]\w*")
 _OWN_BOOKING = re.compile(
     r"\b(?:randevu(?:m|mu|mun|muzu|muz|mla)|rezervasyonum\w*|my (?:appointment|booking|reservation))\b"
 )

@@ -170,6 +170,8 @@ EN: tuple[Cue, ...] = (
     cue(r"\b(?:afraid not|i dont think so|dont think so|not on|not at|never)\b", deny=2),
     cue(r"\b(?:i|we) (?:cant|cannot) (?:really )?(?:do|make) (?:it|that|then|this)\b", False, deny=3),
     cue(r"\b(?:absolutely|definitely|certainly|of course|surely) not\b|\bno good\b", False, deny=4),
+    # "Forget it" to "Shall I book you?" was a yes (the model's guess), and booked it
+    cue(r"\b(?:forget (?:it|about it|that)|scratch that|changed my mind|dont bother)\b", False, deny=3),
     cue(
         r"\bnot (?:today|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|morning|afternoon)\b", deny=2
     ),
