@@ -22,6 +22,7 @@ from sentiric_pbx.dialog.nlu.tr_name_endings import POSSESSED_I_AM_TR as _TR_POS
 from sentiric_pbx.dialog.nlu.tr_name_endings import VERB_TR as _TR_VERB
 from sentiric_pbx.dialog.nlu.tr_name_phrase import (
     INSTITUTION_TR,
+    PHONE_NEXT_TR,
     Capitals,
     field_name,
     name_in_frame,
@@ -429,14 +430,6 @@ def _given_name_alone(said: str) -> str | None:
     return _title(word, "tr") if _is_first_name(word) else None
 
 
-# "Ahmet Kaya 0532 111 22 33", "Ahmet Kaya numaram …", "… sıfır beş yüz otuz iki …": a phone number, or the word
-# for one, right after a name at the start ("bir" alone is "a": "Deniz kenarında bir masa" is no name; a number
-# run into letters is a price or a count: "Ayşe botoks 5000tl" is a note of a treatment, not "Ayşe Botoks").
-_TR_PHONE_NEXT = re.compile(
-    r"^(?:\+?\d(?:[\d\s().+-]*\d)?(?!\w)|s[ıi]f[ıi]r\b"
-    r"|(?:iki|üç|uc|dört|dort|beş|bes|altı|alti|yedi|sekiz|dokuz) y[üu]z\b"
-    r"|numara|telefon|tel\b|cep\b|cebim\b|gsm\b)"
-)
 _SAID_CLAUSE = re.compile(r"[,.;:!?]+")
 _TR_ACKS = frozenset("tamam tamamdır peki anladım evet olur teşekkürler teşekkür ederim sağolun sağ olun".split())
 
@@ -503,7 +496,7 @@ def _name_at_start(
             break  # "… yerine", "… Bey'in", "Nur Hastanesi"
         if named and (_TR_AFTER_NAME_VERB.search(word) or _TR_VERB_STEM.search(word)):
             break
-        if named and _TR_PHONE_NEXT.match(" ".join(words[i:])):
+        if named and PHONE_NEXT_TR.match(" ".join(words[i:])):
             break
         named.append(word)
     rest = words[len(named) :]
@@ -514,7 +507,7 @@ def _name_at_start(
     if any(w in cased for w in named):
         return None  # "Ahmet Kaya'nın yerine", "Ayşe Kaya'ya ben söylerim"
     tail = " ".join(rest).removeprefix(f"{_BREAK} ")  # "ayşe yılmaz, 0532 …", "…, müşteri numaram …" in lower case
-    numbered = _TR_PHONE_NEXT.match(tail) or re.match(r"[^\W\d_]+ numara", tail)
+    numbered = PHONE_NEXT_TR.match(tail) or re.match(r"[^\W\d_]+ numara", tail)
     alone = (not rest and not titled) or (
         len(named) >= 2 and (numbered is not None or _named_clause(said, named, cased))
     )

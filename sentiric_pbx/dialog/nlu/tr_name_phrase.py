@@ -186,6 +186,14 @@ def surname_alone(said: str) -> str | None:
     return title_tr(m["w"]) if not cased or words[-1][0].isupper() else None
 
 
+# "Ahmet Kaya 0532 111 22 33", "Ahmet Kaya numaram …", "… sıfır beş yüz otuz iki …": a phone number, or the word
+# for one, right after a name at the start ("bir" alone is "a": "Deniz kenarında bir masa" is no name; a number
+# run into letters is a price or a count: "Ayşe botoks 5000tl" is a note of a treatment, not "Ayşe Botoks").
+PHONE_NEXT_TR = re.compile(
+    r"^(?:\+?\d(?:[\d\s().+-]*\d)?(?!\w)|s[ıi]f[ıi]r\b"
+    r"|(?:iki|üç|uc|dört|dort|beş|bes|altı|alti|yedi|sekiz|dokuz) y[üu]z\b"
+    r"|numara|telefon|tel\b|cep\b|cebim\b|gsm\b)"
+)
 _MY_TR = re.compile(r"^(?P<stem>\w{2,}?)(?:[ıiuü]m|(?<=[aeıioöuü])m)[ıiuü]?$")  # "telefonum", "numaram", "kaydımı"
 _BOOKING_HEAD_TR = re.compile(r"^(?:randevus|rezervasyonu|sipari[sş]i|kayd[ıi])")  # "diş randevusu": its kind
 _QUESTION_TR = re.compile(r"^m[ıiuü](?:s[ıiuü]n[ıiuü]z|y[ıiuü]m|s[ıiuü]n|y[ıiuü]z)?$")
