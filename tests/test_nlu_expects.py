@@ -49,6 +49,8 @@ def _entities(text: str, language: str, expects: str | None) -> dict[str, str]:
         ("John Smith, thank you", "en", "John Smith"),
         ("Tom Baker, from Leeds", "en", "Tom Baker"),  # a full name, then more: the name was lost
         ("Mary Smith. I'm a new patient.", "en", "Mary Smith"),
+        ("It's for my son, Jack Smith", "en", "Jack Smith"),  # the name last
+        ("Just Mary", "en", "Mary"),
     ],
 )
 def test_a_bare_name_answers_the_name_question(text: str, language: str, name: str) -> None:

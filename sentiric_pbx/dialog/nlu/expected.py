@@ -43,7 +43,8 @@ _NAME_FILLERS = {
         "teyze amca abla abi dr doktor prof".split()
     ),
     "en": frozenset(
-        "its it is my name names this yes yeah sure please im i am me call mr mrs ms miss thanks thank you".split()
+        "its it is my name names this yes yeah sure please im i am me call mr mrs ms miss thanks thank you just dr "
+        "doctor".split()
     ),
 }
 # Answers that are no name, though alone and capitalised: a refusal, a question back, a "what?"
@@ -139,14 +140,17 @@ _CLAUSE_END = re.compile(r"\s*[,.;!]+\s+(?=\S)")
 
 
 def _name_then_more(norm: Normalized, said: str, intent: str) -> str | None:
-    """ "Tom Baker, from Leeds", "Sarah Jones. I'm a new patient.": in English, the answer to "your name?" is a full
-    name said before the first comma or full stop, whatever follows. (One word there is as often "Sure" or
-    "Great" as a name; Turkish has its own rule for a name before a comma, in names.py.)"""
-    head = _CLAUSE_END.split(said, maxsplit=1)
-    if norm.language != "en" or len(head) != 2:
+    """ "Tom Baker, from Leeds", "Sarah Jones. I'm a new patient.", "It's for my son, Jack Smith": in English, the
+    answer to "your name?" is a full name said as the first or the last clause, whatever else is said. (One word
+    there is as often "Sure" or "Great" as a name; Turkish has its own rule for a name beside a comma, in names.py.)"""
+    clauses = _CLAUSE_END.split(said)
+    if norm.language != "en" or len(clauses) < 2:
         return None
-    name = bare_name(norm, head[0], intent)
-    return name if name and " " in name else None
+    for clause in (clauses[0], clauses[-1]):  # "It's for my son, Jack Smith": the name last
+        name = bare_name(norm, clause, intent)
+        if name and " " in name:
+            return name
+    return None
 
 
 def _name_words(said: str, lang: str, plain: frozenset[str]) -> list[tuple[str, bool]] | None:
