@@ -257,13 +257,19 @@ async def test_an_answer_in_passing_asks_the_booking_s_question_again(
                 ("How long does a cleaning take?",
                  "I'm sorry, I don't know that. Can I have your name for the booking?"),
                 ("Ayşe Kaya", "Done. You're booked for tomorrow at 3 pm.")]),
+        ("tr", [("Randevu almak istiyorum", "Ne zaman gelmek istersiniz?"),
+                ("Ücret ne kadar?", "Maalesef bunu bilmiyorum. Ne zaman gelmek istersiniz?"),
+                ("Yarın üçte", "Sizi yarın saat 15:00 için kaydedeyim mi?"),
+                ("Evet", "Randevu için adınızı alabilir miyim?"),
+                ("Ayşe Kaya", "Tamam, randevunuz yarın saat 15:00 için oluşturuldu.")]),
     ],
 )  # fmt: skip
 async def test_a_question_to_the_name_question_is_no_answer_to_it(
     brain: AssistantBrain, language: str, turns: list[tuple[str, str]]
 ) -> None:
-    """A question no FAQ answers, said to "Can I have your name?", is not "no name": the booking waited for the
-    name, not booking under none while the question went unheard (dev_p: "Hospitadent'te saç ekimi …?")."""
+    """A question no FAQ answers, said to "Can I have your name?" or "When would you like to come in?", answers
+    neither: it used to book under no name while the question went unheard (dev_p: "Hospitadent'te saç ekimi
+    …?"), or ask "When?" again as if nothing was said."""
     ctx = CallContext(call_id=f"q-{language}", language=language, caller_id="+905551112233")
     ctx = await converse(brain, ctx, turns)
     [booking] = await brain.calendar.bookings_for("+905551112233")
@@ -352,3 +358,4 @@ async def test_a_change_of_mind_to_shall_i_book_is_a_no(
     ctx = await converse(brain, ctx, turns)
     assert ctx.active_task == "create_appointment" and ctx.expects == "datetime"
     assert await brain.calendar.bookings_for("+905551112233") == []
+

@@ -664,6 +664,7 @@ def test_the_builtin_tasks_are_registered_under_their_intents() -> None:
         "ask_faq",
         "ask_opening_hours",
         "ask_unknown",
+        "ask_unknown_aside",
         "cancel_appointment",
         "create_appointment",
         "end_call",

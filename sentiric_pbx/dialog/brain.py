@@ -24,9 +24,10 @@ from sentiric_pbx.dialog.nlu import NluOptions, understand
 from sentiric_pbx.dialog.nlu.plugin_intents import PluginIntents
 from sentiric_pbx.dialog.responder import Responder
 from sentiric_pbx.dialog.tasks.base import TaskContext, TurnInput
-from sentiric_pbx.dialog.tasks.faq import FAQ_INTENT, UNKNOWN_INTENT
+from sentiric_pbx.dialog.tasks.faq import FAQ_INTENT, UNKNOWN_ASIDE_INTENT, UNKNOWN_INTENT
 from sentiric_pbx.dialog.tasks.registry import TaskRegistry
 from sentiric_pbx.dialog.tasks.router import CONTINUING_STATUSES, dispatch
+from sentiric_pbx.dialog.tasks.when import asks_when
 from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.dialog.types import Reply, text_reply
 from sentiric_pbx.engines.base import LlmEngine
@@ -58,6 +59,7 @@ DIGIT_SLOTS = frozenset({"phone"})
 """The built-in tasks' slots a caller may type instead of saying (`TaskResult.expects`)."""
 
 
+_ASIDE_EXPECTS = frozenset({"name", "phone", "datetime"})
 _HELP = re.compile(
     r"\bwhat (?:else )?(?:can|could) you do\b|\bwhat you can do\b|\bhow (?:can|could) you help\b|\bhelp me\b"
     r"|\bne yapabilirsin"
@@ -130,7 +132,21 @@ class AssistantBrain:
         if turn.intent == "other" and ctx.active_task is None and is_question(turn.text, ctx.language):
             ctx.intents[-1] = UNKNOWN_INTENT
             return TurnInput(UNKNOWN_INTENT, turn.entities, turn.text, turn.confidence)
+        if self._aside(ctx, turn):
+            ctx.intents[-1] = UNKNOWN_ASIDE_INTENT
+            return TurnInput(UNKNOWN_ASIDE_INTENT, turn.entities, turn.text, turn.confidence)
         return turn
+
+    @staticmethod
+    def _aside(ctx: CallContext, turn: TurnInput) -> bool:
+        """A question that answers nothing while a task waits for a name, a number or a time ("Ücret ne kadar?"
+        to "Ne zaman gelmek istersiniz?"): it went to the task as no answer, so the question went unheard and a
+        name question booked under none. Not a yes/no or a choice ("Emin misiniz?", "Hangisi daha erken?"), nor
+        the caller asking us for a time ("Ne zaman müsaitsiniz?"), which the task reads."""
+        return (
+            turn.intent == "other" and not turn.entities and ctx.active_task is not None
+            and ctx.expects in _ASIDE_EXPECTS and is_question(turn.text, ctx.language) and not asks_when(turn.text)
+        )  # fmt: skip
 
     async def respond_keys(self, ctx: CallContext, digits: str, slot: str | None) -> Reply:
         """Keypad digits: "0" alone is the operator key; digits typed while we asked for a slot fill it;

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sentiric_pbx.dialog.tasks.cancel import CancelTask
-from sentiric_pbx.dialog.tasks.faq import FaqTask, UnknownQuestionTask
+from sentiric_pbx.dialog.tasks.faq import FaqTask, UnknownAsideTask, UnknownQuestionTask
 from sentiric_pbx.dialog.tasks.info import EndCallTask, OpeningHoursTask, TransferTask
 from sentiric_pbx.dialog.tasks.reschedule import RescheduleTask
 from sentiric_pbx.dialog.tasks.reservation import ReservationTask
@@ -16,5 +16,6 @@ __all__ = [
     "RescheduleTask",
     "ReservationTask",
     "TransferTask",
+    "UnknownAsideTask",
     "UnknownQuestionTask",
 ]

@@ -1,4 +1,6 @@
-"""Open questions: an FAQ answer (`ask_faq`), or "I don't know that, shall I put you through?" (`ask_unknown`).
+"""Open questions: an FAQ answer (`ask_faq`), or "I don't know that, shall I put you through?" (`ask_unknown`), or,
+asked while a task waits for an answer, "I'm sorry, I don't know that." and the task's question again
+(`ask_unknown_aside`).
 
 The NLU has no label for these: the brain (`dialog/brain.py`) relabels a turn the tasks do not cover
 when the FAQ has an answer near the caller's words (`dialog/faq.py`), or when it is a question nobody
@@ -18,15 +20,18 @@ from sentiric_pbx.dialog.tasks.registry import task
 
 FAQ_INTENT = "ask_faq"
 UNKNOWN_INTENT = "ask_unknown"
+UNKNOWN_ASIDE_INTENT = "ask_unknown_aside"
 
 PHRASES = {
     "en": {
         "unknown": "I don't know that, shall I put you through to someone who does?",
         "not_put_through": "All right. Is there anything else I can help you with?",
+        "aside": "I'm sorry, I don't know that.",
     },
     "tr": {
         "unknown": "Bunu bilmiyorum, sizi bilen birine aktarayım mı?",
         "not_put_through": "Peki. Size başka nasıl yardımcı olabilirim?",
+        "aside": "Maalesef bunu bilmiyorum.",
     },
 }
 
@@ -61,3 +66,15 @@ class UnknownQuestionTask:
             target = ctx.business.transfer_target
             return TaskResult("transfer", say(ctx.language, "transfer"), facts={"transfer_target": target})
         return TaskResult("done", _phrase(ctx.language, "not_put_through"))
+
+
+@task(UNKNOWN_ASIDE_INTENT)
+class UnknownAsideTask:
+    """A question with no answer while a task waits for one ("How much is it?" to "Can I have your name?"): say we
+    do not know, and (the router) ask the task's question again. An interjection: no transfer offer, which
+    would drop the half-made booking, and no "no name" read into it."""
+
+    interjection: ClassVar[bool] = True
+
+    async def execute(self, ctx: TaskContext) -> TaskResult:
+        return TaskResult("done", _phrase(ctx.language, "aside"))

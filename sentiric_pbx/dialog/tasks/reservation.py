@@ -10,13 +10,12 @@ another call took the slot in between, apologises and offers the next two. A boo
 one the reception cannot match to the person who walks in: when the caller has not said one, the CRM has
 none and the caller ID carries none, it asks once (`business.ask_name`) before booking. The agreed slot
 waits in the state (`naming`); the answer, or no answer, books it: a caller who will not say a name still
-gets the appointment, and is never asked twice in one booking (`name_asked`) unless the answer was a question
-("how long does it take?"): then it hears that we do not know, and the name question once more.
+gets the appointment, and is never asked twice in one booking (`name_asked`). (A question instead of an answer,
+"how long does it take?", is no answer: the brain says it does not know, and the question is asked again.)
 """
 
 from __future__ import annotations
 
-from sentiric_pbx.dialog.faq import is_question
 from sentiric_pbx.dialog.tasks.base import TaskContext, TaskResult
 from sentiric_pbx.dialog.tasks.facts import (
     booking_fact,
@@ -42,11 +41,6 @@ class ReservationTask:
         remember_caller(ctx)
         st = ctx.call.task_state
         wording = Wording()
-        if st.get("naming") and caller_name(ctx) is None and is_question(ctx.turn.text, ctx.language):
-            # "How long does it take?" to the name question answers nothing: say so, ask once more, book later
-            text = f"{say(ctx.language, 'unknown_aside')} {say(ctx.language, 'ask_name')}"
-            return TaskResult("ask", text, facts={"slot": slot_fact(ctx, slot_from_state(st["naming"]), said=False)},
-                              expects="name")  # fmt: skip
         if st.get("naming") and not _says_when(ctx):
             agreed = slot_from_state(st.pop("naming"))  # the name question answered, or not: book now
         else:
