@@ -14,6 +14,7 @@ import pytest
 from sentiric_pbx.call.record import CallContext
 from sentiric_pbx.config import Settings
 from sentiric_pbx.dialog.brain import AssistantBrain
+from sentiric_pbx.dialog.faq import Faq
 from sentiric_pbx.dialog.tasks.registry import default_registry
 from sentiric_pbx.integrations.calendar.sqlite import SqliteCalendar
 
@@ -359,3 +360,19 @@ async def test_a_change_of_mind_to_shall_i_book_is_a_no(
     assert ctx.active_task == "create_appointment" and ctx.expects == "datetime"
     assert await brain.calendar.bookings_for("+905551112233") == []
 
+
+@pytest.mark.parametrize(
+    ("language", "question"),
+    [("tr", "Ne zamana verebilirsiniz?"), ("tr", "Kaçta gelebilirim?"), ("tr", "Hangi günler var?"),
+     ("en", "What times do you have?"), ("en", "When can I come?"), ("en", "When can you fit me in?")],
+)  # fmt: skip
+async def test_more_ways_to_ask_us_for_a_time(brain: AssistantBrain, language: str, question: str) -> None:
+    """Each asked "When?" again, or answered from the FAQ ("When can I come?" came out as the address), or "I don't
+    know that": they ask for our free times, which are offered."""
+    ctx = CallContext(call_id=f"ask-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
+    opening = {"tr": "Randevu almak istiyorum", "en": "I'd like to book an appointment"}[language]
+    offer = {"tr": "Bugün saat 10:00 ya da 10:30 uygun olur mu?", "en": "Would today at 10 am or 10:30 am suit you?"}
+    await say(brain, ctx, opening)
+    brain.faq = Faq(brain.settings.business.model_copy(update={"address": "Atatürk Caddesi 12"}))
+    spoken, ctx = await say(brain, ctx, question)
+    assert spoken == offer[language]

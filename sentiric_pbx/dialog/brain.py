@@ -123,6 +123,8 @@ class AssistantBrain:
         unsure = turn.intent == "other" or turn.confidence < self.nlu_options.llm_below_confidence
         if not unsure or _HELP.search(turn.text.lower()):
             return turn
+        if ctx.active_task is not None and asks_when(turn.text):
+            return turn  # "When can I come?" mid-booking asks for our free times, which the task offers: no FAQ
         found = self.faq.answer(turn.text, ctx.language) if self.faq else None
         if found is not None:
             log.info("faq_answer", question=found.question, score=found.score)

@@ -110,6 +110,10 @@ _ASKS_WHEN = re.compile(
     r"|available|free|earliest|soonest|next (?:free|available|opening)|what do you have"
     r"|fark ?etmez|farketmiyor|siz (?:söyleyin|seçin|bilirsiniz)|size uyan\w*|en kısa (?:zamanda|sürede)"
     r"|ne zaman olursa|herhangi bir (?:gün|saat|zaman)\w*|hafta içi bir gün|her(?:hangi)? saat olur"
+    r"|ne zamana? (?:verebilir|gelebilir|alabilir|ayarlayabilir)\w*|kaçta (?:gelebilir|verebilir)\w*"
+    r"|hangi (?:gün|saat)\w* (?:var|boş|uygun|müsait|verebilir)\w*"
+    r"|what (?:times?|days?|slots?|dates?)(?: \w+)? (?:do you have|are (?:free|open|available|there))|what's available"
+    r"|when can (?:i|you|we)|fit me in|squeeze me in"
     r"|whenever|any ?time|any day|you (?:choose|pick|decide)|up to you|as soon as (?:possible|you can)|asap"
     r"|(?:it )?doesn'?t matter|i don'?t mind)\b"
 )
