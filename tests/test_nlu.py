@@ -139,6 +139,12 @@ DATE_TABLE = [
     ("next week at 10", {"time": "10:00", "week": "2026-11-30"}),
     ("this weekend", {}),
     ("I came in last week", {}),
+    # a shift of the time under discussion, in minutes: the dialog knows which time that is
+    ("an hour later", {"shift": "+60"}),
+    ("push it back 30 minutes", {"shift": "+30"}),
+    ("make it half an hour earlier", {"shift": "-30"}),
+    ("it takes an hour", {}),
+    ("I'll call you back an hour later", {}),
     ("friday next week", {"date": "2026-12-04"}),
     ("next monday", {"date": "2026-11-30"}),
     ("on wednesday", {"date": "2026-12-02"}),  # today is Wednesday: the next one
@@ -184,6 +190,11 @@ TURKISH_DATES = [
     ("bu hafta içinde gelebilir miyim", {"week": "2026-11-23"}),
     ("önümüzdeki hafta öğleden sonra", {"daypart": "afternoon", "week": "2026-11-30"}),
     ("bu hafta sonu", {}),
+    ("bir saat sonrasına alabilir miyiz", {"shift": "+60"}),
+    ("yarım saat erken", {"shift": "-30"}),
+    ("randevuyu bir saat ileri alalım", {"shift": "+60"}),
+    ("iki saat sonra ararım", {}),  # a call back
+    ("15 dakika geç kalacağım", {}),  # running late
     ("her hafta gelirim", {}),
     ("geçen hafta geldim", {}),
     ("haftaya cuma on buçukta", {"date": "2026-12-04", "time": "10:30", "datetime": "2026-12-04T10:30:00+03:00"}),
@@ -861,10 +872,10 @@ TR_TIME_FORMS = [
     ("saat üç buçukta iki saatlik randevu", {"time": "15:30"}),
     ("saat bir buçukta", {"time": "13:30"}),
     ("bir buçukta gelirim", {"time": "13:30"}),
-    # "3 saat sonra" is a time relative to now. No rule reads one, in Turkish or English ("in 3 hours"): no
-    # time rather than a guess, and the dialog asks for one.
-    ("3 saat sonra", {}),
-    ("yarım saat sonra gelebilir miyim", {}),
+    # "3 saat sonra" is a time relative to now. No rule reads one as a time, in Turkish or English ("in 3 hours"):
+    # it is a shift, which the dialog applies only to a time under discussion, and otherwise asks for one.
+    ("3 saat sonra", {"shift": "+180"}),
+    ("yarım saat sonra gelebilir miyim", {"shift": "+30"}),
     # "from … until" is a range, and a range asks for its start, as "10:00-12:00 arası" does; a move is not one
     ("10.00'dan 12.00'ye kadar", {"time": "10:00"}),
     ("10:00'dan 12:00'ye kadar müsaitim", {"time": "10:00"}),

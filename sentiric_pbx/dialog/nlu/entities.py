@@ -7,6 +7,8 @@ Shapes (all strings, ready for JSON and for the calendar API):
   "date": "2026-11-26"   "time": "15:00"   "datetime": "2026-11-26T15:00:00+03:00" (both said)
   "daypart": "morning" | "afternoon" | "evening"   (only when no clock time was said)
   "week": "2026-11-30"   the Monday of "next week" / "haftaya" / "bu hafta" (only when no day was said)
+  "shift": "+60" | "-30"   minutes from the time under discussion: "an hour later", "yarım saat erken" (only
+                           when no day or time was said; the dialog knows which time it shifts)
   "person_name": "Ahmet Yilmaz"   "phone": "+905551112233" (E.164)
 
 A time without a day ("no, make it 4 pm") gives "time" and no "datetime": which day it belongs to is
@@ -25,6 +27,7 @@ from sentiric_pbx.dialog.nlu.dates import find_dates, pick
 from sentiric_pbx.dialog.nlu.names import find_person_name
 from sentiric_pbx.dialog.nlu.normalize import Normalized
 from sentiric_pbx.dialog.nlu.options import NluOptions
+from sentiric_pbx.dialog.nlu.shifts import find_shift
 from sentiric_pbx.dialog.nlu.times import TimeMention, find_dayparts, find_times, past_daypart, to_clock
 from sentiric_pbx.dialog.nlu.tr_entity_text import entity_digits
 from sentiric_pbx.dialog.nlu.weeks import find_week
@@ -140,6 +143,9 @@ def extract(norm: Normalized, now: dt.datetime, options: NluOptions, said: str =
     else:
         phone, digits = take_phone(norm.digits, options.default_country_code)
     out = temporal(digits, now, norm.language, options)
+    shift = find_shift(norm.digits, norm.language) if not {"date", "time"} & out.keys() else None
+    if shift:  # (from `norm.digits`: Turkish `entity_digits` hides "2 saat" as a duration)
+        out["shift"] = f"{shift:+d}"
     name = find_person_name(norm.plain, norm.language, said)
     if name:
         out["person_name"] = name
