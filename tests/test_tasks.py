@@ -213,6 +213,29 @@ SCENARIOS = [
         Step(caller("affirm", "yes"),
              "done", "Done. Your appointment is moved from tomorrow at 3 pm to Friday at 10 am."),
     ], id="reschedule: asked when → confirmed → moved"),
+    pytest.param([at(3, 15)], [
+        Step(caller("reschedule_appointment", "can I move my appointment?"),
+             "ask", "Your appointment is for tomorrow at 3 pm. When would you like to move it to?"),
+        Step(caller("other", "4 pm", time="16:00"),
+             "confirm", "Shall I move your appointment from tomorrow at 3 pm to tomorrow at 4 pm?"),
+    ], id="reschedule: a time alone is on the appointment's own day (it was today)"),
+    pytest.param([at(3, 15)], [
+        Step(caller("reschedule_appointment", "can I move my appointment?"),
+             "ask", "Your appointment is for tomorrow at 3 pm. When would you like to move it to?"),
+        Step(caller("other", "push it back an hour", shift="+60"),
+             "confirm", "Shall I move your appointment from tomorrow at 3 pm to tomorrow at 4 pm?"),
+    ], id="reschedule: an hour later is an hour after the appointment"),
+    pytest.param([], [
+        Step(caller("create_appointment", "tomorrow at 3 pm", date=TOMORROW, time="15:00"),
+             "confirm", "Shall I book you for tomorrow at 3 pm?"),
+        Step(caller("deny", "an hour later?", shift="+60"),
+             "confirm", "No problem. Shall I book you for tomorrow at 4 pm instead?"),
+    ], id="an hour later than the time offered → that time, confirmed"),
+    pytest.param([], [
+        Step(caller("create_appointment", "tomorrow afternoon", date=TOMORROW, daypart="afternoon"),
+             "ask", "Would tomorrow at noon or 12:30 pm suit you?"),
+        Step(caller("other", "an hour later", shift="+60"), "confirm", "Shall I book you for tomorrow at 1 pm?"),
+    ], id="an hour later than two times offered → than the first"),
     pytest.param([at(3, 15), at(4, 10)], [
         Step(caller("reschedule_appointment", "I want to move an appointment"), "ask",
              "You have appointments for tomorrow at 3 pm and Friday at 10 am. Which one would you like to move?"),

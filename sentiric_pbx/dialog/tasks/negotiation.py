@@ -7,6 +7,7 @@ caller has just said yes to — the task then books it. State, in the dict the t
     pending  {"start", "end"} of the slot we asked the caller to confirm, or absent
     offered  [{"start", "end"}, ...] the free slots we offered last
     day      ISO date we are talking about, so "make it 4" means 4 pm *that* day
+    ref      ISO start of the appointment being moved, so "an hour later" means an hour after it
 
 Rules, in the order the seed's `ReservationTask` needs them:
 - no time named yet → ask when;
@@ -182,6 +183,25 @@ async def _consider_window(ctx: TaskContext, st: dict[str, Any], req: Requested,
     return await offer(ctx, st, await nearest(ctx, req.end), "offer_day_full", wording, {"day": day}, full)
 
 
+def _shifted(ctx: TaskContext, st: dict[str, Any], pending: Slot | None) -> Requested | None:
+    """ "An hour later", "yarım saat erken": the time under discussion (the one we asked to confirm, else the first
+    offered, else the appointment being moved, `st["ref"]`) shifted; with none, no guess ("3 saat sonra")."""
+    try:
+        minutes = int(ctx.turn.entities.get("shift", ""))
+    except ValueError:
+        return None
+    offered = st.get("offered") or []
+    if pending is not None:
+        ref = pending.start
+    elif offered:
+        ref = slot_from_state(offered[0]).start
+    elif st.get("ref"):
+        ref = datetime.fromisoformat(st["ref"])
+    else:
+        return None
+    return Requested(exact=ref + timedelta(minutes=minutes))
+
+
 def _pick_offered(ctx: TaskContext, offered: list[Slot]) -> Slot | None:
     index = ordinal_choice(ctx.turn.text, len(offered))
     if index is None and either_will_do(ctx.turn.text):
@@ -200,6 +220,8 @@ async def negotiate(ctx: TaskContext, st: dict[str, Any], wording: Wording | Non
     hint = date.fromisoformat(st["day"]) if st.get("day") else None
     req = requested_time(ctx.turn.entities, hours, ctx.now, hint)
     pending = slot_from_state(st["pending"]) if st.get("pending") else None
+    if req is None:
+        req = _shifted(ctx, st, pending)
     intent = ctx.turn.intent
 
     if pending is not None and (req is None or req.exact == pending.start):

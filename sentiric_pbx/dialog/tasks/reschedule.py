@@ -19,6 +19,7 @@ from sentiric_pbx.dialog.tasks.negotiation import Wording, negotiate, offer_afte
 from sentiric_pbx.dialog.tasks.phrases import say
 from sentiric_pbx.dialog.tasks.registry import task
 from sentiric_pbx.integrations.calendar.base import CalendarError, SlotTaken
+from sentiric_pbx.integrations.calendar.hours import BusinessHours
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +41,9 @@ class RescheduleTask:
         old_fact = booking_fact(ctx, old)
         wording = Wording(ask="move_ask_when", confirm="move_confirm", correction="move_confirm_correction",
                           extra={"old": old_fact["spoken"]})  # fmt: skip
-        negotiation = st.setdefault("slot", {})
+        # "make it 4", "in the afternoon", "an hour later": of the appointment's own day, from its own time
+        local = BusinessHours(ctx.business).local(old.slot.start)
+        negotiation = st.setdefault("slot", {"day": local.date().isoformat(), "ref": old.slot.start.isoformat()})
         agreed = await negotiate(ctx, negotiation, wording)
         if isinstance(agreed, TaskResult):
             # Not every step names the old time ("What time would suit you better?"); only a sentence
