@@ -398,3 +398,48 @@ async def test_an_hour_later_shifts_the_time_under_discussion(
     (or "I don't know that"); a time alone to a move was today's, not the appointment's day."""
     ctx = CallContext(call_id=f"shift-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
     await converse(brain, ctx, turns)
+
+
+async def _book(brain: AssistantBrain, language: str, *turns: str) -> None:
+    ctx = CallContext(call_id=f"book-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
+    for text in turns:
+        await say(brain, ctx, text)
+
+
+@pytest.mark.parametrize(
+    ("language", "booked", "question", "answer"),
+    [
+        ("tr", ["Yarın üçte randevu istiyorum", "Evet"], "Randevum ne zaman?", "Yarın saat 15:00 randevunuz var."),
+        ("tr", ["Yarın üçte randevu istiyorum", "Evet"], "Randevum var mı?", "Yarın saat 15:00 randevunuz var."),
+        ("en", ["Book me tomorrow at 3", "Yes", "Book me tomorrow at 4", "Yes"], "When is my appointment?",
+         "You have appointments for tomorrow at 3 pm and 4 pm."),
+        ("en", [], "Do I have an appointment?", "I can't find an upcoming appointment for your number."),
+    ],
+)  # fmt: skip
+async def test_when_is_my_appointment_is_answered_and_nothing_changes(
+    brain: AssistantBrain, language: str, booked: list[str], question: str, answer: str
+) -> None:
+    """It reached the booking task ("When would you like to come in?") or the cancel task ("… Shall I cancel it?")."""
+    await _book(brain, language, *booked)
+    before = await brain.calendar.bookings_for("+905551112233")
+    ctx = CallContext(call_id=f"check-{language}", language=language, caller_id="+905551112233", caller_name="Ayşe")
+    spoken, ctx = await say(brain, ctx, question)
+    assert spoken == answer
+    assert ctx.active_task is None and "booking" not in ctx.slots  # no booking is recorded as made
+    assert await brain.calendar.bookings_for("+905551112233") == before
+
+
+async def test_an_anonymous_caller_asking_after_an_appointment_is_asked_for_the_number(brain: AssistantBrain) -> None:
+    await _book(brain, "en", "Book me tomorrow at 3", "Yes")
+    ctx = CallContext(call_id="check-anon", language="en")
+    await converse(brain, ctx, [
+        ("When is my appointment?", "Which phone number did you make the appointment with?"),
+        ("0555 111 22 33", "You have an appointment for tomorrow at 3 pm."),
+    ])  # fmt: skip
+
+
+async def test_asking_after_an_appointment_to_cancel_it_still_cancels(brain: AssistantBrain) -> None:
+    await _book(brain, "tr", "Yarın üçte randevu istiyorum", "Evet")
+    ctx = CallContext(call_id="check-cancel", language="tr", caller_id="+905551112233", caller_name="Ayşe")
+    spoken, ctx = await say(brain, ctx, "Randevum var mı, iptal etmek istiyorum")
+    assert spoken == "Yarın saat 15:00 randevunuz var. İptal edeyim mi?"

@@ -689,6 +689,7 @@ def test_the_builtin_tasks_are_registered_under_their_intents() -> None:
         "ask_unknown",
         "ask_unknown_aside",
         "cancel_appointment",
+        "check_appointment",
         "create_appointment",
         "end_call",
         "reschedule_appointment",

@@ -24,6 +24,7 @@ from sentiric_pbx.dialog.nlu import NluOptions, understand
 from sentiric_pbx.dialog.nlu.plugin_intents import PluginIntents
 from sentiric_pbx.dialog.responder import Responder
 from sentiric_pbx.dialog.tasks.base import TaskContext, TurnInput
+from sentiric_pbx.dialog.tasks.check import CHECK_INTENT, asks_own_booking
 from sentiric_pbx.dialog.tasks.faq import FAQ_INTENT, UNKNOWN_ASIDE_INTENT, UNKNOWN_INTENT
 from sentiric_pbx.dialog.tasks.registry import TaskRegistry
 from sentiric_pbx.dialog.tasks.router import CONTINUING_STATUSES, dispatch
@@ -119,7 +120,11 @@ class AssistantBrain:
     def _open_question(self, ctx: CallContext, turn: TurnInput) -> TurnInput:
         """A turn no task is sure of may be a question the FAQ answers (`ask_faq`, which leaves a task in
         progress where it was); a question outside every task and the FAQ gets the offer of a person
-        (`ask_unknown`). Everything else goes on as the NLU said."""
+        (`ask_unknown`). A question after the caller's own appointment, with no task in progress, is answered with
+        it (`check_appointment`). Everything else goes on as the NLU said."""
+        if ctx.active_task is None and asks_own_booking(turn.text):  # "Randevum ne zaman?": said, nothing changed
+            ctx.intents[-1] = CHECK_INTENT
+            return TurnInput(CHECK_INTENT, turn.entities, turn.text, turn.confidence)
         unsure = turn.intent == "other" or turn.confidence < self.nlu_options.llm_below_confidence
         if not unsure or _HELP.search(turn.text.lower()):
             return turn

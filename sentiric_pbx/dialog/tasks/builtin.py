@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sentiric_pbx.dialog.tasks.cancel import CancelTask
+from sentiric_pbx.dialog.tasks.check import CheckTask
 from sentiric_pbx.dialog.tasks.faq import FaqTask, UnknownAsideTask, UnknownQuestionTask
 from sentiric_pbx.dialog.tasks.info import EndCallTask, OpeningHoursTask, TransferTask
 from sentiric_pbx.dialog.tasks.reschedule import RescheduleTask
@@ -10,6 +11,7 @@ from sentiric_pbx.dialog.tasks.reservation import ReservationTask
 
 __all__ = [
     "CancelTask",
+    "CheckTask",
     "EndCallTask",
     "FaqTask",
     "OpeningHoursTask",
