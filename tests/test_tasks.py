@@ -437,32 +437,46 @@ async def test_ask_name_off_books_under_no_name_as_before(calendar: SqliteCalend
     assert booking.name is None
 
 
-NOTICE_STEPS = [
-    pytest.param(caller("create_appointment", "today at 11", date=TODAY, time="11:00"), "ask",
+THIS_WEEK = "2029-12-31"  # the Monday of this week; next week's is 7 January
+# One turn that opens a call, with `[business] min_notice_minutes` (at 10:07 with 120, nothing before 12:07)
+ONE_TURN = [
+    pytest.param(120, caller("create_appointment", "today at 11", date=TODAY, time="11:00"), "ask",
                  "That is too soon to book. The nearest free times are today at 12:30 pm or 1 pm. "
                  "Would one of those suit you?", id="a time inside the notice → too soon"),
-    pytest.param(caller("create_appointment", "this morning", date=TODAY, daypart="morning"), "ask",
+    pytest.param(120, caller("create_appointment", "this morning", date=TODAY, daypart="morning"), "ask",
                  "That is too soon to book. The nearest free times are today at 12:30 pm or 1 pm. "
                  "Would one of those suit you?", id="a daypart wholly inside the notice → too soon, not 'closed'"),
-    pytest.param(caller("create_appointment", "today at 9", date=TODAY, time="09:00"), "ask",
+    pytest.param(120, caller("create_appointment", "today at 9", date=TODAY, time="09:00"), "ask",
                  "That time has already passed. The next free times are today at 12:30 pm or 1 pm. "
                  "Would one of those suit you?", id="a time already past → passed, and the offer keeps the notice"),
-    pytest.param(caller("create_appointment", "today", date=TODAY), "ask",
+    pytest.param(120, caller("create_appointment", "today", date=TODAY), "ask",
                  "Would today at 12:30 pm or 1 pm suit you?", id="a day → its slots after the notice"),
-    pytest.param(caller("create_appointment", "when are you free?"), "ask",
+    pytest.param(120, caller("create_appointment", "when are you free?"), "ask",
                  "Would today at 12:30 pm or 1 pm suit you?", id="when are you free → the nearest after the notice"),
-    pytest.param(caller("create_appointment", "today at 1 pm", date=TODAY, time="13:00"), "confirm",
+    pytest.param(120, caller("create_appointment", "today at 1 pm", date=TODAY, time="13:00"), "confirm",
                  "Shall I book you for today at 1 pm?", id="a time after the notice → confirmed"),
+    pytest.param(0, caller("create_appointment", "next week", week="2030-01-07"), "ask",
+                 "Would Monday at 9 am or 9:30 am suit you?", id="next week → its first two free slots"),
+    pytest.param(0, caller("create_appointment", "next week in the afternoon", week="2030-01-07", daypart="afternoon"),
+                 "ask", "Would Monday at noon or 12:30 pm suit you?", id="next week, afternoons → in its afternoons"),
+    pytest.param(0, caller("create_appointment", "this week", week=THIS_WEEK), "ask",
+                 "Would today at 10:30 am or 11 am suit you?", id="this week → from now, not from its Monday"),
+    pytest.param(0, caller("create_appointment", "next week at 10", week="2030-01-07", time="10:00"), "confirm",
+                 "Shall I book you for Monday at 10 am?", id="next week at a time → that time on its first day"),
+    pytest.param(0, caller("create_appointment", "next week in the evening", week="2030-01-07", daypart="evening"),
+                 "ask", "We are open Monday to Friday, from 9 am to 5 pm. The nearest free times are Monday at 9 am "
+                 "or 9:30 am. Would one of those suit you?", id="next week, evenings → closed then: the hours"),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("said", "status", "template"), NOTICE_STEPS)
-async def test_min_notice_keeps_bookings_from_starting_too_soon(
-    calendar: SqliteCalendar, said: TurnInput, status: str, template: str
+@pytest.mark.parametrize(("notice", "said", "status", "template"), ONE_TURN)
+async def test_a_window_or_a_notice_in_one_turn(
+    calendar: SqliteCalendar, notice: int, said: TurnInput, status: str, template: str
 ) -> None:
-    """At 10:07 with two hours' notice, nothing before 12:07 is offered or confirmed."""
+    """Two hours' notice: nothing sooner is offered or confirmed. "Next week if possible" answers "When would you
+    like to come in?": it used to be asked again."""
     talk = conversation(calendar, caller_name="Ayşe Demir")
-    talk.business = BusinessConfig(min_notice_minutes=120)
+    talk.business = BusinessConfig(min_notice_minutes=notice)
     result = await talk.turn(said)
     assert result is not None and (result.status, result.template) == (status, template)
 
@@ -475,32 +489,6 @@ async def test_min_notice_applies_to_moving_an_appointment(calendar: SqliteCalen
     result = await talk.turn(caller("other", "today at 11", date=TODAY, time="11:00"))
     assert result is not None and result.template.startswith("That is too soon to book.")
     assert "today at 12:30 pm or 1 pm" in result.template
-
-
-NEXT_WEEK = "2029-12-31"  # the Monday of "this week" is 31 December; next week's is 7 January
-WEEK_STEPS = [
-    pytest.param(caller("create_appointment", "next week", week="2030-01-07"), "ask",
-                 "Would Monday at 9 am or 9:30 am suit you?", id="next week → its first two free slots"),
-    pytest.param(caller("create_appointment", "next week in the afternoon", week="2030-01-07", daypart="afternoon"),
-                 "ask", "Would Monday at noon or 12:30 pm suit you?", id="next week, afternoons → in its afternoons"),
-    pytest.param(caller("create_appointment", "this week", week=NEXT_WEEK), "ask",
-                 "Would today at 10:30 am or 11 am suit you?", id="this week → from now, not from its Monday"),
-    pytest.param(caller("create_appointment", "next week at 10", week="2030-01-07", time="10:00"), "confirm",
-                 "Shall I book you for Monday at 10 am?", id="next week at a time → that time on its first day"),
-    pytest.param(caller("create_appointment", "next week in the evening", week="2030-01-07", daypart="evening"),
-                 "ask", "We are open Monday to Friday, from 9 am to 5 pm. The nearest free times are Monday at 9 am "
-                 "or 9:30 am. Would one of those suit you?", id="next week, evenings → closed then: the hours"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("said", "status", "template"), WEEK_STEPS)
-async def test_a_week_without_a_day_is_offered_from(
-    calendar: SqliteCalendar, said: TurnInput, status: str, template: str
-) -> None:
-    """ "Next week if possible" answers "When would you like to come in?": it used to be asked again."""
-    talk = conversation(calendar, caller_name="Ayşe Demir")
-    result = await talk.turn(said)
-    assert result is not None and (result.status, result.template) == (status, template)
 
 
 async def test_a_week_fully_booked_is_said_so(calendar: SqliteCalendar) -> None:
