@@ -132,6 +132,7 @@ DATE_TABLE = [
     ("first thing tomorrow", {"date": "2026-11-26", "daypart": "morning"}),  # the start of that day
     ("friday first thing", {"date": "2026-11-27", "daypart": "morning"}),
     ("first thing I want to know", {}),
+    ("my birthday is march 3rd", {}),
     # a week without a day is a window to offer from: its Monday (today is Wednesday 25 November)
     ("sometime next week if possible", {"week": "2026-11-30"}),
     ("this week", {"week": "2026-11-23"}),
@@ -186,6 +187,9 @@ TURKISH_DATES = [
     ("yarın öğle saatinde", {"date": "2026-11-26", "time": "12:00", "datetime": "2026-11-26T12:00:00+03:00"}),  # dev_r
     ("ilk iş olarak adınızı alayım", {}),  # "as a first step"
     ("Mümkünse gelecek hafta.", {"week": "2026-11-30"}),  # (dev_s)
+    ("Yarınki toplantıyı öğleden sonraya alabilir miyiz?", {"date": "2026-11-26", "daypart": "afternoon"}),  # dev_u
+    ("Bütçem 12-15 bin TL", {}),  # a price range, not 12:15 (dev_u)
+    ("doğum günü 3 mart", {}),  # a birthday (dev_u)
     ("haftaya", {"week": "2026-11-30"}),
     ("bu hafta içinde gelebilir miyim", {"week": "2026-11-23"}),
     ("önümüzdeki hafta öğleden sonra", {"daypart": "afternoon", "week": "2026-11-30"}),

@@ -129,6 +129,8 @@ _TR_EXCEPT = re.compile(r" (?:haric|disinda)\b")
 _TR_NEGATED_AFTER = re.compile(r" (?:degil(?! mi)|yerine|olmaz|olmasin|olmuyor|uymaz|uymuyor)\b")
 
 
+# "doğum günü 3 mart", "my birthday is march 3rd": a birthday, no day to book
+_BIRTH = re.compile(r"\b(?:dogum (?:gunu|gunum|tarihi|tarihim)|birthday(?: is)?|date of birth(?: is)?|born on)\W*$")
 _EN_WD = "|".join(WEEKDAYS_EN)
 # Short month names as people say them ("dec third"); "mar", "may" and "jun" are left out: words first.
 _EN_MONTH_SHORT = {"jan": "january", "feb": "february", "apr": "april", "aug": "august", "sept": "september",
@@ -333,7 +335,8 @@ def find_dates(digits: str, now: dt.datetime, language: str) -> list[DateMention
             day = _resolve(kind, m, now, language)
             taken.append((m.start(), m.end()))
             if day is not None and not (language == "tr" and _TR_EXCEPT.match(digits, m.end())):
-                raw.append((m.start(), m.end(), kind, day))
+                if not _BIRTH.search(digits[: m.start()]):
+                    raw.append((m.start(), m.end(), kind, day))
     raw.sort()
     if language == "tr":
         raw = _counted_from(_apposition(raw, digits), digits, now.date())

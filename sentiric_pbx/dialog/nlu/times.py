@@ -145,7 +145,8 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     # "öğle", "öğlen", "öğleyin" (and "öğlen yarım", half past twelve: `entity_digits`)
     (r"\bogle(?:n|yin)?(?:de|e)?\b", lambda m: (12, 0, None)),
     (r"\b(?P<h>1[3-9]|2[0-3]) (?P<m>00|15|30|45)\b(?! ?\d)", _hm),  # "on dört otuz": a 24-hour clock
-    (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?(?:\d|dakika|dk|gun|kisi|yas|lira|tl|saat))", _hm),  # "on bir otuz"
+    # "on bir otuz"; not a count, an age, a price ("12-15 bin TL")
+    (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?(?:\d|dakika|dk|gun|kisi|yas|lira|tl|saat|bin|milyon))", _hm),
     (r"\b(?P<h>\d{1,2}) ?(?:den|dan|ten|tan) (?:sonra|once|itibaren)\b", _hm),  # "dörtten sonra"
     # "üçe alabilir miyiz", "dörde alalım", "beni ikiye yazın": a number in the dative before a booking verb
     # and "beşe toplantı koy", "üçe randevu ayarlayın": with what is booked between the two
@@ -190,7 +191,7 @@ _FIRST_THING_EN = (  # (in `digits`, "first" is "1th")
 _FIRST_THING_TR = "|".join(f"(?<={d} )ilk is(?=(?:i|e)?\\b)" for d in _TR_DAYS)
 _DAYPARTS_EN = rf"\b(?<!good )(?P<p>morning|afternoon|evening|tonight|night|{_FIRST_THING_EN})s?\b"
 _DAYPARTS_TR = (
-    r"\b(?<!iyi )(?P<p>sabah|ogleden once|oglenden once|ogleden sonra|oglenden sonra|aksamustu|aksam ustu|aksam"
+    r"\b(?<!\biyi )(?P<p>sabah|ogleden once|oglenden once|ogleden sonra|oglenden sonra|aksamustu|aksam ustu|aksam"
     rf"|{_FIRST_THING_TR}"
     r"|(?<!ceyrek )(?<!\d )gece(?=(?:si|sinde|leri|ler|de|ye|yi|den|yarisi)?\b))\w*"
 )  # "geçen" (last), "geçeyim", "geçelim" (let me move on) fold to "gece…": only the noun's own endings are the night
