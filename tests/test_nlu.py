@@ -932,6 +932,7 @@ TR_NAME_FORMS = [
     ("Soyadım Yılmaz.", {"person_name": "Yılmaz"}),  # a surname alone (dev_l, dev_o)
     ("soyadım demir", {"person_name": "Demir"}),
     ("Soyadım değişti", {}),  # lower case in a turn with capitals: a verb ("changed")
+    ("Selam, bana Akif Taşlı derler.", {"person_name": "Akif Taşlı"}),  # "they call me" (dev_u)
     # a form's label and a name, each word with its capital (dev_k)
     ("Ad Can", {"person_name": "Can"}),
     ("Ad: Can Yılmaz", {"person_name": "Can Yılmaz"}),

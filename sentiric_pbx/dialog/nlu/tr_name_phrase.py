@@ -214,8 +214,9 @@ def not_in_name(word: str, following: str) -> bool:
     return mine or where or kind or _QUESTION_TR.match(following) is not None
 
 
-# "Bana Ayşe diyebilirsiniz", "bana Mehmet Ali deyin": the name between "bana" and a verb of calling.
-_CALL_ME = re.compile(r"^(?:de|deyin|deyiniz|diyin|diyebilir\w*|hitap|seslen\w*)$")
+# "Bana Ayşe diyebilirsiniz", "bana Mehmet Ali deyin", "bana Akif Taşlı derler": the name between "bana" and a
+# verb of calling.
+_CALL_ME = re.compile(r"^(?:de|deyin|deyiniz|diyin|diyebilir\w*|derler|diyorlar|dersiniz|hitap|seslen\w*)$")
 # "Ayşe olarak kaydedin", "Ayşe Yılmaz olarak kayıtlıyım": the name a record is to be, or is, under.
 _REGISTER = re.compile(r"^(?:kaydet\w*|kayded\w*|kay[ıi]t\w*|yaz\w*|ge[çc]iyor\w*|do[gğ]rul\w*)$")
 
