@@ -190,6 +190,8 @@ TURKISH_DATES = [
     ("Yarınki toplantıyı öğleden sonraya alabilir miyiz?", {"date": "2026-11-26", "daypart": "afternoon"}),  # dev_u
     ("Bütçem 12-15 bin TL", {}),  # a price range, not 12:15 (dev_u)
     ("doğum günü 3 mart", {}),  # a birthday (dev_u)
+    ("ogleden sonraymis gibi ama 3ten sonrasina bakin", {"time": "15:00"}),  # "after 3" (dev_t)
+    ("akşam dokuza bir etkinlik ekleyebilir misin", {"time": "21:00"}),
     ("haftaya", {"week": "2026-11-30"}),
     ("bu hafta içinde gelebilir miyim", {"week": "2026-11-23"}),
     ("önümüzdeki hafta öğleden sonra", {"daypart": "afternoon", "week": "2026-11-30"}),

@@ -147,11 +147,12 @@ _TR: tuple[tuple[str, _Handler], ...] = (
     (r"\b(?P<h>1[3-9]|2[0-3]) (?P<m>00|15|30|45)\b(?! ?\d)", _hm),  # "on dört otuz": a 24-hour clock
     # "on bir otuz"; not a count, an age, a price ("12-15 bin TL")
     (r"\b(?P<h>\d{1,2}) (?P<m>15|30|45)\b(?! ?(?:\d|dakika|dk|gun|kisi|yas|lira|tl|saat|bin|milyon))", _hm),
-    (r"\b(?P<h>\d{1,2}) ?(?:den|dan|ten|tan) (?:sonra|once|itibaren)\b", _hm),  # "dörtten sonra"
+    (r"\b(?P<h>\d{1,2}) ?(?:den|dan|ten|tan) (?:sonra|once|itibaren)\w*", _hm),  # "dörtten sonra", "3ten sonrasına"
     # "üçe alabilir miyiz", "dörde alalım", "beni ikiye yazın": a number in the dative before a booking verb
-    # and "beşe toplantı koy", "üçe randevu ayarlayın": with what is booked between the two
+    # and "beşe toplantı koy", "üçe randevu ayarlayın", "dokuza bir etkinlik ekle": with what is booked between
     (
-        r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a) (?:(?:toplanti|gorusme|randevu|rezervasyon|masa|yer|kayit)\w* )?"
+        r"\b(?P<h>\d{1,2}) ?(?:ye|ya|e|a) "
+        r"(?:(?:bir |1 )?(?:toplanti|gorusme|randevu|rezervasyon|masa|yer|kayit|etkinlik)\w* )?"
         r"(?:al|kaydir|cek|yaz|ayarla|koy|ertele|tasi|randevu|ekle|olustur|planla)\w*",
         _hm,
     ),
