@@ -262,6 +262,9 @@ NAME_PHONE_TABLE = [
     ("call me on oh five three two one one one two two three three", "en", {"phone": "+905321112233"}),
     ("my number is plus four four seven nine one one one two three four five six", "en", {"phone": "+447911123456"}),
     ("numaram sıfır beş üç iki bir bir bir iki iki üç üç", "tr", {"phone": "+905321112233"}),
+    # a short number run into the phone number ("…, 5 milyon TL") is no part of it (dev_t)
+    ("numaram 05321234567, 5 milyon TL'ye ev arıyorum", "tr", {"phone": "+905321234567"}),
+    ("IBAN TR33 0006 1005 1978 6457 8413 26", "tr", {}),
 ]
 
 

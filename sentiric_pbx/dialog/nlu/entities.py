@@ -80,24 +80,37 @@ def _turkish_phone(number: str, phone: str, country_code: str) -> bool:
 def take_phone_tr(digits: str, country_code: str) -> tuple[str | None, str]:
     """`take_phone` for a Turkish turn: only numbers `_turkish_phone` accepts, and of two separated by
     "ya da"/"veya"/"pardon" the last; every number taken is blanked out, so none is read as a time."""
-    found: list[tuple[str, re.Match[str]]] = []
+    found: list[tuple[str, int, int]] = []
     for m in _PHONE_RUN.finditer(digits):
-        number = _expand(m.group(0))
-        if number.startswith("00"):
-            number = "+" + number[2:]
-        if 7 <= len(number.lstrip("+")) <= 15:
-            phone = normalize_e164(number, country_code)
-            if phone and _turkish_phone(number, phone, country_code) and not _TR_ID_LABEL.search(digits[: m.start()]):
-                found.append((phone, m))
+        if _TR_ID_LABEL.search(digits[: m.start()]):
+            continue
+        # "05321234567, 5 milyon TL": the number, not the price run into it (one short group after it, no more)
+        groups = m.group(0).split(" ")
+        parts = [m.group(0)] + ([" ".join(groups[:-1])] if len(groups) > 1 and len(groups[-1]) <= 3 else [])
+        for part in parts:
+            phone = _turkish_number(_expand(part), country_code)
+            if phone:
+                found.append((phone, m.start(), m.start() + len(part)))
+                break
     if not found:
         return None, digits
     chosen = found[0][0]
-    for (_, before), (phone, after) in itertools.pairwise(found):
-        if _TR_ALTERNATIVE.search(digits[before.end() : after.start()]):
+    for (_, _, before_end), (phone, after_start, _) in itertools.pairwise(found):
+        if _TR_ALTERNATIVE.search(digits[before_end:after_start]):
             chosen = phone
-    for _, m in reversed(found):
-        digits = digits[: m.start()] + " # " + digits[m.end() :]
+    for _, start, end in reversed(found):
+        digits = digits[:start] + " # " + digits[end:]
     return chosen, digits
+
+
+def _turkish_number(number: str, country_code: str) -> str | None:
+    """`number` (digits, maybe "+" or "00" first) as E.164 when it is a Turkish phone number, else None."""
+    if number.startswith("00"):
+        number = "+" + number[2:]
+    if not 7 <= len(number.lstrip("+")) <= 15:
+        return None
+    phone = normalize_e164(number, country_code)
+    return phone if phone and _turkish_phone(number, phone, country_code) else None
 
 
 def _pick_time(times: list[TimeMention], text: str) -> TimeMention | None:
