@@ -265,6 +265,8 @@ NAME_PHONE_TABLE = [
     # a short number run into the phone number ("…, 5 milyon TL") is no part of it (dev_t)
     ("numaram 05321234567, 5 milyon TL'ye ev arıyorum", "tr", {"phone": "+905321234567"}),
     ("IBAN TR33 0006 1005 1978 6457 8413 26", "tr", {}),
+    # a place in the dative is no owner of a ticket: "Ankara'ya bilet" (dev_t)
+    ("Ankara'ya bilet istiyorum.", "tr", {}),
 ]
 
 

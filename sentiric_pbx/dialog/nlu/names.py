@@ -25,9 +25,11 @@ from sentiric_pbx.dialog.nlu.tr_name_phrase import (
     PHONE_NEXT_TR,
     Capitals,
     field_name,
+    genitive_stem,
     name_in_frame,
     name_phrase_before,
     not_in_name,
+    owner_stem,
     said_capitals,
     surname_alone,
     title_tr,
@@ -124,7 +126,7 @@ def _ben_name(words: list[str], after: list[str]) -> list[str] | None:
         return None  # "ben teşekkür ederim", "ben rica ederim": a compound verb, no name
     if len(after) >= 2 and _TR_COMPOUND_PLACE.match(_without_copula(after[1])):
         return None  # "ben deniz kenarındayım", "ben can sıkıntısından aradım": a noun compound, no name
-    if len(after) > len(words) > 1 and _genitive_stem(words[-1]) and _TR_POSSESSED_I_AM.match(after[len(words)]):
+    if len(after) > len(words) > 1 and genitive_stem(words[-1]) and _TR_POSSESSED_I_AM.match(after[len(words)]):
         return None  # "ben ahmet yılmazın eşiyim": I am Ahmet Yılmaz's wife, whose name is not said
     if len(words) >= 2 and _is_first_name(words[0]) and _without_copula(words[-1]) != words[-1]:
         words = [*words[:-1], _without_copula(words[-1])]  # "ben ayşe kaya'yım": -yım is "I am", no verb
@@ -158,16 +160,6 @@ _TR_GENITIVE = re.compile(r"\b(\w+) (?:randevus|sipari[sş]|rezervasyon|kayd[ıi
 _TR_GENITIVE_KIND = re.compile(r"\b(\w+) \w+ (?:randevus|sipari[sş]|rezervasyon)")  # "Emir'in aşı randevusu"
 
 
-def _genitive_stem(word: str) -> str | None:
-    """ "yılmazın" → "yılmaz", "ayşenin" → "ayşe"; None when the word has no genitive ending."""
-    vowels = "aeıioöuü"
-    if re.search(r"n[ıiuü]n$", word) and len(word) > 4 and word[-4] in vowels:
-        return word[:-3]
-    if re.search(r"[ıiuü]n$", word) and len(word) > 3 and word[-3] not in vowels:
-        return word[:-2]
-    return None
-
-
 def _said_stems(said: str) -> dict[str, str]:
     """Words written with an apostrophe, as `plain` spells them → the part before it: "Şahin'in" says where
     the ending starts, which "şahinin" alone does not ("Şahin'in" or "Şahi'nin")."""
@@ -186,7 +178,7 @@ _TR_FOR_WHOM = re.compile(r"\b(\w+)(?= (?:\w+ ){0,2}randevu\b)")  # "Umutcan'a c
 def _name_of_owner(plain: str, said: str, caps: Capitals | None) -> str | None:
     said_stems = _said_stems(said)
     genitives = [*_TR_GENITIVE.finditer(plain), *_TR_GENITIVE_KIND.finditer(plain)]
-    owners = [(m, said_stems.get(m[1]) or _genitive_stem(m[1])) for m in genitives]
+    owners = [(m, owner_stem(m[1], said_stems)) for m in genitives]
     for m in _TR_FOR_WHOM.finditer(plain):
         stem, between = said_stems.get(m[1], ""), plain[m.end(1) :].split()[:2]
         if any(w in _TR_POSTPOSITIONS or w in ("göre", "gore") or _TR_AFTER_NAME_VERB.search(w) for w in between):

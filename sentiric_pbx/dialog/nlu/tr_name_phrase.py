@@ -194,6 +194,24 @@ PHONE_NEXT_TR = re.compile(
     r"|(?:iki|üç|uc|dört|dort|beş|bes|altı|alti|yedi|sekiz|dokuz) y[üu]z\b"
     r"|numara|telefon|tel\b|cep\b|cebim\b|gsm\b)"
 )
+def genitive_stem(word: str) -> str | None:
+    """ "yılmazın" → "yılmaz", "ayşenin" → "ayşe"; None when the word has no genitive ending."""
+    vowels = "aeıioöuü"
+    if re.search(r"n[ıiuü]n$", word) and len(word) > 4 and word[-4] in vowels:
+        return word[:-3]
+    if re.search(r"[ıiuü]n$", word) and len(word) > 3 and word[-3] not in vowels:
+        return word[:-2]
+    return None
+
+
+def owner_stem(word: str, said_stems: dict[str, str]) -> str | None:
+    """The name in a genitive ("Öykü'nün", "yılmazın"); not in another case ("Ankara'ya bilet": a place)."""
+    stem = said_stems.get(word)
+    if stem is not None:
+        return stem if re.fullmatch(r"n?[ıiuü]n", word[len(stem) :]) else None
+    return genitive_stem(word)
+
+
 _MY_TR = re.compile(r"^(?P<stem>\w{2,}?)(?:[ıiuü]m|(?<=[aeıioöuü])m)[ıiuü]?$")  # "telefonum", "numaram", "kaydımı"
 _BOOKING_HEAD_TR = re.compile(r"^(?:randevus|rezervasyonu|sipari[sş]i|kayd[ıi])")  # "diş randevusu": its kind
 _QUESTION_TR = re.compile(r"^m[ıiuü](?:s[ıiuü]n[ıiuü]z|y[ıiuü]m|s[ıiuü]n|y[ıiuü]z)?$")
