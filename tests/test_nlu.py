@@ -185,6 +185,8 @@ TURKISH_DATES = [
     ("cuma sabah", {"date": "2026-11-27", "daypart": "morning"}),
     ("yarın ilk iş gelebilir mi", {"date": "2026-11-26", "daypart": "morning"}),  # "first thing" (dev_s)
     ("yarın öğle saatinde", {"date": "2026-11-26", "time": "12:00", "datetime": "2026-11-26T12:00:00+03:00"}),  # dev_r
+    ("saat 1'de, öğle arasında", {"time": "13:00"}),  # midday beside a clock time is not a second time
+    ("2'de gelirim, öğlen kapalı mısınız", {"time": "14:00"}),
     ("ilk iş olarak adınızı alayım", {}),  # "as a first step"
     ("Mümkünse gelecek hafta.", {"week": "2026-11-30"}),  # (dev_s)
     ("Yarınki toplantıyı öğleden sonraya alabilir miyiz?", {"date": "2026-11-26", "daypart": "afternoon"}),  # dev_u

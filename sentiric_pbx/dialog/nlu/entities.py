@@ -116,6 +116,9 @@ def _turkish_number(number: str, country_code: str) -> str | None:
 def _pick_time(times: list[TimeMention], text: str) -> TimeMention | None:
     kept = [t for t in times if not re.search(r"\b(?:from|not|instead of)\s*(?:at )?$", text[: t.start])]
     chosen = kept or times
+    # "saat 1'de, öğle arasında": midday said beside a clock time is when that time falls, not a second one
+    clocks = [t for t in chosen if not text.startswith("ogle", t.start)]
+    chosen = clocks or chosen
     return chosen[-1] if chosen else None
 
 
