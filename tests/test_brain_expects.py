@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sentiric_pbx.call.record import CallContext
-from sentiric_pbx.config import Settings
+from sentiric_pbx.config import BusinessConfig, Settings
 from sentiric_pbx.dialog.brain import AssistantBrain
 from sentiric_pbx.dialog.faq import Faq
 from sentiric_pbx.dialog.tasks.registry import default_registry
@@ -443,3 +443,15 @@ async def test_asking_after_an_appointment_to_cancel_it_still_cancels(brain: Ass
     ctx = CallContext(call_id="check-cancel", language="tr", caller_id="+905551112233", caller_name="Ayşe")
     spoken, ctx = await say(brain, ctx, "Randevum var mı, iptal etmek istiyorum")
     assert spoken == "Yarın saat 15:00 randevunuz var. İptal edeyim mi?"
+
+
+async def test_an_faq_about_something_free_mid_booking_is_still_the_faq_s(brain: AssistantBrain) -> None:
+    """ "Is parking free?" has the word "free" of "when are you free?": the FAQ still answers it, then the question."""
+    parking = "Yes, parking is free behind the building."
+    entry = {"questions": ["is parking free", "is there parking"], "answer": parking}
+    brain.faq = Faq(BusinessConfig(faq=[entry]))  # type: ignore[list-item]
+    ctx = CallContext(call_id="faq-free", language="en", caller_id="+905551112233", caller_name="Ayşe")
+    await converse(brain, ctx, [
+        ("I'd like to book an appointment", "When would you like to come in?"),
+        ("Is parking free?", f"{parking} When would you like to come in?"),
+    ])  # fmt: skip

@@ -28,7 +28,7 @@ from sentiric_pbx.dialog.tasks.check import CHECK_INTENT, asks_own_booking
 from sentiric_pbx.dialog.tasks.faq import FAQ_INTENT, UNKNOWN_ASIDE_INTENT, UNKNOWN_INTENT
 from sentiric_pbx.dialog.tasks.registry import TaskRegistry
 from sentiric_pbx.dialog.tasks.router import CONTINUING_STATUSES, dispatch
-from sentiric_pbx.dialog.tasks.when import asks_when
+from sentiric_pbx.dialog.tasks.when import asks_for_times, asks_when
 from sentiric_pbx.dialog.timing import timed
 from sentiric_pbx.dialog.types import Reply, text_reply
 from sentiric_pbx.engines.base import LlmEngine
@@ -128,7 +128,7 @@ class AssistantBrain:
         unsure = turn.intent == "other" or turn.confidence < self.nlu_options.llm_below_confidence
         if not unsure or _HELP.search(turn.text.lower()):
             return turn
-        if ctx.active_task is not None and asks_when(turn.text):
+        if ctx.active_task is not None and asks_for_times(turn.text):
             return turn  # "When can I come?" mid-booking asks for our free times, which the task offers: no FAQ
         found = self.faq.answer(turn.text, ctx.language) if self.faq else None
         if found is not None:

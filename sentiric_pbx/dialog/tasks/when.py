@@ -90,9 +90,8 @@ def requested_time(
 def _window(day: date, part: tuple[time, time | None] | None, hours: BusinessHours) -> tuple[datetime, datetime]:
     """[start, end) of `day`, or of its `part` (the morning, …), in the business's zone."""
     lo, hi = part or (time(0, 0), None)
-    end = datetime.combine(day, hi, tzinfo=hours.tz) if hi else datetime.combine(day + timedelta(1), time(0, 0),
-                                                                                  tzinfo=hours.tz)  # fmt: skip
-    return datetime.combine(day, lo, tzinfo=hours.tz), end
+    end = datetime.combine(day, hi, tzinfo=hours.tz) if hi else datetime.combine(day + timedelta(1), time(0, 0))
+    return datetime.combine(day, lo, tzinfo=hours.tz), end.replace(tzinfo=hours.tz)
 
 
 _FIRST = re.compile(r"\b(first|earlier|former|1st|ilk|ilki|birinci|birincisi|önceki|erken|erkeni|erkenini)\b")
@@ -117,6 +116,18 @@ _ASKS_WHEN = re.compile(
     r"|whenever|any ?time|any day|you (?:choose|pick|decide)|up to you|as soon as (?:possible|you can)|asap"
     r"|(?:it )?doesn'?t matter|i don'?t mind)\b"
 )
+
+
+# Of those, the ones that can only be about times: "Is parking free?" is "free" but the FAQ's to answer
+_ASKS_FOR_TIMES = re.compile(
+    r"\b(?:when can (?:i|you|we)|what (?:times?|days?|slots?|dates?)\b|fit me in|squeeze me in|earliest|soonest"
+    r"|next (?:free|available|opening)|ne zaman|kaçta|hangi (?:gün|saat)|en erken|en yakın (?:gün|saat|zaman)\w*)"
+)
+
+
+def asks_for_times(text: str) -> bool:
+    """Whether the caller asks for our free times in words no other question uses ("When can I come?")."""
+    return _ASKS_FOR_TIMES.search(text.replace("İ", "i").lower()) is not None
 
 
 def either_will_do(text: str) -> bool:
