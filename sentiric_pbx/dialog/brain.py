@@ -148,11 +148,12 @@ class AssistantBrain:
     def _aside(ctx: CallContext, turn: TurnInput) -> bool:
         """A question that answers nothing while a task waits for a name, a number or a time ("Ücret ne kadar?"
         to "Ne zaman gelmek istersiniz?"): it went to the task as no answer, so the question went unheard and a
-        name question booked under none. Not a yes/no or a choice ("Emin misiniz?", "Hangisi daha erken?"), nor
-        the caller asking us for a time ("Ne zaman müsaitsiniz?"), which the task reads."""
+        name question booked under none. Not a yes/no or a choice ("Emin misiniz?", "Hangisi daha erken?"), nor,
+        asked when, the caller asking us for a time ("Ne zaman müsaitsiniz?"), which the task reads."""
         return (
             turn.intent == "other" and not turn.entities and ctx.active_task is not None
-            and ctx.expects in _ASIDE_EXPECTS and is_question(turn.text, ctx.language) and not asks_when(turn.text)
+            and ctx.expects in _ASIDE_EXPECTS and is_question(turn.text, ctx.language)
+            and not (ctx.expects == "datetime" and asks_when(turn.text))
         )  # fmt: skip
 
     async def respond_keys(self, ctx: CallContext, digits: str, slot: str | None) -> Reply:
