@@ -71,11 +71,11 @@ turns, 92 slots, 32 files: code, and two parser projects' Turkish test suites) a
 measured when each arrived (97.9 %; 96.7 %) and once at the end. `--blind-r` (84 turns, 70 slots, 19 code files:
 self-introductions, privacy-filter tests, lessons) and `--blind-s` (72 turns, 47 slots, 22 code files, mostly
 language-course dialogues): a sixth pair, measured when each arrived (87.1 %; 97.9 %) and once at the end.
-`--blind-t` (98 turns, 115 slots, 31 code files, 68 turns of them from one personal assistant's calendar
-commands, and clinic notes) and `--blind-u` (63 turns, 27 slots, 17 code files): a seventh pair, measured when
-each arrived (90.4 %; 100 %) and once at the end. Six turns of p, q, r and s repeat a text of another file,
-which the helpers could not see. `--blind-all` scores every
-blind file, each and pooled (pooled: each turn alone).
+`--blind-t` (98 turns, 115 slots, 31 code files; of round t's 169 turns, dev and blind, 68 are one personal
+assistant's calendar commands) and `--blind-u` (63 turns, 31 slots, 17 code files): a seventh pair, measured when
+each arrived (90.4 %; 100 %) and once at the end. 17 blind turns of p–u share their text with a turn of another
+file, which the helpers could not see. `--blind-all` scores every blind file, each and pooled (pooled: each turn
+alone).
 
 The 131 `"split": "dev_d"` turns (2026-12-07, after blind_b was measured) were copied the same way from 37
 more public files by others, mostly names and spoken clock times (an MHRS hospital voice bot's spoken test
