@@ -31,8 +31,7 @@ _SHIFTS = {
         r"(?! (?:tekrar |yeniden |sizi |size )?(?:arar|ara(?:yacag|yayim|rim|riz)|donerim|donecegim|dondurur))"
     ),
 }
-_LATER = {"later", "after", "afterwards", "sonra", "gec", "ileri"}
-_SOONER = {"earlier", "sooner", "before", "once", "erken", "geri"}
+_SOONER = {"earlier", "sooner", "before", "once", "erken", "geri"}  # every other direction is later
 _CALL_BACK_EN = re.compile(r"\b(?:call|ring|phone|get back|come back to you|text)\b")
 
 
@@ -49,8 +48,6 @@ def find_shift(digits: str, language: str) -> int | None:
         if amount is None:
             continue
         minutes = int(amount * _UNITS[m["u"]])
-        back = sooner is not None or direction in _SOONER
-        if later is not None and direction in _SOONER:
-            back = True  # "make it an hour earlier"
+        back = sooner is not None or direction in _SOONER  # "make it an hour earlier": the word that says wins
         return -minutes if back else minutes
     return None
