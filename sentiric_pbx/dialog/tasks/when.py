@@ -97,24 +97,27 @@ def _window(day: date, part: tuple[time, time | None] | None, hours: BusinessHou
 _FIRST = re.compile(r"\b(first|earlier|former|1st|ilk|ilki|birinci|birincisi|önceki|erken|erkeni|erkenini)\b")
 _SECOND = re.compile(r"\b(second|later|latter|2nd|ikinci|ikincisi|sonraki|sonrakini|geç|geçi|geçini)\b")
 _LAST = re.compile(r"\b(last|sonuncu|sonuncusu)\b")
-# "Farketmez", "ikisi de olur", "either is fine": either of those offered will do, so the first
-_EITHER = re.compile(
-    r"\b(fark ?etmez|hangisi (?:olursa|uygunsa)|ikisi de|herhangi biri\w*|either|whichever|any of them|both are fine"
-    r"|(?:it )?doesn'?t matter|i don'?t mind|you (?:choose|pick|decide)|siz (?:seçin|söyleyin|bilirsiniz))\b"
+# "Farketmez", "siz seçin", "I don't mind": the caller leaves the time to us (said to "When?" or to two times)
+_UP_TO_US = (
+    r"fark ?etmez|siz (?:seçin|söyleyin|bilirsiniz)|you (?:choose|pick|decide)|(?:it )?doesn'?t matter|i don'?t mind"
 )
-# "Ne zaman müsaitsiniz?", "When are you free?": the caller asks us for a time instead of naming one; "farketmez",
-# "en kısa zamanda", "whenever", "as soon as possible": leaves it to us
+# "İkisi de olur", "either is fine": either of those offered will do, so the first
+_EITHER = re.compile(
+    r"\b(hangisi (?:olursa|uygunsa)|ikisi de|herhangi biri\w*|either|whichever|any of them|both are fine"
+    rf"|{_UP_TO_US})\b"
+)
+# "Ne zaman müsaitsiniz?", "When are you free?": the caller asks us for a time instead of naming one; "en kısa
+# zamanda", "whenever", "as soon as possible": leaves it to us
 _ASKS_WHEN = re.compile(
     r"\b(müsait\w*|musait\w*|boş(?!ver)\w*|bos (?:yer|saat|gun)\w*|en erken|en yakın\w*|ne zaman uygun\w*|when are you"
     r"|available|free|earliest|soonest|next (?:free|available|opening)|what do you have"
-    r"|fark ?etmez|farketmiyor|siz (?:söyleyin|seçin|bilirsiniz)|size uyan\w*|en kısa (?:zamanda|sürede)"
+    r"|farketmiyor|size uyan\w*|en kısa (?:zamanda|sürede)"
     r"|ne zaman olursa|herhangi bir (?:gün|saat|zaman)\w*|hafta içi bir gün|her(?:hangi)? saat olur"
     r"|ne zamana? (?:verebilir|gelebilir|alabilir|ayarlayabilir)\w*|kaçta (?:gelebilir|verebilir)\w*"
     r"|hangi (?:gün|saat)\w* (?:var|boş|uygun|müsait|verebilir)\w*"
     r"|what (?:times?|days?|slots?|dates?)(?: \w+)? (?:do you have|are (?:free|open|available|there))|what's available"
     r"|when can (?:i|you|we)|fit me in|squeeze me in"
-    r"|whenever|any ?time|any day|you (?:choose|pick|decide)|up to you|as soon as (?:possible|you can)|asap"
-    r"|(?:it )?doesn'?t matter|i don'?t mind)\b"
+    rf"|whenever|any ?time|any day|up to you|as soon as (?:possible|you can)|asap|{_UP_TO_US})\b"
 )
 
 
@@ -125,25 +128,30 @@ _ASKS_FOR_TIMES = re.compile(
 )
 
 
+def _lowered(text: str) -> str:
+    """Lower case as the patterns are written: "İ" is "i" (Python's lower() would leave a dot on it)."""
+    return text.replace("İ", "i").lower()
+
+
 def asks_for_times(text: str) -> bool:
     """Whether the caller asks for our free times in words no other question uses ("When can I come?")."""
-    return _ASKS_FOR_TIMES.search(text.replace("İ", "i").lower()) is not None
+    return _ASKS_FOR_TIMES.search(_lowered(text)) is not None
 
 
 def either_will_do(text: str) -> bool:
     """ "Farketmez", "either is fine": of the times offered, any. (Never of the caller's own bookings: "either" to
     "which one shall I cancel?" is no choice.)"""
-    return _EITHER.search(text.replace("İ", "i").lower()) is not None
+    return _EITHER.search(_lowered(text)) is not None
 
 
 def asks_when(text: str) -> bool:
     """Whether the caller asks for our free times, or leaves the time to us, rather than naming one."""
-    return _ASKS_WHEN.search(text.replace("İ", "i").lower()) is not None
+    return _ASKS_WHEN.search(_lowered(text)) is not None
 
 
 def ordinal_choice(text: str, count: int) -> int | None:
     """Which offered item the caller picked: "the first one" → 0, "the later one" / "ikincisi" → 1, else None."""
-    lowered = text.replace("İ", "i").lower()
+    lowered = _lowered(text)
     if _FIRST.search(lowered):
         return 0
     if _SECOND.search(lowered) and count >= 2:
