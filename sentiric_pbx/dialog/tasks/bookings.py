@@ -40,21 +40,33 @@ def _match(ctx: TaskContext, bookings: list[Booking]) -> Booking | None:
     return hits[0] if len(hits) == 1 else None
 
 
+async def upcoming_bookings(ctx: TaskContext) -> list[Booking] | TaskResult:
+    """The caller's upcoming bookings, found by phone; with no number known, the question for one."""
+    phone = caller_phone(ctx)
+    if phone is None:
+        return TaskResult("ask", say(ctx.language, "ask_phone"), expects="phone")
+    return await ctx.calendar.bookings_for(phone)
+
+
+def listed(ctx: TaskContext, bookings: list[Booking]) -> tuple[str, dict[str, Any]]:
+    """The first `LISTED` bookings said as one phrase ("tomorrow at 3 pm and Friday at 10 am"), and their facts."""
+    shown = bookings[:LISTED]
+    choice = spoken_choice([b.slot.start for b in shown], local_now(ctx), ctx.language, every=True)
+    return choice, {"choice": {"spoken": choice}, "bookings": [booking_fact(ctx, b, said=False) for b in shown]}
+
+
 async def choose_booking(ctx: TaskContext, st: dict[str, Any], which_key: str) -> Booking | TaskResult:
     """The booking the caller means, or what to say to find out (ask the number, list, or none found)."""
     if st.get("booking"):
         return booking_from_state(st["booking"])
-    phone = caller_phone(ctx)
-    if phone is None:
-        return TaskResult("ask", say(ctx.language, "ask_phone"), expects="phone")
-    bookings = await ctx.calendar.bookings_for(phone)
+    bookings = await upcoming_bookings(ctx)
+    if isinstance(bookings, TaskResult):
+        return bookings
     if not bookings:
-        return TaskResult("failed", say(ctx.language, "none_found"), facts={"phone": phone, "bookings": []})
+        return TaskResult("failed", say(ctx.language, "none_found"), facts={"phone": caller_phone(ctx), "bookings": []})
     chosen = bookings[0] if len(bookings) == 1 else _match(ctx, bookings)
     if chosen is None:
-        listed = bookings[:LISTED]
-        choice = spoken_choice([b.slot.start for b in listed], local_now(ctx), ctx.language, every=True)
-        facts = {"choice": {"spoken": choice}, "bookings": [booking_fact(ctx, b, said=False) for b in listed]}
+        choice, facts = listed(ctx, bookings)
         st["asked_which"] = True
         return TaskResult("ask", say(ctx.language, which_key, choice=choice), facts=facts, expects="choice")
     st["booking"] = booking_to_state(chosen)

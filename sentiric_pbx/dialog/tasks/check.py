@@ -13,11 +13,10 @@ from __future__ import annotations
 import re
 
 from sentiric_pbx.dialog.tasks.base import TaskContext, TaskResult
-from sentiric_pbx.dialog.tasks.bookings import LISTED
-from sentiric_pbx.dialog.tasks.facts import booking_fact, caller_phone, local_now, remember_caller
+from sentiric_pbx.dialog.tasks.bookings import listed, upcoming_bookings
+from sentiric_pbx.dialog.tasks.facts import booking_fact, caller_phone, remember_caller
 from sentiric_pbx.dialog.tasks.phrases import say
 from sentiric_pbx.dialog.tasks.registry import task
-from sentiric_pbx.dialog.tasks.speech import spoken_choice
 
 CHECK_INTENT = "check_appointment"
 
@@ -42,19 +41,19 @@ def asks_own_booking(text: str) -> bool:
 
 @task(CHECK_INTENT)
 class CheckTask:
-    """Say the caller's upcoming appointments (at most `LISTED`); nothing is changed."""
+    """Say the caller's upcoming appointments (at most `bookings.LISTED`); nothing is changed."""
 
     async def execute(self, ctx: TaskContext) -> TaskResult:
         remember_caller(ctx)
-        phone = caller_phone(ctx)
-        if phone is None:
-            return TaskResult("ask", say(ctx.language, "ask_phone"), expects="phone")
-        bookings = (await ctx.calendar.bookings_for(phone))[:LISTED]
+        bookings = await upcoming_bookings(ctx)
+        if isinstance(bookings, TaskResult):
+            return bookings
         if not bookings:
-            return TaskResult("done", say(ctx.language, "none_found"), facts={"phone": phone, "checked": []})
-        facts = [booking_fact(ctx, b, said=len(bookings) == 1) for b in bookings]
+            return TaskResult(
+                "done", say(ctx.language, "none_found"), facts={"phone": caller_phone(ctx), "bookings": []}
+            )
         if len(bookings) == 1:
-            return TaskResult("done", say(ctx.language, "check_one", when=facts[0]["spoken"]), facts={"checked": facts})
-        choice = spoken_choice([b.slot.start for b in bookings], local_now(ctx), ctx.language, every=True)
-        return TaskResult("done", say(ctx.language, "check_many", choice=choice),
-                          facts={"checked": facts, "choice": {"spoken": choice}})  # fmt: skip
+            fact = booking_fact(ctx, bookings[0])
+            return TaskResult("done", say(ctx.language, "check_one", when=fact["spoken"]), facts={"bookings": [fact]})
+        choice, facts = listed(ctx, bookings)
+        return TaskResult("done", say(ctx.language, "check_many", choice=choice), facts=facts)
