@@ -162,10 +162,15 @@ _SURNAME_ALONE = re.compile(r"^(?:benim )?soy ?(?:ad[ıi]m|[ıi]smim) (?P<w>[^\W
 _FIELD = re.compile(r"^(?:ad|[ıi]sim) (?P<w>[^\W\d_]+(?: [^\W\d_]+)?)$")
 
 
+def _said_words(said: str) -> list[str]:
+    """The turn's words as said, punctuation gone ("Ad: Can." → ["Ad", "Can"])."""
+    return re.sub(r"[^\w\s]", " ", said).split()
+
+
 def field_name(said: str) -> str | None:
     """ "Ad: Can", "İsim Ayşe Kaya": the turn a form's label and a name, each of its words with its capital (not
     "ad günü", "isim değişikliği")."""
-    words = re.sub(r"[^\w\s]", " ", said).split()
+    words = _said_words(said)
     m = _FIELD.match(lower_tr(" ".join(words)))
     if m is None or not all(w[0].isupper() for w in words[1:]):
         return None
@@ -178,7 +183,7 @@ def field_name(said: str) -> str | None:
 def surname_alone(said: str) -> str | None:
     """ "Soyadım Yılmaz.": a surname said alone (to "soyadınız?", or after the given name in a turn of its own) is
     the name the booking can go under."""
-    words = re.sub(r"[^\w\s]", " ", said).split()
+    words = _said_words(said)
     m = _SURNAME_ALONE.match(lower_tr(" ".join(words)))
     if m is None or not _name_word(m["w"]) or VERB_TR.search(m["w"]):
         return None
